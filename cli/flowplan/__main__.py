@@ -1,0 +1,3 @@
+from flowplan.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""`flowplan validate`: check project files without running any user code (the pre-commit hook)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from flowplan import console
+from flowplan.commands.options import OUTPUT, Output
+from flowplan.errors import ExitCode
+from flowplan.project.validate import FileReport, Options, validate_file
+
+
+def validate(
+    files: list[Path] = typer.Argument(None, help="Project files to check (default: prefect.yaml).", show_default=False),
+    prefect_file: Path = typer.Option(None, "--prefect-file", help="The project file, as in prefect deploy."),
+    strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors."),
+    ignore: list[str] = typer.Option([], "--ignore", help="Leave out findings with this code (repeatable)."),
+    output: Output = OUTPUT,
+) -> int:
+    """Validate prefect.yaml files: schema, schedules, templates, steps, entrypoints, parameters.
+
+    Exit 0 when every file is valid (warnings allowed unless --strict), 1 otherwise.
+    """
+    targets = list(files or ())
+    if prefect_file is not None:
+        targets.append(prefect_file)
+    if not targets:
+        targets = [Path("prefect.yaml")]
+    options = Options(strict=strict, ignore=frozenset(ignore))
+    reports = [validate_file(path, str(path), options) for path in targets]
+    if output is Output.json:
+        console.out_json(
+            {
+                "valid": all(report.valid for report in reports),
+                "files": [report.to_json() for report in reports],
+            }
+        )
+    else:
+        _render(reports)
+    return int(ExitCode.OK if all(report.valid for report in reports) else ExitCode.USER_ERROR)
+
+
+def _render(reports: list[FileReport]) -> None:
+    for report in reports:
+        for finding in report.findings:
+            label = console.styled(f"{finding.severity}:", "error" if finding.severity == "error" else "warning")
+            console.out(f"{label} {finding.render()}")
+        needs = report.references.to_json()
+        for kind, names in needs.items():
+            if names:
+                console.out(f"{report.file}: uses {kind}: {', '.join(names)}")
+    errors = sum(len(report.errors) for report in reports)
+    warnings = sum(len(report.warnings) for report in reports)
+    files = len(reports)
+    noun = "file" if files == 1 else "files"
+    if errors:
+        console.out(console.styled(f"{errors} error(s), {warnings} warning(s) in {files} {noun}.", "error"))
+    else:
+        console.out(console.styled(f"Valid: {files} {noun}, {warnings} warning(s).", "ok"))

@@ -1,0 +1,168 @@
+"""Find flow functions in Python source with `ast`, resolving how `flow` was imported."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flowplan.discovery.params import Parameter, enum_classes, parameters_of, parameter_schema
+from flowplan.discovery.walk import python_files
+
+FLOW_MODULES = frozenset({"prefect", "prefect.flows", "flowplan"})
+
+
+@dataclass(frozen=True)
+class FlowInfo:
+    name: str  # the registered flow name: `name=` or the function name with _ -> -
+    function: str
+    path: str  # relative to the scan root, POSIX separators
+    line: int
+    is_async: bool
+    description: str | None
+    parameters: tuple[Parameter, ...]
+    accepts_any_keyword: bool  # has **kwargs
+
+    @property
+    def entrypoint(self) -> str:
+        return f"{self.path}:{self.function}"
+
+    def schema(self) -> dict[str, Any]:
+        return parameter_schema(self.parameters)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "function": self.function,
+            "entrypoint": self.entrypoint,
+            "path": self.path,
+            "line": self.line,
+            "is_async": self.is_async,
+            "description": self.description,
+            "parameter_openapi_schema": self.schema(),
+        }
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    path: str
+    line: int | None
+    column: int | None
+    message: str
+
+    def render(self) -> str:
+        where = f"{self.path}:{self.line}:{self.column or 1}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+def might_define_flows(source: bytes) -> bool:
+    """Cheap prefilter: a flow needs the word `flow` and an import of prefect or flowplan."""
+    return b"flow" in source and (b"prefect" in source or b"flowplan" in source)
+
+
+def parse_source(source: bytes, display: str) -> ast.Module | SourceProblem:
+    try:
+        return ast.parse(source, filename=display)
+    except SyntaxError as exc:
+        return SourceProblem(display, exc.lineno, exc.offset, f"syntax error: {exc.msg}")
+    except (UnicodeDecodeError, ValueError) as exc:
+        reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        return SourceProblem(display, None, None, f"cannot parse: {reason}")
+
+
+class _Imports:
+    """Which local names mean the `flow` decorator, and which mean a module that has one."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.decorators: set[str] = set()
+        self.modules: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module in FLOW_MODULES and node.level == 0:
+                for alias in node.names:
+                    if alias.name == "flow":
+                        self.decorators.add(alias.asname or "flow")
+                    elif alias.name == "*":
+                        self.decorators.add("flow")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name in FLOW_MODULES:
+                        self.modules.add(alias.asname or alias.name.split(".")[0])
+
+    def is_flow_decorator(self, node: ast.expr) -> bool:
+        target = node.func if isinstance(node, ast.Call) else node
+        if isinstance(target, ast.Name):
+            return target.id in self.decorators
+        if isinstance(target, ast.Attribute) and target.attr == "flow":
+            base = target.value
+            if isinstance(base, ast.Name):
+                return base.id in self.modules
+            # `prefect.flows.flow` written out in full
+            return isinstance(base, ast.Attribute) and ast.unparse(base) in FLOW_MODULES
+        return False
+
+
+def _literal_name(decorator: ast.expr) -> str | None:
+    if isinstance(decorator, ast.Call):
+        for keyword in decorator.keywords:
+            if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
+                value = keyword.value.value
+                return value if isinstance(value, str) else None
+    return None
+
+
+def flows_in_tree(tree: ast.Module, display: str) -> Iterator[FlowInfo]:
+    imports = _Imports(tree)
+    if not imports.decorators and not imports.modules:
+        return
+    enums = enum_classes(tree)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            if imports.is_flow_decorator(decorator):
+                parameters, any_keyword = parameters_of(node.args, enums)
+                yield FlowInfo(
+                    name=_literal_name(decorator) or node.name.replace("_", "-"),
+                    function=node.name,
+                    path=display,
+                    line=node.lineno,
+                    is_async=isinstance(node, ast.AsyncFunctionDef),
+                    description=ast.get_docstring(node),
+                    parameters=parameters,
+                    accepts_any_keyword=any_keyword,
+                )
+                break
+
+
+def flows_in_file(path: Path, display: str) -> tuple[list[FlowInfo], SourceProblem | None]:
+    """Flows defined in one file; a file that cannot be parsed gives a problem, not an error."""
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        return [], SourceProblem(display, None, None, f"cannot read: {exc.strerror or exc}")
+    if not might_define_flows(source):
+        return [], None
+    tree = parse_source(source, display)
+    if isinstance(tree, SourceProblem):
+        return [], tree
+    found = sorted(flows_in_tree(tree, display), key=lambda flow: (flow.line, flow.function))
+    return found, None
+
+
+def discover(root: Path) -> tuple[list[FlowInfo], list[SourceProblem]]:
+    """All flows under `root`, in a deterministic order (path, then line)."""
+    return collect(root, python_files(root))
+
+
+def collect(root: Path, files: Iterable[Path]) -> tuple[list[FlowInfo], list[SourceProblem]]:
+    flows: list[FlowInfo] = []
+    problems: list[SourceProblem] = []
+    for file in files:
+        display = file.relative_to(root).as_posix()
+        found, problem = flows_in_file(file, display)
+        flows.extend(found)
+        if problem:
+            problems.append(problem)
+    return flows, problems

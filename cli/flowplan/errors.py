@@ -1,0 +1,65 @@
+"""The `FlowplanError` tree and the process exit codes.
+
+Anything raised as a `FlowplanError` is an expected, user-facing problem: the entry point prints
+its message (no traceback) and exits with its code. Any other exception is a bug (exit 3).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every flowplan command (documented in `--help` and the README)."""
+
+    OK = 0
+    USER_ERROR = 1  # invalid input, failed apply, failed run
+    CHANGES_PENDING = 2  # `plan --detailed-exitcode` found changes
+    INTERNAL_ERROR = 3  # a bug: a short notice and the path of the full traceback
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class FlowplanError(Exception):
+    """An expected error: printed as one message, without a traceback."""
+
+    exit_code: ExitCode = ExitCode.USER_ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(FlowplanError):
+    """A command line that cannot be carried out as given."""
+
+
+class ProjectFileError(FlowplanError):
+    """A project file that cannot be read or parsed at all."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str,
+        line: int | None = None,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.file = file
+        self.line = line
+        self.column = column
+
+    @property
+    def location(self) -> str:
+        if self.line is None:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column or 1}"
+
+
+class ValidationFailed(FlowplanError):
+    """A project file has errors; the findings were already reported."""

@@ -1,0 +1,69 @@
+"""The entry point and the one error boundary.
+
+`FlowplanError` -> its message on stderr, exit 1 (or its own code). Usage errors -> exit 1.
+Ctrl-C -> exit 130. Anything else is a bug: a short notice, the traceback written to a log file
+whose path is printed, exit 3.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from flowplan import console
+from flowplan.errors import ExitCode, FlowplanError, ProjectFileError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        from flowplan.commands import app
+
+        result = app(args=args, standalone_mode=False, prog_name="flowplan")
+        return int(result or 0)
+    except FlowplanError as exc:
+        _report(exc)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        console.err("Interrupted.", "warning")
+        return int(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        if _is_usage_error(exc):
+            console.err(f"Error: {exc.format_message()}", "error")  # type: ignore[attr-defined]
+            console.err("Run 'flowplan --help' for usage.")
+            return int(ExitCode.USER_ERROR)
+        if type(exc).__name__ == "Abort":  # Ctrl-C inside a prompt
+            console.err("Aborted.", "warning")
+            return int(ExitCode.INTERRUPTED)
+        return _bug(exc)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    return hasattr(exc, "format_message") and hasattr(exc, "exit_code")
+
+
+def _report(exc: FlowplanError) -> None:
+    where = f"{exc.location}: " if isinstance(exc, ProjectFileError) else ""
+    console.err(f"Error: {where}{exc}", "error")
+
+
+def _bug(exc: BaseException) -> int:
+    log_dir = Path(os.environ.get("FLOWPLAN_HOME", Path.home() / ".flowplan")) / "logs"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        log_dir = Path(tempfile.gettempdir())
+    log = log_dir / f"crash-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+    try:
+        log.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        where = f"The full traceback is in {log}"
+    except OSError:
+        where = "The traceback could not be written to a file"
+    console.err(f"Internal error (a bug in flowplan): {type(exc).__name__}: {exc}", "error")
+    console.err(f"{where}; please include it when reporting the problem.")
+    return int(ExitCode.INTERNAL_ERROR)

@@ -1,0 +1,1 @@
+"""Loading, validating and modelling the project file (`prefect.yaml`)."""

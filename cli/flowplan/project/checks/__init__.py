@@ -1,0 +1,1 @@
+"""Semantic checks beyond the schema. Each module yields `Finding`s for a `Project`."""

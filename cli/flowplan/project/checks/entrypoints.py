@@ -1,0 +1,196 @@
+"""Entrypoints: format, inside the project, the file and function exist, it is a flow, and
+`parameters` fit its signature. Source files are parsed with `ast`, never imported."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowplan.discovery.flows import FlowInfo, SourceProblem, flows_in_tree, parse_source
+from flowplan.project.findings import Finding, Path_, error, warning
+from flowplan.project.model import DeploymentConfig, Project
+from flowplan.project.schema import Validator
+from flowplan.templating import has_placeholder
+
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+_MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+@dataclass
+class SourceIndex:
+    """Parsed source files of one project, each parsed once."""
+
+    root: Path
+    _parsed: dict[Path, ast.Module | SourceProblem] = field(default_factory=dict)
+
+    def parse(self, file: Path) -> ast.Module | SourceProblem:
+        if file not in self._parsed:
+            display = file.relative_to(self.root).as_posix()
+            try:
+                source = file.read_bytes()
+            except OSError as exc:
+                self._parsed[file] = SourceProblem(display, None, None, f"cannot read: {exc.strerror}")
+            else:
+                self._parsed[file] = parse_source(source, display)
+        return self._parsed[file]
+
+
+@dataclass(frozen=True)
+class Target:
+    file: Path | None  # None: a module path that is not inside the project
+    function: str
+    display: str
+
+
+def check(project: Project, flows: dict[int, FlowInfo]) -> Iterator[Finding]:
+    """Yields findings; fills `flows` with the flow found for each deployment index."""
+    index = SourceIndex(project.root)
+    for deployment in project.deployments:
+        entrypoint = deployment.data.get("entrypoint")
+        path = (*deployment.path, "entrypoint")
+        if entrypoint is None:
+            yield error(
+                "entrypoint-missing",
+                "deployment has no entrypoint",
+                deployment.path,
+                "add entrypoint: path/to/file.py:flow_function",
+            )
+            continue
+        if not isinstance(entrypoint, str) or has_placeholder(entrypoint):
+            continue
+        target = yield from _target(project.root, entrypoint, path)
+        if target is None or target.file is None:
+            continue
+        flow = yield from _flow(index, target, path)
+        if flow is not None:
+            flows[deployment.index] = flow
+            yield from _parameters(deployment, flow)
+
+
+def _target(root: Path, entrypoint: str, path: Path_) -> Iterator[Finding] | Any:
+    text = entrypoint.strip()
+    if ":" in text:
+        location, _, function = text.rpartition(":")
+    else:
+        location, _, function = text.rpartition(".")
+        if not location:
+            yield error(
+                "entrypoint-format",
+                f"entrypoint {entrypoint!r} names no file or module",
+                path,
+                "write path/to/file.py:flow_function",
+            )
+            return None
+    if not _IDENTIFIER.fullmatch(function):
+        yield error("entrypoint-format", f"{function!r} is not a function name", path, "write path/to/file.py:flow_function")
+        return None
+    if "\\" in location:
+        yield error("entrypoint-format", f"entrypoint {entrypoint!r} uses backslashes", path, "use forward slashes: they work on every system")
+        return None
+    if not location.endswith(".py") and _MODULE.fullmatch(location):
+        return (yield from _module_target(root, location, function, path))
+    if Path(location).is_absolute():
+        yield error("entrypoint-outside", f"entrypoint {entrypoint!r} is an absolute path", path, "write it relative to the project root")
+        return None
+    file = (root / location).resolve()
+    if not file.is_relative_to(root):
+        yield error("entrypoint-outside", f"entrypoint {entrypoint!r} leaves the project root", path, f"the project root is {root}")
+        return None
+    if not file.is_file():
+        yield error("entrypoint-not-found", f"entrypoint file {location!r} does not exist", path, f"paths are relative to {root}")
+        return None
+    return Target(file, function, location)
+
+
+def _module_target(root: Path, module: str, function: str, path: Path_) -> Iterator[Finding] | Any:
+    relative = module.replace(".", "/")
+    for candidate in (root / f"{relative}.py", root / relative / "__init__.py"):
+        if candidate.is_file() and candidate.resolve().is_relative_to(root):
+            return Target(candidate.resolve(), function, module)
+    yield warning(
+        "entrypoint-module",
+        f"module {module!r} is not a file in this project; it cannot be checked without importing it",
+        path,
+    )
+    return Target(None, function, module)
+
+
+def _flow(index: SourceIndex, target: Target, path: Path_) -> Iterator[Finding] | Any:
+    assert target.file is not None
+    tree = index.parse(target.file)
+    if isinstance(tree, SourceProblem):
+        yield error("entrypoint-source", f"cannot check the flow: {tree.render()}", path)
+        return None
+    flows = {flow.function: flow for flow in flows_in_tree(tree, target.display)}
+    if target.function in flows:
+        return flows[target.function]
+    defined = {
+        node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    if target.function in defined:
+        yield error(
+            "entrypoint-not-flow",
+            f"{target.function} in {target.display} is not a flow",
+            path,
+            "decorate it with @flow (from prefect or flowplan)",
+        )
+        return None
+    close = difflib.get_close_matches(target.function, sorted(flows) or sorted(defined), 1, 0.6)
+    listed = ", ".join(sorted(flows)) or "none"
+    hint = f"did you mean {close[0]!r}?" if close else f"flows in that file: {listed}"
+    yield error("entrypoint-function", f"{target.display} has no function {target.function!r}", path, hint)
+    return None
+
+
+def _parameters(deployment: DeploymentConfig, flow: FlowInfo) -> Iterator[Finding]:
+    given = deployment.data.get("parameters")
+    given = given if isinstance(given, dict) else {}
+    path = (*deployment.path, "parameters")
+    yield from check_parameter_values(given, flow, path)
+    for schedule_path, item in deployment.schedules():
+        extra = item.get("parameters")
+        if isinstance(extra, dict):
+            yield from check_parameter_values(extra, flow, (*schedule_path, "parameters"))
+    missing = [p.name for p in flow.parameters if p.required and p.name not in given]
+    for name in missing:
+        yield warning(
+            "parameter-missing",
+            f"required parameter {name!r} of {flow.name} has no value",
+            path,
+            "give it under parameters, or every run must pass it",
+        )
+
+
+def check_parameter_values(given: Mapping[str, Any], flow: FlowInfo, path: Path_) -> Iterator[Finding]:
+    known = {p.name: p for p in flow.parameters}
+    for name, value in given.items():
+        parameter = known.get(name)
+        if parameter is None:
+            if flow.accepts_any_keyword:
+                continue
+            close = difflib.get_close_matches(name, list(known), 1, 0.6)
+            listed = ", ".join(known) or "none"
+            hint = f"did you mean {close[0]!r}?" if close else f"it takes: {listed}"
+            yield error("parameter-unknown", f"{flow.name} has no parameter {name!r}", (*path, name), hint)
+            continue
+        if not parameter.schema or _contains_placeholder(value):
+            continue
+        for issue in Validator(parameter.schema).issues(value):
+            yield error(
+                "parameter-type",
+                f"parameter {name!r} ({parameter.annotation}): {issue.message}",
+                (*path, name, *issue.path),
+            )
+
+
+def _contains_placeholder(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_contains_placeholder(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_placeholder(v) for v in value)
+    return has_placeholder(value)

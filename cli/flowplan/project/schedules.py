@@ -1,0 +1,173 @@
+"""Schedule values: cron expressions, intervals, rrules and time zones (pure functions).
+
+`cron_problem` checks the standard five-field syntax itself (fast, with precise messages) and
+hands anything it does not fully understand (L, W, #, ?, macros) to croniter.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
+                ("day of week", 0, 7))  # fmt: skip
+_NAMES = {
+    3: {n: i + 1 for i, n in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
+    4: {n: i for i, n in enumerate("sun mon tue wed thu fri sat".split())},
+}
+_MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+_ISO_DURATION = re.compile(
+    r"P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
+)
+_CLOCK = re.compile(
+    r"(?:(?P<days>\d+) days?,?\s*)?(?:(?:(?P<hours>\d+):)?(?P<minutes>\d+):)?(?P<seconds>\d+(?:\.\d+)?)"
+)
+MAX_RRULE_LENGTH = 6500
+
+
+class _NeedsCroniter(Exception):
+    """The expression uses syntax this module does not check itself."""
+
+
+def _value(token: str, field: int) -> int:
+    if token.isdigit():
+        return int(token)
+    named = _NAMES.get(field, {}).get(token.lower())
+    if named is None:
+        raise _NeedsCroniter
+    return named
+
+
+def _field_problem(text: str, field: int) -> str | None:
+    name, low, high = _CRON_FIELDS[field]
+    for part in text.split(","):
+        base, _, step = part.partition("/")
+        if step and (not step.isdigit() or int(step) == 0):
+            return f"{name} step must be a positive whole number, got {step!r}"
+        if base == "*":
+            continue
+        bounds = base.split("-")
+        if len(bounds) > 2 or not all(bounds):
+            raise _NeedsCroniter
+        values = [_value(bound, field) for bound in bounds]
+        for value in values:
+            if not low <= value <= high:
+                return f"{name} must be {low}-{high}, got {value}"
+    return None
+
+
+def cron_problem(expression: str) -> str | None:
+    """None if `expression` is a valid cron expression, else what is wrong with it."""
+    text = expression.strip()
+    if text.lower() in _MACROS:
+        return None
+    fields = text.split()
+    if len(fields) not in (5, 6):
+        return (
+            f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
+        )
+    for token in re.split(r"[,/\-\s]+", text):
+        if token in ("R", "H") or token.startswith(("R(", "H(")):
+            return "the random and hashed forms (R, H) are not supported"
+    try:
+        for index, field in enumerate(fields[:5]):
+            problem = _field_problem(field, index)
+            if problem:
+                return problem
+        if len(fields) == 6:
+            raise _NeedsCroniter  # a seconds field: croniter decides
+    except _NeedsCroniter:
+        return _croniter_problem(text)
+    return None
+
+
+def _croniter_problem(text: str) -> str | None:
+    from croniter import croniter
+
+    try:
+        croniter(text)
+    except Exception as exc:  # croniter raises several exception types for bad input
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def parse_interval(value: object) -> float:
+    """Seconds from a number, an ISO-8601 duration (`PT10M`) or `[D days, ][H:]MM:SS`.
+
+    Raises ValueError with a message for anything else, or for a value that is not above zero.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected seconds, an ISO-8601 duration or H:MM:SS, got a boolean")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        seconds = _parse_interval_text(value.strip())
+    else:
+        raise ValueError(f"expected seconds or a duration, got {type(value).__name__}")
+    if seconds <= 0:
+        raise ValueError(f"interval must be greater than 0, got {value!r}")
+    return seconds
+
+
+def _parse_interval_text(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    iso = _ISO_DURATION.fullmatch(text.upper())
+    if iso and text.upper() not in ("P", "PT") and not text.upper().endswith("T"):
+        parts = {k: float(v) for k, v in iso.groupdict().items() if v}
+        return (
+            parts.get("weeks", 0) * 604800 + parts.get("days", 0) * 86400
+            + parts.get("hours", 0) * 3600 + parts.get("minutes", 0) * 60 + parts.get("seconds", 0)
+        )  # fmt: skip
+    clock = _CLOCK.fullmatch(text)
+    if clock and ":" in text:
+        parts = {k: float(v) for k, v in clock.groupdict().items() if v}
+        return (
+            parts.get("days", 0) * 86400 + parts.get("hours", 0) * 3600
+            + parts.get("minutes", 0) * 60 + parts.get("seconds", 0)
+        )  # fmt: skip
+    if re.fullmatch(r"P.*\d+(?:\.\d+)?[YM].*", text.upper()) and "T" not in text.upper()[:3]:
+        raise ValueError(f"{text!r}: years and months have no fixed length; use days or weeks")
+    raise ValueError(
+        f"{text!r} is not an interval: use seconds (600), an ISO-8601 duration (PT10M) or H:MM:SS"
+    )
+
+
+def timezone_problem(name: str) -> str | None:
+    """None if `name` is a known IANA time zone, else a message with a suggestion."""
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        import difflib
+
+        close = difflib.get_close_matches(name, sorted(zoneinfo.available_timezones()), 1)
+        suggestion = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown time zone {name!r}{suggestion}"
+    return None
+
+
+def rrule_problem(text: str) -> str | None:
+    if len(text) > MAX_RRULE_LENGTH:
+        return f"rrule is {len(text)} characters long; at most {MAX_RRULE_LENGTH} are allowed"
+    if text.lstrip().startswith("{"):
+        return None  # JSON keyword arguments of an RRuleSchedule
+    from dateutil.rrule import rrulestr
+
+    try:
+        rrulestr(text, forceset=True)
+    except (ValueError, TypeError, IndexError) as exc:
+        return f"invalid rrule: {exc}"
+    return None
+
+
+def datetime_problem(text: str) -> str | None:
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return f"{text!r} is not an ISO-8601 date-time (e.g. 2024-01-01T00:00:00)"
+    return None

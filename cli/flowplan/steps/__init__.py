@@ -1,0 +1,1 @@
+"""Deployment steps: the catalog of built-in steps (and later, their implementations)."""

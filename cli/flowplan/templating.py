@@ -51,7 +51,9 @@ def has_placeholder(value: Any) -> bool:
     return isinstance(value, str) and PLACEHOLDER.search(value) is not None
 
 
-def walk_placeholders(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], Placeholder]]:
+def walk_placeholders(
+    value: Any, path: tuple[str | int, ...]
+) -> Iterator[tuple[tuple[str | int, ...], Placeholder]]:
     """Every placeholder inside a value, with the path of the string that holds it."""
     if isinstance(value, str):
         for placeholder in placeholders_in(value):

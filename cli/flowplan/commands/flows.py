@@ -16,7 +16,7 @@ app = typer.Typer(help="Find flows in the source tree.", no_args_is_help=True)
 
 @app.command("ls")
 def ls(
-    path: Path = typer.Argument(Path("."), help="Directory to scan (default: the current one)."),
+    path: Path = typer.Argument(Path(), help="Directory to scan (default: the current one)."),
     output: Output = OUTPUT,
 ) -> None:
     """List flows: name, entrypoint and parameters, in a stable order."""

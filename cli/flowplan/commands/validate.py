@@ -13,10 +13,16 @@ from flowplan.project.validate import FileReport, Options, validate_file
 
 
 def validate(
-    files: list[Path] = typer.Argument(None, help="Project files to check (default: prefect.yaml).", show_default=False),
-    prefect_file: Path = typer.Option(None, "--prefect-file", help="The project file, as in prefect deploy."),
+    files: list[Path] = typer.Argument(
+        None, help="Project files to check (default: prefect.yaml).", show_default=False
+    ),
+    prefect_file: Path = typer.Option(
+        None, "--prefect-file", help="The project file, as in prefect deploy."
+    ),
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors."),
-    ignore: list[str] = typer.Option([], "--ignore", help="Leave out findings with this code (repeatable)."),
+    ignore: list[str] = typer.Option(
+        [], "--ignore", help="Leave out findings with this code (repeatable)."
+    ),
     output: Output = OUTPUT,
 ) -> int:
     """Validate prefect.yaml files: schema, schedules, templates, steps, entrypoints, parameters.
@@ -45,7 +51,9 @@ def validate(
 def _render(reports: list[FileReport]) -> None:
     for report in reports:
         for finding in report.findings:
-            label = console.styled(f"{finding.severity}:", "error" if finding.severity == "error" else "warning")
+            label = console.styled(
+                f"{finding.severity}:", "error" if finding.severity == "error" else "warning"
+            )
             console.out(f"{label} {finding.render()}")
         needs = report.references.to_json()
         for kind, names in needs.items():
@@ -56,6 +64,8 @@ def _render(reports: list[FileReport]) -> None:
     files = len(reports)
     noun = "file" if files == 1 else "files"
     if errors:
-        console.out(console.styled(f"{errors} error(s), {warnings} warning(s) in {files} {noun}.", "error"))
+        console.out(
+            console.styled(f"{errors} error(s), {warnings} warning(s) in {files} {noun}.", "error")
+        )
     else:
         console.out(console.styled(f"Valid: {files} {noun}, {warnings} warning(s).", "ok"))

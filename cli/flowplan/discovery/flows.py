@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowplan.discovery.params import Parameter, enum_classes, parameters_of, parameter_schema
+from flowplan.discovery.params import Parameter, enum_classes, parameter_schema, parameters_of
 from flowplan.discovery.walk import python_files
 
 FLOW_MODULES = frozenset({"prefect", "prefect.flows", "flowplan"})

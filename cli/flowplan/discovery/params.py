@@ -9,7 +9,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
-_SIMPLE = {
+_SIMPLE: dict[str, dict[str, Any]] = {
     "str": {"type": "string"},
     "int": {"type": "integer"},
     "float": {"type": "number"},
@@ -119,15 +119,15 @@ def _generic(name: str, args: list[ast.expr], enums: dict[str, list[Any]]) -> di
         return {"enum": values}
     if name == "Annotated":
         return annotation_schema(args[0], enums)
-    base = dict(_SIMPLE.get(name, {}))
+    base: dict[str, Any] = dict(_SIMPLE.get(name, {}))
     if base.get("type") == "array" and name not in ("tuple", "Tuple") and args:
         items = annotation_schema(args[0], enums)
         if items:
             base["items"] = items
     if base.get("type") == "object" and len(args) == 2:
-        values = annotation_schema(args[1], enums)
-        if values:
-            base["additionalProperties"] = values
+        value_schema = annotation_schema(args[1], enums)
+        if value_schema:
+            base["additionalProperties"] = value_schema
     return base
 
 
@@ -159,7 +159,10 @@ def parameters_of(
     positional = [*args.posonlyargs, *args.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
     defaults += list(args.defaults)
-    pairs = [*zip(positional, defaults, strict=True), *zip(args.kwonlyargs, args.kw_defaults, strict=True)]
+    pairs = [
+        *zip(positional, defaults, strict=True),
+        *zip(args.kwonlyargs, args.kw_defaults, strict=True),
+    ]
     parameters = []
     for position, (arg, default) in enumerate(pairs):
         schema = annotation_schema(arg.annotation, enums)

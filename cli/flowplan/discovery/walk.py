@@ -40,7 +40,7 @@ def _walk(directory: Path, relative: str, ignores: list[IgnoreFile]) -> Iterator
         except OSError:
             continue
         if is_dir:
-            if entry.name in SKIPPED_DIRS or os.path.exists(os.path.join(entry.path, "pyvenv.cfg")):
+            if entry.name in SKIPPED_DIRS or Path(entry.path, "pyvenv.cfg").exists():
                 continue
             if not is_ignored(active, child, True):
                 yield from _walk(Path(entry.path), child, active)

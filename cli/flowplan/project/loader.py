@@ -9,6 +9,7 @@ before they can take time or memory.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,7 @@ def parse_yaml(text: str, display: str) -> Any:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        problem = re.sub(r"\('([^']*)',\)", r"\1", problem)  # ruamel shows some tokens as tuples
         raise ProjectFileError(
             f"YAML syntax error: {problem}".strip(),
             file=display,

@@ -12,16 +12,24 @@ from datetime import datetime
 _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
                 ("day of week", 0, 7))  # fmt: skip
 _NAMES = {
-    3: {n: i + 1 for i, n in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
-    4: {n: i for i, n in enumerate("sun mon tue wed thu fri sat".split())},
+    3: {
+        n: i + 1
+        for i, n in enumerate(
+            ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+        )
+    },
+    4: {n: i for i, n in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])},
 }
-_MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+_MACROS = frozenset(
+    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+)
 _ISO_DURATION = re.compile(
     r"P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
 )
 _CLOCK = re.compile(
-    r"(?:(?P<days>\d+) days?,?\s*)?(?:(?:(?P<hours>\d+):)?(?P<minutes>\d+):)?(?P<seconds>\d+(?:\.\d+)?)"
+    r"(?:(?P<days>\d+) days?,?\s*)?"
+    r"(?:(?:(?P<hours>\d+):)?(?P<minutes>\d+):)?(?P<seconds>\d+(?:\.\d+)?)"
 )
 MAX_RRULE_LENGTH = 6500
 
@@ -64,9 +72,7 @@ def cron_problem(expression: str) -> str | None:
         return None
     fields = text.split()
     if len(fields) not in (5, 6):
-        return (
-            f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
-        )
+        return f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
     for token in re.split(r"[,/\-\s]+", text):
         if token in ("R", "H") or token.startswith(("R(", "H(")):
             return "the random and hashed forms (R, H) are not supported"

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from flowplan.project.findings import Finding, Path_
+from flowplan.project.findings import Finding, Path_, error, warning
 
 SUPPORTED = frozenset(
     {
@@ -49,8 +49,9 @@ class SchemaIssue:
     soft: bool = False  # an unknown key where the schema says unknown keys are warnings
 
     def finding(self) -> Finding:
-        severity = "warning" if self.soft else "error"
-        return Finding(severity, self.code, self.message, self.path, self.hint)
+        if self.soft:
+            return warning(self.code, self.message, self.path, self.hint)
+        return error(self.code, self.message, self.path, self.hint)
 
 
 def json_type(value: Any) -> str:
@@ -139,7 +140,9 @@ class Validator:
         if "anyOf" in schema:
             return " or ".join(self.describe(sub) for sub in schema["anyOf"])
         if "enum" in schema:
-            return "one of " + ", ".join(repr(v) if v is not None else "null" for v in schema["enum"])
+            return "one of " + ", ".join(
+                repr(v) if v is not None else "null" for v in schema["enum"]
+            )
         if "pattern" in schema and "description" in schema:
             return "a {{ placeholder }}" if "{{" in schema["description"] else "matching text"
         types = schema.get("type")
@@ -167,15 +170,23 @@ class Validator:
         if "enum" in schema and value not in schema["enum"]:
             message = f"must be {self.describe(schema)}; got {describe_value(value)}"
             close = difflib.get_close_matches(str(value), [str(v) for v in schema["enum"]], 1)
-            yield SchemaIssue(path, message, "schema-enum", f"did you mean {close[0]!r}?" if close else hint)
-        if isinstance(value, str) and "pattern" in schema:
-            if not self._pattern(schema["pattern"]).search(value):
-                yield SchemaIssue(path, f"expected {self.describe(schema)}, got {value!r}", "schema-pattern", hint)
+            yield SchemaIssue(
+                path, message, "schema-enum", f"did you mean {close[0]!r}?" if close else hint
+            )
+        pattern = schema.get("pattern")
+        if isinstance(value, str) and pattern and not self._pattern(pattern).search(value):
+            yield SchemaIssue(
+                path, f"expected {self.describe(schema)}, got {value!r}", "schema-pattern", hint
+            )
         if isinstance(value, int | float) and not isinstance(value, bool):
             if "minimum" in schema and value < schema["minimum"]:
-                yield SchemaIssue(path, f"must be at least {schema['minimum']}; got {value}", "schema-range", hint)
+                yield SchemaIssue(
+                    path, f"must be at least {schema['minimum']}; got {value}", "schema-range", hint
+                )
             if "maximum" in schema and value > schema["maximum"]:
-                yield SchemaIssue(path, f"must be at most {schema['maximum']}; got {value}", "schema-range", hint)
+                yield SchemaIssue(
+                    path, f"must be at most {schema['maximum']}; got {value}", "schema-range", hint
+                )
         if isinstance(value, list) and "items" in schema:
             for index, item in enumerate(value):
                 yield from self._validate(item, schema["items"], (*path, index))
@@ -191,7 +202,9 @@ class Validator:
             yield SchemaIssue(path, message, "schema-keys", hint)
             return
         if "minProperties" in schema and len(value) < schema["minProperties"]:
-            yield SchemaIssue(path, f"needs at least {schema['minProperties']} key(s)", "schema-keys", hint)
+            yield SchemaIssue(
+                path, f"needs at least {schema['minProperties']} key(s)", "schema-keys", hint
+            )
         for key in schema.get("required", ()):
             if key not in value:
                 yield SchemaIssue(path, f"missing required key {key!r}", "schema-required", hint)
@@ -204,7 +217,9 @@ class Validator:
             if key in properties:
                 yield from self._validate(item, properties[key], child)
                 continue
-            matched = [sub for pattern, sub in patterns.items() if self._pattern(pattern).search(key)]
+            matched = [
+                sub for pattern, sub in patterns.items() if self._pattern(pattern).search(key)
+            ]
             for sub in matched:
                 yield from self._validate(item, sub, child)
             if matched:
@@ -215,7 +230,7 @@ class Validator:
                     child,
                     f"unknown key {key!r}",
                     "unknown-key",
-                    f"did you mean {close[0]!r}?" if close else None,
+                    f"did you mean {close[0]!r}?" if close else hint,
                     on_key=True,
                     soft=soft,
                 )

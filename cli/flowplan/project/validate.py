@@ -54,7 +54,10 @@ class FileReport:
 
 
 def validate_file(
-    path: Path, display: str | None = None, options: Options = Options(), env: Mapping[str, str] | None = None
+    path: Path,
+    display: str | None = None,
+    options: Options = Options(),
+    env: Mapping[str, str] | None = None,
 ) -> FileReport:
     """Validate a project file. Never raises for a bad file: problems become findings."""
     name = display or str(path)
@@ -62,7 +65,9 @@ def validate_file(
     try:
         loaded = load_file(path, name)
     except ProjectFileError as exc:
-        report.findings.append(Finding("error", "unreadable", exc.message, (), exc.hint, name, exc.line, exc.column))
+        report.findings.append(
+            Finding("error", "unreadable", exc.message, (), exc.hint, name, exc.line, exc.column)
+        )
         return report
     report.project = build_project(path, loaded.data)
     raw = list(_schema_findings(loaded)) + list(
@@ -80,7 +85,11 @@ def _schema_findings(loaded: LoadedFile) -> Iterable[tuple[Finding, bool]]:
 
 
 def _is_anchor_holder(issue: SchemaIssue, loaded: LoadedFile) -> bool:
-    return issue.code == "unknown-key" and len(issue.path) == 1 and issue.path[0] in loaded.anchor_holders
+    return (
+        issue.code == "unknown-key"
+        and len(issue.path) == 1
+        and issue.path[0] in loaded.anchor_holders
+    )
 
 
 def _with_hint(issue: SchemaIssue) -> Finding:
@@ -109,7 +118,9 @@ def semantic_findings(
     return ((finding, False) for finding in found)
 
 
-def _finish(raw: Iterable[tuple[Finding, bool]], loaded: LoadedFile, options: Options) -> list[Finding]:
+def _finish(
+    raw: Iterable[tuple[Finding, bool]], loaded: LoadedFile, options: Options
+) -> list[Finding]:
     """Position, filter, de-duplicate (top-level steps are seen per deployment) and order."""
     result: dict[tuple[object, ...], Finding] = {}
     for finding, on_key in raw:
@@ -121,4 +132,6 @@ def _finish(raw: Iterable[tuple[Finding, bool]], loaded: LoadedFile, options: Op
         line, column = where if where else (None, None)
         located = finding.located(loaded.display, line, column)
         result.setdefault((located.path, located.code, located.message), located)
-    return sorted(result.values(), key=lambda f: (f.line or 0, f.column or 0, f.severity, f.message))
+    return sorted(
+        result.values(), key=lambda f: (f.line or 0, f.column or 0, f.severity, f.message)
+    )

@@ -41,7 +41,9 @@ def catalog() -> dict[str, StepInfo]:
         canonical = ref["$ref"].rsplit("/", 1)[-1]
         spec = defs[canonical]
         sensitive = frozenset(
-            arg for arg, sub in spec.get("properties", {}).items() if sub.get("x-flowplan-sensitive")
+            arg
+            for arg, sub in spec.get("properties", {}).items()
+            if sub.get("x-flowplan-sensitive")
         )
         outputs = frozenset(spec.get("x-flowplan-outputs", ()))
         known[name] = StepInfo(name, canonical, outputs, sensitive)

@@ -25,8 +25,14 @@ MISPLACED: dict[tuple[str, str], str] = {
     ("deployment", "environment"): "environment variables belong under work_pool.job_variables.env",
     ("work_pool", "image"): "the image belongs under work_pool.job_variables.image",
     ("work_pool", "env"): "environment variables belong under work_pool.job_variables.env",
-    ("work_pool", "type"): "a pool's type is set on the pool itself: declare it under top-level work_pools",
-    ("work_pool", "concurrency_limit"): "a pool's limit is set on the pool itself: declare it under top-level work_pools",
+    (
+        "work_pool",
+        "type",
+    ): "a pool's type is set on the pool itself: declare it under top-level work_pools",
+    (
+        "work_pool",
+        "concurrency_limit",
+    ): "a pool's limit is set on the pool itself: declare it under top-level work_pools",
     ("top", "entrypoint"): "entrypoint belongs to each deployment, under deployments",
     ("top", "schedules"): "schedules belong to each deployment, under deployments",
     ("top", "work_pool"): "work_pool belongs to each deployment, under deployments",
@@ -75,7 +81,11 @@ def check(project: Project, flow_names: Mapping[int, str]) -> Iterator[Finding]:
             if problem:
                 yield error("invalid-name", problem, (*path, "name"))
             elif name.endswith(".py"):
-                yield warning("name-py", f"Prefect cuts a name ending in .py to {name[:-3]!r}", (*path, "name"))
+                yield warning(
+                    "name-py",
+                    f"Prefect cuts a name ending in .py to {name[:-3]!r}",
+                    (*path, "name"),
+                )
             flow = flow_names.get(deployment.index, "?")
             key = (flow, name)
             if key in seen:
@@ -131,7 +141,8 @@ def _work_pools(pools: Any) -> Iterator[Finding]:
         if isinstance(kind, str) and kind not in POOL_TYPES:
             yield warning(
                 "pool-type",
-                f"flowplan's embedded worker runs process, docker and kubernetes pools, not {kind!r}",
+                f"flowplan's embedded worker runs process, docker and kubernetes pools,"
+                f" not {kind!r}",
                 (*path, "type"),
             )
         queues: set[str] = set()
@@ -142,5 +153,9 @@ def _work_pools(pools: Any) -> Iterator[Finding]:
                 if problem:
                     yield error("invalid-name", problem, q_path)
                 if queue["name"] in queues:
-                    yield error("duplicate-queue", f"queue {queue['name']!r} is declared twice in {name!r}", q_path)
+                    yield error(
+                        "duplicate-queue",
+                        f"queue {queue['name']!r} is declared twice in {name!r}",
+                        q_path,
+                    )
                 queues.add(queue["name"])

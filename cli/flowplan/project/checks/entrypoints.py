@@ -34,7 +34,9 @@ class SourceIndex:
             try:
                 source = file.read_bytes()
             except OSError as exc:
-                self._parsed[file] = SourceProblem(display, None, None, f"cannot read: {exc.strerror}")
+                self._parsed[file] = SourceProblem(
+                    display, None, None, f"cannot read: {exc.strerror}"
+                )
             else:
                 self._parsed[file] = parse_source(source, display)
         return self._parsed[file]
@@ -87,22 +89,47 @@ def _target(root: Path, entrypoint: str, path: Path_) -> Iterator[Finding] | Any
             )
             return None
     if not _IDENTIFIER.fullmatch(function):
-        yield error("entrypoint-format", f"{function!r} is not a function name", path, "write path/to/file.py:flow_function")
+        yield error(
+            "entrypoint-format",
+            f"{function!r} is not a function name",
+            path,
+            "write path/to/file.py:flow_function",
+        )
         return None
     if "\\" in location:
-        yield error("entrypoint-format", f"entrypoint {entrypoint!r} uses backslashes", path, "use forward slashes: they work on every system")
+        yield error(
+            "entrypoint-format",
+            f"entrypoint {entrypoint!r} uses backslashes",
+            path,
+            "use forward slashes: they work on every system",
+        )
         return None
     if not location.endswith(".py") and _MODULE.fullmatch(location):
         return (yield from _module_target(root, location, function, path))
     if Path(location).is_absolute():
-        yield error("entrypoint-outside", f"entrypoint {entrypoint!r} is an absolute path", path, "write it relative to the project root")
+        yield error(
+            "entrypoint-outside",
+            f"entrypoint {entrypoint!r} is an absolute path",
+            path,
+            "write it relative to the project root",
+        )
         return None
     file = (root / location).resolve()
     if not file.is_relative_to(root):
-        yield error("entrypoint-outside", f"entrypoint {entrypoint!r} leaves the project root", path, f"the project root is {root}")
+        yield error(
+            "entrypoint-outside",
+            f"entrypoint {entrypoint!r} leaves the project root",
+            path,
+            f"the project root is {root}",
+        )
         return None
     if not file.is_file():
-        yield error("entrypoint-not-found", f"entrypoint file {location!r} does not exist", path, f"paths are relative to {root}")
+        yield error(
+            "entrypoint-not-found",
+            f"entrypoint file {location!r} does not exist",
+            path,
+            f"paths are relative to {root}",
+        )
         return None
     return Target(file, function, location)
 
@@ -114,7 +141,8 @@ def _module_target(root: Path, module: str, function: str, path: Path_) -> Itera
             return Target(candidate.resolve(), function, module)
     yield warning(
         "entrypoint-module",
-        f"module {module!r} is not a file in this project; it cannot be checked without importing it",
+        f"module {module!r} is not a file in this project;"
+        " it cannot be checked without importing it",
         path,
     )
     return Target(None, function, module)
@@ -130,7 +158,9 @@ def _flow(index: SourceIndex, target: Target, path: Path_) -> Iterator[Finding] 
     if target.function in flows:
         return flows[target.function]
     defined = {
-        node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     }
     if target.function in defined:
         yield error(
@@ -143,7 +173,9 @@ def _flow(index: SourceIndex, target: Target, path: Path_) -> Iterator[Finding] 
     close = difflib.get_close_matches(target.function, sorted(flows) or sorted(defined), 1, 0.6)
     listed = ", ".join(sorted(flows)) or "none"
     hint = f"did you mean {close[0]!r}?" if close else f"flows in that file: {listed}"
-    yield error("entrypoint-function", f"{target.display} has no function {target.function!r}", path, hint)
+    yield error(
+        "entrypoint-function", f"{target.display} has no function {target.function!r}", path, hint
+    )
     return None
 
 
@@ -166,7 +198,9 @@ def _parameters(deployment: DeploymentConfig, flow: FlowInfo) -> Iterator[Findin
         )
 
 
-def check_parameter_values(given: Mapping[str, Any], flow: FlowInfo, path: Path_) -> Iterator[Finding]:
+def check_parameter_values(
+    given: Mapping[str, Any], flow: FlowInfo, path: Path_
+) -> Iterator[Finding]:
     known = {p.name: p for p in flow.parameters}
     for name, value in given.items():
         parameter = known.get(name)
@@ -176,7 +210,9 @@ def check_parameter_values(given: Mapping[str, Any], flow: FlowInfo, path: Path_
             close = difflib.get_close_matches(name, list(known), 1, 0.6)
             listed = ", ".join(known) or "none"
             hint = f"did you mean {close[0]!r}?" if close else f"it takes: {listed}"
-            yield error("parameter-unknown", f"{flow.name} has no parameter {name!r}", (*path, name), hint)
+            yield error(
+                "parameter-unknown", f"{flow.name} has no parameter {name!r}", (*path, name), hint
+            )
             continue
         if not parameter.schema or _contains_placeholder(value):
             continue

@@ -29,7 +29,9 @@ def check(project: Project) -> Iterator[Finding]:
             slug = item.get("slug")
             if isinstance(slug, str):
                 if slug in slugs:
-                    yield error("duplicate-slug", f"schedule slug {slug!r} is used twice", (*path, "slug"))
+                    yield error(
+                        "duplicate-slug", f"schedule slug {slug!r} is used twice", (*path, "slug")
+                    )
                 slugs[slug] = path
 
 
@@ -50,7 +52,11 @@ def check_item(path: Path_, item: Mapping[str, Any]) -> Iterator[Finding]:
         yield error("schedule-kind", "a schedule needs one of cron, interval or rrule", path)
         return
     if len(kinds) > 1:
-        yield error("schedule-kind", f"a schedule has exactly one of cron, interval or rrule; got {' and '.join(kinds)}", path)
+        yield error(
+            "schedule-kind",
+            f"a schedule has exactly one of cron, interval or rrule; got {' and '.join(kinds)}",
+            path,
+        )
         return
     kind = kinds[0]
     value = item[kind]
@@ -62,7 +68,9 @@ def check_item(path: Path_, item: Mapping[str, Any]) -> Iterator[Finding]:
     if "day_or" in item and kind != "cron":
         yield warning("schedule-key", "day_or applies to cron schedules only", (*path, "day_or"))
     if "anchor_date" in item and kind != "interval":
-        yield warning("schedule-key", "anchor_date applies to interval schedules only", (*path, "anchor_date"))
+        yield warning(
+            "schedule-key", "anchor_date applies to interval schedules only", (*path, "anchor_date")
+        )
     anchor = item.get("anchor_date")
     if isinstance(anchor, str) and not has_placeholder(anchor):
         problem = datetime_problem(anchor)
@@ -75,8 +83,14 @@ def check_item(path: Path_, item: Mapping[str, Any]) -> Iterator[Finding]:
             yield error("invalid-timezone", problem, (*path, "timezone"))
     for key in ("active", "day_or"):
         flag = item.get(key)
-        if isinstance(flag, str) and not has_placeholder(flag) and flag.strip().lower() not in _BOOLEAN_TEXT:
-            yield error("invalid-boolean", f"{key} must be true or false, got {flag!r}", (*path, key))
+        if (
+            isinstance(flag, str)
+            and not has_placeholder(flag)
+            and flag.strip().lower() not in _BOOLEAN_TEXT
+        ):
+            yield error(
+                "invalid-boolean", f"{key} must be true or false, got {flag!r}", (*path, key)
+            )
 
 
 def _value_problem(kind: str, value: Any) -> str | None:

@@ -8,10 +8,8 @@ sees the build and push steps and the pull steps before it.
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-
 
 from flowplan.project.findings import Finding, Path_, error, warning
 from flowplan.project.model import DeploymentConfig, Project, Step
@@ -61,10 +59,14 @@ def _top_steps(project: Project, action: str) -> tuple[Step, ...]:
     return steps_of(project.data.get(action), (action,)) or ()
 
 
-def _check_deployment(deployment: DeploymentConfig, refs: References, env: Mapping[str, str]) -> Iterator[Finding]:
+def _check_deployment(
+    deployment: DeploymentConfig, refs: References, env: Mapping[str, str]
+) -> Iterator[Finding]:
     deploy_steps = [*deployment.build, *deployment.push]
     yield from _check_steps(deploy_steps, [], refs, env, in_pull=False)
-    fields = {k: v for k, v in deployment.data.items() if k not in ("build", "push", "pull", "triggers")}
+    fields = {
+        k: v for k, v in deployment.data.items() if k not in ("build", "push", "pull", "triggers")
+    }
     scope = Scope(deploy_steps, [*deployment.pull])
     for path, placeholder in walk_placeholders(fields, deployment.path):
         yield from _check_one(path, placeholder, scope, refs, env)
@@ -72,7 +74,12 @@ def _check_deployment(deployment: DeploymentConfig, refs: References, env: Mappi
 
 
 def _check_steps(
-    steps: Sequence[Step], before: Sequence[Step], refs: References, env: Mapping[str, str], *, in_pull: bool
+    steps: Sequence[Step],
+    before: Sequence[Step],
+    refs: References,
+    env: Mapping[str, str],
+    *,
+    in_pull: bool,
 ) -> Iterator[Finding]:
     for index, step in enumerate(steps):
         scope = Scope([*before, *steps[:index]], steps[index:], in_pull)
@@ -131,7 +138,9 @@ def _check_output(
         return
     later_ids = {step.id for step in scope.later if step.id}
     if head in later_ids:
-        yield error("template-order", f"{text} refers to step {head!r}, which runs after this one", path)
+        yield error(
+            "template-order", f"{text} refers to step {head!r}, which runs after this one", path
+        )
         return
     if len(parts) == 1 and _flat_output_available(head, scope.earlier):
         return
@@ -154,9 +163,14 @@ def _check_output(
     yield error("template-reference", message, path, hint)
 
 
-def _unknown_reference(text: str, head: str, parts: list[str], earlier: Mapping[str, Step]) -> tuple[str, str | None]:
+def _unknown_reference(
+    text: str, head: str, parts: list[str], earlier: Mapping[str, Step]
+) -> tuple[str, str | None]:
     if head in _CONTEXT_ROOTS:
-        return f"{text} is not a step output", f"run-time values are written {{{{ ctx.{'.'.join(parts)} }}}}"
+        return (
+            f"{text} is not a step output",
+            f"run-time values are written {{{{ ctx.{'.'.join(parts)} }}}}",
+        )
     if len(parts) == 1:
         return f"{text} is not an output of any earlier step", None
     close = difflib.get_close_matches(head, list(earlier), 1, 0.6)
@@ -171,8 +185,17 @@ def _check_output_key(path: Path_, text: str, step: Step, key: str) -> Iterator[
     if info is None or not info.outputs or key in info.outputs:
         return
     close = difflib.get_close_matches(key, sorted(info.outputs), 1, 0.6)
-    hint = f"did you mean {close[0]!r}?" if close else f"its outputs: {', '.join(sorted(info.outputs))}"
-    yield error("template-output", f"{text}: step {step.id!r} ({info.canonical}) has no output {key!r}", path, hint)
+    hint = (
+        f"did you mean {close[0]!r}?"
+        if close
+        else f"its outputs: {', '.join(sorted(info.outputs))}"
+    )
+    yield error(
+        "template-output",
+        f"{text}: step {step.id!r} ({info.canonical}) has no output {key!r}",
+        path,
+        hint,
+    )
 
 
 def _flat_output_available(name: str, steps: Sequence[Step]) -> bool:

@@ -1,20 +1,25 @@
 """Read a project file into plain data plus the position of every key and value.
 
-The file is parsed with ruamel.yaml in round-trip mode so that every problem can be reported at
-`file:line:col`. Anchors, aliases and merge keys work as in any YAML 1.2 file. Inputs that could
-hurt (a huge file, binary data, an alias bomb, recursive aliases) are refused with a clear error
-before they can take time or memory.
+ruamel.yaml composes the file into a node graph (with its C parser when available: a 20-deployment
+file takes 5 ms instead of 60 ms in round-trip mode), and this module builds plain data from the
+nodes, recording the `file:line:col` of every key and value. Values resolve as YAML 1.1, which is
+what Prefect's PyYAML does (`yes` is a boolean, `1:30:00` is 5400). Anchors, aliases and merge
+keys work; duplicate keys are errors. Inputs that could hurt (a huge file, binary data, an alias
+bomb, recursive aliases) are refused with a clear error before they can take time or memory.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.scalarbool import ScalarBoolean
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from flowplan.errors import ProjectFileError
 from flowplan.project.findings import Path_
@@ -85,24 +90,34 @@ def read_text(path: Path, display: str) -> str:
         ) from None
 
 
-def parse_yaml(text: str, display: str) -> Any:
-    """Parse one YAML document in round-trip mode; syntax errors carry their position."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
-    yaml = YAML(typ="rt", pure=True)
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="safe")
+    yaml.version = (1, 1)  # resolve scalars the way PyYAML (and so Prefect) does
+    return yaml
+
+
+def _syntax_error(exc: MarkedYAMLError, display: str) -> ProjectFileError:
+    mark = exc.problem_mark or exc.context_mark
+    problem = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+    problem = re.sub(r"\('([^']*)',\)", r"\1", problem)  # ruamel shows some tokens as tuples
+    return ProjectFileError(
+        f"YAML syntax error: {problem}".strip(),
+        file=display,
+        line=mark.line + 1 if mark else None,
+        column=mark.column + 1 if mark else None,
+    )
+
+
+def compose(text: str, display: str) -> tuple[Node | None, YAML]:
+    """The node graph of one YAML document; syntax errors carry their position."""
+    yaml = _yaml()
     try:
-        return yaml.load(text)
+        return yaml.compose(text), yaml
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        problem = re.sub(r"\('([^']*)',\)", r"\1", problem)  # ruamel shows some tokens as tuples
-        raise ProjectFileError(
-            f"YAML syntax error: {problem}".strip(),
-            file=display,
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-        ) from None
+        raise _syntax_error(exc, display) from None
     except YAMLError as exc:
         raise ProjectFileError(f"YAML error: {exc}", file=display) from None
     except RecursionError:
@@ -112,13 +127,14 @@ def parse_yaml(text: str, display: str) -> Any:
 def load_file(path: Path, display: str | None = None) -> LoadedFile:
     """Read, parse and convert a project file. Raises `ProjectFileError` for unusable files."""
     name = display or str(path)
-    document = parse_yaml(read_text(path, name), name)
-    if document is None:
+    root, yaml = compose(read_text(path, name), name)
+    if root is None:
         raise ProjectFileError(
             "file is empty", file=name, hint="a project file is a mapping with a deployments list"
         )
+    references: Counter[int] = Counter()
     try:
-        expanded = _expanded_size(document, {}, set())
+        expanded = _expanded_size(root, {}, set(), references)
     except RecursionError:
         raise ProjectFileError("recursive alias: a value contains itself", file=name) from None
     if expanded > MAX_EXPANDED_NODES:
@@ -126,43 +142,45 @@ def load_file(path: Path, display: str | None = None) -> LoadedFile:
             f"aliases expand to more than {MAX_EXPANDED_NODES:,} values (an alias bomb?)",
             file=name,
         )
-    positions = Positions()
-    data = _convert(document, (), positions)
-    if not isinstance(data, dict):
-        line, column = positions.of(()) or (1, 1)
+    if not isinstance(root, MappingNode):
+        kind = "a list" if isinstance(root, SequenceNode) else "a single value"
         raise ProjectFileError(
-            f"expected a mapping at the top level, got {_kind(data)}",
+            f"expected a mapping at the top level, got {kind}",
             file=name,
-            line=line,
-            column=column,
+            line=root.start_mark.line + 1,
+            column=root.start_mark.column + 1,
             hint="a project file is a mapping with keys such as name, build, pull and deployments",
         )
-    holders = frozenset(key for key in document if _defines_anchor(document[key], set()))
-    return LoadedFile(path, name, data, positions, holders)
+    converter = _Converter(yaml, name)
+    data = converter.convert(root, ())
+    holders = frozenset(
+        key.value
+        for key, value in root.value
+        if isinstance(key, ScalarNode) and _holds_shared(value, references, set())
+    )
+    return LoadedFile(path, name, data, converter.positions, holders)
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "text"
-    return f"a {type(value).__name__}"
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
 
 
-def _expanded_size(node: Any, memo: dict[int, int], stack: set[int]) -> int:
+def _expanded_size(node: Node, memo: dict[int, int], stack: set[int], refs: Counter[int]) -> int:
     """Count the values `node` expands to, in time linear in the number of distinct nodes."""
-    if not isinstance(node, dict | list):
-        return 1
     key = id(node)
+    refs[key] += 1
     if key in memo:
         return memo[key]
     if key in stack:
         raise RecursionError(key)
     stack.add(key)
-    children = node.values() if isinstance(node, dict) else node
     total = 1
-    for child in children:
-        total += _expanded_size(child, memo, stack)
+    for child in _children(node):
+        total += _expanded_size(child, memo, stack, refs)
         if total > MAX_EXPANDED_NODES:
             break
     stack.discard(key)
@@ -170,70 +188,85 @@ def _expanded_size(node: Any, memo: dict[int, int], stack: set[int]) -> int:
     return total
 
 
-def _defines_anchor(node: Any, seen: set[int]) -> bool:
+def _holds_shared(node: Node, refs: Counter[int], seen: set[int]) -> bool:
+    """Whether `node` or a node inside it is used more than once (an anchor that is aliased)."""
     if id(node) in seen:
         return False
     seen.add(id(node))
-    anchor = getattr(node, "anchor", None)
-    if anchor is not None and getattr(anchor, "value", None):
+    if refs[id(node)] > 1:
         return True
-    if isinstance(node, dict):
-        return any(_defines_anchor(v, seen) for v in node.values())
-    if isinstance(node, list):
-        return any(_defines_anchor(v, seen) for v in node)
-    return False
+    return any(_holds_shared(child, refs, seen) for child in _children(node))
 
 
-def _position(node: Any) -> tuple[int, int] | None:
-    lc = getattr(node, "lc", None)
-    if lc is None or lc.line is None:
-        return None
-    return lc.line + 1, lc.col + 1
+def _mark(node: Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _convert(node: Any, path: Path_, positions: Positions) -> Any:
-    """Plain dicts, lists and scalars from ruamel's round-trip types, recording positions."""
-    own = _position(node)
-    if own is not None:
-        positions.values.setdefault(path, own)
-    if isinstance(node, dict):
+class _Converter:
+    """Plain dicts, lists and scalars from nodes, recording positions by path."""
+
+    def __init__(self, yaml: YAML, display: str) -> None:
+        self.constructor = yaml.constructor
+        self.display = display
+        self.positions = Positions()
+
+    def convert(self, node: Node, path: Path_) -> Any:
+        self.positions.values.setdefault(path, _mark(node))
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, SequenceNode):
+            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        lc_data = getattr(getattr(node, "lc", None), "data", None) or {}
-        for key, value in node.items():
-            text = key if isinstance(key, str) else str(_scalar(key))
-            child = (*path, text)
-            where = lc_data.get(key)
-            if where is not None:
-                positions.keys[child] = (where[0] + 1, where[1] + 1)
-                positions.values[child] = (where[2] + 1, where[3] + 1)
-            result[text] = _convert(value, child, positions)
-        return result
-    if isinstance(node, list):
-        lc_data = getattr(getattr(node, "lc", None), "data", None) or {}
-        items = []
-        for index, value in enumerate(node):
-            where = lc_data.get(index)
-            if where is not None:
-                positions.values[(*path, index)] = (where[0] + 1, where[1] + 1)
-            items.append(_convert(value, (*path, index), positions))
-        return items
-    return _scalar(node)
+        merged: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                self._merge(value_node, path, merged)
+                continue
+            key = self._key(key_node)
+            if key in result:
+                line, column = _mark(key_node)
+                raise ProjectFileError(
+                    f"duplicate key {key!r}", file=self.display, line=line, column=column,
+                    hint="YAML keeps only one of them; remove or rename the other",
+                )  # fmt: skip
+            child = (*path, key)
+            self.positions.keys[child] = _mark(key_node)
+            self.positions.values[child] = _mark(value_node)
+            result[key] = self.convert(value_node, child)
+        # Explicit keys win over merged ones (YAML merge-key rules).
+        return {**merged, **result}
 
+    def _merge(self, node: Node, path: Path_, merged: dict[str, Any]) -> None:
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                line, column = _mark(source)
+                raise ProjectFileError(
+                    "a merge key (<<) takes a mapping or a list of mappings",
+                    file=self.display, line=line, column=column,
+                )  # fmt: skip
+            for key, value in self._mapping(source, path).items():
+                merged.setdefault(key, value)  # earlier sources win
 
-def _scalar(value: Any) -> Any:
-    if isinstance(value, bool) or value is None:
+    def _key(self, node: Node) -> str:
+        if not isinstance(node, ScalarNode):
+            line, column = _mark(node)
+            raise ProjectFileError(
+                "a mapping key must be a plain value", file=self.display, line=line, column=column
+            )
+        value = self._scalar(node)
+        return value if isinstance(value, str) else str(value)
+
+    def _scalar(self, node: Node) -> Any:
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except MarkedYAMLError as exc:
+            raise _syntax_error(exc, self.display) from None
+        if isinstance(value, dt.datetime | dt.date):
+            return value.isoformat()
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
         return value
-    if isinstance(value, ScalarBoolean):  # an anchored boolean: an int subclass in ruamel
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    tag = getattr(value, "tag", None)
-    if tag is not None and hasattr(value, "value"):  # a scalar with a custom !tag
-        return str(value.value)
-    return str(value)

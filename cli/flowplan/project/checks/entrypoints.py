@@ -21,24 +21,32 @@ _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
+@dataclass(frozen=True)
+class ParsedSource:
+    tree: ast.Module
+    flows: dict[str, FlowInfo]  # by function name
+
+
 @dataclass
 class SourceIndex:
-    """Parsed source files of one project, each parsed once."""
+    """Source files of one project, each parsed and scanned once."""
 
     root: Path
-    _parsed: dict[Path, ast.Module | SourceProblem] = field(default_factory=dict)
+    _parsed: dict[Path, ParsedSource | SourceProblem] = field(default_factory=dict)
 
-    def parse(self, file: Path) -> ast.Module | SourceProblem:
+    def parse(self, file: Path, display: str) -> ParsedSource | SourceProblem:
         if file not in self._parsed:
-            display = file.relative_to(self.root).as_posix()
             try:
                 source = file.read_bytes()
             except OSError as exc:
-                self._parsed[file] = SourceProblem(
-                    display, None, None, f"cannot read: {exc.strerror}"
-                )
+                self._parsed[file] = SourceProblem(display, None, None, f"cannot read: {exc}")
+                return self._parsed[file]
+            tree = parse_source(source, display)
+            if isinstance(tree, SourceProblem):
+                self._parsed[file] = tree
             else:
-                self._parsed[file] = parse_source(source, display)
+                flows = {flow.function: flow for flow in flows_in_tree(tree, display)}
+                self._parsed[file] = ParsedSource(tree, flows)
         return self._parsed[file]
 
 
@@ -150,11 +158,11 @@ def _module_target(root: Path, module: str, function: str, path: Path_) -> Itera
 
 def _flow(index: SourceIndex, target: Target, path: Path_) -> Iterator[Finding] | Any:
     assert target.file is not None
-    tree = index.parse(target.file)
-    if isinstance(tree, SourceProblem):
-        yield error("entrypoint-source", f"cannot check the flow: {tree.render()}", path)
+    parsed = index.parse(target.file, target.display)
+    if isinstance(parsed, SourceProblem):
+        yield error("entrypoint-source", f"cannot check the flow: {parsed.render()}", path)
         return None
-    flows = {flow.function: flow for flow in flows_in_tree(tree, target.display)}
+    flows, tree = parsed.flows, parsed.tree
     if target.function in flows:
         return flows[target.function]
     defined = {

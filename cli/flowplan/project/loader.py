@@ -93,8 +93,8 @@ def read_text(path: Path, display: str) -> str:
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="safe")
+def _yaml(pure: bool) -> YAML:
+    yaml = YAML(typ="safe", pure=pure)
     yaml.version = (1, 1)  # resolve scalars the way PyYAML (and so Prefect) does
     return yaml
 
@@ -112,8 +112,17 @@ def _syntax_error(exc: MarkedYAMLError, display: str) -> ProjectFileError:
 
 
 def compose(text: str, display: str) -> tuple[Node | None, YAML]:
-    """The node graph of one YAML document; syntax errors carry their position."""
-    yaml = _yaml()
+    """The node graph of one YAML document; syntax errors carry their position.
+
+    The C parser is tried first; when it objects, the pure-Python parser decides, because it
+    accepts what PyYAML accepts (libyaml refuses `a: {b: x:y}`) and its messages are fuller.
+    """
+    try:
+        yaml = _yaml(pure=False)
+        return yaml.compose(text), yaml
+    except (YAMLError, RecursionError):
+        pass
+    yaml = _yaml(pure=True)
     try:
         return yaml.compose(text), yaml
     except MarkedYAMLError as exc:
@@ -153,10 +162,12 @@ def load_file(path: Path, display: str | None = None) -> LoadedFile:
         )
     converter = _Converter(yaml, name)
     data = converter.convert(root, ())
+    # The anchor is where a shared node first appears, in document order.
+    seen: set[int] = set()
     holders = frozenset(
         key.value
         for key, value in root.value
-        if isinstance(key, ScalarNode) and _holds_shared(value, references, set())
+        if isinstance(key, ScalarNode) and _holds_shared(value, references, seen)
     )
     return LoadedFile(path, name, data, converter.positions, holders)
 
@@ -189,13 +200,14 @@ def _expanded_size(node: Node, memo: dict[int, int], stack: set[int], refs: Coun
 
 
 def _holds_shared(node: Node, refs: Counter[int], seen: set[int]) -> bool:
-    """Whether `node` or a node inside it is used more than once (an anchor that is aliased)."""
+    """Whether a node used more than once (an aliased anchor) first appears inside `node`."""
     if id(node) in seen:
         return False
     seen.add(id(node))
-    if refs[id(node)] > 1:
-        return True
-    return any(_holds_shared(child, refs, seen) for child in _children(node))
+    found = refs[id(node)] > 1
+    for child in _children(node):
+        found = _holds_shared(child, refs, seen) or found  # visit every child: mark them seen
+    return found
 
 
 def _mark(node: Node) -> tuple[int, int]:

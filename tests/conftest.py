@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from flowplan.main import main
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO.parent / "shared" / "corpus" / "prefect-yaml"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(autouse=True)
+def _plain_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("FLOWPLAN_HOME", str(tmp_path / ".flowplan-home"))
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """Run the CLI in-process, returning the exit code and what it printed."""
+
+    def run(*args: str) -> Result:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return root
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """Write files into a fresh project directory and change into it."""
+
+    def make(files: dict[str, str]) -> Path:
+        root = tmp_path / "proj"
+        root.mkdir(exist_ok=True)
+        write(root, files)
+        monkeypatch.chdir(root)
+        return root
+
+    return make
+
+
+def corpus_files() -> list[Path]:
+    assert CORPUS.is_dir(), f"the shared corpus is missing at {CORPUS}"
+    return sorted(p for p in CORPUS.iterdir() if p.suffix in (".yaml", ".yml"))
+
+
+os.environ.setdefault("NO_COLOR", "1")

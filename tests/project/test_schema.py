@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import jsonschema
+import pytest
+
+from flowplan.errors import ProjectFileError
+from flowplan.project.loader import load_file
+from flowplan.project.schema import Validator
+from flowplan.resources import project_schema
+from tests.conftest import corpus_files
+
+SCHEMA = project_schema()
+
+
+def test_schema_is_valid_draft_2020_12_with_an_id() -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert SCHEMA["$id"].endswith("prefect.yaml.schema.json")
+
+
+def _verdicts(document: Any) -> tuple[bool, bool]:
+    ours = not Validator(SCHEMA).issues(document)
+    reference = jsonschema.Draft202012Validator(SCHEMA).is_valid(document)
+    return ours, reference
+
+
+def _loadable() -> list[Any]:
+    documents = []
+    for path in corpus_files():
+        try:
+            documents.append(pytest.param(load_file(path).data, id=path.name))
+        except ProjectFileError:
+            pass  # the broken YAML files: covered by the corpus test
+    return documents
+
+
+@pytest.mark.parametrize("document", _loadable())
+def test_agrees_with_jsonschema_on_the_corpus(document: Any) -> None:
+    ours, reference = _verdicts(document)
+    assert ours == reference
+
+
+BASE: dict[str, Any] = {
+    "name": "p",
+    "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": "/x"}}],
+    "deployments": [
+        {
+            "name": "d",
+            "entrypoint": "f.py:f",
+            "tags": ["a"],
+            "work_pool": {"name": "pool", "job_variables": {"image": "x"}},
+            "schedules": [{"cron": "0 * * * *", "active": True}],
+            "concurrency_limit": {"limit": 2, "collision_strategy": "ENQUEUE"},
+        }
+    ],
+}
+
+MUTATIONS: list[tuple[str, Any]] = [
+    ("deployments.0.tags", "a,b"),
+    ("deployments.0.tags", [1]),
+    ("deployments.0.work_pool.name", {"name": "x"}),
+    ("deployments.0.schedules.0.catchup", False),
+    ("deployments.0.concurrency_limit", 0),
+    ("deployments.0.concurrency_limit", "{{ $LIMIT }}"),
+    ("deployments.0.concurrency_limit", {"limit": 1, "collision_strategy": "DROP"}),
+    ("deployments.0.concurrency_limit", {"collision_strategy": "ENQUEUE"}),
+    ("deployments.0.paused", "yes"),
+    ("deployments.0.paused", "{{ $PAUSED }}"),
+    ("deployments.0.version_type", "vcs:svn"),
+    ("deployments.0.job_variables", {}),
+    ("pull.0", {"a.b": {}, "c.d": {}}),
+    ("pull.0", {"prefect.deployments.steps.git_clone": {"branch": "main"}}),
+    ("pull.0", {"prefect.deployments.steps.git_clone": {"repository": "r", "token": "t"}}),
+    ("pull.0", {"my.custom.step": {"anything": 1}}),
+    ("pull", {"prefect.deployments.steps.set_working_directory": {"directory": "/x"}}),
+    ("pull", "not steps"),
+    ("deployments", {"name": "x"}),
+    ("work_pools", [{"name": "p", "type": "process", "queues": [{"name": "q", "priority": 0}]}]),
+    ("x-anchors", {"anything": [1, 2]}),
+    ("prefect-version", 3),
+]
+
+
+def _set(document: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    document = copy.deepcopy(document)
+    target: Any = document
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        target = target[int(part)] if isinstance(target, list) else target[part]
+    last = parts[-1]
+    if isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+    return document
+
+
+@pytest.mark.parametrize(("path", "value"), MUTATIONS, ids=[f"{p}={v!r}" for p, v in MUTATIONS])
+def test_agrees_with_jsonschema_on_generated_documents(path: str, value: Any) -> None:
+    ours, reference = _verdicts(_set(BASE, path, value))
+    assert ours == reference
+
+
+def test_base_document_is_valid() -> None:
+    assert Validator(SCHEMA).issues(BASE) == []
+
+
+def issue_texts(document: Any) -> list[tuple[str, str, str | None, bool]]:
+    return [
+        (".".join(map(str, i.path)), i.message, i.hint, i.soft) for i in Validator(SCHEMA).issues(document)
+    ]
+
+
+def test_messages_are_precise() -> None:
+    assert issue_texts(_set(BASE, "deployments.0.tags", "a,b")) == [
+        (
+            "deployments.0.tags",
+            "expected a list or null, got text ('a,b')",
+            "write a list, e.g. tags: [etl, nightly]; Prefect splits a string into single characters",
+            False,
+        )
+    ]
+    assert issue_texts(_set(BASE, "deployments.0.concurrency_limit", 0)) == [
+        ("deployments.0.concurrency_limit", "must be at least 1; got 0", None, False)
+    ]
+    assert issue_texts(_set(BASE, "deployments.0.paused", "yes")) == [
+        ("deployments.0.paused", "expected null or a boolean or a {{ placeholder }}, got text ('yes')", None, False)
+    ]
+    [(path, message, hint, soft)] = issue_texts(_set(BASE, "deployments.0.work_pol", {}))
+    assert (path, message, hint, soft) == ("deployments.0.work_pol", "unknown key 'work_pol'", "did you mean 'work_pool'?", True)
+    [(path, message, _, soft)] = issue_texts(_set(BASE, "deployments.0.schedules.0.catchup", False))
+    assert (message, soft) == ("unknown key 'catchup'", False)
+    [(path, message, hint, _)] = issue_texts(_set(BASE, "pull.0", {"a.b": {}, "c.d": {}}))
+    assert message == "has 2 keys (a.b, c.d); at most 1 allowed"
+    assert hint and "exactly one key" in hint
+
+
+def test_unsupported_keywords_are_refused() -> None:
+    with pytest.raises(ValueError, match="not supported"):
+        Validator({"type": "object", "oneOf": []})

@@ -17,6 +17,10 @@ from flowplan.project.schema import SchemaIssue, Validator
 from flowplan.resources import project_schema
 
 
+# Findings about a key itself (the step function's name), reported at the key, not its value.
+_ABOUT_THE_KEY = frozenset({"unknown-step", "legacy-step-name", "unsupported-step"})
+
+
 @dataclass(frozen=True)
 class Options:
     strict: bool = False  # warnings count as errors
@@ -115,7 +119,7 @@ def semantic_findings(
     found += schedule_items.check(project)
     found += steps.check(project)
     found += templates.check(project, references, env)
-    return ((finding, False) for finding in found)
+    return ((finding, finding.code in _ABOUT_THE_KEY) for finding in found)
 
 
 def _finish(

@@ -21,7 +21,9 @@ def compile_package() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
 
 
-def time_command(argv: list[str], cwd: Path, runs: int, env: dict[str, str] | None = None) -> list[float]:
+def time_command(
+    argv: list[str], cwd: Path, runs: int, env: dict[str, str] | None = None
+) -> list[float]:
     """Wall-clock seconds of `runs` runs of a whole process (after one warm-up run)."""
     subprocess.run(argv, cwd=cwd, env=env, capture_output=True, check=False)
     times = []

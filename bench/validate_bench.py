@@ -16,10 +16,11 @@ def make_project(root: Path) -> None:
     (root / "flows").mkdir()
     for f in range(5):
         (root / "flows" / f"etl_{f}.py").write_text(
-            "from datetime import date\nfrom typing import Optional\n\nfrom prefect import flow\n\n\n"
+            "from typing import Optional\n\nfrom prefect import flow\n\n\n"
             + "".join(
                 f"@flow(name='etl-{f}-{k}')\n"
-                f"def etl_{f}_{k}(day: Optional[str] = None, limit: int = 10, tables: list[str] = []) -> None:\n"
+                f"def etl_{f}_{k}(day: Optional[str] = None, limit: int = 10,\n"
+                f"              tables: list[str] = []) -> None:\n"
                 f"    '''Load data.'''\n    print(day, limit, tables)\n\n\n"
                 for k in range(4)
             )

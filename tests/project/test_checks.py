@@ -34,7 +34,9 @@ def helper():
 
 def findings(project: Callable[..., Path], yaml: str, **options: object) -> list[str]:
     root = project({"prefect.yaml": yaml, "flows/etl.py": FLOW})
-    report = validate_file(root / "prefect.yaml", "prefect.yaml", Options(**options), env={"SET": "1"})  # type: ignore[arg-type]
+    report = validate_file(
+        root / "prefect.yaml", "prefect.yaml", Options(**options), env={"SET": "1"}
+    )  # type: ignore[arg-type]
     return [f"{f.severity} {f.code} {f.render()}" for f in report.findings]
 
 
@@ -53,34 +55,62 @@ def test_a_good_project_has_no_findings(project: Callable[..., Path]) -> None:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ("    schedules: [{cron: '61 * * * *'}]",
-         "error invalid-cron prefect.yaml:5:24: deployments[0].schedules[0].cron: invalid cron expression '61 * * * *' (minute must be 0-59, got 61)"),
-        ("    schedules: [{interval: -1}]",
-         "error invalid-interval prefect.yaml:5:28: deployments[0].schedules[0].interval: invalid interval -1 (interval must be greater than 0, got -1)"),
-        ("    schedules: [{rrule: 'FREQ=NEVER'}]",
-         "error invalid-rrule prefect.yaml:5:25: deployments[0].schedules[0].rrule: invalid rrule 'FREQ=NEVER' (invalid rrule: invalid 'FREQ': NEVER)"),
-        ("    schedules: [{cron: '0 * * * *', timezone: Mars/Olympus}]",
-         "error invalid-timezone prefect.yaml:5:47: deployments[0].schedules[0].timezone: unknown time zone 'Mars/Olympus'"),
-        ("    schedules: [{cron: '0 * * * *', interval: 60}]",
-         "error schedule-kind prefect.yaml:5:17: deployments[0].schedules[0]: a schedule has exactly one of cron, interval or rrule; got cron and interval"),
-        ("    schedules: [{timezone: UTC}]",
-         "error schedule-kind prefect.yaml:5:17: deployments[0].schedules[0]: a schedule needs one of cron, interval or rrule"),
-        ("    schedule: {cron: '0 * * * *'}\n    schedules: []",
-         "error schedule-and-schedules prefect.yaml:5:15: deployments[0].schedule: both 'schedule' and 'schedules' are given (move this schedule into the 'schedules' list)"),
-        ("    schedules: [{cron: '0 * * * *', slug: a}, {interval: 60, slug: a}]",
-         "error duplicate-slug prefect.yaml:5:68: deployments[0].schedules[1].slug: schedule slug 'a' is used twice"),
-        ("    tags: 'a,b'",
-         "error schema-type prefect.yaml:5:11: deployments[0].tags: expected a list or null, got text ('a,b') (write a list, e.g. tags: [etl, nightly]; Prefect splits a string into single characters)"),
-        ("    job_variables: {image: x}",
-         "warning misplaced-key prefect.yaml:5:5: deployments[0].job_variables: unknown key 'job_variables' (job_variables belongs under work_pool)"),
-        ("    work_pool: {name: 'a/b'}",
-         "error invalid-name prefect.yaml:5:23: deployments[0].work_pool.name: name 'a/b' contains '/'; names cannot contain / % & > <"),
-        ("    description: '{{ $UNSET_FOR_TEST }}'",
-         "warning template-env-unset prefect.yaml:5:18: deployments[0].description: environment variable UNSET_FOR_TEST is not set here; {{ $UNSET_FOR_TEST }} becomes empty text"),
-        ("    work_pool: {name: p, job_variables: {image: '{{ build-image.image }}'}}",
-         "error template-reference prefect.yaml:5:49: deployments[0].work_pool.job_variables.image: no earlier step has id 'build-image' (step ids before this point: none)"),
-        ("    work_pool: {name: p, job_variables: {name: '{{ flow_run.name }}'}}",
-         "error template-reference prefect.yaml:5:48: deployments[0].work_pool.job_variables.name: {{ flow_run.name }} is not a step output (run-time values are written {{ ctx.flow_run.name }})"),
+        (
+            "    schedules: [{cron: '61 * * * *'}]",
+            "error invalid-cron prefect.yaml:5:24: deployments[0].schedules[0].cron: invalid cron expression '61 * * * *' (minute must be 0-59, got 61)",
+        ),
+        (
+            "    schedules: [{interval: -1}]",
+            "error invalid-interval prefect.yaml:5:28: deployments[0].schedules[0].interval: invalid interval -1 (interval must be greater than 0, got -1)",
+        ),
+        (
+            "    schedules: [{rrule: 'FREQ=NEVER'}]",
+            "error invalid-rrule prefect.yaml:5:25: deployments[0].schedules[0].rrule: invalid rrule 'FREQ=NEVER' (invalid rrule: invalid 'FREQ': NEVER)",
+        ),
+        (
+            "    schedules: [{cron: '0 * * * *', timezone: Mars/Olympus}]",
+            "error invalid-timezone prefect.yaml:5:47: deployments[0].schedules[0].timezone: unknown time zone 'Mars/Olympus'",
+        ),
+        (
+            "    schedules: [{cron: '0 * * * *', interval: 60}]",
+            "error schedule-kind prefect.yaml:5:17: deployments[0].schedules[0]: a schedule has exactly one of cron, interval or rrule; got cron and interval",
+        ),
+        (
+            "    schedules: [{timezone: UTC}]",
+            "error schedule-kind prefect.yaml:5:17: deployments[0].schedules[0]: a schedule needs one of cron, interval or rrule",
+        ),
+        (
+            "    schedule: {cron: '0 * * * *'}\n    schedules: []",
+            "error schedule-and-schedules prefect.yaml:5:15: deployments[0].schedule: both 'schedule' and 'schedules' are given (move this schedule into the 'schedules' list)",
+        ),
+        (
+            "    schedules: [{cron: '0 * * * *', slug: a}, {interval: 60, slug: a}]",
+            "error duplicate-slug prefect.yaml:5:68: deployments[0].schedules[1].slug: schedule slug 'a' is used twice",
+        ),
+        (
+            "    tags: 'a,b'",
+            "error schema-type prefect.yaml:5:11: deployments[0].tags: expected a list or null, got text ('a,b') (write a list, e.g. tags: [etl, nightly]; Prefect splits a string into single characters)",
+        ),
+        (
+            "    job_variables: {image: x}",
+            "warning misplaced-key prefect.yaml:5:5: deployments[0].job_variables: unknown key 'job_variables' (job_variables belongs under work_pool)",
+        ),
+        (
+            "    work_pool: {name: 'a/b'}",
+            "error invalid-name prefect.yaml:5:23: deployments[0].work_pool.name: name 'a/b' contains '/'; names cannot contain / % & > <",
+        ),
+        (
+            "    description: '{{ $UNSET_FOR_TEST }}'",
+            "warning template-env-unset prefect.yaml:5:18: deployments[0].description: environment variable UNSET_FOR_TEST is not set here; {{ $UNSET_FOR_TEST }} becomes empty text",
+        ),
+        (
+            "    work_pool: {name: p, job_variables: {image: '{{ build-image.image }}'}}",
+            "error template-reference prefect.yaml:5:49: deployments[0].work_pool.job_variables.image: no earlier step has id 'build-image' (step ids before this point: none)",
+        ),
+        (
+            "    work_pool: {name: p, job_variables: {name: '{{ flow_run.name }}'}}",
+            "error template-reference prefect.yaml:5:48: deployments[0].work_pool.job_variables.name: {{ flow_run.name }} is not a step output (run-time values are written {{ ctx.flow_run.name }})",
+        ),
     ],
 )
 def test_deployment_checks(project: Callable[..., Path], extra: str, expected: str) -> None:
@@ -91,17 +121,44 @@ def test_deployment_checks(project: Callable[..., Path], extra: str, expected: s
 @pytest.mark.parametrize(
     ("entrypoint", "expected"),
     [
-        ("flows/etl.py:helper", "error entrypoint-not-flow prefect.yaml:3:17: deployments[0].entrypoint: helper in flows/etl.py is not a flow (decorate it with @flow (from prefect or flowplan))"),
-        ("flows/etl.py:etll", "error entrypoint-function prefect.yaml:3:17: deployments[0].entrypoint: flows/etl.py has no function 'etll' (did you mean 'etl'?)"),
-        ("flows/nope.py:etl", "error entrypoint-not-found prefect.yaml:3:17: deployments[0].entrypoint: entrypoint file 'flows/nope.py' does not exist"),
-        ("../outside.py:etl", "error entrypoint-outside prefect.yaml:3:17: deployments[0].entrypoint: entrypoint '../outside.py:etl' leaves the project root"),
-        ("/etc/passwd.py:etl", "error entrypoint-outside prefect.yaml:3:17: deployments[0].entrypoint: entrypoint '/etc/passwd.py:etl' is an absolute path"),
-        ("flows\\etl.py:etl", "error entrypoint-format prefect.yaml:3:17: deployments[0].entrypoint: entrypoint 'flows\\\\etl.py:etl' uses backslashes"),
-        ("flows/etl.py:1bad", "error entrypoint-format prefect.yaml:3:17: deployments[0].entrypoint: '1bad' is not a function name"),
-        ("etl", "error entrypoint-format prefect.yaml:3:17: deployments[0].entrypoint: entrypoint 'etl' names no file or module"),
+        (
+            "flows/etl.py:helper",
+            "error entrypoint-not-flow prefect.yaml:3:17: deployments[0].entrypoint: helper in flows/etl.py is not a flow (decorate it with @flow (from prefect or flowplan))",
+        ),
+        (
+            "flows/etl.py:etll",
+            "error entrypoint-function prefect.yaml:3:17: deployments[0].entrypoint: flows/etl.py has no function 'etll' (did you mean 'etl'?)",
+        ),
+        (
+            "flows/nope.py:etl",
+            "error entrypoint-not-found prefect.yaml:3:17: deployments[0].entrypoint: entrypoint file 'flows/nope.py' does not exist",
+        ),
+        (
+            "../outside.py:etl",
+            "error entrypoint-outside prefect.yaml:3:17: deployments[0].entrypoint: entrypoint '../outside.py:etl' leaves the project root",
+        ),
+        (
+            "/etc/passwd.py:etl",
+            "error entrypoint-outside prefect.yaml:3:17: deployments[0].entrypoint: entrypoint '/etc/passwd.py:etl' is an absolute path",
+        ),
+        (
+            "flows\\etl.py:etl",
+            "error entrypoint-format prefect.yaml:3:17: deployments[0].entrypoint: entrypoint 'flows\\\\etl.py:etl' uses backslashes",
+        ),
+        (
+            "flows/etl.py:1bad",
+            "error entrypoint-format prefect.yaml:3:17: deployments[0].entrypoint: '1bad' is not a function name",
+        ),
+        (
+            "etl",
+            "error entrypoint-format prefect.yaml:3:17: deployments[0].entrypoint: entrypoint 'etl' names no file or module",
+        ),
         ("flows.etl.etl", None),
         ("flows.etl:etl", None),
-        ("installed.pkg:fn", "warning entrypoint-module prefect.yaml:3:17: deployments[0].entrypoint: module 'installed.pkg' is not a file in this project"),
+        (
+            "installed.pkg:fn",
+            "warning entrypoint-module prefect.yaml:3:17: deployments[0].entrypoint: module 'installed.pkg' is not a file in this project",
+        ),
     ],
 )
 def test_entrypoints(project: Callable[..., Path], entrypoint: str, expected: str | None) -> None:
@@ -113,7 +170,9 @@ def test_entrypoints(project: Callable[..., Path], entrypoint: str, expected: st
         assert len(found) == 1 and found[0].startswith(expected), found
 
 
-def test_symlink_leaving_the_project_is_refused(project: Callable[..., Path], tmp_path: Path) -> None:
+def test_symlink_leaving_the_project_is_refused(
+    project: Callable[..., Path], tmp_path: Path
+) -> None:
     outside = tmp_path / "elsewhere.py"
     outside.write_text(FLOW)
     root = project({"prefect.yaml": DEPLOYMENT.replace("flows/etl.py", "link.py")})
@@ -125,16 +184,48 @@ def test_symlink_leaving_the_project_is_refused(project: Callable[..., Path], tm
 @pytest.mark.parametrize(
     ("parameters", "expected"),
     [
-        ("{day: x, limt: 3}", ["error parameter-unknown prefect.yaml:4:32: deployments[0].parameters.limt: etl-flow has no parameter 'limt' (did you mean 'limit'?)"]),
-        ("{day: x, limit: many}", ["error parameter-type prefect.yaml:4:33: deployments[0].parameters.limit: parameter 'limit' (int): expected an integer, got text ('many')"]),
-        ("{day: x, mode: partial}", ["error parameter-type prefect.yaml:4:32: deployments[0].parameters.mode: parameter 'mode' (Mode): must be one of 'full', 'delta'; got text ('partial')"]),
-        ("{day: x, kind: c}", ["error parameter-type prefect.yaml:4:32: deployments[0].parameters.kind: parameter 'kind' (Literal['a', 'b']): must be one of 'a', 'b'; got text ('c')"]),
-        ("{day: x, tables: [a, 1]}", ["error parameter-type prefect.yaml:4:38: deployments[0].parameters.tables[1]: parameter 'tables' (Optional[list[str]]): expected text, got an integer (1)"]),
+        (
+            "{day: x, limt: 3}",
+            [
+                "error parameter-unknown prefect.yaml:4:32: deployments[0].parameters.limt: etl-flow has no parameter 'limt' (did you mean 'limit'?)"
+            ],
+        ),
+        (
+            "{day: x, limit: many}",
+            [
+                "error parameter-type prefect.yaml:4:33: deployments[0].parameters.limit: parameter 'limit' (int): expected an integer, got text ('many')"
+            ],
+        ),
+        (
+            "{day: x, mode: partial}",
+            [
+                "error parameter-type prefect.yaml:4:32: deployments[0].parameters.mode: parameter 'mode' (Mode): must be one of 'full', 'delta'; got text ('partial')"
+            ],
+        ),
+        (
+            "{day: x, kind: c}",
+            [
+                "error parameter-type prefect.yaml:4:32: deployments[0].parameters.kind: parameter 'kind' (Literal['a', 'b']): must be one of 'a', 'b'; got text ('c')"
+            ],
+        ),
+        (
+            "{day: x, tables: [a, 1]}",
+            [
+                "error parameter-type prefect.yaml:4:38: deployments[0].parameters.tables[1]: parameter 'tables' (Optional[list[str]]): expected text, got an integer (1)"
+            ],
+        ),
         ("{day: x, tables: null, limit: '{{ $SET }}'}", []),
-        ("{limit: 3}", ["warning parameter-missing prefect.yaml:4:17: deployments[0].parameters: required parameter 'day' of etl-flow has no value (give it under parameters, or every run must pass it)"]),
+        (
+            "{limit: 3}",
+            [
+                "warning parameter-missing prefect.yaml:4:17: deployments[0].parameters: required parameter 'day' of etl-flow has no value (give it under parameters, or every run must pass it)"
+            ],
+        ),
     ],
 )
-def test_parameters_against_the_signature(project: Callable[..., Path], parameters: str, expected: list[str]) -> None:
+def test_parameters_against_the_signature(
+    project: Callable[..., Path], parameters: str, expected: list[str]
+) -> None:
     yaml = DEPLOYMENT.replace('{day: "2024-01-01"}', parameters)
     assert findings(project, yaml) == expected
 
@@ -190,8 +281,12 @@ deployments:
     ]
 
 
-def test_top_level_anchor_holders_are_legal_but_other_unknown_keys_warn(project: Callable[..., Path]) -> None:
-    yaml = "common: &c {day: x}\nentrypoint: x.py:f\n" + DEPLOYMENT.replace('{day: "2024-01-01"}', "*c")
+def test_top_level_anchor_holders_are_legal_but_other_unknown_keys_warn(
+    project: Callable[..., Path],
+) -> None:
+    yaml = "common: &c {day: x}\nentrypoint: x.py:f\n" + DEPLOYMENT.replace(
+        '{day: "2024-01-01"}', "*c"
+    )
     assert findings(project, yaml) == [
         "warning misplaced-key prefect.yaml:2:1: entrypoint: unknown key 'entrypoint' (entrypoint belongs to each deployment, under deployments)"
     ]
@@ -200,7 +295,9 @@ def test_top_level_anchor_holders_are_legal_but_other_unknown_keys_warn(project:
 
 
 def test_flow_file_with_a_syntax_error_is_reported(project: Callable[..., Path]) -> None:
-    root = project({"prefect.yaml": DEPLOYMENT, "flows/etl.py": "from prefect import flow\n@flow\ndef etl(:\n"})
+    root = project(
+        {"prefect.yaml": DEPLOYMENT, "flows/etl.py": "from prefect import flow\n@flow\ndef etl(:\n"}
+    )
     report = validate_file(root / "prefect.yaml", "prefect.yaml")
     [finding] = report.findings
     assert finding.code == "entrypoint-source"
@@ -216,7 +313,14 @@ def test_user_code_is_never_imported(project: Callable[..., Path], tmp_path: Pat
 
 
 def test_references_are_listed(project: Callable[..., Path]) -> None:
-    yaml = DEPLOYMENT + "    description: '{{ prefect.variables.desc }} {{ prefect.blocks.secret.token }} {{ $SET }}'\n"
+    yaml = (
+        DEPLOYMENT
+        + "    description: '{{ prefect.variables.desc }} {{ prefect.blocks.secret.token }} {{ $SET }}'\n"
+    )
     root = project({"prefect.yaml": yaml, "flows/etl.py": FLOW})
     report = validate_file(root / "prefect.yaml", env={"SET": "1"})
-    assert report.references.to_json() == {"env": ["SET"], "blocks": ["secret/token"], "variables": ["desc"]}
+    assert report.references.to_json() == {
+        "env": ["SET"],
+        "blocks": ["secret/token"],
+        "variables": ["desc"],
+    }

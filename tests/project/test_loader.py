@@ -95,7 +95,9 @@ def test_twenty_megabyte_file_is_refused_without_parsing(tmp_path: Path) -> None
     path = tmp_path / "big.yaml"
     path.write_bytes(b"a: " + b"x" * (20 * 1024 * 1024) + b"\n")
     start = time.perf_counter()
-    with pytest.raises(ProjectFileError, match=r"file is 20\.0 MB; project files are read up to 5 MB"):
+    with pytest.raises(
+        ProjectFileError, match=r"file is 20\.0 MB; project files are read up to 5 MB"
+    ):
         load_file(path)
     assert time.perf_counter() - start < 5  # generous: the point is that it is not parsed
 

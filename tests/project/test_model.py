@@ -28,7 +28,9 @@ def names(steps: tuple[Any, ...]) -> list[str]:
         (OWN, ["own.step"], ["own.step"], ["own.step"], False),
     ],
 )
-def test_merge_rules_of_prefect_compat_1_6(value: object, build: list[str], push: list[str], pull: list[str], explicit: bool) -> None:
+def test_merge_rules_of_prefect_compat_1_6(
+    value: object, build: list[str], push: list[str], pull: list[str], explicit: bool
+) -> None:
     for action, expected in (("build", build), ("push", push), ("pull", pull)):
         deployment = {} if value is ABSENT else {action: value}
         result = effective_actions(TOP, deployment, ("deployments", 0))

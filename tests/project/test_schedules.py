@@ -78,7 +78,10 @@ def test_bad_intervals(value: object, message: str) -> None:
 
 def test_timezones_rrules_and_datetimes() -> None:
     assert timezone_problem("Europe/Berlin") is None
-    assert timezone_problem("Europe/Berln") == "unknown time zone 'Europe/Berln'; did you mean 'Europe/Berlin'?"
+    assert (
+        timezone_problem("Europe/Berln")
+        == "unknown time zone 'Europe/Berln'; did you mean 'Europe/Berlin'?"
+    )
     assert rrule_problem("FREQ=DAILY;INTERVAL=1") is None
     assert rrule_problem("RRULE:FREQ=WEEKLY;BYDAY=MO,WE") is None
     assert (rrule_problem("FREQ=SOMETIMES") or "").startswith("invalid rrule")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
@@ -30,10 +31,8 @@ def _verdicts(document: Any) -> tuple[bool, bool]:
 def _loadable() -> list[Any]:
     documents = []
     for path in corpus_files():
-        try:
+        with contextlib.suppress(ProjectFileError):  # broken YAML: covered by the corpus test
             documents.append(pytest.param(load_file(path).data, id=path.name))
-        except ProjectFileError:
-            pass  # the broken YAML files: covered by the corpus test
     return documents
 
 
@@ -110,7 +109,8 @@ def test_base_document_is_valid() -> None:
 
 def issue_texts(document: Any) -> list[tuple[str, str, str | None, bool]]:
     return [
-        (".".join(map(str, i.path)), i.message, i.hint, i.soft) for i in Validator(SCHEMA).issues(document)
+        (".".join(map(str, i.path)), i.message, i.hint, i.soft)
+        for i in Validator(SCHEMA).issues(document)
     ]
 
 
@@ -127,10 +127,20 @@ def test_messages_are_precise() -> None:
         ("deployments.0.concurrency_limit", "must be at least 1; got 0", None, False)
     ]
     assert issue_texts(_set(BASE, "deployments.0.paused", "yes")) == [
-        ("deployments.0.paused", "expected null or a boolean or a {{ placeholder }}, got text ('yes')", None, False)
+        (
+            "deployments.0.paused",
+            "expected null or a boolean or a {{ placeholder }}, got text ('yes')",
+            None,
+            False,
+        )
     ]
     [(path, message, hint, soft)] = issue_texts(_set(BASE, "deployments.0.work_pol", {}))
-    assert (path, message, hint, soft) == ("deployments.0.work_pol", "unknown key 'work_pol'", "did you mean 'work_pool'?", True)
+    assert (path, message, hint, soft) == (
+        "deployments.0.work_pol",
+        "unknown key 'work_pol'",
+        "did you mean 'work_pool'?",
+        True,
+    )
     [(path, message, _, soft)] = issue_texts(_set(BASE, "deployments.0.schedules.0.catchup", False))
     assert (message, soft) == ("unknown key 'catchup'", False)
     [(path, message, hint, _)] = issue_texts(_set(BASE, "pull.0", {"a.b": {}, "c.d": {}}))

@@ -72,13 +72,30 @@ def parse_source(source: bytes, display: str) -> ast.Module | SourceProblem:
         return SourceProblem(display, None, None, f"cannot parse: {reason}")
 
 
+def statements(tree: ast.Module) -> Iterator[ast.stmt]:
+    """Every statement, nested ones included, without visiting expressions (which are most of
+    a tree): imports, functions and classes can only appear as statements."""
+    stack: list[ast.stmt] = list(reversed(tree.body))
+    while stack:
+        node = stack.pop()
+        yield node
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(node, name, None)
+            if isinstance(block, list):
+                stack.extend(reversed([s for s in block if isinstance(s, ast.stmt)]))
+        for handler in getattr(node, "handlers", ()):
+            stack.extend(reversed(handler.body))
+        for case in getattr(node, "cases", ()):
+            stack.extend(reversed(case.body))
+
+
 class _Imports:
     """Which local names mean the `flow` decorator, and which mean a module that has one."""
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(self, nodes: list[ast.stmt]) -> None:
         self.decorators: set[str] = set()
         self.modules: set[str] = set()
-        for node in ast.walk(tree):
+        for node in nodes:
             if isinstance(node, ast.ImportFrom) and node.module in FLOW_MODULES and node.level == 0:
                 for alias in node.names:
                     if alias.name == "flow":
@@ -113,11 +130,12 @@ def _literal_name(decorator: ast.expr) -> str | None:
 
 
 def flows_in_tree(tree: ast.Module, display: str) -> Iterator[FlowInfo]:
-    imports = _Imports(tree)
+    nodes = list(statements(tree))
+    imports = _Imports(nodes)
     if not imports.decorators and not imports.modules:
         return
-    enums = enum_classes(tree)
-    for node in ast.walk(tree):
+    enums = enum_classes(nodes)
+    for node in nodes:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         for decorator in node.decorator_list:

@@ -47,10 +47,10 @@ class Parameter:
     default: Any = field(default=NO_DEFAULT, hash=False)  # a literal default, if it has one
 
 
-def enum_classes(tree: ast.Module) -> dict[str, list[Any]]:
-    """Enum classes defined in the module -> the values of their literal members."""
+def enum_classes(nodes: list[ast.stmt]) -> dict[str, list[Any]]:
+    """Enum classes among the module's statements -> the values of their literal members."""
     found: dict[str, list[Any]] = {}
-    for node in ast.walk(tree):
+    for node in nodes:
         if not isinstance(node, ast.ClassDef):
             continue
         bases = {ast.unparse(base).rsplit(".", 1)[-1] for base in node.bases}

@@ -16,7 +16,6 @@ from flowplan.project.model import Project, build_project
 from flowplan.project.schema import SchemaIssue, Validator
 from flowplan.resources import project_schema
 
-
 # Findings about a key itself (the step function's name), reported at the key, not its value.
 _ABOUT_THE_KEY = frozenset({"unknown-step", "legacy-step-name", "unsupported-step"})
 

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowplan.discovery.flows import FlowInfo, SourceProblem, flows_in_tree, parse_source
+from flowplan.discovery.flows import (
+    FlowInfo,
+    SourceProblem,
+    flows_in_tree,
+    parse_source,
+    statements,
+)
 from flowplan.project.findings import Finding, Path_, error, warning
 from flowplan.project.model import DeploymentConfig, Project
 from flowplan.project.schema import Validator
@@ -167,7 +173,7 @@ def _flow(index: SourceIndex, target: Target, path: Path_) -> Iterator[Finding] 
         return flows[target.function]
     defined = {
         node.name
-        for node in ast.walk(tree)
+        for node in statements(tree)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     }
     if target.function in defined:

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowplan.discovery.flows import discover
+from flowplan.discovery.ignore import IgnoreFile, is_ignored, parse_rules
+from tests.conftest import write
+
+
+def test_decorator_forms_and_aliases(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "a.py": "from prefect import flow\n@flow\ndef plain(): ...\n@flow(name='Named One', retries=2)\ndef called(): ...\n",
+        "b.py": "import prefect as p\n@p.flow\nasync def aliased_module(x: int): ...\n",
+        "c.py": "from prefect import flow as f\n@f()\ndef aliased_name(): ...\n",
+        "d.py": "import flowplan\n@flowplan.flow\ndef ours(): ...\n",
+        "e.py": "from mylib import flow\n@flow\ndef not_prefect(): ...\n",
+        "f.py": "import prefect\n@prefect.task\ndef a_task(): ...\n",
+    })  # fmt: skip
+    flows, problems = discover(tmp_path)
+    assert problems == []
+    assert [(f.name, f.entrypoint, f.is_async) for f in flows] == [
+        ("plain", "a.py:plain", False),
+        ("Named One", "a.py:called", False),
+        ("aliased-module", "b.py:aliased_module", True),
+        ("aliased-name", "c.py:aliased_name", False),
+        ("ours", "d.py:ours", False),
+    ]
+
+
+def test_ignore_files_virtualenvs_and_order(tmp_path: Path) -> None:
+    flow = "from prefect import flow\n@flow\ndef f(): ...\n"
+    write(tmp_path, {
+        ".gitignore": "build/\n*_gen.py\n!keep_gen.py\n",
+        ".prefectignore": "scratch/**\n",
+        "z/flow.py": flow, "a/flow.py": flow, "build/flow.py": flow, "x_gen.py": flow,
+        "keep_gen.py": flow, "scratch/deep/flow.py": flow, "env/pyvenv.cfg": "",
+        "env/lib/flow.py": flow, "node_modules/flow.py": flow, ".venv/flow.py": flow,
+        "sub/.gitignore": "local.py\n", "sub/local.py": flow, "sub/other.py": flow,
+    })  # fmt: skip
+    flows, _ = discover(tmp_path)
+    assert [f.path for f in flows] == ["a/flow.py", "keep_gen.py", "sub/other.py", "z/flow.py"]
+
+
+def test_gitignore_patterns() -> None:
+    ignore = IgnoreFile(
+        "", tuple(parse_rules("/top.py\ndocs/**/gen\n**/cache\n*.py[co]\n\\#lit\n"))
+    )
+    assert is_ignored([ignore], "top.py", False)
+    assert not is_ignored([ignore], "sub/top.py", False)
+    assert is_ignored([ignore], "docs/a/b/gen", True)
+    assert is_ignored([ignore], "docs/gen", True)
+    assert is_ignored([ignore], "x/y/cache", True)
+    assert is_ignored([ignore], "m.pyc", False)
+    assert is_ignored([ignore], "#lit", False)
+
+
+def test_broken_files_are_reported_not_fatal(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "bad.py": "from prefect import flow\n@flow\ndef f(:\n",
+            "ok.py": "from prefect import flow\n@flow\ndef g(): ...\n",
+        },
+    )
+    (tmp_path / "latin.py").write_bytes(
+        b"from prefect import flow\nx = 'caf\xe9'\n@flow\ndef h(): ...\n"
+    )
+    flows, problems = discover(tmp_path)
+    assert [f.entrypoint for f in flows] == ["ok.py:g"]
+    assert [p.render() for p in problems] == [
+        "bad.py:3:7: syntax error: invalid syntax",
+        "latin.py:2:11: syntax error: (unicode error) 'utf-8' codec can't decode byte 0xe9 in position 3: unexpected end of data",
+    ]
+
+
+def test_parameter_schema(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+from enum import Enum
+from typing import Literal, Optional, Union
+import prefect
+
+
+class Color(str, Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@prefect.flow
+def f(a: int, b: Optional[str] = None, c: list[int] = [1], d: dict[str, float] = {},
+      e: Literal["x", "y"] = "x", g: Color = Color.RED, h: "bool" = True, i: int | None = 3,
+      j: Union[int, str] = 1, k=object(), *, kw: float = 1.5, **rest):
+    '''Doc.'''
+"""})  # fmt: skip
+    [flow] = discover(tmp_path)[0]
+    assert flow.description == "Doc." and flow.accepts_any_keyword
+    schema = flow.schema()
+    assert schema["required"] == ["a"]
+    props = schema["properties"]
+    assert props["a"] == {"title": "a", "position": 0, "type": "integer"}
+    assert props["b"] == {
+        "title": "b",
+        "position": 1,
+        "anyOf": [{"type": "string"}, {"type": "null"}],
+        "default": None,
+    }
+    assert props["c"] == {
+        "title": "c",
+        "position": 2,
+        "type": "array",
+        "items": {"type": "integer"},
+        "default": [1],
+    }
+    assert props["d"]["additionalProperties"] == {"type": "number"}
+    assert props["e"]["enum"] == ["x", "y"]
+    assert props["g"]["enum"] == ["red", "blue"] and "default" not in props["g"]
+    assert props["h"]["type"] == "boolean"
+    assert props["i"]["anyOf"] == [{"type": "integer"}, {"type": "null"}]
+    assert props["j"]["anyOf"] == [{"type": "integer"}, {"type": "string"}]
+    assert props["k"] == {"title": "k", "position": 9}
+    assert props["kw"] == {"title": "kw", "position": 10, "type": "number", "default": 1.5}

@@ -129,8 +129,15 @@ def _literal_name(decorator: ast.expr) -> str | None:
     return None
 
 
-def flows_in_tree(tree: ast.Module, display: str) -> Iterator[FlowInfo]:
-    nodes = list(statements(tree))
+@dataclass(frozen=True)
+class ParsedSource:
+    """What one source file defines: its flows (in line order) and all its function names."""
+
+    flows: tuple[FlowInfo, ...]
+    functions: frozenset[str]
+
+
+def _flows(nodes: list[ast.stmt], display: str) -> Iterator[FlowInfo]:
     imports = _Imports(nodes)
     if not imports.decorators and not imports.modules:
         return
@@ -154,19 +161,27 @@ def flows_in_tree(tree: ast.Module, display: str) -> Iterator[FlowInfo]:
                 break
 
 
-def flows_in_file(path: Path, display: str) -> tuple[list[FlowInfo], SourceProblem | None]:
-    """Flows defined in one file; a file that cannot be parsed gives a problem, not an error."""
+def scan_file(path: Path, display: str, *, prefilter: bool = True) -> ParsedSource | SourceProblem:
+    """Read and parse one file; a file that cannot be read or parsed gives a problem.
+
+    With `prefilter`, files that cannot define a flow are not parsed (their functions are then
+    not listed): discovery wants speed, the entrypoint check wants every function name.
+    """
     try:
         source = path.read_bytes()
     except OSError as exc:
-        return [], SourceProblem(display, None, None, f"cannot read: {exc.strerror or exc}")
-    if not might_define_flows(source):
-        return [], None
+        return SourceProblem(display, None, None, f"cannot read: {exc.strerror or exc}")
+    if prefilter and not might_define_flows(source):
+        return ParsedSource((), frozenset())
     tree = parse_source(source, display)
     if isinstance(tree, SourceProblem):
-        return [], tree
-    found = sorted(flows_in_tree(tree, display), key=lambda flow: (flow.line, flow.function))
-    return found, None
+        return tree
+    nodes = list(statements(tree))
+    flows = sorted(_flows(nodes, display), key=lambda flow: (flow.line, flow.function))
+    functions = frozenset(
+        node.name for node in nodes if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    )
+    return ParsedSource(tuple(flows), functions)
 
 
 def discover(root: Path) -> tuple[list[FlowInfo], list[SourceProblem]]:
@@ -179,8 +194,9 @@ def collect(root: Path, files: Iterable[Path]) -> tuple[list[FlowInfo], list[Sou
     problems: list[SourceProblem] = []
     for file in files:
         display = file.relative_to(root).as_posix()
-        found, problem = flows_in_file(file, display)
-        flows.extend(found)
-        if problem:
-            problems.append(problem)
+        scanned = scan_file(file, display)
+        if isinstance(scanned, SourceProblem):
+            problems.append(scanned)
+        else:
+            flows.extend(scanned.flows)
     return flows, problems

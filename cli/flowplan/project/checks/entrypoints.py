@@ -3,20 +3,18 @@
 
 from __future__ import annotations
 
-import ast
 import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flowplan.discovery.flows import (
     FlowInfo,
+    ParsedSource,
     SourceProblem,
-    flows_in_tree,
-    parse_source,
-    statements,
+    scan_file,
 )
 from flowplan.project.findings import Finding, Path_, error, warning
 from flowplan.project.model import DeploymentConfig, Project
@@ -27,33 +25,16 @@ _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
-@dataclass(frozen=True)
-class ParsedSource:
-    tree: ast.Module
-    flows: dict[str, FlowInfo]  # by function name
-
-
 @dataclass
 class SourceIndex:
     """Source files of one project, each parsed and scanned once."""
 
-    root: Path
-    _parsed: dict[Path, ParsedSource | SourceProblem] = field(default_factory=dict)
+    _scanned: dict[Path, ParsedSource | SourceProblem] = field(default_factory=dict)
 
-    def parse(self, file: Path, display: str) -> ParsedSource | SourceProblem:
-        if file not in self._parsed:
-            try:
-                source = file.read_bytes()
-            except OSError as exc:
-                self._parsed[file] = SourceProblem(display, None, None, f"cannot read: {exc}")
-                return self._parsed[file]
-            tree = parse_source(source, display)
-            if isinstance(tree, SourceProblem):
-                self._parsed[file] = tree
-            else:
-                flows = {flow.function: flow for flow in flows_in_tree(tree, display)}
-                self._parsed[file] = ParsedSource(tree, flows)
-        return self._parsed[file]
+    def scan(self, file: Path, display: str) -> ParsedSource | SourceProblem:
+        if file not in self._scanned:
+            self._scanned[file] = scan_file(file, display, prefilter=False)
+        return self._scanned[file]
 
 
 @dataclass(frozen=True)
@@ -65,7 +46,7 @@ class Target:
 
 def check(project: Project, flows: dict[int, FlowInfo]) -> Iterator[Finding]:
     """Yields findings; fills `flows` with the flow found for each deployment index."""
-    index = SourceIndex(project.root)
+    index = SourceIndex()
     for deployment in project.deployments:
         entrypoint = deployment.data.get("entrypoint")
         path = (*deployment.path, "entrypoint")
@@ -88,7 +69,7 @@ def check(project: Project, flows: dict[int, FlowInfo]) -> Iterator[Finding]:
             yield from _parameters(deployment, flow)
 
 
-def _target(root: Path, entrypoint: str, path: Path_) -> Iterator[Finding] | Any:
+def _target(root: Path, entrypoint: str, path: Path_) -> Generator[Finding, None, Target | None]:
     text = entrypoint.strip()
     if ":" in text:
         location, _, function = text.rpartition(":")
@@ -148,7 +129,9 @@ def _target(root: Path, entrypoint: str, path: Path_) -> Iterator[Finding] | Any
     return Target(file, function, location)
 
 
-def _module_target(root: Path, module: str, function: str, path: Path_) -> Iterator[Finding] | Any:
+def _module_target(
+    root: Path, module: str, function: str, path: Path_
+) -> Generator[Finding, None, Target]:
     relative = module.replace(".", "/")
     for candidate in (root / f"{relative}.py", root / relative / "__init__.py"):
         if candidate.is_file() and candidate.resolve().is_relative_to(root):
@@ -162,20 +145,18 @@ def _module_target(root: Path, module: str, function: str, path: Path_) -> Itera
     return Target(None, function, module)
 
 
-def _flow(index: SourceIndex, target: Target, path: Path_) -> Iterator[Finding] | Any:
+def _flow(
+    index: SourceIndex, target: Target, path: Path_
+) -> Generator[Finding, None, FlowInfo | None]:
     assert target.file is not None
-    parsed = index.parse(target.file, target.display)
-    if isinstance(parsed, SourceProblem):
-        yield error("entrypoint-source", f"cannot check the flow: {parsed.render()}", path)
+    scanned = index.scan(target.file, target.display)
+    if isinstance(scanned, SourceProblem):
+        yield error("entrypoint-source", f"cannot check the flow: {scanned.render()}", path)
         return None
-    flows, tree = parsed.flows, parsed.tree
+    flows = {flow.function: flow for flow in scanned.flows}
+    defined = scanned.functions
     if target.function in flows:
         return flows[target.function]
-    defined = {
-        node.name
-        for node in statements(tree)
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    }
     if target.function in defined:
         yield error(
             "entrypoint-not-flow",

@@ -6,7 +6,9 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -34,6 +36,33 @@ def time_command(
         if done.returncode not in (0, 1):
             sys.exit(f"{argv} failed with {done.returncode}: {done.stderr.decode()[-500:]}")
     return times
+
+
+def measure(
+    name: str, target: str, limit_s: float, argv: list[str], make: Callable[[Path], None], runs: int
+) -> None:
+    """Time `argv` against the `python -c pass` anchor in a fixture made by `make`, then write
+    `results/<name>.json` with medians, the ratio and whether the target is met."""
+    compile_package()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make(root)
+        anchor = summary(time_command([sys.executable, "-c", "pass"], root, runs))
+        measured = summary(time_command(argv, root, runs))
+    write(
+        name,
+        {
+            "target": target,
+            "python_c_pass": anchor,
+            "flowplan": {"argv": argv[1:], **measured},
+            "ratio_vs_python_c_pass": round(measured["median_s"] / anchor["median_s"], 2),
+            "meets_target": measured["median_s"] <= limit_s,
+        },
+    )
+
+
+def flowplan_command(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("flowplan")), *args]
 
 
 def summary(times: list[float]) -> dict[str, float]:

@@ -3,11 +3,9 @@ Anchor in the same run: `python -c pass`."""
 
 from __future__ import annotations
 
-import sys
-import tempfile
 from pathlib import Path
 
-from _common import compile_package, summary, time_command, write
+from _common import flowplan_command, measure
 
 RUNS = 9
 FILES = 5000
@@ -33,23 +31,13 @@ def make_tree(root: Path) -> None:
 
 
 def main() -> None:
-    compile_package()
-    flowplan = str(Path(sys.executable).with_name("flowplan"))
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        make_tree(root)
-        anchor = time_command([sys.executable, "-c", "pass"], root, RUNS)
-        discovery = time_command([flowplan, "flows", "ls", "--output", "json"], root, RUNS)
-    anchor_s, discovery_s = summary(anchor), summary(discovery)
-    write(
+    measure(
         "discovery",
-        {
-            "target": f"flowplan flows ls on {FILES} files: median <= 1 s",
-            "python_c_pass": anchor_s,
-            "flowplan_flows_ls": discovery_s,
-            "ratio_vs_python_c_pass": round(discovery_s["median_s"] / anchor_s["median_s"], 2),
-            "meets_target": discovery_s["median_s"] <= 1.0,
-        },
+        f"flowplan flows ls on {FILES} files: median <= 1 s",
+        1.0,
+        flowplan_command("flows", "ls", "--output", "json"),
+        make_tree,
+        RUNS,
     )
 
 

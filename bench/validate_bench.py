@@ -3,11 +3,9 @@ median <= 0.25 s. Anchor in the same run: `python -c pass` (interpreter start-up
 
 from __future__ import annotations
 
-import sys
-import tempfile
 from pathlib import Path
 
-from _common import compile_package, summary, time_command, write
+from _common import flowplan_command, measure
 
 RUNS = 21
 
@@ -42,23 +40,13 @@ def make_project(root: Path) -> None:
 
 
 def main() -> None:
-    compile_package()
-    flowplan = str(Path(sys.executable).with_name("flowplan"))
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        make_project(root)
-        anchor = time_command([sys.executable, "-c", "pass"], root, RUNS)
-        validate = time_command([flowplan, "validate"], root, RUNS)
-    anchor_s, validate_s = summary(anchor), summary(validate)
-    write(
+    measure(
         "validate",
-        {
-            "target": "flowplan validate, 20 deployments, 5 flow files: median <= 0.25 s",
-            "python_c_pass": anchor_s,
-            "flowplan_validate": validate_s,
-            "ratio_vs_python_c_pass": round(validate_s["median_s"] / anchor_s["median_s"], 2),
-            "meets_target": validate_s["median_s"] <= 0.25,
-        },
+        "flowplan validate, 20 deployments, 5 flow files: median <= 0.25 s",
+        0.25,
+        flowplan_command("validate"),
+        make_project,
+        RUNS,
     )
 
 

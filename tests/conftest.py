@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,6 +64,3 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Pa
 def corpus_files() -> list[Path]:
     assert CORPUS.is_dir(), f"the shared corpus is missing at {CORPUS}"
     return sorted(p for p in CORPUS.iterdir() if p.suffix in (".yaml", ".yml"))
-
-
-os.environ.setdefault("NO_COLOR", "1")

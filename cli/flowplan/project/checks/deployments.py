@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from flowplan.project.findings import Finding, Path_, error, warning
+from flowplan.project.findings import Finding, Path_, error, format_path, warning
 from flowplan.project.model import Project
 
 FORBIDDEN_NAME_CHARACTERS = re.compile(r"[/%&><]")
@@ -89,8 +89,6 @@ def check(project: Project, flow_names: Mapping[int, str]) -> Iterator[Finding]:
             flow = flow_names.get(deployment.index, "?")
             key = (flow, name)
             if key in seen:
-                from flowplan.project.findings import format_path
-
                 yield error(
                     "duplicate-deployment",
                     f"deployment {flow}/{name} is declared twice",

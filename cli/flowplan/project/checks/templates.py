@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from flowplan.project.findings import Finding, Path_, error, warning
-from flowplan.project.model import DeploymentConfig, Project, Step
+from flowplan.project.model import DeploymentConfig, Project, Step, steps_of
 from flowplan.steps.catalog import lookup
 from flowplan.templating import Placeholder, walk_placeholders
 
@@ -47,16 +47,10 @@ class Scope:
 def check(project: Project, references: References, env: Mapping[str, str]) -> Iterator[Finding]:
     if not project.deployments:
         for action in ("build", "push", "pull"):
-            steps = _top_steps(project, action)
+            steps = steps_of(project.data.get(action), (action,)) or ()
             yield from _check_steps(steps, [], references, env, in_pull=action == "pull")
     for deployment in project.deployments:
         yield from _check_deployment(deployment, references, env)
-
-
-def _top_steps(project: Project, action: str) -> tuple[Step, ...]:
-    from flowplan.project.model import steps_of
-
-    return steps_of(project.data.get(action), (action,)) or ()
 
 
 def _check_deployment(

@@ -6,6 +6,7 @@ its message (no traceback) and exits with its code. Any other exception is a bug
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -63,3 +64,34 @@ class ProjectFileError(FlowplanError):
 
 class ValidationFailed(FlowplanError):
     """A project file has errors; the findings were already reported."""
+
+
+class InvalidInput(FlowplanError, ValueError):
+    """A value a user gave (a name, a limit, a template, job variables) that is not valid."""
+
+
+class ObjectNotFound(FlowplanError, LookupError):
+    """A pool, queue, deployment, run, variable or secret that does not exist."""
+
+    @classmethod
+    def named(
+        cls, kind: str, name: str, known: Iterable[str] = (), where: str = ""
+    ) -> ObjectNotFound:
+        """`work pool 'x' not found` plus the closest known name, if one is close."""
+        import difflib
+
+        close = difflib.get_close_matches(name, list(known), 1, 0.6)
+        hint = f"did you mean {close[0]!r}?" if close else None
+        return cls(f"{kind} {name!r}{where} not found", hint=hint)
+
+
+class DeploymentNotFound(ObjectNotFound):
+    """No deployment has the given name or id."""
+
+
+class ObjectAlreadyExists(FlowplanError):
+    """Creating something whose name is taken."""
+
+
+class StoreError(FlowplanError):
+    """The local store cannot be opened or written (not a database, newer version, read-only)."""

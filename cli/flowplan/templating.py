@@ -7,8 +7,9 @@ The kind is decided by its prefix: `$NAME` environment, `prefect.blocks.` block,
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -64,3 +65,114 @@ def walk_placeholders(
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from walk_placeholders(item, (*path, index))
+
+
+class _NotSet:
+    """A whole-string placeholder with no value: the key holding it is dropped."""
+
+    def __repr__(self) -> str:
+        return "NOTSET"
+
+
+NOTSET: Any = _NotSet()
+
+
+def lookup(values: Mapping[str, Any], name: str) -> Any:
+    """The value at a dotted path (`a.b[0].c` or `a.b.0.c`), or NOTSET."""
+    current: Any = values
+    if name in values:
+        return values[name]
+    for part in Placeholder(name, "output", True).parts:
+        if isinstance(current, Mapping) and part in current:
+            current = current[part]
+        elif (
+            isinstance(current, list)
+            and part.lstrip("-").isdigit()
+            and -len(current) <= int(part) < len(current)
+        ):
+            current = current[int(part)]
+        else:
+            return NOTSET
+    return current
+
+
+def apply_values(
+    template: Any,
+    values: Mapping[str, Any],
+    *,
+    remove_notset: bool = True,
+    skip_prefixes: tuple[str, ...] = (),
+    on_missing: Callable[[str], None] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Any:
+    """Fill step-output and `$ENV` placeholders (PREFECT-COMPAT section 3.2).
+
+    A whole-string placeholder keeps its value's type; a missing one drops its key (or keeps the
+    text without `remove_notset`). Embedded placeholders become text; missing ones become "" (or
+    stay). `$ENV` values are always text. Block and variable placeholders, and names starting with
+    one of `skip_prefixes`, are left for a later pass. `on_missing` hears each missing name.
+    """
+    env = os.environ if environ is None else environ
+
+    def render(value: Any) -> Any:
+        if isinstance(value, str):
+            return _render_text(value, values, env, remove_notset, skip_prefixes, on_missing)
+        if isinstance(value, Mapping):
+            result = {}
+            for key, item in value.items():
+                rendered = render(item)
+                if rendered is NOTSET:
+                    if remove_notset:
+                        continue
+                    rendered = item
+                result[key] = rendered
+            return result
+        if isinstance(value, list | tuple):
+            return [rendered for item in value if (rendered := render(item)) is not NOTSET]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        raise ValueError(f"cannot template a value of type {type(value).__name__}")
+
+    return render(template)
+
+
+def _render_text(
+    text: str,
+    values: Mapping[str, Any],
+    env: Mapping[str, str],
+    remove_notset: bool,
+    skip_prefixes: tuple[str, ...],
+    on_missing: Callable[[str], None] | None,
+) -> Any:
+    found = placeholders_in(text)
+    if not found:
+        return text
+
+    def wanted(placeholder: Placeholder) -> bool:
+        return placeholder.kind in ("output", "context") and not placeholder.name.startswith(
+            skip_prefixes
+        )
+
+    if len(found) == 1 and found[0].whole and wanted(found[0]):
+        value = lookup(values, found[0].name)
+        if value is NOTSET and on_missing:
+            on_missing(found[0].name)
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        placeholder = placeholders_in(match.group(0))[0]
+        if placeholder.kind == "env":
+            value = env.get(placeholder.name[1:])
+        elif wanted(placeholder):
+            value = lookup(values, placeholder.name)
+            if value is NOTSET:
+                value = None
+                if on_missing:
+                    on_missing(placeholder.name)
+        else:
+            return match.group(0)
+        if value is None:
+            return "" if remove_notset else match.group(0)
+        return str(value)
+
+    return PLACEHOLDER.sub(replace, text)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from flowplan.commands import flows, schema, validate
+from flowplan.commands import (
+    deployment,
+    flow_run,
+    flows,
+    schema,
+    secret,
+    validate,
+    variable,
+    work_pool,
+    work_queue,
+)
 
 HELP = """Declarative deployments for Python workflows, driven by prefect.yaml.
 
@@ -24,3 +34,9 @@ app = typer.Typer(
 app.command("validate")(validate.validate)
 app.command("schema")(schema.schema)
 app.add_typer(flows.app, name="flows")
+app.add_typer(work_pool.app, name="work-pool")
+app.add_typer(work_queue.app, name="work-queue")
+app.add_typer(deployment.app, name="deployment")
+app.add_typer(flow_run.app, name="flow-run")
+app.add_typer(variable.app, name="variable")
+app.add_typer(secret.app, name="secret")

@@ -200,3 +200,18 @@ def collect(root: Path, files: Iterable[Path]) -> tuple[list[FlowInfo], list[Sou
         else:
             flows.extend(scanned.flows)
     return flows, problems
+
+
+def function_parameters(path: Path, function: str) -> tuple[tuple[Parameter, ...], bool] | None:
+    """(parameters, accepts **kwargs) of the top-level function `function` in `path`, read from
+    the source; None when the file cannot be parsed or has no such function."""
+    try:
+        tree = parse_source(path.read_bytes(), str(path))
+    except OSError:
+        return None
+    if isinstance(tree, SourceProblem):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function:
+            return parameters_of(node.args, enum_classes(list(statements(tree))))
+    return None

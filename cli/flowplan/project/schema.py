@@ -23,7 +23,7 @@ SUPPORTED = frozenset(
     {
         "$schema", "$id", "$defs", "$ref", "title", "description", "type", "enum", "properties",
         "patternProperties", "additionalProperties", "required", "items", "minProperties",
-        "maxProperties", "minimum", "maximum", "pattern", "anyOf",
+        "maxProperties", "minimum", "maximum", "pattern", "anyOf", "allOf",
         # annotations (parameter schemas carry them)
         "default", "format", "position", "definitions", "examples",
     }
@@ -92,10 +92,17 @@ def describe_value(value: Any) -> str:
 class Validator:
     """Validates plain data (from YAML or JSON) against one schema document."""
 
-    def __init__(self, schema: dict[str, Any]) -> None:
+    def __init__(
+        self, schema: dict[str, Any], *, lenient: bool = False, check_required: bool = True
+    ) -> None:
+        """`lenient`: ignore keywords this validator does not know (for user-written schemas,
+        such as a work pool's `variables`) instead of refusing the schema.
+        `check_required=False` skips `required`, as Prefect does for deployment job variables."""
         self.root = schema
+        self.check_required = check_required
         self._patterns: dict[str, re.Pattern[str]] = {}
-        self._check_keywords(schema)
+        if not lenient:
+            self._check_keywords(schema)
 
     def issues(self, instance: Any) -> list[SchemaIssue]:
         return list(self._validate(instance, self.root, ()))
@@ -114,7 +121,7 @@ class Validator:
                         self._check_keywords(sub)
                 elif key in ("items", "additionalProperties"):
                     self._check_keywords(value)
-                elif key == "anyOf":
+                elif key in ("anyOf", "allOf"):
                     for sub in value:
                         self._check_keywords(sub)
 
@@ -159,6 +166,8 @@ class Validator:
         if "anyOf" in schema:
             yield from self._any_of(value, schema, path, hint)
             return
+        for branch in schema.get("allOf", ()):
+            yield from self._validate(value, branch, path)
         types = schema.get("type")
         if types is not None:
             names = [types] if isinstance(types, str) else types
@@ -205,7 +214,7 @@ class Validator:
             yield SchemaIssue(
                 path, f"needs at least {schema['minProperties']} key(s)", "schema-keys", hint
             )
-        for key in schema.get("required", ()):
+        for key in schema.get("required", ()) if self.check_required else ():
             if key not in value:
                 yield SchemaIssue(path, f"missing required key {key!r}", "schema-required", hint)
         properties = schema.get("properties", {})

@@ -1,0 +1,31 @@
+"""The embedded backend: an SQLite store on this machine, no server needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowplan.backends.local.deployments import DeploymentsMixin
+from flowplan.backends.local.keyvalue import KeyValueMixin
+from flowplan.backends.local.pools import PoolsMixin
+from flowplan.backends.local.runs import RunsMixin
+from flowplan.backends.local.store import Store, default_home
+
+STORE_FILE = "flowplan.db"
+
+
+class LocalBackend(PoolsMixin, DeploymentsMixin, RunsMixin, KeyValueMixin):
+    """The `Backend` protocol on a store file (default `$FLOWPLAN_HOME/flowplan.db`)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.store = Store(path or default_home() / STORE_FILE)
+
+    @property
+    def target(self) -> str:
+        home = str(Path.home())
+        shown = str(self.store.path.parent)
+        if shown.startswith(home + "/"):
+            shown = "~" + shown[len(home) :]
+        return f"local store {shown}"
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,415 @@
+"""Flows, deployments and deployment schedules in the local store."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flowplan.backends.local import rows
+from flowplan.backends.local.pools import resolve_queue
+from flowplan.backends.local.store import Store
+from flowplan.domain.job_templates import job_variable_problems
+from flowplan.domain.names import check_limit, check_name
+from flowplan.domain.objects import Deployment, DeploymentSchedule, Flow
+from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
+from flowplan.errors import DeploymentNotFound, InvalidInput, ObjectNotFound
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_JSON_FIELDS = ("job_variables", "parameters", "parameter_openapi_schema", "labels", "pull_steps")
+DEPLOYMENT_FIELDS = frozenset(
+    {"version", "description", "paused", "concurrency_limit", "enforce_parameter_schema", "tags",
+     "entrypoint", "path", "work_pool_name", "work_queue_name", "schedules", *_JSON_FIELDS}
+)  # fmt: skip
+SCHEDULE_FIELDS = frozenset({"schedule", "active", "parameters"})
+
+
+class DeploymentsMixin:
+    store: Store
+
+    def read_flows(self) -> list[Flow]:
+        with self.store.read() as conn:
+            found = conn.execute("SELECT id, name, created FROM flows ORDER BY name").fetchall()
+        return [Flow(row[0], row[1], rows.time(row[2])) for row in found]
+
+    def upsert_deployments(self, specs: Sequence[DeploymentSpec]) -> list[Deployment]:
+        """Create or replace deployments, all in one transaction.
+
+        Every field is written as given, except `paused` and `schedules` when they are None
+        (left alone). Schedules are matched by slug: a matched schedule keeps its id, and its
+        active flag unless the spec gives one; stored schedules not in the spec are removed.
+        """
+        seen: set[str] = set()
+        for spec in specs:
+            _check_spec(spec)
+            if spec.full_name in seen:
+                raise InvalidInput(f"deployment {spec.full_name!r} is given twice")
+            seen.add(spec.full_name)
+        ids = []
+        with self.store.write() as conn:
+            flows: dict[str, str] = {}
+            for spec in specs:
+                if spec.flow_name not in flows:
+                    flows[spec.flow_name] = _ensure_flow(conn, spec.flow_name)
+                ids.append(_upsert(conn, flows[spec.flow_name], spec))
+        return self.read_deployments(ids=ids)
+
+    def read_deployment(self, name: str) -> Deployment:
+        """By `flow/deployment`, by id, or by a bare deployment name that only one flow has."""
+        with self.store.read() as conn:
+            deployment_id = find_deployment(conn, name)
+        return self.read_deployments(ids=[deployment_id])[0]
+
+    def read_deployments(
+        self,
+        *,
+        flow_name: str | None = None,
+        work_pool_name: str | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[Deployment]:
+        """Deployments ordered by full name, or in the order of `ids` when given."""
+        clauses, params = [], []
+        if flow_name is not None:
+            clauses.append("f.name = ?")
+            params.append(flow_name)
+        if work_pool_name is not None:
+            clauses.append("p.name = ?")
+            params.append(work_pool_name)
+        if ids is not None:
+            clauses.append("d.id IN (SELECT value FROM json_each(?))")
+            params.append(rows.dumps(list(ids)))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.store.read() as conn:
+            found = conn.execute(
+                f"SELECT {rows.DEPLOYMENT_COLUMNS} FROM {rows.DEPLOYMENT_FROM} {where}"
+                " ORDER BY f.name, d.name",
+                params,
+            ).fetchall()
+            schedule_where = "deployment_id IN (SELECT value FROM json_each(?))"
+            schedule_rows = conn.execute(
+                f"SELECT {rows.SCHEDULE_COLUMNS} FROM deployment_schedules"
+                + (f" WHERE {schedule_where}" if where else "")
+                + " ORDER BY created, slug",
+                (rows.dumps([row[0] for row in found]),) if where else (),
+            ).fetchall()
+        schedules: dict[str, list[DeploymentSchedule]] = {}
+        for row in schedule_rows:
+            schedules.setdefault(row[0], []).append(rows.schedule(row))
+        result = [rows.deployment(row, tuple(schedules.get(row[0], ()))) for row in found]
+        if ids is not None:
+            position = {deployment_id: index for index, deployment_id in enumerate(ids)}
+            result.sort(key=lambda deployment: position[deployment.id])
+        return result
+
+    def update_deployment(self, deployment_id: str, changes: Mapping[str, Any]) -> Deployment:
+        """Change some fields of a deployment (see DEPLOYMENT_FIELDS). `schedules` (ScheduleSpecs)
+        are reconciled by slug, as in `upsert_deployments`."""
+        unknown = sorted(set(changes) - DEPLOYMENT_FIELDS)
+        if unknown:
+            raise InvalidInput(f"cannot change {', '.join(unknown)} of a deployment")
+        if "concurrency_limit" in changes:
+            check_limit("concurrency limit", changes["concurrency_limit"])
+        with self.store.write() as conn:
+            current = _current(conn, deployment_id)
+            values = {
+                key: value
+                for key, value in changes.items()
+                if not key.startswith("work_") and key != "schedules"
+            }
+            if changes.get("schedules") is not None:
+                _reconcile_schedules(conn, deployment_id, changes["schedules"], rows.now_text())
+            if "work_pool_name" in changes or "work_queue_name" in changes:
+                pool = changes.get("work_pool_name", current["pool"])
+                same_pool = pool == current["pool"]
+                queue = changes.get("work_queue_name", current["queue"] if same_pool else None)
+                values["work_queue_id"], template = resolve_queue(conn, pool, queue)
+            else:
+                template = _template_of(conn, current["queue_id"])
+            job_variables = changes.get("job_variables", current["job_variables"])
+            _check_job_variables(deployment_id, job_variables, template)
+            for key in (*_JSON_FIELDS, "tags"):
+                if key in values:
+                    values[key] = None if values[key] is None else rows.dumps(values[key])
+            if values:
+                assignments = ", ".join(f"{key} = ?" for key in values)
+                conn.execute(
+                    f"UPDATE deployments SET {assignments}, updated = ? WHERE id = ?",
+                    (*values.values(), rows.now_text(), deployment_id),
+                )
+        return self.read_deployments(ids=[deployment_id])[0]
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        """Delete a deployment, its schedules and its runs that have not started yet."""
+        with self.store.write() as conn:
+            _current(conn, deployment_id)
+            conn.execute(
+                "DELETE FROM flow_runs WHERE deployment_id = ? AND state_type = 'SCHEDULED'",
+                (deployment_id,),
+            )
+            conn.execute("DELETE FROM deployments WHERE id = ?", (deployment_id,))
+
+    def create_deployment_schedules(
+        self, deployment_id: str, specs: Sequence[ScheduleSpec]
+    ) -> list[DeploymentSchedule]:
+        with self.store.write() as conn:
+            _current(conn, deployment_id)
+            existing = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT slug FROM deployment_schedules WHERE deployment_id = ?",
+                    (deployment_id,),
+                )
+            }
+            for spec in specs:
+                if spec.effective_slug in existing:
+                    raise InvalidInput(
+                        f"the deployment already has a schedule {spec.effective_slug!r}"
+                    )
+                existing.add(spec.effective_slug)
+                _insert_schedule(conn, deployment_id, spec, rows.now_text())
+            _touch(conn, deployment_id)
+        slugs = {spec.effective_slug for spec in specs}
+        return [
+            s for s in self.read_deployments(ids=[deployment_id])[0].schedules if s.slug in slugs
+        ]
+
+    def update_deployment_schedule(
+        self, deployment_id: str, schedule_id: str, changes: Mapping[str, Any]
+    ) -> DeploymentSchedule:
+        """Change a schedule's `schedule` (a Schedule), `active` or `parameters`."""
+        unknown = sorted(set(changes) - SCHEDULE_FIELDS)
+        if unknown:
+            raise InvalidInput(f"cannot change {', '.join(unknown)} of a schedule")
+        values = dict(changes)
+        if "schedule" in values:
+            values["schedule"] = rows.dumps(values["schedule"].to_json())
+        if "parameters" in values:
+            values["parameters"] = rows.dumps(values["parameters"])
+        with self.store.write() as conn:
+            _require_schedule(conn, deployment_id, schedule_id)
+            if values:
+                assignments = ", ".join(f"{key} = ?" for key in values)
+                conn.execute(
+                    f"UPDATE deployment_schedules SET {assignments}, updated = ? WHERE id = ?",
+                    (*values.values(), rows.now_text(), schedule_id),
+                )
+                if "schedule" in values or values.get("active") is False:
+                    _drop_future_runs(conn, [schedule_id])
+                _touch(conn, deployment_id)
+        deployment = self.read_deployments(ids=[deployment_id])[0]
+        return next(s for s in deployment.schedules if s.id == schedule_id)
+
+    def delete_deployment_schedule(self, deployment_id: str, schedule_id: str) -> None:
+        with self.store.write() as conn:
+            _require_schedule(conn, deployment_id, schedule_id)
+            _drop_future_runs(conn, [schedule_id])
+            conn.execute("DELETE FROM deployment_schedules WHERE id = ?", (schedule_id,))
+            _touch(conn, deployment_id)
+
+
+def _check_spec(spec: DeploymentSpec) -> None:
+    check_name("flow", spec.flow_name)
+    check_name("deployment", spec.name)
+    check_limit("concurrency limit", spec.concurrency_limit)
+    slugs = [schedule.effective_slug for schedule in spec.schedules or ()]
+    duplicates = sorted({slug for slug in slugs if slugs.count(slug) > 1})
+    if duplicates:
+        raise InvalidInput(
+            f"deployment {spec.full_name!r} has two schedules with slug {duplicates[0]!r}"
+        )
+
+
+def _ensure_flow(conn: sqlite3.Connection, name: str) -> str:
+    row = conn.execute("SELECT id FROM flows WHERE name = ?", (name,)).fetchone()
+    if row:
+        return str(row[0])
+    flow_id = rows.new_id()
+    conn.execute(
+        "INSERT INTO flows (id, name, created) VALUES (?, ?, ?)", (flow_id, name, rows.now_text())
+    )
+    return flow_id
+
+
+def _upsert(conn: sqlite3.Connection, flow_id: str, spec: DeploymentSpec) -> str:
+    queue_id, template = resolve_queue(conn, spec.work_pool_name, spec.work_queue_name)
+    _check_job_variables(spec.full_name, spec.job_variables, template)
+    now = rows.now_text()
+    row = conn.execute(
+        "SELECT id FROM deployments WHERE flow_id = ? AND name = ?", (flow_id, spec.name)
+    ).fetchone()
+    values = {
+        "version": spec.version, "description": spec.description,
+        "concurrency_limit": spec.concurrency_limit,
+        "job_variables": rows.dumps(spec.job_variables),
+        "parameters": rows.dumps(spec.parameters),
+        "parameter_openapi_schema": rows.dumps(spec.parameter_openapi_schema),
+        "enforce_parameter_schema": spec.enforce_parameter_schema,
+        "tags": rows.dumps(list(spec.tags)), "labels": rows.dumps(spec.labels),
+        "pull_steps": None if spec.pull_steps is None else rows.dumps(spec.pull_steps),
+        "entrypoint": spec.entrypoint, "path": spec.path, "work_queue_id": queue_id,
+    }  # fmt: skip
+    if row is None:
+        deployment_id = rows.new_id()
+        values.update(id=deployment_id, flow_id=flow_id, name=spec.name, paused=bool(spec.paused),
+                      created=now, updated=now)  # fmt: skip
+        marks = ", ".join("?" * len(values))
+        conn.execute(
+            f"INSERT INTO deployments ({', '.join(values)}) VALUES ({marks})",
+            tuple(values.values()),
+        )
+    else:
+        deployment_id = row[0]
+        if spec.paused is not None:
+            values["paused"] = spec.paused
+        values["updated"] = now
+        assignments = ", ".join(f"{key} = ?" for key in values)
+        conn.execute(
+            f"UPDATE deployments SET {assignments} WHERE id = ?", (*values.values(), deployment_id)
+        )
+    if spec.schedules is not None:
+        _reconcile_schedules(conn, deployment_id, spec.schedules, now)
+    return str(deployment_id)
+
+
+def _reconcile_schedules(
+    conn: sqlite3.Connection, deployment_id: str, specs: Sequence[ScheduleSpec], now: str
+) -> None:
+    existing = {
+        row[0]: (row[1], row[2], row[3])
+        for row in conn.execute(
+            "SELECT slug, id, schedule, parameters FROM deployment_schedules"
+            " WHERE deployment_id = ?",
+            (deployment_id,),
+        )
+    }
+    wanted = set()
+    for spec in specs:
+        slug = spec.effective_slug
+        wanted.add(slug)
+        if slug not in existing:
+            _insert_schedule(conn, deployment_id, spec, now)
+            continue
+        schedule_id, stored_schedule, stored_parameters = existing[slug]
+        schedule, parameters = rows.dumps(spec.schedule.to_json()), rows.dumps(spec.parameters)
+        changed = (schedule, parameters) != (stored_schedule, stored_parameters)
+        if changed:
+            _drop_future_runs(conn, [schedule_id])
+            conn.execute(
+                "UPDATE deployment_schedules SET schedule = ?, parameters = ?, updated = ?"
+                " WHERE id = ?",
+                (schedule, parameters, now, schedule_id),
+            )
+        if spec.active is not None:
+            conn.execute(
+                "UPDATE deployment_schedules SET active = ? WHERE id = ? AND active IS NOT ?",
+                (spec.active, schedule_id, spec.active),
+            )
+    removed = [existing[slug][0] for slug in existing if slug not in wanted]
+    if removed:
+        _drop_future_runs(conn, removed)
+        conn.executemany("DELETE FROM deployment_schedules WHERE id = ?", [(i,) for i in removed])
+
+
+def _insert_schedule(
+    conn: sqlite3.Connection, deployment_id: str, spec: ScheduleSpec, now: str
+) -> None:
+    conn.execute(
+        "INSERT INTO deployment_schedules (id, deployment_id, slug, schedule, active, parameters,"
+        " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (rows.new_id(), deployment_id, spec.effective_slug, rows.dumps(spec.schedule.to_json()),
+         spec.active is not False, rows.dumps(spec.parameters), now, now),
+    )  # fmt: skip
+
+
+def _drop_future_runs(conn: sqlite3.Connection, schedule_ids: Sequence[str]) -> None:
+    """Auto-scheduled runs of these schedules that have not started no longer apply."""
+    conn.executemany(
+        "DELETE FROM flow_runs WHERE schedule_id = ? AND auto_scheduled = 1"
+        " AND state_type = 'SCHEDULED'",
+        [(schedule_id,) for schedule_id in schedule_ids],
+    )
+
+
+def _touch(conn: sqlite3.Connection, deployment_id: str) -> None:
+    conn.execute(
+        "UPDATE deployments SET updated = ? WHERE id = ?", (rows.now_text(), deployment_id)
+    )
+
+
+def find_deployment(conn: sqlite3.Connection, name: str) -> str:
+    if "/" in name:
+        flow, _, deployment = name.partition("/")
+        row = conn.execute(
+            "SELECT d.id FROM deployments d JOIN flows f ON f.id = d.flow_id"
+            " WHERE f.name = ? AND d.name = ?",
+            (flow, deployment),
+        ).fetchone()
+    elif _UUID.fullmatch(name):
+        row = conn.execute("SELECT id FROM deployments WHERE id = ?", (name,)).fetchone()
+    else:
+        matches = conn.execute(
+            "SELECT d.id, f.name || '/' || d.name FROM deployments d JOIN flows f"
+            " ON f.id = d.flow_id WHERE d.name = ? ORDER BY 2",
+            (name,),
+        ).fetchall()
+        if len(matches) > 1:
+            raise InvalidInput(
+                f"deployment name {name!r} matches {len(matches)} flows: "
+                + ", ".join(match[1] for match in matches),
+                hint="use the full name 'flow-name/deployment-name'",
+            )
+        row = matches[0] if matches else None
+    if row is None:
+        known = [
+            r[0]
+            for r in conn.execute(
+                "SELECT f.name || '/' || d.name FROM deployments d JOIN flows f ON f.id = d.flow_id"
+            )
+        ]
+        raise DeploymentNotFound.named("deployment", name, known)
+    return str(row[0])
+
+
+def _current(conn: sqlite3.Connection, deployment_id: str) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT d.work_queue_id, p.name, q.name, d.job_variables FROM deployments d"
+        " LEFT JOIN work_queues q ON q.id = d.work_queue_id"
+        " LEFT JOIN work_pools p ON p.id = q.work_pool_id WHERE d.id = ?",
+        (deployment_id,),
+    ).fetchone()
+    if row is None:
+        raise DeploymentNotFound(f"deployment {deployment_id!r} not found")
+    return {"queue_id": row[0], "pool": row[1], "queue": row[2],
+            "job_variables": rows.json_loads(row[3])}  # fmt: skip
+
+
+def _template_of(conn: sqlite3.Connection, queue_id: str | None) -> dict[str, Any] | None:
+    if queue_id is None:
+        return None
+    row = conn.execute(
+        "SELECT p.base_job_template FROM work_queues q JOIN work_pools p"
+        " ON p.id = q.work_pool_id WHERE q.id = ?",
+        (queue_id,),
+    ).fetchone()
+    return rows.json_loads(row[0]) if row else None
+
+
+def _check_job_variables(
+    who: str, job_variables: Mapping[str, Any], template: Mapping[str, Any] | None
+) -> None:
+    problems = job_variable_problems(job_variables, template) if template else []
+    if problems:
+        raise InvalidInput(
+            f"deployment {who}: job variables do not fit the work pool: " + "; ".join(problems)
+        )
+
+
+def _require_schedule(conn: sqlite3.Connection, deployment_id: str, schedule_id: str) -> None:
+    _current(conn, deployment_id)
+    row = conn.execute(
+        "SELECT 1 FROM deployment_schedules WHERE id = ? AND deployment_id = ?",
+        (schedule_id, deployment_id),
+    ).fetchone()
+    if row is None:
+        raise ObjectNotFound(f"schedule {schedule_id!r} not found on this deployment")

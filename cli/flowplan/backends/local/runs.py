@@ -1,0 +1,207 @@
+"""Flow runs, their state history and logs, in the local store."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from flowplan.backends.local import rows
+from flowplan.backends.local.deployments import find_deployment
+from flowplan.backends.local.pools import resolve_queue
+from flowplan.backends.local.store import Store
+from flowplan.domain.clock import utcnow
+from flowplan.domain.objects import FlowRun, LogLine, StateType
+from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound
+
+_ADJECTIVES = ("amber", "brisk", "calm", "dapper", "eager", "fluffy", "gentle", "humble", "jolly",
+               "keen", "lively", "merry", "nimble", "outgoing", "plucky", "quiet", "rapid",
+               "steady", "tidy", "witty")  # fmt: skip
+_ANIMALS = ("albatross", "badger", "camel", "dingo", "eagle", "ferret", "gecko", "heron", "ibis",
+            "jaguar", "koala", "lemur", "marmot", "newt", "otter", "puffin", "quail", "raven",
+            "stoat", "tapir")  # fmt: skip
+
+
+def random_run_name() -> str:
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_ANIMALS)}"
+
+
+class RunsMixin:
+    store: Store
+
+    def create_flow_run(
+        self,
+        deployment: str,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        scheduled_time: datetime | None = None,
+        tags: Iterable[str] = (),
+        idempotency_key: str | None = None,
+        work_queue_name: str | None = None,
+        job_variables: Mapping[str, Any] | None = None,
+    ) -> FlowRun:
+        """A SCHEDULED run of a deployment (by name or id). A repeated idempotency key returns
+        the run it created first."""
+        when = (scheduled_time or utcnow()).isoformat()
+        with self.store.write() as conn:
+            deployment_id = find_deployment(conn, deployment)
+            flow_id, pool, queue, dep_parameters, dep_tags = conn.execute(
+                "SELECT d.flow_id, p.name, q.name, d.parameters, d.tags FROM deployments d"
+                " LEFT JOIN work_queues q ON q.id = d.work_queue_id"
+                " LEFT JOIN work_pools p ON p.id = q.work_pool_id WHERE d.id = ?",
+                (deployment_id,),
+            ).fetchone()
+            if idempotency_key is not None:
+                row = conn.execute(
+                    "SELECT id FROM flow_runs WHERE flow_id = ? AND idempotency_key = ?",
+                    (flow_id, idempotency_key),
+                ).fetchone()
+                if row:
+                    run_id = row[0]
+                    return self._read_run(conn, run_id)
+            if work_queue_name is not None and pool is None:
+                raise InvalidInput("this deployment has no work pool, so no queue can be chosen")
+            queue_id, _ = resolve_queue(conn, pool, work_queue_name or queue)
+            run_id, now = rows.new_id(), rows.now_text()
+            merged = {**rows.json_loads(dep_parameters), **dict(parameters or {})}
+            all_tags = list(dict.fromkeys([*rows.json_loads(dep_tags), *tags]))
+            conn.execute(
+                "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_queue_id,"
+                " state_type, state_name, state_timestamp, parameters, job_variables, tags,"
+                " idempotency_key, expected_start_time, created)"
+                " VALUES (?, ?, ?, ?, ?, 'SCHEDULED', 'Scheduled', ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, name or random_run_name(), flow_id, deployment_id, queue_id, now,
+                 rows.dumps(merged), rows.dumps(dict(job_variables or {})), rows.dumps(all_tags),
+                 idempotency_key, when, now),
+            )  # fmt: skip
+            _record_state(conn, run_id, "SCHEDULED", "Scheduled", None, now)
+            return self._read_run(conn, run_id)
+
+    def read_flow_run(self, run_id: str) -> FlowRun:
+        with self.store.read() as conn:
+            return self._read_run(conn, run_id)
+
+    def read_flow_runs(
+        self,
+        *,
+        states: Sequence[StateType] = (),
+        deployment: str | None = None,
+        limit: int | None = None,
+    ) -> list[FlowRun]:
+        """Runs, newest expected start first, optionally of some states or one deployment."""
+        clauses, params = [], []
+        with self.store.read() as conn:
+            if states:
+                clauses.append(f"r.state_type IN ({','.join('?' * len(states))})")
+                params += [state.value for state in states]
+            if deployment is not None:
+                clauses.append("r.deployment_id = ?")
+                params.append(find_deployment(conn, deployment))
+            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+            found = conn.execute(
+                f"SELECT {rows.RUN_COLUMNS} FROM {rows.RUN_FROM} {where}"
+                f" ORDER BY r.expected_start_time DESC, r.created DESC LIMIT ?",
+                (*params, -1 if limit is None else limit),
+            ).fetchall()
+        return [rows.flow_run(row) for row in found]
+
+    def set_flow_run_state(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        force: bool = False,
+    ) -> FlowRun:
+        """Move a run to a new state. A run in a final state stays there unless `force`."""
+        with self.store.write() as conn:
+            current = _state_of(conn, run_id)
+            if StateType(current).is_final and not force:
+                raise FlowplanError(
+                    f"flow run {run_id} is already {current}; its state cannot change"
+                )
+            now = rows.now_text()
+            state_name = name or state_type.value.capitalize()
+            starts = state_type is StateType.RUNNING
+            conn.execute(
+                "UPDATE flow_runs SET state_type = ?, state_name = ?, state_message = ?,"
+                " state_timestamp = ?, start_time = CASE WHEN ? AND start_time IS NULL THEN ?"
+                " ELSE start_time END, end_time = CASE WHEN ? THEN ? ELSE end_time END"
+                " WHERE id = ?",
+                (state_type.value, state_name, message, now, starts, now, state_type.is_final,
+                 now, run_id),
+            )  # fmt: skip
+            _record_state(conn, run_id, state_type.value, state_name, message, now)
+            return self._read_run(conn, run_id)
+
+    def cancel_flow_run(self, run_id: str) -> FlowRun:
+        """A run that has not started is CANCELLED at once; a running one becomes CANCELLING
+        (its worker stops it)."""
+        run = self.read_flow_run(run_id)
+        if run.state.type.is_final:
+            raise FlowplanError(
+                f"flow run {run.name!r} is already {run.state.name}; nothing to cancel"
+            )
+        if run.state.type in (StateType.SCHEDULED, StateType.PAUSED):
+            return self.set_flow_run_state(run_id, StateType.CANCELLED, message="Cancelled")
+        return self.set_flow_run_state(run_id, StateType.CANCELLING)
+
+    def delete_flow_run(self, run_id: str) -> None:
+        with self.store.write() as conn:
+            _state_of(conn, run_id)
+            conn.execute("DELETE FROM flow_runs WHERE id = ?", (run_id,))
+
+    def write_logs(self, lines: Sequence[LogLine]) -> None:
+        with self.store.write() as conn:
+            conn.executemany(
+                "INSERT INTO logs (flow_run_id, timestamp, level, message) VALUES (?, ?, ?, ?)",
+                [(line.flow_run_id, line.timestamp.isoformat(), line.level, line.message)
+                 for line in lines],
+            )  # fmt: skip
+
+    def read_logs(self, run_id: str, *, limit: int | None = None) -> list[LogLine]:
+        """A run's log lines, oldest first (the last `limit` when given)."""
+        with self.store.read() as conn:
+            _state_of(conn, run_id)
+            found = conn.execute(
+                "SELECT timestamp, level, message FROM (SELECT rowid, * FROM logs"
+                " WHERE flow_run_id = ? ORDER BY timestamp DESC, rowid DESC LIMIT ?)"
+                " ORDER BY timestamp, rowid",
+                (run_id, -1 if limit is None else limit),
+            ).fetchall()
+        return [LogLine(run_id, rows.time(row[0]), row[1], row[2]) for row in found]
+
+    def _read_run(self, conn: sqlite3.Connection, run_id: str) -> FlowRun:
+        row = conn.execute(
+            f"SELECT {rows.RUN_COLUMNS} FROM {rows.RUN_FROM} WHERE r.id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            raise _run_not_found(run_id)
+        return rows.flow_run(row)
+
+
+def _state_of(conn: sqlite3.Connection, run_id: str) -> str:
+    row = conn.execute("SELECT state_type FROM flow_runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise _run_not_found(run_id)
+    return str(row[0])
+
+
+def _run_not_found(run_id: str) -> ObjectNotFound:
+    return ObjectNotFound(
+        f"flow run {run_id!r} not found", hint="'flowplan flow-run ls' lists runs"
+    )
+
+
+def _record_state(
+    conn: sqlite3.Connection, run_id: str, type_: str, name: str, message: str | None, now: str
+) -> None:
+    conn.execute(
+        "INSERT INTO flow_run_states (flow_run_id, type, name, message, timestamp)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (run_id, type_, name, message, now),
+    )

@@ -1,0 +1,175 @@
+"""The SQLite file behind the local backend: opening, migrating, and transactions.
+
+One `Store` per process and path. Writes use `BEGIN IMMEDIATE`, so a writer waits for the busy
+timeout instead of failing halfway through a transaction when another process writes; WAL lets
+readers go on meanwhile. The file is created with mode 0600 (it holds secrets). A file that is not
+a flowplan store, or one written by a newer flowplan, is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from flowplan.backends.local.migrations import MIGRATIONS, SCHEMA_VERSION
+from flowplan.errors import StoreError
+
+APPLICATION_ID = 0x666C6F77  # "flow"
+BUSY_TIMEOUT_MS = 60_000
+_HINT = "set FLOWPLAN_HOME to use another directory"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("FLOWPLAN_HOME") or Path.home() / ".flowplan")
+
+
+class Store:
+    """A connection to `path`, opened on first use and migrated to the current version."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._connection = self._open()
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: everything inside commits together or not at all."""
+        with self._lock, self._translate():
+            conn = self.connection
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: a consistent snapshot across several queries."""
+        with self._lock, self._translate():
+            conn = self.connection
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        directory = self.path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the store directory {directory}: {exc.strerror}", hint=_HINT
+            ) from None
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a directory, not a flowplan store", hint=_HINT)
+        if not self.path.exists():
+            self._create_file()
+        with self._translate():
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                check_same_thread=False,
+            )  # fmt: skip
+            try:
+                self._check(conn)
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                self._migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def _create_file(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            return  # another process created it first
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the store {self.path}: {exc.strerror}", hint=_HINT
+            ) from None
+        os.close(fd)
+
+    def _check(self, conn: sqlite3.Connection) -> None:
+        """Refuse a file that is not ours, or is newer than this flowplan, without writing."""
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            application = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} is not a flowplan store ({exc}); it was left untouched", hint=_HINT
+            ) from None
+        if application != APPLICATION_ID and (tables or version):
+            raise StoreError(
+                f"{self.path} is an SQLite database but not a flowplan store;"
+                " it was left untouched",
+                hint=_HINT,
+            )
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer flowplan (store version {version}; this "
+                f"flowplan reads up to version {SCHEMA_VERSION}); it was left untouched",
+                hint="upgrade flowplan",
+            )
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # re-check under lock
+            for steps in MIGRATIONS[version:]:
+                for statement in steps:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        """SQLite's operational errors, as messages that say what to do."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "readonly" in text or "unable to open" in text or "disk I/O" in text:
+                raise StoreError(
+                    f"cannot write to the store {self.path}: {text} (check that its directory "
+                    "is writable)",
+                    hint=_HINT,
+                ) from None
+            if "locked" in text or "busy" in text:
+                raise StoreError(
+                    f"the store {self.path} stayed busy for {BUSY_TIMEOUT_MS // 1000} s "
+                    "(another flowplan process holds a long write)",
+                ) from None
+            raise

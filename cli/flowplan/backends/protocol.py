@@ -1,0 +1,139 @@
+"""The `Backend` protocol: everything the CLI, plan/apply, the worker and the Python API need
+from an orchestration store. `LocalBackend` (SQLite) implements it; a Prefect REST backend will.
+
+Conventions: names identify pools, queues (within a pool), variables and secrets; deployments
+are addressed as `flow/deployment`, by id, or by a bare name only one flow has. Partial updates
+take a mapping of the fields to change. Missing objects raise `ObjectNotFound` (with a
+did-you-mean), taken names `ObjectAlreadyExists`, bad values `InvalidInput`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from flowplan.domain.objects import (
+    Deployment,
+    DeploymentSchedule,
+    Flow,
+    FlowRun,
+    Lease,
+    LogLine,
+    SecretInfo,
+    StateType,
+    Variable,
+    WorkPool,
+    WorkQueue,
+)
+from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
+
+
+class Backend(Protocol):
+    @property
+    def target(self) -> str:
+        """What this backend writes to, for the `Target: ...` line (`local store ~/.flowplan`)."""
+        ...
+
+    # work pools, queues, workers
+    def create_work_pool(
+        self,
+        name: str,
+        type: str,
+        *,
+        description: str | None = None,
+        base_job_template: Mapping[str, Any] | None = None,
+        concurrency_limit: int | None = None,
+        is_paused: bool = False,
+    ) -> WorkPool: ...
+    def read_work_pool(self, name: str) -> WorkPool: ...
+    def read_work_pools(self) -> list[WorkPool]: ...
+    def update_work_pool(self, name: str, changes: Mapping[str, Any]) -> WorkPool: ...
+    def delete_work_pool(self, name: str, *, force: bool = False) -> None: ...
+    def worker_heartbeat(self, pool: str, worker: str, heartbeat_interval: float = 30) -> None: ...
+    def create_work_queue(
+        self,
+        pool: str,
+        name: str,
+        *,
+        description: str | None = None,
+        is_paused: bool = False,
+        concurrency_limit: int | None = None,
+        priority: int | None = None,
+    ) -> WorkQueue: ...
+    def read_work_queue(self, pool: str, name: str) -> WorkQueue: ...
+    def read_work_queues(self, pool: str | None = None) -> list[WorkQueue]: ...
+    def update_work_queue(self, pool: str, name: str, changes: Mapping[str, Any]) -> WorkQueue: ...
+    def delete_work_queue(self, pool: str, name: str) -> None: ...
+    def mark_polled(self, pool: str, queues: Iterable[str] = ()) -> None: ...
+
+    # flows, deployments, schedules
+    def read_flows(self) -> list[Flow]: ...
+    def upsert_deployments(self, specs: Sequence[DeploymentSpec]) -> list[Deployment]: ...
+    def read_deployment(self, name: str) -> Deployment: ...
+    def read_deployments(
+        self,
+        *,
+        flow_name: str | None = None,
+        work_pool_name: str | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[Deployment]: ...
+    def update_deployment(self, deployment_id: str, changes: Mapping[str, Any]) -> Deployment: ...
+    def delete_deployment(self, deployment_id: str) -> None: ...
+    def create_deployment_schedules(
+        self, deployment_id: str, specs: Sequence[ScheduleSpec]
+    ) -> list[DeploymentSchedule]: ...
+    def update_deployment_schedule(
+        self, deployment_id: str, schedule_id: str, changes: Mapping[str, Any]
+    ) -> DeploymentSchedule: ...
+    def delete_deployment_schedule(self, deployment_id: str, schedule_id: str) -> None: ...
+
+    # flow runs and logs
+    def create_flow_run(
+        self,
+        deployment: str,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        scheduled_time: datetime | None = None,
+        tags: Iterable[str] = (),
+        idempotency_key: str | None = None,
+        work_queue_name: str | None = None,
+        job_variables: Mapping[str, Any] | None = None,
+    ) -> FlowRun: ...
+    def read_flow_run(self, run_id: str) -> FlowRun: ...
+    def read_flow_runs(
+        self,
+        *,
+        states: Sequence[StateType] = (),
+        deployment: str | None = None,
+        limit: int | None = None,
+    ) -> list[FlowRun]: ...
+    def set_flow_run_state(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        force: bool = False,
+    ) -> FlowRun: ...
+    def cancel_flow_run(self, run_id: str) -> FlowRun: ...
+    def delete_flow_run(self, run_id: str) -> None: ...
+    def write_logs(self, lines: Sequence[LogLine]) -> None: ...
+    def read_logs(self, run_id: str, *, limit: int | None = None) -> list[LogLine]: ...
+
+    # variables, secrets, leases
+    def set_variable(
+        self, name: str, value: Any, *, tags: Iterable[str] = (), overwrite: bool = False
+    ) -> Variable: ...
+    def read_variable(self, name: str) -> Variable: ...
+    def read_variables(self) -> list[Variable]: ...
+    def delete_variable(self, name: str) -> None: ...
+    def set_secret(self, name: str, value: str) -> SecretInfo: ...
+    def read_secrets(self) -> list[SecretInfo]: ...
+    def read_secret_value(self, name: str) -> str: ...
+    def delete_secret(self, name: str) -> None: ...
+    def acquire_lease(self, name: str, holder: str, ttl_seconds: float) -> Lease | None: ...
+    def read_lease(self, name: str) -> Lease | None: ...
+    def release_lease(self, name: str, holder: str | None = None) -> bool: ...

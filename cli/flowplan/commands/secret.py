@@ -1,0 +1,68 @@
+"""`flowplan secret ...`: values referenced as `{{ prefect.blocks.secret.<name> }}`.
+
+A secret's value is read from stdin or a hidden prompt, never from an argument (arguments end up
+in shell history and `ps`), and no command ever prints it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from flowplan import console
+from flowplan.commands.common import YES, backend, confirm
+from flowplan.commands.options import OUTPUT, Output
+from flowplan.errors import InvalidInput
+
+app = typer.Typer(help="Manage secrets (values are never printed).", no_args_is_help=True)
+
+
+def _read_value(name: str) -> str:
+    if sys.stdin.isatty():
+        value: str = typer.prompt(
+            f"Value for secret {name!r}", hide_input=True, confirmation_prompt=True
+        )
+    else:
+        value = sys.stdin.read()
+        value = value[:-1] if value.endswith("\n") else value
+        value = value[:-1] if value.endswith("\r") else value
+    if not value:
+        raise InvalidInput(
+            f"the value for secret {name!r} is empty",
+            hint='pipe it in: printf %s "$TOKEN" | flowplan secret set NAME',
+        )
+    return value
+
+
+@app.command("set")
+def set_(name: str) -> None:
+    """Store a secret; the value comes from stdin, or a hidden prompt on a terminal."""
+    target = backend(changes=True)
+    target.set_secret(name, _read_value(name))
+    console.out(f"Stored secret {name!r}.")
+
+
+@app.command("ls")
+def ls(output: Output = OUTPUT) -> None:
+    """List secrets by name (never their values)."""
+    secrets = backend().read_secrets()
+    if output is Output.json:
+        console.out_json([secret.to_json() for secret in secrets])
+        return
+    if not secrets:
+        console.err("No secrets.")
+        return
+    rows = [[s.name, f"{s.created:%Y-%m-%d %H:%M}", f"{s.updated:%Y-%m-%d %H:%M}"] for s in secrets]
+    console.table("Secrets", ["Name", "Created", "Updated"], rows)
+
+
+@app.command("delete")
+def delete(name: str, yes: bool = YES) -> None:
+    """Delete a secret."""
+    target = backend(changes=True)
+    if name not in {secret.name for secret in target.read_secrets()}:
+        target.read_secret_value(name)  # raises not-found with a suggestion
+    confirm(f"Delete secret {name!r}?", yes)
+    target.delete_secret(name)
+    console.out(f"Deleted secret {name!r}.")

@@ -1,0 +1,50 @@
+"""Rules for the names users give to pools, queues, flows, deployments, variables and secrets."""
+
+from __future__ import annotations
+
+import re
+
+from flowplan.errors import InvalidInput
+
+MAX_NAME = 255
+_FORBIDDEN = frozenset("/%&<>")
+_VARIABLE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Return `name` if it is a legal name for a `kind` (pool, queue, flow, deployment)."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"{kind} name must not be empty")
+    if name != name.strip():
+        raise InvalidInput(f"{kind} name {name!r} must not start or end with spaces")
+    if len(name) > MAX_NAME:
+        raise InvalidInput(f"{kind} name is {len(name)} characters long; at most {MAX_NAME}")
+    bad = sorted({char for char in name if char in _FORBIDDEN or not char.isprintable()})
+    if bad:
+        shown = " ".join(repr(char) for char in bad)
+        raise InvalidInput(
+            f"{kind} name {name!r} contains {shown}",
+            hint="names must not contain / % & < > or control characters",
+        )
+    return name
+
+
+def check_key_name(kind: str, name: str) -> str:
+    """Variables and secrets are referenced as `{{ prefect.variables.<name> }}`: no dots."""
+    if not isinstance(name, str) or not _VARIABLE.fullmatch(name) or len(name) > MAX_NAME:
+        raise InvalidInput(
+            f"{kind} name {name!r} is not valid",
+            hint="use letters, digits, '_' and '-' only (at most 255 characters)",
+        )
+    return name
+
+
+def check_limit(what: str, value: int | None, *, minimum: int = 1) -> int | None:
+    """A concurrency limit or priority: None, or an integer of at least `minimum`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{what} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise InvalidInput(f"{what} must be at least {minimum}, got {value}")
+    return value

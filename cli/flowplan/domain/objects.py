@@ -1,0 +1,304 @@
+"""The objects an orchestration backend stores, as frozen dataclasses.
+
+Field names follow the public API (Prefect's names), so code written against Prefect's objects
+reads the same here. `to_json()` gives the form that `--output json` prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from flowplan.domain.clock import utcnow
+from flowplan.domain.schedules import Schedule
+
+
+class StateType(StrEnum):
+    SCHEDULED = "SCHEDULED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
+    CRASHED = "CRASHED"
+    PAUSED = "PAUSED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class State:
+    type: StateType
+    name: str
+    timestamp: datetime
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type.value,
+            "name": self.name,
+            "message": self.message,
+            "timestamp": _iso(self.timestamp),
+        }
+
+
+@dataclass(frozen=True)
+class Flow:
+    id: str
+    name: str
+    created: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "created": _iso(self.created)}
+
+
+@dataclass(frozen=True)
+class DeploymentSchedule:
+    id: str
+    schedule: Schedule
+    active: bool
+    slug: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "schedule": self.schedule.to_json(),
+            "active": self.active,
+            "slug": self.slug,
+            "parameters": self.parameters,
+        }
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: str
+    name: str
+    flow_id: str
+    flow_name: str
+    created: datetime
+    updated: datetime
+    version: str | None = None
+    description: str | None = None
+    paused: bool = False
+    schedules: tuple[DeploymentSchedule, ...] = ()
+    concurrency_limit: int | None = None
+    job_variables: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    parameter_openapi_schema: dict[str, Any] = field(default_factory=dict)
+    enforce_parameter_schema: bool = True
+    tags: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    pull_steps: list[dict[str, Any]] | None = None
+    entrypoint: str | None = None
+    path: str | None = None
+    work_pool_name: str | None = None
+    work_queue_name: str | None = None
+    last_polled: datetime | None = None
+
+    @property
+    def full_name(self) -> str:
+        """`flow-name/deployment-name`, the form every command accepts."""
+        return f"{self.flow_name}/{self.name}"
+
+    @property
+    def status(self) -> str:
+        """READY when a worker polled its queue in the last 60 seconds, else NOT_READY."""
+        return "READY" if _recent(self.last_polled) else "NOT_READY"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            created=_iso(self.created),
+            updated=_iso(self.updated),
+            last_polled=_iso(self.last_polled),
+            schedules=[schedule.to_json() for schedule in self.schedules],
+            tags=list(self.tags),
+            status=self.status,
+        )
+        return data
+
+
+@dataclass(frozen=True)
+class WorkPool:
+    id: str
+    name: str
+    type: str
+    created: datetime
+    updated: datetime
+    description: str | None = None
+    is_paused: bool = False
+    concurrency_limit: int | None = None
+    default_queue_id: str | None = None
+    base_job_template: dict[str, Any] = field(default_factory=dict)
+    last_heartbeat: datetime | None = None  # the newest heartbeat of any of its workers
+
+    @property
+    def status(self) -> str:
+        if self.is_paused:
+            return "PAUSED"
+        return "READY" if _recent(self.last_heartbeat, 90) else "NOT_READY"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            created=_iso(self.created),
+            updated=_iso(self.updated),
+            last_heartbeat=_iso(self.last_heartbeat),
+            status=self.status,
+        )
+        return data
+
+
+@dataclass(frozen=True)
+class WorkQueue:
+    id: str
+    name: str
+    work_pool_id: str
+    work_pool_name: str
+    priority: int
+    created: datetime
+    description: str | None = None
+    is_paused: bool = False
+    concurrency_limit: int | None = None
+    last_polled: datetime | None = None
+
+    @property
+    def status(self) -> str:
+        """PAUSED, READY (polled within the last 60 seconds) or NOT_READY."""
+        if self.is_paused:
+            return "PAUSED"
+        return "READY" if _recent(self.last_polled) else "NOT_READY"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            created=_iso(self.created), last_polled=_iso(self.last_polled), status=self.status
+        )
+        return data
+
+
+@dataclass(frozen=True)
+class FlowRun:
+    id: str
+    name: str
+    flow_id: str
+    flow_name: str
+    state: State
+    created: datetime
+    expected_start_time: datetime
+    deployment_id: str | None = None
+    deployment_name: str | None = None
+    work_pool_name: str | None = None
+    work_queue_name: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    job_variables: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    idempotency_key: str | None = None
+    auto_scheduled: bool = False
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            state=self.state.to_json(),
+            tags=list(self.tags),
+            created=_iso(self.created),
+            expected_start_time=_iso(self.expected_start_time),
+            start_time=_iso(self.start_time),
+            end_time=_iso(self.end_time),
+        )
+        return data
+
+
+@dataclass(frozen=True)
+class LogLine:
+    flow_run_id: str
+    timestamp: datetime
+    level: int
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "flow_run_id": self.flow_run_id,
+            "timestamp": _iso(self.timestamp),
+            "level": self.level,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    value: Any
+    tags: tuple[str, ...]
+    created: datetime
+    updated: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "tags": list(self.tags),
+            "created": _iso(self.created),
+            "updated": _iso(self.updated),
+        }
+
+
+@dataclass(frozen=True)
+class SecretInfo:
+    """A stored secret without its value: the value is only read at run time."""
+
+    name: str
+    created: datetime
+    updated: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "created": _iso(self.created), "updated": _iso(self.updated)}
+
+
+@dataclass(frozen=True)
+class Lease:
+    name: str
+    holder: str
+    acquired: datetime
+    expires: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "holder": self.holder,
+            "acquired": _iso(self.acquired),
+            "expires": _iso(self.expires),
+        }
+
+
+def _recent(moment: datetime | None, seconds: float = 60) -> bool:
+    return moment is not None and (utcnow() - moment).total_seconds() <= seconds
+
+
+@dataclass(frozen=True)
+class DeploymentImage:
+    """An image to run a deployment in: `name:tag`, built from `dockerfile` ("auto": generated)."""
+
+    name: str
+    tag: str | None = None
+    dockerfile: str = "auto"
+    buildargs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reference(self) -> str:
+        return f"{self.name}:{self.tag}" if self.tag else self.name

@@ -1,0 +1,1 @@
+"""The public Python API; `flowplan` re-exports it (see flowplan/__init__.py)."""

@@ -1,0 +1,234 @@
+"""`RunnerDeployment` and `deploy()`: deployments made from Python, stored in one go."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from flowplan.backends import get_backend
+from flowplan.domain.names import check_limit, check_name
+from flowplan.domain.objects import Deployment, DeploymentImage
+from flowplan.domain.schedules import (
+    CronSchedule,
+    IntervalSchedule,
+    RRuleSchedule,
+    Schedule,
+    as_schedule,
+)
+from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
+from flowplan.errors import InvalidInput, ObjectNotFound
+from flowplan.sdk.entrypoints import locate
+from flowplan.sdk.flows import Flow
+
+SET_WORKING_DIRECTORY = "prefect.deployments.steps.set_working_directory"
+
+
+def _schedule_specs(
+    schedule: Any, schedules: Iterable[Any] | None, cron: Any, interval: Any, rrule: Any
+) -> tuple[ScheduleSpec, ...] | None:
+    items: list[Any] = []
+    if schedule is not None:
+        items.append(schedule)
+    items.extend(schedules or ())
+    items += [CronSchedule(c) for c in _many(cron)]
+    items += [IntervalSchedule(i) for i in _many(interval)]
+    items += [RRuleSchedule(r) for r in _many(rrule)]
+    specs = []
+    for item in items:
+        if isinstance(item, ScheduleSpec):
+            specs.append(item)
+        elif isinstance(item, Mapping) and "schedule" in item:
+            extra = {k: v for k, v in item.items() if k != "schedule"}
+            specs.append(ScheduleSpec(as_schedule(item["schedule"]), **extra))
+        else:
+            specs.append(ScheduleSpec(as_schedule(item)))
+    return tuple(specs) if (schedule is not None or schedules is not None or specs) else None
+
+
+def _many(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+class RunnerDeployment:
+    """A deployment of a flow, described in Python; `deploy()` stores it."""
+
+    def __init__(
+        self,
+        name: str,
+        flow: Flow[Any, Any],
+        schedule: Schedule | Mapping[str, Any] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        tags: Iterable[str] | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        work_pool_name: str | None = None,
+        work_queue_name: str | None = None,
+        job_variables: Mapping[str, Any] | None = None,
+        enforce_parameter_schema: bool | None = None,
+        *,
+        schedules: Iterable[Any] | None = None,
+        cron: str | Iterable[str] | None = None,
+        interval: Any = None,
+        rrule: str | Iterable[str] | None = None,
+        paused: bool | None = None,
+        concurrency_limit: int | None = None,
+    ) -> None:
+        if not isinstance(flow, Flow):
+            raise InvalidInput(f"expected a flow made with @flow, got {type(flow).__name__}")
+        if isinstance(tags, str):
+            raise InvalidInput("tags must be a list of strings, not one string",
+                               hint=f"did you mean tags=[{tags!r}]?")  # fmt: skip
+        self.name = check_name("deployment", name)
+        self.flow = flow
+        self.schedules = _schedule_specs(schedule, schedules, cron, interval, rrule)
+        self.parameters = dict(parameters or {})
+        self.tags = tuple(tags or ())
+        self.description = description if description is not None else flow.description
+        self.version = version if version is not None else flow.version
+        self.work_pool_name = work_pool_name
+        self.work_queue_name = work_queue_name
+        self.job_variables = dict(job_variables or {})
+        self.enforce_parameter_schema = enforce_parameter_schema
+        self.paused = paused
+        self.concurrency_limit = check_limit("concurrency limit", concurrency_limit)
+        self.location = locate(flow.fn, flow.name)
+        self.id: UUID | None = None
+        self._check_parameters()
+
+    @classmethod
+    def from_flow(
+        cls, flow: Flow[Any, Any], name: str | None = None, **kwargs: Any
+    ) -> RunnerDeployment:
+        return cls(name or flow.name, flow, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.flow.name}/{self.name}"
+
+    @property
+    def entrypoint(self) -> str:
+        return self.location.entrypoint
+
+    def __repr__(self) -> str:
+        return f"RunnerDeployment(name={self.name!r}, flow={self.flow.name!r})"
+
+    def _check_parameters(self) -> None:
+        known = self.location.parameter_schema["properties"]
+        unknown = sorted(set(self.parameters) - set(known))
+        if unknown and not self.location.accepts_any_keyword:
+            raise InvalidInput(
+                f"deployment {self.full_name!r}: parameter(s) {', '.join(unknown)} are not "
+                f"parameters of flow {self.flow.name!r} (it takes: {', '.join(known) or 'none'})"
+            )
+
+    def to_spec(self, work_pool_name: str | None, image: str | None) -> DeploymentSpec:
+        pool = self.work_pool_name or work_pool_name or _default_pool()
+        if pool is None:
+            raise InvalidInput(
+                f"a work pool is required to deploy {self.full_name!r}",
+                hint="pass work_pool_name=..., or set FLOWPLAN_DEFAULT_WORK_POOL_NAME",
+            )
+        job_variables = dict(self.job_variables)
+        directory = str(self.location.root)
+        if image is not None:
+            job_variables.setdefault("image", image)
+            directory = f"/opt/prefect/{self.location.root.name}"
+        return DeploymentSpec(
+            flow_name=self.flow.name, name=self.name, entrypoint=self.location.entrypoint,
+            path=str(self.location.root), description=self.description, version=self.version,
+            tags=self.tags, parameters=self.parameters,
+            parameter_openapi_schema=self.location.parameter_schema,
+            enforce_parameter_schema=self.enforce_parameter_schema is not False,
+            job_variables=job_variables, work_pool_name=pool,
+            work_queue_name=self.work_queue_name,
+            pull_steps=[{SET_WORKING_DIRECTORY: {"directory": directory}}],
+            concurrency_limit=self.concurrency_limit, paused=self.paused,
+            schedules=self.schedules,
+        )  # fmt: skip
+
+    def deploy(self, work_pool_name: str | None = None, image: Any = None) -> UUID:
+        """Store this deployment (created or updated); returns its id."""
+        deploy(self, work_pool_name=work_pool_name, image=image, build=False, push=False,
+               print_next_steps=False)  # fmt: skip
+        assert self.id is not None
+        return self.id
+
+
+def _default_pool() -> str | None:
+    return os.environ.get("FLOWPLAN_DEFAULT_WORK_POOL_NAME") or os.environ.get(
+        "PREFECT_DEFAULT_WORK_POOL_NAME"
+    )
+
+
+def _image_reference(image: Any, build: bool, push: bool) -> str | None:
+    if image is None:
+        return None
+    reference = image.reference if isinstance(image, DeploymentImage) else image
+    if not isinstance(reference, str) or not reference:
+        raise InvalidInput(f"image must be an image name or a DeploymentImage, got {image!r}")
+    if build or push:
+        raise InvalidInput(
+            "building or pushing an image from deploy() is not available in this version",
+            hint="build the image yourself and pass build=False, push=False",
+        )
+    return reference
+
+
+def deploy(
+    *flows: Flow[Any, Any] | RunnerDeployment,
+    name: str | None = None,
+    work_pool_name: str | None = None,
+    image: Any = None,
+    build: bool = True,
+    push: bool = True,
+    print_next_steps: bool = True,
+    ignore_warnings: bool = False,
+    **kwargs: Any,
+) -> list[RunnerDeployment]:
+    """Create or update several deployments at once, in one transaction.
+
+    Each item is a RunnerDeployment or a flow (deployed as `name`, with `kwargs` such as
+    schedule, parameters, tags). Raises ValueError (InvalidInput) on invalid configuration; then
+    nothing is stored.
+    """
+    if not flows:
+        raise InvalidInput("deploy() needs at least one flow or deployment")
+    deployments = []
+    for item in flows:
+        if isinstance(item, RunnerDeployment):
+            deployments.append(item)
+        elif isinstance(item, Flow):
+            deployments.append(RunnerDeployment.from_flow(item, name=name, **kwargs))
+        else:
+            raise InvalidInput(f"deploy() takes flows and RunnerDeployments, got {item!r}")
+    reference = _image_reference(image, build, push)
+    specs = [deployment.to_spec(work_pool_name, reference) for deployment in deployments]
+    backend = get_backend()
+    try:
+        stored = backend.upsert_deployments(specs)
+    except ObjectNotFound as exc:
+        raise InvalidInput(exc.message, hint=exc.hint) from None
+    for deployment, record in zip(deployments, stored, strict=True):
+        deployment.id = UUID(record.id)
+    if print_next_steps:
+        _print_next_steps(stored)
+    return deployments
+
+
+def _print_next_steps(stored: Sequence[Deployment]) -> None:
+    from flowplan import console
+
+    console.out("Successfully created/updated all deployments!")
+    for record in stored:
+        verb = "created" if record.created == record.updated else "updated"
+        console.out(f"  {record.full_name} ({verb}, id {record.id})")
+    pools = sorted({record.work_pool_name for record in stored if record.work_pool_name})
+    console.out("To execute flow runs from these deployments, start a worker:")
+    for pool in pools:
+        console.out(f"  $ flowplan worker start --pool '{pool}'")
+    console.out("To trigger a run of one of them:")
+    console.out(f"  $ flowplan deployment run '{stored[0].full_name}'")

@@ -1,0 +1,69 @@
+"""Where a flow function lives: its project root, entrypoint and parameter schema.
+
+The root is the nearest directory above the flow's file that holds a `prefect.yaml`; else the
+current directory when the file is inside it; else the file's own directory. The entrypoint is the
+file relative to that root plus the function name, so it always stays inside the project.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from flowplan.discovery.flows import function_parameters
+from flowplan.discovery.params import parameter_schema
+from flowplan.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Location:
+    root: Path
+    entrypoint: str
+    parameter_schema: dict[str, Any]
+    accepts_any_keyword: bool
+
+
+def project_root(file: Path) -> Path:
+    for directory in file.parents:
+        if (directory / "prefect.yaml").is_file():
+            return directory
+    cwd = Path.cwd().resolve()
+    return cwd if file.is_relative_to(cwd) else file.parent
+
+
+def locate(fn: Callable[..., Any], flow_name: str) -> Location:
+    """Raises InvalidInput for functions that cannot be loaded by path later (no source file,
+    defined inside another function or class)."""
+    source = inspect.getsourcefile(fn)
+    if source is None or not source.endswith(".py"):
+        raise InvalidInput(
+            f"flow {flow_name!r} has no Python source file; deployable flows must be defined in a"
+            " .py file"
+        )
+    qualname = getattr(fn, "__qualname__", "")
+    if "." in qualname:
+        raise InvalidInput(
+            f"flow {flow_name!r} is defined inside {qualname.rsplit('.', 1)[0]!r}; deployable"
+            " flows must be defined at the top level of a module"
+        )
+    file = Path(source).resolve()
+    root = project_root(file)
+    return _located(file, root, fn.__name__, file.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _located(file: Path, root: Path, function: str, _mtime: int) -> Location:
+    found = function_parameters(file, function)
+    if found is None:
+        raise InvalidInput(f"cannot find function {function!r} in {file}")
+    parameters, any_keyword = found
+    return Location(
+        root=root,
+        entrypoint=f"{file.relative_to(root).as_posix()}:{function}",
+        parameter_schema=parameter_schema(parameters),
+        accepts_any_keyword=any_keyword,
+    )

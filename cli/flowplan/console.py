@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 _STYLES = {"error": "31", "warning": "33", "ok": "32", "dim": "2", "bold": "1"}
@@ -44,6 +44,16 @@ def err(text: str = "", style: str | None = None) -> None:
 def out_json(data: Any) -> None:
     """Write `data` as indented JSON to stdout (the machine-readable twin of every table)."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def out_json_list(items: Iterable[Any]) -> None:
+    """A JSON array with one compact object per line: valid JSON for `jq`, lines for `grep`,
+    and fast for long lists. Items are data or JSON text already encoded."""
+    lines = [item if isinstance(item, str) else _COMPACT.encode(item) for item in items]
+    sys.stdout.write("[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n")
+
+
+_COMPACT = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

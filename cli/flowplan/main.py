@@ -22,8 +22,9 @@ from flowplan.errors import ExitCode, FlowplanError, ProjectFileError
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        from flowplan.commands import app
+        from flowplan.commands import build_app
 
+        app = build_app(args)
         result = app(args=args, standalone_mode=False, prog_name="flowplan")
         return int(result or 0)
     except FlowplanError as exc:

@@ -78,6 +78,16 @@ class Backend(Protocol):
         work_pool_name: str | None = None,
         ids: Sequence[str] | None = None,
     ) -> list[Deployment]: ...
+    def export_deployments(
+        self,
+        *,
+        flow_name: str | None = None,
+        work_pool_name: str | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Deployments as JSON text in `Deployment.to_json()` form (the fast path for listing)."""
+        ...
+
     def update_deployment(self, deployment_id: str, changes: Mapping[str, Any]) -> Deployment: ...
     def delete_deployment(self, deployment_id: str) -> None: ...
     def create_deployment_schedules(

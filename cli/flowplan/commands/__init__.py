@@ -1,20 +1,16 @@
-"""The CLI: one module per command or command group, registered here."""
+"""The CLI: one module per command or command group, registered here.
+
+Command groups are imported only when the command line selects them (or for `--help`), because
+start-up time is a feature: `flowplan deployment ls` should not pay for importing the validator,
+nor `flowplan validate` for the store.
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
+from collections.abc import Sequence
 
-from flowplan.commands import (
-    deployment,
-    flow_run,
-    flows,
-    schema,
-    secret,
-    validate,
-    variable,
-    work_pool,
-    work_queue,
-)
+import typer
 
 HELP = """Declarative deployments for Python workflows, driven by prefect.yaml.
 
@@ -23,20 +19,48 @@ Exit codes: 0 success; 1 user error (invalid input, failed apply or run); 2 chan
 130 interrupted.
 """
 
-app = typer.Typer(
-    name="flowplan",
-    help=HELP,
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-app.command("validate")(validate.validate)
-app.command("schema")(schema.schema)
-app.add_typer(flows.app, name="flows")
-app.add_typer(work_pool.app, name="work-pool")
-app.add_typer(work_queue.app, name="work-queue")
-app.add_typer(deployment.app, name="deployment")
-app.add_typer(flow_run.app, name="flow-run")
-app.add_typer(variable.app, name="variable")
-app.add_typer(secret.app, name="secret")
+# name -> (module, attribute, kind, one-line help); kind is "command" or "group".
+COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "validate": ("flowplan.commands.validate", "validate", "command",
+                 "Validate prefect.yaml files without running user code."),
+    "schema": ("flowplan.commands.schema", "schema", "command",
+               "Print the JSON Schema of prefect.yaml."),
+    "flows": ("flowplan.commands.flows", "app", "group", "Find flows in the source tree."),
+    "work-pool": ("flowplan.commands.work_pool", "app", "group", "Manage work pools."),
+    "work-queue": ("flowplan.commands.work_queue", "app", "group", "Manage work queues."),
+    "deployment": ("flowplan.commands.deployment", "app", "group", "Manage deployments."),
+    "flow-run": ("flowplan.commands.flow_run", "app", "group", "Inspect and manage flow runs."),
+    "variable": ("flowplan.commands.variable", "app", "group", "Manage variables."),
+    "secret": ("flowplan.commands.secret", "app", "group",
+               "Manage secrets (values are never printed)."),
+}  # fmt: skip
+
+
+def build_app(argv: Sequence[str] = ()) -> typer.Typer:
+    """The CLI with the selected command loaded (all of them when none is selected)."""
+    app = typer.Typer(
+        name="flowplan",
+        help=HELP,
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    selected = next((arg for arg in argv if not arg.startswith("-")), None)
+    load_all = selected not in COMMANDS
+    for name, (module, attribute, kind, help_text) in COMMANDS.items():
+        if load_all or name == selected:
+            target = getattr(importlib.import_module(module), attribute)
+        elif kind == "command":
+            target = _placeholder
+        else:
+            target = typer.Typer(help=help_text)
+        if kind == "command":
+            app.command(name, help=help_text if target is _placeholder else None)(target)
+        else:
+            app.add_typer(target, name=name, help=help_text)
+    return app
+
+
+def _placeholder() -> None:
+    """Stands in for a command that this command line does not run."""

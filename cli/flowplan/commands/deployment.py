@@ -21,10 +21,10 @@ def ls(
     output: Output = OUTPUT,
 ) -> None:
     """List deployments."""
-    deployments = backend().read_deployments(flow_name=flow)
     if output is Output.json:
-        console.out_json([deployment.to_json() for deployment in deployments])
+        console.out_json_list(backend().export_deployments(flow_name=flow))
         return
+    deployments = backend().read_deployments(flow_name=flow)
     if not deployments:
         console.err("No deployments.")
         return

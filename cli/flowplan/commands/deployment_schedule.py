@@ -35,7 +35,7 @@ def ls(name: str = NAME, output: Output = OUTPUT) -> None:
     """List a deployment's schedules."""
     deployment = backend().read_deployment(name)
     if output is Output.json:
-        console.out_json([schedule.to_json() for schedule in deployment.schedules])
+        console.out_json_list(schedule.to_json() for schedule in deployment.schedules)
         return
     if not deployment.schedules:
         console.err(f"Deployment {deployment.full_name!r} has no schedules.")

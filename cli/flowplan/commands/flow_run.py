@@ -42,7 +42,7 @@ def ls(
         raise InvalidInput(f"--limit must be at least 1, got {limit}")
     runs = backend().read_flow_runs(states=_states(state), deployment=deployment, limit=limit)
     if output is Output.json:
-        console.out_json([run.to_json() for run in runs])
+        console.out_json_list(run.to_json() for run in runs)
         return
     if not runs:
         console.err("No flow runs.")
@@ -74,7 +74,7 @@ def logs(
     """Print a flow run's logs."""
     lines = backend().read_logs(run_id, limit=tail)
     if output is Output.json:
-        console.out_json([line.to_json() for line in lines])
+        console.out_json_list(line.to_json() for line in lines)
         return
     for line in lines:
         level = logging.getLevelName(line.level)

@@ -48,7 +48,7 @@ def ls(output: Output = OUTPUT) -> None:
     """List secrets by name (never their values)."""
     secrets = backend().read_secrets()
     if output is Output.json:
-        console.out_json([secret.to_json() for secret in secrets])
+        console.out_json_list(secret.to_json() for secret in secrets)
         return
     if not secrets:
         console.err("No secrets.")

@@ -42,7 +42,7 @@ def ls(output: Output = OUTPUT) -> None:
     """List variables."""
     variables = backend().read_variables()
     if output is Output.json:
-        console.out_json([variable.to_json() for variable in variables])
+        console.out_json_list(variable.to_json() for variable in variables)
         return
     if not variables:
         console.err("No variables.")

@@ -84,7 +84,7 @@ def ls(output: Output = OUTPUT) -> None:
     """List work pools."""
     pools = backend().read_work_pools()
     if output is Output.json:
-        console.out_json([pool.to_json() for pool in pools])
+        console.out_json_list(pool.to_json() for pool in pools)
         return
     if not pools:
         console.err("No work pools. Create one with: flowplan work-pool create NAME --type process")

@@ -45,7 +45,7 @@ def ls(
     """List work queues with their status: READY (polled in the last 60 s), NOT_READY, PAUSED."""
     queues = backend().read_work_queues(pool)
     if output is Output.json:
-        console.out_json([queue.to_json() for queue in queues])
+        console.out_json_list(queue.to_json() for queue in queues)
         return
     if not queues:
         console.err("No work queues.")

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from flowplan.domain.clock import utcnow
-from flowplan.domain.schedules import Schedule
+from flowplan.domain.schedules import Schedule, schedule_from_json
 
 
 class StateType(StrEnum):
@@ -35,7 +35,11 @@ _FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, 
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    return value.isoformat(timespec="microseconds") if value else None
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,16 @@ class DeploymentSchedule:
             "parameters": self.parameters,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeploymentSchedule:
+        return cls(
+            id=data["id"],
+            schedule=schedule_from_json(data["schedule"]),
+            active=data["active"],
+            slug=data["slug"],
+            parameters=data["parameters"],
+        )
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -119,16 +133,41 @@ class Deployment:
         return "READY" if _recent(self.last_polled) else "NOT_READY"
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.update(
-            created=_iso(self.created),
-            updated=_iso(self.updated),
-            last_polled=_iso(self.last_polled),
-            schedules=[schedule.to_json() for schedule in self.schedules],
-            tags=list(self.tags),
-            status=self.status,
-        )
-        return data
+        """The JSON form; the local store builds the same document in SQL (see
+        backends/local/rows.py), and a test keeps the two equal."""
+        return {
+            "id": self.id, "name": self.name, "flow_id": self.flow_id,
+            "flow_name": self.flow_name, "created": _iso(self.created),
+            "updated": _iso(self.updated), "version": self.version,
+            "description": self.description, "paused": self.paused,
+            "schedules": [schedule.to_json() for schedule in self.schedules],
+            "concurrency_limit": self.concurrency_limit, "job_variables": self.job_variables,
+            "parameters": self.parameters,
+            "parameter_openapi_schema": self.parameter_openapi_schema,
+            "enforce_parameter_schema": self.enforce_parameter_schema, "tags": list(self.tags),
+            "labels": self.labels, "pull_steps": self.pull_steps, "entrypoint": self.entrypoint,
+            "path": self.path, "work_pool_name": self.work_pool_name,
+            "work_queue_name": self.work_queue_name, "last_polled": _iso(self.last_polled),
+            "status": self.status,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Deployment:
+        return cls(
+            id=data["id"], name=data["name"], flow_id=data["flow_id"],
+            flow_name=data["flow_name"], created=datetime.fromisoformat(data["created"]),
+            updated=datetime.fromisoformat(data["updated"]), version=data["version"],
+            description=data["description"], paused=data["paused"],
+            schedules=tuple(DeploymentSchedule.from_json(s) for s in data["schedules"]),
+            concurrency_limit=data["concurrency_limit"], job_variables=data["job_variables"],
+            parameters=data["parameters"],
+            parameter_openapi_schema=data["parameter_openapi_schema"],
+            enforce_parameter_schema=data["enforce_parameter_schema"],
+            tags=tuple(data["tags"]), labels=data["labels"], pull_steps=data["pull_steps"],
+            entrypoint=data["entrypoint"], path=data["path"],
+            work_pool_name=data["work_pool_name"], work_queue_name=data["work_queue_name"],
+            last_polled=_parse(data["last_polled"]),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ class ScheduleSpec:
     active: bool | None = None  # None: keep the stored flag (True for a new schedule)
     parameters: dict[str, Any] = field(default_factory=dict)
     slug: str | None = None  # None: a stable slug derived from the schedule
+    effective_slug: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def effective_slug(self) -> str:
-        return self.slug or derived_slug(self.schedule, self.parameters)
+    def __post_init__(self) -> None:
+        slug = self.slug or derived_slug(self.schedule, self.parameters)
+        object.__setattr__(self, "effective_slug", slug)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 
 _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
                 ("day of week", 0, 7))  # fmt: skip
@@ -65,6 +66,7 @@ def _field_problem(text: str, field: int) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1024)
 def cron_problem(expression: str) -> str | None:
     """None if `expression` is a valid cron expression, else what is wrong with it."""
     text = expression.strip()
@@ -142,6 +144,7 @@ def _parse_interval_text(text: str) -> float:
     )
 
 
+@lru_cache(maxsize=256)
 def timezone_problem(name: str) -> str | None:
     """None if `name` is a known IANA time zone, else a message with a suggestion."""
     import zoneinfo

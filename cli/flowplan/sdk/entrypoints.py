@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,18 @@ def project_root(file: Path) -> Path:
     return cwd if file.is_relative_to(cwd) else file.parent
 
 
+_LOCATIONS: dict[Callable[..., Any], Location] = {}
+
+
 def locate(fn: Callable[..., Any], flow_name: str) -> Location:
     """Raises InvalidInput for functions that cannot be loaded by path later (no source file,
-    defined inside another function or class)."""
+    defined inside another function or class). Computed once per function and process."""
+    if fn not in _LOCATIONS:
+        _LOCATIONS[fn] = _locate(fn, flow_name)
+    return _LOCATIONS[fn]
+
+
+def _locate(fn: Callable[..., Any], flow_name: str) -> Location:
     source = inspect.getsourcefile(fn)
     if source is None or not source.endswith(".py"):
         raise InvalidInput(
@@ -52,11 +60,7 @@ def locate(fn: Callable[..., Any], flow_name: str) -> Location:
         )
     file = Path(source).resolve()
     root = project_root(file)
-    return _located(file, root, fn.__name__, file.stat().st_mtime_ns)
-
-
-@lru_cache(maxsize=256)
-def _located(file: Path, root: Path, function: str, _mtime: int) -> Location:
+    function = fn.__name__
     found = function_parameters(file, function)
     if found is None:
         raise InvalidInput(f"cannot find function {function!r} in {file}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -69,7 +70,24 @@ class DeploymentsMixin:
         ids: Sequence[str] | None = None,
     ) -> list[Deployment]:
         """Deployments ordered by full name, or in the order of `ids` when given."""
-        clauses, params = [], []
+        documents = self.export_deployments(
+            flow_name=flow_name, work_pool_name=work_pool_name, ids=ids
+        )
+        result = [Deployment.from_json(json.loads(document)) for document in documents]
+        if ids is not None:
+            position = {deployment_id: index for index, deployment_id in enumerate(ids)}
+            result.sort(key=lambda deployment: position[deployment.id])
+        return result
+
+    def export_deployments(
+        self,
+        *,
+        flow_name: str | None = None,
+        work_pool_name: str | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Deployments as JSON text in the form of `Deployment.to_json()`, by full name."""
+        clauses, params = [], [rows.ready_cutoff()]
         if flow_name is not None:
             clauses.append("f.name = ?")
             params.append(flow_name)
@@ -82,25 +100,11 @@ class DeploymentsMixin:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self.store.read() as conn:
             found = conn.execute(
-                f"SELECT {rows.DEPLOYMENT_COLUMNS} FROM {rows.DEPLOYMENT_FROM} {where}"
+                f"SELECT {rows.DEPLOYMENT_JSON} FROM {rows.DEPLOYMENT_FROM} {where}"
                 " ORDER BY f.name, d.name",
                 params,
             ).fetchall()
-            schedule_where = "deployment_id IN (SELECT value FROM json_each(?))"
-            schedule_rows = conn.execute(
-                f"SELECT {rows.SCHEDULE_COLUMNS} FROM deployment_schedules"
-                + (f" WHERE {schedule_where}" if where else "")
-                + " ORDER BY created, slug",
-                (rows.dumps([row[0] for row in found]),) if where else (),
-            ).fetchall()
-        schedules: dict[str, list[DeploymentSchedule]] = {}
-        for row in schedule_rows:
-            schedules.setdefault(row[0], []).append(rows.schedule(row))
-        result = [rows.deployment(row, tuple(schedules.get(row[0], ()))) for row in found]
-        if ids is not None:
-            position = {deployment_id: index for index, deployment_id in enumerate(ids)}
-            result.sort(key=lambda deployment: position[deployment.id])
-        return result
+        return [row[0] for row in found]
 
     def update_deployment(self, deployment_id: str, changes: Mapping[str, Any]) -> Deployment:
         """Change some fields of a deployment (see DEPLOYMENT_FIELDS). `schedules` (ScheduleSpecs)

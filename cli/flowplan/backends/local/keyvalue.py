@@ -9,7 +9,7 @@ from typing import Any
 
 from flowplan.backends.local import rows
 from flowplan.backends.local.store import Store
-from flowplan.domain.clock import utcnow
+from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.names import check_key_name
 from flowplan.domain.objects import Lease, SecretInfo, Variable
 from flowplan.errors import InvalidInput, ObjectAlreadyExists, ObjectNotFound
@@ -110,19 +110,19 @@ class KeyValueMixin:
     def acquire_lease(self, name: str, holder: str, ttl_seconds: float) -> Lease | None:
         """Take (or renew) the lease `name` for `holder`; None while someone else holds it."""
         now = utcnow()
-        expires = (now + timedelta(seconds=ttl_seconds)).isoformat()
+        expires = iso(now + timedelta(seconds=ttl_seconds))
         with self.store.write() as conn:
             row = conn.execute(
                 "SELECT holder, expires FROM leases WHERE name = ?", (name,)
             ).fetchone()
             if row and row[0] != holder and rows.time(row[1]) > now:
                 return None
-            acquired = now.isoformat() if not row or row[0] != holder else None
+            acquired = iso(now) if not row or row[0] != holder else None
             conn.execute(
                 "INSERT INTO leases (name, holder, acquired, expires) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
                 " acquired = coalesce(?, acquired), expires = excluded.expires",
-                (name, holder, now.isoformat(), expires, acquired),
+                (name, holder, iso(now), expires, acquired),
             )
         return self.read_lease(name)
 

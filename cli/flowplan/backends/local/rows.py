@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from flowplan.domain.clock import utcnow
+from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.objects import (
-    Deployment,
-    DeploymentSchedule,
     FlowRun,
     State,
     StateType,
     WorkPool,
     WorkQueue,
 )
-from flowplan.domain.schedules import schedule_from_json
 
 
 def new_id() -> str:
@@ -25,7 +22,7 @@ def new_id() -> str:
 
 
 def now_text() -> str:
-    return utcnow().isoformat()
+    return iso(utcnow())
 
 
 def to_time(text: str | None) -> datetime | None:
@@ -36,8 +33,12 @@ def time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    """Compact JSON for a JSON column (one shared encoder: json.dumps builds one per call)."""
+    return _ENCODER.encode(value)
 
 
 POOL_COLUMNS = (
@@ -70,12 +71,30 @@ def queue(row: tuple[Any, ...]) -> WorkQueue:
     )  # fmt: skip
 
 
-DEPLOYMENT_COLUMNS = (
-    "d.id, d.name, d.flow_id, f.name, d.created, d.updated, d.version, d.description, d.paused, "
-    "d.concurrency_limit, d.job_variables, d.parameters, d.parameter_openapi_schema, "
-    "d.enforce_parameter_schema, d.tags, d.labels, d.pull_steps, d.entrypoint, d.path, "
-    "p.name, q.name, coalesce(d.last_polled, q.last_polled)"
-)
+def _bool(column: str) -> str:
+    return f"json(CASE WHEN {column} THEN 'true' ELSE 'false' END)"
+
+
+# Each deployment as the JSON document of Deployment.to_json(), built by SQLite: listing 10,000
+# deployments then needs no per-field work in Python. `?` is the READY cut-off time.
+DEPLOYMENT_JSON = f"""json_object(
+    'id', d.id, 'name', d.name, 'flow_id', d.flow_id, 'flow_name', f.name,
+    'created', d.created, 'updated', d.updated, 'version', d.version,
+    'description', d.description, 'paused', {_bool("d.paused")},
+    'schedules', (SELECT json_group_array(json_object(
+            'id', s.id, 'schedule', json(s.schedule), 'active', {_bool("s.active")},
+            'slug', s.slug, 'parameters', json(s.parameters)))
+        FROM (SELECT * FROM deployment_schedules WHERE deployment_id = d.id
+              ORDER BY slug) s),
+    'concurrency_limit', d.concurrency_limit, 'job_variables', json(d.job_variables),
+    'parameters', json(d.parameters),
+    'parameter_openapi_schema', json(d.parameter_openapi_schema),
+    'enforce_parameter_schema', {_bool("d.enforce_parameter_schema")},
+    'tags', json(d.tags), 'labels', json(d.labels), 'pull_steps', json(d.pull_steps),
+    'entrypoint', d.entrypoint, 'path', d.path, 'work_pool_name', p.name,
+    'work_queue_name', q.name, 'last_polled', coalesce(d.last_polled, q.last_polled),
+    'status', CASE WHEN coalesce(d.last_polled, q.last_polled) >= ? THEN 'READY'
+                   ELSE 'NOT_READY' END)"""
 DEPLOYMENT_FROM = (
     "deployments d JOIN flows f ON f.id = d.flow_id "
     "LEFT JOIN work_queues q ON q.id = d.work_queue_id "
@@ -83,31 +102,9 @@ DEPLOYMENT_FROM = (
 )
 
 
-def deployment(row: tuple[Any, ...], schedules: tuple[DeploymentSchedule, ...]) -> Deployment:
-    loads = json.loads
-    return Deployment(
-        id=row[0], name=row[1], flow_id=row[2], flow_name=row[3], created=time(row[4]),
-        updated=time(row[5]), version=row[6], description=row[7], paused=bool(row[8]),
-        schedules=schedules, concurrency_limit=row[9], job_variables=loads(row[10]),
-        parameters=loads(row[11]), parameter_openapi_schema=loads(row[12]),
-        enforce_parameter_schema=bool(row[13]), tags=tuple(loads(row[14])),
-        labels=loads(row[15]), pull_steps=loads(row[16]) if row[16] is not None else None,
-        entrypoint=row[17], path=row[18], work_pool_name=row[19], work_queue_name=row[20],
-        last_polled=to_time(row[21]),
-    )  # fmt: skip
-
-
-SCHEDULE_COLUMNS = "deployment_id, id, schedule, active, slug, parameters"
-
-
-def schedule(row: tuple[Any, ...]) -> DeploymentSchedule:
-    return DeploymentSchedule(
-        id=row[1],
-        schedule=schedule_from_json(json.loads(row[2])),
-        active=bool(row[3]),
-        slug=row[4],
-        parameters=json.loads(row[5]),
-    )
+def ready_cutoff() -> str:
+    """Queues and deployments polled after this time are READY."""
+    return iso(utcnow() - timedelta(seconds=60))
 
 
 RUN_COLUMNS = (

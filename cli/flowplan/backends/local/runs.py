@@ -12,7 +12,7 @@ from flowplan.backends.local import rows
 from flowplan.backends.local.deployments import find_deployment
 from flowplan.backends.local.pools import resolve_queue
 from flowplan.backends.local.store import Store
-from flowplan.domain.clock import utcnow
+from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.objects import FlowRun, LogLine, StateType
 from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound
 
@@ -45,7 +45,7 @@ class RunsMixin:
     ) -> FlowRun:
         """A SCHEDULED run of a deployment (by name or id). A repeated idempotency key returns
         the run it created first."""
-        when = (scheduled_time or utcnow()).isoformat()
+        when = iso(scheduled_time or utcnow())
         with self.store.write() as conn:
             deployment_id = find_deployment(conn, deployment)
             flow_id, pool, queue, dep_parameters, dep_tags = conn.execute(
@@ -159,7 +159,7 @@ class RunsMixin:
         with self.store.write() as conn:
             conn.executemany(
                 "INSERT INTO logs (flow_run_id, timestamp, level, message) VALUES (?, ?, ?, ?)",
-                [(line.flow_run_id, line.timestamp.isoformat(), line.level, line.message)
+                [(line.flow_run_id, iso(line.timestamp), line.level, line.message)
                  for line in lines],
             )  # fmt: skip
 

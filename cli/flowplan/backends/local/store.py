@@ -121,6 +121,8 @@ class Store:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             application = conn.execute("PRAGMA application_id").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.OperationalError:
+            raise  # locked, read-only, cannot open: not a verdict on the file's contents
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"{self.path} is not a flowplan store ({exc}); it was left untouched", hint=_HINT

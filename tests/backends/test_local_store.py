@@ -1,0 +1,142 @@
+"""The SQLite store itself: file safety, versions, permissions and refusal of foreign files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flowplan.backends.local import LocalBackend
+from flowplan.backends.local.migrations import SCHEMA_VERSION
+from flowplan.errors import StoreError
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_store_is_created_private_and_versioned(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path / "home" / "flowplan.db")
+    backend.set_secret("token", "s3cr3t")
+    assert stat.S_IMODE((tmp_path / "home").stat().st_mode) == 0o700
+    for name in ("flowplan.db", "flowplan.db-wal"):
+        path = tmp_path / "home" / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+    connection = sqlite3.connect(tmp_path / "home" / "flowplan.db")
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    backend.close()
+
+
+def test_a_file_that_is_not_a_database_is_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "flowplan.db"
+    path.write_bytes(b"this is my shopping list\n" * 100)
+    before = digest(path)
+    with pytest.raises(StoreError, match=r"is not a flowplan store .*left untouched"):
+        LocalBackend(path).read_work_pools()
+    assert digest(path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flowplan.db"]
+
+
+def test_another_programs_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "flowplan.db"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE mine (x)")
+    connection.commit()
+    connection.close()
+    before = digest(path)
+    with pytest.raises(StoreError, match="SQLite database but not a flowplan store"):
+        LocalBackend(path).read_work_pools()
+    assert digest(path) == before
+
+
+def test_a_store_from_a_newer_flowplan_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "flowplan.db"
+    LocalBackend(path).read_work_pools()
+    connection = sqlite3.connect(path)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    connection.commit()
+    connection.close()
+    before = digest(path)
+    with pytest.raises(StoreError, match=r"newer flowplan \(store version 6; .* up to version 1\)"):
+        LocalBackend(path).read_work_pools()
+    assert digest(path) == before
+
+
+def test_the_cli_reports_a_bad_store_without_a_traceback(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    home = tmp_path / "h"
+    home.mkdir()
+    (home / "flowplan.db").write_text("not a database")
+    monkeypatch.setenv("FLOWPLAN_HOME", str(home))
+    result = cli("work-pool", "ls")
+    assert result.code == 1
+    assert result.err.startswith(f"Error: {home / 'flowplan.db'} is not a flowplan store")
+    assert "Traceback" not in result.err
+
+
+def test_a_store_directory_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "home").write_text("")
+    with pytest.raises(StoreError, match="cannot create the store directory"):
+        LocalBackend(tmp_path / "home" / "flowplan.db").read_work_pools()
+
+
+# The read-only case runs in a child process that gives up root first (root ignores
+# permissions); everything it needs is imported before it does.
+READ_ONLY_CHILD = textwrap.dedent(
+    """
+    import os, sys
+    from flowplan.main import main
+    import flowplan.commands.variable, flowplan.commands.work_pool, flowplan.backends.local
+    import difflib, sqlite3, json, typer, click
+    if os.geteuid() == 0:
+        os.setgid(65534)
+        os.setuid(65534)
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A directory every user can reach (pytest's own tmp_path sits under a 0700 folder)."""
+    path = Path(tempfile.mkdtemp(prefix="flowplan-ro-"))
+    path.chmod(0o755)
+    yield path
+    for sub in path.rglob("*"):
+        if sub.is_dir():
+            sub.chmod(0o755)
+    shutil.rmtree(path)
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_read_only_store_directory_gives_a_clear_error(open_dir: Path, existing: bool) -> None:
+    tmp_path = open_dir
+    home = tmp_path / "home"
+    if existing:
+        backend = LocalBackend(home / "flowplan.db")
+        backend.set_variable("x", 1)
+        backend.close()
+        (home / "flowplan.db").chmod(0o644)
+    home.mkdir(exist_ok=True)
+    tmp_path.chmod(0o755)
+    home.chmod(0o555)
+    env = {**os.environ, "FLOWPLAN_HOME": str(home), "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", READ_ONLY_CHILD, "variable", "set", "y", "2"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"Error: cannot {'write to' if existing else 'create'} the store {home}" in done.stderr
+    assert "FLOWPLAN_HOME" in done.stderr

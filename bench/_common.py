@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -39,16 +40,24 @@ def time_command(
 
 
 def measure(
-    name: str, target: str, limit_s: float, argv: list[str], make: Callable[[Path], None], runs: int
+    name: str,
+    target: str,
+    limit_s: float,
+    argv: list[str],
+    make: Callable[[Path], None],
+    runs: int,
+    env: Callable[[Path], dict[str, str]] | None = None,
 ) -> None:
     """Time `argv` against the `python -c pass` anchor in a fixture made by `make`, then write
-    `results/<name>.json` with medians, the ratio and whether the target is met."""
+    `results/<name>.json` with medians, the ratio and whether the target is met. `env` gives
+    extra environment variables for the fixture directory."""
     compile_package()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make(root)
-        anchor = summary(time_command([sys.executable, "-c", "pass"], root, runs))
-        measured = summary(time_command(argv, root, runs))
+        environ = {**os.environ, **(env(root) if env else {})}
+        anchor = summary(time_command([sys.executable, "-c", "pass"], root, runs, environ))
+        measured = summary(time_command(argv, root, runs, environ))
     write(
         name,
         {

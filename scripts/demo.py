@@ -1,11 +1,12 @@
 """`make demo`: create a sample project in a temporary directory and run flowplan on it.
 
-For now: validate (a clean file, then a broken one) and discover flows. Later issues extend this
-to plan and apply against the embedded backend.
+Validate (a clean file, then a broken one), discover flows, then the embedded store: a work pool,
+deployments made from Python, and listing them. Its own FLOWPLAN_HOME keeps ~/.flowplan clean.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -40,9 +41,27 @@ BROKEN = PROJECT.replace("times: 2", "tims: 2").replace("0 2 * * *", "61 2 * * *
 )
 
 
-def run(*args: str, cwd: Path) -> int:
+SCRIPT = """from flowplan import deploy, flow
+
+
+@flow(name="greeter")
+def greet(who: str = "world") -> str:
+    return f"Hello, {who}!"
+
+
+if __name__ == "__main__":
+    deploy(
+        greet.to_deployment("hourly", interval=3600, parameters={"who": "ops"}),
+        greet.to_deployment("weekly", cron="0 8 * * 1", tags=["report"]),
+        work_pool_name="local",
+    )
+"""
+
+
+def run(*args: str, cwd: Path, env: dict[str, str]) -> int:
     print(f"\n$ flowplan {' '.join(args)}", flush=True)
-    return subprocess.run([sys.executable, "-m", "flowplan", *args], cwd=cwd, check=False).returncode
+    command = [sys.executable, "-m", "flowplan", *args]
+    return subprocess.run(command, cwd=cwd, env=env, check=False).returncode
 
 
 def main() -> int:
@@ -51,10 +70,19 @@ def main() -> int:
         (root / "flows").mkdir()
         (root / "flows" / "hello.py").write_text(FLOW)
         (root / "prefect.yaml").write_text(PROJECT)
+        (root / "deploy_greeter.py").write_text(SCRIPT)
+        env = {**os.environ, "FLOWPLAN_HOME": str(root / ".flowplan")}
         print(f"Sample project in {root}")
-        checks = [run("flows", "ls", cwd=root) == 0, run("validate", cwd=root) == 0]
+        checks = [run("flows", "ls", cwd=root, env=env) == 0]
+        checks.append(run("validate", cwd=root, env=env) == 0)
         (root / "broken.yaml").write_text(BROKEN)
-        checks.append(run("validate", "broken.yaml", cwd=root) == 1)  # expected to fail
+        checks.append(run("validate", "broken.yaml", cwd=root, env=env) == 1)  # expected to fail
+        checks.append(run("work-pool", "create", "local", "--type", "process", cwd=root, env=env) == 0)
+        print("\n$ python deploy_greeter.py", flush=True)
+        script = subprocess.run([sys.executable, "deploy_greeter.py"], cwd=root, env=env, check=False)
+        checks.append(script.returncode == 0)
+        checks.append(run("deployment", "ls", cwd=root, env=env) == 0)
+        checks.append(run("work-queue", "ls", "--pool", "local", cwd=root, env=env) == 0)
     ok = all(checks)
     print("\nDemo finished: " + ("every step behaved as expected." if ok else "UNEXPECTED RESULT."))
     return 0 if ok else 1

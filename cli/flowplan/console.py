@@ -61,8 +61,11 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str
     from rich.console import Console
     from rich.table import Table
 
+    # Off a terminal (pipes, CI logs) rich would wrap at 80 columns and fold ids in two.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
     console = Console(
         file=sys.stdout,
+        width=width,
         no_color=bool(os.environ.get("NO_COLOR")),
         highlight=False,
         soft_wrap=False,

@@ -176,3 +176,51 @@ def _render_text(
         return str(value)
 
     return PLACEHOLDER.sub(replace, text)
+
+
+def resolve_references(
+    template: Any,
+    variable: Callable[[str], Any],
+    block: Callable[[Placeholder], Any],
+) -> Any:
+    """Resolve `{{ prefect.variables.x }}` and `{{ prefect.blocks.t.n }}` placeholders.
+
+    `variable(name)` gives a variable's value (None when missing: it becomes ""); `block(p)`
+    gives a block's value, or the placeholder's own text to keep it as a reference. Whole
+    placeholders keep the value's type; embedded ones become text.
+    """
+
+    def value_of(placeholder: Placeholder) -> Any:
+        if placeholder.kind == "variable":
+            found = variable(placeholder.name.removeprefix("prefect.variables."))
+            return "" if found is None else found
+        return block(placeholder)
+
+    def render(value: Any) -> Any:
+        if isinstance(value, str):
+            found = [p for p in placeholders_in(value) if p.kind in ("variable", "block")]
+            if not found:
+                return value
+            if len(found) == 1 and found[0].whole:
+                return value_of(found[0])
+
+            def replace(match: re.Match[str]) -> str:
+                placeholder = placeholders_in(match.group(0))[0]
+                if placeholder.kind not in ("variable", "block"):
+                    return match.group(0)
+                resolved = value_of(placeholder)
+                if isinstance(resolved, dict | list):
+                    raise ValueError(
+                        f"{{{{ {placeholder.name} }}}} holds a {type(resolved).__name__} and"
+                        " cannot be used for inline string substitution"
+                    )
+                return str(resolved)
+
+            return PLACEHOLDER.sub(replace, value)
+        if isinstance(value, Mapping):
+            return {key: render(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [render(item) for item in value]
+        return value
+
+    return render(template)

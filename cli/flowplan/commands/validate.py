@@ -44,11 +44,11 @@ def validate(
             }
         )
     else:
-        _render(reports)
+        render_reports(reports)
     return int(ExitCode.OK if all(report.valid for report in reports) else ExitCode.USER_ERROR)
 
 
-def _render(reports: list[FileReport]) -> None:
+def render_reports(reports: list[FileReport]) -> None:
     for report in reports:
         for finding in report.findings:
             label = console.styled(

@@ -32,6 +32,7 @@ class FileReport:
     findings: list[Finding] = field(default_factory=list)
     references: templates.References = field(default_factory=templates.References)
     project: Project | None = None
+    flows: dict[int, FlowInfo] = field(default_factory=dict)  # deployment index -> its flow
 
     @property
     def errors(self) -> list[Finding]:
@@ -74,7 +75,9 @@ def validate_file(
         return report
     report.project = build_project(path, loaded.data)
     raw = list(_schema_findings(loaded)) + list(
-        semantic_findings(report.project, report.references, os.environ if env is None else env)
+        semantic_findings(
+            report.project, report.references, os.environ if env is None else env, report.flows
+        )
     )
     report.findings = _finish(raw, loaded, options)
     return report
@@ -105,9 +108,12 @@ def _with_hint(issue: SchemaIssue) -> Finding:
 
 
 def semantic_findings(
-    project: Project, references: templates.References, env: Mapping[str, str]
+    project: Project,
+    references: templates.References,
+    env: Mapping[str, str],
+    flows: dict[int, FlowInfo] | None = None,
 ) -> Iterable[tuple[Finding, bool]]:
-    flows: dict[int, FlowInfo] = {}
+    flows = {} if flows is None else flows
     found: list[Finding] = list(entrypoints.check(project, flows))
     names = {index: flow.name for index, flow in flows.items()}
     for deployment in project.deployments:

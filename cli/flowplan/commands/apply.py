@@ -1,0 +1,125 @@
+"""`flowplan apply [PLANFILE]`: make the target match the project, under a lock."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from flowplan import console
+from flowplan.backends.protocol import Backend
+from flowplan.commands.common import backend
+from flowplan.commands.sync_common import (
+    ALL,
+    MAX_DELETE,
+    NAMES,
+    PREFECT_FILE,
+    PRUNE,
+    load_report,
+    show_plan,
+)
+from flowplan.errors import ExitCode, FlowplanError, UsageError
+from flowplan.plan import planfile
+from flowplan.plan.apply import Result, apply_plan, stale_objects
+from flowplan.plan.lock import apply_lock
+from flowplan.plan.model import Plan
+from flowplan.plan.pipeline import Request, file_hash, make_plan
+from flowplan.plan.render import SIGNS
+from flowplan.plan.target import read_actual
+
+LOCK_TIMEOUT = typer.Option(30.0, "--lock-timeout", help="Seconds to wait for another apply.")
+
+
+def _confirm(auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "apply needs confirmation and there is no terminal to ask on",
+            hint="pass --auto-approve (after reviewing 'flowplan plan')",
+        )
+    if not typer.confirm("Apply these changes?", default=False):
+        raise typer.Abort()
+
+
+def _report(result: Result) -> None:
+    change = result.change
+    sign = SIGNS[change.action]
+    noun = change.kind.replace("_", " ")
+    if result.ok:
+        verb = {"create": "created", "update": "updated", "delete": "deleted"}[change.action]
+        console.out(f"{sign} {noun} {change.key!r}: {verb}")
+    else:
+        console.err(f"{sign} {noun} {change.key!r}: FAILED: {result.message}", "error")
+
+
+def run_apply(
+    plan: Plan, target: Backend, saved: bool, lock_timeout: float, fresh_plan: Callable[[], Plan]
+) -> int:
+    """Lock, re-check against the target, apply, report. `fresh_plan()` re-plans."""
+    with apply_lock(target, lock_timeout):
+        if saved:
+            stale = stale_objects(plan, read_actual(target))
+            if stale:
+                raise FlowplanError(
+                    "the saved plan is stale: changed on the target since planning: "
+                    + ", ".join(stale[:10]),
+                    hint="run 'flowplan plan' again",
+                )
+        else:
+            again = fresh_plan()
+            if [c.to_json() for c in again.changes] != [c.to_json() for c in plan.changes]:
+                raise FlowplanError(
+                    "the target changed while waiting for the lock; nothing was applied",
+                    hint="run the command again to see the new plan",
+                )
+        results = apply_plan(plan, target, _report)
+    failed = [r for r in results if not r.ok]
+    counts = {a: sum(1 for r in results if r.ok and r.change.action == a)
+              for a in ("create", "update", "delete")}  # fmt: skip
+    done = f"{counts['create']} added, {counts['update']} changed, {counts['delete']} destroyed"
+    if failed:
+        console.err(f"Apply failed: {len(failed)} of {len(results)} change(s) failed ({done}).",
+                    "error")  # fmt: skip
+        return int(ExitCode.USER_ERROR)
+    console.out(f"Apply complete: {done}.")
+    return int(ExitCode.OK)
+
+
+def apply(
+    planfile_path: Path = typer.Argument(None, metavar="[PLANFILE]", help="A saved plan."),
+    prefect_file: Path = PREFECT_FILE,
+    name: list[str] = NAMES,
+    all_: bool = ALL,
+    prune: bool = PRUNE,
+    max_delete: int = MAX_DELETE,
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask to confirm."),
+    lock_timeout: float = LOCK_TIMEOUT,
+) -> int:
+    """Apply the plan (made now, or saved with 'plan --out'). A no-op apply writes nothing."""
+    target = backend(changes=True)
+    report = load_report(prefect_file)
+    request = Request(tuple(name), all_, prune, max_delete)
+
+    def fresh() -> Plan:
+        return make_plan(report, request, target)
+
+    if planfile_path is not None:
+        if name or all_ or prune or max_delete is not None:
+            raise UsageError("a saved plan is applied as it is: -n, --all, --prune and "
+                             "--max-delete belong to 'flowplan plan'")  # fmt: skip
+        plan = planfile.load(planfile_path, target.target)
+        if plan.project_hash != file_hash(prefect_file):
+            raise FlowplanError(
+                f"the saved plan is stale: {prefect_file} changed since planning",
+                hint="run 'flowplan plan --out FILE' again",
+            )
+    else:
+        plan = fresh()
+    show_plan(plan)
+    if not plan.has_changes:
+        return int(ExitCode.OK)
+    _confirm(auto_approve)
+    return run_apply(plan, target, planfile_path is not None, lock_timeout, fresh)

@@ -1,0 +1,225 @@
+"""`flowplan deploy`: Prefect's non-interactive deploy, as a plan and apply of the selected
+deployments in one go (never prunes). Works with or without a prefect.yaml."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from flowplan import console
+from flowplan.commands.apply import LOCK_TIMEOUT, run_apply
+from flowplan.commands.common import backend, parse_value
+from flowplan.commands.sync_common import ALL, NAMES, PREFECT_FILE, load_report, show_plan
+from flowplan.errors import ExitCode, InvalidInput, UsageError, ValidationFailed
+from flowplan.plan.compute import PlanOptions, compute_plan
+from flowplan.plan.desired import Overrides, desired_state, matches
+from flowplan.plan.model import Plan
+from flowplan.plan.pipeline import file_hash, variable_reader
+from flowplan.plan.target import read_actual
+from flowplan.project.checks.templates import References
+from flowplan.project.model import Project, build_project
+from flowplan.project.schedules import parse_interval
+from flowplan.project.validate import FileReport, semantic_findings
+
+
+def _job_variables(items: list[str]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for item in items:
+        if "=" in item and not item.lstrip().startswith("{"):
+            key, _, value = item.partition("=")
+            merged[key.strip()] = value
+            continue
+        try:
+            parsed = json.loads(item)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise InvalidInput(
+                f'could not parse job variable "{item}": use key=value or a JSON object'
+            )
+        merged.update(parsed)
+    return merged
+
+
+def _parameters(param: list[str], params: str | None) -> dict[str, Any]:
+    if param and params is not None:
+        raise UsageError("use either --param or --params, not both")
+    if params is not None:
+        parsed = parse_value(params)
+        if not isinstance(parsed, dict):
+            raise InvalidInput("--params must be a JSON object, such as '{\"n\": 1}'")
+        return parsed
+    result = {}
+    for item in param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--param {item!r}: use key=value")
+        result[key] = parse_value(value)
+    return result
+
+
+def _overrides(**options: Any) -> Overrides:
+    schedules: list[dict[str, Any]] = [{"cron": c} for c in options["cron"]]
+    for value in options["interval"]:
+        try:
+            item: dict[str, Any] = {"interval": parse_interval(parse_value(value))}
+        except ValueError as exc:
+            raise InvalidInput(f"--interval {value!r}: {exc}") from None
+        if options["anchor_date"]:
+            item["anchor_date"] = options["anchor_date"].isoformat()
+        schedules.append(item)
+    schedules += [{"rrule": r} for r in options["rrule"]]
+    return Overrides(
+        pool=options["pool"], queue=options["queue"], description=options["description"],
+        version=options["version"], tags=tuple(options["tag"]) if options["tag"] else None,
+        parameters=_parameters(options["param"], options["params"]),
+        job_variables=_job_variables(options["job_variable"]), schedules=tuple(schedules),
+        timezone=options["timezone"],
+        enforce_parameter_schema=False if options["no_enforce"] else None,
+    )  # fmt: skip
+
+
+def _pick(
+    data: dict[str, Any], names: list[str], everything: bool, entrypoint: str | None
+) -> list[dict[str, Any]]:
+    """The deployment mappings to deploy, with a CLI name and entrypoint applied."""
+    configs = [d for d in data.get("deployments") or () if isinstance(d, dict)]
+    if everything and names:
+        raise UsageError("use either --all or -n/--name, not both")
+    if everything:
+        return configs
+    if entrypoint is not None:
+        name = names[0].rpartition("/")[2] if len(names) == 1 else None
+        if len(names) > 1:
+            raise UsageError("deploying an entrypoint takes one -n NAME")
+        same = [c for c in configs if c.get("name") == name] if name else []
+        base = same[0] if len(same) == 1 else (configs[0] if len(configs) == 1 else {})
+        entrypoint = entrypoint.removeprefix("./")
+        chosen = {**base, "entrypoint": entrypoint, "name": name or base.get("name")}
+        if not chosen.get("name"):
+            raise UsageError("a deployment name is required", hint="pass -n NAME")
+        return [chosen]
+    if not configs:
+        raise UsageError(
+            "an entrypoint must be provided: flowplan deploy path/to/file.py:flow_function -n NAME"
+            " -p POOL",
+            hint="or declare deployments in prefect.yaml",
+        )
+    if not names:
+        if len(configs) == 1:
+            return configs
+        raise UsageError(
+            f"the project file has {len(configs)} deployments and no name was given",
+            hint="pass -n NAME (repeatable, globs allowed) or --all",
+        )
+    project = build_project(Path("prefect.yaml"), {"deployments": configs})
+    picked: list[dict[str, Any]] = []
+    missing = []
+    for pattern in names:
+        found = [dict(c.data) for c in project.deployments if matches(pattern, c, None)]
+        if not found:
+            missing.append(pattern)
+        picked += [f for f in found if f not in picked]
+    if missing:
+        known = ", ".join(str(c.get("name")) for c in configs)
+        raise InvalidInput(f"no deployment matches: {', '.join(missing)} (deployments: {known})")
+    return picked
+
+
+def _report(file: Path, data: dict[str, Any]) -> FileReport:
+    """Check the deployments to deploy (file ones were validated with the file already)."""
+    project: Project = build_project(file, data)
+    report = FileReport(str(file), project=project)
+    found = semantic_findings(project, References(), os.environ, report.flows)
+    report.findings = [finding for finding, _ in found]
+    if not report.valid:
+        from flowplan.commands.validate import render_reports
+
+        render_reports([report])
+        raise ValidationFailed("the deployment has errors; nothing was deployed")
+    return report
+
+
+def deploy(
+    entrypoint: str = typer.Argument(None, help="./path/to/file.py:flow_function"),
+    name: list[str] = NAMES,
+    pool: str = typer.Option(None, "--pool", "-p", help="Work pool name."),
+    queue: str = typer.Option(None, "--work-queue", "-q", help="Work queue name."),
+    cron: list[str] = typer.Option([], "--cron", help="A cron schedule (repeatable)."),
+    interval: list[str] = typer.Option([], "--interval", help="An interval schedule (repeatable)."),
+    rrule: list[str] = typer.Option([], "--rrule", help="An rrule schedule (repeatable)."),
+    timezone: str = typer.Option(None, "--timezone", help="Time zone for all schedules."),
+    anchor_date: datetime = typer.Option(None, "--anchor-date", help="Anchor of intervals."),
+    param: list[str] = typer.Option([], "--param", help="key=value (JSON values parsed)."),
+    params: str = typer.Option(None, "--params", help="All parameters as a JSON object."),
+    job_variable: list[str] = typer.Option([], "--job-variable", "-jv", help="key=value or JSON."),
+    tag: list[str] = typer.Option([], "--tag", "-t", help="A tag (repeatable; replaces)."),
+    version: str = typer.Option(None, "--version", help="The deployment version."),
+    description: str = typer.Option(None, "--description", "-d", help="The description."),
+    no_enforce: bool = typer.Option(
+        False, "--no-enforce-parameter-schema", help="Do not check run parameters."
+    ),
+    all_: bool = ALL,
+    prefect_file: Path = PREFECT_FILE,
+    prompt: bool = typer.Option(
+        True,
+        "--prompt/--no-prompt",
+        help="Accepted for Prefect compatibility: this deploy never prompts.",
+    ),
+    lock_timeout: float = LOCK_TIMEOUT,
+) -> int:
+    """Deploy without questions: plan and apply the selected deployments, never pruning.
+
+    Several deployments with command-line overrides, an unnamed deployment or a missing pool are
+    errors that say what to do.
+    """
+    overrides = _overrides(pool=pool, queue=queue, description=description, version=version,
+                           tag=tag, param=param, params=params, job_variable=job_variable,
+                           cron=cron, interval=interval, rrule=rrule, timezone=timezone,
+                           anchor_date=anchor_date, no_enforce=no_enforce)  # fmt: skip
+    data: dict[str, Any] = {}
+    if prefect_file.exists():
+        data = dict(load_report(prefect_file).project.data)  # type: ignore[union-attr]
+    chosen = _pick(data, name, all_, entrypoint)
+    if len(chosen) > 1 and overrides.given:
+        raise UsageError(
+            f"command-line options apply to one deployment, but {len(chosen)} are selected",
+            hint="select one with -n NAME, or put the options in prefect.yaml",
+        )
+    unnamed = [c for c in chosen if not c.get("name")]
+    if unnamed:
+        raise InvalidInput("a selected deployment has no name", hint="add name: to it")
+    report = _report(prefect_file, {**data, "deployments": chosen})
+    target = backend(changes=True)
+
+    def fresh() -> Plan:
+        project = report.project
+        assert project is not None
+        desired = desired_state(project, report.flows, project.deployments,
+                                variable=variable_reader(target), overrides=overrides)  # fmt: skip
+        plan = compute_plan(desired, read_actual(target), PlanOptions())
+        return replace(plan, target=target.target, project_hash=file_hash(prefect_file))
+
+    plan = fresh()
+    show_plan(plan)
+    code = ExitCode.OK
+    if plan.has_changes:
+        code = ExitCode(run_apply(plan, target, False, lock_timeout, fresh))
+    keys = [c.key for c in plan.changes if c.kind == "deployment"]
+    pools = sorted({str((c.after or {}).get("work_pool_name")) for c in plan.changes
+                    if c.kind == "deployment"})  # fmt: skip
+    if code == ExitCode.OK:
+        console.out("")
+        console.out("Deployed: " + ", ".join(repr(k) for k in keys))
+        console.out("To run them, start a worker:")
+        for pool_name in pools:
+            console.out(f"  $ flowplan worker start --pool '{pool_name}'")
+        console.out("and trigger a run:")
+        console.out(f"  $ flowplan deployment run '{keys[0]}'")
+    return int(code)

@@ -1,0 +1,1 @@
+"""Declarative sync: desired state from the project, `compute_plan` (pure), plan files, apply."""

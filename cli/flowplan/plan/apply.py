@@ -1,0 +1,99 @@
+"""Executing a plan: dependency order, one transaction per object, no-ops skipped, past
+independent failures, a result per object. Re-running after a failure or a crash converges,
+because every change is computed against what the target holds now."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from flowplan.backends.protocol import Backend
+from flowplan.errors import FlowplanError
+from flowplan.plan.compute import Actual, fingerprint, spec_hash
+from flowplan.plan.model import Change, Plan
+from flowplan.plan.specs import HASH_LABEL, deployment_from_json
+
+
+@dataclass(frozen=True)
+class Result:
+    change: Change
+    ok: bool
+    message: str = ""
+
+
+def stale_objects(plan: Plan, actual: Actual) -> list[str]:
+    """Keys of planned objects that changed on the target since the plan was made."""
+    live: dict[str, Any] = {
+        "work_pool": actual.pools, "work_queue": actual.queues, "deployment": actual.deployments,
+    }  # fmt: skip
+    stale = []
+    for change in plan.changes:
+        current = live[change.kind].get(change.key)
+        now = fingerprint(current) if current is not None else None
+        if now != change.fingerprint:
+            stale.append(change.key)
+    return stale
+
+
+def _pool_of(change: Change) -> str | None:
+    if change.kind == "work_queue":
+        return change.key.partition("/")[0]
+    if change.kind == "deployment" and change.after:
+        pool = change.after.get("work_pool_name")
+        return pool if isinstance(pool, str) else None
+    return None
+
+
+def execute(change: Change, backend: Backend) -> None:
+    after = change.after or {}
+    changed = {field.name: field.after for field in change.fields}
+    if change.kind == "work_pool":
+        if change.action == "create":
+            backend.create_work_pool(
+                after["name"], after["type"], description=after["description"],
+                base_job_template=after["base_job_template"],
+                concurrency_limit=after["concurrency_limit"], is_paused=bool(after["paused"]),
+            )  # fmt: skip
+        else:
+            backend.update_work_pool(change.key, changed)
+    elif change.kind == "work_queue":
+        if change.action == "create":
+            backend.create_work_queue(
+                after["pool"], after["name"], description=after["description"],
+                is_paused=bool(after["paused"]), concurrency_limit=after["concurrency_limit"],
+                priority=after["priority"],
+            )  # fmt: skip
+        else:
+            backend.update_work_queue(after["pool"], after["name"], changed)
+    elif change.action == "delete":
+        assert change.target_id is not None
+        backend.delete_deployment(change.target_id)
+    else:
+        spec = deployment_from_json(after)
+        spec = replace(spec, labels={**spec.labels, HASH_LABEL: spec_hash(spec)})
+        backend.upsert_deployments([spec])
+
+
+def apply_plan(
+    plan: Plan, backend: Backend, report: Callable[[Result], None] = lambda result: None
+) -> list[Result]:
+    results: list[Result] = []
+    failed_pools: set[str] = set()
+    for change in plan.changes:
+        if change.action == "noop":
+            continue
+        pool = _pool_of(change)
+        if pool in failed_pools:
+            result = Result(change, False, f"skipped: work pool {pool!r} failed")
+        else:
+            try:
+                execute(change, backend)
+                result = Result(change, True)
+            except FlowplanError as exc:
+                result = Result(change, False, str(exc))
+                if change.kind == "work_pool":
+                    failed_pools.add(change.key)
+        results.append(result)
+        report(result)
+    return results

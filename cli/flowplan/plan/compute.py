@@ -1,0 +1,262 @@
+"""`compute_plan(desired, actual, options) -> Plan`: pure, normalised, field by field."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flowplan.domain.job_templates import default_template, job_variable_problems
+from flowplan.domain.objects import Deployment, WorkPool, WorkQueue
+from flowplan.domain.specs import DeploymentSpec
+from flowplan.errors import InvalidInput
+from flowplan.plan.model import Action, Change, FieldChange, Plan
+from flowplan.plan.specs import (
+    HASH_LABEL,
+    OWNER_LABEL,
+    PROJECT_LABEL,
+    Desired,
+    PoolSpec,
+    QueueSpec,
+    deployment_to_json,
+    pool_to_json,
+    queue_to_json,
+)
+
+DEFAULT_DELETE_GUARD = 10
+
+
+@dataclass(frozen=True)
+class Actual:
+    """What the target holds, keyed as plans key objects."""
+
+    pools: Mapping[str, WorkPool]
+    queues: Mapping[str, WorkQueue]  # `pool/queue`
+    deployments: Mapping[str, Deployment]  # `flow/deployment`
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    prune: bool = False
+    max_delete: int | None = None  # None: the default guard
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# -- normalisation --------------------------------------------------------------------------------
+
+
+def _schedules_of(items: Any, with_active: Mapping[str, bool]) -> dict[str, Any]:
+    return {
+        slug: {"schedule": schedule, "parameters": parameters,
+               **({"active": active} if with_active.get(slug, True) else {})}
+        for slug, schedule, parameters, active in items
+    }  # fmt: skip
+
+
+def desired_fields(spec: DeploymentSpec) -> dict[str, Any]:
+    """The comparable form of a declared deployment (only the fields it declares)."""
+    fields: dict[str, Any] = core_fields(spec)
+    if spec.paused is not None:
+        fields["paused"] = spec.paused
+    if spec.schedules is not None:
+        fields["schedules"] = {
+            s.effective_slug: {"schedule": s.schedule.to_json(), "parameters": s.parameters,
+                               **({"active": s.active} if s.active is not None else {})}
+            for s in spec.schedules
+        }  # fmt: skip
+    return fields
+
+
+def core_fields(item: DeploymentSpec | Deployment) -> dict[str, Any]:
+    """Every field except `paused` and schedules, which a project may leave to the target."""
+    return {
+        "entrypoint": item.entrypoint, "path": item.path,
+        "description": item.description or None, "version": item.version,
+        "tags": sorted(set(item.tags)),
+        "labels": {k: v for k, v in sorted(item.labels.items()) if k != HASH_LABEL},
+        "parameters": item.parameters, "parameter_openapi_schema": item.parameter_openapi_schema,
+        "enforce_parameter_schema": item.enforce_parameter_schema,
+        "job_variables": item.job_variables, "work_pool_name": item.work_pool_name,
+        "work_queue_name": item.work_queue_name or ("default" if item.work_pool_name else None),
+        "pull_steps": item.pull_steps or [], "concurrency_limit": item.concurrency_limit,
+    }  # fmt: skip
+
+
+def live_fields(deployment: Deployment, like: Mapping[str, Any]) -> dict[str, Any]:
+    """The comparable form of a live deployment, restricted to the keys in `like`."""
+    fields = core_fields(deployment)
+    if "paused" in like:
+        fields["paused"] = deployment.paused
+    if "schedules" in like:
+        declared = like["schedules"]
+        fields["schedules"] = {
+            s.slug: {"schedule": s.schedule.to_json(), "parameters": s.parameters,
+                     **({"active": s.active} if "active" in declared.get(s.slug, {}) else {})}
+            for s in deployment.schedules
+        }  # fmt: skip
+    return fields
+
+
+def fingerprint(item: Deployment | WorkPool | WorkQueue) -> str:
+    volatile = ("status", "last_polled", "last_heartbeat")
+    return digest({k: v for k, v in item.to_json().items() if k not in volatile})
+
+
+def spec_hash(spec: DeploymentSpec) -> str:
+    """Stored as a label at apply: a later plan that finds other core fields sees drift."""
+    return digest(core_fields(spec))[:16]
+
+
+# -- diffing -------------------------------------------------------------------------------------
+
+
+def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+    changes: list[FieldChange] = []
+    for key, wanted in after.items():
+        current = before.get(key)
+        if current == wanted:
+            continue
+        if key == "schedules":
+            for slug in sorted(set(current or {}) | set(wanted)):
+                old, new = (current or {}).get(slug), wanted.get(slug)
+                if old is None or new is None:
+                    changes.append(FieldChange(f"schedules[{slug}]", old, new))
+                    continue
+                for part in sorted(set(old) | set(new)):
+                    if old.get(part) != new.get(part) and part in new:
+                        changes.append(FieldChange(f"schedules[{slug}].{part}", old.get(part),
+                                                   new.get(part)))  # fmt: skip
+        else:
+            changes.append(FieldChange(key, current, wanted))
+    return tuple(changes)
+
+
+def _pool_change(spec: PoolSpec, live: WorkPool | None) -> Change:
+    wanted: dict[str, Any] = {}
+    if spec.description is not None:
+        wanted["description"] = spec.description
+    if spec.paused is not None:
+        wanted["is_paused"] = spec.paused
+    if spec.concurrency_limit is not None:
+        wanted["concurrency_limit"] = spec.concurrency_limit
+    if spec.base_job_template is not None:
+        wanted["base_job_template"] = spec.base_job_template
+    after = pool_to_json(spec)
+    if live is None:
+        fields = (FieldChange("type", None, spec.type), *_diff({}, wanted))
+        return Change("create", "work_pool", spec.name, fields, after)
+    if live.type != spec.type:
+        raise InvalidInput(
+            f"work pool {spec.name!r} is of type {live.type!r} on the target; the project says"
+            f" {spec.type!r} (a pool's type cannot change: delete it or use another name)"
+        )
+    current = {"description": live.description, "is_paused": live.is_paused,
+               "concurrency_limit": live.concurrency_limit,
+               "base_job_template": live.base_job_template}  # fmt: skip
+    fields = _diff(current, wanted)
+    action: Action = "update" if fields else "noop"
+    return Change(action, "work_pool", spec.name, fields, after, live.id, fingerprint(live))
+
+
+def _queue_change(spec: QueueSpec, live: WorkQueue | None) -> Change:
+    wanted = {key: value for key, value in (
+        ("description", spec.description), ("priority", spec.priority),
+        ("concurrency_limit", spec.concurrency_limit), ("is_paused", spec.paused),
+    ) if value is not None}  # fmt: skip
+    after = queue_to_json(spec)
+    if live is None:
+        return Change("create", "work_queue", spec.key, _diff({}, wanted), after)
+    current = {
+        "description": live.description, "priority": live.priority,
+        "concurrency_limit": live.concurrency_limit, "is_paused": live.is_paused,
+    }  # fmt: skip
+    fields = _diff(current, wanted)
+    action: Action = "update" if fields else "noop"
+    return Change(action, "work_queue", spec.key, fields, after, live.id, fingerprint(live))
+
+
+def _deployment_change(spec: DeploymentSpec, live: Deployment | None) -> Change:
+    wanted = desired_fields(spec)
+    after = deployment_to_json(spec)
+    if live is None:
+        return Change("create", "deployment", spec.full_name, _diff({}, wanted), after)
+    fields = _diff(live_fields(live, wanted), wanted)
+    stored_hash = live.labels.get(HASH_LABEL)
+    drift = stored_hash is not None and stored_hash != digest(core_fields(live))[:16]
+    action: Action = "update" if fields else "noop"
+    return Change(action, "deployment", spec.full_name, fields, after, live.id, fingerprint(live),
+                  drift)  # fmt: skip
+
+
+def _check_pools(desired: Desired, actual: Actual) -> None:
+    declared = {pool.name: pool for pool in desired.pools}
+    for spec in desired.deployments:
+        pool = spec.work_pool_name
+        if pool is None:
+            continue
+        if pool in declared:
+            template = declared[pool].base_job_template or default_template(declared[pool].type)
+        elif pool in actual.pools:
+            template = actual.pools[pool].base_job_template
+        else:
+            raise InvalidInput(
+                f"deployment {spec.full_name!r}: work pool {pool!r} does not exist on the target"
+                " and is not declared under work_pools:",
+                hint=f"create it (flowplan work-pool create {pool} --type process) or declare it",
+            )
+        problems = job_variable_problems(spec.job_variables, template)
+        if problems:
+            raise InvalidInput(f"deployment {spec.full_name!r}: " + "; ".join(problems))
+
+
+def compute_plan(desired: Desired, actual: Actual, options: PlanOptions = PlanOptions()) -> Plan:
+    """Pure: the changes that make `actual` match `desired`, in dependency order."""
+    keys = [spec.full_name for spec in desired.deployments]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise InvalidInput(f"two deployments in the project have the same name: {duplicates[0]}")
+    _check_pools(desired, actual)
+    changes = [_pool_change(p, actual.pools.get(p.name)) for p in desired.pools]
+    changes += [_queue_change(q, actual.queues.get(q.key)) for q in desired.queues]
+    changes += [
+        _deployment_change(spec, actual.deployments.get(spec.full_name))
+        for spec in sorted(desired.deployments, key=lambda s: s.full_name)
+    ]
+    if options.prune:
+        changes += _deletes(desired, actual, options)
+    return Plan(tuple(changes), warnings=desired.warnings)
+
+
+def _deletes(desired: Desired, actual: Actual, options: PlanOptions) -> list[Change]:
+    wanted = {spec.full_name for spec in desired.deployments}
+    owned = [
+        d
+        for _, d in sorted(actual.deployments.items())
+        if d.labels.get(OWNER_LABEL) == "flowplan"
+        and d.labels.get(PROJECT_LABEL) == desired.project
+    ]
+    doomed = [d for d in owned if d.full_name not in wanted]
+    limit = options.max_delete
+    if (
+        limit is None
+        and doomed
+        and (len(doomed) > DEFAULT_DELETE_GUARD or 2 * len(doomed) > len(owned))
+    ):
+        raise InvalidInput(
+            f"--prune would delete {len(doomed)} of the {len(owned)} deployments this project owns;"
+            " refusing without an explicit --max-delete",
+            hint=f"check the plan, then pass --max-delete {len(doomed)}",
+        )
+    if limit is not None and len(doomed) > limit:
+        raise InvalidInput(
+            f"--prune would delete {len(doomed)} deployments, more than --max-delete {limit}"
+        )
+    return [
+        Change("delete", "deployment", d.full_name, (), None, d.id, fingerprint(d))
+        for d in reversed(doomed)
+    ]

@@ -1,0 +1,309 @@
+"""Desired state: what the project file declares, rendered as `prefect deploy` would at deploy
+time, without side effects (no steps run, no user code imported).
+
+Variables and `$ENV` are resolved now; secret references stay references; `{{ ctx.* }}` stays for
+run time; pull steps keep every placeholder that does not resolve, and sensitive arguments keep
+their `$ENV` placeholders (they are read at run time, never stored resolved).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowplan.discovery.flows import FlowInfo
+from flowplan.domain.schedules import schedule_from_json
+from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
+from flowplan.errors import InvalidInput, UsageError
+from flowplan.plan.specs import OWNER_LABEL, PROJECT_LABEL, Desired, PoolSpec, QueueSpec
+from flowplan.project.model import DeploymentConfig, Project, Step
+from flowplan.steps.catalog import lookup
+from flowplan.templating import Placeholder, apply_values, resolve_references
+
+DEFAULT_PULL = "prefect.deployments.steps.set_working_directory"
+_SCHEDULE_META = ("active", "parameters", "slug", "replaces", "max_scheduled_runs")
+_NOT_RENDERED = frozenset({"build", "push", "pull", "triggers"})  # steps render when they run
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line options of `deploy` for a single selected deployment."""
+
+    name: str | None = None
+    entrypoint: str | None = None
+    pool: str | None = None
+    queue: str | None = None
+    description: str | None = None
+    version: str | None = None
+    tags: tuple[str, ...] | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    job_variables: dict[str, Any] = field(default_factory=dict)
+    schedules: tuple[dict[str, Any], ...] = ()
+    timezone: str | None = None
+    enforce_parameter_schema: bool | None = None
+
+    @property
+    def given(self) -> bool:
+        return self != Overrides(name=self.name, entrypoint=self.entrypoint)
+
+
+def matches(pattern: str, config: DeploymentConfig, flow: FlowInfo | None) -> bool:
+    """`-n` patterns (PREFECT-COMPAT 5.3): `deployment`, `flow/deployment`, `*` globs. The flow
+    part matches the real flow name as well as the function name (`_` and `-` alike)."""
+    if config.name is None:
+        return False
+
+    def full(part: str, text: str) -> bool:
+        return re.fullmatch(".*".join(map(re.escape, part.split("*"))), text) is not None
+
+    flow_part, _, name_part = pattern.rpartition("/")
+    if not full(name_part, config.name):
+        return False
+    if not flow_part:
+        return True
+    function = (config.entrypoint or "").rpartition(":")[2].rpartition(".")[2]
+    candidates = {function.replace("_", "-"), function}
+    if flow is not None:
+        candidates.add(flow.name)
+    return any(full(flow_part, c) or full(flow_part.replace("-", "_"), c) for c in candidates)
+
+
+def select(
+    project: Project, flows: Mapping[int, FlowInfo], names: Sequence[str], everything: bool
+) -> tuple[list[DeploymentConfig], list[str]]:
+    """(selected configs, names that matched nothing). No names means every deployment."""
+    if everything and names:
+        raise UsageError("use either --all or -n/--name, not both")
+    if not names:
+        return list(project.deployments), []
+    chosen: list[DeploymentConfig] = []
+    unmatched = []
+    for pattern in names:
+        found = [c for c in project.deployments if matches(pattern, c, flows.get(c.index))]
+        if not found:
+            unmatched.append(pattern)
+        chosen += [c for c in found if c not in chosen]
+    return chosen, unmatched
+
+
+def project_name(project: Project) -> str:
+    return project.name or project.root.name
+
+
+def desired_state(
+    project: Project,
+    flows: Mapping[int, FlowInfo],
+    configs: Sequence[DeploymentConfig],
+    *,
+    variable: Callable[[str], Any],
+    env: Mapping[str, str] | None = None,
+    overrides: Overrides | None = None,
+) -> Desired:
+    """The pools, queues and deployments the project declares (only `configs` of them)."""
+    environ = os.environ if env is None else env
+    warnings: list[str] = []
+    name = project_name(project)
+    deployments = []
+    for config in configs:
+        where = f"deployments[{config.index}]" + (f" ({config.name})" if config.name else "")
+        if config.build or config.push:
+            raise InvalidInput(
+                f"{where}: build and push steps are not supported in this version",
+                hint="build images in CI and reference them in job_variables",
+            )
+        fields = {k: v for k, v in config.data.items() if k not in _NOT_RENDERED}
+        data = _render(fields, variable, environ, warnings, where)
+        pull = _pull_steps(project, config, variable, environ)
+        spec = _deployment(project, name, config, data, flows.get(config.index), pull, environ,
+                           overrides)  # fmt: skip
+        deployments.append(spec)
+    pools, queues = _pools(project, variable, environ)
+    return Desired(name, pools, queues, tuple(deployments), tuple(warnings))
+
+
+def _keep_secret_references(placeholder: Placeholder) -> str:
+    parts = placeholder.name.split(".")
+    if len(parts) < 4:
+        raise InvalidInput(
+            f"{{{{ {placeholder.name} }}}}: a block reference needs a type and a name"
+        )
+    if parts[2] != "secret":
+        raise InvalidInput(
+            f"{{{{ {placeholder.name} }}}}: '{parts[2]}' blocks are not available on the local"
+            " store; only secret blocks are ('flowplan secret set NAME')"
+        )
+    return f"{{{{ {placeholder.name} }}}}"
+
+
+def _render(
+    data: Any, variable: Callable[[str], Any], env: Mapping[str, str], warnings: list[str],
+    where: str,
+) -> Any:  # fmt: skip
+    resolved = resolve_references(data, variable, _keep_secret_references)
+
+    def missing(name: str) -> None:
+        warnings.append(f"{where}: no value for placeholder {{{{ {name} }}}}; the field is dropped")
+
+    return apply_values(resolved, {}, skip_prefixes=("ctx.",), on_missing=missing, environ=env)
+
+
+def _step_json(step: Step) -> dict[str, Any]:
+    arguments = dict(step.arguments)
+    if step.id is not None:
+        arguments["id"] = step.id
+    if step.requires:
+        arguments["requires"] = list(step.requires)
+    return {step.function: arguments}
+
+
+def _pull_steps(
+    project: Project, config: DeploymentConfig, variable: Callable[[str], Any],
+    env: Mapping[str, str],
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Pull steps keep what does not resolve now (PREFECT-COMPAT 3.5); sensitive arguments
+    keep even their `$ENV` placeholders."""
+    if not config.pull:
+        if config.pull_is_explicit_empty:
+            return []
+        return [{DEFAULT_PULL: {"directory": str(project.root)}}]
+    steps = []
+    for step in config.pull:
+        info = lookup(step.function)
+        sensitive = info.sensitive if info else frozenset()
+        rendered = {}
+        for key, value in _step_json(step)[step.function].items():
+            if key in sensitive:
+                rendered[key] = value
+                continue
+            rendered[key] = apply_values(value, {}, remove_notset=False, environ=env)
+        steps.append({step.function: rendered})
+    return steps
+
+
+def _deployment(
+    project: Project, project_label: str, config: DeploymentConfig, data: Mapping[str, Any],
+    flow: FlowInfo | None, pull: list[dict[str, Any]], env: Mapping[str, str],
+    overrides: Overrides | None,
+) -> DeploymentSpec:  # fmt: skip
+    o = overrides or Overrides()
+    name = o.name or data.get("name")
+    where = f"deployments[{config.index}]"
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"{where} has no name", hint="add name: ... to the deployment")
+    if flow is None:
+        raise InvalidInput(
+            f"deployment {name!r}: cannot find the flow of entrypoint {config.entrypoint!r}",
+            hint="run 'flowplan validate' for details",
+        )
+    pool = data.get("work_pool") or {}
+    pool_name = (
+        o.pool
+        or pool.get("name")
+        or env.get("FLOWPLAN_DEFAULT_WORK_POOL_NAME")
+        or env.get("PREFECT_DEFAULT_WORK_POOL_NAME")
+    )
+    if not pool_name:
+        raise InvalidInput(
+            f"deployment {name!r} has no work pool",
+            hint="set work_pool.name in prefect.yaml or pass --pool",
+        )
+    limit = data.get("concurrency_limit")
+    if isinstance(limit, Mapping):
+        limit = limit.get("limit")
+    tags = o.tags if o.tags is not None else tuple(str(t) for t in data.get("tags") or ())
+    return DeploymentSpec(
+        flow_name=flow.name, name=name, entrypoint=o.entrypoint or config.entrypoint,
+        path=str(project.root),
+        description=o.description or data.get("description") or flow.description,
+        version=o.version or (str(data["version"]) if data.get("version") is not None else None),
+        tags=tuple(t for t in tags if t.strip()),
+        labels={OWNER_LABEL: "flowplan", PROJECT_LABEL: project_label},
+        parameters={**(data.get("parameters") or {}), **o.parameters},
+        parameter_openapi_schema=flow.schema(),
+        enforce_parameter_schema=o.enforce_parameter_schema
+        if o.enforce_parameter_schema is not None
+        else data.get("enforce_parameter_schema", True) is not False,
+        job_variables=_merge(pool.get("job_variables") or {}, o.job_variables),
+        work_pool_name=pool_name, work_queue_name=o.queue or pool.get("work_queue_name"),
+        pull_steps=pull, concurrency_limit=limit, paused=data.get("paused"),
+        schedules=_schedules(data, o, name),
+    )  # fmt: skip
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`-jv` merges over the file's job variables (DESIGN.md section 9); mappings key by key."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _schedules(data: Mapping[str, Any], o: Overrides, name: str) -> tuple[ScheduleSpec, ...] | None:
+    if "schedules" not in data and not data.get("schedule") and not o.schedules:
+        return None  # absent: the target's schedules are left alone
+    items = list(data.get("schedules") or ())
+    if data.get("schedule"):
+        items.append(data["schedule"])
+    items += list(o.schedules)
+    specs = []
+    for index, item in enumerate(items):
+        body = {k: v for k, v in item.items() if k not in _SCHEDULE_META}
+        if o.timezone:
+            body["timezone"] = o.timezone
+        try:
+            schedule = schedule_from_json(body)
+        except ValueError as exc:
+            raise InvalidInput(f"deployment {name!r}: schedules[{index}]: {exc}") from None
+        active = item.get("active")
+        if isinstance(active, str):
+            active = active.strip().lower() in ("true", "1", "yes")
+        specs.append(ScheduleSpec(schedule, active, dict(item.get("parameters") or {}),
+                                  item.get("slug")))  # fmt: skip
+    return tuple(specs)
+
+
+def _pools(
+    project: Project, variable: Callable[[str], Any], env: Mapping[str, str]
+) -> tuple[tuple[PoolSpec, ...], tuple[QueueSpec, ...]]:
+    pools, queues = [], []
+    for index, item in enumerate(project.data.get("work_pools") or ()):
+        data = _render(dict(item), variable, env, [], f"work_pools[{index}]")
+        template = data.get("base_job_template")
+        if isinstance(template, str):
+            template = _read_template(project.root, template, index)
+        pools.append(PoolSpec(
+            name=data["name"], type=data.get("type", "process"),
+            description=data.get("description"), paused=data.get("paused"),
+            concurrency_limit=data.get("concurrency_limit"), base_job_template=template,
+        ))  # fmt: skip
+        for queue in data.get("queues") or ():
+            queues.append(QueueSpec(
+                pool=data["name"], name=queue["name"], description=queue.get("description"),
+                priority=queue.get("priority"), concurrency_limit=queue.get("concurrency_limit"),
+                paused=queue.get("paused"),
+            ))  # fmt: skip
+    return tuple(pools), tuple(queues)
+
+
+def _read_template(root: Path, relative: str, index: int) -> dict[str, Any]:
+    path = (root / relative).resolve()
+    where = f"work_pools[{index}].base_job_template"
+    if not path.is_relative_to(root):
+        raise InvalidInput(f"{where}: {relative!r} is outside the project")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInput(f"{where}: cannot read {relative!r} ({exc.strerror})") from None
+    except ValueError as exc:
+        raise InvalidInput(f"{where}: {relative!r} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{where}: {relative!r} must hold a JSON object")
+    return data

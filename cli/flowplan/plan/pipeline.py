@@ -1,0 +1,77 @@
+"""From a project file and a command line to a Plan: validate, select, render, read, diff."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from flowplan.backends.protocol import Backend
+from flowplan.errors import InvalidInput, ObjectNotFound, UsageError
+from flowplan.plan.compute import PlanOptions, compute_plan
+from flowplan.plan.desired import Overrides, desired_state, select
+from flowplan.plan.model import Plan
+from flowplan.plan.target import read_actual
+from flowplan.project.validate import FileReport
+
+
+@dataclass(frozen=True)
+class Request:
+    names: tuple[str, ...] = ()
+    everything: bool = False
+    prune: bool = False
+    max_delete: int | None = None
+    overrides: Overrides | None = None
+
+
+def file_hash(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def variable_reader(backend: Backend) -> Callable[[str], Any]:
+    """Variables for `{{ prefect.variables.x }}`; a missing one reads as None ("")."""
+
+    def read(name: str) -> Any:
+        try:
+            return backend.read_variable(name).value
+        except ObjectNotFound:
+            return None
+
+    return read
+
+
+def make_plan(
+    report: FileReport,
+    request: Request,
+    backend: Backend,
+    env: Mapping[str, str] | None = None,
+) -> Plan:
+    """The plan for a validated project (`report` without errors)."""
+    project = report.project
+    assert project is not None
+    if request.prune and request.names:
+        raise UsageError(
+            "--prune needs the whole project: it cannot be combined with -n/--name",
+            hint="run 'flowplan plan --prune' without -n",
+        )
+    configs, unmatched = select(project, report.flows, request.names, request.everything)
+    if unmatched:
+        known = ", ".join(c.name for c in project.deployments if c.name) or "none"
+        raise InvalidInput(
+            f"no deployment in {report.file} matches: {', '.join(unmatched)} (deployments: {known})"
+        )
+
+    desired = desired_state(
+        project, report.flows, configs, variable=variable_reader(backend),
+        env=os.environ if env is None else env, overrides=request.overrides,
+    )  # fmt: skip
+    plan = compute_plan(
+        desired, read_actual(backend), PlanOptions(request.prune, request.max_delete)
+    )
+    return replace(plan, target=backend.target, project_hash=file_hash(project.file))

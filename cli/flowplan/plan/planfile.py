@@ -1,0 +1,82 @@
+"""Plan files: the JSON of `schemas/plan.schema.json`, with a checksum so edits are refused."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from flowplan import __version__
+from flowplan.errors import FlowplanError
+from flowplan.plan.compute import digest
+from flowplan.plan.model import Change, Plan
+from flowplan.project.schema import Validator
+from flowplan.resources import data_dir
+
+FORMAT = 1
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    with open(data_dir("schemas") / "plan.schema.json", encoding="utf-8") as handle:
+        schema: dict[str, Any] = json.load(handle)
+    return schema
+
+
+def to_json(plan: Plan) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "format": FORMAT, "flowplan_version": __version__, "target": plan.target,
+        "project_hash": plan.project_hash, "summary": plan.counts(),
+        "warnings": list(plan.warnings), "changes": [c.to_json() for c in plan.changes],
+    }  # fmt: skip
+    body["checksum"] = digest(body)
+    return body
+
+
+def save(plan: Plan, path: Path) -> None:
+    path.write_text(json.dumps(to_json(plan), indent=1) + "\n", encoding="utf-8")
+
+
+def load(path: Path, target: str) -> Plan:
+    """A saved plan, refused when damaged, edited, newer, or made for another target."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FlowplanError(f"cannot read the plan file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise FlowplanError(f"{path} is not a plan file (not UTF-8 text)") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise FlowplanError(
+            f"the plan file {path} is damaged (truncated or not JSON: {exc})",
+            hint="make a new one with 'flowplan plan --out FILE'",
+        ) from None
+    if isinstance(data, dict) and isinstance(data.get("format"), int) and data["format"] > FORMAT:
+        raise FlowplanError(
+            f"the plan file {path} was made by a newer flowplan (format {data['format']}; this"
+            f" flowplan reads format {FORMAT})",
+            hint="apply it with the flowplan that made it, or plan again",
+        )
+    issues = Validator(_schema()).issues(data)
+    if issues:
+        first = issues[0]
+        where = ".".join(map(str, first.path)) or "(top level)"
+        raise FlowplanError(f"the plan file {path} is not valid: {where}: {first.message}")
+    body = {key: value for key, value in data.items() if key != "checksum"}
+    if digest(body) != data["checksum"]:
+        raise FlowplanError(
+            f"the plan file {path} was changed after it was saved; refusing to apply it",
+            hint="make a new one with 'flowplan plan --out FILE'",
+        )
+    if data["target"] != target:
+        raise FlowplanError(
+            f"the plan file {path} was made for {data['target']}, but this run targets {target}"
+        )
+    return Plan(
+        changes=tuple(Change.from_json(change) for change in data["changes"]),
+        target=data["target"],
+        project_hash=data["project_hash"],
+        warnings=tuple(data.get("warnings") or ()),
+    )

@@ -142,7 +142,7 @@ def test_errors_that_stop_a_plan() -> None:
         plan_of(spec(work_pool_name="ghost"), target=actual())
     with pytest.raises(InvalidInput, match="same name: etl/nightly"):
         plan_of(spec(), spec(), target=actual())
-    with pytest.raises(InvalidInput, match="job_variables.env: expected a mapping"):
+    with pytest.raises(InvalidInput, match=r"job_variables\.env: expected a mapping"):
         plan_of(spec(job_variables={"env": "x"}), target=actual())
 
 

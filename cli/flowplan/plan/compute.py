@@ -195,11 +195,14 @@ def _deployment_change(spec: DeploymentSpec, live: Deployment | None) -> Change:
 
 def _check_pools(desired: Desired, actual: Actual) -> None:
     declared = {pool.name: pool for pool in desired.pools}
+    templates: dict[str, dict[str, Any]] = {}
     for spec in desired.deployments:
         pool = spec.work_pool_name
         if pool is None:
             continue
-        if pool in declared:
+        if pool in templates:
+            template = templates[pool]
+        elif pool in declared:
             template = declared[pool].base_job_template or default_template(declared[pool].type)
         elif pool in actual.pools:
             template = actual.pools[pool].base_job_template
@@ -209,6 +212,7 @@ def _check_pools(desired: Desired, actual: Actual) -> None:
                 " and is not declared under work_pools:",
                 hint=f"create it (flowplan work-pool create {pool} --type process) or declare it",
             )
+        templates[pool] = template
         problems = job_variable_problems(spec.job_variables, template)
         if problems:
             raise InvalidInput(f"deployment {spec.full_name!r}: " + "; ".join(problems))

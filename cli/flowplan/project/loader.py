@@ -28,6 +28,11 @@ MAX_FILE_BYTES = 5 * 1024 * 1024  # real project files are a few kB; the largest
 MAX_EXPANDED_NODES = 200_000  # after alias expansion; a 113-deployment file has about 3,000
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)")
+
+
 @dataclass
 class Positions:
     """1-based (line, column) of values and of mapping keys, by path."""
@@ -273,6 +278,11 @@ class _Converter:
         return value if isinstance(value, str) else str(value)
 
     def _scalar(self, node: Node) -> Any:
+        # Fast paths for the common tags (most scalars): same values as the constructor gives.
+        if node.tag == _STR_TAG:
+            return node.value
+        if node.tag == _INT_TAG and _DECIMAL.fullmatch(node.value):
+            return int(node.value)
         try:
             value = self.constructor.construct_object(node, deep=True)
         except MarkedYAMLError as exc:

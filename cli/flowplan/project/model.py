@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ class Project:
     data: Mapping[str, Any]
     deployments: tuple[DeploymentConfig, ...]
 
-    @property
+    @cached_property
     def root(self) -> Path:
         """The project root: the directory holding the project file."""
         return self.file.resolve().parent

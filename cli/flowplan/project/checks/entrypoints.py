@@ -7,6 +7,7 @@ import difflib
 import re
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def _target(root: Path, entrypoint: str, path: Path_) -> Generator[Finding, None
             "write it relative to the project root",
         )
         return None
-    file = (root / location).resolve()
+    file = _resolve(root, location)
     if not file.is_relative_to(root):
         yield error(
             "entrypoint-outside",
@@ -127,6 +128,11 @@ def _target(root: Path, entrypoint: str, path: Path_) -> Generator[Finding, None
         )
         return None
     return Target(file, function, location)
+
+
+@lru_cache(maxsize=4096)
+def _resolve(root: Path, location: str) -> Path:
+    return (root / location).resolve()
 
 
 def _module_target(

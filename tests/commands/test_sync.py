@@ -1,0 +1,319 @@
+"""plan, apply, deploy and force-unlock in-process: messages, exit codes, files, locks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from flowplan.backends import get_backend
+from flowplan.backends.local.store import Store
+from flowplan.plan.lock import LOCK
+from tests.conftest import Result
+
+Cli = Callable[..., Result]
+
+FLOW = '''
+from prefect import flow
+
+@flow(name="hello")
+def hello_flow(who: str = "world", times: int = 1):
+    """Say hello."""
+'''
+PROJECT = """
+name: demo
+work_pools:
+  - name: local
+    type: process
+deployments:
+  - name: nightly
+    entrypoint: flows/hello.py:hello_flow
+    parameters: {who: team}
+    work_pool: {name: local}
+    schedules:
+      - cron: "0 2 * * *"
+        slug: nightly
+  - name: hourly
+    entrypoint: flows/hello.py:hello_flow
+    work_pool: {name: local}
+    tags: [a, b]
+"""
+
+
+@pytest.fixture
+def proj(project: Callable[..., Path]) -> Path:
+    return project({"flows/hello.py": FLOW, "prefect.yaml": PROJECT})
+
+
+def test_plan_exit_codes_and_summary(cli: Cli, proj: Path) -> None:
+    first = cli("plan", "--detailed-exitcode")
+    assert first.code == 2
+    assert first.out.splitlines()[-1] == "Plan: 3 to add, 0 to change, 0 to destroy."
+    assert "  + deployment 'hello/nightly'" in first.out
+    assert first.err.startswith("Target: local store ")
+    assert cli("plan").code == 0
+    assert get_backend().read_deployments() == []  # plan never writes
+    applied = cli("apply", "--auto-approve")
+    assert applied.code == 0
+    assert applied.out.splitlines()[-1] == "Apply complete: 3 added, 0 changed, 0 destroyed."
+    again = cli("plan", "--detailed-exitcode")
+    assert again.code == 0
+    assert again.out == (
+        "No changes. The target matches the project.\n\n"
+        "Plan: 0 to add, 0 to change, 0 to destroy.\n"
+    )
+
+
+def test_plan_selects_with_patterns_matching_the_real_flow_name(cli: Cli, proj: Path) -> None:
+    for pattern in ("hello/nightly", "hello-flow/nightly", "hello_flow/nightly", "*/night*"):
+        result = cli("plan", "-n", pattern)
+        assert result.out.splitlines()[-1] == "Plan: 2 to add, 0 to change, 0 to destroy.", pattern
+    missing = cli("plan", "-n", "weekly")
+    assert missing.code == 1
+    assert "no deployment in prefect.yaml matches: weekly (deployments: nightly, hourly)" in (
+        missing.err
+    )
+    assert "--prune needs the whole project" in cli("plan", "-n", "nightly", "--prune").err
+
+
+def test_update_shows_old_and_new_values(cli: Cli, proj: Path) -> None:
+    cli("apply", "--auto-approve")
+    text = (proj / "prefect.yaml").read_text().replace("who: team", "who: ops")
+    (proj / "prefect.yaml").write_text(text)
+    result = cli("plan")
+    assert result.out.splitlines() == [
+        "  ~ deployment 'hello/nightly'",
+        '      ~ parameters: {"who": "team"} -> {"who": "ops"}',
+        "",
+        "Plan: 0 to add, 1 to change, 0 to destroy.",
+    ]
+
+
+def test_json_plan_follows_the_plan_schema(cli: Cli, proj: Path) -> None:
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parents[2] / "schemas" / "plan.schema.json").read_text())
+    data = json.loads(cli("plan", "--output", "json").out)
+    jsonschema.validate(data, schema)
+    assert data["summary"] == {"create": 3, "update": 0, "delete": 0, "noop": 0}
+
+
+def test_apply_without_a_terminal_needs_auto_approve(cli: Cli, proj: Path) -> None:
+    result = cli("apply")
+    assert result.code == 1
+    assert result.err.splitlines()[-1] == (
+        "Error: apply needs confirmation and there is no terminal to ask on "
+        "(pass --auto-approve (after reviewing 'flowplan plan'))"
+    )
+    assert get_backend().read_deployments() == []
+
+
+def test_a_no_op_apply_makes_zero_writes(
+    cli: Cli, proj: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli("apply", "--auto-approve")
+    writes: list[int] = []
+    original = Store.write
+
+    def counting(self: Store):  # type: ignore[no-untyped-def]
+        writes.append(1)
+        return original(self)
+
+    monkeypatch.setattr(Store, "write", counting)
+    result = cli("apply", "--auto-approve")
+    assert result.code == 0 and "No changes." in result.out
+    assert writes == []
+
+
+def test_saved_plans(cli: Cli, proj: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "plan.json"
+    assert cli("plan", "--out", str(saved)).code == 0
+    assert cli("apply", str(saved), "--auto-approve").code == 0
+    assert len(get_backend().read_deployments()) == 2
+    # stale: the project file changed since planning
+    (proj / "prefect.yaml").write_text(PROJECT.replace("who: team", "who: xx"))
+    cli("plan", "--out", str(saved))
+    (proj / "prefect.yaml").write_text(PROJECT.replace("who: team", "who: yy"))
+    stale = cli("apply", str(saved), "--auto-approve")
+    assert stale.code == 1 and "the saved plan is stale: prefect.yaml changed" in stale.err
+    # stale: a planned object changed on the target
+    (proj / "prefect.yaml").write_text(PROJECT.replace("who: team", "who: xx"))
+    cli("plan", "--out", str(saved))
+    cli("deployment", "pause", "hello/nightly")
+    moved = cli("apply", str(saved), "--auto-approve")
+    assert moved.code == 1 and "changed on the target since planning: hello/nightly" in moved.err
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda text: text[: len(text) // 2], "is damaged (truncated or not JSON"),
+        (
+            lambda text: text.replace('"who": "team"', '"who": "evil"'),
+            "was changed after it was saved",
+        ),
+        (lambda text: text.replace('"format": 1', '"format": 9'), "made by a newer flowplan"),
+        (lambda text: text.replace("local store", "remote store"), "was made for remote store"),
+        (lambda text: "[]", "is not valid: (top level): expected a mapping"),
+    ],
+)
+def test_damaged_plan_files_are_refused(
+    cli: Cli, proj: Path, tmp_path: Path, damage: Callable[[str], str], message: str
+) -> None:
+    saved = tmp_path / "plan.json"
+    cli("plan", "--out", str(saved))
+    saved.write_text(damage(saved.read_text()))
+    if "remote store" in saved.read_text():  # keep the checksum right: only the target differs
+        from flowplan.plan.compute import digest
+
+        data = json.loads(saved.read_text())
+        data["checksum"] = digest({k: v for k, v in data.items() if k != "checksum"})
+        saved.write_text(json.dumps(data))
+    result = cli("apply", str(saved), "--auto-approve")
+    assert result.code == 1 and message in result.err, result.err
+    assert get_backend().read_deployments() == []
+
+
+def test_a_second_apply_waits_then_fails_clearly(cli: Cli, proj: Path) -> None:
+    backend = get_backend()
+    assert backend.acquire_lease(LOCK, "otherhost:1:abc", 60) is not None
+    result = cli("apply", "--auto-approve", "--lock-timeout", "0.3")
+    assert result.code == 1
+    assert "another apply holds the lock on this target (otherhost:1:abc" in result.err
+    assert "force-unlock" in result.err
+    assert backend.read_deployments() == []
+    unlocked = cli("force-unlock", "--yes")
+    assert unlocked.out.endswith("Lock removed.\n")
+    assert cli("apply", "--auto-approve").code == 0
+    assert cli("force-unlock").out == "The target is not locked.\n"
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(cli: Cli, proj: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    get_backend().acquire_lease(LOCK, f"{socket.gethostname()}:{dead.stdout.strip()}:x", 600)
+    assert cli("apply", "--auto-approve", "--lock-timeout", "0").code == 0
+
+
+def test_prune_removes_only_deployments_dropped_from_the_file(cli: Cli, proj: Path) -> None:
+    cli("apply", "--auto-approve")
+    cli("deploy", "./flows/hello.py:hello_flow", "-n", "adhoc", "-p", "local", "--prefect-file",
+        "none.yaml")  # fmt: skip
+    (proj / "prefect.yaml").write_text(PROJECT[: PROJECT.index("  - name: hourly")])
+    plan = cli("plan", "--prune")
+    assert plan.out.splitlines()[-3:] == [
+        "  - deployment 'hello/hourly'", "", "Plan: 0 to add, 0 to change, 1 to destroy.",
+    ]  # fmt: skip
+    assert cli("apply", "--prune", "--auto-approve").code == 0
+    names = sorted(d.full_name for d in get_backend().read_deployments())
+    assert names == ["hello/adhoc", "hello/nightly"]  # adhoc belongs to another "project"
+
+
+def test_deploy_an_entrypoint_without_a_project_file(
+    cli: Cli, project: Callable[..., Path]
+) -> None:
+    project({"flows/hello.py": FLOW})
+    get_backend().create_work_pool("local", "process")
+    result = cli("deploy", "./flows/hello.py:hello_flow", "-n", "test-name", "-p", "local",
+                 "--version", "1.0.0", "-jv", "name=prod", "-t", "foo-bar", "--cron", "0 4 * * *",
+                 "--timezone", "Europe/Berlin", "--param", "times=2")  # fmt: skip
+    assert result.code == 0, result.err
+    assert "Deployed: 'hello/test-name'" in result.out
+    assert "  $ flowplan worker start --pool 'local'" in result.out
+    stored = get_backend().read_deployment("hello/test-name")
+    assert (stored.version, stored.tags, stored.job_variables) == ("1.0.0", ("foo-bar",),
+                                                                  {"name": "prod"})  # fmt: skip
+    assert stored.parameters == {"times": 2}
+    assert stored.entrypoint == "flows/hello.py:hello_flow"
+    assert stored.schedules[0].schedule.to_json()["timezone"] == "Europe/Berlin"
+    assert stored.enforce_parameter_schema is True
+    again = cli("deploy", "./flows/hello.py:hello_flow", "-n", "test-name", "-p", "local",
+                "--version", "1.0.0", "-jv", "name=prod", "-t", "foo-bar", "--cron", "0 4 * * *",
+                "--timezone", "Europe/Berlin", "--param", "times=2")  # fmt: skip
+    assert "No changes." in again.out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("deploy", "--all", "--cron", "0 * * * *"),
+            "command-line options apply to one deployment",
+        ),
+        (("deploy",), "has 2 deployments and no name was given"),
+        (("deploy", "-n", "nope"), "no deployment matches: nope"),
+        (("deploy", "-n", "nightly", "-p", "ghost"), "work pool 'ghost' does not exist"),
+        (("deploy", "--all", "-n", "nightly"), "either --all or -n/--name"),
+        (("deploy", "-n", "nightly", "-jv", "[1]"), 'could not parse job variable "[1]"'),
+        (("deploy", "-n", "nightly", "--param", "a=1", "--params", "{}"), "--param or --params"),
+    ],
+)
+def test_deploy_errors_say_what_to_do(
+    cli: Cli, proj: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = cli(*args)
+    assert result.code == 1 and message in result.err, result.err
+
+
+def test_deploy_without_anything(cli: Cli, project: Callable[..., Path]) -> None:
+    project({"flows/hello.py": FLOW})
+    result = cli("deploy")
+    assert result.code == 1 and "an entrypoint must be provided" in result.err
+    no_pool = cli("deploy", "./flows/hello.py:hello_flow", "-n", "x")
+    assert no_pool.code == 1 and "has no work pool" in no_pool.err
+
+
+def test_unnamed_deployment_is_an_error(cli: Cli, project: Callable[..., Path]) -> None:
+    project(
+        {
+            "flows/hello.py": FLOW,
+            "prefect.yaml": "deployments:\n  - entrypoint: flows/hello.py:hello_flow\n",
+        }
+    )
+    result = cli("plan")
+    assert result.code == 1
+    assert "deployments[0]: deployment has no name" in result.out
+    assert "prefect.yaml has errors; nothing was planned" in result.err
+
+
+def test_templates_at_plan_time(
+    cli: Cli, project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project({"flows/hello.py": FLOW, "prefect.yaml": """
+deployments:
+  - name: d
+    entrypoint: flows/hello.py:hello_flow
+    version: "{{ $APP_VERSION }}"
+    description: "region {{ prefect.variables.region }}"
+    parameters: {who: "{{ prefect.blocks.secret.api-token }}"}
+    work_pool:
+      name: local
+      job_variables: {name: "x-{{ ctx.flow_run.name }}"}
+pull:
+  - prefect.deployments.steps.git_clone:
+      repository: https://example.com/r.git
+      access_token: "{{ $GIT_TOKEN }}"
+      branch: "{{ $BRANCH }}"
+"""})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    get_backend().set_variable("region", "eu")
+    monkeypatch.setenv("APP_VERSION", "1.2.3")
+    monkeypatch.setenv("GIT_TOKEN", "ghp_secret_value")
+    monkeypatch.setenv("BRANCH", "main")
+    result = cli("apply", "--auto-approve")
+    assert result.code == 0, result.err
+    assert "ghp_secret_value" not in result.out + result.err
+    assert '"who": "(secret reference)"' in result.out
+    stored = get_backend().read_deployment("hello/d")
+    assert (stored.version, stored.description) == ("1.2.3", "region eu")
+    assert stored.parameters == {"who": "{{ prefect.blocks.secret.api-token }}"}
+    assert stored.job_variables == {"name": "x-{{ ctx.flow_run.name }}"}
+    clone = stored.pull_steps[0]["prefect.deployments.steps.git_clone"]  # type: ignore[index]
+    assert clone == {"repository": "https://example.com/r.git", "access_token": "{{ $GIT_TOKEN }}",
+                     "branch": "main"}  # fmt: skip

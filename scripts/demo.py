@@ -1,7 +1,8 @@
 """`make demo`: create a sample project in a temporary directory and run flowplan on it.
 
 Validate (a clean file, then a broken one), discover flows, then the embedded store: a work pool,
-deployments made from Python, and listing them. Its own FLOWPLAN_HOME keeps ~/.flowplan clean.
+deployments made from Python, listing them, and the GitOps loop on prefect.yaml: plan, apply,
+plan again (no changes). Its own FLOWPLAN_HOME keeps ~/.flowplan clean.
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ def main() -> int:
         checks.append(script.returncode == 0)
         checks.append(run("deployment", "ls", cwd=root, env=env) == 0)
         checks.append(run("work-queue", "ls", "--pool", "local", cwd=root, env=env) == 0)
+        # GitOps: plan shows the change, apply makes it, a second plan finds nothing to do
+        checks.append(run("plan", "--detailed-exitcode", cwd=root, env=env) == 2)
+        checks.append(run("apply", "--auto-approve", cwd=root, env=env) == 0)
+        checks.append(run("plan", "--detailed-exitcode", cwd=root, env=env) == 0)
     ok = all(checks)
     print("\nDemo finished: " + ("every step behaved as expected." if ok else "UNEXPECTED RESULT."))
     return 0 if ok else 1

@@ -317,3 +317,27 @@ pull:
     clone = stored.pull_steps[0]["prefect.deployments.steps.git_clone"]  # type: ignore[index]
     assert clone == {"repository": "https://example.com/r.git", "access_token": "{{ $GIT_TOKEN }}",
                      "branch": "main"}  # fmt: skip
+
+
+def test_apply_continues_past_independent_failures(cli: Cli, project: Callable[..., Path]) -> None:
+    project({"flows/hello.py": FLOW, "prefect.yaml": """
+name: demo
+work_pools:
+  - {name: prefect-reserved, type: process}
+  - {name: good, type: process}
+deployments:
+  - {name: a, entrypoint: flows/hello.py:hello_flow, work_pool: {name: prefect-reserved}}
+  - {name: b, entrypoint: flows/hello.py:hello_flow, work_pool: {name: good}}
+"""})  # fmt: skip
+    result = cli("apply", "--auto-approve")
+    assert result.code == 1
+    assert (
+        "+ work pool 'prefect-reserved': FAILED: work pool name 'prefect-reserved' is reserved"
+        in (result.err)
+    )
+    assert "+ deployment 'hello/a': FAILED: skipped: work pool 'prefect-reserved' failed" in (
+        result.err
+    )
+    assert "+ deployment 'hello/b': created" in result.out
+    assert "Apply failed: 2 of 4 change(s) failed (2 added, 0 changed, 0 destroyed)." in result.err
+    assert [d.full_name for d in get_backend().read_deployments()] == ["hello/b"]

@@ -95,3 +95,7 @@ class ObjectAlreadyExists(FlowplanError):
 
 class StoreError(FlowplanError):
     """The local store cannot be opened or written (not a database, newer version, read-only)."""
+
+
+class StepExecutionError(FlowplanError):
+    """A build, push or pull step failed; the message names the step and says why."""

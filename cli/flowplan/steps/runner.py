@@ -1,0 +1,98 @@
+"""Running steps (PREFECT-COMPAT 2.2): one-key mappings, `id` and `requires`, inputs templated
+from earlier outputs, secrets, variables and the environment, outputs merged into one namespace.
+Every error names the step and is cleaned of secret values."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowplan.errors import FlowplanError, StepExecutionError
+from flowplan.steps.catalog import lookup
+from flowplan.steps.redact import Redactor
+from flowplan.steps.registry import resolve
+from flowplan.templating import Placeholder, apply_values, resolve_references
+
+
+@dataclass
+class StepContext:
+    variable: Callable[[str], Any]  # a variable's value, None when missing
+    secret: Callable[[str], str]  # a stored secret's value (raises when missing)
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    redactor: Redactor = field(default_factory=Redactor)
+    install_requirements: bool = False
+    echo: Callable[[str], None] = lambda text: None
+    ran: list[str] = field(default_factory=list)  # step names, in the order they ran
+
+
+def _block(context: StepContext) -> Callable[[Placeholder], Any]:
+    def value(placeholder: Placeholder) -> Any:
+        parts = placeholder.name.split(".")
+        if len(parts) < 4:
+            raise StepExecutionError(f"invalid block placeholder {{{{ {placeholder.name} }}}}")
+        if parts[2] != "secret":
+            raise StepExecutionError(
+                f"{{{{ {placeholder.name} }}}}: '{parts[2]}' blocks are not available on the local"
+                " store; only secret blocks are ('flowplan secret set NAME')"
+            )
+        secret = context.secret(parts[3])
+        context.redactor.add(secret)
+        return secret
+
+    return value
+
+
+def render_inputs(arguments: Mapping[str, Any], outputs: Mapping[str, Any],
+                  context: StepContext) -> Any:  # fmt: skip
+    inputs = apply_values(dict(arguments), outputs, environ={})
+    inputs = resolve_references(inputs, context.variable, _block(context))
+    return apply_values(inputs, {}, environ=context.env)
+
+
+def run_steps(
+    steps: Sequence[Mapping[str, Any] | None],
+    context: StepContext,
+    upstream: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run steps in order; returns the output namespace (a copy of `upstream` plus outputs)."""
+    outputs = dict(upstream or {})
+    for index, step in enumerate(steps):
+        if not step:
+            continue
+        if len(step) != 1:
+            extra = ", ".join(list(step)[1:])
+            raise StepExecutionError(f"step {index + 1} has unexpected additional keys: {extra}")
+        name, raw = next(iter(step.items()))
+        arguments = dict(raw or {})
+        step_id = arguments.pop("id", None)
+        requires = arguments.pop("requires", None) or ()
+        requires = [requires] if isinstance(requires, str) else list(requires)
+        context.echo(f" > Running {name.rsplit('.', 1)[-1]} step...")
+        try:
+            inputs = render_inputs(arguments, outputs, context)
+            info = lookup(name)
+            for key in info.sensitive if info else ():
+                context.redactor.add(inputs.get(key))
+            function = resolve(name, requires, context.install_requirements)
+            result = function(**inputs)
+            if inspect.isawaitable(result):
+                result = asyncio.run(result)  # type: ignore[arg-type]
+        except FlowplanError as exc:
+            raise StepExecutionError(
+                f"step {name!r} failed: {context.redactor.clean(exc.message)}",
+                hint=exc.hint,
+            ) from None
+        except Exception as exc:
+            raise StepExecutionError(
+                f"step {name!r} failed: {type(exc).__name__}: {context.redactor.clean(str(exc))}"
+            ) from None
+        context.ran.append(name)
+        if isinstance(result, dict):
+            if step_id:
+                outputs[step_id] = result
+            outputs.update(result)
+    return outputs

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# System packages the test suite needs, installed with apt-get when missing.
-# (Issue 2 needs git for the pre-commit test; later issues add git-daemon, podman, a registry.)
+# System packages the test suite needs, installed with apt-get when missing:
+# git (and its daemon), podman with runc (a Docker-compatible engine), Debian's docker-registry,
+# openssl (a certificate for the private git server).
 set -euo pipefail
 missing=()
 command -v git >/dev/null 2>&1 || missing+=(git)
+[ -x /usr/lib/git-core/git-daemon ] || missing+=(git-daemon-sysvinit)
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing system packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

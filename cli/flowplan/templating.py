@@ -104,15 +104,17 @@ def apply_values(
     skip_prefixes: tuple[str, ...] = (),
     on_missing: Callable[[str], None] | None = None,
     environ: Mapping[str, str] | None = None,
+    resolve_env: bool = True,
 ) -> Any:
     """Fill step-output and `$ENV` placeholders (PREFECT-COMPAT section 3.2).
 
     A whole-string placeholder keeps its value's type; a missing one drops its key (or keeps the
     text without `remove_notset`). Embedded placeholders become text; missing ones become "" (or
-    stay). `$ENV` values are always text. Block and variable placeholders, and names starting with
-    one of `skip_prefixes`, are left for a later pass. `on_missing` hears each missing name.
+    stay). `$ENV` values are always text (`resolve_env=False` leaves them for a later pass).
+    Block and variable placeholders, and names starting with one of `skip_prefixes`, are left
+    for a later pass. `on_missing` hears each missing name.
     """
-    env = os.environ if environ is None else environ
+    env = None if not resolve_env else os.environ if environ is None else environ
 
     def render(value: Any) -> Any:
         if isinstance(value, str):
@@ -139,7 +141,7 @@ def apply_values(
 def _render_text(
     text: str,
     values: Mapping[str, Any],
-    env: Mapping[str, str],
+    env: Mapping[str, str] | None,
     remove_notset: bool,
     skip_prefixes: tuple[str, ...],
     on_missing: Callable[[str], None] | None,
@@ -162,6 +164,8 @@ def _render_text(
     def replace(match: re.Match[str]) -> str:
         placeholder = placeholders_in(match.group(0))[0]
         if placeholder.kind == "env":
+            if env is None:
+                return match.group(0)
             value = env.get(placeholder.name[1:])
         elif wanted(placeholder):
             value = lookup(values, placeholder.name)

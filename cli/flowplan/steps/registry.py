@@ -47,9 +47,9 @@ def _install(requirements: Sequence[str]) -> None:
 def resolve(name: str, requires: Sequence[str] = (), install: bool = False) -> Callable[..., Any]:
     """The callable for a step; user-defined steps are imported now, never earlier."""
     info = lookup(name)
-    if info is not None:
+    if info is not None and info.canonical in BUILTINS:
         return _import(BUILTINS[info.canonical])
-    if _UNSUPPORTED.search(name):
+    if _UNSUPPORTED.search(name) or info is not None:
         raise StepExecutionError(
             f"step {name!r} (cloud storage) is not supported by flowplan",
             hint="use git_clone or a Docker image to ship code",

@@ -48,7 +48,13 @@ def _block(context: StepContext) -> Callable[[Placeholder], Any]:
 
 def render_inputs(arguments: Mapping[str, Any], outputs: Mapping[str, Any],
                   context: StepContext) -> Any:  # fmt: skip
-    inputs = apply_values(dict(arguments), outputs, environ={})
+    """Earlier outputs, then secrets and variables, then `$ENV`. An output that no earlier step
+    produced is an error (Prefect silently drops the argument)."""
+
+    def missing(name: str) -> None:
+        raise StepExecutionError(f"{{{{ {name} }}}} is not an output of an earlier step")
+
+    inputs = apply_values(dict(arguments), outputs, resolve_env=False, on_missing=missing)
     inputs = resolve_references(inputs, context.variable, _block(context))
     return apply_values(inputs, {}, environ=context.env)
 

@@ -1,0 +1,126 @@
+"""The step runner with real subprocesses: outputs, templating, errors, secrets."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowplan.errors import StepExecutionError
+from flowplan.steps.runner import StepContext, run_steps
+
+SECRETS = {"db-password": "hunter2-hunter2", "script": "echo 'I am a secret!'"}
+
+
+def context(**overrides: Any) -> StepContext:
+    values: dict[str, Any] = {
+        "variable": {"region": "eu", "sizes": [1, 2]}.get,
+        "secret": lambda name: SECRETS[name],
+        "env": {"TEST_ENV_VAR": "from-env", "PATH": "/usr/bin:/bin"},
+    }
+    values.update(overrides)
+    return StepContext(**values)
+
+
+SHELL = "prefect.deployments.steps.run_shell_script"
+
+
+def test_shell_outputs_and_namespace() -> None:
+    outputs = run_steps(
+        [
+            {SHELL: {"id": "why_not_to_panic", "script": 'echo "Don\'t Panic: this is a test"'}},
+            {SHELL: {"script": 'echo "{{ why_not_to_panic.stdout }}"'}},
+        ],
+        context(),
+    )
+    assert outputs["why_not_to_panic"] == {"stdout": "Don't Panic: this is a test", "stderr": ""}
+    assert outputs["stdout"] == "Don't Panic: this is a test"
+
+
+def test_env_variables_and_secrets_reach_the_step() -> None:
+    outputs = run_steps(
+        [{SHELL: {"script": "echo {{ $TEST_ENV_VAR }} {{ prefect.variables.region }}"}},
+         {SHELL: {"id": "s", "script": "{{ prefect.blocks.secret.script }}"}}],
+        context(),
+    )  # fmt: skip
+    assert outputs["s"]["stdout"] == "I am a secret!"
+
+
+def test_no_shell_means_no_interpretation_of_templated_values(tmp_path: Path) -> None:
+    hostile = "x; touch " + str(tmp_path / "pwned") + " $(id) | cat"
+    outputs = run_steps([{SHELL: {"script": "echo {{ $EVIL }}", "id": "e"}}],
+                        context(env={"EVIL": hostile, "PATH": "/usr/bin:/bin"}))  # fmt: skip
+    assert outputs["e"]["stdout"] == hostile
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_env_expansion_only_when_asked() -> None:
+    literal = run_steps([{SHELL: {"script": "echo $TEST_ENV_VAR", "env": {"TEST_ENV_VAR": "v"}}}],
+                        context())  # fmt: skip
+    assert literal["stdout"] == "$TEST_ENV_VAR"
+    expanded = run_steps([{SHELL: {"script": "echo $TEST_ENV_VAR", "env": {"TEST_ENV_VAR": "v"},
+                                   "expand_env_vars": True}}], context())  # fmt: skip
+    assert expanded["stdout"] == "v"
+    shell = run_steps([{SHELL: {"script": "echo a | tr a b", "shell": True}}], context())
+    assert shell["stdout"] == "b"
+
+
+def test_a_failing_line_names_the_command_exit_code_and_stderr() -> None:
+    with pytest.raises(StepExecutionError) as caught:
+        run_steps([{SHELL: {"script": "echo ok\nls /definitely/not/here"}}], context())
+    message = str(caught.value)
+    assert message.startswith(f"step '{SHELL}' failed: run_shell_script failed: "
+                              "'ls /definitely/not/here' exited with code 2: ls: cannot access")  # fmt: skip
+
+
+def test_secrets_are_masked_in_errors() -> None:
+    with pytest.raises(StepExecutionError) as caught:
+        run_steps([{SHELL: {"script": "ls /nothing/{{ prefect.blocks.secret.db-password }}"}}],
+                  context())  # fmt: skip
+    assert "hunter2" not in str(caught.value)
+    assert "/nothing/********" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ({SHELL: {"script": "x"}, "other": {}}, "step 1 has unexpected additional keys: other"),
+        ({"prefect.deployments.steps.run_shel_script": {"script": "x"}},
+         "did you mean 'prefect.deployments.steps.run_shell_script'"),
+        ({SHELL: {"script": "echo {{ later.stdout }}"}},
+         "{{ later.stdout }} is not an output of an earlier step"),
+        ({"prefect_aws.deployments.steps.push_to_s3": {"bucket": "b"}},
+         "(cloud storage) is not supported"),
+        ({"my_steps_pkg_missing.steps.go": {"requires": "my-steps-pkg-missing>=1"}},
+         "requires my-steps-pkg-missing>=1, which is not installed (install it, or pass "
+         "--install-requirements"),
+        ({SHELL: {"script": "x", "unknown_argument": 1}}, "TypeError"),
+        ({"prefect.deployments.steps.run_shell_script": {"script": "{{ prefect.blocks.json.x }}"}},
+         "'json' blocks are not available"),
+    ],
+)  # fmt: skip
+def test_step_errors(step: dict[str, Any], message: str) -> None:
+    with pytest.raises(StepExecutionError) as caught:
+        run_steps([step], context())
+    assert message in str(caught.value)
+
+
+def test_user_defined_steps_are_imported_when_they_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "mysteps.py").write_text("def greet(name):\n    return {'greeting': f'hi {name}'}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "mysteps" not in sys.modules
+    outputs = run_steps([{"mysteps.greet": {"name": "{{ prefect.variables.region }}"}}], context())
+    assert outputs == {"greeting": "hi eu"}
+
+
+def test_set_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    outputs = run_steps([{"prefect.deployments.steps.set_working_directory": {"directory": "sub"}}],
+                        context())  # fmt: skip
+    assert outputs == {"directory": str(tmp_path / "sub")}
+    assert Path.cwd() == tmp_path / "sub"

@@ -47,7 +47,9 @@ def make_repository(root: Path, name: str = "flows-repo") -> Path:
     work.mkdir(parents=True)
     git("init", "-q", "-b", "main", cwd=work)
     (work / "flows").mkdir()
-    (work / "flows" / "etl.py").write_text("from prefect import flow\n\n@flow\ndef etl():\n    pass\n")
+    (work / "flows" / "etl.py").write_text(
+        "from prefect import flow\n\n@flow\ndef etl():\n    pass\n"
+    )
     (work / "docs").mkdir()
     (work / "docs" / "readme.md").write_text("docs\n")
     git("add", ".", cwd=work)
@@ -98,16 +100,21 @@ def private_https_git(base: Path, token: str) -> Iterator[str]:
     seen: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: curl answers the 401 on the same connection
+
         def log_message(self, *args: object) -> None:
             pass
 
         def _serve(self) -> None:
             header = self.headers.get("Authorization", "")
             seen.append(header)
-            credentials = base64.b64decode(header[6:]).decode() if header.startswith("Basic ") else ""
+            credentials = (
+                base64.b64decode(header[6:]).decode() if header.startswith("Basic ") else ""
+            )
             if token not in credentials.split(":"):
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
             path, _, query = self.path.partition("?")
@@ -177,7 +184,9 @@ def docker_engine(base: Path) -> Iterator[DockerEngine]:
     (base / "storage.conf").write_text(
         f'[storage]\ndriver = "vfs"\nrunroot = "{base / "run"}"\ngraphroot = "{base / "graph"}"\n'
     )
-    (base / "registries.conf").write_text(f'[[registry]]\nlocation = "{registry}"\ninsecure = true\n')
+    (base / "registries.conf").write_text(
+        f'[[registry]]\nlocation = "{registry}"\ninsecure = true\n'
+    )
     env = {**os.environ, "CONTAINERS_CONF": str(base / "containers.conf"),
            "CONTAINERS_STORAGE_CONF": str(base / "storage.conf"),
            "CONTAINERS_REGISTRIES_CONF": str(base / "registries.conf")}  # fmt: skip

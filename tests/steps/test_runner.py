@@ -110,7 +110,9 @@ def test_step_errors(step: dict[str, Any], message: str) -> None:
 def test_user_defined_steps_are_imported_when_they_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "mysteps.py").write_text("def greet(name):\n    return {'greeting': f'hi {name}'}\n")
+    (tmp_path / "mysteps.py").write_text(
+        "def greet(name):\n    return {'greeting': f'hi {name}'}\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert "mysteps" not in sys.modules
     outputs = run_steps([{"mysteps.greet": {"name": "{{ prefect.variables.region }}"}}], context())

@@ -27,7 +27,9 @@ def _with_credentials(repository: str, token: str | None) -> str:
     if parts.scheme != "https":
         return repository  # tokens are only ever sent over https
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{quote(token, safe=':')}@{host}"))
+    # A bare token goes in as the user with an empty password, so git never prompts for one.
+    userinfo = quote(token, safe=":") if ":" in token else f"{quote(token, safe='')}:"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
 
 
 def _token(access_token: str | None, credentials: Mapping[str, Any] | None) -> str | None:

@@ -1,0 +1,136 @@
+"""git_clone against real servers: git daemon, file://, and a private https server that needs a
+token (the token must reach git and never the output or the clone's config)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flowplan.errors import StepExecutionError
+from flowplan.steps.runner import StepContext, run_steps
+from tests.servers import git, git_daemon, make_repository, private_https_git
+
+CLONE = "prefect.deployments.steps.git_clone"
+TOKEN = "ghp_s3cr3t_t0ken_value"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, str]]:
+    """(bare repository, git:// base URL, https:// base URL)."""
+    root = tmp_path_factory.mktemp("git")
+    bare = make_repository(root)
+    with git_daemon(root / "served") as daemon, private_https_git(root, TOKEN) as https:
+        yield bare, daemon, https
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_SSL_NO_VERIFY", "true")  # the test server's certificate is self-signed
+    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
+    return tmp_path
+
+
+def clone(context: StepContext | None = None, **arguments: object) -> dict[str, object]:
+    import os
+
+    ctx = context or StepContext(variable=dict().get, secret={"token": TOKEN}.__getitem__,
+                                 env=os.environ)  # fmt: skip
+    return run_steps([{CLONE: arguments}], ctx)
+
+
+def test_clone_from_git_daemon_and_file_urls(served: tuple[Path, str, str], workdir: Path) -> None:
+    bare, daemon, _ = served
+    assert clone(repository=f"{daemon}/flows-repo.git") == {"directory": "flows-repo"}
+    assert (workdir / "flows-repo" / "flows" / "etl.py").exists()
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=workdir / "flows-repo") == "main"
+    branch = clone(repository=f"file://{bare}", branch="feature/x")
+    assert branch == {"directory": "flows-repo-feature-x"}
+    assert (workdir / "flows-repo-feature-x" / "feature.txt").exists()
+
+
+def test_commit_sparse_checkout_and_directory_name(
+    served: tuple[Path, str, str], workdir: Path
+) -> None:
+    bare, daemon, _ = served
+    first = git("rev-list", "--max-parents=0", "main", cwd=bare)
+    done = clone(repository=f"file://{bare}", commit_sha=first[:12], clone_directory_name="pinned")
+    assert done == {"directory": "pinned"}
+    assert git("rev-parse", "HEAD", cwd=workdir / "pinned") == first
+    sparse = clone(repository=f"{daemon}/flows-repo.git", directories=["flows"],
+                   clone_directory_name="sparse")  # fmt: skip
+    assert sparse == {"directory": "sparse"}
+    assert (workdir / "sparse" / "flows" / "etl.py").exists()
+    assert not (workdir / "sparse" / "docs").exists()
+
+
+def test_pull_when_already_cloned_and_refuse_another_origin(
+    served: tuple[Path, str, str], workdir: Path
+) -> None:
+    bare, daemon, _ = served
+    clone(repository=f"{daemon}/flows-repo.git")
+    assert clone(repository=f"{daemon}/flows-repo.git") == {"directory": "flows-repo"}
+    with pytest.raises(StepExecutionError, match="already a clone of"):
+        clone(repository=f"file://{bare}", clone_directory_name="flows-repo")
+
+
+def test_private_repository_with_a_token(
+    served: tuple[Path, str, str], workdir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    _, _, https = served
+    done = clone(
+        repository=f"{https}/flows-repo.git", access_token="{{ prefect.blocks.secret.token }}"
+    )
+    assert done == {"directory": "flows-repo"}
+    config = (workdir / "flows-repo" / ".git" / "config").read_text()
+    assert TOKEN not in config and f"{https}/flows-repo.git" in config
+    with pytest.raises(StepExecutionError) as caught:
+        clone(repository=f"{https}/flows-repo.git", access_token="wrong-token-value",
+              clone_directory_name="again")  # fmt: skip
+    message = str(caught.value)
+    assert "wrong-token-value" not in message and "failed" in message
+    with pytest.raises(StepExecutionError) as missing:
+        clone(repository=f"{https}/flows-repo.git", clone_directory_name="none")
+    assert "Authentication failed" in str(missing.value) or "could not read" in str(missing.value)
+    captured = capfd.readouterr()
+    assert TOKEN not in captured.out + captured.err
+
+
+def test_tokens_in_git_messages_are_masked(served: tuple[Path, str, str], workdir: Path) -> None:
+    _, _, https = served
+    with pytest.raises(StepExecutionError) as caught:
+        clone(
+            repository=f"{https}/does-not-exist.git",
+            access_token="{{ prefect.blocks.secret.token }}",
+        )
+    assert TOKEN not in str(caught.value)
+    assert "does-not-exist" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            {"repository": "git://127.0.0.1:1/nothing.git"},
+            "git_clone of git://127.0.0.1:1/nothing.git failed",
+        ),
+        (
+            {"repository": "file:///x.git", "branch": "--upload-pack=touch /tmp/x"},
+            "Branch names cannot start with '-'",
+        ),
+        (
+            {"repository": "file:///x.git", "branch": "a", "commit_sha": "abcd"},
+            "either branch or commit_sha",
+        ),
+        ({"repository": "file:///x.git", "commit_sha": "xyz"}, "not 4-64 hexadecimal"),
+        (
+            {"repository": "file:///x.git", "access_token": "a", "credentials": {"username": "u"}},
+            "not both",
+        ),
+    ],
+)
+def test_bad_arguments(workdir: Path, arguments: dict[str, object], message: str) -> None:
+    with pytest.raises(StepExecutionError, match=message):
+        clone(**arguments)

@@ -36,7 +36,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def clone(context: StepContext | None = None, **arguments: object) -> dict[str, object]:
     import os
 
-    ctx = context or StepContext(variable=dict().get, secret={"token": TOKEN}.__getitem__,
+    ctx = context or StepContext(variable={}.get, secret={"token": TOKEN}.__getitem__,
                                  env=os.environ)  # fmt: skip
     return run_steps([{CLONE: arguments}], ctx)
 

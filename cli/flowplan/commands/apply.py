@@ -23,13 +23,29 @@ from flowplan.commands.sync_common import (
 from flowplan.errors import ExitCode, FlowplanError, UsageError
 from flowplan.plan import planfile
 from flowplan.plan.apply import Result, apply_plan, stale_objects
+from flowplan.plan.builds import Builder
+from flowplan.plan.desired import select
 from flowplan.plan.lock import apply_lock
 from flowplan.plan.model import Plan
 from flowplan.plan.pipeline import Request, file_hash, make_plan
 from flowplan.plan.render import SIGNS
 from flowplan.plan.target import read_actual
+from flowplan.project.validate import FileReport
+from flowplan.steps.predict import unknown_in
 
 LOCK_TIMEOUT = typer.Option(30.0, "--lock-timeout", help="Seconds to wait for another apply.")
+SKIP_BUILD = typer.Option(
+    False, "--skip-build", help="Do not run build/push steps; use their predicted outputs."
+)
+INSTALL_REQUIREMENTS = typer.Option(
+    False, "--install-requirements", help="pip-install packages that steps list in requires:."
+)
+
+
+def has_steps(report: FileReport, request: Request) -> bool:
+    assert report.project is not None
+    configs, _ = select(report.project, report.flows, request.names, request.everything)
+    return any(config.build or config.push for config in configs)
 
 
 def _confirm(auto_approve: bool) -> None:
@@ -56,11 +72,21 @@ def _report(result: Result) -> None:
 
 
 def run_apply(
-    plan: Plan, target: Backend, saved: bool, lock_timeout: float, fresh_plan: Callable[[], Plan]
+    plan: Plan,
+    target: Backend,
+    saved: bool,
+    lock_timeout: float,
+    fresh_plan: Callable[[], Plan],
+    built: bool = False,
 ) -> int:
-    """Lock, re-check against the target, apply, report. `fresh_plan()` re-plans."""
+    """Lock, re-check against the target, apply, report. `fresh_plan()` re-plans; with `built`
+    it runs the build and push steps, and the plan it gives (real outputs) is the one applied."""
     with apply_lock(target, lock_timeout):
-        if saved:
+        if built:
+            plan = fresh_plan()
+            console.out("After build and push:")
+            show_plan(plan)
+        elif saved:
             stale = stale_objects(plan, read_actual(target))
             if stale:
                 raise FlowplanError(
@@ -75,6 +101,11 @@ def run_apply(
                     "the target changed while waiting for the lock; nothing was applied",
                     hint="run the command again to see the new plan",
                 )
+        if any(unknown_in(change.after) for change in plan.changes if change.action != "noop"):
+            raise FlowplanError(
+                "some values are only known after build, and the build steps did not run",
+                hint="run 'flowplan apply' without --skip-build, or give the image tag explicitly",
+            )
         results = apply_plan(plan, target, _report)
     failed = [r for r in results if not r.ok]
     counts = {a: sum(1 for r in results if r.ok and r.change.action == a)
@@ -97,14 +128,21 @@ def apply(
     max_delete: int = MAX_DELETE,
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask to confirm."),
     lock_timeout: float = LOCK_TIMEOUT,
+    skip_build: bool = SKIP_BUILD,
+    install_requirements: bool = INSTALL_REQUIREMENTS,
 ) -> int:
-    """Apply the plan (made now, or saved with 'plan --out'). A no-op apply writes nothing."""
+    """Apply the plan (made now, or saved with 'plan --out'). A no-op apply writes nothing.
+
+    Build and push steps run once per distinct configuration, after confirmation."""
     target = backend(changes=True)
     report = load_report(prefect_file)
     request = Request(tuple(name), all_, prune, max_delete)
+    assert report.project is not None
+    builder = Builder(report.project, target, install_requirements, lambda t: console.err(t))
+    needs_build = not skip_build and has_steps(report, request)
 
     def fresh() -> Plan:
-        return make_plan(report, request, target)
+        return make_plan(report, request, target, outputs=builder if needs_build else None)
 
     if planfile_path is not None:
         if name or all_ or prune or max_delete is not None:
@@ -116,10 +154,11 @@ def apply(
                 f"the saved plan is stale: {prefect_file} changed since planning",
                 hint="run 'flowplan plan --out FILE' again",
             )
+        needs_build = False
     else:
-        plan = fresh()
+        plan = make_plan(report, request, target)  # predicted outputs: nothing built yet
     show_plan(plan)
-    if not plan.has_changes:
+    if not plan.has_changes and not needs_build:
         return int(ExitCode.OK)
     _confirm(auto_approve)
-    return run_apply(plan, target, planfile_path is not None, lock_timeout, fresh)
+    return run_apply(plan, target, planfile_path is not None, lock_timeout, fresh, needs_build)

@@ -13,10 +13,11 @@ from typing import Any
 import typer
 
 from flowplan import console
-from flowplan.commands.apply import LOCK_TIMEOUT, run_apply
+from flowplan.commands.apply import INSTALL_REQUIREMENTS, LOCK_TIMEOUT, run_apply
 from flowplan.commands.common import backend, parse_value
 from flowplan.commands.sync_common import ALL, NAMES, PREFECT_FILE, load_report, show_plan
 from flowplan.errors import ExitCode, InvalidInput, UsageError, ValidationFailed
+from flowplan.plan.builds import Builder
 from flowplan.plan.compute import PlanOptions, compute_plan
 from flowplan.plan.desired import Overrides, desired_state, matches
 from flowplan.plan.model import Plan
@@ -173,6 +174,7 @@ def deploy(
         help="Accepted for Prefect compatibility: this deploy never prompts.",
     ),
     lock_timeout: float = LOCK_TIMEOUT,
+    install_requirements: bool = INSTALL_REQUIREMENTS,
 ) -> int:
     """Deploy without questions: plan and apply the selected deployments, never pruning.
 
@@ -197,12 +199,15 @@ def deploy(
         raise InvalidInput("a selected deployment has no name", hint="add name: to it")
     report = _report(prefect_file, {**data, "deployments": chosen})
     target = backend(changes=True)
+    assert report.project is not None
+    builder = Builder(report.project, target, install_requirements, lambda t: console.err(t))
 
     def fresh() -> Plan:
         project = report.project
         assert project is not None
         desired = desired_state(project, report.flows, project.deployments,
-                                variable=variable_reader(target), overrides=overrides)  # fmt: skip
+                                variable=variable_reader(target), overrides=overrides,
+                                outputs=builder)  # fmt: skip
         plan = compute_plan(desired, read_actual(target), PlanOptions())
         return replace(plan, target=target.target, project_hash=file_hash(prefect_file))
 

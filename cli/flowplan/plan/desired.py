@@ -20,8 +20,9 @@ from flowplan.discovery.flows import FlowInfo
 from flowplan.domain.schedules import schedule_from_json
 from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
 from flowplan.errors import InvalidInput, UsageError
+from flowplan.plan.pipeline_steps import step_json
 from flowplan.plan.specs import OWNER_LABEL, PROJECT_LABEL, Desired, PoolSpec, QueueSpec
-from flowplan.project.model import DeploymentConfig, Project, Step
+from flowplan.project.model import DeploymentConfig, Project
 from flowplan.steps.catalog import lookup
 from flowplan.templating import Placeholder, apply_values, resolve_references
 
@@ -103,22 +104,22 @@ def desired_state(
     variable: Callable[[str], Any],
     env: Mapping[str, str] | None = None,
     overrides: Overrides | None = None,
+    outputs: Callable[[DeploymentConfig], Mapping[str, Any]] | None = None,
 ) -> Desired:
-    """The pools, queues and deployments the project declares (only `configs` of them)."""
+    """The pools, queues and deployments the project declares (only `configs` of them).
+
+    `outputs(config)` gives the build and push outputs of a deployment: predicted for a plan,
+    real after the steps ran for apply."""
     environ = os.environ if env is None else env
     warnings: list[str] = []
     name = project_name(project)
     deployments = []
     for config in configs:
         where = f"deployments[{config.index}]" + (f" ({config.name})" if config.name else "")
-        if config.build or config.push:
-            raise InvalidInput(
-                f"{where}: build and push steps are not supported in this version",
-                hint="build images in CI and reference them in job_variables",
-            )
+        produced = outputs(config) if outputs and (config.build or config.push) else {}
         fields = {k: v for k, v in config.data.items() if k not in _NOT_RENDERED}
-        data = _render(fields, variable, environ, warnings, where)
-        pull = _pull_steps(project, config, variable, environ)
+        data = _render(fields, variable, environ, warnings, where, produced)
+        pull = _pull_steps(project, config, environ, produced)
         spec = _deployment(project, name, config, data, flows.get(config.index), pull, environ,
                            overrides)  # fmt: skip
         deployments.append(spec)
@@ -142,28 +143,20 @@ def _keep_secret_references(placeholder: Placeholder) -> str:
 
 def _render(
     data: Any, variable: Callable[[str], Any], env: Mapping[str, str], warnings: list[str],
-    where: str,
+    where: str, produced: Mapping[str, Any] | None = None,
 ) -> Any:  # fmt: skip
     resolved = resolve_references(data, variable, _keep_secret_references)
 
     def missing(name: str) -> None:
         warnings.append(f"{where}: no value for placeholder {{{{ {name} }}}}; the field is dropped")
 
-    return apply_values(resolved, {}, skip_prefixes=("ctx.",), on_missing=missing, environ=env)
-
-
-def _step_json(step: Step) -> dict[str, Any]:
-    arguments = dict(step.arguments)
-    if step.id is not None:
-        arguments["id"] = step.id
-    if step.requires:
-        arguments["requires"] = list(step.requires)
-    return {step.function: arguments}
+    return apply_values(resolved, produced or {}, skip_prefixes=("ctx.",), on_missing=missing,
+                        environ=env)  # fmt: skip
 
 
 def _pull_steps(
-    project: Project, config: DeploymentConfig, variable: Callable[[str], Any],
-    env: Mapping[str, str],
+    project: Project, config: DeploymentConfig, env: Mapping[str, str],
+    produced: Mapping[str, Any],
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Pull steps keep what does not resolve now (PREFECT-COMPAT 3.5); sensitive arguments
     keep even their `$ENV` placeholders."""
@@ -176,11 +169,11 @@ def _pull_steps(
         info = lookup(step.function)
         sensitive = info.sensitive if info else frozenset()
         rendered = {}
-        for key, value in _step_json(step)[step.function].items():
+        for key, value in step_json(step)[step.function].items():
             if key in sensitive:
                 rendered[key] = value
                 continue
-            rendered[key] = apply_values(value, {}, remove_notset=False, environ=env)
+            rendered[key] = apply_values(value, produced, remove_notset=False, environ=env)
         steps.append({step.function: rendered})
     return steps
 

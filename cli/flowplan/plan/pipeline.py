@@ -15,6 +15,7 @@ from flowplan.plan.compute import PlanOptions, compute_plan
 from flowplan.plan.desired import Overrides, desired_state, select
 from flowplan.plan.model import Plan
 from flowplan.plan.target import read_actual
+from flowplan.project.model import DeploymentConfig
 from flowplan.project.validate import FileReport
 
 
@@ -46,13 +47,21 @@ def variable_reader(backend: Backend) -> Callable[[str], Any]:
     return read
 
 
+def predicted(variable: Callable[[str], Any]) -> Callable[[DeploymentConfig], Mapping[str, Any]]:
+    from flowplan.plan.builds import predicted as predict_outputs
+
+    return predict_outputs(variable)
+
+
 def make_plan(
     report: FileReport,
     request: Request,
     backend: Backend,
     env: Mapping[str, str] | None = None,
+    outputs: Callable[[DeploymentConfig], Mapping[str, Any]] | None = None,
 ) -> Plan:
-    """The plan for a validated project (`report` without errors)."""
+    """The plan for a validated project (`report` without errors). Build and push outputs come
+    from `outputs` (by default: predicted, since a plan never runs steps)."""
     project = report.project
     assert project is not None
     if request.prune and request.names:
@@ -70,6 +79,7 @@ def make_plan(
     desired = desired_state(
         project, report.flows, configs, variable=variable_reader(backend),
         env=os.environ if env is None else env, overrides=request.overrides,
+        outputs=outputs or predicted(variable_reader(backend)),
     )  # fmt: skip
     plan = compute_plan(
         desired, read_actual(backend), PlanOptions(request.prune, request.max_delete)

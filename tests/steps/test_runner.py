@@ -126,3 +126,17 @@ def test_set_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
                         context())  # fmt: skip
     assert outputs == {"directory": str(tmp_path / "sub")}
     assert Path.cwd() == tmp_path / "sub"
+
+
+def test_arguments_named_like_secrets_are_masked_for_user_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "leaky.py").write_text(
+        "def call(api_token):\n    raise RuntimeError(f'rejected token {api_token}')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(StepExecutionError) as caught:
+        run_steps([{"leaky.call": {"api_token": "{{ $API_TOKEN }}"}}],
+                  context(env={"API_TOKEN": "tok-very-secret"}))  # fmt: skip
+    assert "tok-very-secret" not in str(caught.value)
+    assert "rejected token ********" in str(caught.value)

@@ -23,7 +23,7 @@ from flowplan.errors import InvalidInput, UsageError
 from flowplan.plan.pipeline_steps import step_json
 from flowplan.plan.specs import OWNER_LABEL, PROJECT_LABEL, Desired, PoolSpec, QueueSpec
 from flowplan.project.model import DeploymentConfig, Project
-from flowplan.steps.catalog import lookup
+from flowplan.steps.catalog import is_sensitive
 from flowplan.templating import Placeholder, apply_values, resolve_references
 
 DEFAULT_PULL = "prefect.deployments.steps.set_working_directory"
@@ -166,11 +166,9 @@ def _pull_steps(
         return [{DEFAULT_PULL: {"directory": str(project.root)}}]
     steps = []
     for step in config.pull:
-        info = lookup(step.function)
-        sensitive = info.sensitive if info else frozenset()
         rendered = {}
         for key, value in step_json(step)[step.function].items():
-            if key in sensitive:
+            if is_sensitive(step.function, key):
                 rendered[key] = value
                 continue
             rendered[key] = apply_values(value, produced, remove_notset=False, environ=env)

@@ -8,6 +8,7 @@ outputs (`x-flowplan-outputs`) and its sensitive arguments (`x-flowplan-sensitiv
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -66,3 +67,14 @@ def suggest(name: str) -> str | None:
         return by_function[close[0]]
     full = difflib.get_close_matches(name, names, 1, 0.6)
     return full[0] if full else None
+
+
+_SENSITIVE_NAME = re.compile(r"token|password|passwd|secret|credential|api_?key", re.IGNORECASE)
+
+
+def is_sensitive(step: str, argument: str) -> bool:
+    """Marked in the step's schema, or, for steps flowplan does not know, named like a secret."""
+    info = lookup(step)
+    if info is not None and argument in info.sensitive:
+        return True
+    return _SENSITIVE_NAME.search(argument) is not None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowplan.errors import FlowplanError, StepExecutionError
-from flowplan.steps.catalog import lookup
+from flowplan.steps.catalog import is_sensitive
 from flowplan.steps.redact import Redactor
 from flowplan.steps.registry import resolve
 from flowplan.templating import Placeholder, apply_values, resolve_references
@@ -80,9 +80,9 @@ def run_steps(
         context.echo(f" > Running {name.rsplit('.', 1)[-1]} step...")
         try:
             inputs = render_inputs(arguments, outputs, context)
-            info = lookup(name)
-            for key in info.sensitive if info else ():
-                context.redactor.add(inputs.get(key))
+            for key, value in inputs.items():
+                if is_sensitive(name, key):
+                    context.redactor.add(value)
             function = resolve(name, requires, context.install_requirements)
             result = function(**inputs)
             if inspect.isawaitable(result):

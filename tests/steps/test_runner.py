@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,12 @@ def test_arguments_named_like_secrets_are_masked_for_user_steps(
                   context(env={"API_TOKEN": "tok-very-secret"}))  # fmt: skip
     assert "tok-very-secret" not in str(caught.value)
     assert "rejected token ********" in str(caught.value)
+
+
+def test_pip_install_requirements_reports_pip_errors(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("./no-such-local-package\n")
+    with pytest.raises(StepExecutionError) as caught:
+        run_steps([{"prefect.deployments.steps.pip_install_requirements": {
+            "directory": str(tmp_path), "stream_output": False}}], context(env=os.environ))  # fmt: skip
+    assert "pip_install_requirements failed (exit code 1)" in str(caught.value)
+    assert "no-such-local-package" in str(caught.value)

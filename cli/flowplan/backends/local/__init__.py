@@ -8,12 +8,13 @@ from flowplan.backends.local.deployments import DeploymentsMixin
 from flowplan.backends.local.keyvalue import KeyValueMixin
 from flowplan.backends.local.pools import PoolsMixin
 from flowplan.backends.local.runs import RunsMixin
+from flowplan.backends.local.schedules import SchedulesMixin
 from flowplan.backends.local.store import Store, default_home
 
 STORE_FILE = "flowplan.db"
 
 
-class LocalBackend(PoolsMixin, DeploymentsMixin, RunsMixin, KeyValueMixin):
+class LocalBackend(PoolsMixin, DeploymentsMixin, SchedulesMixin, RunsMixin, KeyValueMixin):
     """The `Backend` protocol on a store file (default `$FLOWPLAN_HOME/flowplan.db`)."""
 
     def __init__(self, path: Path | None = None) -> None:

@@ -10,12 +10,13 @@ from typing import Any
 
 from flowplan.backends.local import rows
 from flowplan.backends.local.pools import resolve_queue
+from flowplan.backends.local.schedules import reconcile_schedules
 from flowplan.backends.local.store import Store
 from flowplan.domain.job_templates import job_variable_problems
 from flowplan.domain.names import check_limit, check_name
-from flowplan.domain.objects import Deployment, DeploymentSchedule, Flow
-from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
-from flowplan.errors import DeploymentNotFound, InvalidInput, ObjectNotFound
+from flowplan.domain.objects import Deployment, Flow
+from flowplan.domain.specs import DeploymentSpec
+from flowplan.errors import DeploymentNotFound, InvalidInput
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _JSON_FIELDS = ("job_variables", "parameters", "parameter_openapi_schema", "labels", "pull_steps")
@@ -23,7 +24,6 @@ DEPLOYMENT_FIELDS = frozenset(
     {"version", "description", "paused", "concurrency_limit", "enforce_parameter_schema", "tags",
      "entrypoint", "path", "work_pool_name", "work_queue_name", "schedules", *_JSON_FIELDS}
 )  # fmt: skip
-SCHEDULE_FIELDS = frozenset({"schedule", "active", "parameters"})
 
 
 class DeploymentsMixin:
@@ -122,7 +122,7 @@ class DeploymentsMixin:
                 if not key.startswith("work_") and key != "schedules"
             }
             if changes.get("schedules") is not None:
-                _reconcile_schedules(conn, deployment_id, changes["schedules"], rows.now_text())
+                reconcile_schedules(conn, deployment_id, changes["schedules"], rows.now_text())
             if "work_pool_name" in changes or "work_queue_name" in changes:
                 pool = changes.get("work_pool_name", current["pool"])
                 same_pool = pool == current["pool"]
@@ -152,64 +152,6 @@ class DeploymentsMixin:
                 (deployment_id,),
             )
             conn.execute("DELETE FROM deployments WHERE id = ?", (deployment_id,))
-
-    def create_deployment_schedules(
-        self, deployment_id: str, specs: Sequence[ScheduleSpec]
-    ) -> list[DeploymentSchedule]:
-        with self.store.write() as conn:
-            _current(conn, deployment_id)
-            existing = {
-                row[0]
-                for row in conn.execute(
-                    "SELECT slug FROM deployment_schedules WHERE deployment_id = ?",
-                    (deployment_id,),
-                )
-            }
-            for spec in specs:
-                if spec.effective_slug in existing:
-                    raise InvalidInput(
-                        f"the deployment already has a schedule {spec.effective_slug!r}"
-                    )
-                existing.add(spec.effective_slug)
-                _insert_schedule(conn, deployment_id, spec, rows.now_text())
-            _touch(conn, deployment_id)
-        slugs = {spec.effective_slug for spec in specs}
-        return [
-            s for s in self.read_deployments(ids=[deployment_id])[0].schedules if s.slug in slugs
-        ]
-
-    def update_deployment_schedule(
-        self, deployment_id: str, schedule_id: str, changes: Mapping[str, Any]
-    ) -> DeploymentSchedule:
-        """Change a schedule's `schedule` (a Schedule), `active` or `parameters`."""
-        unknown = sorted(set(changes) - SCHEDULE_FIELDS)
-        if unknown:
-            raise InvalidInput(f"cannot change {', '.join(unknown)} of a schedule")
-        values = dict(changes)
-        if "schedule" in values:
-            values["schedule"] = rows.dumps(values["schedule"].to_json())
-        if "parameters" in values:
-            values["parameters"] = rows.dumps(values["parameters"])
-        with self.store.write() as conn:
-            _require_schedule(conn, deployment_id, schedule_id)
-            if values:
-                assignments = ", ".join(f"{key} = ?" for key in values)
-                conn.execute(
-                    f"UPDATE deployment_schedules SET {assignments}, updated = ? WHERE id = ?",
-                    (*values.values(), rows.now_text(), schedule_id),
-                )
-                if "schedule" in values or values.get("active") is False:
-                    _drop_future_runs(conn, [schedule_id])
-                _touch(conn, deployment_id)
-        deployment = self.read_deployments(ids=[deployment_id])[0]
-        return next(s for s in deployment.schedules if s.id == schedule_id)
-
-    def delete_deployment_schedule(self, deployment_id: str, schedule_id: str) -> None:
-        with self.store.write() as conn:
-            _require_schedule(conn, deployment_id, schedule_id)
-            _drop_future_runs(conn, [schedule_id])
-            conn.execute("DELETE FROM deployment_schedules WHERE id = ?", (schedule_id,))
-            _touch(conn, deployment_id)
 
 
 def _check_spec(spec: DeploymentSpec) -> None:
@@ -272,73 +214,8 @@ def _upsert(conn: sqlite3.Connection, flow_id: str, spec: DeploymentSpec) -> str
             f"UPDATE deployments SET {assignments} WHERE id = ?", (*values.values(), deployment_id)
         )
     if spec.schedules is not None:
-        _reconcile_schedules(conn, deployment_id, spec.schedules, now)
+        reconcile_schedules(conn, deployment_id, spec.schedules, now)
     return str(deployment_id)
-
-
-def _reconcile_schedules(
-    conn: sqlite3.Connection, deployment_id: str, specs: Sequence[ScheduleSpec], now: str
-) -> None:
-    existing = {
-        row[0]: (row[1], row[2], row[3])
-        for row in conn.execute(
-            "SELECT slug, id, schedule, parameters FROM deployment_schedules"
-            " WHERE deployment_id = ?",
-            (deployment_id,),
-        )
-    }
-    wanted = set()
-    for spec in specs:
-        slug = spec.effective_slug
-        wanted.add(slug)
-        if slug not in existing:
-            _insert_schedule(conn, deployment_id, spec, now)
-            continue
-        schedule_id, stored_schedule, stored_parameters = existing[slug]
-        schedule, parameters = rows.dumps(spec.schedule.to_json()), rows.dumps(spec.parameters)
-        changed = (schedule, parameters) != (stored_schedule, stored_parameters)
-        if changed:
-            _drop_future_runs(conn, [schedule_id])
-            conn.execute(
-                "UPDATE deployment_schedules SET schedule = ?, parameters = ?, updated = ?"
-                " WHERE id = ?",
-                (schedule, parameters, now, schedule_id),
-            )
-        if spec.active is not None:
-            conn.execute(
-                "UPDATE deployment_schedules SET active = ? WHERE id = ? AND active IS NOT ?",
-                (spec.active, schedule_id, spec.active),
-            )
-    removed = [existing[slug][0] for slug in existing if slug not in wanted]
-    if removed:
-        _drop_future_runs(conn, removed)
-        conn.executemany("DELETE FROM deployment_schedules WHERE id = ?", [(i,) for i in removed])
-
-
-def _insert_schedule(
-    conn: sqlite3.Connection, deployment_id: str, spec: ScheduleSpec, now: str
-) -> None:
-    conn.execute(
-        "INSERT INTO deployment_schedules (id, deployment_id, slug, schedule, active, parameters,"
-        " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (rows.new_id(), deployment_id, spec.effective_slug, rows.dumps(spec.schedule.to_json()),
-         spec.active is not False, rows.dumps(spec.parameters), now, now),
-    )  # fmt: skip
-
-
-def _drop_future_runs(conn: sqlite3.Connection, schedule_ids: Sequence[str]) -> None:
-    """Auto-scheduled runs of these schedules that have not started no longer apply."""
-    conn.executemany(
-        "DELETE FROM flow_runs WHERE schedule_id = ? AND auto_scheduled = 1"
-        " AND state_type = 'SCHEDULED'",
-        [(schedule_id,) for schedule_id in schedule_ids],
-    )
-
-
-def _touch(conn: sqlite3.Connection, deployment_id: str) -> None:
-    conn.execute(
-        "UPDATE deployments SET updated = ? WHERE id = ?", (rows.now_text(), deployment_id)
-    )
 
 
 def find_deployment(conn: sqlite3.Connection, name: str) -> str:
@@ -407,13 +284,3 @@ def _check_job_variables(
         raise InvalidInput(
             f"deployment {who}: job variables do not fit the work pool: " + "; ".join(problems)
         )
-
-
-def _require_schedule(conn: sqlite3.Connection, deployment_id: str, schedule_id: str) -> None:
-    _current(conn, deployment_id)
-    row = conn.execute(
-        "SELECT 1 FROM deployment_schedules WHERE id = ? AND deployment_id = ?",
-        (schedule_id, deployment_id),
-    ).fetchone()
-    if row is None:
-        raise ObjectNotFound(f"schedule {schedule_id!r} not found on this deployment")

@@ -12,6 +12,7 @@ import typer
 from flowplan import console
 from flowplan.backends import get_backend
 from flowplan.backends.protocol import Backend
+from flowplan.commands.options import Output
 from flowplan.errors import UsageError
 
 
@@ -55,6 +56,14 @@ def show_fields(data: Mapping[str, Any]) -> None:
         else:
             shown = "-" if value is None else str(value)
         console.out(f"{key.ljust(width)}  {shown}")
+
+
+def show_object(data: Mapping[str, Any], output: Output) -> None:
+    """What every `inspect` prints: indented JSON, or one `key: value` line per field."""
+    if output is Output.json:
+        console.out_json(data)
+    else:
+        show_fields(data)
 
 
 def limit_text(value: int | None) -> str:

@@ -6,7 +6,7 @@ import typer
 
 from flowplan import console
 from flowplan.commands import deployment_schedule
-from flowplan.commands.common import YES, backend, confirm, show_fields
+from flowplan.commands.common import YES, backend, confirm, show_object
 from flowplan.commands.options import OUTPUT, Output
 
 app = typer.Typer(help="Manage deployments.", no_args_is_help=True)
@@ -40,28 +40,26 @@ def ls(
 def inspect(name: str = NAME, output: Output = OUTPUT) -> None:
     """Show a deployment with its schedules, parameters and pull steps."""
     deployment = backend().read_deployment(name)
-    if output is Output.json:
-        console.out_json(deployment.to_json())
-    else:
-        show_fields(deployment.to_json())
+    show_object(deployment.to_json(), output)
+
+
+def _set_paused(name: str, paused: bool) -> None:
+    target = backend(changes=True)
+    deployment = target.read_deployment(name)
+    target.update_deployment(deployment.id, {"paused": paused})
+    console.out(f"{'Paused' if paused else 'Resumed'} deployment {deployment.full_name!r}.")
 
 
 @app.command("pause")
 def pause(name: str = NAME) -> None:
     """Pause a deployment: its schedules create no runs until it is resumed."""
-    target = backend(changes=True)
-    deployment = target.read_deployment(name)
-    target.update_deployment(deployment.id, {"paused": True})
-    console.out(f"Paused deployment {deployment.full_name!r}.")
+    _set_paused(name, True)
 
 
 @app.command("resume")
 def resume(name: str = NAME) -> None:
     """Resume a paused deployment."""
-    target = backend(changes=True)
-    deployment = target.read_deployment(name)
-    target.update_deployment(deployment.id, {"paused": False})
-    console.out(f"Resumed deployment {deployment.full_name!r}.")
+    _set_paused(name, False)
 
 
 @app.command("delete")

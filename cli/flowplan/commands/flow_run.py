@@ -7,7 +7,7 @@ import logging
 import typer
 
 from flowplan import console
-from flowplan.commands.common import YES, backend, confirm, show_fields
+from flowplan.commands.common import YES, backend, confirm, show_object
 from flowplan.commands.options import OUTPUT, Output
 from flowplan.domain.objects import StateType
 from flowplan.errors import InvalidInput
@@ -59,10 +59,7 @@ def ls(
 def inspect(run_id: str = RUN_ID, output: Output = OUTPUT) -> None:
     """Show a flow run."""
     run = backend().read_flow_run(run_id)
-    if output is Output.json:
-        console.out_json(run.to_json())
-    else:
-        show_fields(run.to_json())
+    show_object(run.to_json(), output)
 
 
 @app.command("logs")

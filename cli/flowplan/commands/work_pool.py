@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from flowplan import console
-from flowplan.commands.common import YES, backend, confirm, limit_text, show_fields
+from flowplan.commands.common import YES, backend, confirm, limit_text, show_object
 from flowplan.commands.options import OUTPUT, Output
 from flowplan.domain.job_templates import POOL_TYPES, check_template, default_template
 from flowplan.errors import InvalidInput, ObjectAlreadyExists, UsageError
@@ -101,10 +101,7 @@ def ls(output: Output = OUTPUT) -> None:
 def inspect(name: str, output: Output = OUTPUT) -> None:
     """Show a work pool, with its base job template."""
     pool = backend().read_work_pool(name)
-    if output is Output.json:
-        console.out_json(pool.to_json())
-    else:
-        show_fields(pool.to_json())
+    show_object(pool.to_json(), output)
 
 
 @app.command("update")

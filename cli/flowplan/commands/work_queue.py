@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from flowplan import console
-from flowplan.commands.common import YES, backend, confirm, limit_text, show_fields
+from flowplan.commands.common import YES, backend, confirm, limit_text, show_object
 from flowplan.commands.options import OUTPUT, Output
 
 app = typer.Typer(help="Manage work queues.", no_args_is_help=True)
@@ -63,10 +63,7 @@ def ls(
 def inspect(name: str, pool: str = POOL, output: Output = OUTPUT) -> None:
     """Show a work queue."""
     queue = backend().read_work_queue(pool, name)
-    if output is Output.json:
-        console.out_json(queue.to_json())
-    else:
-        show_fields(queue.to_json())
+    show_object(queue.to_json(), output)
 
 
 @app.command("pause")

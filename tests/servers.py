@@ -65,6 +65,21 @@ def make_repository(root: Path, name: str = "flows-repo") -> Path:
     return bare
 
 
+def make_repository_with_submodule(root: Path) -> Path:
+    """`app.git` with the submodule `lib` -> `../lib.git` (relative: served wherever app is)."""
+    lib = make_repository(root, "lib")
+    work = root / "app-work"
+    work.mkdir()
+    git("init", "-q", "-b", "main", cwd=work)
+    git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib", cwd=work)
+    git("config", "-f", ".gitmodules", "submodule.lib.url", "../lib.git", cwd=work)
+    git("add", ".", cwd=work)
+    git("commit", "-q", "-m", "app with lib", cwd=work)
+    bare = root / "served" / "app.git"
+    git("clone", "-q", "--bare", str(work), str(bare))
+    return bare
+
+
 @contextmanager
 def git_daemon(base: Path) -> Iterator[str]:
     port = free_port()
@@ -162,6 +177,7 @@ def private_https_git(base: Path, token: str) -> Iterator[str]:
 class DockerEngine:
     host: str  # DOCKER_HOST value
     registry: str  # 127.0.0.1:PORT
+    readonly_registry: str  # a registry in read-only mode: it refuses every push
 
 
 @contextmanager
@@ -171,11 +187,15 @@ def docker_engine(base: Path) -> Iterator[DockerEngine]:
     for tool in ("podman", "docker-registry", "runc"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed (make test installs it with apt-get)")
-    port = free_port()
-    registry = f"127.0.0.1:{port}"
+    port, readonly_port = free_port(), free_port()
+    registry, readonly = f"127.0.0.1:{port}", f"127.0.0.1:{readonly_port}"
     (base / "registry.yml").write_text(
         f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {base / 'registry-data'}\n"
         f"http:\n  addr: {registry}\n"
+    )
+    (base / "readonly.yml").write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {base / 'readonly-data'}\n"
+        f"  maintenance:\n    readonly:\n      enabled: true\nhttp:\n  addr: {readonly}\n"
     )
     (base / "containers.conf").write_text(
         '[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\nevents_logger = "file"\n'
@@ -195,16 +215,21 @@ def docker_engine(base: Path) -> Iterator[DockerEngine]:
         ["sh", "-c", f'ulimit -n 1024 && exec podman system service --time=0 "unix://{socket_path}"'],
         env=env, stdout=subprocess.DEVNULL, stderr=open(base / "podman.log", "w"),  # noqa: SIM115
     )  # fmt: skip
-    registry_process = subprocess.Popen(
-        ["docker-registry", "serve", str(base / "registry.yml")],
-        stdout=subprocess.DEVNULL, stderr=open(base / "registry.log", "w"),  # noqa: SIM115
-    )  # fmt: skip
+    registries = [
+        subprocess.Popen(
+            ["docker-registry", "serve", str(base / f"{name}.yml")],
+            stdout=subprocess.DEVNULL,
+            stderr=open(base / f"{name}.log", "w"),  # noqa: SIM115
+        )
+        for name in ("registry", "readonly")
+    ]
     try:
         wait_for(socket_path.exists, f"podman system service ({base / 'podman.log'})")
         wait_for(lambda: _listening(port), f"docker-registry ({base / 'registry.log'})")
-        yield DockerEngine(f"unix://{socket_path}", registry)
+        wait_for(lambda: _listening(readonly_port), f"docker-registry ({base / 'readonly.log'})")
+        yield DockerEngine(f"unix://{socket_path}", registry, readonly)
     finally:
-        for process in (podman, registry_process):
+        for process in (podman, *registries):
             process.terminate()
             try:
                 process.wait(10)

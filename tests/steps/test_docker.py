@@ -97,6 +97,17 @@ def test_a_push_the_registry_refuses_is_an_error(project: Path, engine: DockerEn
     assert "failed" in str(caught.value)
 
 
+def test_a_push_a_read_only_registry_refuses_is_an_error(
+    project: Path, engine: DockerEngine
+) -> None:
+    (project / "Dockerfile").write_text("FROM scratch\nCOPY flows /flows\n")
+    image = f"{engine.readonly_registry}/team/etl"
+    run({BUILD: {"image_name": image, "tag": "1", "pull": False}})
+    with pytest.raises(StepExecutionError) as caught:
+        run({PUSH: {"image_name": image, "tag": "1"}})
+    assert f"push of {image}:1 failed" in str(caught.value)
+
+
 def test_no_engine_names_docker_host(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{project / 'no-engine.sock'}")
     with pytest.raises(StepExecutionError) as caught:

@@ -10,7 +10,13 @@ import pytest
 
 from flowplan.errors import StepExecutionError
 from flowplan.steps.runner import StepContext, run_steps
-from tests.servers import git, git_daemon, make_repository, private_https_git
+from tests.servers import (
+    git,
+    git_daemon,
+    make_repository,
+    make_repository_with_submodule,
+    private_https_git,
+)
 
 CLONE = "prefect.deployments.steps.git_clone"
 TOKEN = "ghp_s3cr3t_t0ken_value"
@@ -21,6 +27,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
     """(bare repository, git:// base URL, https:// base URL)."""
     root = tmp_path_factory.mktemp("git")
     bare = make_repository(root)
+    make_repository_with_submodule(root)
     with git_daemon(root / "served") as daemon, private_https_git(root, TOKEN) as https:
         yield bare, daemon, https
 
@@ -64,6 +71,16 @@ def test_commit_sparse_checkout_and_directory_name(
     assert sparse == {"directory": "sparse"}
     assert (workdir / "sparse" / "flows" / "etl.py").exists()
     assert not (workdir / "sparse" / "docs").exists()
+
+
+def test_submodules_are_cloned_when_asked(served: tuple[Path, str, str], workdir: Path) -> None:
+    _, daemon, _ = served
+    assert clone(repository=f"{daemon}/app.git", clone_directory_name="plain") == {
+        "directory": "plain"
+    }
+    assert not (workdir / "plain" / "lib" / "flows" / "etl.py").exists()
+    clone(repository=f"{daemon}/app.git", include_submodules=True, clone_directory_name="full")
+    assert (workdir / "full" / "lib" / "flows" / "etl.py").exists()
 
 
 def test_pull_when_already_cloned_and_refuse_another_origin(

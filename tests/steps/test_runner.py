@@ -150,3 +150,47 @@ def test_pip_install_requirements_reports_pip_errors(tmp_path: Path) -> None:
             "directory": str(tmp_path), "stream_output": False}}], context(env=os.environ))  # fmt: skip
     assert "pip_install_requirements failed (exit code 1)" in str(caught.value)
     assert "no-such-local-package" in str(caught.value)
+
+
+def _wheel(directory: Path) -> Path:
+    """A tiny real wheel of `flowplan-test-steps` (installable offline with --find-links)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {
+        "flowplan_test_steps/__init__.py": "def hello(name):\n    return {'greeting': 'hi ' + name}\n",
+        "flowplan_test_steps-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: flowplan-test-steps\nVersion: 1.0\n",
+        "flowplan_test_steps-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{name},sha256={digest.decode()},{len(text.encode())}")
+    record.append("flowplan_test_steps-1.0.dist-info/RECORD,,")
+    files["flowplan_test_steps-1.0.dist-info/RECORD"] = "\n".join(record) + "\n"
+    path = directory / "flowplan_test_steps-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return path
+
+
+def test_install_requirements_installs_what_requires_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    _wheel(tmp_path)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    step = {"flowplan_test_steps.hello": {"requires": "flowplan-test-steps>=1.0", "name": "x"}}
+    try:
+        with pytest.raises(StepExecutionError, match="--install-requirements"):
+            run_steps([step], context())
+        outputs = run_steps([step], context(install_requirements=True))
+        assert outputs == {"greeting": "hi x"}
+    finally:
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "flowplan-test-steps"],
+                       capture_output=True, check=False)  # fmt: skip
+        sys.modules.pop("flowplan_test_steps", None)

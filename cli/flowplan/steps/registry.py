@@ -70,6 +70,7 @@ def resolve(name: str, requires: Sequence[str] = (), install: bool = False) -> C
         )
     if missing:
         _install(missing)
+        importlib.invalidate_caches()
     module, _, function = name.rpartition(".")
     try:
         return _import(f"{module}:{function}")

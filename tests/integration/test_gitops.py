@@ -84,3 +84,31 @@ def test_apply_killed_at_random_points_converges(tmp_path: Path) -> None:
         assert len(backend.read_work_pools()) == 1
         assert backend.read_lease("flowplan-apply") is None
         backend.close()
+
+
+def test_two_applies_at_once(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "etl.py").write_text(FLOW)
+    project(tmp_path, 200)
+    env = {**os.environ, "FLOWPLAN_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-m", "flowplan", "apply", "--auto-approve", "--lock-timeout", "60"]
+    processes = [
+        subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    results = []
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        results.append((process.returncode, err))
+    codes = sorted(code for code, _ in results)
+    assert codes in ([0, 0], [0, 1]), results
+    for code, err in results:
+        assert "locked" not in err.replace("force-unlock", "")
+        if code == 1:
+            assert "the target changed while waiting for the lock; nothing was applied" in err
+    assert run(tmp_path, "plan", "--detailed-exitcode").returncode == 0
+    backend = LocalBackend(tmp_path / "home" / "flowplan.db")
+    assert len(backend.read_deployments()) == 200
+    assert len(backend.read_work_pools()) == 1
+    backend.close()

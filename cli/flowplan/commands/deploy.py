@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,9 @@ from flowplan.commands.common import backend, parse_value
 from flowplan.commands.sync_common import ALL, NAMES, PREFECT_FILE, load_report, show_plan
 from flowplan.errors import ExitCode, InvalidInput, UsageError, ValidationFailed
 from flowplan.plan.builds import Builder
-from flowplan.plan.compute import PlanOptions, compute_plan
-from flowplan.plan.desired import Overrides, desired_state, matches
+from flowplan.plan.desired import Overrides, matches
 from flowplan.plan.model import Plan
-from flowplan.plan.pipeline import file_hash, variable_reader
-from flowplan.plan.target import read_actual
+from flowplan.plan.pipeline import Request, make_plan
 from flowplan.project.checks.templates import References
 from flowplan.project.model import Project, build_project
 from flowplan.project.schedules import parse_interval
@@ -203,13 +200,7 @@ def deploy(
     builder = Builder(report.project, target, install_requirements, lambda t: console.err(t))
 
     def fresh() -> Plan:
-        project = report.project
-        assert project is not None
-        desired = desired_state(project, report.flows, project.deployments,
-                                variable=variable_reader(target), overrides=overrides,
-                                outputs=builder)  # fmt: skip
-        plan = compute_plan(desired, read_actual(target), PlanOptions())
-        return replace(plan, target=target.target, project_hash=file_hash(prefect_file))
+        return make_plan(report, Request(overrides=overrides), target, outputs=builder)
 
     plan = fresh()
     show_plan(plan)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowplan.backends.protocol import Backend
-from flowplan.plan.pipeline_steps import step_json
+from flowplan.plan.target import variable_reader
 from flowplan.project.model import DeploymentConfig, Project
 from flowplan.steps.predict import predict
 from flowplan.steps.runner import StepContext, render_inputs, run_steps
@@ -20,7 +20,7 @@ Outputs = Callable[[DeploymentConfig], Mapping[str, Any]]
 
 
 def steps_of(config: DeploymentConfig) -> list[dict[str, Any]]:
-    return [step_json(step) for step in (*config.build, *config.push)]
+    return [step.as_mapping() for step in (*config.build, *config.push)]
 
 
 def predicted(variable: Callable[[str], Any]) -> Outputs:
@@ -50,8 +50,6 @@ class Builder:
             return {}
         key = json.dumps(steps, sort_keys=True, default=str)
         if key not in self._done:
-            from flowplan.plan.pipeline import variable_reader
-
             context = StepContext(
                 variable=variable_reader(self.backend),
                 secret=self.backend.read_secret_value,

@@ -20,7 +20,6 @@ from flowplan.discovery.flows import FlowInfo
 from flowplan.domain.schedules import schedule_from_json
 from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
 from flowplan.errors import InvalidInput, UsageError
-from flowplan.plan.pipeline_steps import step_json
 from flowplan.plan.specs import OWNER_LABEL, PROJECT_LABEL, Desired, PoolSpec, QueueSpec
 from flowplan.project.model import DeploymentConfig, Project
 from flowplan.steps.catalog import is_sensitive
@@ -167,7 +166,7 @@ def _pull_steps(
     steps = []
     for step in config.pull:
         rendered = {}
-        for key, value in step_json(step)[step.function].items():
+        for key, value in step.as_mapping()[step.function].items():
             if is_sensitive(step.function, key):
                 rendered[key] = value
                 continue

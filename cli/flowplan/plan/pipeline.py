@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from flowplan.backends.protocol import Backend
-from flowplan.errors import InvalidInput, ObjectNotFound, UsageError
+from flowplan.errors import InvalidInput, UsageError
+from flowplan.plan.builds import predicted
 from flowplan.plan.compute import PlanOptions, compute_plan
 from flowplan.plan.desired import Overrides, desired_state, select
 from flowplan.plan.model import Plan
-from flowplan.plan.target import read_actual
+from flowplan.plan.target import read_actual, variable_reader
 from flowplan.project.model import DeploymentConfig
 from flowplan.project.validate import FileReport
 
@@ -33,24 +34,6 @@ def file_hash(path: Path) -> str:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return ""
-
-
-def variable_reader(backend: Backend) -> Callable[[str], Any]:
-    """Variables for `{{ prefect.variables.x }}`; a missing one reads as None ("")."""
-
-    def read(name: str) -> Any:
-        try:
-            return backend.read_variable(name).value
-        except ObjectNotFound:
-            return None
-
-    return read
-
-
-def predicted(variable: Callable[[str], Any]) -> Callable[[DeploymentConfig], Mapping[str, Any]]:
-    from flowplan.plan.builds import predicted as predict_outputs
-
-    return predict_outputs(variable)
 
 
 def make_plan(

@@ -28,6 +28,15 @@ class Step:
     def argument_path(self) -> Path_:
         return (*self.path, self.function)
 
+    def as_mapping(self) -> dict[str, Any]:
+        """The step as written (`{function: {arguments..., id, requires}}`), for the runner."""
+        arguments = dict(self.arguments)
+        if self.id is not None:
+            arguments["id"] = self.id
+        if self.requires:
+            arguments["requires"] = list(self.requires)
+        return {self.function: arguments}
+
 
 @dataclass(frozen=True)
 class DeploymentConfig:

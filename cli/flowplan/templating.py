@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from flowplan.errors import InvalidInput
+
 PLACEHOLDER = re.compile(r"\{\{\s*([\w.\-\[\]$]+)\s*\}\}")
 
 Kind = Literal["env", "block", "variable", "context", "output"]
@@ -28,6 +30,22 @@ class Placeholder:
     def parts(self) -> list[str]:
         """Dotted path segments: `a.b[0].c` -> ["a", "b", "0", "c"]."""
         return [part for part in re.split(r"[.\[\]]", self.name) if part]
+
+
+def secret_name(placeholder: Placeholder) -> str:
+    """The secret a `{{ prefect.blocks.secret.<name> }}` placeholder names. Other block types
+    have no store here: an error that says so."""
+    parts = placeholder.name.split(".")
+    if len(parts) < 4:
+        raise InvalidInput(
+            f"{{{{ {placeholder.name} }}}}: a block reference needs a type and a name"
+        )
+    if parts[2] != "secret":
+        raise InvalidInput(
+            f"{{{{ {placeholder.name} }}}}: '{parts[2]}' blocks are not available on the local"
+            " store; only secret blocks are ('flowplan secret set NAME')"
+        )
+    return parts[3]
 
 
 def kind_of(name: str) -> Kind:

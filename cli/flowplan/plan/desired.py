@@ -23,7 +23,7 @@ from flowplan.errors import InvalidInput, UsageError
 from flowplan.plan.specs import OWNER_LABEL, PROJECT_LABEL, Desired, PoolSpec, QueueSpec
 from flowplan.project.model import DeploymentConfig, Project
 from flowplan.steps.catalog import is_sensitive
-from flowplan.templating import Placeholder, apply_values, resolve_references
+from flowplan.templating import Placeholder, apply_values, resolve_references, secret_name
 
 DEFAULT_PULL = "prefect.deployments.steps.set_working_directory"
 _SCHEDULE_META = ("active", "parameters", "slug", "replaces", "max_scheduled_runs")
@@ -127,16 +127,7 @@ def desired_state(
 
 
 def _keep_secret_references(placeholder: Placeholder) -> str:
-    parts = placeholder.name.split(".")
-    if len(parts) < 4:
-        raise InvalidInput(
-            f"{{{{ {placeholder.name} }}}}: a block reference needs a type and a name"
-        )
-    if parts[2] != "secret":
-        raise InvalidInput(
-            f"{{{{ {placeholder.name} }}}}: '{parts[2]}' blocks are not available on the local"
-            " store; only secret blocks are ('flowplan secret set NAME')"
-        )
+    secret_name(placeholder)  # checks the form; the reference itself is kept
     return f"{{{{ {placeholder.name} }}}}"
 
 

@@ -15,7 +15,7 @@ from flowplan.errors import FlowplanError, StepExecutionError
 from flowplan.steps.catalog import is_sensitive
 from flowplan.steps.redact import Redactor
 from flowplan.steps.registry import resolve
-from flowplan.templating import Placeholder, apply_values, resolve_references
+from flowplan.templating import Placeholder, apply_values, resolve_references, secret_name
 
 
 @dataclass
@@ -31,15 +31,7 @@ class StepContext:
 
 def _block(context: StepContext) -> Callable[[Placeholder], Any]:
     def value(placeholder: Placeholder) -> Any:
-        parts = placeholder.name.split(".")
-        if len(parts) < 4:
-            raise StepExecutionError(f"invalid block placeholder {{{{ {placeholder.name} }}}}")
-        if parts[2] != "secret":
-            raise StepExecutionError(
-                f"{{{{ {placeholder.name} }}}}: '{parts[2]}' blocks are not available on the local"
-                " store; only secret blocks are ('flowplan secret set NAME')"
-            )
-        secret = context.secret(parts[3])
+        secret = context.secret(secret_name(placeholder))
         context.redactor.add(secret)
         return secret
 

@@ -32,10 +32,9 @@ _NOT_RENDERED = frozenset({"build", "push", "pull", "triggers"})  # steps render
 
 @dataclass(frozen=True)
 class Overrides:
-    """Command-line options of `deploy` for a single selected deployment."""
+    """Command-line options of `deploy` for a single selected deployment (a name and an
+    entrypoint from the command line are written into the deployment's mapping instead)."""
 
-    name: str | None = None
-    entrypoint: str | None = None
     pool: str | None = None
     queue: str | None = None
     description: str | None = None
@@ -49,7 +48,7 @@ class Overrides:
 
     @property
     def given(self) -> bool:
-        return self != Overrides(name=self.name, entrypoint=self.entrypoint)
+        return self != Overrides()
 
 
 def matches(pattern: str, config: DeploymentConfig, flow: FlowInfo | None) -> bool:
@@ -172,7 +171,7 @@ def _deployment(
     overrides: Overrides | None,
 ) -> DeploymentSpec:  # fmt: skip
     o = overrides or Overrides()
-    name = o.name or data.get("name")
+    name = data.get("name")
     where = f"deployments[{config.index}]"
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"{where} has no name", hint="add name: ... to the deployment")
@@ -198,7 +197,7 @@ def _deployment(
         limit = limit.get("limit")
     tags = o.tags if o.tags is not None else tuple(str(t) for t in data.get("tags") or ())
     return DeploymentSpec(
-        flow_name=flow.name, name=name, entrypoint=o.entrypoint or config.entrypoint,
+        flow_name=flow.name, name=name, entrypoint=config.entrypoint,
         path=str(project.root),
         description=o.description or data.get("description") or flow.description,
         version=o.version or (str(data["version"]) if data.get("version") is not None else None),

@@ -341,3 +341,14 @@ deployments:
     assert "+ deployment 'hello/b': created" in result.out
     assert "Apply failed: 2 of 4 change(s) failed (2 added, 0 changed, 0 destroyed)." in result.err
     assert [d.full_name for d in get_backend().read_deployments()] == ["hello/b"]
+
+
+def test_a_declared_template_file_is_checked_at_plan_time(
+    cli: Cli, project: Callable[..., Path]
+) -> None:
+    project({"flows/hello.py": FLOW, "bad.json": '{"job_configuration": {"c": "{{ nope }}"}}',
+             "prefect.yaml": "work_pools:\n  - {name: p, type: process, base_job_template: bad.json}\n"
+                             "deployments: []\n"})  # fmt: skip
+    result = cli("plan")
+    assert result.code == 1
+    assert "work_pools[0].base_job_template: bad.json is not valid: " in result.err

@@ -11,7 +11,7 @@ import typer
 from flowplan import console
 from flowplan.commands.common import YES, backend, confirm, limit_text, show_object
 from flowplan.commands.options import OUTPUT, Output
-from flowplan.domain.job_templates import POOL_TYPES, check_template, default_template
+from flowplan.domain.job_templates import POOL_TYPES, default_template, read_template
 from flowplan.errors import InvalidInput, ObjectAlreadyExists, UsageError
 
 app = typer.Typer(help="Manage work pools.", no_args_is_help=True)
@@ -21,21 +21,6 @@ TEMPLATE = typer.Option(
 )
 LIMIT = typer.Option(None, "--concurrency-limit", help="Most runs at once in the pool.")
 DESCRIPTION = typer.Option(None, "--description", help="A description of the pool.")
-
-
-def read_template(path: Path) -> dict[str, Any]:
-    """A base job template file: JSON, and a valid template."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read the base job template ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path}: the base job template is not UTF-8 text") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None  # type: ignore[attr-defined]
-    return check_template(data, f"{path}")
 
 
 @app.command("create")

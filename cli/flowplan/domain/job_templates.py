@@ -13,6 +13,7 @@ import copy
 import json
 from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from flowplan.errors import InvalidInput
@@ -118,6 +119,26 @@ def check_template(template: object, source: str = "base job template") -> dict[
         raise InvalidInput(f"{source} is not valid: " + "; ".join(problems))
     assert isinstance(template, Mapping)
     return dict(template)
+
+
+def read_template(path: Path, display: str | None = None) -> dict[str, Any]:
+    """A base job template file: readable UTF-8, JSON (errors at line:col), a valid template."""
+    display = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(
+            f"{display}: cannot read the base job template ({exc.strerror})"
+        ) from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{display}: the base job template is not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"{display}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
+        ) from None
+    return check_template(data, display)
 
 
 def job_variable_problems(

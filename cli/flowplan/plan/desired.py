@@ -8,7 +8,6 @@ their `$ENV` placeholders (they are read at run time, never stored resolved).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flowplan.discovery.flows import FlowInfo
+from flowplan.domain.job_templates import read_template
 from flowplan.domain.schedules import schedule_from_json
 from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
 from flowplan.errors import InvalidInput, UsageError
@@ -279,11 +279,6 @@ def _read_template(root: Path, relative: str, index: int) -> dict[str, Any]:
     if not path.is_relative_to(root):
         raise InvalidInput(f"{where}: {relative!r} is outside the project")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidInput(f"{where}: cannot read {relative!r} ({exc.strerror})") from None
-    except ValueError as exc:
-        raise InvalidInput(f"{where}: {relative!r} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise InvalidInput(f"{where}: {relative!r} must hold a JSON object")
-    return data
+        return read_template(path, relative)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{where}: {exc.message}") from None

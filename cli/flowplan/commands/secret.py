@@ -13,7 +13,7 @@ import typer
 from flowplan import console
 from flowplan.commands.common import YES, backend, confirm
 from flowplan.commands.options import OUTPUT, Output
-from flowplan.errors import InvalidInput
+from flowplan.errors import InvalidInput, ObjectNotFound
 
 app = typer.Typer(help="Manage secrets (values are never printed).", no_args_is_help=True)
 
@@ -61,8 +61,9 @@ def ls(output: Output = OUTPUT) -> None:
 def delete(name: str, yes: bool = YES) -> None:
     """Delete a secret."""
     target = backend(changes=True)
-    if name not in {secret.name for secret in target.read_secrets()}:
-        target.read_secret_value(name)  # raises not-found with a suggestion
+    names = [secret.name for secret in target.read_secrets()]
+    if name not in names:
+        raise ObjectNotFound.named("secret", name, names)
     confirm(f"Delete secret {name!r}?", yes)
     target.delete_secret(name)
     console.out(f"Deleted secret {name!r}.")

@@ -50,14 +50,6 @@ def digest(value: Any) -> str:
 # -- normalisation --------------------------------------------------------------------------------
 
 
-def _schedules_of(items: Any, with_active: Mapping[str, bool]) -> dict[str, Any]:
-    return {
-        slug: {"schedule": schedule, "parameters": parameters,
-               **({"active": active} if with_active.get(slug, True) else {})}
-        for slug, schedule, parameters, active in items
-    }  # fmt: skip
-
-
 def desired_fields(spec: DeploymentSpec) -> dict[str, Any]:
     """The comparable form of a declared deployment (only the fields it declares)."""
     fields: dict[str, Any] = core_fields(spec)

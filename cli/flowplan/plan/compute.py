@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from flowplan.domain.job_templates import default_template, job_variable_problems
@@ -21,8 +21,6 @@ from flowplan.plan.specs import (
     PoolSpec,
     QueueSpec,
     deployment_to_json,
-    pool_to_json,
-    queue_to_json,
 )
 
 DEFAULT_DELETE_GUARD = 10
@@ -138,7 +136,7 @@ def _pool_change(spec: PoolSpec, live: WorkPool | None) -> Change:
         wanted["concurrency_limit"] = spec.concurrency_limit
     if spec.base_job_template is not None:
         wanted["base_job_template"] = spec.base_job_template
-    after = pool_to_json(spec)
+    after = asdict(spec)
     if live is None:
         fields = (FieldChange("type", None, spec.type), *_diff({}, wanted))
         return Change("create", "work_pool", spec.name, fields, after)
@@ -160,7 +158,7 @@ def _queue_change(spec: QueueSpec, live: WorkQueue | None) -> Change:
         ("description", spec.description), ("priority", spec.priority),
         ("concurrency_limit", spec.concurrency_limit), ("is_paused", spec.paused),
     ) if value is not None}  # fmt: skip
-    after = queue_to_json(spec)
+    after = asdict(spec)
     if live is None:
         return Change("create", "work_queue", spec.key, _diff({}, wanted), after)
     current = {

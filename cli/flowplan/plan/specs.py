@@ -68,11 +68,3 @@ def deployment_from_json(data: dict[str, Any]) -> DeploymentSpec:
             for s in values["schedules"]
         )
     return DeploymentSpec(**values)
-
-
-def pool_to_json(spec: PoolSpec) -> dict[str, Any]:
-    return {name: getattr(spec, name) for name in spec.__dataclass_fields__}
-
-
-def queue_to_json(spec: QueueSpec) -> dict[str, Any]:
-    return {name: getattr(spec, name) for name in spec.__dataclass_fields__}

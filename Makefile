@@ -34,6 +34,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/sync_bench.py
 	$(BIN)/python bench/templating_bench.py
+	$(BIN)/python bench/store_open_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

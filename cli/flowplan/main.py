@@ -56,12 +56,16 @@ def _report(exc: FlowplanError) -> None:
 def _bug(exc: BaseException) -> int:
     log_dir = Path(os.environ.get("FLOWPLAN_HOME", Path.home() / ".flowplan")) / "logs"
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        log_dir.chmod(0o700)
     except OSError:
-        log_dir = Path(tempfile.gettempdir())
+        log_dir = Path(tempfile.mkdtemp(prefix="flowplan-logs-"))  # made 0700
     log = log_dir / f"crash-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
     try:
-        log.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        # 0600: a traceback can hold values from the project or the store
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
+            handle.write("".join(traceback.format_exception(exc)))
         where = f"The full traceback is in {log}"
     except OSError:
         where = "The traceback could not be written to a file"

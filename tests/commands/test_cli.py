@@ -6,6 +6,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, Result
 
 GOOD = {
@@ -146,3 +148,25 @@ def test_end_to_end_as_a_subprocess(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr + done.stdout
     assert done.stdout.splitlines()[-1] == "2 error(s), 1 warning(s) in 1 file."
     assert (REPO / "cli" / "flowplan").is_dir()
+
+
+def test_a_bug_exits_3_and_writes_a_private_crash_log(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stat
+
+    import flowplan.commands
+
+    def broken(args: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(flowplan.commands, "build_app", broken)
+    result = cli("schema")
+    assert result.code == 3
+    assert "Internal error (a bug in flowplan): RuntimeError: boom" in result.err
+    logs = tmp_path / ".flowplan-home" / "logs"
+    (log,) = logs.iterdir()
+    assert str(log) in result.err
+    assert "RuntimeError: boom" in log.read_text()
+    assert stat.S_IMODE(logs.stat().st_mode) == 0o700
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600

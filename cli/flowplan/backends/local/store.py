@@ -9,8 +9,10 @@ a flowplan store, or one written by a newer flowplan, is refused before anything
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,14 +53,8 @@ class Store:
         """One write transaction: everything inside commits together or not at all."""
         with self._lock, self._translate():
             conn = self.connection
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _transaction(conn, "BEGIN IMMEDIATE"):
                 yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -92,17 +88,34 @@ class Store:
                 check_same_thread=False,
             )  # fmt: skip
             try:
-                self._check(conn)
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 conn.execute("PRAGMA foreign_keys = ON")
+                with _transaction(conn, "BEGIN"):  # one consistent read of the header
+                    self._check(conn)
+                self._enable_wal(conn)
                 conn.execute("PRAGMA synchronous = NORMAL")
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
                 self._migrate(conn)
             except BaseException:
                 conn.close()
                 raise
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL. The switch needs the file to itself and SQLite does not wait for that
+        (no busy handler), so processes that open a new store together retry it."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                    return
+                if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal":
+                    return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    raise
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError("database is locked")
+            time.sleep(random.uniform(0.005, 0.03))
 
     def _create_file(self) -> None:
         try:
@@ -143,22 +156,19 @@ class Store:
     def _migrate(self, conn: sqlite3.Connection) -> None:
         if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]  # re-check under lock
+        with _transaction(conn, "BEGIN IMMEDIATE"):
+            self._check(conn)  # again under the write lock: another process may have been first
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
             for steps in MIGRATIONS[version:]:
                 for statement in steps:
                     conn.execute(statement)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     @contextmanager
     def _translate(self) -> Iterator[None]:
         """SQLite's operational errors, as messages that say what to do."""
+        started = time.monotonic()
         try:
             yield
         except sqlite3.OperationalError as exc:
@@ -169,9 +179,26 @@ class Store:
                     "is writable)",
                     hint=_HINT,
                 ) from None
-            if "locked" in text or "busy" in text:
+            if _is_busy(exc):
+                waited = time.monotonic() - started
                 raise StoreError(
-                    f"the store {self.path} stayed busy for {BUSY_TIMEOUT_MS // 1000} s "
+                    f"the store {self.path} stayed busy for {waited:.1f} s "
                     "(another flowplan process holds a long write)",
                 ) from None
             raise
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection, begin: str) -> Iterator[None]:
+    conn.execute(begin)
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

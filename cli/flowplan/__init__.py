@@ -21,6 +21,8 @@ _EXPORTS = {
     "delete_deployment": "flowplan.sdk.client",
     "get_work_pool": "flowplan.sdk.client",
     "create_work_queue": "flowplan.sdk.client",
+    "run_deployment": "flowplan.sdk.runs",
+    "serve": "flowplan.sdk.serve",
     "WorkPoolJobConfiguration": "flowplan.domain.job_config",
     "CronSchedule": "flowplan.domain.schedules",
     "IntervalSchedule": "flowplan.domain.schedules",
@@ -67,6 +69,8 @@ __all__ = [
     "flow",
     "get_deployment",
     "get_work_pool",
+    "run_deployment",
+    "serve",
     "update_deployment",
 ]
 
@@ -100,6 +104,8 @@ if TYPE_CHECKING:
     )
     from flowplan.sdk.deployments import RunnerDeployment, deploy
     from flowplan.sdk.flows import Flow, flow
+    from flowplan.sdk.runs import run_deployment
+    from flowplan.sdk.serve import serve
 
 
 def __getattr__(name: str) -> Any:

@@ -20,6 +20,7 @@ from flowplan.domain.objects import (
     FlowRun,
     Lease,
     LogLine,
+    ScheduleDue,
     SecretInfo,
     StateType,
     Variable,
@@ -132,6 +133,32 @@ class Backend(Protocol):
     def delete_flow_run(self, run_id: str) -> None: ...
     def write_logs(self, lines: Sequence[LogLine]) -> None: ...
     def read_logs(self, run_id: str, *, limit: int | None = None) -> list[LogLine]: ...
+
+    # the runtime: workers and the scheduler
+    def change_marker(self) -> int:
+        """A value that changes when anything else wrote (a backend that cannot tell returns a
+        new value each time): workers poll it cheaply and query only on a change."""
+        ...
+
+    def claim_flow_runs(
+        self,
+        pool: str,
+        worker: str,
+        *,
+        queues: Sequence[str] = (),
+        deployment_ids: Sequence[str] = (),
+        limit: int = 10,
+        now: datetime | None = None,
+    ) -> list[FlowRun]: ...
+    def crash_orphaned_runs(self, *, now: datetime | None = None) -> list[FlowRun]: ...
+    def read_schedules_to_fill(
+        self, *, now: datetime, min_runs: int, min_until: datetime
+    ) -> list[ScheduleDue]: ...
+    def insert_scheduled_runs(
+        self, deployment_id: str, schedule: DeploymentSchedule, times: Sequence[datetime]
+    ) -> int: ...
+    def mark_late_runs(self, *, before: datetime) -> int: ...
+    def drop_unscheduled_runs(self, *, now: datetime) -> int: ...
 
     # variables, secrets, leases
     def set_variable(

@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "work-queue": ("flowplan.commands.work_queue", "app", "group", "Manage work queues."),
     "deployment": ("flowplan.commands.deployment", "app", "group", "Manage deployments."),
     "flow-run": ("flowplan.commands.flow_run", "app", "group", "Inspect and manage flow runs."),
+    "worker": ("flowplan.commands.worker", "app", "group",
+               "Run flow runs of a work pool on this machine."),
     "variable": ("flowplan.commands.variable", "app", "group", "Manage variables."),
     "secret": ("flowplan.commands.secret", "app", "group",
                "Manage secrets (values are never printed)."),

@@ -3,7 +3,6 @@ deployments in one go (never prunes). Works with or without a prefect.yaml."""
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +13,7 @@ import typer
 from flowplan import console
 from flowplan.commands.apply import INSTALL_REQUIREMENTS, LOCK_TIMEOUT, run_apply
 from flowplan.commands.common import backend, parse_value
+from flowplan.commands.run_options import parse_job_variables, parse_parameters
 from flowplan.commands.sync_common import ALL, NAMES, PREFECT_FILE, load_report, show_plan
 from flowplan.errors import ExitCode, InvalidInput, UsageError, ValidationFailed
 from flowplan.plan.builds import Builder
@@ -24,42 +24,6 @@ from flowplan.project.checks.templates import References
 from flowplan.project.model import Project, build_project
 from flowplan.project.schedules import parse_interval
 from flowplan.project.validate import FileReport, semantic_findings
-
-
-def _job_variables(items: list[str]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for item in items:
-        if "=" in item and not item.lstrip().startswith("{"):
-            key, _, value = item.partition("=")
-            merged[key.strip()] = value
-            continue
-        try:
-            parsed = json.loads(item)
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            raise InvalidInput(
-                f'could not parse job variable "{item}": use key=value or a JSON object'
-            )
-        merged.update(parsed)
-    return merged
-
-
-def _parameters(param: list[str], params: str | None) -> dict[str, Any]:
-    if param and params is not None:
-        raise UsageError("use either --param or --params, not both")
-    if params is not None:
-        parsed = parse_value(params)
-        if not isinstance(parsed, dict):
-            raise InvalidInput("--params must be a JSON object, such as '{\"n\": 1}'")
-        return parsed
-    result = {}
-    for item in param:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"--param {item!r}: use key=value")
-        result[key] = parse_value(value)
-    return result
 
 
 def _overrides(**options: Any) -> Overrides:
@@ -76,8 +40,8 @@ def _overrides(**options: Any) -> Overrides:
     return Overrides(
         pool=options["pool"], queue=options["queue"], description=options["description"],
         version=options["version"], tags=tuple(options["tag"]) if options["tag"] else None,
-        parameters=_parameters(options["param"], options["params"]),
-        job_variables=_job_variables(options["job_variable"]), schedules=tuple(schedules),
+        parameters=parse_parameters(options["param"], options["params"]),
+        job_variables=parse_job_variables(options["job_variable"]), schedules=tuple(schedules),
         timezone=options["timezone"],
         enforce_parameter_schema=False if options["no_enforce"] else None,
     )  # fmt: skip

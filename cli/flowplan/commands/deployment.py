@@ -1,4 +1,4 @@
-"""`flowplan deployment ...`: list, inspect, pause, resume and delete deployments."""
+"""`flowplan deployment ...`: list, inspect, run, pause, resume and delete deployments."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import typer
 
 from flowplan import console
 from flowplan.commands import deployment_schedule
-from flowplan.commands.common import YES, backend, confirm, show_object
+from flowplan.commands.common import YES, backend, confirm, show_fields, show_object
 from flowplan.commands.options import OUTPUT, Output
+from flowplan.errors import UsageError
 
 app = typer.Typer(help="Manage deployments.", no_args_is_help=True)
 app.add_typer(deployment_schedule.app, name="schedule")
@@ -70,3 +71,55 @@ def delete(name: str = NAME, yes: bool = YES) -> None:
     confirm(f"Delete deployment {deployment.full_name!r}?", yes)
     target.delete_deployment(deployment.id)
     console.out(f"Deleted deployment {deployment.full_name!r}.")
+
+
+@app.command("run")
+def run(
+    name: str = NAME,
+    param: list[str] = typer.Option([], "--param", "-p", help="A parameter, k=v (JSON value)."),
+    params: str = typer.Option(None, "--params", help="Parameters as a JSON object."),
+    job_variable: list[str] = typer.Option(
+        [], "--job-variable", "-jv", help="A job variable for this run, k=v (JSON value)."
+    ),
+    start_in: str = typer.Option(None, "--start-in", help="Start later: '30s', '5 minutes'."),
+    start_at: str = typer.Option(None, "--start-at", help="Start at an ISO time (naive: UTC)."),
+    tag: list[str] = typer.Option([], "--tag", "-t", help="A tag for this run (repeatable)."),
+    flow_run_name: str = typer.Option(None, "--flow-run-name", help="The run's name."),
+    idempotency_key: str = typer.Option(
+        None, "--idempotency-key", help="The same key returns the same run."
+    ),
+    work_queue: str = typer.Option(None, "--work-queue", "-q", help="A queue of its pool."),
+    watch: bool = typer.Option(
+        False, "--watch", help="Stream logs and states; exit 0 only when the run completes."
+    ),
+    timeout: float = typer.Option(None, "--timeout", help="With --watch: stop after S seconds."),
+) -> None:
+    """Create a flow run of a deployment (a worker on its pool runs it)."""
+    from flowplan.commands import run_options, run_watch
+    from flowplan.sdk.runs import run_deployment
+
+    target = backend(changes=True)
+    deployment = target.read_deployment(name)
+    values = run_options.parameters(param, params, deployment)
+    job_variables = run_options.parse_job_variables(job_variable, json_values=True)
+    when = run_options.start_time(start_in, start_at)
+    console.out(f"Creating flow run for deployment {deployment.full_name!r}...")
+    created = run_deployment(
+        deployment.id, parameters=values, scheduled_time=when, timeout=0, tags=tag,
+        flow_run_name=run_options.run_name(flow_run_name, {**deployment.parameters, **values}),
+        idempotency_key=idempotency_key, work_queue_name=work_queue,
+        job_variables=job_variables, client=target,
+    )  # fmt: skip
+    console.out(f"Created flow run {created.name!r}.")
+    show_fields({
+        "UUID": created.id, "Parameters": created.parameters,
+        "Job Variables": created.job_variables,
+        "Scheduled start time": run_options.when_text(created.expected_start_time),
+        "Work queue": f"{created.work_pool_name}/{created.work_queue_name}",
+    })  # fmt: skip
+    if not watch:
+        if timeout is not None:
+            raise UsageError("--timeout goes with --watch")
+        return
+    finished = run_watch.follow(target, created.id, timeout=timeout, states=True)
+    raise typer.Exit(run_watch.exit_code(finished))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
 
 from flowplan import console
+from flowplan.commands import run_watch
 from flowplan.commands.common import YES, backend, confirm, show_object
 from flowplan.commands.options import OUTPUT, Output
 from flowplan.domain.objects import StateType
@@ -66,17 +65,23 @@ def inspect(run_id: str = RUN_ID, output: Output = OUTPUT) -> None:
 def logs(
     run_id: str = RUN_ID,
     tail: int = typer.Option(None, "--tail", "-n", help="Only the last N lines."),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Keep printing new lines until the run ends."
+    ),
     output: Output = OUTPUT,
 ) -> None:
     """Print a flow run's logs."""
+    if follow:
+        if output is Output.json or tail is not None:
+            raise InvalidInput("--follow prints text from the first line; drop --output/--tail")
+        run_watch.follow(backend(), run_id, timeout=None, states=False)
+        return
     lines = backend().read_logs(run_id, limit=tail)
     if output is Output.json:
         console.out_json_list(line.to_json() for line in lines)
         return
     for line in lines:
-        level = logging.getLevelName(line.level)
-        console.out(f"{line.timestamp:%H:%M:%S}.{line.timestamp.microsecond // 1000:03d} "
-                    f"| {level:<8} | {line.message}")  # fmt: skip
+        console.out(run_watch.log_text(line))
 
 
 @app.command("cancel")

@@ -97,6 +97,14 @@ class DeploymentSchedule:
 
 
 @dataclass(frozen=True)
+class ScheduleDue:
+    """A deployment's schedule that needs more runs inserted (what the scheduler works on)."""
+
+    deployment_id: str
+    schedule: DeploymentSchedule
+
+
+@dataclass(frozen=True)
 class Deployment:
     id: str
     name: str

@@ -10,11 +10,14 @@ from flowplan.backends.local.pools import PoolsMixin
 from flowplan.backends.local.runs import RunsMixin
 from flowplan.backends.local.schedules import SchedulesMixin
 from flowplan.backends.local.store import Store, default_home
+from flowplan.backends.local.work import WorkMixin
 
 STORE_FILE = "flowplan.db"
 
 
-class LocalBackend(PoolsMixin, DeploymentsMixin, SchedulesMixin, RunsMixin, KeyValueMixin):
+class LocalBackend(
+    PoolsMixin, DeploymentsMixin, SchedulesMixin, RunsMixin, WorkMixin, KeyValueMixin
+):
     """The `Backend` protocol on a store file (default `$FLOWPLAN_HOME/flowplan.db`)."""
 
     def __init__(self, path: Path | None = None) -> None:

@@ -141,5 +141,11 @@ _V1 = [
     )""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+# v2: the runtime looks runs up by schedule (scheduler) and by worker (crash detection)
+_V2 = [
+    "CREATE INDEX flow_runs_by_schedule ON flow_runs (schedule_id, expected_start_time)",
+    "CREATE INDEX flow_runs_by_worker ON flow_runs (worker_name)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)

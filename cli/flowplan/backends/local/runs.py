@@ -61,7 +61,7 @@ class RunsMixin:
                 ).fetchone()
                 if row:
                     run_id = row[0]
-                    return self._read_run(conn, run_id)
+                    return read_run(conn, run_id)
             if work_queue_name is not None and pool is None:
                 raise InvalidInput("this deployment has no work pool, so no queue can be chosen")
             queue_id, _ = resolve_queue(conn, pool, work_queue_name or queue)
@@ -77,12 +77,12 @@ class RunsMixin:
                  rows.dumps(merged), rows.dumps(dict(job_variables or {})), rows.dumps(all_tags),
                  idempotency_key, when, now),
             )  # fmt: skip
-            _record_state(conn, run_id, "SCHEDULED", "Scheduled", None, now)
-            return self._read_run(conn, run_id)
+            record_state(conn, run_id, "SCHEDULED", "Scheduled", None, now)
+            return read_run(conn, run_id)
 
     def read_flow_run(self, run_id: str) -> FlowRun:
         with self.store.read() as conn:
-            return self._read_run(conn, run_id)
+            return read_run(conn, run_id)
 
     def read_flow_runs(
         self,
@@ -124,19 +124,8 @@ class RunsMixin:
                 raise FlowplanError(
                     f"flow run {run_id} is already {current}; its state cannot change"
                 )
-            now = rows.now_text()
-            state_name = name or state_type.value.capitalize()
-            starts = state_type is StateType.RUNNING
-            conn.execute(
-                "UPDATE flow_runs SET state_type = ?, state_name = ?, state_message = ?,"
-                " state_timestamp = ?, start_time = CASE WHEN ? AND start_time IS NULL THEN ?"
-                " ELSE start_time END, end_time = CASE WHEN ? THEN ? ELSE end_time END"
-                " WHERE id = ?",
-                (state_type.value, state_name, message, now, starts, now, state_type.is_final,
-                 now, run_id),
-            )  # fmt: skip
-            _record_state(conn, run_id, state_type.value, state_name, message, now)
-            return self._read_run(conn, run_id)
+            write_state(conn, run_id, state_type, name, message)
+            return read_run(conn, run_id)
 
     def cancel_flow_run(self, run_id: str) -> FlowRun:
         """A run that has not started is CANCELLED at once; a running one becomes CANCELLING
@@ -175,14 +164,6 @@ class RunsMixin:
             ).fetchall()
         return [LogLine(run_id, rows.time(row[0]), row[1], row[2]) for row in found]
 
-    def _read_run(self, conn: sqlite3.Connection, run_id: str) -> FlowRun:
-        row = conn.execute(
-            f"SELECT {rows.RUN_COLUMNS} FROM {rows.RUN_FROM} WHERE r.id = ?", (run_id,)
-        ).fetchone()
-        if row is None:
-            raise _run_not_found(run_id)
-        return rows.flow_run(row)
-
 
 def _state_of(conn: sqlite3.Connection, run_id: str) -> str:
     row = conn.execute("SELECT state_type FROM flow_runs WHERE id = ?", (run_id,)).fetchone()
@@ -191,13 +172,45 @@ def _state_of(conn: sqlite3.Connection, run_id: str) -> str:
     return str(row[0])
 
 
+def read_run(conn: sqlite3.Connection, run_id: str) -> FlowRun:
+    row = conn.execute(
+        f"SELECT {rows.RUN_COLUMNS} FROM {rows.RUN_FROM} WHERE r.id = ?", (run_id,)
+    ).fetchone()
+    if row is None:
+        raise _run_not_found(run_id)
+    return rows.flow_run(row)
+
+
+def write_state(
+    conn: sqlite3.Connection,
+    run_id: str,
+    state_type: StateType,
+    name: str | None = None,
+    message: str | None = None,
+) -> None:
+    """Set a run's state (start and end times follow RUNNING and final states) and record it
+    in the run's state history."""
+    now = rows.now_text()
+    state_name = name or state_type.value.capitalize()
+    starts = state_type is StateType.RUNNING
+    conn.execute(
+        "UPDATE flow_runs SET state_type = ?, state_name = ?, state_message = ?,"
+        " state_timestamp = ?, start_time = CASE WHEN ? AND start_time IS NULL THEN ?"
+        " ELSE start_time END, end_time = CASE WHEN ? THEN ? ELSE end_time END"
+        " WHERE id = ?",
+        (state_type.value, state_name, message, now, starts, now, state_type.is_final,
+         now, run_id),
+    )  # fmt: skip
+    record_state(conn, run_id, state_type.value, state_name, message, now)
+
+
 def _run_not_found(run_id: str) -> ObjectNotFound:
     return ObjectNotFound(
         f"flow run {run_id!r} not found", hint="'flowplan flow-run ls' lists runs"
     )
 
 
-def _record_state(
+def record_state(
     conn: sqlite3.Connection, run_id: str, type_: str, name: str, message: str | None, now: str
 ) -> None:
     conn.execute(

@@ -1,0 +1,55 @@
+"""`flowplan worker start`: run the flow runs of a work pool on this machine."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from flowplan import console
+from flowplan.commands.common import backend
+from flowplan.errors import InvalidInput
+from flowplan.runtime.worker import Worker, WorkerOptions, default_name
+
+app = typer.Typer(help="Run flow runs of a work pool on this machine.", no_args_is_help=True)
+
+
+def _say(text: str) -> None:
+    console.out(text)
+    sys.stdout.flush()  # a worker's output is read as it happens, often through a pipe
+
+
+@app.command("start")
+def start(
+    pool: str = typer.Option(..., "--pool", "-p", help="The work pool to take runs from."),
+    work_queue: list[str] = typer.Option(
+        [], "--work-queue", "-q", help="Only these queues (repeatable; default: all)."
+    ),
+    limit: int = typer.Option(None, "--limit", "-l", help="At most this many runs at once."),
+    name: str = typer.Option(None, "--name", "-n", help="The worker's name."),
+    type_: str = typer.Option("process", "--type", "-t", help="The worker type: process."),
+    poll_interval: float = typer.Option(
+        0.5, "--poll-interval", help="Seconds between polls when nothing changed."
+    ),
+    heartbeat_interval: float = typer.Option(
+        30.0, "--heartbeat-interval", help="Seconds between heartbeats (3 missed: crashed)."
+    ),
+    run_once: bool = typer.Option(
+        False, "--run-once", help="Run what is due now, wait for it, and exit."
+    ),
+) -> None:
+    """Start a worker: it claims due runs, runs each as its own process and keeps the pool's
+    schedules filled. Ctrl-C (or SIGTERM) stops it after the running runs finish."""
+    if limit is not None and limit < 1:
+        raise InvalidInput(f"--limit must be at least 1, got {limit}")
+    if poll_interval <= 0 or heartbeat_interval <= 0:
+        raise InvalidInput("--poll-interval and --heartbeat-interval must be above 0")
+    if name is not None and ("/" in name or "%" in name):
+        raise InvalidInput(f"worker name {name!r} must not contain '/' or '%'")
+    options = WorkerOptions(
+        pool=pool, queues=tuple(work_queue), limit=limit, type=type_,
+        poll_interval=poll_interval, heartbeat_interval=heartbeat_interval, run_once=run_once,
+        name=name or default_name(),
+    )  # fmt: skip
+    code = Worker(backend(changes=True), options, say=_say).run()
+    raise typer.Exit(code)

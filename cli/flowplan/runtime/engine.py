@@ -1,0 +1,227 @@
+"""The flow-run engine: `python -m flowplan.runtime.engine RUN_ID`, one process per run.
+
+It marks the run RUNNING, runs the deployment's pull steps (variables and secrets resolved now,
+`{{ ctx.* }}` filled in), changes into the directory they report, loads the entrypoint by path,
+checks the parameters against the stored schema when the deployment enforces it, calls the flow
+(retries, timeout, async) and records COMPLETED or FAILED with the exception. Output and logs go
+to the store as they happen. It imports nothing it does not need: its start-up is on every
+run's critical path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flowplan.backends import get_backend
+from flowplan.backends.protocol import Backend
+from flowplan.domain.objects import Deployment, FlowRun, StateType
+from flowplan.errors import FlowplanError
+from flowplan.runtime import context
+from flowplan.runtime.loading import Callable_, load_entrypoint
+from flowplan.runtime.logs import LogSink
+from flowplan.steps.redact import Redactor
+
+logger = logging.getLogger("flowplan.flow_run")
+
+
+class FlowTimeout(Exception):
+    pass
+
+
+def main(argv: list[str]) -> int:
+    run_id = argv[0] if argv else os.environ.get("FLOWPLAN_FLOW_RUN_ID", "")
+    if not run_id:
+        print("usage: python -m flowplan.runtime.engine RUN_ID", file=sys.stderr)
+        return 2
+    backend = get_backend()
+    run = backend.read_flow_run(run_id)
+    if run.state.type is StateType.CANCELLING:
+        backend.set_flow_run_state(run_id, StateType.CANCELLED, message="Cancelled before start")
+        return 0
+    if run.state.type.is_final:
+        return 0
+    deployment = backend.read_deployment(run.deployment_id) if run.deployment_id else None
+    redactor = Redactor()
+    with LogSink(run_id, backend.write_logs, redactor.clean) as sink:
+        return execute(_Reporter(backend, sink), run, deployment, redactor)
+
+
+class _Reporter:
+    """The backend, with every final state written only after the logs so far: whoever sees
+    the final state sees all the run's output."""
+
+    def __init__(self, backend: Backend, sink: LogSink) -> None:
+        self.backend, self._sink = backend, sink
+
+    def set_state(
+        self, run_id: str, state: StateType, name: str | None = None, message: str | None = None
+    ) -> None:
+        if state.is_final:
+            self._sink.flush()
+        self.backend.set_flow_run_state(run_id, state, name=name, message=message)
+
+
+def execute(
+    reporter: _Reporter, run: FlowRun, deployment: Deployment | None, redactor: Redactor
+) -> int:
+    context.current = context.RunContext(
+        flow_run_id=run.id, flow_run_name=run.name, flow_name=run.flow_name,
+        parameters=dict(run.parameters), scheduled_start_time=run.expected_start_time,
+        tags=run.tags, deployment_id=run.deployment_id,
+        deployment_name=deployment.name if deployment else None,
+        deployment_version=deployment.version if deployment else None,
+        deployment_parameters=dict(deployment.parameters) if deployment else {},
+    )  # fmt: skip
+    reporter.set_state(run.id, StateType.RUNNING)
+    logger.info("Running flow run %r of %s", run.name, _deployment_name(run))
+    try:
+        target = _prepare(reporter.backend, run, deployment, redactor)
+    except Exception as exc:
+        message = exc.message if isinstance(exc, FlowplanError) else f"{type(exc).__name__}: {exc}"
+        return _fail(reporter, run, redactor.clean(message))
+    return _call(reporter, run, target)
+
+
+def _prepare(
+    backend: Backend, run: FlowRun, deployment: Deployment | None, redactor: Redactor
+) -> Callable_:
+    if deployment is None or not deployment.entrypoint:
+        raise FlowplanError("the run's deployment has no entrypoint")
+    root = Path.cwd()
+    if deployment.pull_steps:
+        root = _pull(backend, deployment.pull_steps, redactor)
+    target = load_entrypoint(deployment.entrypoint, root)
+    if deployment.enforce_parameter_schema and deployment.parameter_openapi_schema:
+        _check_parameters(run.parameters, deployment.parameter_openapi_schema)
+    return target
+
+
+def _pull(backend: Backend, steps: list[dict[str, Any]], redactor: Redactor) -> Path:
+    from flowplan.steps.runner import StepContext, run_steps
+
+    logger.info("Running %d deployment pull step(s)", len(steps))
+
+    def variable(name: str) -> Any:
+        from flowplan.errors import ObjectNotFound
+
+        try:
+            return backend.read_variable(name).value
+        except ObjectNotFound:
+            return None
+
+    step_context = StepContext(
+        variable=variable, secret=backend.read_secret_value, redactor=redactor,
+        echo=lambda text: logger.info(text.strip()),
+    )  # fmt: skip
+    assert context.current is not None
+    outputs = run_steps(steps, step_context, upstream=context.current.template_values())
+    directory = outputs.get("directory")
+    if isinstance(directory, str) and directory:
+        os.chdir(directory)
+    return Path.cwd()
+
+
+def _check_parameters(parameters: Mapping[str, Any], schema: dict[str, Any]) -> None:
+    from flowplan.project.schema import Validator
+
+    known = schema.get("properties") or {}
+    unknown = [name for name in parameters if known and name not in known]
+    if unknown:
+        raise FlowplanError(
+            f"Validation of flow parameters failed: unknown parameter(s) {', '.join(unknown)}"
+            f" (the flow takes: {', '.join(known) or 'none'})"
+        )
+    issues = Validator(schema, lenient=True).issues(dict(parameters))
+    if issues:
+        where = ".".join(str(part) for part in issues[0].path)
+        raise FlowplanError(
+            f"Validation of flow parameters failed: {where or 'parameters'}: {issues[0].message}"
+        )
+
+
+def _call(reporter: _Reporter, run: FlowRun, target: Callable_) -> int:
+    attempts = target.retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            _invoke(target, run.parameters)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            timed_out = isinstance(exc, FlowTimeout)
+            message = (
+                f"Flow run exceeded timeout of {target.timeout_seconds:g} second(s)"
+                if timed_out
+                else f"Flow run encountered an exception: {_describe(exc)}"
+            )
+            logger.error("%s\n%s", message, "".join(traceback.format_exception(exc)).rstrip())
+            if attempt < attempts:
+                reporter.set_state(run.id, StateType.SCHEDULED, "AwaitingRetry", message)
+                time.sleep(target.retry_delay_seconds)
+                reporter.set_state(run.id, StateType.RUNNING, "Retrying")
+                logger.info("Retry %d of %d", attempt, target.retries)
+                continue
+            return _fail(reporter, run, message, "TimedOut" if timed_out else None)
+        logger.info("Finished in state Completed()")
+        reporter.set_state(run.id, StateType.COMPLETED)
+        return 0
+    raise AssertionError("unreachable")
+
+
+def _invoke(target: Callable_, parameters: Mapping[str, Any]) -> None:
+    timeout = target.timeout_seconds
+    if target.is_async:
+        coroutine = target.fn(**parameters)
+        if timeout:
+            coroutine = asyncio.wait_for(coroutine, timeout)
+        try:
+            asyncio.run(coroutine)
+        except TimeoutError:
+            if timeout:
+                raise FlowTimeout() from None
+            raise
+        return
+    if not timeout:
+        target.fn(**parameters)
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise FlowTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, float(timeout))
+    try:
+        target.fn(**parameters)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"the flow called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _fail(reporter: _Reporter, run: FlowRun, message: str, name: str | None = None) -> int:
+    logger.error("Finished in state Failed(%r)", message)
+    reporter.set_state(run.id, StateType.FAILED, name, message)
+    return 1
+
+
+def _deployment_name(run: FlowRun) -> str:
+    if run.deployment_name:
+        return f"deployment '{run.flow_name}/{run.deployment_name}'"
+    return f"flow {run.flow_name!r}"
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,125 @@
+"""A flow run's output, into the store as it happens: `print` (stdout, stderr) and `logging`
+records are buffered and written every 0.2 s by a thread, and once more at the end, so that the
+logs are complete before the final state is recorded. What the process writes also still goes
+to its own stdout and stderr, which the worker streams."""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from flowplan.domain.clock import utcnow
+from flowplan.domain.objects import LogLine
+
+FLUSH_SECONDS = 0.2
+
+
+class LogSink:
+    def __init__(
+        self,
+        run_id: str,
+        write: Callable[[Sequence[LogLine]], None],
+        clean: Callable[[str], str] = lambda text: text,
+    ) -> None:
+        self.run_id = run_id
+        self._write = write
+        self._clean = clean
+        self._pending: list[LogLine] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="flowplan-logs", daemon=True)
+
+    def add(self, level: int, message: str) -> None:
+        line = LogLine(self.run_id, utcnow(), level, self._clean(message))
+        with self._lock:
+            self._pending.append(line)
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if pending:
+            self._write(pending)
+
+    def __enter__(self) -> LogSink:
+        self._saved = (sys.stdout, sys.stderr)
+        sys.stdout = _Tee(sys.stdout, self, logging.INFO)
+        sys.stderr = _Tee(sys.stderr, self, logging.WARNING)
+        self._handler = _Handler(self)
+        root = logging.getLogger()
+        root.addHandler(self._handler)
+        if root.level == logging.WARNING or root.level == logging.NOTSET:
+            root.setLevel(logging.INFO)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, _Tee):
+                stream.close_line()
+        sys.stdout, sys.stderr = self._saved
+        logging.getLogger().removeHandler(self._handler)
+        self._stop.set()
+        self._thread.join()
+        self.flush()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
+            try:
+                self.flush()
+            except Exception as exc:  # the store stayed busy: keep the lines for the next try
+                print(f"flowplan: could not write logs yet: {exc}", file=self._saved[1])
+
+
+class _Tee(io.TextIOBase):
+    """Passes text through to the real stream and hands each complete line to the sink."""
+
+    def __init__(self, stream: TextIO, sink: LogSink, level: int) -> None:
+        self._stream, self._sink, self._level = stream, sink, level
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        self._stream.write(text)
+        self._stream.flush()
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._sink.add(self._level, line)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def close_line(self) -> None:
+        if self._partial:
+            self._sink.add(self._level, self._partial)
+            self._partial = ""
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", "utf-8")
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+class _Handler(logging.Handler):
+    def __init__(self, sink: LogSink) -> None:
+        super().__init__(logging.DEBUG)
+        self._sink = sink
+        self.setFormatter(logging.Formatter("%(name)s - %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._sink.add(record.levelno, self.format(record))
+            stream = self._sink._saved[1]
+            stream.write(f"{record.levelname:<8} | {self.format(record)}\n")
+            stream.flush()
+        except Exception:
+            self.handleError(record)

@@ -37,7 +37,30 @@ class FlowTimeout(Exception):
     pass
 
 
+def preload() -> None:
+    """Import what runs need, ahead of them (the fork server calls this once): the store,
+    the step runner, the schema validator, and Prefect made plain when it is installed."""
+    import flowplan.backends.local
+    import flowplan.project.schema
+    import flowplan.steps.runner  # noqa: F401
+
+    if _prefect_installed():
+        from flowplan.runtime.prefect_compat import patch_prefect
+
+        patch_prefect()
+
+
+def _prefect_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("prefect") is not None
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--fork-server"]:
+        from flowplan.runtime import forkserver
+
+        return forkserver.serve(int(argv[1]))
     run_id = argv[0] if argv else os.environ.get("FLOWPLAN_FLOW_RUN_ID", "")
     if not run_id:
         print("usage: python -m flowplan.runtime.engine RUN_ID", file=sys.stderr)
@@ -99,6 +122,10 @@ def _prepare(
     root = Path.cwd()
     if deployment.pull_steps:
         root = _pull(backend, deployment.pull_steps, redactor)
+    if _uses_prefect(deployment.entrypoint, root):
+        from flowplan.runtime.prefect_compat import patch_prefect
+
+        patch_prefect()
     target = load_entrypoint(deployment.entrypoint, root)
     if deployment.enforce_parameter_schema and deployment.parameter_openapi_schema:
         _check_parameters(run.parameters, deployment.parameter_openapi_schema)
@@ -128,6 +155,21 @@ def _pull(backend: Backend, steps: list[dict[str, Any]], redactor: Redactor) -> 
     if isinstance(directory, str) and directory:
         os.chdir(directory)
     return Path.cwd()
+
+
+def _uses_prefect(entrypoint: str, root: Path) -> bool:
+    """Prefect is made plain before the flow's module imports it (its `get_run_logger` is
+    bound at import). Only when it is installed, and the flow file mentions it."""
+    if "prefect" in sys.modules:
+        return True
+    if not _prefect_installed():
+        return False
+    if ":" not in entrypoint:
+        return True  # a module path: cheaper to patch than to find its source
+    try:
+        return "prefect" in (root / entrypoint.rpartition(":")[0]).read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def _check_parameters(parameters: Mapping[str, Any], schema: dict[str, Any]) -> None:
@@ -162,7 +204,7 @@ def _call(reporter: _Reporter, run: FlowRun, target: Callable_) -> int:
                 if timed_out
                 else f"Flow run encountered an exception: {_describe(exc)}"
             )
-            logger.error("%s\n%s", message, "".join(traceback.format_exception(exc)).rstrip())
+            logger.error("%s\n%s", message, _user_traceback(exc))
             if attempt < attempts:
                 reporter.set_state(run.id, StateType.SCHEDULED, "AwaitingRetry", message)
                 time.sleep(target.retry_delay_seconds)
@@ -203,6 +245,14 @@ def _invoke(target: Callable_, parameters: Mapping[str, Any]) -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback from the flow's own code on (the engine's frames say nothing to users)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,7 +1,7 @@
-"""A flow run's output, into the store as it happens: `print` (stdout, stderr) and `logging`
-records are buffered and written every 0.2 s by a thread, and once more at the end, so that the
-logs are complete before the final state is recorded. What the process writes also still goes
-to its own stdout and stderr, which the worker streams."""
+"""A flow run's output, into the store as it happens, secrets masked: `print` (stdout,
+stderr) and `logging` records are buffered and written every 0.2 s by a thread, and once more
+at the end, so that the logs are complete before the final state is recorded. What the process
+writes also still goes to its own stdout and stderr, which the worker streams."""
 
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ class LogSink:
     ) -> None:
         self.run_id = run_id
         self._write = write
-        self._clean = clean
+        self.clean = clean
         self._pending: list[LogLine] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="flowplan-logs", daemon=True)
 
     def add(self, level: int, message: str) -> None:
-        line = LogLine(self.run_id, utcnow(), level, self._clean(message))
+        line = LogLine(self.run_id, utcnow(), level, self.clean(message))
         with self._lock:
             self._pending.append(line)
 
@@ -82,7 +82,7 @@ class _Tee(io.TextIOBase):
         self._partial = ""
 
     def write(self, text: str) -> int:
-        self._stream.write(text)
+        self._stream.write(self._sink.clean(text))
         self._stream.flush()
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
@@ -117,9 +117,10 @@ class _Handler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._sink.add(record.levelno, self.format(record))
+            text = self._sink.clean(self.format(record))
+            self._sink.add(record.levelno, text)
             stream = self._sink._saved[1]
-            stream.write(f"{record.levelname:<8} | {self.format(record)}\n")
+            stream.write(f"{record.levelname:<8} | {text}\n")
             stream.flush()
         except Exception:
             self.handleError(record)

@@ -67,6 +67,7 @@ class Worker:
     def run(self) -> int:
         pool = self.backend.read_work_pool(self.options.pool)  # fails early on a missing pool
         self._install_signals()
+        self.infrastructure.prepare()
         self.say(
             f"Worker {self.options.name!r} started on work pool {pool.name!r}"
             f" ({pool.type}); polling every {self.options.poll_interval:g} s. Ctrl-C stops it."
@@ -100,6 +101,7 @@ class Worker:
             time.sleep(TICK)
         for thread in self._threads:
             thread.join()
+        self.infrastructure.close()
         self.say(f"Worker {self.options.name!r} stopped.")
         return 130 if self._signals > 1 else 0
 

@@ -150,6 +150,18 @@ class RunnerDeployment:
             schedules=self.schedules,
         )  # fmt: skip
 
+    def serve(
+        self,
+        pause_on_shutdown: bool = True,
+        print_starting_message: bool = True,
+        limit: int | None = None,
+    ) -> None:
+        """Run this deployment's runs from this process until Ctrl-C (see `flowplan.serve`)."""
+        from flowplan.sdk.serve import serve
+
+        serve(self, limit=limit, pause_on_shutdown=pause_on_shutdown,
+              print_starting_message=print_starting_message)  # fmt: skip
+
     def deploy(self, work_pool_name: str | None = None, image: Any = None) -> UUID:
         """Store this deployment (created or updated); returns its id."""
         deploy(self, work_pool_name=work_pool_name, image=image, build=False, push=False,

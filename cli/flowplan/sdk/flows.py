@@ -64,6 +64,23 @@ class Flow(Generic[P, R]):
 
         return RunnerDeployment.from_flow(self, name=name, **kwargs)
 
+    def serve(
+        self,
+        name: str | None = None,
+        *,
+        limit: int | None = None,
+        pause_on_shutdown: bool = True,
+        print_starting_message: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Serve this flow as the deployment `name` (default: the flow's name) from this
+        process: keyword arguments as `to_deployment` (`cron`, `interval`, `parameters`...)."""
+        from flowplan.sdk.serve import serve
+
+        serve(self.to_deployment(name or self.name, **kwargs), limit=limit,
+              pause_on_shutdown=pause_on_shutdown,
+              print_starting_message=print_starting_message)  # fmt: skip
+
     def deploy(
         self,
         name: str,

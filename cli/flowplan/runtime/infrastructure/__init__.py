@@ -23,10 +23,15 @@ class Started(Protocol):
 
 
 class Infrastructure(Protocol):
+    def prepare(self) -> None:
+        """Called once when the worker starts (a place to warm up)."""
+        ...
+
     def start(
         self, run: FlowRun, config: WorkPoolJobConfiguration, env: Mapping[str, str]
     ) -> Started: ...
     def cleanup(self, started: Started) -> None: ...
+    def close(self) -> None: ...
 
 
 REGISTRY = {"process": "flowplan.runtime.infrastructure.process:ProcessInfrastructure"}

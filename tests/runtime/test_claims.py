@@ -1,0 +1,111 @@
+"""Claiming runs for workers: atomic, in priority order, within concurrency limits and pauses;
+runs of a dead worker become CRASHED."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from flowplan.backends.local import LocalBackend
+from flowplan.domain.clock import utcnow
+from flowplan.domain.objects import StateType
+from tests.runtime.helpers import deployment, store
+
+
+def test_four_processes_claiming_500_runs_claim_each_exactly_once(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    backend = store(home)
+    deployment(backend, tmp_path)
+    for _ in range(500):
+        backend.create_flow_run("f/d")
+    backend.close()
+    read_end, write_end = os.pipe()
+    children = []
+    for index in range(4):
+        pid = os.fork()
+        if pid == 0:
+            os.close(write_end)
+            os.read(read_end, 1)
+            claimer = LocalBackend(home / "flowplan.db")
+            claimed = []
+            while runs := claimer.claim_flow_runs("pool", f"w{index}", limit=7):
+                claimed += [run.id for run in runs]
+            (tmp_path / f"claimed-{index}").write_text("\n".join(claimed))
+            os._exit(0)
+        children.append(pid)
+    os.close(read_end)
+    os.close(write_end)
+    for pid in children:
+        assert os.waitpid(pid, 0)[1] == 0
+    claimed = [line for i in range(4) for line in (tmp_path / f"claimed-{i}").read_text().split()]
+    assert len(claimed) == 500 and len(set(claimed)) == 500
+    runs = LocalBackend(home / "flowplan.db").read_flow_runs()
+    assert {run.state.type for run in runs} == {StateType.PENDING}
+
+
+def test_priority_then_start_time_and_only_due_runs(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, name="low")
+    backend.create_work_queue("pool", "urgent", priority=1)
+    deployment(backend, tmp_path, name="high", queue="urgent")
+    now = utcnow()
+    low = backend.create_flow_run("f/low", scheduled_time=now - timedelta(minutes=5))
+    high = backend.create_flow_run("f/high", scheduled_time=now - timedelta(minutes=1))
+    later = backend.create_flow_run("f/high", scheduled_time=now + timedelta(minutes=1))
+    claimed = backend.claim_flow_runs("pool", "w", limit=10)
+    assert [run.id for run in claimed] == [high.id, low.id]
+    assert backend.read_flow_run(later.id).state.type is StateType.SCHEDULED
+    assert backend.claim_flow_runs("pool", "w", queues=["urgent"]) == []
+
+
+def test_concurrency_limits_of_pool_queue_and_deployment(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, name="a", concurrency_limit=1)
+    deployment(backend, tmp_path, name="b")
+    for name in ("f/a", "f/a", "f/b", "f/b", "f/b"):
+        backend.create_flow_run(name)
+    # the deployment limit: one run of a at a time
+    first = backend.claim_flow_runs("pool", "w", limit=10)
+    assert sorted(run.deployment_name or "" for run in first) == ["a", "b", "b", "b"]
+    for run in first:
+        backend.set_flow_run_state(run.id, StateType.COMPLETED)
+    backend.update_work_queue("pool", "default", {"concurrency_limit": 1})
+    for _ in range(3):
+        backend.create_flow_run("f/b")
+    assert len(backend.claim_flow_runs("pool", "w", limit=10)) == 1  # the queue limit (and a's 2nd)
+    backend.update_work_queue("pool", "default", {"concurrency_limit": None})
+    backend.update_work_pool("pool", {"concurrency_limit": 2})
+    assert len(backend.claim_flow_runs("pool", "w", limit=10)) == 1  # 2 in the pool at most
+
+
+def test_paused_pools_queues_and_scheduled_runs_of_paused_deployments(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    made = deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    backend.update_work_pool("pool", {"is_paused": True})
+    assert backend.claim_flow_runs("pool", "w") == []
+    backend.update_work_pool("pool", {"is_paused": False})
+    backend.update_work_queue("pool", "default", {"is_paused": True})
+    assert backend.claim_flow_runs("pool", "w") == []
+    backend.update_work_queue("pool", "default", {"is_paused": False})
+    backend.update_deployment(made.id, {"paused": True})
+    # a run asked for by hand still runs on a paused deployment (as in Prefect)
+    assert [r.id for r in backend.claim_flow_runs("pool", "w")] == [run.id]
+
+
+def test_runs_of_a_worker_that_stopped_heartbeating_crash(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path)
+    backend.worker_heartbeat("pool", "alive", 10)
+    backend.worker_heartbeat("pool", "dead", 10)
+    mine, theirs = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
+    backend.claim_flow_runs("pool", "alive", limit=1)
+    backend.claim_flow_runs("pool", "dead", limit=1)
+    assert backend.crash_orphaned_runs(now=utcnow() + timedelta(seconds=29)) == []
+    crashed = backend.crash_orphaned_runs(now=utcnow() + timedelta(seconds=31))
+    assert len(crashed) == 2  # both missed 3 heartbeats of 10 s by then
+    assert {run.id for run in crashed} == {mine.id, theirs.id}
+    assert crashed[0].state.type is StateType.CRASHED
+    assert "stopped sending heartbeats" in (crashed[0].state.message or "")
+    assert backend.crash_orphaned_runs(now=utcnow() + timedelta(seconds=60)) == []

@@ -1,0 +1,83 @@
+"""When schedules fire: cron (day_or, time zones, DST), intervals (anchor, zone), rrules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flowplan.domain.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+from flowplan.runtime.schedule_times import next_run_times
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def hours(times: list[datetime]) -> list[str]:
+    return [t.strftime("%m-%d %H:%M") for t in times]
+
+
+def test_cron_in_utc_with_window_and_limit() -> None:
+    times = next_run_times(CronSchedule("*/15 * * * *"), utc(2026, 1, 1, 10, 0), utc(2026, 1, 1, 11))
+    assert hours(times) == ["01-01 10:00", "01-01 10:15", "01-01 10:30", "01-01 10:45"]
+    assert len(next_run_times(CronSchedule("* * * * *"), utc(2026, 1, 1), utc(2026, 1, 2), 7)) == 7
+
+
+def test_cron_day_or_false_needs_both_day_fields() -> None:
+    # the 1st to 7th of the month AND a Monday: only one day in January 2026 (the 5th)
+    cron = "0 9 1-7 * 1"
+    both = next_run_times(CronSchedule(cron, day_or=False), utc(2026, 1, 1), utc(2026, 2, 1))
+    either = next_run_times(CronSchedule(cron, day_or=True), utc(2026, 1, 1), utc(2026, 2, 1))
+    assert hours(both) == ["01-05 09:00"]
+    assert len(either) == 7 + 3  # 1st-7th, plus the Mondays 12, 19, 26
+
+
+def test_cron_follows_the_time_zone_across_spring_forward() -> None:
+    # Europe/Berlin: 2026-03-29 02:00 CET becomes 03:00 CEST; 02:30 does not exist that day
+    schedule = CronSchedule("30 2 * * *", "Europe/Berlin")
+    times = next_run_times(schedule, utc(2026, 3, 27), utc(2026, 3, 31))
+    assert hours(times) == ["03-27 01:30", "03-28 01:30", "03-29 01:00", "03-30 00:30"]
+
+
+def test_cron_fires_once_for_a_wall_time_that_happens_twice_in_autumn() -> None:
+    # 2026-10-25 03:00 CEST becomes 02:00 CET: 02:30 happens twice, the run happens once
+    schedule = CronSchedule("30 2 * * *", "Europe/Berlin")
+    times = next_run_times(schedule, utc(2026, 10, 23), utc(2026, 10, 27))
+    assert hours(times) == ["10-23 00:30", "10-24 00:30", "10-25 00:30", "10-26 01:30"]
+
+
+def test_an_hourly_cron_fires_every_real_hour_across_dst() -> None:
+    schedule = CronSchedule("0 * * * *", "Europe/Berlin")
+    autumn = next_run_times(schedule, utc(2026, 10, 24, 22), utc(2026, 10, 25, 23))
+    spring = next_run_times(schedule, utc(2026, 3, 28, 23), utc(2026, 3, 29, 22))
+    assert len(autumn) == 25 and len(set(autumn)) == 25  # the 25-hour day
+    assert len(spring) == 23  # the 23-hour day
+    assert all(b - a == timedelta(hours=1) for a, b in zip(autumn, autumn[1:], strict=False))
+
+
+def test_daily_interval_keeps_its_wall_clock_time_across_dst() -> None:
+    anchor = datetime.fromisoformat("2026-03-27T09:00:00+01:00")
+    schedule = IntervalSchedule(timedelta(days=1), anchor, "Europe/Berlin")
+    times = next_run_times(schedule, utc(2026, 3, 27), utc(2026, 3, 31))
+    assert hours(times) == ["03-27 08:00", "03-28 08:00", "03-29 07:00", "03-30 07:00"]
+
+
+def test_short_intervals_count_from_the_anchor_in_absolute_time() -> None:
+    schedule = IntervalSchedule(timedelta(minutes=25), utc(2026, 1, 1, 0, 10))
+    times = next_run_times(schedule, utc(2026, 1, 1, 1), utc(2026, 1, 1, 2))
+    assert hours(times) == ["01-01 01:00", "01-01 01:25", "01-01 01:50"]
+    # no anchor: 2020-01-01 00:00 anchors it, so the times never depend on when we look
+    default = next_run_times(IntervalSchedule(600), utc(2026, 5, 5, 5, 3), utc(2026, 5, 5, 5, 30))
+    assert hours(default) == ["05-05 05:10", "05-05 05:20"]
+
+
+def test_rrule_with_and_without_dtstart() -> None:
+    daily = RRuleSchedule("FREQ=DAILY;BYHOUR=9;BYMINUTE=0", "Europe/Berlin")
+    assert hours(next_run_times(daily, utc(2026, 3, 28), utc(2026, 3, 31))) == [
+        "03-28 08:00", "03-29 07:00", "03-30 07:00",
+    ]  # fmt: skip
+    with_start = RRuleSchedule("DTSTART:20260101T080000\nRRULE:FREQ=WEEKLY;BYDAY=MO", "UTC")
+    assert hours(next_run_times(with_start, utc(2026, 1, 1), utc(2026, 1, 20))) == [
+        "01-05 08:00", "01-12 08:00", "01-19 08:00",
+    ]  # fmt: skip
+    # a rule whose COUNT ran out long ago gives nothing, not an error
+    assert next_run_times(RRuleSchedule("FREQ=HOURLY;COUNT=5"), utc(2026, 1, 1), utc(2026, 2, 1)) == []

@@ -1,0 +1,102 @@
+"""The scheduler service against the local store: runs ahead, idempotent, removes what no
+schedule wants, marks late runs."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from flowplan.domain.objects import StateType
+from flowplan.domain.schedules import CronSchedule, IntervalSchedule
+from flowplan.domain.specs import ScheduleSpec
+from flowplan.runtime import scheduler
+from tests.runtime.helpers import deployment, store
+
+NOW = datetime(2026, 6, 1, 12, 0, 7, tzinfo=UTC)
+
+
+def future_runs(backend, name: str = "f/d"):  # type: ignore[no-untyped-def]
+    return sorted(
+        (r for r in backend.read_flow_runs(deployment=name) if r.state.type is StateType.SCHEDULED),
+        key=lambda r: r.expected_start_time,
+    )
+
+
+def test_runs_are_inserted_ahead_and_a_second_tick_adds_nothing(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, schedules=(CronSchedule("0 * * * *"),), parameters={"n": 1},
+               schedule_parameters={"n": 5}, tags=("etl",))  # fmt: skip
+    first = scheduler.tick(backend, NOW)
+    runs = future_runs(backend)
+    # at least 3 runs and at least 1 hour ahead: 13:00, 14:00, 15:00
+    assert [r.expected_start_time.hour for r in runs] == [13, 14, 15]
+    assert first.inserted == 3
+    assert all(r.auto_scheduled and r.parameters == {"n": 5} for r in runs)
+    assert all(r.tags == ("auto-scheduled", "etl") for r in runs)
+    assert all(r.state.name == "Scheduled" and r.work_queue_name == "default" for r in runs)
+    assert scheduler.tick(backend, NOW).inserted == 0
+    assert len(future_runs(backend)) == 3
+
+
+def test_frequent_schedules_stop_at_100_runs(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, schedules=(IntervalSchedule(10),))
+    scheduler.tick(backend, NOW)
+    runs = future_runs(backend)
+    assert len(runs) == 100
+    assert runs[0].expected_start_time == datetime(2026, 6, 1, 12, 0, 10, tzinfo=UTC)
+
+
+def test_two_schedulers_at_once_make_each_run_once(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, schedules=(IntervalSchedule(60),))
+    others = [store(tmp_path / "home") for _ in range(4)]
+    threads = [threading.Thread(target=scheduler.tick, args=(b, NOW)) for b in others]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    runs = future_runs(backend)
+    assert len(runs) == 61  # 60 minutes plus the one at the hour
+    assert len({r.expected_start_time for r in runs}) == len(runs)
+
+
+def test_a_schedule_change_replaces_the_future_runs(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    made = deployment(backend, tmp_path, schedules=(CronSchedule("0 * * * *"),))
+    scheduler.tick(backend, NOW)
+    manual = backend.create_flow_run("f/d", scheduled_time=NOW + timedelta(hours=5))
+    backend.update_deployment(made.id, {"schedules": (ScheduleSpec(CronSchedule("30 * * * *")),)})
+    scheduler.tick(backend, NOW)
+    runs = future_runs(backend)
+    auto = [r for r in runs if r.auto_scheduled]
+    assert [r.expected_start_time.minute for r in auto] == [30, 30, 30]
+    assert manual.id in {r.id for r in runs}  # a run made by hand is never touched
+
+
+def test_paused_deployments_and_inactive_schedules_lose_their_future_runs(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    made = deployment(backend, tmp_path, schedules=(CronSchedule("0 * * * *"),))
+    scheduler.tick(backend, NOW)
+    backend.update_deployment(made.id, {"paused": True})
+    result = scheduler.tick(backend, NOW)
+    assert (result.dropped, result.inserted, future_runs(backend)) == (3, 0, [])
+    backend.update_deployment(made.id, {"paused": False})
+    scheduler.tick(backend, NOW)
+    assert len(future_runs(backend)) == 3
+    (schedule,) = backend.read_deployment("f/d").schedules
+    backend.update_deployment_schedule(made.id, schedule.id, {"active": False})
+    scheduler.tick(backend, NOW)
+    assert future_runs(backend) == []
+
+
+def test_overdue_runs_become_late(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path)
+    old = backend.create_flow_run("f/d", scheduled_time=NOW - timedelta(seconds=20))
+    recent = backend.create_flow_run("f/d", scheduled_time=NOW - timedelta(seconds=5))
+    assert scheduler.tick(backend, NOW).late == 1
+    assert backend.read_flow_run(old.id).state.name == "Late"
+    assert backend.read_flow_run(old.id).state.type is StateType.SCHEDULED
+    assert backend.read_flow_run(recent.id).state.name == "Scheduled"

@@ -69,7 +69,10 @@ def test_a_store_from_a_newer_flowplan_is_refused(tmp_path: Path) -> None:
     connection.commit()
     connection.close()
     before = digest(path)
-    with pytest.raises(StoreError, match=rf"newer flowplan \(store version {SCHEMA_VERSION + 5}; .* up to version {SCHEMA_VERSION}\)"):
+    with pytest.raises(
+        StoreError,
+        match=rf"newer flowplan \(store version {SCHEMA_VERSION + 5}; .* up to version {SCHEMA_VERSION}\)",
+    ):
         LocalBackend(path).read_work_pools()
     assert digest(path) == before
 

@@ -8,11 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
-
-import pytest
 
 T = TypeVar("T")
 
@@ -77,10 +75,3 @@ def engines_of(home: Path) -> list[int]:
         except OSError:
             continue
     return found
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Workers]:
-    started = Workers(tmp_path / "home", tmp_path)
-    yield started
-    started.stop_all()

@@ -68,8 +68,12 @@ def test_a_flow_runs_with_its_parameters_context_and_logs(
     assert ("etl - careful", 30) in [(line.message, line.level) for line in logs]
     assert "flowplan.flow_run - Finished in state Completed()" in text
     assert all("fine detail" not in m for m in text)  # DEBUG is below the default level
-    states = [s[0] for s in backend.store.connection.execute(
-        "SELECT name FROM flow_run_states WHERE flow_run_id = ? ORDER BY rowid", (run.id,))]
+    states = [
+        s[0]
+        for s in backend.store.connection.execute(
+            "SELECT name FROM flow_run_states WHERE flow_run_id = ? ORDER BY rowid", (run.id,)
+        )
+    ]
     assert states == ["Scheduled", "Running", "Completed"]
 
 
@@ -101,7 +105,9 @@ def test_an_exception_fails_the_run_with_the_users_traceback(
 def test_sys_exit_and_other_errors_fail_the_run(
     tmp_path: Path, backend: LocalBackend, body: str, message: str
 ) -> None:
-    deployment(backend, tmp_path, source=f"from flowplan import flow\n@flow\ndef f():\n    {body}\n")
+    deployment(
+        backend, tmp_path, source=f"from flowplan import flow\n@flow\ndef f():\n    {body}\n"
+    )
     run = execute(tmp_path, backend)
     assert run.state.type is StateType.FAILED
     assert run.state.message == f"Flow run encountered an exception: {message}"
@@ -140,8 +146,12 @@ def test_retries_then_success(tmp_path: Path, backend: LocalBackend) -> None:
     run = execute(tmp_path, backend)
     assert run.state.type is StateType.COMPLETED
     assert (tmp_path / "attempts").read_text() == "xxx"
-    names = [row[0] for row in backend.store.connection.execute(
-        "SELECT name FROM flow_run_states WHERE flow_run_id = ? ORDER BY rowid", (run.id,))]
+    names = [
+        row[0]
+        for row in backend.store.connection.execute(
+            "SELECT name FROM flow_run_states WHERE flow_run_id = ? ORDER BY rowid", (run.id,)
+        )
+    ]
     assert names == ["Scheduled", "Running", "AwaitingRetry", "Retrying", "AwaitingRetry",
                      "Retrying", "Completed"]  # fmt: skip
 
@@ -173,7 +183,10 @@ def test_a_plain_function_runs_too(tmp_path: Path, backend: LocalBackend) -> Non
 @pytest.mark.parametrize(
     ("parameters", "message"),
     [
-        ({"n": "seven"}, "Validation of flow parameters failed: n: expected an integer, got text ('seven')"),
+        (
+            {"n": "seven"},
+            "Validation of flow parameters failed: n: expected an integer, got text ('seven')",
+        ),
         ({}, "Validation of flow parameters failed: parameters: missing required"),
         ({"n": 1, "m": 2}, "unknown parameter(s) m (the flow takes: n, who)"),
     ],

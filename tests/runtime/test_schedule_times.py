@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from flowplan.domain.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
@@ -17,7 +18,9 @@ def hours(times: list[datetime]) -> list[str]:
 
 
 def test_cron_in_utc_with_window_and_limit() -> None:
-    times = next_run_times(CronSchedule("*/15 * * * *"), utc(2026, 1, 1, 10, 0), utc(2026, 1, 1, 11))
+    times = next_run_times(
+        CronSchedule("*/15 * * * *"), utc(2026, 1, 1, 10, 0), utc(2026, 1, 1, 11)
+    )
     assert hours(times) == ["01-01 10:00", "01-01 10:15", "01-01 10:30", "01-01 10:45"]
     assert len(next_run_times(CronSchedule("* * * * *"), utc(2026, 1, 1), utc(2026, 1, 2), 7)) == 7
 
@@ -51,7 +54,7 @@ def test_an_hourly_cron_fires_every_real_hour_across_dst() -> None:
     spring = next_run_times(schedule, utc(2026, 3, 28, 23), utc(2026, 3, 29, 22))
     assert len(autumn) == 25 and len(set(autumn)) == 25  # the 25-hour day
     assert len(spring) == 23  # the 23-hour day
-    assert all(b - a == timedelta(hours=1) for a, b in zip(autumn, autumn[1:], strict=False))
+    assert all(b - a == timedelta(hours=1) for a, b in itertools.pairwise(autumn))
 
 
 def test_daily_interval_keeps_its_wall_clock_time_across_dst() -> None:
@@ -80,4 +83,6 @@ def test_rrule_with_and_without_dtstart() -> None:
         "01-05 08:00", "01-12 08:00", "01-19 08:00",
     ]  # fmt: skip
     # a rule whose COUNT ran out long ago gives nothing, not an error
-    assert next_run_times(RRuleSchedule("FREQ=HOURLY;COUNT=5"), utc(2026, 1, 1), utc(2026, 2, 1)) == []
+    assert (
+        next_run_times(RRuleSchedule("FREQ=HOURLY;COUNT=5"), utc(2026, 1, 1), utc(2026, 2, 1)) == []
+    )

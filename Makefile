@@ -21,6 +21,7 @@ typecheck: $(BIN)/.installed
 
 pytest: $(BIN)/.installed
 	bash scripts/system-deps.sh
+	bash scripts/prefect-venv.sh .venv-prefect
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
@@ -35,6 +36,8 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/sync_bench.py
 	$(BIN)/python bench/templating_bench.py
 	$(BIN)/python bench/store_open_bench.py
+	bash scripts/prefect-venv.sh .venv-prefect
+	FLOWPLAN_BENCH_PREFECT_PYTHON=.venv-prefect/bin/python $(BIN)/python bench/runtime_bench.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-prefect .mypy_cache .pytest_cache .ruff_cache

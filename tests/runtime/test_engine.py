@@ -263,3 +263,16 @@ def test_a_run_cancelled_before_it_started(tmp_path: Path, backend: LocalBackend
     run_engine(tmp_path / "home", run.id, tmp_path / "elsewhere")
     assert backend.read_flow_run(run.id).state.type is StateType.CANCELLED
     assert messages(backend, backend.read_flow_run(run.id)) == []
+
+
+def test_a_prefect_flow_without_prefect_installed_says_so(
+    tmp_path: Path, backend: LocalBackend
+) -> None:
+    source = "from prefect import flow\n@flow\ndef f():\n    pass\n"
+    deployment(backend, tmp_path, source=source)
+    run = execute(tmp_path, backend)
+    assert run.state.type is StateType.FAILED
+    assert run.state.message == (
+        "ModuleNotFoundError: No module named 'prefect' (the flow imports Prefect, which is not"
+        " installed where the worker runs: install it there, or use 'from flowplan import flow')"
+    )

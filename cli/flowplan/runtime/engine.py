@@ -110,6 +110,9 @@ def execute(
         target = _prepare(reporter.backend, run, deployment, redactor)
     except Exception as exc:
         message = exc.message if isinstance(exc, FlowplanError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "prefect":
+            message += (" (the flow imports Prefect, which is not installed where the worker"
+                        " runs: install it there, or use 'from flowplan import flow')")  # fmt: skip
         return _fail(reporter, run, redactor.clean(message))
     return _call(reporter, run, target)
 

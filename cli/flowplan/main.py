@@ -21,6 +21,9 @@ from flowplan.errors import ExitCode, FlowplanError, ProjectFileError
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):  # print anything: a lone surrogate from a file too
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         from flowplan.commands import build_app
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, Event, NodeEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from flowplan.errors import ProjectFileError
@@ -26,6 +27,7 @@ from flowplan.project.findings import Path_
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # real project files are a few kB; the largest known is 60 kB
 MAX_EXPANDED_NODES = 200_000  # after alias expansion; a 113-deployment file has about 3,000
+MAX_DEPTH = 100  # nesting levels; real project files have under 15
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -123,6 +125,7 @@ def compose(text: str, display: str) -> tuple[Node | None, YAML]:
     accepts what PyYAML accepts (libyaml refuses `a: {b: x:y}`) and its messages are fuller.
     """
     try:
+        _check_shape(text, display)
         yaml = _yaml(pure=False)
         return yaml.compose(text), yaml
     except (YAMLError, RecursionError):
@@ -135,7 +138,42 @@ def compose(text: str, display: str) -> tuple[Node | None, YAML]:
     except YAMLError as exc:
         raise ProjectFileError(f"YAML error: {exc}", file=display) from None
     except RecursionError:
-        raise ProjectFileError("YAML nesting is too deep", file=display) from None
+        raise ProjectFileError(
+            f"values nested more than {MAX_DEPTH} levels deep", file=display
+        ) from None
+
+
+def _check_shape(text: str, display: str) -> None:
+    """Refuse a document nested deeper than MAX_DEPTH, or with more than MAX_EXPANDED_NODES
+    values, before it is composed: libyaml's composer recurses (50,000 levels crash it) and a
+    composed node graph of millions of values takes seconds and hundreds of MB. The parser's
+    event stream is flat, cheap (3 ms for the largest known project file) and stops at the
+    first value over a limit."""
+    depth = values = 0
+    for event in _yaml(pure=False).parse(text):
+        if isinstance(event, NodeEvent):
+            values += 1
+            if values > MAX_EXPANDED_NODES:
+                raise _shape_error(
+                    f"more than {MAX_EXPANDED_NODES:,} values; project files are far smaller",
+                    event, display,
+                )  # fmt: skip
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _shape_error(
+                    f"values nested more than {MAX_DEPTH} levels deep", event, display
+                )
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+
+
+def _shape_error(problem: str, event: Event, display: str) -> ProjectFileError:
+    mark = event.start_mark
+    return ProjectFileError(
+        problem, file=display, line=mark.line + 1 if mark else None,
+        column=mark.column + 1 if mark else None,
+    )  # fmt: skip
 
 
 def load_file(path: Path, display: str | None = None) -> LoadedFile:
@@ -148,14 +186,16 @@ def load_file(path: Path, display: str | None = None) -> LoadedFile:
         )
     references: Counter[int] = Counter()
     try:
-        expanded = _expanded_size(root, {}, set(), references)
-    except RecursionError:
+        expanded, depth = _expanded_size(root, {}, set(), references)
+    except _Recursive:
         raise ProjectFileError("recursive alias: a value contains itself", file=name) from None
     if expanded > MAX_EXPANDED_NODES:
         raise ProjectFileError(
             f"aliases expand to more than {MAX_EXPANDED_NODES:,} values (an alias bomb?)",
             file=name,
         )
+    if depth > MAX_DEPTH:
+        raise ProjectFileError(f"aliases nest values more than {MAX_DEPTH} levels deep", file=name)
     if not isinstance(root, MappingNode):
         kind = "a list" if isinstance(root, SequenceNode) else "a single value"
         raise ProjectFileError(
@@ -185,23 +225,31 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-def _expanded_size(node: Node, memo: dict[int, int], stack: set[int], refs: Counter[int]) -> int:
-    """Count the values `node` expands to, in time linear in the number of distinct nodes."""
+class _Recursive(Exception):
+    """An alias inside the value it refers to."""
+
+
+def _expanded_size(
+    node: Node, memo: dict[int, tuple[int, int]], stack: set[int], refs: Counter[int]
+) -> tuple[int, int]:
+    """The number of values `node` expands to and how deep they nest, in time linear in the
+    number of distinct nodes (aliases can nest one deep value inside another)."""
     key = id(node)
     refs[key] += 1
     if key in memo:
         return memo[key]
     if key in stack:
-        raise RecursionError(key)
+        raise _Recursive()
     stack.add(key)
-    total = 1
+    total, height = 1, 0
     for child in _children(node):
-        total += _expanded_size(child, memo, stack, refs)
-        if total > MAX_EXPANDED_NODES:
+        size, child_height = _expanded_size(child, memo, stack, refs)
+        total, height = total + size, max(height, child_height + 1)
+        if total > MAX_EXPANDED_NODES or height > MAX_DEPTH:
             break
     stack.discard(key)
-    memo[key] = total
-    return total
+    memo[key] = (total, height)
+    return total, height
 
 
 def _holds_shared(node: Node, refs: Counter[int], seen: set[int]) -> bool:
@@ -287,6 +335,17 @@ class _Converter:
             value = self.constructor.construct_object(node, deep=True)
         except MarkedYAMLError as exc:
             raise _syntax_error(exc, self.display) from None
+        except (ValueError, TypeError, KeyError, OverflowError, IndexError, AttributeError):
+            # the text does not fit its tag: `!!int abc`, `!!bool maybe`, 2023-02-30, `+_1`
+            line, column = _mark(node)
+            kind = (node.tag or "value").rsplit(":", 1)[-1]
+            raise ProjectFileError(
+                f"cannot read {node.value!r} as {'a' if kind[0] not in 'aeiou' else 'an'} {kind}",
+                file=self.display,
+                line=line,
+                column=column,
+                hint="quote the value to keep it as text",
+            ) from None
         if isinstance(value, dt.datetime | dt.date):
             return value.isoformat()
         if isinstance(value, bytes):

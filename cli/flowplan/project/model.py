@@ -67,7 +67,7 @@ class DeploymentConfig:
         legacy = self.data.get("schedule")
         if isinstance(legacy, dict) and legacy:
             items.append(((*self.path, "schedule"), legacy))
-        for index, item in enumerate(self.data.get("schedules") or ()):
+        for index, item in enumerate(items_of(self.data.get("schedules"))):
             if isinstance(item, dict):
                 items.append(((*self.path, "schedules", index), item))
         return items
@@ -90,6 +90,11 @@ class Project:
         return value if isinstance(value, str) else None
 
 
+def items_of(value: Any) -> tuple[Any, ...]:
+    """The items of a list; anything else (a wrong type the schema reports) gives none."""
+    return tuple(value) if isinstance(value, list) else ()
+
+
 def steps_of(value: Any, path: Path_) -> tuple[Step, ...] | None:
     """Steps from an action value; a single mapping is a one-item list. None when unset/null."""
     if value is None or value == {}:
@@ -108,7 +113,7 @@ def steps_of(value: Any, path: Path_) -> tuple[Step, ...] | None:
         arguments = dict(arguments) if isinstance(arguments, dict) else {}
         step_id = arguments.pop("id", None)
         requires = arguments.pop("requires", None)
-        required = (requires,) if isinstance(requires, str) else tuple(requires or ())
+        required = (requires,) if isinstance(requires, str) else items_of(requires)
         steps.append(
             Step(
                 function=function,

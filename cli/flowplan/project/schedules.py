@@ -70,6 +70,8 @@ def _field_problem(text: str, field: int) -> str | None:
 def cron_problem(expression: str) -> str | None:
     """None if `expression` is a valid cron expression, else what is wrong with it."""
     text = expression.strip()
+    if not text.isascii():
+        return _non_ascii(text)
     if text.lower() in _MACROS:
         return None
     fields = text.split()
@@ -100,6 +102,12 @@ def _croniter_problem(text: str) -> str | None:
     return None
 
 
+def _non_ascii(text: str) -> str:
+    """Python reads digits of every script (`int('٣')` is 3); schedules take ASCII only."""
+    character = next(c for c in text if not c.isascii())
+    return f"unexpected character {character!r}: use ASCII letters and digits"
+
+
 def parse_interval(value: object) -> float:
     """Seconds from a number, an ISO-8601 duration (`PT10M`) or `[D days, ][H:]MM:SS`.
 
@@ -110,6 +118,8 @@ def parse_interval(value: object) -> float:
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
+        if not value.isascii():
+            raise ValueError(_non_ascii(value))
         seconds = _parse_interval_text(value.strip())
     else:
         raise ValueError(f"expected seconds or a duration, got {type(value).__name__}")
@@ -163,6 +173,8 @@ def timezone_problem(name: str) -> str | None:
 def rrule_problem(text: str) -> str | None:
     if len(text) > MAX_RRULE_LENGTH:
         return f"rrule is {len(text)} characters long; at most {MAX_RRULE_LENGTH} are allowed"
+    if not text.isascii():
+        return _non_ascii(text)
     if text.lstrip().startswith("{"):
         return None  # JSON keyword arguments of an RRuleSchedule
     from dateutil.rrule import rrulestr

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flowplan.project.findings import Finding, Path_, error, format_path, warning
-from flowplan.project.model import Project
+from flowplan.project.model import Project, items_of
 
 FORBIDDEN_NAME_CHARACTERS = re.compile(r"[/%&><]")
 POOL_TYPES = frozenset({"process", "docker", "kubernetes"})
@@ -144,7 +144,7 @@ def _work_pools(pools: Any) -> Iterator[Finding]:
                 (*path, "type"),
             )
         queues: set[str] = set()
-        for q_index, queue in enumerate(pool.get("queues") or ()):
+        for q_index, queue in enumerate(items_of(pool.get("queues"))):
             if isinstance(queue, dict) and isinstance(queue.get("name"), str):
                 q_path: Path_ = (*path, "queues", q_index, "name")
                 problem = name_problem(queue["name"])

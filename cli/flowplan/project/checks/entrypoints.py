@@ -110,6 +110,10 @@ def _target(root: Path, entrypoint: str, path: Path_) -> Generator[Finding, None
             "write it relative to the project root",
         )
         return None
+    problem = _path_problem(root, location)
+    if problem:
+        yield error("entrypoint-format", f"entrypoint {entrypoint!r}: {problem}", path)
+        return None
     file = _resolve(root, location)
     if not file.is_relative_to(root):
         yield error(
@@ -128,6 +132,22 @@ def _target(root: Path, entrypoint: str, path: Path_) -> Generator[Finding, None
         )
         return None
     return Target(file, function, location)
+
+
+def _path_problem(root: Path, location: str) -> str | None:
+    """What makes `location` unusable as a path before the file system is asked: a NUL byte,
+    text that is not valid Unicode, a name longer than the system allows."""
+    if "\0" in location:
+        return "a path cannot contain a NUL character"
+    try:
+        location.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the path is not valid Unicode text"
+    try:
+        _resolve(root, location).is_file()
+    except OSError as exc:
+        return f"cannot use this path: {exc.strerror or exc}"
+    return None
 
 
 @lru_cache(maxsize=4096)

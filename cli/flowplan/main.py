@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from flowplan import console
+from flowplan import console, masking
 from flowplan.errors import ExitCode, FlowplanError, ProjectFileError
 
 
@@ -24,6 +24,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # print anything: a lone surrogate from a file too
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    # one path for every byte printed: secrets read in this process are masked
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = masking.MaskedStream(sys.stdout), masking.MaskedStream(sys.stderr)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _run(args: list[str]) -> int:
     try:
         from flowplan.commands import build_app
 
@@ -68,7 +78,7 @@ def _bug(exc: BaseException) -> int:
         # 0600: a traceback can hold values from the project or the store
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
-            handle.write("".join(traceback.format_exception(exc)))
+            handle.write(masking.mask("".join(traceback.format_exception(exc))))
         where = f"The full traceback is in {log}"
     except OSError:
         where = "The traceback could not be written to a file"

@@ -352,3 +352,39 @@ def test_a_declared_template_file_is_checked_at_plan_time(
     result = cli("plan")
     assert result.code == 1
     assert "work_pools[0].base_job_template: bad.json is not valid: " in result.err
+
+
+def test_secrets_are_masked_in_streamed_step_output_and_crash_logs(
+    cli: Cli, project: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project({"flows/hello.py": FLOW, "prefect.yaml": """
+build:
+  - prefect.deployments.steps.run_shell_script:
+      id: show
+      script: "echo token={{ prefect.blocks.secret.api-token }}"
+      stream_output: true
+deployments:
+  - name: d
+    entrypoint: flows/hello.py:hello_flow
+    work_pool: {name: local}
+    description: "{{ show.stdout }}"
+"""})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    get_backend().set_secret("api-token", "tok-1234-very-secret")
+    result = cli("apply", "--auto-approve")
+    assert result.code == 0, result.err
+    assert "token=********" in result.err  # the step's streamed output
+    assert "tok-1234" not in result.out + result.err
+    assert 'description: "token=********"' in result.out  # the plan shows it masked
+
+    import flowplan.commands
+
+    def broken(args: object) -> object:
+        get_backend().read_secret_value("api-token")
+        raise RuntimeError("failed with tok-1234-very-secret inside")
+
+    monkeypatch.setattr(flowplan.commands, "build_app", broken)
+    crashed = cli("plan")
+    assert crashed.code == 3 and "tok-1234" not in crashed.err
+    (log,) = (tmp_path / ".flowplan-home" / "logs").iterdir()
+    assert "failed with ******** inside" in log.read_text()

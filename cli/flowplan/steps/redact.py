@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-MASK = "********"
+from flowplan import masking
+from flowplan.masking import MASK
+
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 
 
@@ -15,13 +17,16 @@ class Redactor:
         self._secrets: set[str] = set()
 
     def add(self, value: object) -> None:
+        """Mask this value here, and in everything else the process prints from now on."""
         if isinstance(value, str) and len(value) >= 4:
             self._secrets.add(value)
         elif isinstance(value, dict):
             for item in value.values():
                 self.add(item)
+        masking.register(value)
 
     def clean(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, MASK)
+        text = masking.mask(text)
         return _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from flowplan import masking
 from flowplan.backends.local import rows
 from flowplan.backends.local.store import Store
 from flowplan.domain.clock import iso, utcnow
@@ -97,6 +98,7 @@ class KeyValueMixin:
             row = conn.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise _not_found(conn, "secrets", "secret", name)
+        masking.register(row[0])  # read once, masked in everything this process prints
         return str(row[0])
 
     def delete_secret(self, name: str) -> None:

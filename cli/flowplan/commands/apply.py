@@ -95,12 +95,19 @@ def run_apply(
                     hint="run 'flowplan plan' again",
                 )
         else:
+            # another apply may have made some or all of these changes meanwhile: apply what
+            # is still needed, but nothing that was not confirmed
             again = fresh_plan()
-            if [c.to_json() for c in again.changes] != [c.to_json() for c in plan.changes]:
+            if not again.within(plan):
                 raise FlowplanError(
                     "the target changed while waiting for the lock; nothing was applied",
                     hint="run the command again to see the new plan",
                 )
+            if again.counts() != plan.counts():
+                console.out(
+                    f"Part of the plan was applied meanwhile; still to do: {again.summary()}"
+                )
+            plan = again
         if any(unknown_in(change.after) for change in plan.changes if change.action != "noop"):
             raise FlowplanError(
                 "some values are only known after build, and the build steps did not run",

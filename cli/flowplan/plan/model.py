@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -64,6 +65,24 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return any(change.action != "noop" for change in self.changes)
+
+    def within(self, confirmed: Plan) -> bool:
+        """Whether every change of this plan was already in `confirmed`, with the same result
+        (what is left of a plan after another process applied part or all of it)."""
+
+        def result(change: Change) -> tuple[str, str, str, str]:
+            outcome = (
+                "gone" if change.action == "delete" else json.dumps(change.after, sort_keys=True)
+            )
+            return (
+                change.kind,
+                change.key,
+                change.action if change.action == "delete" else "",
+                outcome,
+            )
+
+        wanted = {result(c) for c in confirmed.changes if c.action != "noop"}
+        return all(result(c) in wanted for c in self.changes if c.action != "noop")
 
     def summary(self) -> str:
         c = self.counts()

@@ -31,6 +31,11 @@ def styled(text: str, style: str, stream: TextIO | None = None) -> str:
     return f"\x1b[{_STYLES[style]}m{text}\x1b[0m"
 
 
+def counted(count: int, noun: str) -> str:
+    """`1 error`, `2 errors`, `0 warnings`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def out(text: str = "") -> None:
     """Write a line of data to stdout."""
     sys.stdout.write(text + "\n")

@@ -100,7 +100,7 @@ def test_heartbeat_makes_a_pool_ready(pool: Backend) -> None:
 
 def test_delete_pool_refuses_while_deployments_use_it(pool: Backend) -> None:
     pool.upsert_deployments([spec()])
-    with pytest.raises(FlowplanError, match=r"used by 1 deployment\(s\): etl/nightly"):
+    with pytest.raises(FlowplanError, match=r"used by 1 deployment: etl/nightly"):
         pool.delete_work_pool("pool")
     pool.delete_work_pool("pool", force=True)
     assert pool.read_deployment("etl/nightly").work_pool_name is None
@@ -350,7 +350,9 @@ def test_secrets_are_listed_without_values(backend: Backend) -> None:
     assert [s.name for s in listed] == ["token"]
     assert "s3cr3t" not in repr(listed) and "s3cr3t" not in str(listed[0].to_json())
     assert backend.read_secret_value("token") == "s3cr3t-value"
-    backend.set_secret("token", "new")
+    with pytest.raises(ObjectAlreadyExists, match="--overwrite"):
+        backend.set_secret("token", "new")
+    backend.set_secret("token", "new", overwrite=True)
     assert backend.read_secret_value("token") == "new"
     backend.delete_secret("token")
     with pytest.raises(ObjectNotFound):

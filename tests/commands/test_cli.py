@@ -23,7 +23,7 @@ BAD = {
 def test_validate_ok(project: Callable[..., Path], cli: Callable[..., Result]) -> None:
     project(GOOD)
     result = cli("validate")
-    assert (result.code, result.out, result.err) == (0, "Valid: 1 file, 0 warning(s).\n", "")
+    assert (result.code, result.out, result.err) == (0, "Valid: 1 file, 0 warnings.\n", "")
 
 
 def test_validate_reports_every_problem_with_its_position(
@@ -36,7 +36,7 @@ def test_validate_reports_every_problem_with_its_position(
         "error: prefect.yaml:4:11: deployments[0].tags: expected a list or null, got text ('a,b') (write a list, e.g. tags: [etl, nightly]; Prefect splits a string into single characters)",
         "error: prefect.yaml:5:24: deployments[0].schedules[0].cron: invalid cron expression '61 * * * *' (minute must be 0-59, got 61)",
         "warning: prefect.yaml:6:5: deployments[0].env: unknown key 'env' (environment variables belong under work_pool.job_variables.env)",
-        "2 error(s), 1 warning(s) in 1 file.",
+        "2 errors, 1 warning in 1 file.",
     ]
 
 
@@ -69,7 +69,7 @@ def test_several_files_and_prefect_file(
     assert result.out.splitlines()[0].startswith(
         "error: other.yaml:1:14: deployments: expected a list or null, got a mapping"
     )
-    assert result.out.splitlines()[-1] == "1 error(s), 0 warning(s) in 2 files."
+    assert result.out.splitlines()[-1] == "1 error, 0 warnings in 2 files."
 
 
 def test_unreadable_files(project: Callable[..., Path], cli: Callable[..., Result]) -> None:
@@ -86,7 +86,7 @@ def test_unreadable_files(project: Callable[..., Path], cli: Callable[..., Resul
         "error: list.yaml:1:1: expected a mapping at the top level, got a list (a project file is a mapping with keys such as name, build, pull and deployments)",
         "error: bin.yaml: binary file, not YAML text",
         "error: dir.yaml: is a directory, not a file",
-        "5 error(s), 0 warning(s) in 5 files.",
+        "5 errors, 0 warnings in 5 files.",
     ]
 
 
@@ -146,7 +146,7 @@ def test_end_to_end_as_a_subprocess(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr + done.stdout
-    assert done.stdout.splitlines()[-1] == "2 error(s), 1 warning(s) in 1 file."
+    assert done.stdout.splitlines()[-1] == "2 errors, 1 warning in 1 file."
     assert (REPO / "cli" / "flowplan").is_dir()
 
 
@@ -170,3 +170,28 @@ def test_a_bug_exits_3_and_writes_a_private_crash_log(
     assert "RuntimeError: boom" in log.read_text()
     assert stat.S_IMODE(logs.stat().st_mode) == 0o700
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_version_and_short_help(cli: Callable[..., Result]) -> None:
+    from flowplan import __version__
+
+    version = cli("--version")
+    assert (version.code, version.out) == (0, f"flowplan {__version__}\n")
+    assert cli("-V").out == version.out
+    short = cli("-h")
+    assert short.code == 0 and short.out.startswith("Usage: flowplan [OPTIONS] COMMAND")
+    assert cli("validate", "-h").out.startswith("Usage: flowplan validate [OPTIONS]")
+
+
+def test_what_a_valid_file_reads_is_information(
+    project: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    files = dict(GOOD)
+    files["prefect.yaml"] += "    description: 'built in {{ $PWD }}'\n"
+    project(files)
+    result = cli("validate")
+    assert result.code == 0
+    assert result.out.splitlines() == [
+        "info: prefect.yaml reads env: PWD",
+        "Valid: 1 file, 0 warnings.",
+    ]

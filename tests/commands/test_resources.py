@@ -108,7 +108,7 @@ def test_delete_pool_in_use_lists_deployments(cli: Cli, pool: str) -> None:
     result = cli("work-pool", "delete", pool, "--yes")
     assert result.code == 1
     assert result.err.splitlines()[-1] == (
-        "Error: work pool 'my-pool' is used by 1 deployment(s): etl/nightly "
+        "Error: work pool 'my-pool' is used by 1 deployment: etl/nightly "
         "(move or delete them first, or pass --force)"
     )
     assert cli("work-pool", "delete", pool, "--yes", "--force").code == 0
@@ -165,6 +165,12 @@ def test_deployment_commands(cli: Cli, pool: str) -> None:
     assert cli("deployment", "resume", "etl/nightly").code == 0
     table = cli("deployment", "ls").out
     assert "etl/nightly" in table and "report/nightly" in table
+    get_backend().mark_polled(pool)  # a worker polled: ls and inspect both say READY
+    rows = [line for line in cli("deployment", "ls").out.splitlines() if "nightly" in line]
+    assert all(" no " in row.replace("│", " ") and "READY" in row and "NOT_READY" not in row
+               for row in rows), rows  # fmt: skip
+    assert json.loads(cli("deployment", "inspect", "etl/nightly", "-o", "json").out)[
+        "status"] == "READY"  # fmt: skip
     assert cli("deployment", "delete", "etl/nightly", "-y").code == 0
     assert "did you mean 'report/nightly'" in cli("deployment", "inspect", "etl/nightly").err
 
@@ -240,6 +246,12 @@ def test_secrets_never_appear_in_output(
     assert all("hunter2" not in r.out + r.err for r in outputs)
     assert json.loads(outputs[2].out)[0]["name"] == "db-password"
     assert get_backend().read_secret_value("db-password") == "hunter2-secret"
+    monkeypatch.setattr("sys.stdin", io.StringIO("other-value\n"))
+    again = cli("secret", "set", "db-password")
+    assert again.code == 1 and "secret 'db-password' already exists (pass --overwrite" in again.err
+    replaced = cli("secret", "set", "db-password", "--overwrite")
+    assert replaced.out == "Replaced secret 'db-password'.\n"
+    assert get_backend().read_secret_value("db-password") == "other-value"
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert "is empty" in cli("secret", "set", "empty").err
     too_many = cli("secret", "set", "x", "value-as-argument")

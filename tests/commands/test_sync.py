@@ -339,7 +339,7 @@ deployments:
         result.err
     )
     assert "+ deployment 'hello/b': created" in result.out
-    assert "Apply failed: 2 of 4 change(s) failed (2 added, 0 changed, 0 destroyed)." in result.err
+    assert "Apply failed: 2 of 4 changes failed (2 added, 0 changed, 0 destroyed)." in result.err
     assert [d.full_name for d in get_backend().read_deployments()] == ["hello/b"]
 
 

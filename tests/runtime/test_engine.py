@@ -127,7 +127,7 @@ def test_a_flow_past_its_timeout_is_timed_out(tmp_path: Path, backend: LocalBack
     run = execute(tmp_path, backend)
     assert time.monotonic() - started < 30
     assert (run.state.type, run.state.name) == (StateType.FAILED, "TimedOut")
-    assert run.state.message == "Flow run exceeded timeout of 0.5 second(s)"
+    assert run.state.message == "Flow run exceeded timeout of 0.5 seconds"
 
 
 def test_retries_then_success(tmp_path: Path, backend: LocalBackend) -> None:

@@ -55,7 +55,9 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
+    app.callback()(_root)
     selected = next((arg for arg in argv if not arg.startswith("-")), None)
     load_all = selected not in COMMANDS
     for name, (module, attribute, kind, help_text) in COMMANDS.items():
@@ -70,6 +72,27 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
         else:
             app.add_typer(target, name=name, help=help_text)
     return app
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from flowplan import __version__
+
+        typer.echo(f"flowplan {__version__}")
+        raise typer.Exit()
+
+
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        is_eager=True,
+        callback=_show_version,
+        help="Show flowplan's version and exit.",
+    ),
+) -> None:
+    """Declarative deployments for Python workflows, driven by prefect.yaml."""
 
 
 def _placeholder() -> None:

@@ -119,7 +119,8 @@ def run_apply(
               for a in ("create", "update", "delete")}  # fmt: skip
     done = f"{counts['create']} added, {counts['update']} changed, {counts['delete']} destroyed"
     if failed:
-        console.err(f"Apply failed: {len(failed)} of {len(results)} change(s) failed ({done}).",
+        console.err(f"Apply failed: {len(failed)} of {console.counted(len(results), 'change')}"
+                    f" failed ({done}).",
                     "error")  # fmt: skip
         return int(ExitCode.USER_ERROR)
     console.out(f"Apply complete: {done}.")

@@ -31,10 +31,12 @@ def ls(
         return
     rows = [
         [d.full_name, d.id, d.work_pool_name or "-", str(len(d.schedules)),
-         "paused" if d.paused else "active"]
+         "yes" if d.paused else "no", d.status]
         for d in deployments
     ]  # fmt: skip
-    console.table("Deployments", ["Name", "ID", "Work Pool", "Schedules", "Status"], rows)
+    # Status is the one `inspect` shows (READY once a worker polled it in the last minute)
+    columns = ["Name", "ID", "Work Pool", "Schedules", "Paused", "Status"]
+    console.table("Deployments", columns, rows)
 
 
 @app.command("inspect")

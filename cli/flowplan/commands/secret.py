@@ -13,7 +13,7 @@ import typer
 from flowplan import console
 from flowplan.commands.common import YES, backend, confirm
 from flowplan.commands.options import OUTPUT, Output
-from flowplan.errors import InvalidInput, ObjectNotFound
+from flowplan.errors import InvalidInput, ObjectAlreadyExists, ObjectNotFound
 
 app = typer.Typer(help="Manage secrets (values are never printed).", no_args_is_help=True)
 
@@ -36,11 +36,19 @@ def _read_value(name: str) -> str:
 
 
 @app.command("set")
-def set_(name: str) -> None:
+def set_(
+    name: str,
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing secret."),
+) -> None:
     """Store a secret; the value comes from stdin, or a hidden prompt on a terminal."""
     target = backend(changes=True)
-    target.set_secret(name, _read_value(name))
-    console.out(f"Stored secret {name!r}.")
+    exists = any(secret.name == name for secret in target.read_secrets())
+    if exists and not overwrite:  # before asking for a value that would be refused
+        raise ObjectAlreadyExists(
+            f"secret {name!r} already exists", hint="pass --overwrite to replace it"
+        )
+    target.set_secret(name, _read_value(name), overwrite=overwrite)
+    console.out(f"{'Replaced' if exists else 'Stored'} secret {name!r}.")
 
 
 @app.command("ls")

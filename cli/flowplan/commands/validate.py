@@ -57,15 +57,15 @@ def render_reports(reports: list[FileReport]) -> None:
             console.out(f"{label} {finding.render()}")
         needs = report.references.to_json()
         for kind, names in needs.items():
-            if names:
-                console.out(f"{report.file}: uses {kind}: {', '.join(names)}")
+            if names:  # what the file needs where it runs: information, not a problem
+                console.out(f"info: {report.file} reads {kind}: {', '.join(names)}")
     errors = sum(len(report.errors) for report in reports)
     warnings = sum(len(report.warnings) for report in reports)
-    files = len(reports)
-    noun = "file" if files == 1 else "files"
+    files = console.counted(len(reports), "file")
     if errors:
-        console.out(
-            console.styled(f"{errors} error(s), {warnings} warning(s) in {files} {noun}.", "error")
-        )
+        summary = f"{console.counted(errors, 'error')}, {console.counted(warnings, 'warning')}"
+        console.out(console.styled(f"{summary} in {files}.", "error"))
     else:
-        console.out(console.styled(f"Valid: {files} {noun}, {warnings} warning(s).", "ok"))
+        console.out(
+            console.styled(f"Valid: {files}, {console.counted(warnings, 'warning')}.", "ok")
+        )

@@ -133,7 +133,11 @@ def resume(name: str) -> None:
 @app.command("set-concurrency-limit")
 def set_concurrency_limit(name: str, limit: int = typer.Argument(..., help="At least 1.")) -> None:
     """Allow at most LIMIT runs at once in the pool."""
-    _set(name, {"concurrency_limit": limit}, f"now runs at most {limit} flow run(s) at once")
+    _set(
+        name,
+        {"concurrency_limit": limit},
+        f"now runs at most {console.counted(limit, 'flow run')} at once",
+    )
 
 
 @app.command("clear-concurrency-limit")

@@ -138,7 +138,7 @@ def _prepare(
 def _pull(backend: Backend, steps: list[dict[str, Any]], redactor: Redactor) -> Path:
     from flowplan.steps.runner import StepContext, run_steps
 
-    logger.info("Running %d deployment pull step(s)", len(steps))
+    logger.info("Running %d deployment pull step%s", len(steps), "" if len(steps) == 1 else "s")
 
     def variable(name: str) -> Any:
         from flowplan.errors import ObjectNotFound
@@ -203,7 +203,7 @@ def _call(reporter: _Reporter, run: FlowRun, target: Callable_) -> int:
                 raise
             timed_out = isinstance(exc, FlowTimeout)
             message = (
-                f"Flow run exceeded timeout of {target.timeout_seconds:g} second(s)"
+                f"Flow run exceeded timeout of {target.timeout_seconds:g} seconds"
                 if timed_out
                 else f"Flow run encountered an exception: {_describe(exc)}"
             )

@@ -72,12 +72,16 @@ class KeyValueMixin:
 
     # -- secrets ---------------------------------------------------------------------------------
 
-    def set_secret(self, name: str, value: str) -> SecretInfo:
-        """Store a secret (created or replaced). Its value is only ever read by
+    def set_secret(self, name: str, value: str, *, overwrite: bool = False) -> SecretInfo:
+        """Store a secret (replacing one only with `overwrite`). Its value is only ever read by
         `read_secret_value`, at run time."""
         check_key_name("secret", name)
         now = rows.now_text()
         with self.store.write() as conn:
+            if not overwrite and _exists(conn, "secrets", name):
+                raise ObjectAlreadyExists(
+                    f"secret {name!r} already exists", hint="pass --overwrite to replace it"
+                )
             conn.execute(
                 "INSERT INTO secrets (name, value, created, updated) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"

@@ -112,7 +112,8 @@ class PoolsMixin:
             users = _deployments_of(conn, "q.work_pool_id = ?", pool_id)
             if users and not force:
                 raise FlowplanError(
-                    f"work pool {name!r} is used by {len(users)} deployment(s): "
+                    f"work pool {name!r} is used by {len(users)}"
+                    f" deployment{'' if len(users) == 1 else 's'}: "
                     + ", ".join(users[:20]) + (" ..." if len(users) > 20 else ""),
                     hint="move or delete them first, or pass --force",
                 )  # fmt: skip

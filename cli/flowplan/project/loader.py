@@ -11,7 +11,9 @@ bomb, recursive aliases) are refused with a clear error before they can take tim
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +21,18 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, Event, NodeEvent
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    Event,
+    NodeEvent,
+)
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from flowplan.errors import ProjectFileError
 from flowplan.project.findings import Path_
+from flowplan.project.yaml11 import PyYAMLResolver
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # real project files are a few kB; the largest known is 60 kB
 MAX_EXPANDED_NODES = 200_000  # after alias expansion; a 113-deployment file has about 3,000
@@ -98,11 +107,13 @@ def read_text(path: Path, display: str) -> str:
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_NO_JSON_FORM = frozenset(f"tag:yaml.org,2002:{kind}" for kind in ("set", "omap", "pairs"))
 
 
 def _yaml(pure: bool) -> YAML:
     yaml = YAML(typ="safe", pure=pure)
-    yaml.version = (1, 1)  # resolve scalars the way PyYAML (and so Prefect) does
+    yaml.version = (1, 1)
+    yaml.Resolver = PyYAMLResolver  # plain scalars as PyYAML (and so Prefect) reads them
     return yaml
 
 
@@ -127,12 +138,12 @@ def compose(text: str, display: str) -> tuple[Node | None, YAML]:
     try:
         _check_shape(text, display)
         yaml = _yaml(pure=False)
-        return yaml.compose(text), yaml
+        return _quiet(yaml, text), yaml
     except (YAMLError, RecursionError):
         pass
     yaml = _yaml(pure=True)
     try:
-        return yaml.compose(text), yaml
+        return _quiet(yaml, text), yaml
     except MarkedYAMLError as exc:
         raise _syntax_error(exc, display) from None
     except YAMLError as exc:
@@ -143,6 +154,14 @@ def compose(text: str, display: str) -> tuple[Node | None, YAML]:
         ) from None
 
 
+def _quiet(yaml: YAML, text: str) -> Node | None:
+    """Compose without ruamel's warnings on stderr (what they warn about is checked here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        node: Node | None = yaml.compose(text)
+    return node
+
+
 def _check_shape(text: str, display: str) -> None:
     """Refuse a document nested deeper than MAX_DEPTH, or with more than MAX_EXPANDED_NODES
     values, before it is composed: libyaml's composer recurses (50,000 levels crash it) and a
@@ -150,7 +169,16 @@ def _check_shape(text: str, display: str) -> None:
     event stream is flat, cheap (3 ms for the largest known project file) and stops at the
     first value over a limit."""
     depth = values = 0
+    anchors: dict[str, int] = {}  # name -> the line of its definition
     for event in _yaml(pure=False).parse(text):
+        if isinstance(event, NodeEvent) and not isinstance(event, AliasEvent) and event.anchor:
+            if event.anchor in anchors:
+                raise _shape_error(
+                    f"anchor &{event.anchor} is defined twice (first on line"
+                    f" {anchors[event.anchor]}); PyYAML, which Prefect uses, refuses the file",
+                    event, display,
+                )  # fmt: skip
+            anchors[event.anchor] = event.start_mark.line + 1
         if isinstance(event, NodeEvent):
             values += 1
             if values > MAX_EXPANDED_NODES:
@@ -277,6 +305,13 @@ class _Converter:
 
     def convert(self, node: Node, path: Path_) -> Any:
         self.positions.values.setdefault(path, _mark(node))
+        if node.tag in _NO_JSON_FORM:
+            line, column = _mark(node)
+            raise ProjectFileError(
+                f"the {node.tag.replace('tag:yaml.org,2002:', '!!')} tag is not supported: a"
+                " project file holds JSON-like data", file=self.display, line=line,
+                column=column, hint="write a list or a mapping",
+            )  # fmt: skip
         if isinstance(node, MappingNode):
             return self._mapping(node, path)
         if isinstance(node, SequenceNode):
@@ -286,17 +321,21 @@ class _Converter:
     def _mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
         result: dict[str, Any] = {}
         merged: dict[str, Any] = {}
+        raws: dict[Any, str] = {}
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 self._merge(value_node, path, merged)
                 continue
-            key = self._key(key_node)
-            if key in result:
+            key, raw = self._key(key_node)
+            if key in result or raw in raws:  # raw: PyYAML's key (`yes` and `1` are equal)
                 line, column = _mark(key_node)
+                other = raws.get(raw, key)
+                same = f" (the same key as {other!r} to PyYAML)" if other != key_node.value else ""
                 raise ProjectFileError(
-                    f"duplicate key {key!r}", file=self.display, line=line, column=column,
-                    hint="YAML keeps only one of them; remove or rename the other",
+                    f"duplicate key {key_node.value!r}{same}", file=self.display, line=line,
+                    column=column, hint="YAML keeps only one of them; remove or rename the other",
                 )  # fmt: skip
+            raws[raw] = key_node.value
             child = (*path, key)
             self.positions.keys[child] = _mark(key_node)
             self.positions.values[child] = _mark(value_node)
@@ -316,14 +355,21 @@ class _Converter:
             for key, value in self._mapping(source, path).items():
                 merged.setdefault(key, value)  # earlier sources win
 
-    def _key(self, node: Node) -> str:
+    def _key(self, node: Node) -> tuple[str, Any]:
+        """The key as text, and as PyYAML's value (what decides whether two keys are one)."""
         if not isinstance(node, ScalarNode):
             line, column = _mark(node)
             raise ProjectFileError(
                 "a mapping key must be a plain value", file=self.display, line=line, column=column
             )
         value = self._scalar(node)
-        return value if isinstance(value, str) else str(value)
+        if isinstance(value, str):
+            return value, value
+        # PyYAML gives Prefect a key of another type (`on:` is True, `1:` is 1); its API turns
+        # them into JSON text, which is what they are here: "true", "1", "null"
+        if value is None or isinstance(value, bool | int):
+            return json.dumps(value), value
+        return str(value), value
 
     def _scalar(self, node: Node) -> Any:
         # Fast paths for the common tags (most scalars): same values as the constructor gives.

@@ -388,3 +388,40 @@ deployments:
     assert crashed.code == 3 and "tok-1234" not in crashed.err
     (log,) = (tmp_path / ".flowplan-home" / "logs").iterdir()
     assert "failed with ******** inside" in log.read_text()
+
+
+def test_entrypoints_resolve_from_where_flowplan_runs(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A documented workflow: `--prefect-file sub/prefect.yaml` from the repository's root,
+    entrypoints written relative to that root, as Prefect resolves them."""
+    repo = tmp_path / "repo"
+    (repo / "etl" / "flows").mkdir(parents=True)
+    (repo / "etl" / "flows" / "hello.py").write_text(FLOW)
+    (repo / "etl" / "prefect.yaml").write_text(
+        "name: etl\ndeployments:\n  - name: d\n    entrypoint: etl/flows/hello.py:hello_flow\n"
+        "    work_pool: {name: local}\n"
+    )
+    get_backend().create_work_pool("local", "process")
+    monkeypatch.chdir(repo)
+    assert cli("validate", "--prefect-file", "etl/prefect.yaml").code == 0
+    applied = cli("apply", "--prefect-file", "etl/prefect.yaml", "--auto-approve")
+    assert applied.code == 0, applied.err
+    stored = get_backend().read_deployment("hello/d")
+    assert stored.entrypoint == "etl/flows/hello.py:hello_flow"
+    pull = stored.pull_steps[0]["prefect.deployments.steps.set_working_directory"]  # type: ignore[index]
+    assert pull == {"directory": str(repo)}
+    # run from the sub-directory, the same file's entrypoints do not resolve: say where they do
+    monkeypatch.chdir(repo / "etl")
+    result = cli("validate")
+    assert result.code == 1
+    assert (
+        "entrypoint file 'etl/flows/hello.py' does not exist (entrypoints are relative to the"
+        f" directory flowplan runs in, {repo / 'etl'})"
+    ) in result.out
+    (repo / "etl" / "prefect.yaml").write_text(
+        "deployments:\n  - name: d\n    entrypoint: flows/hello.py:hello_flow\n"
+    )
+    monkeypatch.chdir(repo)
+    result = cli("validate", "--prefect-file", "etl/prefect.yaml")
+    assert f"it exists relative to {repo / 'etl'}: run from there" in result.out

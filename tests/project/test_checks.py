@@ -153,6 +153,10 @@ def test_deployment_checks(project: Callable[..., Path], extra: str, expected: s
             "etl",
             "error entrypoint-format prefect.yaml:3:17: deployments[0].entrypoint: entrypoint 'etl' names no file or module",
         ),
+        (
+            "flows/etl.py",
+            "error entrypoint-format prefect.yaml:3:17: deployments[0].entrypoint: entrypoint 'flows/etl.py' names a file but not the flow function in it (write flows/etl.py:flow_function)",
+        ),
         ("flows.etl.etl", None),
         ("flows.etl:etl", None),
         (

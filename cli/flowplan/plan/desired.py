@@ -91,7 +91,7 @@ def select(
 
 
 def project_name(project: Project) -> str:
-    return project.name or project.root.name
+    return project.name or project.directory.name
 
 
 def desired_state(

@@ -75,13 +75,18 @@ class DeploymentConfig:
 
 @dataclass(frozen=True)
 class Project:
+    """A loaded project file. `root` is where entrypoints, template files and the default
+    working directory are resolved: the directory flowplan runs in, as Prefect resolves them
+    (so `--prefect-file sub/prefect.yaml` from a repository's root works as in Prefect)."""
+
     file: Path
     data: Mapping[str, Any]
     deployments: tuple[DeploymentConfig, ...]
+    root: Path
 
     @cached_property
-    def root(self) -> Path:
-        """The project root: the directory holding the project file."""
+    def directory(self) -> Path:
+        """The directory holding the project file (it names a project without `name:`)."""
         return self.file.resolve().parent
 
     @property
@@ -153,7 +158,7 @@ def effective_actions(
     return build, push, top_pull, top.get("pull") == []
 
 
-def build_project(file: Path, data: Mapping[str, Any]) -> Project:
+def build_project(file: Path, data: Mapping[str, Any], root: Path | None = None) -> Project:
     deployments = []
     raw = data.get("deployments")
     for index, item in enumerate(raw if isinstance(raw, list) else ()):
@@ -162,4 +167,4 @@ def build_project(file: Path, data: Mapping[str, Any]) -> Project:
         path: Path_ = ("deployments", index)
         build, push, pull, explicit_empty = effective_actions(data, item, path)
         deployments.append(DeploymentConfig(index, item, build, push, pull, explicit_empty))
-    return Project(file, data, tuple(deployments))
+    return Project(file, data, tuple(deployments), (root or Path.cwd()).resolve())

@@ -61,7 +61,7 @@ def check(project: Project, flows: dict[int, FlowInfo]) -> Iterator[Finding]:
             continue
         if not isinstance(entrypoint, str) or has_placeholder(entrypoint):
             continue
-        target = yield from _target(project.root, entrypoint, path)
+        target = yield from _target(project.root, entrypoint, path, project.directory)
         if target is None or target.file is None:
             continue
         flow = yield from _flow(index, target, path)
@@ -70,8 +70,18 @@ def check(project: Project, flows: dict[int, FlowInfo]) -> Iterator[Finding]:
             yield from _parameters(deployment, flow)
 
 
-def _target(root: Path, entrypoint: str, path: Path_) -> Generator[Finding, None, Target | None]:
+def _target(
+    root: Path, entrypoint: str, path: Path_, file_directory: Path
+) -> Generator[Finding, None, Target | None]:
     text = entrypoint.strip()
+    if ":" not in text and text.endswith(".py"):
+        yield error(
+            "entrypoint-format",
+            f"entrypoint {entrypoint!r} names a file but not the flow function in it",
+            path,
+            f"write {text}:flow_function",
+        )
+        return None
     if ":" in text:
         location, _, function = text.rpartition(":")
     else:
@@ -124,11 +134,12 @@ def _target(root: Path, entrypoint: str, path: Path_) -> Generator[Finding, None
         )
         return None
     if not file.is_file():
+        hint = f"entrypoints are relative to the directory flowplan runs in, {root}"
+        if file_directory != root and (file_directory / location).is_file():
+            hint += (f"; it exists relative to {file_directory}: run from there, as Prefect"
+                     " would need too")  # fmt: skip
         yield error(
-            "entrypoint-not-found",
-            f"entrypoint file {location!r} does not exist",
-            path,
-            f"paths are relative to {root}",
+            "entrypoint-not-found", f"entrypoint file {location!r} does not exist", path, hint
         )
         return None
     return Target(file, function, location)

@@ -425,3 +425,34 @@ def test_entrypoints_resolve_from_where_flowplan_runs(
     monkeypatch.chdir(repo)
     result = cli("validate", "--prefect-file", "etl/prefect.yaml")
     assert f"it exists relative to {repo / 'etl'}: run from there" in result.out
+
+
+def test_flow_metadata_fills_the_deployment_as_prefect_does(
+    cli: Cli, project: Callable[..., Path]
+) -> None:
+    import hashlib
+
+    source = (
+        "from lib.compat import flow\nPREFIX = 'etl'\n"
+        "@flow(name=PREFIX + '-daily', description='Loads the day.', version='3.0')\n"
+        "def a():\n    'ignored docstring'\n"
+        "@flow\ndef b():\n    'The docstring.'\n"
+    )
+    project({"lib/__init__.py": "", "lib/compat.py": "from prefect import flow\n",
+             "flows/f.py": source, "prefect.yaml": """
+deployments:
+  - {name: one, entrypoint: flows/f.py:a, work_pool: {name: local}}
+  - {name: two, entrypoint: flows/f.py:b, work_pool: {name: local}}
+"""})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    assert cli("apply", "--auto-approve").code == 0
+    one, two = (
+        get_backend().read_deployment("etl-daily/one"),
+        get_backend().read_deployment("b/two"),
+    )
+    assert (one.description, one.version) == ("Loads the day.", "3.0")
+    assert (two.description, two.version) == (
+        "The docstring.",
+        hashlib.md5(source.encode()).hexdigest(),
+    )
+    assert cli("plan", "--detailed-exitcode").code == 0

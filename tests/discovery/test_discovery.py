@@ -118,3 +118,66 @@ def f(a: int, b: Optional[str] = None, c: list[int] = [1], d: dict[str, float] =
     assert props["j"]["anyOf"] == [{"type": "integer"}, {"type": "string"}]
     assert props["k"] == {"title": "k", "position": 9}
     assert props["kw"] == {"title": "kw", "position": 10, "type": "number", "default": 1.5}
+
+
+def test_a_flow_decorator_re_exported_by_the_project(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "lib/__init__.py": "",
+        "lib/compat.py": "from prefect import flow, task\n",
+        "lib/deeper.py": "from lib.compat import flow\n",
+        "flows/a.py": "from lib.compat import flow\n@flow\ndef via_compat(): ...\n",
+        "flows/b.py": "from lib.deeper import flow as f\n@f(name='deep')\ndef via_two(): ...\n",
+        "lib/c.py": "from .compat import flow\n@flow\ndef relative(): ...\n",
+        "flows/d.py": "from lib.nothing import flow\n@flow\ndef missing(): ...\n",
+    })  # fmt: skip
+    flows, _ = discover(tmp_path)
+    assert [(f.name, f.entrypoint) for f in flows] == [
+        ("via-compat", "flows/a.py:via_compat"),
+        ("deep", "flows/b.py:via_two"),
+        ("relative", "lib/c.py:relative"),
+    ]
+
+
+def test_names_descriptions_and_versions_read_as_prefect_would(tmp_path: Path) -> None:
+    import hashlib
+
+    source = (
+        "from prefect import flow\n"
+        "PREFIX = 'etl'\n"
+        "NAME = PREFIX + '-daily'\n"
+        "@flow(name=NAME)\ndef a(): ...\n"
+        "@flow(name=f'plain-fstring', description='From the decorator.', version='2.1')\n"
+        "def b():\n    'Docstring loses to description=.'\n"
+        "@flow(name=PREFIX + f'-x')\ndef c():\n    'Docstring.'\n"
+        "import os\n@flow(name=os.environ['FLOW'])\ndef d(): ...\n"
+        "@flow(name=f'{PREFIX}-{1}')\ndef e(): ...\n"
+    )
+    write(tmp_path, {"f.py": source})
+    flows, _ = discover(tmp_path)
+    digest = hashlib.md5(source.encode()).hexdigest()
+    assert [(f.name, f.description, f.version, f.name_problem) for f in flows] == [
+        ("etl-daily", None, digest, None),
+        ("plain-fstring", "From the decorator.", "2.1", None),
+        ("etl-x", "Docstring.", digest, None),
+        ("d", None, digest,
+         "the flow name (os.environ['FLOW']) cannot be read without running the code"),
+        ("e", None, digest,
+         "the flow name (f'{PREFIX}-{1}') cannot be read without running the code"),
+    ]  # fmt: skip
+
+
+def test_enum_members_that_only_running_the_code_knows_leave_the_parameter_open(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, {"f.py": (
+        "from enum import Enum, StrEnum, auto\nfrom prefect import flow\n"
+        "class Mode(Enum):\n    FAST = auto()\n    SLOW = auto()\n"
+        "class Color(StrEnum):\n    RED = auto()\n"
+        "class Built(Enum):\n    A = 'a'.upper()\n"
+        "@flow\ndef f(mode: Mode, color: Color, built: Built): ...\n"
+    )})  # fmt: skip
+    (flow,) = discover(tmp_path)[0]
+    properties = flow.schema()["properties"]
+    assert properties["mode"]["enum"] == [1, 2]
+    assert properties["color"]["enum"] == ["red"]
+    assert "enum" not in properties["built"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.util
 import inspect
 from pathlib import Path
@@ -109,6 +110,9 @@ def test_deploy_stores_entrypoint_schema_and_pull_step(project: Path) -> None:
     other = get_backend().read_deployment("other-flow/o")
     assert other.schedules[0].schedule == IntervalSchedule(600)  # type: ignore[arg-type]
     assert other.parameter_openapi_schema["required"] == ["x"]
+    # no version given: the md5 of the flow's file, as Prefect sets it
+    source = (project / "flows" / "hello.py").read_bytes()
+    assert other.version == hashlib.md5(source).hexdigest()
 
 
 def test_entrypoint_is_relative_to_the_directory_with_prefect_yaml(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,11 @@ class FlowInfo:
     path: str  # relative to the scan root, POSIX separators
     line: int
     is_async: bool
-    description: str | None
+    description: str | None  # `description=`, else the docstring
     parameters: tuple[Parameter, ...]
     accepts_any_keyword: bool  # has **kwargs
+    version: str | None = None  # `version=`, else (as Prefect) the md5 of the flow's file
+    name_problem: str | None = None  # why `name=` could not be read without running the code
 
     @property
     def entrypoint(self) -> str:
@@ -41,6 +45,7 @@ class FlowInfo:
             "line": self.line,
             "is_async": self.is_async,
             "description": self.description,
+            "version": self.version,
             "parameter_openapi_schema": self.schema(),
         }
 
@@ -58,8 +63,11 @@ class SourceProblem:
 
 
 def might_define_flows(source: bytes) -> bool:
-    """Cheap prefilter: a flow needs the word `flow` and an import of prefect or flowplan."""
-    return b"flow" in source and (b"prefect" in source or b"flowplan" in source)
+    """Cheap prefilter: a flow needs the word `flow` and an import of prefect or flowplan (or
+    of a `flow` that a project module re-exports)."""
+    return b"flow" in source and (
+        b"prefect" in source or b"flowplan" in source or b"import flow" in source
+    )
 
 
 def parse_source(source: bytes, display: str) -> ast.Module | SourceProblem:
@@ -92,15 +100,15 @@ def statements(tree: ast.Module) -> Iterator[ast.stmt]:
 class _Imports:
     """Which local names mean the `flow` decorator, and which mean a module that has one."""
 
-    def __init__(self, nodes: list[ast.stmt]) -> None:
+    def __init__(self, nodes: list[ast.stmt], file: Path | None = None) -> None:
         self.decorators: set[str] = set()
         self.modules: set[str] = set()
         for node in nodes:
-            if isinstance(node, ast.ImportFrom) and node.module in FLOW_MODULES and node.level == 0:
+            if isinstance(node, ast.ImportFrom):
                 for alias in node.names:
-                    if alias.name == "flow":
+                    if alias.name == "flow" and _provides_flow(node, file):
                         self.decorators.add(alias.asname or "flow")
-                    elif alias.name == "*":
+                    elif alias.name == "*" and node.module in FLOW_MODULES and node.level == 0:
                         self.decorators.add("flow")
             elif isinstance(node, ast.Import):
                 for alias in node.names:
@@ -120,13 +128,89 @@ class _Imports:
         return False
 
 
-def _literal_name(decorator: ast.expr) -> str | None:
+_UNKNOWN = object()
+_SEARCH_LEVELS = 6  # how far up from a file a project module is looked for
+
+
+def _provides_flow(node: ast.ImportFrom, file: Path | None, depth: int = 0) -> bool:
+    """`from X import flow` brings Prefect's (or flowplan's) decorator: X is prefect or
+    flowplan, or a module of the project that re-exports it (`from lib.compat import flow`)."""
+    if node.module in FLOW_MODULES and node.level == 0:
+        return True
+    if file is None or depth > 3:
+        return False
+    module = _module_file(node, file)
+    if module is None:
+        return False
+    return any(
+        _provides_flow(other, module, depth + 1)
+        for other in _imports_of(module)
+        if any(alias.name == "flow" and (alias.asname or "flow") == "flow" for alias in other.names)
+    )
+
+
+def _module_file(node: ast.ImportFrom, file: Path) -> Path | None:
+    """The project file `from X import ...` reads: relative to the importing file's package,
+    or (absolute) from its directory or one above it, as `sys.path` usually has them."""
+    parts = (node.module or "").split(".") if node.module else []
+    if node.level:
+        bases = [file.parents[node.level - 1]] if node.level <= len(file.parents) else []
+    else:
+        bases = list(file.parents)[:_SEARCH_LEVELS]
+    for base in bases:
+        target = base.joinpath(*parts)
+        for candidate in (target.with_suffix(".py"), target / "__init__.py"):
+            if parts and candidate.is_file():
+                return candidate
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _imports_of(path: Path) -> tuple[ast.ImportFrom, ...]:
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return ()
+    return tuple(node for node in statements(tree) if isinstance(node, ast.ImportFrom))
+
+
+def _keyword(decorator: ast.expr, name: str) -> ast.expr | None:
     if isinstance(decorator, ast.Call):
         for keyword in decorator.keywords:
-            if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
-                value = keyword.value.value
-                return value if isinstance(value, str) else None
+            if keyword.arg == name:
+                return keyword.value
     return None
+
+
+def constant_text(node: ast.expr, constants: dict[str, str]) -> str | object:
+    """The text an expression always has: a string literal, a module-level string constant, an
+    f-string without fields, or a `+` of those; `_UNKNOWN` for anything else."""
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else _UNKNOWN
+    if isinstance(node, ast.Name):
+        return constants.get(node.id, _UNKNOWN)
+    if isinstance(node, ast.JoinedStr):
+        parts = [constant_text(value, constants) for value in node.values]
+        return "".join(parts) if all(isinstance(p, str) for p in parts) else _UNKNOWN  # type: ignore[arg-type]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = constant_text(node.left, constants), constant_text(node.right, constants)
+        return left + right if isinstance(left, str) and isinstance(right, str) else _UNKNOWN
+    return _UNKNOWN
+
+
+def string_constants(tree_body: list[ast.stmt]) -> dict[str, str]:
+    """Module-level `NAME = <constant text>` assignments, in order (later ones see earlier)."""
+    constants: dict[str, str] = {}
+    for node in tree_body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name):
+                value = constant_text(node.value, constants)
+                if isinstance(value, str):
+                    constants[target.id] = value
+                else:
+                    constants.pop(target.id, None)  # reassigned to something unknowable
+    return constants
 
 
 @dataclass(frozen=True)
@@ -137,8 +221,10 @@ class ParsedSource:
     functions: frozenset[str]
 
 
-def _flows(nodes: list[ast.stmt], display: str) -> Iterator[FlowInfo]:
-    imports = _Imports(nodes)
+def _flows(
+    nodes: list[ast.stmt], display: str, constants: dict[str, str], digest: str, file: Path
+) -> Iterator[FlowInfo]:
+    imports = _Imports(nodes, file)
     if not imports.decorators and not imports.modules:
         return
     enums = enum_classes(nodes)
@@ -148,17 +234,36 @@ def _flows(nodes: list[ast.stmt], display: str) -> Iterator[FlowInfo]:
         for decorator in node.decorator_list:
             if imports.is_flow_decorator(decorator):
                 parameters, any_keyword = parameters_of(node.args, enums)
+                texts = {key: _text(decorator, key, constants)
+                         for key in ("name", "description", "version")}  # fmt: skip
+                name, expression = texts["name"]
+                problem = (
+                    f"the flow name ({expression}) cannot be read without running the code"
+                    if expression
+                    else None
+                )
                 yield FlowInfo(
-                    name=_literal_name(decorator) or node.name.replace("_", "-"),
+                    name=name or node.name.replace("_", "-"),
                     function=node.name,
                     path=display,
                     line=node.lineno,
                     is_async=isinstance(node, ast.AsyncFunctionDef),
-                    description=ast.get_docstring(node),
+                    description=texts["description"][0] or ast.get_docstring(node),
                     parameters=parameters,
                     accepts_any_keyword=any_keyword,
+                    version=texts["version"][0] or digest,
+                    name_problem=problem,
                 )
                 break
+
+
+def _text(decorator: ast.expr, key: str, constants: dict[str, str]) -> tuple[str | None, str]:
+    """The decorator's `key=` text, or (None, the expression) when it cannot be read."""
+    node = _keyword(decorator, key)
+    if node is None:
+        return None, ""
+    value = constant_text(node, constants)
+    return (value, "") if isinstance(value, str) else (None, ast.unparse(node))
 
 
 def scan_file(path: Path, display: str, *, prefilter: bool = True) -> ParsedSource | SourceProblem:
@@ -177,7 +282,9 @@ def scan_file(path: Path, display: str, *, prefilter: bool = True) -> ParsedSour
     if isinstance(tree, SourceProblem):
         return tree
     nodes = list(statements(tree))
-    flows = sorted(_flows(nodes, display), key=lambda flow: (flow.line, flow.function))
+    digest = hashlib.md5(source, usedforsecurity=False).hexdigest()  # Prefect's default version
+    found = _flows(nodes, display, string_constants(tree.body), digest, path.resolve())
+    flows = sorted(found, key=lambda flow: (flow.line, flow.function))
     functions = frozenset(
         node.name for node in nodes if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     )

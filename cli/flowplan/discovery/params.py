@@ -48,7 +48,11 @@ class Parameter:
 
 
 def enum_classes(nodes: list[ast.stmt]) -> dict[str, list[Any]]:
-    """Enum classes among the module's statements -> the values of their literal members."""
+    """Enum classes among the module's statements -> their member values, read statically:
+    literals, and `auto()` as Python computes it (1, 2, ... after the last integer; the
+    lower-case name in a StrEnum; powers of two in a Flag). A class whose members cannot all
+    be read that way maps to [] (the parameter is then left unconstrained, never an enum
+    that rejects every value)."""
     found: dict[str, list[Any]] = {}
     for node in nodes:
         if not isinstance(node, ast.ClassDef):
@@ -56,12 +60,35 @@ def enum_classes(nodes: list[ast.stmt]) -> dict[str, list[Any]]:
         bases = {ast.unparse(base).rsplit(".", 1)[-1] for base in node.bases}
         if not bases & _ENUM_BASES:
             continue
-        values = []
-        for statement in node.body:
-            if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant):
-                values.append(statement.value.value)
-        found[node.name] = values
+        found[node.name] = _members(node, bases)
     return found
+
+
+def _members(node: ast.ClassDef, bases: set[str]) -> list[Any]:
+    values: list[Any] = []
+    for statement in node.body:
+        if not isinstance(statement, ast.Assign) or not all(
+            isinstance(t, ast.Name) and not t.id.startswith("_") for t in statement.targets
+        ):
+            continue
+        value = statement.value
+        if isinstance(value, ast.Constant):
+            values.append(value.value)
+        elif isinstance(value, ast.Call) and _name(value.func) == "auto" and not value.args:
+            name = statement.targets[0].id  # type: ignore[attr-defined]
+            values.append(_auto(values, name, bases))
+        else:
+            return []  # computed members: not knowable without running the code
+    return values
+
+
+def _auto(values: list[Any], name: str, bases: set[str]) -> Any:
+    if "StrEnum" in bases:
+        return name.lower()
+    numbers = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    if bases & {"Flag", "IntFlag"}:
+        return 1 << max(numbers).bit_length() if numbers else 1
+    return numbers[-1] + 1 if numbers else 1
 
 
 def annotation_schema(node: ast.expr | None, enums: dict[str, list[Any]]) -> dict[str, Any]:
@@ -84,7 +111,7 @@ def annotation_schema(node: ast.expr | None, enums: dict[str, list[Any]]) -> dic
         args = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
         return _generic(name, args, enums)
     if name in enums:
-        return {"enum": enums[name]}
+        return {"enum": enums[name]} if enums[name] else {}
     return dict(_SIMPLE.get(name, {}))
 
 

@@ -200,7 +200,9 @@ def _deployment(
         flow_name=flow.name, name=name, entrypoint=config.entrypoint,
         path=str(project.root),
         description=o.description or data.get("description") or flow.description,
-        version=o.version or (str(data["version"]) if data.get("version") is not None else None),
+        version=o.version
+        or (str(data["version"]) if data.get("version") is not None else None)
+        or flow.version,
         tags=tuple(t for t in tags if t.strip()),
         labels={OWNER_LABEL: "flowplan", PROJECT_LABEL: project_label},
         parameters={**(data.get("parameters") or {}), **o.parameters},

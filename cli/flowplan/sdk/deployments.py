@@ -96,6 +96,8 @@ class RunnerDeployment:
         self.paused = paused
         self.concurrency_limit = check_limit("concurrency limit", concurrency_limit)
         self.location = locate(flow.fn, flow.name)
+        if self.version is None:
+            self.version = self.location.file_hash  # as Prefect: the flow file's hash
         self.id: UUID | None = None
         self._check_parameters()
 

@@ -7,6 +7,7 @@ file relative to that root plus the function name, so it always stays inside the
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class Location:
     entrypoint: str
     parameter_schema: dict[str, Any]
     accepts_any_keyword: bool
+    file_hash: str  # the md5 of the flow's file: the default version, as in Prefect
 
 
 def project_root(file: Path) -> Path:
@@ -70,4 +72,5 @@ def _locate(fn: Callable[..., Any], flow_name: str) -> Location:
         entrypoint=f"{file.relative_to(root).as_posix()}:{function}",
         parameter_schema=parameter_schema(parameters),
         accepts_any_keyword=any_keyword,
+        file_hash=hashlib.md5(file.read_bytes(), usedforsecurity=False).hexdigest(),
     )

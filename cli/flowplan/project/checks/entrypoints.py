@@ -66,6 +66,10 @@ def check(project: Project, flows: dict[int, FlowInfo]) -> Iterator[Finding]:
             continue
         flow = yield from _flow(index, target, path)
         if flow is not None:
+            if flow.name_problem:
+                yield warning(
+                    "flow-name", f"{flow.name_problem}; flowplan uses {flow.name!r}", path
+                )
             flows[deployment.index] = flow
             yield from _parameters(deployment, flow)
 

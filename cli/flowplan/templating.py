@@ -153,7 +153,10 @@ def apply_values(
             return value
         raise ValueError(f"cannot template a value of type {type(value).__name__}")
 
-    return render(template)
+    rendered = render(template)
+    if rendered is NOTSET and not remove_notset:
+        return template  # a whole placeholder with no value yet: kept for a later pass
+    return rendered
 
 
 def _render_text(

@@ -456,3 +456,108 @@ deployments:
         hashlib.md5(source.encode()).hexdigest(),
     )
     assert cli("plan", "--detailed-exitcode").code == 0
+
+
+def test_pull_steps_keep_what_resolves_only_at_run_time(
+    cli: Cli, project: Callable[..., Path]
+) -> None:
+    project({"flows/hello.py": FLOW, "prefect.yaml": """
+pull:
+  - prefect.deployments.steps.git_clone:
+      id: clone-step
+      repository: https://github.com/org/repo.git
+      branch: main
+  - prefect.deployments.steps.pip_install_requirements:
+      directory: "{{ clone-step.directory }}"
+      requirements_file: requirements.txt
+  - prefect.deployments.steps.set_working_directory:
+      directory: "{{ clone-step.directory }}/sub"
+deployments:
+  - {name: d, entrypoint: flows/hello.py:hello_flow, work_pool: {name: local}}
+"""})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    planned = cli("plan", "-o", "json")
+    assert planned.code == 0, planned.err
+    assert "NOTSET" not in planned.out
+    assert cli("apply", "--auto-approve").code == 0
+    steps = get_backend().read_deployment("hello/d").pull_steps
+    assert steps[1] == {
+        "prefect.deployments.steps.pip_install_requirements": {  # type: ignore[index]
+            "directory": "{{ clone-step.directory }}",
+            "requirements_file": "requirements.txt",
+        }
+    }
+    assert steps[2] == {
+        "prefect.deployments.steps.set_working_directory": {  # type: ignore[index]
+            "directory": "{{ clone-step.directory }}/sub"
+        }
+    }
+    assert cli("plan", "--detailed-exitcode").code == 0
+
+
+def test_a_top_level_pull_every_deployment_overrides_only_warns(
+    cli: Cli, project: Callable[..., Path]
+) -> None:
+    project({"flows/hello.py": FLOW, "prefect.yaml": """
+pull:
+  - prefect.deployments.steps.run_shel_script: {script: echo}
+deployments:
+  - name: d
+    entrypoint: flows/hello.py:hello_flow
+    pull: [{prefect.deployments.steps.set_working_directory: {directory: /tmp}}]
+"""})  # fmt: skip
+    result = cli("validate")
+    assert result.code == 0, result.out
+    assert result.out.startswith(
+        "warning: prefect.yaml:2:5: pull[0].prefect.deployments.steps.run_shel_script: unknown step function"
+    )
+    assert "the top-level pull never runs: every deployment has its own" in result.out
+    assert cli("validate", "--strict").code == 1
+
+
+def test_files_fresh_from_prefect_init_validate(cli: Cli, project: Callable[..., Path]) -> None:
+    """What `prefect init --recipe docker-git` writes (Prefect 3.9.1), byte for byte."""
+    project({"prefect.yaml": """---
+name: demo
+prefect-version: 3.9.1
+build:
+- prefect_docker.deployments.steps.build_docker_image:
+    id: build_image
+    requires: prefect-docker>=0.3.1
+    image_name: org/img
+    tag: latest
+    dockerfile: auto
+push:
+- prefect_docker.deployments.steps.push_docker_image:
+    requires: prefect-docker>=0.3.1
+    image_name: '{{ build_image.image_name }}'
+    tag: '{{ build_image.tag }}'
+pull:
+- prefect.deployments.steps.git_clone:
+    repository: https://github.com/org/repo.git
+    branch: main
+    access_token: null
+deployments:
+- name: null
+  version: null
+  tags: []
+  description: null
+  schedule: {}
+  flow_name: null
+  entrypoint: null
+  parameters: {}
+  work_pool:
+    name: null
+    work_queue_name: null
+    job_variables:
+      image: '{{ build_image.image }}'
+"""})  # fmt: skip
+    result = cli("validate")
+    assert (result.code, result.out.splitlines()) == (0, [
+        "warning: prefect.yaml:22:3: deployments[0]: this is the placeholder deployment 'prefect"
+        " init' writes (no name, no entrypoint); plan, apply and deploy refuse it until it is"
+        " filled in (fill in name: and entrypoint: (path/to/file.py:flow_function), or remove it)",
+        "Valid: 1 file, 1 warning.",
+    ])  # fmt: skip
+    planned = cli("plan")
+    assert planned.code == 1 and "deployments[0] has no name" in planned.err

@@ -52,6 +52,11 @@ class DeploymentConfig:
         return ("deployments", self.index)
 
     @property
+    def is_placeholder(self) -> bool:
+        """The untouched deployment `prefect init` writes: no name and no entrypoint."""
+        return self.data.get("name") is None and self.data.get("entrypoint") is None
+
+    @property
     def name(self) -> str | None:
         value = self.data.get("name")
         return value if isinstance(value, str) else None

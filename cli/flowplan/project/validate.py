@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from flowplan.discovery.flows import FlowInfo
@@ -79,8 +79,25 @@ def validate_file(
             report.project, report.references, os.environ if env is None else env, report.flows
         )
     )
+    if _top_pull_never_runs(report.project):
+        raw = [(_unused_pull(finding), on_key) for finding, on_key in raw]
     report.findings = _finish(raw, loaded, options)
     return report
+
+
+def _top_pull_never_runs(project: Project) -> bool:
+    """Every deployment has a `pull` of its own, so the top-level one is never used."""
+    return bool(project.data.get("pull")) and bool(project.deployments) and all(
+        deployment.data.get("pull") is not None for deployment in project.deployments
+    )
+
+
+def _unused_pull(finding: Finding) -> Finding:
+    if finding.severity != "error" or finding.path[:1] != ("pull",):
+        return finding
+    note = "the top-level pull never runs: every deployment has its own"
+    hint = f"{finding.hint}; {note}" if finding.hint else note
+    return replace(finding, severity="warning", hint=hint)
 
 
 def _schema_findings(loaded: LoadedFile) -> Iterable[tuple[Finding, bool]]:

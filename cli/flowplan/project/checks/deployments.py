@@ -69,7 +69,15 @@ def check(project: Project, flow_names: Mapping[int, str]) -> Iterator[Finding]:
     for deployment in project.deployments:
         path = deployment.path
         name = deployment.data.get("name")
-        if name is None:
+        if deployment.is_placeholder:
+            yield warning(
+                "placeholder-deployment",
+                "this is the placeholder deployment 'prefect init' writes (no name, no"
+                " entrypoint); plan, apply and deploy refuse it until it is filled in",
+                path,
+                "fill in name: and entrypoint: (path/to/file.py:flow_function), or remove it",
+            )
+        elif name is None:
             yield error(
                 "unnamed-deployment",
                 "deployment has no name",

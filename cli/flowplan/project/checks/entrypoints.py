@@ -52,6 +52,8 @@ def check(project: Project, flows: dict[int, FlowInfo]) -> Iterator[Finding]:
         entrypoint = deployment.data.get("entrypoint")
         path = (*deployment.path, "entrypoint")
         if entrypoint is None:
+            if deployment.is_placeholder:
+                continue  # one warning for the whole placeholder (checks/deployments.py)
             yield error(
                 "entrypoint-missing",
                 "deployment has no entrypoint",

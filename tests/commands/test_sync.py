@@ -561,3 +561,26 @@ deployments:
     ])  # fmt: skip
     planned = cli("plan")
     assert planned.code == 1 and "deployments[0] has no name" in planned.err
+
+
+def test_a_deployment_made_from_flags_alone_is_not_pruned(
+    cli: Cli, project: Callable[..., Path]
+) -> None:
+    project({"flows/hello.py": FLOW, "prefect.yaml": """
+name: demo
+deployments:
+  - {name: declared, entrypoint: flows/hello.py:hello_flow, work_pool: {name: local}}
+"""})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    assert cli("apply", "--auto-approve").code == 0
+    adhoc = cli("deploy", "flows/hello.py:hello_flow", "-n", "adhoc", "-p", "local")
+    assert adhoc.code == 0, adhoc.err
+    assert "'adhoc' is not declared in prefect.yaml: it is deployed but not owned" in adhoc.err
+    labels = get_backend().read_deployment("hello/adhoc").labels
+    assert labels.get("flowplan.dev/managed-by") == "flowplan"
+    assert "flowplan.dev/project" not in labels
+    pruned = cli("plan", "--prune", "--detailed-exitcode")
+    assert pruned.code == 0, pruned.out  # nothing to delete: adhoc is not the project's
+    again = cli("deploy", "-n", "declared")
+    assert again.code == 0 and "not declared" not in again.err
+    assert get_backend().read_deployment("hello/declared").labels["flowplan.dev/project"] == "demo"

@@ -4,6 +4,7 @@ deployments in one go (never prunes). Works with or without a prefect.yaml."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,14 @@ def deploy(
     unnamed = [c for c in chosen if not c.get("name")]
     if unnamed:
         raise InvalidInput("a selected deployment has no name", hint="add name: to it")
+    declared = {d.get("name") for d in data.get("deployments") or () if isinstance(d, dict)}
+    if entrypoint and chosen[0].get("name") not in declared:
+        overrides = replace(overrides, undeclared=True)
+        console.err(
+            f"Note: {chosen[0]['name']!r} is not declared in {prefect_file}: it is deployed but"
+            " not owned by the project, so 'plan --prune' leaves it alone (declare it in the"
+            " file to manage it from there)"
+        )
     report = _report(prefect_file, {**data, "deployments": chosen})
     target = backend(changes=True)
     assert report.project is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,13 @@ class Overrides:
     schedules: tuple[dict[str, Any], ...] = ()
     timezone: str | None = None
     enforce_parameter_schema: bool | None = None
+    # made from the command line, not declared in the project file: not labelled as the
+    # project's, so `--prune` never deletes it
+    undeclared: bool = False
 
     @property
     def given(self) -> bool:
-        return self != Overrides()
+        return replace(self, undeclared=False) != Overrides()
 
 
 def matches(pattern: str, config: DeploymentConfig, flow: FlowInfo | None) -> bool:
@@ -204,7 +207,9 @@ def _deployment(
         or (str(data["version"]) if data.get("version") is not None else None)
         or flow.version,
         tags=tuple(t for t in tags if t.strip()),
-        labels={OWNER_LABEL: "flowplan", PROJECT_LABEL: project_label},
+        labels={OWNER_LABEL: "flowplan"}
+        if o.undeclared
+        else {OWNER_LABEL: "flowplan", PROJECT_LABEL: project_label},
         parameters={**(data.get("parameters") or {}), **o.parameters},
         parameter_openapi_schema=flow.schema(),
         enforce_parameter_schema=o.enforce_parameter_schema

@@ -584,3 +584,33 @@ deployments:
     again = cli("deploy", "-n", "declared")
     assert again.code == 0 and "not declared" not in again.err
     assert get_backend().read_deployment("hello/declared").labels["flowplan.dev/project"] == "demo"
+
+
+def test_long_changed_values_show_the_keys_that_changed(
+    cli: Cli, project: Callable[..., Path]
+) -> None:
+    params = {f"table_{i}": f"warehouse.schema_{i}.events" for i in range(6)}
+    text = "{" + ", ".join(f"{k}: {v}" for k, v in params.items()) + "}"
+    wide = "from prefect import flow\n\n@flow\ndef wide(**tables):\n    pass\n"
+    root = project({"flows/wide.py": wide, "prefect.yaml": f"""
+deployments:
+  - name: d
+    entrypoint: flows/wide.py:wide
+    work_pool: {{name: local}}
+    parameters: {text}
+"""})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    assert cli("apply", "--auto-approve").code == 0
+    edited = (root / "prefect.yaml").read_text().replace("schema_3.events", "schema_3.sessions")
+    edited = edited.replace("table_5: warehouse.schema_5.events", "table_6: new")
+    (root / "prefect.yaml").write_text(edited)
+    result = cli("plan")
+    lines = result.out.splitlines()
+    start = lines.index("      ~ parameters:")
+    assert lines[start + 1 : start + 5] == [
+        '          ~ table_3: "warehouse.schema_3.events" -> "warehouse.schema_3.sessions"',
+        '          - table_5: "warehouse.schema_5.events"',
+        '          + table_6: "new"',
+        "",
+    ]
+    assert "characters)" not in result.out

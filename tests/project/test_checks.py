@@ -328,3 +328,23 @@ def test_references_are_listed(project: Callable[..., Path]) -> None:
         "blocks": ["secret/token"],
         "variables": ["desc"],
     }
+
+
+def test_schedules_that_can_only_fail_or_never_fire(project: Callable[..., Path]) -> None:
+    yaml = """
+deployments:
+  - name: a
+    entrypoint: flows/etl.py:etl
+    schedules:
+      - cron: "0 0 31 2 *"
+      - cron: "0 0 31 2 1"
+        parameters: {day: monday}
+      - {cron: "0 3 * * *", active: false}
+  - name: b
+    entrypoint: flows/etl.py:etl
+"""
+    assert findings(project, yaml) == [
+        "error parameter-missing-scheduled prefect.yaml:5:9: deployments[0].schedules[0]: required parameter 'day' of etl-flow has no value, so every run of this schedule would fail (give it under the deployment's parameters, or this schedule's parameters)",
+        "error invalid-cron prefect.yaml:5:15: deployments[0].schedules[0].cron: invalid cron expression '0 0 31 2 *' (no date ever matches it (check the day of the month against the month))",
+        "warning parameter-missing prefect.yaml:9:5: deployments[1].parameters: required parameter 'day' of etl-flow has no value (give it under parameters, or every run must pass it)",
+    ]

@@ -49,8 +49,41 @@ def render_change(change: Change) -> list[str]:
         elif field.after is None:
             lines.append(f"      - {field.name}: {show(field.before)}")
         else:
-            lines.append(f"      ~ {field.name}: {show(field.before)} -> {show(field.after)}")
+            lines += changed(field.name, field.before, field.after, "      ")
     return lines
+
+
+def full(value: Any) -> str:
+    """A value on one line, never folded (secret references still shown as such)."""
+    if isinstance(value, str) and _is_secret(value):
+        return "(secret reference)"
+    return json.dumps(_mask(value), sort_keys=True, default=str)
+
+
+def changed(name: str, before: Any, after: Any, indent: str) -> list[str]:
+    """An update, Terraform style: `old -> new` when it fits on a line; otherwise the keys (or
+    items) that changed, nested, each in full, so that no change is ever cut off."""
+    line = f"{indent}~ {name}: {full(before)} -> {full(after)}"
+    if len(line) <= _WIDTH + 28:
+        return [line]
+    inner = indent + "    "
+    if isinstance(before, dict) and isinstance(after, dict):
+        lines = [f"{indent}~ {name}:"]
+        for key in sorted(set(before) | set(after), key=str):
+            if key not in after:
+                lines.append(f"{inner}- {key}: {full(before[key])}")
+            elif key not in before:
+                lines.append(f"{inner}+ {key}: {full(after[key])}")
+            elif before[key] != after[key]:
+                lines += changed(str(key), before[key], after[key], inner)
+        return lines
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        lines = [f"{indent}~ {name}:"]
+        for index, (old, new) in enumerate(zip(before, after, strict=True)):
+            if old != new:
+                lines += changed(f"[{index}]", old, new, inner)
+        return lines
+    return [f"{indent}~ {name}:", f"{inner}- {full(before)}", f"{inner}+ {full(after)}"]
 
 
 def render(plan: Plan) -> list[str]:

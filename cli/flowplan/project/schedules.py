@@ -89,6 +89,19 @@ def cron_problem(expression: str) -> str | None:
             raise _NeedsCroniter  # a seconds field: croniter decides
     except _NeedsCroniter:
         return _croniter_problem(text)
+    if fields[2] != "*" and fields[3] != "*" and fields[4] == "*":  # impossible days of a month
+        return _never_fires(text)
+    return None
+
+
+def _never_fires(text: str) -> str | None:
+    """`0 0 31 2 *` is valid cron but no date ever matches it."""
+    from croniter import croniter
+
+    try:
+        croniter(text, day_or=False).get_next()
+    except Exception:  # croniter gives up after searching: no matching date exists
+        return "no date ever matches it (check the day of the month against the month)"
     return None
 
 

@@ -228,12 +228,25 @@ def _parameters(deployment: DeploymentConfig, flow: FlowInfo) -> Iterator[Findin
             yield from check_parameter_values(extra, flow, (*schedule_path, "parameters"))
     missing = [p.name for p in flow.parameters if p.required and p.name not in given]
     for name in missing:
-        yield warning(
-            "parameter-missing",
-            f"required parameter {name!r} of {flow.name} has no value",
-            path,
-            "give it under parameters, or every run must pass it",
-        )
+        # a schedule that does not give it makes runs that can only fail
+        for schedule_path, item in deployment.schedules():
+            extra = item.get("parameters")
+            if item.get("active") is not False and not (isinstance(extra, dict) and name in extra):
+                yield error(
+                    "parameter-missing-scheduled",
+                    f"required parameter {name!r} of {flow.name} has no value, so every run of"
+                    " this schedule would fail",
+                    schedule_path,
+                    "give it under the deployment's parameters, or this schedule's parameters",
+                )
+                break
+        else:
+            yield warning(
+                "parameter-missing",
+                f"required parameter {name!r} of {flow.name} has no value",
+                path,
+                "give it under parameters, or every run must pass it",
+            )
 
 
 def check_parameter_values(

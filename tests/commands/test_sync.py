@@ -614,3 +614,55 @@ deployments:
         "",
     ]
     assert "characters)" not in result.out
+
+
+def test_a_plan_predicts_the_clone_directory(cli: Cli, project: Callable[..., Path]) -> None:
+    project({"flows/hello.py": FLOW, "prefect.yaml": """
+build:
+  - prefect.deployments.steps.git_clone:
+      id: clone
+      repository: https://example.com/org/repo.git
+      branch: main
+deployments:
+  - name: d
+    entrypoint: flows/hello.py:hello_flow
+    work_pool: {name: local}
+    description: "code in {{ clone.directory }}"
+"""})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    assert '+ description: "code in repo-main"' in cli("plan").out  # known without cloning
+
+
+def test_plans_settle_after_a_build_and_a_no_op_apply_builds_nothing(
+    cli: Cli, project: Callable[..., Path]
+) -> None:
+    root = project({"flows/hello.py": FLOW, "prefect.yaml": """
+build:
+  - prefect.deployments.steps.run_shell_script:
+      id: stamp
+      script: sh -c 'echo built >> builds.log; date +%s%N'
+deployments:
+  - name: d
+    entrypoint: flows/hello.py:hello_flow
+    work_pool: {name: local}
+    version: "{{ stamp.stdout }}"
+"""})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    assert '+ version: "(known after build)"' in cli("plan").out
+    assert cli("apply", "--auto-approve").code == 0
+    assert (root / "builds.log").read_text() == "built\n"
+    version = get_backend().read_deployment("hello/d").version
+    assert version and version.isdigit()
+    settled = cli("plan", "--detailed-exitcode")
+    assert settled.code == 0, settled.out  # the build's value is kept: same build configuration
+    again = cli("apply", "--auto-approve")
+    assert again.code == 0 and "No changes" in again.out
+    assert (root / "builds.log").read_text() == "built\n"  # nothing rebuilt
+    # another build configuration: the value is unknown again, and apply builds
+    (root / "prefect.yaml").write_text((root / "prefect.yaml").read_text().replace(
+        "date +%s%N", "date +%s%N; true"))  # fmt: skip
+    changed = cli("plan", "--detailed-exitcode")
+    assert changed.code == 2 and '"(known after build)"' in changed.out
+    assert cli("apply", "--auto-approve").code == 0
+    assert (root / "builds.log").read_text() == "built\nbuilt\n"
+    assert get_backend().read_deployment("hello/d").version != version

@@ -24,13 +24,12 @@ from flowplan.errors import ExitCode, FlowplanError, UsageError
 from flowplan.plan import planfile
 from flowplan.plan.apply import Result, apply_plan, stale_objects
 from flowplan.plan.builds import Builder
-from flowplan.plan.desired import select
 from flowplan.plan.lock import apply_lock
 from flowplan.plan.model import Plan
 from flowplan.plan.pipeline import Request, file_hash, make_plan
 from flowplan.plan.render import SIGNS
+from flowplan.plan.specs import BUILD_LABEL
 from flowplan.plan.target import read_actual
-from flowplan.project.validate import FileReport
 from flowplan.steps.predict import unknown_in
 
 LOCK_TIMEOUT = typer.Option(30.0, "--lock-timeout", help="Seconds to wait for another apply.")
@@ -42,10 +41,14 @@ INSTALL_REQUIREMENTS = typer.Option(
 )
 
 
-def has_steps(report: FileReport, request: Request) -> bool:
-    assert report.project is not None
-    configs, _ = select(report.project, report.flows, request.names, request.everything)
-    return any(config.build or config.push for config in configs)
+def needs_build(plan: Plan) -> bool:
+    """Whether a deployment the plan changes is made by build or push steps: an apply that
+    changes none of those (a no-op above all) builds nothing."""
+    return any(
+        change.action in ("create", "update")
+        and BUILD_LABEL in ((change.after or {}).get("labels") or {})
+        for change in plan.changes
+    )
 
 
 def _confirm(auto_approve: bool) -> None:
@@ -147,10 +150,10 @@ def apply(
     request = Request(tuple(name), all_, prune, max_delete)
     assert report.project is not None
     builder = Builder(report.project, target, install_requirements, lambda t: console.err(t))
-    needs_build = not skip_build and has_steps(report, request)
+    build = False
 
     def fresh() -> Plan:
-        return make_plan(report, request, target, outputs=builder if needs_build else None)
+        return make_plan(report, request, target, outputs=builder if build else None)
 
     if planfile_path is not None:
         if name or all_ or prune or max_delete is not None:
@@ -162,11 +165,11 @@ def apply(
                 f"the saved plan is stale: {prefect_file} changed since planning",
                 hint="run 'flowplan plan --out FILE' again",
             )
-        needs_build = False
     else:
         plan = make_plan(report, request, target)  # predicted outputs: nothing built yet
+        build = not skip_build and needs_build(plan)
     show_plan(plan)
-    if not plan.has_changes and not needs_build:
+    if not plan.has_changes:
         return int(ExitCode.OK)
     _confirm(auto_approve)
-    return run_apply(plan, target, planfile_path is not None, lock_timeout, fresh, needs_build)
+    return run_apply(plan, target, planfile_path is not None, lock_timeout, fresh, build)

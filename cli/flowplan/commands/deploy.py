@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from flowplan import console
-from flowplan.commands.apply import INSTALL_REQUIREMENTS, LOCK_TIMEOUT, run_apply
+from flowplan.commands.apply import INSTALL_REQUIREMENTS, LOCK_TIMEOUT, needs_build, run_apply
 from flowplan.commands.common import backend, parse_value
 from flowplan.commands.run_options import parse_job_variables, parse_parameters
 from flowplan.commands.sync_common import ALL, NAMES, PREFECT_FILE, load_report, show_plan
@@ -172,14 +172,18 @@ def deploy(
     assert report.project is not None
     builder = Builder(report.project, target, install_requirements, lambda t: console.err(t))
 
+    build = False
+
     def fresh() -> Plan:
-        return make_plan(report, Request(overrides=overrides), target, outputs=builder)
+        outputs = builder if build else None  # predicted until a build is needed
+        return make_plan(report, Request(overrides=overrides), target, outputs=outputs)
 
     plan = fresh()
+    build = needs_build(plan)
     show_plan(plan)
     code = ExitCode.OK
     if plan.has_changes:
-        code = ExitCode(run_apply(plan, target, False, lock_timeout, fresh))
+        code = ExitCode(run_apply(plan, target, False, lock_timeout, fresh, build))
     keys = [c.key for c in plan.changes if c.kind == "deployment"]
     pools = sorted({str((c.after or {}).get("work_pool_name")) for c in plan.changes
                     if c.kind == "deployment"})  # fmt: skip

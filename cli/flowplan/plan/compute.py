@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from flowplan.domain.job_templates import default_template, job_variable_problems
@@ -14,6 +14,7 @@ from flowplan.domain.specs import DeploymentSpec
 from flowplan.errors import InvalidInput
 from flowplan.plan.model import Action, Change, FieldChange, Plan
 from flowplan.plan.specs import (
+    BUILD_LABEL,
     HASH_LABEL,
     OWNER_LABEL,
     PROJECT_LABEL,
@@ -22,6 +23,7 @@ from flowplan.plan.specs import (
     QueueSpec,
     deployment_to_json,
 )
+from flowplan.steps.predict import KNOWN_AFTER_BUILD, unknown_in
 
 DEFAULT_DELETE_GUARD = 10
 
@@ -170,7 +172,40 @@ def _queue_change(spec: QueueSpec, live: WorkQueue | None) -> Change:
     return Change(action, "work_queue", spec.key, fields, after, live.id, fingerprint(live))
 
 
+_SETTLED = ("description", "version", "tags", "parameters", "job_variables", "pull_steps")
+
+
+def settle(spec: DeploymentSpec, live: Deployment | None) -> DeploymentSpec:
+    """Values only a build can know (`(known after build)` in a plan) are the live ones when
+    the live deployment was made by the same build and push configuration: a plan right after
+    an apply then finds nothing to change, and an apply rebuilds nothing."""
+    build = spec.labels.get(BUILD_LABEL)
+    if live is None or build is None or live.labels.get(BUILD_LABEL) != build:
+        return spec
+    changes = {
+        name: _known(getattr(spec, name), getattr(live, name))
+        for name in _SETTLED
+        if unknown_in(getattr(spec, name))
+    }
+    return replace(spec, **changes) if changes else spec
+
+
+def _known(wanted: Any, live: Any) -> Any:
+    if isinstance(wanted, str) and KNOWN_AFTER_BUILD in wanted:
+        return live
+    if isinstance(wanted, Mapping) and isinstance(live, Mapping):
+        return {key: _known(value, live.get(key)) for key, value in wanted.items()}
+    if (
+        isinstance(wanted, list | tuple)
+        and isinstance(live, list | tuple)
+        and len(live) == len(wanted)
+    ):
+        return type(wanted)(_known(w, v) for w, v in zip(wanted, live, strict=True))
+    return wanted
+
+
 def _deployment_change(spec: DeploymentSpec, live: Deployment | None) -> Change:
+    spec = settle(spec, live)
     wanted = desired_fields(spec)
     after = deployment_to_json(spec)
     if live is None:

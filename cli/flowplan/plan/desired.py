@@ -8,6 +8,8 @@ their `$ENV` placeholders (they are read at run time, never stored resolved).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +22,14 @@ from flowplan.domain.job_templates import read_template
 from flowplan.domain.schedules import schedule_from_json
 from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
 from flowplan.errors import InvalidInput, UsageError
-from flowplan.plan.specs import OWNER_LABEL, PROJECT_LABEL, Desired, PoolSpec, QueueSpec
+from flowplan.plan.specs import (
+    BUILD_LABEL,
+    OWNER_LABEL,
+    PROJECT_LABEL,
+    Desired,
+    PoolSpec,
+    QueueSpec,
+)
 from flowplan.project.model import DeploymentConfig, Project
 from flowplan.steps.catalog import is_sensitive
 from flowplan.templating import Placeholder, apply_values, resolve_references, secret_name
@@ -207,9 +216,7 @@ def _deployment(
         or (str(data["version"]) if data.get("version") is not None else None)
         or flow.version,
         tags=tuple(t for t in tags if t.strip()),
-        labels={OWNER_LABEL: "flowplan"}
-        if o.undeclared
-        else {OWNER_LABEL: "flowplan", PROJECT_LABEL: project_label},
+        labels=_labels(config, project_label, o.undeclared, env),
         parameters={**(data.get("parameters") or {}), **o.parameters},
         parameter_openapi_schema=flow.schema(),
         enforce_parameter_schema=o.enforce_parameter_schema
@@ -220,6 +227,21 @@ def _deployment(
         pull_steps=pull, concurrency_limit=limit, paused=data.get("paused"),
         schedules=_schedules(data, o, name),
     )  # fmt: skip
+
+
+def _labels(
+    config: DeploymentConfig, project_label: str, undeclared: bool, env: Mapping[str, str]
+) -> dict[str, str]:
+    labels = {OWNER_LABEL: "flowplan"}
+    if not undeclared:
+        labels[PROJECT_LABEL] = project_label
+    steps = [step.as_mapping() for step in (*config.build, *config.push)]
+    if steps:  # which build made the values only a build knows (see compute.settle)
+        rendered = apply_values(steps, {}, remove_notset=False, environ=env)
+        labels[BUILD_LABEL] = hashlib.sha256(
+            json.dumps(rendered, sort_keys=True, default=str).encode()
+        ).hexdigest()[:16]
+    return labels
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -87,8 +87,10 @@ def validate_file(
 
 def _top_pull_never_runs(project: Project) -> bool:
     """Every deployment has a `pull` of its own, so the top-level one is never used."""
-    return bool(project.data.get("pull")) and bool(project.deployments) and all(
-        deployment.data.get("pull") is not None for deployment in project.deployments
+    return (
+        bool(project.data.get("pull"))
+        and bool(project.deployments)
+        and all(deployment.data.get("pull") is not None for deployment in project.deployments)
     )
 
 

@@ -1,7 +1,8 @@
 """What a plan can know of build and push outputs without running the steps.
 
 `build_docker_image` and `push_docker_image` give `image_name`, `tag` and `image` from their
-arguments when a tag is given; everything else is `(known after build)`.
+arguments when a tag is given, `git_clone` its `directory`; everything else is `(known after
+build)`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from flowplan.steps.catalog import lookup
 
 KNOWN_AFTER_BUILD = "(known after build)"
-_PREDICTABLE = {"build_docker_image", "push_docker_image"}
+_PREDICTABLE = {"build_docker_image", "push_docker_image", "git_clone"}
 
 
 class Unknown(dict[str, Any]):
@@ -41,6 +42,15 @@ def predict(
             known: dict[str, Any] = Unknown()
             for output in info.outputs if info else ():
                 outputs[output] = KNOWN_AFTER_BUILD
+        elif info.canonical == "git_clone":
+            from flowplan.steps.builtin.git import clone_directory
+
+            inputs = render(arguments, outputs)
+            repository = inputs.get("repository")
+            known = {"directory": clone_directory(repository, inputs.get("branch"),
+                                                  inputs.get("clone_directory_name"))
+                     if isinstance(repository, str) else KNOWN_AFTER_BUILD}  # fmt: skip
+            outputs.update(known)
         else:
             inputs = render(arguments, outputs)
             image_name, tag = inputs.get("image_name"), inputs.get("tag")

@@ -666,3 +666,47 @@ deployments:
     assert cli("apply", "--auto-approve").code == 0
     assert (root / "builds.log").read_text() == "built\nbuilt\n"
     assert get_backend().read_deployment("hello/d").version != version
+
+
+def test_triggers_are_validated_stored_and_compared(cli: Cli, project: Callable[..., Path]) -> None:
+    flow = "from prefect import flow\n\n@flow\ndef on_event(resource: str):\n    pass\n"
+    root = project({"flows/ev.py": flow, "prefect.yaml": """
+deployments:
+  - name: d
+    entrypoint: flows/ev.py:on_event
+    work_pool: {name: local}
+    triggers:
+      - enabled: true
+        match: {prefect.resource.id: my.external.resource}
+        expect: [external.resource.pinged]
+        parameters: {resource: "{{ event.resource.id }}"}
+"""})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    validated = cli("validate")
+    assert (validated.code, validated.out) == (0, "Valid: 1 file, 0 warnings.\n")  # supplied
+    planned = cli("plan")
+    assert "+ triggers: " in planned.out
+    assert "1 trigger stored with the deployment and compared in plans, but nothing acts" in (
+        planned.err
+    )
+    assert cli("apply", "--auto-approve").code == 0
+    stored = get_backend().read_deployment("on-event/d")
+    assert stored.triggers == [{
+        "enabled": True, "match": {"prefect.resource.id": "my.external.resource"},
+        "expect": ["external.resource.pinged"],
+        "parameters": {"resource": "{{ event.resource.id }}"},
+    }]  # fmt: skip
+    assert cli("plan", "--detailed-exitcode").code == 0
+    (root / "prefect.yaml").write_text(
+        (root / "prefect.yaml").read_text().replace("enabled: true", "enabled: false")
+    )
+    changed = cli("plan", "--detailed-exitcode")
+    assert changed.code == 2 and "~ triggers:" in changed.out
+    (root / "prefect.yaml").write_text(
+        (root / "prefect.yaml").read_text().replace("expect:", "expects:")
+    )
+    typo = cli("validate")
+    assert (
+        "deployments[0].triggers[0].expects: unknown key 'expects' (did you mean 'expect'?)"
+        in typo.out
+    )

@@ -46,6 +46,7 @@ class DeploymentSpec:
     concurrency_limit: int | None = None
     paused: bool | None = None  # None: leave alone (False for a new deployment)
     schedules: tuple[ScheduleSpec, ...] | None = None  # None: leave the stored schedules alone
+    triggers: list[dict[str, Any]] = field(default_factory=list)  # Prefect's trigger mappings
 
     @property
     def full_name(self) -> str:

@@ -132,6 +132,13 @@ def desired_state(
         pull = _pull_steps(project, config, environ, produced)
         spec = _deployment(project, name, config, data, flows.get(config.index), pull, environ,
                            overrides)  # fmt: skip
+        if spec.triggers:
+            count = len(spec.triggers)
+            warnings.append(
+                f"{where}: {count} trigger{'' if count == 1 else 's'} stored with the deployment"
+                " and compared in plans, but nothing acts on triggers yet (the local store has"
+                " no automations)"
+            )
         deployments.append(spec)
     pools, queues = _pools(project, variable, environ)
     return Desired(name, pools, queues, tuple(deployments), tuple(warnings))
@@ -226,6 +233,7 @@ def _deployment(
         work_pool_name=pool_name, work_queue_name=o.queue or pool.get("work_queue_name"),
         pull_steps=pull, concurrency_limit=limit, paused=data.get("paused"),
         schedules=_schedules(data, o, name),
+        triggers=[dict(t) for t in config.data.get("triggers") or () if isinstance(t, Mapping)],
     )  # fmt: skip
 
 

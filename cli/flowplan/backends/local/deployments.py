@@ -19,7 +19,14 @@ from flowplan.domain.specs import DeploymentSpec
 from flowplan.errors import DeploymentNotFound, InvalidInput
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_JSON_FIELDS = ("job_variables", "parameters", "parameter_openapi_schema", "labels", "pull_steps")
+_JSON_FIELDS = (
+    "job_variables",
+    "parameters",
+    "parameter_openapi_schema",
+    "labels",
+    "pull_steps",
+    "triggers",
+)
 DEPLOYMENT_FIELDS = frozenset(
     {"version", "description", "paused", "concurrency_limit", "enforce_parameter_schema", "tags",
      "entrypoint", "path", "work_pool_name", "work_queue_name", "schedules", *_JSON_FIELDS}
@@ -193,6 +200,7 @@ def _upsert(conn: sqlite3.Connection, flow_id: str, spec: DeploymentSpec) -> str
         "enforce_parameter_schema": spec.enforce_parameter_schema,
         "tags": rows.dumps(list(spec.tags)), "labels": rows.dumps(spec.labels),
         "pull_steps": None if spec.pull_steps is None else rows.dumps(spec.pull_steps),
+        "triggers": rows.dumps(spec.triggers),
         "entrypoint": spec.entrypoint, "path": spec.path, "work_queue_id": queue_id,
     }  # fmt: skip
     if row is None:

@@ -147,5 +147,8 @@ _V2 = [
     "CREATE INDEX flow_runs_by_worker ON flow_runs (worker_name)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+# v3: deployments keep their triggers (prefect.yaml's `triggers:`)
+_V3 = ["ALTER TABLE deployments ADD COLUMN triggers TEXT NOT NULL DEFAULT '[]'"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 SCHEMA_VERSION = len(MIGRATIONS)

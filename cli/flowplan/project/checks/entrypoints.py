@@ -226,6 +226,12 @@ def _parameters(deployment: DeploymentConfig, flow: FlowInfo) -> Iterator[Findin
         extra = item.get("parameters")
         if isinstance(extra, dict):
             yield from check_parameter_values(extra, flow, (*schedule_path, "parameters"))
+    from_triggers = {
+        name
+        for trigger in deployment.data.get("triggers") or ()
+        if isinstance(trigger, dict) and isinstance(trigger.get("parameters"), dict)
+        for name in trigger["parameters"]
+    }
     missing = [p.name for p in flow.parameters if p.required and p.name not in given]
     for name in missing:
         # a schedule that does not give it makes runs that can only fail
@@ -241,6 +247,8 @@ def _parameters(deployment: DeploymentConfig, flow: FlowInfo) -> Iterator[Findin
                 )
                 break
         else:
+            if name in from_triggers:
+                continue  # the runs its triggers make supply it
             yield warning(
                 "parameter-missing",
                 f"required parameter {name!r} of {flow.name} has no value",

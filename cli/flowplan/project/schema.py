@@ -1,9 +1,10 @@
-"""A small JSON Schema (2020-12) validator for the keywords our own schemas use.
+"""JSON Schema (2020-12) validation with the `jsonschema` package, and messages people can act on.
 
-Why not the `jsonschema` package: importing it costs more than the whole `validate` budget
-(it loads every metaschema at import), and it reports one error per failed `anyOf` branch where
-users need one precise message with a hint. The test suite checks that this validator and
-`jsonschema` agree on every corpus file and on generated bad documents.
+jsonschema finds the errors; this module turns its error tree into one precise message per
+problem, positioned by path: a failed `anyOf` becomes the error of the branch that fits the
+value's type (or one "expected X or Y" message), extra keys become one `unknown key` each with a
+did-you-mean, and a value of the wrong type is reported once, not once per keyword. jsonschema is
+imported on first use (about 70 ms): commands that validate nothing do not pay for it.
 
 Annotations we read: `x-flowplan-hint` (added to errors at that schema), and
 `x-flowplan-unknown-keys: warning` (unknown keys in that object are warnings, not errors).
@@ -13,21 +14,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from flowplan.project.findings import Finding, Path_, error, warning
 
-SUPPORTED = frozenset(
-    {
-        "$schema", "$id", "$defs", "$ref", "title", "description", "type", "enum", "properties",
-        "patternProperties", "additionalProperties", "required", "items", "minProperties",
-        "maxProperties", "minimum", "maximum", "pattern", "anyOf", "allOf",
-        # annotations (parameter schemas carry them)
-        "default", "format", "position", "definitions", "examples",
-    }
-)  # fmt: skip
 _TYPE_NAMES = {
     "null": "null",
     "boolean": "a boolean",
@@ -95,41 +86,124 @@ class Validator:
     def __init__(
         self, schema: dict[str, Any], *, lenient: bool = False, check_required: bool = True
     ) -> None:
-        """`lenient`: ignore keywords this validator does not know (for user-written schemas,
-        such as a work pool's `variables`) instead of refusing the schema.
-        `check_required=False` skips `required`, as Prefect does for deployment job variables."""
+        """`lenient`: a schema users wrote (a work pool's `variables`, a flow's parameters):
+        one that is itself invalid checks nothing instead of failing. `check_required=False`
+        skips `required`, as Prefect does for deployment job variables."""
+        from jsonschema import Draft202012Validator
+
         self.root = schema
+        self.lenient = lenient
         self.check_required = check_required
         self._patterns: dict[str, re.Pattern[str]] = {}
-        if not lenient:
-            self._check_keywords(schema)
+        self._validator = Draft202012Validator(schema)
 
     def issues(self, instance: Any) -> list[SchemaIssue]:
-        return list(self._validate(instance, self.root, ()))
+        try:
+            errors = list(self._validator.iter_errors(instance))
+        except Exception:  # a schema jsonschema cannot apply: a bad $ref, a bad regex, ...
+            if self.lenient:
+                return []
+            raise
+        return _settle(self._convert(errors, instance))
 
-    # -- schema handling -------------------------------------------------------------------
+    # -- from jsonschema's errors to issues -----------------------------------------------
 
-    def _check_keywords(self, schema: Any) -> None:
-        if isinstance(schema, dict):
-            for key, value in schema.items():
-                if key.startswith("x-"):
-                    continue
-                if key not in SUPPORTED:
-                    raise ValueError(f"schema keyword {key!r} is not supported by this validator")
-                if key in ("properties", "patternProperties", "$defs"):
-                    for sub in value.values():
-                        self._check_keywords(sub)
-                elif key in ("items", "additionalProperties"):
-                    self._check_keywords(value)
-                elif key in ("anyOf", "allOf"):
-                    for sub in value:
-                        self._check_keywords(sub)
+    def _convert(self, errors: list[Any], instance: Any) -> list[SchemaIssue]:
+        """Issues in the order of the document (jsonschema follows the schema's order)."""
+        issues: list[SchemaIssue] = []
+        for err in sorted(errors, key=lambda e: _order(e, instance)):
+            issues += self._issue(err)
+        return issues
+
+    def _issue(self, err: Any) -> list[SchemaIssue]:
+        path: Path_ = tuple(err.absolute_path)
+        schema = err.schema if isinstance(err.schema, dict) else {}
+        hint = schema.get("x-flowplan-hint")
+        value = err.instance
+        keyword = err.validator
+        if keyword == "type":
+            names = (
+                [err.validator_value]
+                if isinstance(err.validator_value, str)
+                else list(err.validator_value)
+            )
+            expected = " or ".join(_TYPE_NAMES[name] for name in names)
+            return [SchemaIssue(path, f"expected {expected}, got {describe_value(value)}",
+                                "schema-type", hint)]  # fmt: skip
+        if keyword == "enum":
+            message = f"must be {self.describe(schema)}; got {describe_value(value)}"
+            close = difflib.get_close_matches(str(value), [str(v) for v in err.validator_value], 1)
+            return [SchemaIssue(path, message, "schema-enum",
+                                f"did you mean {close[0]!r}?" if close else hint)]  # fmt: skip
+        if keyword == "pattern":
+            return [SchemaIssue(path, f"expected {self.describe(schema)}, got {value!r}",
+                                "schema-pattern", hint)]  # fmt: skip
+        if keyword in ("minimum", "maximum"):
+            word = "least" if keyword == "minimum" else "most"
+            return [SchemaIssue(path, f"must be at {word} {err.validator_value}; got {value}",
+                                "schema-range", hint)]  # fmt: skip
+        if keyword == "required":
+            if not self.check_required:
+                return []
+            key = err.message.split("'")[1] if "'" in err.message else err.message
+            return [SchemaIssue(path, f"missing required key {key!r}", "schema-required", hint)]
+        if keyword == "maxProperties":
+            keys = ", ".join(map(str, value))
+            message = f"has {len(value)} keys ({keys}); at most {err.validator_value} allowed"
+            return [SchemaIssue(path, message, "schema-keys", hint)]
+        if keyword == "minProperties":
+            count = err.validator_value
+            noun = "key" if count == 1 else "keys"
+            return [SchemaIssue(path, f"needs at least {count} {noun}", "schema-keys", hint)]
+        if keyword == "additionalProperties":
+            return self._unknown_keys(value, schema, path, hint)
+        if keyword == "anyOf":
+            return self._any_of(err, schema, path, hint)
+        return [SchemaIssue(path, err.message, f"schema-{keyword}", hint)]
+
+    def _unknown_keys(
+        self, value: dict[str, Any], schema: dict[str, Any], path: Path_, hint: str | None
+    ) -> list[SchemaIssue]:
+        properties = schema.get("properties", {})
+        patterns = [self._pattern(p) for p in schema.get("patternProperties", {})]
+        soft = schema.get("x-flowplan-unknown-keys") == "warning"
+        found = []
+        for key in value:
+            if key in properties or any(p.search(key) for p in patterns):
+                continue
+            close = difflib.get_close_matches(key, list(properties), 1, 0.7)
+            found.append(SchemaIssue(
+                (*path, key), f"unknown key {key!r}", "unknown-key",
+                f"did you mean {close[0]!r}?" if close else hint, on_key=True, soft=soft,
+            ))  # fmt: skip
+        return found
+
+    def _any_of(
+        self, err: Any, schema: dict[str, Any], path: Path_, hint: str | None
+    ) -> list[SchemaIssue]:
+        """Report the branch that fits the value's type, if exactly one does: its errors are
+        the precise ones. Otherwise one message saying what would have been accepted."""
+        branches: dict[int, list[Any]] = {}
+        for sub in err.context or ():
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        results = [
+            _settle(self._convert(found, err.instance)) for _, found in sorted(branches.items())
+        ]
+        fitting = [found for found in results if not _only_type_errors(found, path)]
+        if len(fitting) == 1 and any(issue.path != path for issue in fitting[0]):
+            return fitting[0]
+        if len(fitting) == 1 and fitting[0] and fitting[0][0].code != "schema-pattern":
+            return fitting[0]
+        message = f"expected {self.describe(schema)}, got {describe_value(err.instance)}"
+        return [SchemaIssue(path, message, "schema-type", hint)]
+
+    # -- describing schemas ----------------------------------------------------------------
 
     def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in schema:
             ref = schema["$ref"]
             if not ref.startswith("#/"):
-                raise ValueError(f"only local $ref is supported, got {ref!r}")
+                return {}
             target: Any = self.root
             for part in ref[2:].split("/"):
                 target = target[part]
@@ -158,114 +232,42 @@ class Validator:
         names = [types] if isinstance(types, str) else types
         return " or ".join(_TYPE_NAMES[name] for name in names)
 
-    # -- validation ------------------------------------------------------------------------
 
-    def _validate(self, value: Any, schema: dict[str, Any], path: Path_) -> Iterator[SchemaIssue]:
-        schema = self._resolve(schema)
-        hint = schema.get("x-flowplan-hint")
-        if "anyOf" in schema:
-            yield from self._any_of(value, schema, path, hint)
-            return
-        for branch in schema.get("allOf", ()):
-            yield from self._validate(value, branch, path)
-        types = schema.get("type")
-        if types is not None:
-            names = [types] if isinstance(types, str) else types
-            if not any(_is_type(value, name) for name in names):
-                expected = " or ".join(_TYPE_NAMES[name] for name in names)
-                message = f"expected {expected}, got {describe_value(value)}"
-                yield SchemaIssue(path, message, "schema-type", hint)
-                return
-        if "enum" in schema and value not in schema["enum"]:
-            message = f"must be {self.describe(schema)}; got {describe_value(value)}"
-            close = difflib.get_close_matches(str(value), [str(v) for v in schema["enum"]], 1)
-            yield SchemaIssue(
-                path, message, "schema-enum", f"did you mean {close[0]!r}?" if close else hint
-            )
-        pattern = schema.get("pattern")
-        if isinstance(value, str) and pattern and not self._pattern(pattern).search(value):
-            yield SchemaIssue(
-                path, f"expected {self.describe(schema)}, got {value!r}", "schema-pattern", hint
-            )
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if "minimum" in schema and value < schema["minimum"]:
-                yield SchemaIssue(
-                    path, f"must be at least {schema['minimum']}; got {value}", "schema-range", hint
-                )
-            if "maximum" in schema and value > schema["maximum"]:
-                yield SchemaIssue(
-                    path, f"must be at most {schema['maximum']}; got {value}", "schema-range", hint
-                )
-        if isinstance(value, list) and "items" in schema:
-            for index, item in enumerate(value):
-                yield from self._validate(item, schema["items"], (*path, index))
-        if isinstance(value, dict):
-            yield from self._object(value, schema, path, hint)
+def _order(err: Any, instance: Any) -> tuple[int, ...]:
+    """Where the error's value stands in the document: the index of each key on its path."""
+    place = []
+    current = instance
+    for part in err.relative_path:
+        if isinstance(current, dict):
+            place.append(list(current).index(part) if part in current else len(current))
+            current = current.get(part)
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            place.append(part)
+            current = current[part]
+        else:
+            break
+    return tuple(place)
 
-    def _object(
-        self, value: dict[str, Any], schema: dict[str, Any], path: Path_, hint: str | None
-    ) -> Iterator[SchemaIssue]:
-        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            keys = ", ".join(map(str, value))
-            message = f"has {len(value)} keys ({keys}); at most {schema['maxProperties']} allowed"
-            yield SchemaIssue(path, message, "schema-keys", hint)
-            return
-        if "minProperties" in schema and len(value) < schema["minProperties"]:
-            yield SchemaIssue(
-                path, f"needs at least {schema['minProperties']} key(s)", "schema-keys", hint
-            )
-        for key in schema.get("required", ()) if self.check_required else ():
-            if key not in value:
-                yield SchemaIssue(path, f"missing required key {key!r}", "schema-required", hint)
-        properties = schema.get("properties", {})
-        patterns = schema.get("patternProperties", {})
-        extra = schema.get("additionalProperties", True)
-        soft = schema.get("x-flowplan-unknown-keys") == "warning"
-        for key, item in value.items():
-            child = (*path, key)
-            if key in properties:
-                yield from self._validate(item, properties[key], child)
-                continue
-            matched = [
-                sub for pattern, sub in patterns.items() if self._pattern(pattern).search(key)
-            ]
-            for sub in matched:
-                yield from self._validate(item, sub, child)
-            if matched:
-                continue
-            if extra is False:
-                close = difflib.get_close_matches(key, list(properties), 1, 0.7)
-                yield SchemaIssue(
-                    child,
-                    f"unknown key {key!r}",
-                    "unknown-key",
-                    f"did you mean {close[0]!r}?" if close else hint,
-                    on_key=True,
-                    soft=soft,
-                )
-            elif isinstance(extra, dict):
-                yield from self._validate(item, extra, child)
 
-    def _any_of(
-        self, value: Any, schema: dict[str, Any], path: Path_, hint: str | None
-    ) -> Iterator[SchemaIssue]:
-        results = []
-        for branch in schema["anyOf"]:
-            found = list(self._validate(value, branch, path))
-            if not found:
-                return
-            results.append((branch, found))
-        # Report the branch that fits the value's type, if exactly one does: its errors are the
-        # precise ones. Otherwise one message saying what would have been accepted.
-        fitting = [found for branch, found in results if not _only_type_errors(found, path)]
-        if len(fitting) == 1 and any(issue.path != path for issue in fitting[0]):
-            yield from fitting[0]
-            return
-        if len(fitting) == 1 and fitting[0][0].code != "schema-pattern":
-            yield from fitting[0]
-            return
-        message = f"expected {self.describe(schema)}, got {describe_value(value)}"
-        yield SchemaIssue(path, message, "schema-type", hint)
+def _settle(issues: list[SchemaIssue]) -> list[SchemaIssue]:
+    """One message per problem: a value of the wrong type says only that (not also that it
+    is not one of an enum, ...), and an object with too many keys says only that."""
+    typed = {issue.path for issue in issues if issue.code == "schema-type"}
+    crowded = [issue.path for issue in issues if issue.code == "schema-keys"
+               and issue.message.startswith("has ")]  # fmt: skip
+    kept = []
+    for issue in issues:
+        if issue.path in typed and issue.code != "schema-type":
+            continue
+        if any(issue.path[: len(c)] == c and issue.path != c for c in crowded):
+            continue
+        if any(issue.path[: len(c)] == c and issue.path != c for c in typed):
+            continue
+        kept.append(issue)
+    unique: dict[tuple[Any, ...], SchemaIssue] = {}
+    for issue in kept:
+        unique.setdefault((issue.path, issue.code, issue.message), issue)
+    return list(unique.values())
 
 
 def _only_type_errors(issues: list[SchemaIssue], path: Path_) -> bool:

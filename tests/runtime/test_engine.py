@@ -276,3 +276,12 @@ def test_a_prefect_flow_without_prefect_installed_says_so(
         "ModuleNotFoundError: No module named 'prefect' (the flow imports Prefect, which is not"
         " installed where the worker runs: install it there, or use 'from flowplan import flow')"
     )
+
+
+def test_the_run_context_outside_a_run() -> None:
+    from flowplan import runtime
+
+    assert runtime.flow_run.id is None and runtime.flow_run.parameters == {}
+    assert runtime.flow_run.tags == () and runtime.deployment.name is None
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        _ = runtime.flow_run.nope

@@ -41,3 +41,13 @@ class RunContext:
 
 
 current: RunContext | None = None
+
+
+def read(module: str, fields: dict[str, str], name: str) -> Any:
+    """`flowplan.runtime.<module>.<name>`: that field of the current run (outside a run: None,
+    or an empty mapping or tuple for `parameters` and `tags`)."""
+    if name not in fields:
+        raise AttributeError(f"flowplan.runtime.{module} has no attribute {name!r}")
+    if current is None:
+        return {} if name == "parameters" else () if name == "tags" else None
+    return getattr(current, fields[name])

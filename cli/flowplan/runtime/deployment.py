@@ -18,8 +18,4 @@ _FIELDS = {
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _FIELDS:
-        raise AttributeError(f"flowplan.runtime.deployment has no attribute {name!r}")
-    if context.current is None:
-        return {} if name == "parameters" else None
-    return getattr(context.current, _FIELDS[name])
+    return context.read("deployment", _FIELDS, name)

@@ -18,8 +18,4 @@ _FIELDS = {
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _FIELDS:
-        raise AttributeError(f"flowplan.runtime.flow_run has no attribute {name!r}")
-    if context.current is None:
-        return {} if name == "parameters" else () if name == "tags" else None
-    return getattr(context.current, _FIELDS[name])
+    return context.read("flow_run", _FIELDS, name)

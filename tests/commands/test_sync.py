@@ -710,3 +710,32 @@ deployments:
         "deployments[0].triggers[0].expects: unknown key 'expects' (did you mean 'expect'?)"
         in typo.out
     )
+
+
+def test_compat_details_prefect_users_rely_on(
+    cli: Cli, project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project({"flows/hello.py": FLOW, "prefect.yaml": """
+deployments:
+  - name: d
+    entrypoint: flows/hello.py:hello_flow
+    schedules: [{cron: "0 2 * * *", slug: nightly}]
+"""})  # fmt: skip
+    get_backend().create_work_pool("from-setting", "process")
+    # Prefect's current name of the default-pool setting
+    monkeypatch.setenv("PREFECT_DEPLOYMENTS_DEFAULT_WORK_POOL_NAME", "from-setting")
+    assert cli("apply", "--auto-approve").code == 0
+    assert get_backend().read_deployment("hello/d").work_pool_name == "from-setting"
+    # `schedules: null` leaves the target's schedules alone, like an absent key
+    (root / "prefect.yaml").write_text((root / "prefect.yaml").read_text().replace(
+        '[{cron: "0 2 * * *", slug: nightly}]', "null"))  # fmt: skip
+    assert cli("plan", "--detailed-exitcode").code == 0
+    # a --prefect-file that does not exist is an error for deploy, as for plan
+    missing = cli("deploy", "--prefect-file", "nope.yaml", "-n", "d")
+    assert missing.code == 1 and "the project file nope.yaml does not exist" in missing.err
+    # no worker hint for a pool a worker polls
+    get_backend().worker_heartbeat("from-setting", "w1")
+    (root / "prefect.yaml").write_text((root / "prefect.yaml").read_text() + "    version: '2'\n")
+    deployed = cli("deploy", "-n", "d")
+    assert deployed.code == 0 and "worker start" not in deployed.out
+    assert "Trigger a run:\n  $ flowplan deployment run 'hello/d'" in deployed.out

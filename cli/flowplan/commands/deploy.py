@@ -148,6 +148,9 @@ def deploy(
                            cron=cron, interval=interval, rrule=rrule, timezone=timezone,
                            anchor_date=anchor_date, no_enforce=no_enforce)  # fmt: skip
     data: dict[str, Any] = {}
+    if prefect_file != Path("prefect.yaml") and not prefect_file.exists():
+        raise UsageError(f"the project file {prefect_file} does not exist",
+                         hint="check --prefect-file")  # fmt: skip
     if prefect_file.exists():
         data = dict(load_report(prefect_file).project.data)  # type: ignore[union-attr]
     chosen = _pick(data, name, all_, entrypoint)
@@ -190,9 +193,11 @@ def deploy(
     if code == ExitCode.OK:
         console.out("")
         console.out("Deployed: " + ", ".join(repr(k) for k in keys))
-        console.out("To run them, start a worker:")
-        for pool_name in pools:
-            console.out(f"  $ flowplan worker start --pool '{pool_name}'")
-        console.out("and trigger a run:")
+        idle = [p for p in pools if target.read_work_pool(p).status != "READY"]
+        if idle:  # a pool whose worker sent a heartbeat lately needs no hint
+            console.out("To run them, start a worker:")
+            for pool_name in idle:
+                console.out(f"  $ flowplan worker start --pool '{pool_name}'")
+        console.out("Trigger a run:" if not idle else "and trigger a run:")
         console.out(f"  $ flowplan deployment run '{keys[0]}'")
     return int(code)

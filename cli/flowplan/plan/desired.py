@@ -31,6 +31,7 @@ from flowplan.plan.specs import (
     QueueSpec,
 )
 from flowplan.project.model import DeploymentConfig, Project
+from flowplan.settings import default_work_pool
 from flowplan.steps.catalog import is_sensitive
 from flowplan.templating import Placeholder, apply_values, resolve_references, secret_name
 
@@ -200,12 +201,7 @@ def _deployment(
             hint="run 'flowplan validate' for details",
         )
     pool = data.get("work_pool") or {}
-    pool_name = (
-        o.pool
-        or pool.get("name")
-        or env.get("FLOWPLAN_DEFAULT_WORK_POOL_NAME")
-        or env.get("PREFECT_DEFAULT_WORK_POOL_NAME")
-    )
+    pool_name = o.pool or pool.get("name") or default_work_pool(env)
     if not pool_name:
         raise InvalidInput(
             f"deployment {name!r} has no work pool",
@@ -264,8 +260,8 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _schedules(data: Mapping[str, Any], o: Overrides, name: str) -> tuple[ScheduleSpec, ...] | None:
-    if "schedules" not in data and not data.get("schedule") and not o.schedules:
-        return None  # absent: the target's schedules are left alone
+    if data.get("schedules") is None and not data.get("schedule") and not o.schedules:
+        return None  # absent or null: the target's schedules are left alone
     items = list(data.get("schedules") or ())
     if data.get("schedule"):
         items.append(data["schedule"])

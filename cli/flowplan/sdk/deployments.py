@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -21,6 +20,7 @@ from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
 from flowplan.errors import InvalidInput, ObjectNotFound
 from flowplan.sdk.entrypoints import locate
 from flowplan.sdk.flows import Flow
+from flowplan.settings import default_work_pool
 
 SET_WORKING_DIRECTORY = "prefect.deployments.steps.set_working_directory"
 
@@ -128,7 +128,7 @@ class RunnerDeployment:
             )
 
     def to_spec(self, work_pool_name: str | None, image: str | None) -> DeploymentSpec:
-        pool = self.work_pool_name or work_pool_name or _default_pool()
+        pool = self.work_pool_name or work_pool_name or default_work_pool()
         if pool is None:
             raise InvalidInput(
                 f"a work pool is required to deploy {self.full_name!r}",
@@ -170,12 +170,6 @@ class RunnerDeployment:
                print_next_steps=False)  # fmt: skip
         assert self.id is not None
         return self.id
-
-
-def _default_pool() -> str | None:
-    return os.environ.get("FLOWPLAN_DEFAULT_WORK_POOL_NAME") or os.environ.get(
-        "PREFECT_DEFAULT_WORK_POOL_NAME"
-    )
 
 
 def _image_reference(image: Any, build: bool, push: bool) -> str | None:

@@ -203,8 +203,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(cli: Cli, proj: Path) -> No
 
 def test_prune_removes_only_deployments_dropped_from_the_file(cli: Cli, proj: Path) -> None:
     cli("apply", "--auto-approve")
-    cli("deploy", "./flows/hello.py:hello_flow", "-n", "adhoc", "-p", "local", "--prefect-file",
-        "none.yaml")  # fmt: skip
+    assert cli("deploy", "./flows/hello.py:hello_flow", "-n", "adhoc", "-p", "local").code == 0
     (proj / "prefect.yaml").write_text(PROJECT[: PROJECT.index("  - name: hourly")])
     plan = cli("plan", "--prune")
     assert plan.out.splitlines()[-3:] == [
@@ -212,7 +211,7 @@ def test_prune_removes_only_deployments_dropped_from_the_file(cli: Cli, proj: Pa
     ]  # fmt: skip
     assert cli("apply", "--prune", "--auto-approve").code == 0
     names = sorted(d.full_name for d in get_backend().read_deployments())
-    assert names == ["hello/adhoc", "hello/nightly"]  # adhoc belongs to another "project"
+    assert names == ["hello/adhoc", "hello/nightly"]  # adhoc is not declared: not the project's
 
 
 def test_deploy_an_entrypoint_without_a_project_file(

@@ -738,3 +738,27 @@ deployments:
     deployed = cli("deploy", "-n", "d")
     assert deployed.code == 0 and "worker start" not in deployed.out
     assert "Trigger a run:\n  $ flowplan deployment run 'hello/d'" in deployed.out
+
+
+def test_a_redeploy_without_enforce_parameter_schema_keeps_the_stored_flag(
+    cli: Cli, project: Callable[..., Path]
+) -> None:
+    """PREFECT-COMPAT section 10, item 10."""
+    root = project({"flows/hello.py": FLOW, "prefect.yaml": """
+deployments:
+  - name: d
+    entrypoint: flows/hello.py:hello_flow
+    work_pool: {name: local}
+    enforce_parameter_schema: false
+"""})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    assert cli("apply", "--auto-approve").code == 0
+    schema = get_backend().read_deployment("hello/d").parameter_openapi_schema
+    (root / "prefect.yaml").write_text(
+        (root / "prefect.yaml").read_text().replace("    enforce_parameter_schema: false\n", "")
+    )
+    assert cli("plan", "--detailed-exitcode").code == 0
+    assert cli("deploy", "-n", "d").code == 0
+    stored = get_backend().read_deployment("hello/d")
+    assert stored.enforce_parameter_schema is False
+    assert stored.parameter_openapi_schema == schema

@@ -38,7 +38,7 @@ class DeploymentSpec:
     labels: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     parameter_openapi_schema: dict[str, Any] = field(default_factory=dict)
-    enforce_parameter_schema: bool = True
+    enforce_parameter_schema: bool | None = True  # None: keep the stored flag (True when new)
     job_variables: dict[str, Any] = field(default_factory=dict)
     work_pool_name: str | None = None
     work_queue_name: str | None = None

@@ -207,6 +207,10 @@ def _known(wanted: Any, live: Any) -> Any:
 
 def _deployment_change(spec: DeploymentSpec, live: Deployment | None) -> Change:
     spec = settle(spec, live)
+    if spec.enforce_parameter_schema is None:  # not declared: what the target has stays
+        spec = replace(
+            spec, enforce_parameter_schema=live.enforce_parameter_schema if live else True
+        )
     wanted = desired_fields(spec)
     after = deployment_to_json(spec)
     if live is None:

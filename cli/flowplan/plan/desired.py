@@ -224,13 +224,18 @@ def _deployment(
         parameter_openapi_schema=flow.schema(),
         enforce_parameter_schema=o.enforce_parameter_schema
         if o.enforce_parameter_schema is not None
-        else data.get("enforce_parameter_schema", True) is not False,
+        else _flag(data.get("enforce_parameter_schema")),
         job_variables=_merge(pool.get("job_variables") or {}, o.job_variables),
         work_pool_name=pool_name, work_queue_name=o.queue or pool.get("work_queue_name"),
         pull_steps=pull, concurrency_limit=limit, paused=data.get("paused"),
         schedules=_schedules(data, o, name),
         triggers=[dict(t) for t in config.data.get("triggers") or () if isinstance(t, Mapping)],
     )  # fmt: skip
+
+
+def _flag(value: Any) -> bool | None:
+    """A declared true/false; absent or null keeps what the target has (as Prefect does)."""
+    return None if value is None else value is not False
 
 
 def _labels(

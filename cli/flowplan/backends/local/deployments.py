@@ -197,7 +197,7 @@ def _upsert(conn: sqlite3.Connection, flow_id: str, spec: DeploymentSpec) -> str
         "job_variables": rows.dumps(spec.job_variables),
         "parameters": rows.dumps(spec.parameters),
         "parameter_openapi_schema": rows.dumps(spec.parameter_openapi_schema),
-        "enforce_parameter_schema": spec.enforce_parameter_schema,
+        "enforce_parameter_schema": spec.enforce_parameter_schema is not False,
         "tags": rows.dumps(list(spec.tags)), "labels": rows.dumps(spec.labels),
         "pull_steps": None if spec.pull_steps is None else rows.dumps(spec.pull_steps),
         "triggers": rows.dumps(spec.triggers),
@@ -216,6 +216,8 @@ def _upsert(conn: sqlite3.Connection, flow_id: str, spec: DeploymentSpec) -> str
         deployment_id = row[0]
         if spec.paused is not None:
             values["paused"] = spec.paused
+        if spec.enforce_parameter_schema is None:
+            del values["enforce_parameter_schema"]  # not declared: the stored flag stays
         values["updated"] = now
         assignments = ", ".join(f"{key} = ?" for key in values)
         conn.execute(

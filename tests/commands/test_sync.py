@@ -762,3 +762,46 @@ deployments:
     stored = get_backend().read_deployment("hello/d")
     assert stored.enforce_parameter_schema is False
     assert stored.parameter_openapi_schema == schema
+
+
+def test_whole_placeholders_keep_their_type_and_project_steps_import(
+    cli: Cli, project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PREFECT-COMPAT section 10, items 18 and 19 (19 is a departure: DESIGN.md section 9,
+    `tags: "a,b"` becomes an error instead of a list of characters)."""
+    project({
+        "flows/hello.py": FLOW,
+        "mysteps/__init__.py": "",
+        "mysteps/outputs.py": (
+            "def make():\n    return {'output1': 1, 'output2': ['b', 2, 3],"
+            " 'output3': 'This one is actually a string'}\n"
+        ),
+        "prefect.yaml": """
+build:
+  - mysteps.outputs.make: {id: out}
+deployments:
+  - name: d
+    entrypoint: flows/hello.py:hello_flow
+    work_pool: {name: local}
+    version: "{{ $INPUT }}"
+    tags: "{{ out.output2 }}"
+    description: "{{ out.output3 }}"
+""",
+    })  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    monkeypatch.setenv("INPUT", "foo")
+    assert cli("validate").code == 0
+    applied = cli("apply", "--auto-approve")
+    assert applied.code == 0, applied.err
+    stored = get_backend().read_deployment("hello/d")
+    assert (stored.version, stored.tags, stored.description) == (
+        "foo", ("b", "2", "3"), "This one is actually a string")  # fmt: skip
+    project({"prefect.yaml": """
+deployments:
+  - {name: d, entrypoint: flows/hello.py:hello_flow, work_pool: {name: local},
+     tags: "{{ $MY_TAGS }}"}
+"""})  # fmt: skip
+    monkeypatch.setenv("MY_TAGS", "b,2,3")
+    refused = cli("plan")
+    assert refused.code == 1
+    assert "tags became text ('b,2,3'), not a list (Prefect would split it" in refused.err

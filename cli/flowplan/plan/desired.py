@@ -33,6 +33,7 @@ from flowplan.plan.specs import (
 from flowplan.project.model import DeploymentConfig, Project
 from flowplan.settings import default_work_pool
 from flowplan.steps.catalog import is_sensitive
+from flowplan.steps.predict import KNOWN_AFTER_BUILD
 from flowplan.templating import Placeholder, apply_values, resolve_references, secret_name
 
 DEFAULT_PULL = "prefect.deployments.steps.set_working_directory"
@@ -210,7 +211,7 @@ def _deployment(
     limit = data.get("concurrency_limit")
     if isinstance(limit, Mapping):
         limit = limit.get("limit")
-    tags = o.tags if o.tags is not None else tuple(str(t) for t in data.get("tags") or ())
+    tags = o.tags if o.tags is not None else _tags(data.get("tags"), name)
     return DeploymentSpec(
         flow_name=flow.name, name=name, entrypoint=config.entrypoint,
         path=str(project.root),
@@ -231,6 +232,19 @@ def _deployment(
         schedules=_schedules(data, o, name),
         triggers=[dict(t) for t in config.data.get("triggers") or () if isinstance(t, Mapping)],
     )  # fmt: skip
+
+
+def _tags(value: Any, name: str) -> tuple[str, ...]:
+    """A list (a whole `{{ placeholder }}` keeps the type of its value, as in Prefect); text is
+    an error, where Prefect would split it into single characters."""
+    if isinstance(value, str) and KNOWN_AFTER_BUILD in value:
+        return (value,)  # a plan: the build has not run
+    if isinstance(value, str):
+        raise InvalidInput(
+            f"deployment {name!r}: tags became text ({value!r}), not a list",
+            hint="Prefect would split it into single characters; give a list",
+        )
+    return tuple(str(tag) for tag in value or ())
 
 
 def _flag(value: Any) -> bool | None:

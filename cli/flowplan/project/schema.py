@@ -194,7 +194,12 @@ class Validator:
             return fitting[0]
         if len(fitting) == 1 and fitting[0] and fitting[0][0].code != "schema-pattern":
             return fitting[0]
-        message = f"expected {self.describe(schema)}, got {describe_value(err.instance)}"
+        accepted = schema["anyOf"]
+        if isinstance(err.instance, str) and "{{" not in err.instance:
+            # text that is no placeholder: say what else would do
+            accepted = [b for b in accepted if self.describe(b) != "a {{ placeholder }}"]
+        expected = " or ".join(self.describe(branch) for branch in accepted)
+        message = f"expected {expected}, got {describe_value(err.instance)}"
         return [SchemaIssue(path, message, "schema-type", hint)]
 
     # -- describing schemas ----------------------------------------------------------------

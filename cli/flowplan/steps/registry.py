@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from flowplan.errors import StepExecutionError
@@ -72,6 +73,11 @@ def resolve(name: str, requires: Sequence[str] = (), install: bool = False) -> C
         _install(missing)
         importlib.invalidate_caches()
     module, _, function = name.rpartition(".")
+    # a project's own step module (`steps/deploy.py` -> `steps.deploy.tag_image`) imports from
+    # the directory the steps run in, as in Prefect: no PYTHONPATH needed
+    here = str(Path.cwd())
+    if here not in sys.path:
+        sys.path.insert(0, here)
     try:
         return _import(f"{module}:{function}")
     except (ImportError, AttributeError, ValueError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -771,14 +772,14 @@ def test_whole_placeholders_keep_their_type_and_project_steps_import(
     `tags: "a,b"` becomes an error instead of a list of characters)."""
     project({
         "flows/hello.py": FLOW,
-        "mysteps/__init__.py": "",
-        "mysteps/outputs.py": (
+        "compat18_steps/__init__.py": "",
+        "compat18_steps/outputs.py": (
             "def make():\n    return {'output1': 1, 'output2': ['b', 2, 3],"
             " 'output3': 'This one is actually a string'}\n"
         ),
         "prefect.yaml": """
 build:
-  - mysteps.outputs.make: {id: out}
+  - compat18_steps.outputs.make: {id: out}
 deployments:
   - name: d
     entrypoint: flows/hello.py:hello_flow
@@ -790,6 +791,9 @@ deployments:
     })  # fmt: skip
     get_backend().create_work_pool("local", "process")
     monkeypatch.setenv("INPUT", "foo")
+    for module in ("compat18_steps", "compat18_steps.outputs"):  # imported here: let it go after
+        monkeypatch.setitem(sys.modules, module, None)
+        monkeypatch.delitem(sys.modules, module)
     assert cli("validate").code == 0
     applied = cli("apply", "--auto-approve")
     assert applied.code == 0, applied.err

@@ -76,9 +76,13 @@ def resolve(name: str, requires: Sequence[str] = (), install: bool = False) -> C
     # a project's own step module (`steps/deploy.py` -> `steps.deploy.tag_image`) imports from
     # the directory the steps run in, as in Prefect: no PYTHONPATH needed
     here = str(Path.cwd())
-    if here not in sys.path:
+    added = here not in sys.path
+    if added:
         sys.path.insert(0, here)
     try:
         return _import(f"{module}:{function}")
     except (ImportError, AttributeError, ValueError) as exc:
         raise StepExecutionError(f"cannot load step {name!r}: {exc}") from None
+    finally:
+        if added:
+            sys.path.remove(here)

@@ -809,3 +809,20 @@ deployments:
     refused = cli("plan")
     assert refused.code == 1
     assert "tags became text ('b,2,3'), not a list (Prefect would split it" in refused.err
+
+
+def test_concurrency_options_are_stored_whole(cli: Cli, project: Callable[..., Path]) -> None:
+    project({"flows/hello.py": FLOW, "prefect.yaml": """
+deployments:
+  - name: d
+    entrypoint: flows/hello.py:hello_flow
+    work_pool: {name: local}
+    concurrency_limit: {limit: 5, collision_strategy: CANCEL_NEW, grace_period_seconds: 120}
+"""})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    assert cli("apply", "--auto-approve").code == 0
+    stored = get_backend().read_deployment("hello/d")
+    assert stored.concurrency_limit == 5
+    assert stored.concurrency_options == {"collision_strategy": "CANCEL_NEW",
+                                          "grace_period_seconds": 120}  # fmt: skip
+    assert cli("plan", "--detailed-exitcode").code == 0

@@ -7,6 +7,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from flowplan.backends.local import LocalBackend
 from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import StateType
@@ -109,3 +111,24 @@ def test_runs_of_a_worker_that_stopped_heartbeating_crash(tmp_path: Path) -> Non
     assert crashed[0].state.type is StateType.CRASHED
     assert "stopped sending heartbeats" in (crashed[0].state.message or "")
     assert backend.crash_orphaned_runs(now=utcnow() + timedelta(seconds=60)) == []
+
+
+@pytest.mark.parametrize("strategy", ["ENQUEUE", "CANCEL_NEW"])
+def test_a_deployments_collision_strategy(tmp_path: Path, strategy: str) -> None:
+    """PREFECT-COMPAT item 56: `concurrency_limit: {limit, collision_strategy}` stored whole
+    and honoured."""
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, concurrency_limit=1,
+               concurrency_options={"collision_strategy": strategy, "grace_period_seconds": 120})  # fmt: skip
+    stored = backend.read_deployment("f/d")
+    assert stored.concurrency_options == {
+        "collision_strategy": strategy, "grace_period_seconds": 120}  # fmt: skip
+    first, second = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
+    assert [r.id for r in backend.claim_flow_runs("pool", "w")] == [first.id]
+    held = backend.read_flow_run(second.id).state
+    if strategy == "CANCEL_NEW":
+        assert held.type is StateType.CANCELLED and "CANCEL_NEW" in (held.message or "")
+        return
+    assert (held.type, held.name) == (StateType.SCHEDULED, "AwaitingConcurrencySlot")
+    backend.set_flow_run_state(first.id, StateType.COMPLETED)
+    assert [r.id for r in backend.claim_flow_runs("pool", "w")] == [second.id]

@@ -130,6 +130,7 @@ class Deployment:
     work_queue_name: str | None = None
     last_polled: datetime | None = None
     triggers: list[dict[str, Any]] = field(default_factory=list)
+    concurrency_options: dict[str, Any] | None = None
 
     @property
     def full_name(self) -> str:
@@ -151,7 +152,8 @@ class Deployment:
             "description": self.description, "paused": self.paused,
             "schedules": [schedule.to_json() for schedule in self.schedules],
             "concurrency_limit": self.concurrency_limit, "job_variables": self.job_variables,
-            "triggers": self.triggers, "parameters": self.parameters,
+            "triggers": self.triggers, "concurrency_options": self.concurrency_options,
+            "parameters": self.parameters,
             "parameter_openapi_schema": self.parameter_openapi_schema,
             "enforce_parameter_schema": self.enforce_parameter_schema, "tags": list(self.tags),
             "labels": self.labels, "pull_steps": self.pull_steps, "entrypoint": self.entrypoint,
@@ -169,7 +171,8 @@ class Deployment:
             description=data["description"], paused=data["paused"],
             schedules=tuple(DeploymentSchedule.from_json(s) for s in data["schedules"]),
             concurrency_limit=data["concurrency_limit"], job_variables=data["job_variables"],
-            triggers=data.get("triggers") or [], parameters=data["parameters"],
+            triggers=data.get("triggers") or [],
+            concurrency_options=data.get("concurrency_options"), parameters=data["parameters"],
             parameter_openapi_schema=data["parameter_openapi_schema"],
             enforce_parameter_schema=data["enforce_parameter_schema"],
             tags=tuple(data["tags"]), labels=data["labels"], pull_steps=data["pull_steps"],

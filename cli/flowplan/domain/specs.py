@@ -47,6 +47,9 @@ class DeploymentSpec:
     paused: bool | None = None  # None: leave alone (False for a new deployment)
     schedules: tuple[ScheduleSpec, ...] | None = None  # None: leave the stored schedules alone
     triggers: list[dict[str, Any]] = field(default_factory=list)  # Prefect's trigger mappings
+    # the rest of `concurrency_limit: {...}`: collision_strategy (ENQUEUE or CANCEL_NEW) and
+    # grace_period_seconds; None without a limit or options
+    concurrency_options: dict[str, Any] | None = None
 
     @property
     def full_name(self) -> str:

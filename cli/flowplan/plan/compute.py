@@ -76,7 +76,7 @@ def core_fields(item: DeploymentSpec | Deployment) -> dict[str, Any]:
         "job_variables": item.job_variables, "work_pool_name": item.work_pool_name,
         "work_queue_name": item.work_queue_name or ("default" if item.work_pool_name else None),
         "pull_steps": item.pull_steps or [], "concurrency_limit": item.concurrency_limit,
-        "triggers": item.triggers,
+        "triggers": item.triggers, "concurrency_options": item.concurrency_options,
     }  # fmt: skip
 
 

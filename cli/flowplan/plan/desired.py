@@ -208,8 +208,9 @@ def _deployment(
             f"deployment {name!r} has no work pool",
             hint="set work_pool.name in prefect.yaml or pass --pool",
         )
-    limit = data.get("concurrency_limit")
-    if isinstance(limit, Mapping):
+    limit, options = data.get("concurrency_limit"), None
+    if isinstance(limit, Mapping):  # stored whole: the runtime honours the collision strategy
+        options = {k: v for k, v in limit.items() if k != "limit" and v is not None} or None
         limit = limit.get("limit")
     tags = o.tags if o.tags is not None else _tags(data.get("tags"), name)
     return DeploymentSpec(
@@ -228,7 +229,8 @@ def _deployment(
         else _flag(data.get("enforce_parameter_schema")),
         job_variables=_merge(pool.get("job_variables") or {}, o.job_variables),
         work_pool_name=pool_name, work_queue_name=o.queue or pool.get("work_queue_name"),
-        pull_steps=pull, concurrency_limit=limit, paused=data.get("paused"),
+        pull_steps=pull, concurrency_limit=limit, concurrency_options=options,
+        paused=data.get("paused"),
         schedules=_schedules(data, o, name),
         triggers=[dict(t) for t in config.data.get("triggers") or () if isinstance(t, Mapping)],
     )  # fmt: skip

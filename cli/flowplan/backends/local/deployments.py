@@ -26,6 +26,7 @@ _JSON_FIELDS = (
     "labels",
     "pull_steps",
     "triggers",
+    "concurrency_options",
 )
 DEPLOYMENT_FIELDS = frozenset(
     {"version", "description", "paused", "concurrency_limit", "enforce_parameter_schema", "tags",
@@ -201,6 +202,9 @@ def _upsert(conn: sqlite3.Connection, flow_id: str, spec: DeploymentSpec) -> str
         "tags": rows.dumps(list(spec.tags)), "labels": rows.dumps(spec.labels),
         "pull_steps": None if spec.pull_steps is None else rows.dumps(spec.pull_steps),
         "triggers": rows.dumps(spec.triggers),
+        "concurrency_options": None
+        if spec.concurrency_options is None
+        else rows.dumps(spec.concurrency_options),
         "entrypoint": spec.entrypoint, "path": spec.path, "work_queue_id": queue_id,
     }  # fmt: skip
     if row is None:

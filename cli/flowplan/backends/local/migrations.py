@@ -150,5 +150,8 @@ _V2 = [
 # v3: deployments keep their triggers (prefect.yaml's `triggers:`)
 _V3 = ["ALTER TABLE deployments ADD COLUMN triggers TEXT NOT NULL DEFAULT '[]'"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+# v4: the rest of prefect.yaml's `concurrency_limit: {limit, collision_strategy, ...}`
+_V4 = ["ALTER TABLE deployments ADD COLUMN concurrency_options TEXT"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 SCHEMA_VERSION = len(MIGRATIONS)

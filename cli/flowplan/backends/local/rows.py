@@ -87,7 +87,7 @@ DEPLOYMENT_JSON = f"""json_object(
         FROM (SELECT * FROM deployment_schedules WHERE deployment_id = d.id
               ORDER BY slug) s),
     'concurrency_limit', d.concurrency_limit, 'job_variables', json(d.job_variables),
-    'triggers', json(d.triggers),
+    'triggers', json(d.triggers), 'concurrency_options', json(d.concurrency_options),
     'parameters', json(d.parameters),
     'parameter_openapi_schema', json(d.parameter_openapi_schema),
     'enforce_parameter_schema', {_bool("d.enforce_parameter_schema")},

@@ -53,7 +53,8 @@ class WorkMixin:
                 return []
         with self.store.write() as conn:
             candidates = conn.execute(f"{query} LIMIT ?", (*params, limit * 4 + 20)).fetchall()
-            chosen = _within_limits(conn, candidates, limit)
+            chosen, held = _within_limits(conn, candidates, limit)
+            _hold(conn, held)
             stamp = rows.now_text()
             for run_id in chosen:
                 conn.execute(
@@ -210,7 +211,7 @@ def _candidates_query(
         params += list(deployment_ids)
     query = (
         "SELECT r.id, r.work_queue_id, q.work_pool_id, r.deployment_id, q.concurrency_limit,"
-        " p.concurrency_limit, d.concurrency_limit"
+        " p.concurrency_limit, d.concurrency_limit, d.concurrency_options, r.state_name"
         " FROM flow_runs r JOIN work_queues q ON q.id = r.work_queue_id"
         " JOIN work_pools p ON p.id = q.work_pool_id"
         " LEFT JOIN deployments d ON d.id = r.deployment_id"
@@ -225,9 +226,10 @@ def _candidates_query(
 
 def _within_limits(
     conn: sqlite3.Connection, candidates: Sequence[tuple[Any, ...]], limit: int
-) -> list[str]:
+) -> tuple[list[str], list[tuple[str, str, str]]]:
     """The candidates that fit under the pool, queue and deployment concurrency limits, counted
-    with the runs that are already PENDING, RUNNING or CANCELLING."""
+    with the runs that are already PENDING, RUNNING or CANCELLING; and the runs a deployment's
+    limit holds back: (id, collision strategy, state name)."""
     active: Counter[object] = Counter()
     for queue_id, pool_id, deployment_id in conn.execute(
         "SELECT r.work_queue_id, q.work_pool_id, r.deployment_id FROM flow_runs r"
@@ -235,7 +237,15 @@ def _within_limits(
     ):
         active.update((("queue", queue_id), ("pool", pool_id), ("deployment", deployment_id)))
     chosen: list[str] = []
-    for run_id, queue_id, pool_id, deployment_id, queue_cap, pool_cap, deployment_cap in candidates:
+    held: list[tuple[str, str, str]] = []
+    for run_id, queue_id, pool_id, deployment_id, queue_cap, pool_cap, deployment_cap, options, \
+            state_name in candidates:  # fmt: skip
+        if deployment_cap is not None and active[("deployment", deployment_id)] >= deployment_cap:
+            strategy = (
+                (rows.json_loads(options) or {}).get("collision_strategy") if options else None
+            )
+            held.append((str(run_id), str(strategy or "ENQUEUE"), str(state_name)))
+            continue
         keys = (("queue", queue_id, queue_cap), ("pool", pool_id, pool_cap),
                 ("deployment", deployment_id, deployment_cap))  # fmt: skip
         if any(cap is not None and active[(kind, key)] >= cap for kind, key, cap in keys):
@@ -244,4 +254,17 @@ def _within_limits(
         chosen.append(str(run_id))
         if len(chosen) == limit:
             break
-    return chosen
+    return chosen, held
+
+
+def _hold(conn: sqlite3.Connection, held: Sequence[tuple[str, str, str]]) -> None:
+    """A deployment at its concurrency limit: CANCEL_NEW cancels the new run; ENQUEUE (the
+    default) keeps it waiting, named AwaitingConcurrencySlot, as Prefect does."""
+    for run_id, strategy, state_name in held:
+        if strategy == "CANCEL_NEW":
+            write_state(conn, run_id, StateType.CANCELLED, message=(
+                "the deployment's concurrency limit is reached and its collision strategy is"
+                " CANCEL_NEW"))  # fmt: skip
+        elif state_name != "AwaitingConcurrencySlot":
+            write_state(conn, run_id, StateType.SCHEDULED, "AwaitingConcurrencySlot",
+                        "waiting for a slot under the deployment's concurrency limit")  # fmt: skip

@@ -826,3 +826,31 @@ deployments:
     assert stored.concurrency_options == {"collision_strategy": "CANCEL_NEW",
                                           "grace_period_seconds": 120}  # fmt: skip
     assert cli("plan", "--detailed-exitcode").code == 0
+
+
+def test_a_schedule_that_replaces_another_keeps_its_id_and_flag(
+    cli: Cli, project: Callable[..., Path]
+) -> None:
+    """PREFECT-COMPAT section 10, item 41."""
+    root = project({"flows/hello.py": FLOW, "prefect.yaml": """
+deployments:
+  - name: d
+    entrypoint: flows/hello.py:hello_flow
+    work_pool: {name: local}
+    schedules:
+      - {cron: "0 2 * * *", slug: original-slug}
+"""})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    assert cli("apply", "--auto-approve").code == 0
+    deployment = get_backend().read_deployment("hello/d")
+    (original,) = deployment.schedules
+    get_backend().update_deployment_schedule(deployment.id, original.id, {"active": False})
+    (root / "prefect.yaml").write_text((root / "prefect.yaml").read_text().replace(
+        "slug: original-slug}", "slug: renamed-slug, replaces: original-slug}"))  # fmt: skip
+    planned = cli("plan")
+    assert '~ schedules[renamed-slug].slug: "original-slug" -> "renamed-slug"' in planned.out
+    assert "- schedules" not in planned.out and "+ schedules" not in planned.out
+    assert cli("apply", "--auto-approve").code == 0
+    (renamed,) = get_backend().read_deployment("hello/d").schedules
+    assert (renamed.id, renamed.slug, renamed.active) == (original.id, "renamed-slug", False)
+    assert cli("plan", "--detailed-exitcode").code == 0

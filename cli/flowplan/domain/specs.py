@@ -19,6 +19,7 @@ class ScheduleSpec:
     active: bool | None = None  # None: keep the stored flag (True for a new schedule)
     parameters: dict[str, Any] = field(default_factory=dict)
     slug: str | None = None  # None: a stable slug derived from the schedule
+    replaces: str | None = None  # a stored schedule's old slug: it keeps its id and flags
     effective_slug: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -80,16 +80,21 @@ def core_fields(item: DeploymentSpec | Deployment) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def live_fields(deployment: Deployment, like: Mapping[str, Any]) -> dict[str, Any]:
-    """The comparable form of a live deployment, restricted to the keys in `like`."""
+def live_fields(
+    deployment: Deployment, like: Mapping[str, Any], renames: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The comparable form of a live deployment, restricted to the keys in `like`; `renames`
+    gives stored schedules the slugs that replace theirs (`replaces:`)."""
     fields = core_fields(deployment)
     if "paused" in like:
         fields["paused"] = deployment.paused
     if "schedules" in like:
         declared = like["schedules"]
+        slugs = {s.slug: (renames or {}).get(s.slug, s.slug) for s in deployment.schedules}
         fields["schedules"] = {
-            s.slug: {"schedule": s.schedule.to_json(), "parameters": s.parameters,
-                     **({"active": s.active} if "active" in declared.get(s.slug, {}) else {})}
+            slugs[s.slug]: {"schedule": s.schedule.to_json(), "parameters": s.parameters,
+                            **({"active": s.active}
+                               if "active" in declared.get(slugs[s.slug], {}) else {})}
             for s in deployment.schedules
         }  # fmt: skip
     return fields
@@ -215,7 +220,11 @@ def _deployment_change(spec: DeploymentSpec, live: Deployment | None) -> Change:
     after = deployment_to_json(spec)
     if live is None:
         return Change("create", "deployment", spec.full_name, _diff({}, wanted), after)
-    fields = _diff(live_fields(live, wanted), wanted)
+    stored = {s.slug for s in live.schedules}
+    renames = {s.replaces: s.effective_slug for s in spec.schedules or ()
+               if s.replaces in stored and s.effective_slug not in stored}  # fmt: skip
+    fields = _diff(live_fields(live, wanted, renames), wanted)
+    fields += tuple(FieldChange(f"schedules[{new}].slug", old, new) for old, new in renames.items())
     stored_hash = live.labels.get(HASH_LABEL)
     drift = stored_hash is not None and stored_hash != digest(core_fields(live))[:16]
     action: Action = "update" if fields else "noop"

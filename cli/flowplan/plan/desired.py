@@ -300,7 +300,7 @@ def _schedules(data: Mapping[str, Any], o: Overrides, name: str) -> tuple[Schedu
         if isinstance(active, str):
             active = active.strip().lower() in ("true", "1", "yes")
         specs.append(ScheduleSpec(schedule, active, dict(item.get("parameters") or {}),
-                                  item.get("slug")))  # fmt: skip
+                                  item.get("slug"), item.get("replaces")))  # fmt: skip
     return tuple(specs)
 
 

@@ -56,7 +56,7 @@ def deployment_to_json(spec: DeploymentSpec) -> dict[str, Any]:
     if spec.schedules is not None:
         data["schedules"] = [
             {"schedule": s.schedule.to_json(), "active": s.active, "parameters": s.parameters,
-             "slug": s.effective_slug}
+             "slug": s.effective_slug, **({"replaces": s.replaces} if s.replaces else {})}
             for s in spec.schedules
         ]  # fmt: skip
     return data
@@ -67,7 +67,13 @@ def deployment_from_json(data: dict[str, Any]) -> DeploymentSpec:
     values["tags"] = tuple(values["tags"])
     if values.get("schedules") is not None:
         values["schedules"] = tuple(
-            ScheduleSpec(schedule_from_json(s["schedule"]), s["active"], s["parameters"], s["slug"])
+            ScheduleSpec(
+                schedule_from_json(s["schedule"]),
+                s["active"],
+                s["parameters"],
+                s["slug"],
+                s.get("replaces"),
+            )
             for s in values["schedules"]
         )
     return DeploymentSpec(**values)

@@ -94,6 +94,13 @@ def reconcile_schedules(
     for spec in specs:
         slug = spec.effective_slug
         wanted.add(slug)
+        if slug not in existing and spec.replaces in existing:
+            # a renamed schedule keeps its id, its active flag and its runs
+            existing[slug] = existing.pop(spec.replaces)
+            conn.execute(
+                "UPDATE deployment_schedules SET slug = ?, updated = ? WHERE id = ?",
+                (slug, now, existing[slug][0]),
+            )
         if slug not in existing:
             _insert_schedule(conn, deployment_id, spec, now)
             continue

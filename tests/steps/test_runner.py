@@ -194,3 +194,21 @@ def test_install_requirements_installs_what_requires_names(
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "flowplan-test-steps"],
                        capture_output=True, check=False)  # fmt: skip
         sys.modules.pop("flowplan_test_steps", None)
+
+
+def test_a_field_of_a_json_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PREFECT-COMPAT section 10, item 74: `{{ prefect.blocks.<type>.<name>.<field> }}`."""
+    monkeypatch.setitem(SECRETS, "creds", '{"user": "svc-etl", "auth": {"password": "pa55-word"}}')
+    outputs = run_steps([
+        {SHELL: {"id": "a", "script": "echo {{ prefect.blocks.secret.creds.user }}"}},
+        {SHELL: {"id": "b", "script": "echo {{ prefect.blocks.secret.creds.auth.password }}"}},
+    ], context())  # fmt: skip
+    assert (outputs["a"]["stdout"], outputs["b"]["stdout"]) == ("svc-etl", "pa55-word")
+    with pytest.raises(StepExecutionError) as caught:
+        run_steps([{SHELL: {"script": "echo {{ prefect.blocks.secret.creds.auth.token }}"}}],
+                  context())  # fmt: skip
+    assert "secret 'creds' has no field 'token' in auth (fields: password)" in str(caught.value)
+    assert "pa55-word" not in str(caught.value)
+    with pytest.raises(StepExecutionError, match="secret 'db-password' is not JSON"):
+        run_steps([{SHELL: {"script": "echo {{ prefect.blocks.secret.db-password.x }}"}}],
+                  context())  # fmt: skip

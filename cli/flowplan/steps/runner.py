@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,10 +32,31 @@ class StepContext:
 
 def _block(context: StepContext) -> Callable[[Placeholder], Any]:
     def value(placeholder: Placeholder) -> Any:
-        secret = context.secret(secret_name(placeholder))
+        name = secret_name(placeholder)
+        secret = context.secret(name)
         context.redactor.add(secret)
-        return secret
+        fields = placeholder.name.split(".")[4:]
+        return block_field(secret, name, fields) if fields else secret
 
+    return value
+
+
+def block_field(secret: str, name: str, fields: list[str]) -> Any:
+    """`{{ prefect.blocks.secret.<name>.<field>... }}`: that field of a secret holding JSON."""
+    try:
+        value: Any = json.loads(secret)
+    except ValueError:
+        raise StepExecutionError(
+            f"secret {name!r} is not JSON, so it has no field {'.'.join(fields)!r}"
+        ) from None
+    for index, field_name in enumerate(fields):
+        if not isinstance(value, dict) or field_name not in value:
+            where = ".".join(fields[:index]) or "its top level"
+            known = ", ".join(map(str, value)) if isinstance(value, dict) else "none"
+            raise StepExecutionError(
+                f"secret {name!r} has no field {field_name!r} in {where} (fields: {known})"
+            )
+        value = value[field_name]
     return value
 
 

@@ -854,3 +854,21 @@ deployments:
     (renamed,) = get_backend().read_deployment("hello/d").schedules
     assert (renamed.id, renamed.slug, renamed.active) == (original.id, "renamed-slug", False)
     assert cli("plan", "--detailed-exitcode").code == 0
+
+
+def test_deploy_selects_by_the_real_flow_name_as_plan_does(
+    cli: Cli, project: Callable[..., Path]
+) -> None:
+    flow = "from prefect import flow\n\n@flow(name='An important name')\ndef my_flow():\n    pass\n"
+    project({"flows/f.py": flow, "prefect.yaml": """
+deployments:
+  - {name: test-name-1, entrypoint: flows/f.py:my_flow, work_pool: {name: local}}
+  - {name: test-name-2, entrypoint: flows/f.py:my_flow, work_pool: {name: local}}
+"""})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    by_real_name = cli("deploy", "-n", "An important name/test-name-1")
+    assert by_real_name.code == 0, by_real_name.err
+    by_function = cli("deploy", "-n", "my-flow/test-name-2")
+    assert by_function.code == 0, by_function.err
+    names = sorted(d.full_name for d in get_backend().read_deployments())
+    assert names == ["An important name/test-name-1", "An important name/test-name-2"]

@@ -348,3 +348,9 @@ deployments:
         "error invalid-cron prefect.yaml:5:15: deployments[0].schedules[0].cron: invalid cron expression '0 0 31 2 *' (no date ever matches it (check the day of the month against the month))",
         "warning parameter-missing prefect.yaml:9:5: deployments[1].parameters: required parameter 'day' of etl-flow has no value (give it under parameters, or every run must pass it)",
     ]
+
+
+def test_a_pool_type_plan_refuses_is_an_error_in_validate(project: Callable[..., Path]) -> None:
+    yaml = "work_pools:\n  - {name: p, type: proces}\n" + DEPLOYMENT
+    found = findings(project, yaml)
+    assert "error pool-type prefect.yaml:2:21: work_pools[0].type: unknown work pool type 'proces'; flowplan knows process, docker, kubernetes (did you mean 'process'?)" in found

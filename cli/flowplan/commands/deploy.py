@@ -16,6 +16,7 @@ from flowplan.commands.apply import INSTALL_REQUIREMENTS, LOCK_TIMEOUT, needs_bu
 from flowplan.commands.common import backend, parse_value
 from flowplan.commands.run_options import parse_job_variables, parse_parameters
 from flowplan.commands.sync_common import ALL, NAMES, PREFECT_FILE, load_report, show_plan
+from flowplan.discovery.flows import FlowInfo
 from flowplan.errors import ExitCode, InvalidInput, UsageError, ValidationFailed
 from flowplan.plan.builds import Builder
 from flowplan.plan.desired import Overrides, matches
@@ -49,7 +50,11 @@ def _overrides(**options: Any) -> Overrides:
 
 
 def _pick(
-    data: dict[str, Any], names: list[str], everything: bool, entrypoint: str | None
+    data: dict[str, Any],
+    names: list[str],
+    everything: bool,
+    entrypoint: str | None,
+    flows: dict[int, FlowInfo],
 ) -> list[dict[str, Any]]:
     """The deployment mappings to deploy, with a CLI name and entrypoint applied."""
     configs = [d for d in data.get("deployments") or () if isinstance(d, dict)]
@@ -81,11 +86,12 @@ def _pick(
             f"the project file has {len(configs)} deployments and no name was given",
             hint="pass -n NAME (repeatable, globs allowed) or --all",
         )
-    project = build_project(Path("prefect.yaml"), {"deployments": configs})
+    project = build_project(Path("prefect.yaml"), data)
     picked: list[dict[str, Any]] = []
     missing = []
-    for pattern in names:
-        found = [dict(c.data) for c in project.deployments if matches(pattern, c, None)]
+    for pattern in names:  # as plan selects: the real flow name matches too
+        found = [dict(c.data) for c in project.deployments
+                 if matches(pattern, c, flows.get(c.index))]  # fmt: skip
         if not found:
             missing.append(pattern)
         picked += [f for f in found if f not in picked]
@@ -148,12 +154,15 @@ def deploy(
                            cron=cron, interval=interval, rrule=rrule, timezone=timezone,
                            anchor_date=anchor_date, no_enforce=no_enforce)  # fmt: skip
     data: dict[str, Any] = {}
+    flows: dict[int, FlowInfo] = {}
     if prefect_file != Path("prefect.yaml") and not prefect_file.exists():
         raise UsageError(f"the project file {prefect_file} does not exist",
                          hint="check --prefect-file")  # fmt: skip
     if prefect_file.exists():
-        data = dict(load_report(prefect_file).project.data)  # type: ignore[union-attr]
-    chosen = _pick(data, name, all_, entrypoint)
+        loaded = load_report(prefect_file)
+        data = dict(loaded.project.data)  # type: ignore[union-attr]
+        flows = loaded.flows
+    chosen = _pick(data, name, all_, entrypoint, flows)
     if len(chosen) > 1 and overrides.given:
         raise UsageError(
             f"command-line options apply to one deployment, but {len(chosen)} are selected",

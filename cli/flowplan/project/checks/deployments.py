@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from flowplan.domain.job_templates import POOL_TYPES
 from flowplan.project.findings import Finding, Path_, error, format_path, warning
 from flowplan.project.model import Project, items_of
 
 FORBIDDEN_NAME_CHARACTERS = re.compile(r"[/%&><]")
-POOL_TYPES = frozenset({"process", "docker", "kubernetes"})
+
 
 # Keys users put in the wrong place, and where they belong.
 MISPLACED: dict[tuple[str, str], str] = {
@@ -145,11 +147,12 @@ def _work_pools(pools: Any) -> Iterator[Finding]:
         seen.add(name)
         kind = pool.get("type")
         if isinstance(kind, str) and kind not in POOL_TYPES:
-            yield warning(
+            close = difflib.get_close_matches(kind, POOL_TYPES, 1)
+            yield error(  # plan and apply refuse it too: say so now
                 "pool-type",
-                f"flowplan's embedded worker runs process, docker and kubernetes pools,"
-                f" not {kind!r}",
+                f"unknown work pool type {kind!r}; flowplan knows {', '.join(POOL_TYPES)}",
                 (*path, "type"),
+                f"did you mean {close[0]!r}?" if close else None,
             )
         queues: set[str] = set()
         for q_index, queue in enumerate(items_of(pool.get("queues"))):

@@ -97,5 +97,9 @@ class StoreError(FlowplanError):
     """The local store cannot be opened or written (not a database, newer version, read-only)."""
 
 
+class Declined(FlowplanError):
+    """The user answered no to a confirmation: nothing was done (exit 1, not 130)."""
+
+
 class StepExecutionError(FlowplanError):
     """A build, push or pull step failed; the message names the step and says why."""

@@ -47,18 +47,16 @@ def _run(args: list[str]) -> int:
         console.err("Interrupted.", "warning")
         return int(ExitCode.INTERRUPTED)
     except Exception as exc:
-        if _is_usage_error(exc):
-            console.err(f"Error: {exc.format_message()}", "error")  # type: ignore[attr-defined]
-            console.err("Run 'flowplan --help' for usage.")
-            return int(ExitCode.USER_ERROR)
-        if type(exc).__name__ == "Abort":  # Ctrl-C inside a prompt
+        import click  # loaded with typer already
+
+        if isinstance(exc, click.exceptions.Abort):  # Ctrl-C inside a prompt
             console.err("Aborted.", "warning")
             return int(ExitCode.INTERRUPTED)
+        if isinstance(exc, click.ClickException):  # a command line click cannot parse
+            console.err(f"Error: {exc.format_message()}", "error")
+            console.err("Run 'flowplan --help' for usage.")
+            return int(ExitCode.USER_ERROR)
         return _bug(exc)
-
-
-def _is_usage_error(exc: BaseException) -> bool:
-    return hasattr(exc, "format_message") and hasattr(exc, "exit_code")
 
 
 def _report(exc: FlowplanError) -> None:

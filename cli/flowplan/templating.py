@@ -235,7 +235,7 @@ def resolve_references(
                     return match.group(0)
                 resolved = value_of(placeholder)
                 if isinstance(resolved, dict | list):
-                    raise ValueError(
+                    raise InvalidInput(
                         f"{{{{ {placeholder.name} }}}} holds a {type(resolved).__name__} and"
                         " cannot be used for inline string substitution"
                     )

@@ -872,3 +872,22 @@ deployments:
     assert by_function.code == 0, by_function.err
     names = sorted(d.full_name for d in get_backend().read_deployments())
     assert names == ["An important name/test-name-1", "An important name/test-name-2"]
+
+
+def test_errors_land_where_they_belong(
+    cli: Cli, proj: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # answering no is a normal "nothing applied" (exit 1), not an interruption (130)
+    import typer
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr(typer, "confirm", lambda *args, **kwargs: False)
+    declined = cli("apply")
+    assert declined.code == 1 and "not confirmed; nothing was applied" in declined.err
+    assert get_backend().read_deployments() == []
+    # a mapping variable inside text is the user's input problem, not a bug
+    get_backend().set_variable("cfg", {"a": 1})
+    (proj / "prefect.yaml").write_text((proj / "prefect.yaml").read_text().replace(
+        "parameters: {who: team}", 'parameters: {who: "team {{ prefect.variables.cfg }}"}'))  # fmt: skip
+    planned = cli("plan")
+    assert planned.code == 1 and "cannot be used for inline string substitution" in planned.err

@@ -353,4 +353,7 @@ deployments:
 def test_a_pool_type_plan_refuses_is_an_error_in_validate(project: Callable[..., Path]) -> None:
     yaml = "work_pools:\n  - {name: p, type: proces}\n" + DEPLOYMENT
     found = findings(project, yaml)
-    assert "error pool-type prefect.yaml:2:21: work_pools[0].type: unknown work pool type 'proces'; flowplan knows process, docker, kubernetes (did you mean 'process'?)" in found
+    assert (
+        "error pool-type prefect.yaml:2:21: work_pools[0].type: unknown work pool type 'proces'; flowplan knows process, docker, kubernetes (did you mean 'process'?)"
+        in found
+    )

@@ -212,3 +212,16 @@ def test_a_field_of_a_json_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(StepExecutionError, match="secret 'db-password' is not JSON"):
         run_steps([{SHELL: {"script": "echo {{ prefect.blocks.secret.db-password.x }}"}}],
                   context())  # fmt: skip
+
+
+def test_a_bug_in_flowplan_is_not_turned_into_a_step_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import flowplan.steps.runner as runner
+
+    def broken(*args: object) -> object:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(runner, "render_inputs", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        run_steps([{SHELL: {"script": "echo"}}], context())

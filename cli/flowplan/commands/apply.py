@@ -20,7 +20,7 @@ from flowplan.commands.sync_common import (
     load_report,
     show_plan,
 )
-from flowplan.errors import ExitCode, FlowplanError, UsageError
+from flowplan.errors import Declined, ExitCode, FlowplanError, UsageError
 from flowplan.plan import planfile
 from flowplan.plan.apply import Result, apply_plan, stale_objects
 from flowplan.plan.builds import Builder
@@ -60,7 +60,7 @@ def _confirm(auto_approve: bool) -> None:
             hint="pass --auto-approve (after reviewing 'flowplan plan')",
         )
     if not typer.confirm("Apply these changes?", default=False):
-        raise typer.Abort()
+        raise Declined("not confirmed; nothing was applied")
 
 
 def _report(result: Result) -> None:

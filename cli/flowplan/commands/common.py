@@ -13,7 +13,7 @@ from flowplan import console
 from flowplan.backends import get_backend
 from flowplan.backends.protocol import Backend
 from flowplan.commands.options import Output
-from flowplan.errors import UsageError
+from flowplan.errors import Declined, UsageError
 
 
 def backend(*, changes: bool = False) -> Backend:
@@ -32,7 +32,7 @@ def confirm(question: str, yes: bool) -> None:
     if not sys.stdin.isatty():
         raise UsageError(f"{question} (no terminal to ask on)", hint="pass --yes to confirm")
     if not typer.confirm(question, default=False):
-        raise typer.Abort()
+        raise Declined("not confirmed; nothing was changed")
 
 
 def parse_value(text: str) -> Any:

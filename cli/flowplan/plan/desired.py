@@ -142,7 +142,7 @@ def desired_state(
                 " no automations)"
             )
         deployments.append(spec)
-    pools, queues = _pools(project, variable, environ)
+    pools, queues = _pools(project, variable, environ, warnings)
     return Desired(name, pools, queues, tuple(deployments), tuple(warnings))
 
 
@@ -305,11 +305,11 @@ def _schedules(data: Mapping[str, Any], o: Overrides, name: str) -> tuple[Schedu
 
 
 def _pools(
-    project: Project, variable: Callable[[str], Any], env: Mapping[str, str]
+    project: Project, variable: Callable[[str], Any], env: Mapping[str, str], warnings: list[str]
 ) -> tuple[tuple[PoolSpec, ...], tuple[QueueSpec, ...]]:
     pools, queues = [], []
     for index, item in enumerate(project.data.get("work_pools") or ()):
-        data = _render(dict(item), variable, env, [], f"work_pools[{index}]")
+        data = _render(dict(item), variable, env, warnings, f"work_pools[{index}]")
         template = data.get("base_job_template")
         if isinstance(template, str):
             template = _read_template(project.root, template, index)

@@ -73,6 +73,26 @@ def render_inputs(arguments: Mapping[str, Any], outputs: Mapping[str, Any],
     return apply_values(inputs, {}, environ=context.env)
 
 
+class _StepRaised(Exception):
+    """What the step itself raised (flowplan's own errors stay bugs, with their traceback)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _call(function: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
+    try:
+        result = function(**inputs)
+        if inspect.isawaitable(result):
+            result = asyncio.run(result)  # type: ignore[arg-type]
+    except FlowplanError:
+        raise
+    except Exception as exc:
+        raise _StepRaised(exc) from exc
+    return result
+
+
 def run_steps(
     steps: Sequence[Mapping[str, Any] | None],
     context: StepContext,
@@ -98,17 +118,17 @@ def run_steps(
                 if is_sensitive(name, key):
                     context.redactor.add(value)
             function = resolve(name, requires, context.install_requirements)
-            result = function(**inputs)
-            if inspect.isawaitable(result):
-                result = asyncio.run(result)  # type: ignore[arg-type]
+            result = _call(function, inputs)
         except FlowplanError as exc:
             raise StepExecutionError(
                 f"step {name!r} failed: {context.redactor.clean(exc.message)}",
                 hint=exc.hint,
             ) from None
-        except Exception as exc:
+        except _StepRaised as raised:
+            error = raised.error
+            text = context.redactor.clean(str(error))
             raise StepExecutionError(
-                f"step {name!r} failed: {type(exc).__name__}: {context.redactor.clean(str(exc))}"
+                f"step {name!r} failed: {type(error).__name__}: {text}"
             ) from None
         context.ran.append(name)
         if isinstance(result, dict):

@@ -17,6 +17,7 @@ from flowplan.commands.common import backend, parse_value
 from flowplan.commands.run_options import parse_job_variables, parse_parameters
 from flowplan.commands.sync_common import ALL, NAMES, PREFECT_FILE, load_report, show_plan
 from flowplan.discovery.flows import FlowInfo
+from flowplan.domain.schedule_rules import parse_interval
 from flowplan.errors import ExitCode, InvalidInput, UsageError, ValidationFailed
 from flowplan.plan.builds import Builder
 from flowplan.plan.desired import Overrides, matches
@@ -24,7 +25,6 @@ from flowplan.plan.model import Plan
 from flowplan.plan.pipeline import Request, make_plan
 from flowplan.project.checks.templates import References
 from flowplan.project.model import Project, build_project
-from flowplan.project.schedules import parse_interval
 from flowplan.project.validate import FileReport, semantic_findings
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flowplan.project.schedules import (
+from flowplan.domain.schedule_rules import (
     cron_problem,
     datetime_problem,
     parse_interval,

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from flowplan.project.findings import Finding, Path_, error, warning
-from flowplan.project.model import DeploymentConfig, Project
-from flowplan.project.schedules import (
+from flowplan.domain.schedule_rules import (
     cron_problem,
     datetime_problem,
     parse_interval,
     rrule_problem,
     timezone_problem,
 )
+from flowplan.project.findings import Finding, Path_, error, warning
+from flowplan.project.model import DeploymentConfig, Project
 from flowplan.templating import has_placeholder
 
 KINDS = ("cron", "interval", "rrule")

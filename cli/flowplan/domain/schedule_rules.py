@@ -1,4 +1,5 @@
-"""Schedule values: cron expressions, intervals, rrules and time zones (pure functions).
+"""Schedule rules: cron expressions, intervals, rrules, time zones and dates, checked for the
+schedule values and for the project file's checks alike.
 
 `cron_problem` checks the standard five-field syntax itself (fast, with precise messages) and
 hands anything it does not fully understand (L, W, #, ?, macros) to croniter.

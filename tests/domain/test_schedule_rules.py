@@ -5,7 +5,7 @@ import itertools
 import pytest
 from croniter import croniter
 
-from flowplan.project.schedules import (
+from flowplan.domain.schedule_rules import (
     cron_problem,
     datetime_problem,
     parse_interval,

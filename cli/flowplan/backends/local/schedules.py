@@ -24,7 +24,7 @@ class SchedulesMixin:
         self, deployment_id: str, specs: Sequence[ScheduleSpec]
     ) -> list[DeploymentSchedule]:
         with self.store.write() as conn:
-            _exists(conn, deployment_id)
+            _require_deployment(conn, deployment_id)
             existing = {
                 row[0]
                 for row in conn.execute(
@@ -151,14 +151,14 @@ def _touch(conn: sqlite3.Connection, deployment_id: str) -> None:
     )
 
 
-def _exists(conn: sqlite3.Connection, deployment_id: str) -> None:
+def _require_deployment(conn: sqlite3.Connection, deployment_id: str) -> None:
     row = conn.execute("SELECT 1 FROM deployments WHERE id = ?", (deployment_id,)).fetchone()
     if row is None:
         raise DeploymentNotFound(f"deployment {deployment_id!r} not found")
 
 
 def _require_schedule(conn: sqlite3.Connection, deployment_id: str, schedule_id: str) -> None:
-    _exists(conn, deployment_id)
+    _require_deployment(conn, deployment_id)
     row = conn.execute(
         "SELECT 1 FROM deployment_schedules WHERE id = ? AND deployment_id = ?",
         (schedule_id, deployment_id),

@@ -88,7 +88,8 @@ def test_limits_hold_while_runs_overlap(tmp_path: Path, workers: Workers) -> Non
     deployment(backend, tmp_path, source=SLEEPY, name="a", concurrency_limit=1)
     deployment(backend, tmp_path, source=SLEEPY, name="b")
     workers.start("--limit", "2")
-    runs = [backend.create_flow_run(name, parameters={"seconds": 0.6})
+    # runs long enough that runs started together surely overlap, even on a loaded machine
+    runs = [backend.create_flow_run(name, parameters={"seconds": 2})
             for name in ("f/a", "f/a", "f/b", "f/b")]  # fmt: skip
     done = [final(backend, run) for run in runs]
     assert all(run.state.type is StateType.COMPLETED for run in done)

@@ -12,10 +12,18 @@ from typing import Any
 import typer
 
 from flowplan import console
-from flowplan.commands.apply import INSTALL_REQUIREMENTS, LOCK_TIMEOUT, needs_build, run_apply
 from flowplan.commands.common import backend, parse_value
 from flowplan.commands.run_options import parse_job_variables, parse_parameters
-from flowplan.commands.sync_common import ALL, NAMES, PREFECT_FILE, load_report, show_plan
+from flowplan.commands.sync_common import (
+    ALL,
+    INSTALL_REQUIREMENTS,
+    LOCK_TIMEOUT,
+    NAMES,
+    PREFECT_FILE,
+    load_report,
+    run_apply,
+    show_plan,
+)
 from flowplan.discovery.flows import FlowInfo
 from flowplan.domain.schedule_rules import parse_interval
 from flowplan.errors import ExitCode, InvalidInput, UsageError, ValidationFailed
@@ -23,6 +31,7 @@ from flowplan.plan.builds import Builder
 from flowplan.plan.desired import Overrides, matches
 from flowplan.plan.model import Plan
 from flowplan.plan.pipeline import Request, make_plan
+from flowplan.plan.session import needs_build
 from flowplan.project.checks.templates import References
 from flowplan.project.model import Project, build_project
 from flowplan.project.validate import FileReport, semantic_findings

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
 from flowplan import console
-from flowplan.errors import ValidationFailed
+from flowplan.backends.protocol import Backend
+from flowplan.errors import ExitCode, ValidationFailed
+from flowplan.plan.apply import Result
 from flowplan.plan.model import Plan
-from flowplan.plan.render import render
+from flowplan.plan.render import SIGNS, render
+from flowplan.plan.session import Hooks, apply_session
 from flowplan.project.validate import FileReport, validate_file
 
 PREFECT_FILE = typer.Option(Path("prefect.yaml"), "--prefect-file", help="The project file.")
@@ -41,3 +45,57 @@ def show_plan(plan: Plan) -> None:
         console.err(f"warning: {warning}", "warning")
     for line in render(plan):
         console.out(line)
+
+
+LOCK_TIMEOUT = typer.Option(30.0, "--lock-timeout", help="Seconds to wait for another apply.")
+SKIP_BUILD = typer.Option(
+    False, "--skip-build", help="Do not run build/push steps; use their predicted outputs."
+)
+INSTALL_REQUIREMENTS = typer.Option(
+    False, "--install-requirements", help="pip-install packages that steps list in requires:."
+)
+
+
+def _report(result: Result) -> None:
+    change = result.change
+    sign = SIGNS[change.action]
+    noun = change.kind.replace("_", " ")
+    if result.ok:
+        verb = {"create": "created", "update": "updated", "delete": "deleted"}[change.action]
+        console.out(f"{sign} {noun} {change.key!r}: {verb}")
+    else:
+        console.err(f"{sign} {noun} {change.key!r}: FAILED: {result.message}", "error")
+
+
+def run_apply(
+    plan: Plan,
+    target: Backend,
+    saved: bool,
+    lock_timeout: float,
+    fresh_plan: Callable[[], Plan],
+    built: bool = False,
+) -> int:
+    """The apply session (plan/session.py), rendered: each result, then the summary."""
+
+    def after_build(fresh: Plan) -> None:
+        console.out("After build and push:")
+        show_plan(fresh)
+
+    def shrank(fresh: Plan) -> None:
+        console.out(f"Part of the plan was applied meanwhile; still to do: {fresh.summary()}")
+
+    results = apply_session(
+        plan, target, saved=saved, lock_timeout=lock_timeout, fresh_plan=fresh_plan,
+        built=built, hooks=Hooks(built=after_build, shrank=shrank, result=_report),
+    )  # fmt: skip
+    failed = [r for r in results if not r.ok]
+    counts = {a: sum(1 for r in results if r.ok and r.change.action == a)
+              for a in ("create", "update", "delete")}  # fmt: skip
+    done = f"{counts['create']} added, {counts['update']} changed, {counts['delete']} destroyed"
+    if failed:
+        console.err(f"Apply failed: {len(failed)} of {console.counted(len(results), 'change')}"
+                    f" failed ({done}).",
+                    "error")  # fmt: skip
+        return int(ExitCode.USER_ERROR)
+    console.out(f"Apply complete: {done}.")
+    return int(ExitCode.OK)

@@ -143,12 +143,7 @@ class DeploymentsMixin:
             for key in (*_JSON_FIELDS, "tags"):
                 if key in values:
                     values[key] = None if values[key] is None else rows.dumps(values[key])
-            if values:
-                assignments = ", ".join(f"{key} = ?" for key in values)
-                conn.execute(
-                    f"UPDATE deployments SET {assignments}, updated = ? WHERE id = ?",
-                    (*values.values(), rows.now_text(), deployment_id),
-                )
+            rows.update(conn, "deployments", deployment_id, values)
         return self.read_deployments(ids=[deployment_id])[0]
 
     def delete_deployment(self, deployment_id: str) -> None:
@@ -222,11 +217,7 @@ def _upsert(conn: sqlite3.Connection, flow_id: str, spec: DeploymentSpec) -> str
             values["paused"] = spec.paused
         if spec.enforce_parameter_schema is None:
             del values["enforce_parameter_schema"]  # not declared: the stored flag stays
-        values["updated"] = now
-        assignments = ", ".join(f"{key} = ?" for key in values)
-        conn.execute(
-            f"UPDATE deployments SET {assignments} WHERE id = ?", (*values.values(), deployment_id)
-        )
+        rows.update(conn, "deployments", deployment_id, values)
     if spec.schedules is not None:
         reconcile_schedules(conn, deployment_id, spec.schedules, now)
     return str(deployment_id)

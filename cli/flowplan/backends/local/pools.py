@@ -96,12 +96,7 @@ class PoolsMixin:
             values["base_job_template"] = rows.dumps(check_template(values["base_job_template"]))
         with self.store.write() as conn:
             pool_id = _require_pool(conn, name)
-            if values:
-                assignments = ", ".join(f"{key} = ?" for key in values)
-                conn.execute(
-                    f"UPDATE work_pools SET {assignments}, updated = ? WHERE id = ?",
-                    (*values.values(), rows.now_text(), pool_id),
-                )
+            rows.update(conn, "work_pools", pool_id, values)
         return self.read_work_pool(name)
 
     def delete_work_pool(self, name: str, *, force: bool = False) -> None:
@@ -195,12 +190,7 @@ class PoolsMixin:
                 raise _queue_not_found(conn, pool_id, pool, name)
             if "priority" in changes:
                 _make_room(conn, pool_id, changes["priority"], queue_id)
-            if changes:
-                assignments = ", ".join(f"{key} = ?" for key in changes)
-                conn.execute(
-                    f"UPDATE work_queues SET {assignments}, updated = ? WHERE id = ?",
-                    (*changes.values(), rows.now_text(), queue_id),
-                )
+            rows.update(conn, "work_queues", queue_id, changes)
         return self.read_work_queue(pool, name)
 
     def delete_work_queue(self, pool: str, name: str) -> None:

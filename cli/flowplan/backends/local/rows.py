@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +36,17 @@ def time(text: str) -> datetime:
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def update(conn: sqlite3.Connection, table: str, row_id: str, values: Mapping[str, Any]) -> None:
+    """`UPDATE table SET <values>, updated = now WHERE id = row_id` (nothing when no values).
+    `table` and the keys are this package's own names, never user input."""
+    if values:
+        assignments = ", ".join(f"{key} = ?" for key in values)
+        conn.execute(
+            f"UPDATE {table} SET {assignments}, updated = ? WHERE id = ?",
+            (*values.values(), now_text(), row_id),
+        )
 
 
 def dumps(value: Any) -> str:

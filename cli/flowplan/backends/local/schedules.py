@@ -59,12 +59,8 @@ class SchedulesMixin:
             values["parameters"] = rows.dumps(values["parameters"])
         with self.store.write() as conn:
             _require_schedule(conn, deployment_id, schedule_id)
+            rows.update(conn, "deployment_schedules", schedule_id, values)
             if values:
-                assignments = ", ".join(f"{key} = ?" for key in values)
-                conn.execute(
-                    f"UPDATE deployment_schedules SET {assignments}, updated = ? WHERE id = ?",
-                    (*values.values(), rows.now_text(), schedule_id),
-                )
                 if "schedule" in values or values.get("active") is False:
                     _drop_future_runs(conn, [schedule_id])
                 _touch(conn, deployment_id)

@@ -32,11 +32,10 @@ from flowplan.plan.specs import (
 )
 from flowplan.project.model import DeploymentConfig, Project
 from flowplan.settings import default_work_pool
-from flowplan.steps.catalog import is_sensitive
+from flowplan.steps.catalog import default_pull, is_sensitive
 from flowplan.steps.predict import KNOWN_AFTER_BUILD
 from flowplan.templating import Placeholder, apply_values, resolve_references, secret_name
 
-DEFAULT_PULL = "prefect.deployments.steps.set_working_directory"
 _SCHEDULE_META = ("active", "parameters", "slug", "replaces", "max_scheduled_runs")
 _NOT_RENDERED = frozenset({"build", "push", "pull", "triggers"})  # steps render when they run
 
@@ -173,7 +172,7 @@ def _pull_steps(
     if not config.pull:
         if config.pull_is_explicit_empty:
             return []
-        return [{DEFAULT_PULL: {"directory": str(project.root)}}]
+        return default_pull(str(project.root))
     steps = []
     for step in config.pull:
         rendered = {}

@@ -21,8 +21,7 @@ from flowplan.errors import InvalidInput, ObjectNotFound
 from flowplan.sdk.entrypoints import locate
 from flowplan.sdk.flows import Flow
 from flowplan.settings import default_work_pool
-
-SET_WORKING_DIRECTORY = "prefect.deployments.steps.set_working_directory"
+from flowplan.steps.catalog import default_pull
 
 
 def _schedule_specs(
@@ -147,7 +146,7 @@ class RunnerDeployment:
             enforce_parameter_schema=self.enforce_parameter_schema is not False,
             job_variables=job_variables, work_pool_name=pool,
             work_queue_name=self.work_queue_name,
-            pull_steps=[{SET_WORKING_DIRECTORY: {"directory": directory}}],
+            pull_steps=default_pull(directory),
             concurrency_limit=self.concurrency_limit, paused=self.paused,
             schedules=self.schedules,
         )  # fmt: skip

@@ -11,6 +11,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from flowplan.resources import project_schema
 
@@ -30,6 +31,12 @@ class StepInfo:
     canonical: str  # e.g. "git_clone"
     outputs: frozenset[str]
     sensitive: frozenset[str]
+
+
+def default_pull(directory: str) -> list[dict[str, Any]]:
+    """The pull steps of a deployment that declares none: change into `directory` (Prefect's
+    default too)."""
+    return [{"prefect.deployments.steps.set_working_directory": {"directory": directory}}]
 
 
 @cache

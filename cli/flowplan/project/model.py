@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flowplan.project.findings import Path_
+from flowplan.steps.mapping import split_step
 
 
 @dataclass(frozen=True)
@@ -119,20 +120,8 @@ def steps_of(value: Any, path: Path_) -> tuple[Step, ...] | None:
     for item_path, item in items:
         if not isinstance(item, dict) or len(item) != 1:
             continue  # empty items are skipped, as Prefect does; bad ones are schema errors
-        function, arguments = next(iter(item.items()))
-        arguments = dict(arguments) if isinstance(arguments, dict) else {}
-        step_id = arguments.pop("id", None)
-        requires = arguments.pop("requires", None)
-        required = (requires,) if isinstance(requires, str) else items_of(requires)
-        steps.append(
-            Step(
-                function=function,
-                arguments=arguments,
-                id=step_id if isinstance(step_id, str) else None,
-                requires=tuple(str(r) for r in required),
-                path=item_path,
-            )
-        )
+        call = split_step(item)
+        steps.append(Step(call.function, call.arguments, call.id, call.requires, item_path))
     return tuple(steps)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flowplan.steps.catalog import lookup
+from flowplan.steps.mapping import split_step
 
 KNOWN_AFTER_BUILD = "(known after build)"
 _PREDICTABLE = {"build_docker_image", "push_docker_image", "git_clone"}
@@ -33,10 +34,8 @@ def predict(
     `render(arguments, outputs)` templates arguments the way the runner does (no secrets)."""
     outputs: dict[str, Any] = {}
     for step in steps:
-        name, raw = next(iter(step.items()))
-        arguments = dict(raw or {})
-        step_id = arguments.pop("id", None)
-        arguments.pop("requires", None)
+        call = split_step(step)
+        name, arguments, step_id = call.function, call.arguments, call.id
         info = lookup(name)
         if info is None or info.canonical not in _PREDICTABLE:
             known: dict[str, Any] = Unknown()

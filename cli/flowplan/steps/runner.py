@@ -14,6 +14,7 @@ from typing import Any
 
 from flowplan.errors import FlowplanError, StepExecutionError
 from flowplan.steps.catalog import is_sensitive
+from flowplan.steps.mapping import split_step
 from flowplan.steps.redact import Redactor
 from flowplan.steps.registry import resolve
 from flowplan.templating import Placeholder, apply_values, resolve_references, secret_name
@@ -106,11 +107,8 @@ def run_steps(
         if len(step) != 1:
             extra = ", ".join(list(step)[1:])
             raise StepExecutionError(f"step {index + 1} has unexpected additional keys: {extra}")
-        name, raw = next(iter(step.items()))
-        arguments = dict(raw or {})
-        step_id = arguments.pop("id", None)
-        requires = arguments.pop("requires", None) or ()
-        requires = [requires] if isinstance(requires, str) else list(requires)
+        call = split_step(step)
+        name, arguments, step_id, requires = call.function, call.arguments, call.id, call.requires
         context.echo(f" > Running {name.rsplit('.', 1)[-1]} step...")
         try:
             inputs = render_inputs(arguments, outputs, context)

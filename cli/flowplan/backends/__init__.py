@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 from flowplan.backends.protocol import Backend
-from flowplan.errors import UsageError
+from flowplan.errors import ObjectNotFound, UsageError
 
 _LOCAL: dict[str, Backend] = {}
 
@@ -29,3 +31,15 @@ def get_backend() -> Backend:
     if key not in _LOCAL:
         _LOCAL[key] = LocalBackend(path)
     return _LOCAL[key]
+
+
+def variable_reader(backend: Backend) -> Callable[[str], Any]:
+    """Variables for `{{ prefect.variables.x }}`; a missing one reads as None ("")."""
+
+    def read(name: str) -> Any:
+        try:
+            return backend.read_variable(name).value
+        except ObjectNotFound:
+            return None
+
+    return read

@@ -10,8 +10,8 @@ from contextlib import chdir
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowplan.backends import variable_reader
 from flowplan.backends.protocol import Backend
-from flowplan.plan.target import variable_reader
 from flowplan.project.model import DeploymentConfig, Project
 from flowplan.steps.predict import predict
 from flowplan.steps.runner import StepContext, render_inputs, run_steps

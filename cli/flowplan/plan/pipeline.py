@@ -9,13 +9,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from flowplan.backends import variable_reader
 from flowplan.backends.protocol import Backend
 from flowplan.errors import InvalidInput, UsageError
 from flowplan.plan.builds import predicted
 from flowplan.plan.compute import PlanOptions, compute_plan
 from flowplan.plan.desired import Overrides, desired_state, select
 from flowplan.plan.model import Plan
-from flowplan.plan.target import read_actual, variable_reader
+from flowplan.plan.target import read_actual
 from flowplan.project.model import DeploymentConfig
 from flowplan.project.validate import FileReport
 

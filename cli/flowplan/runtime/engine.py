@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flowplan.backends import get_backend
+from flowplan.backends import get_backend, variable_reader
 from flowplan.backends.protocol import Backend
 from flowplan.domain.objects import Deployment, FlowRun, StateType
 from flowplan.errors import FlowplanError
@@ -140,16 +140,8 @@ def _pull(backend: Backend, steps: list[dict[str, Any]], redactor: Redactor) -> 
 
     logger.info("Running %d deployment pull step%s", len(steps), "" if len(steps) == 1 else "s")
 
-    def variable(name: str) -> Any:
-        from flowplan.errors import ObjectNotFound
-
-        try:
-            return backend.read_variable(name).value
-        except ObjectNotFound:
-            return None
-
     step_context = StepContext(
-        variable=variable, secret=backend.read_secret_value, redactor=redactor,
+        variable=variable_reader(backend), secret=backend.read_secret_value, redactor=redactor,
         echo=lambda text: logger.info(text.strip()),
     )  # fmt: skip
     assert context.current is not None

@@ -43,7 +43,6 @@ class WorkerOptions:
     poll_interval: float = 0.5
     heartbeat_interval: float = 30.0
     run_once: bool = False
-    stream_output: bool = True
 
 
 def default_name() -> str:

@@ -60,7 +60,8 @@ SETUP = textwrap.dedent(
     root = sys.argv[1]
     backend.upsert_deployments([DeploymentSpec(
         flow_name="trivial", name="d", entrypoint="flows/trivial.py:trivial",
-        work_pool_name="pool", enforce_parameter_schema=False, pull_steps=[
+        work_pool_name="pool", parameter_openapi_schema={"type": "object", "properties": {
+            "n": {"type": "integer", "default": 1}}}, pull_steps=[
             {"prefect.deployments.steps.set_working_directory": {"directory": root}}])])
     """
 )

@@ -40,6 +40,8 @@ class FlowTimeout(Exception):
 def preload() -> None:
     """Import what runs need, ahead of them (the fork server calls this once): the store,
     the step runner, the schema validator, and Prefect made plain when it is installed."""
+    import jsonschema  # noqa: F401  (the parameter check's, ~70 ms: not on each run's path)
+
     import flowplan.backends.local
     import flowplan.project.schema
     import flowplan.steps.runner  # noqa: F401

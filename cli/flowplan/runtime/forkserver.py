@@ -89,11 +89,16 @@ def _child(order: Mapping[str, object], output: int) -> int:
 # -- the worker's side -----------------------------------------------------------------------
 
 
+def kill_group(pid: int) -> None:
+    """End a run's whole process group (it is its own session): whatever the flow started."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 @dataclass
 class Forked:
     """A run forked by the server: its output pipe, pid and (later) exit code."""
 
-    server: ForkServer
     pid: int
     output: int
     temporary: str | None
@@ -110,8 +115,7 @@ class Forked:
         return self.code if self.code is not None else 255
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
+        kill_group(self.pid)
 
 
 class ForkServer:
@@ -145,7 +149,7 @@ class ForkServer:
         if not event.wait(120) or not box:
             os.close(read_end)
             raise RuntimeError("the fork server did not start the run")
-        forked = Forked(self, box[0], read_end, temporary)
+        forked = Forked(box[0], read_end, temporary)
         with self._lock:
             self._children[forked.pid] = forked
             if forked.pid in self._early_exits:

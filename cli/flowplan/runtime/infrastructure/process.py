@@ -5,11 +5,9 @@ environment (they matter at interpreter start), start as a new interpreter inste
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -19,7 +17,7 @@ from dataclasses import dataclass
 
 from flowplan.domain.job_config import WorkPoolJobConfiguration
 from flowplan.domain.objects import FlowRun
-from flowplan.runtime.forkserver import Forked, ForkServer
+from flowplan.runtime.forkserver import Forked, ForkServer, kill_group
 from flowplan.runtime.infrastructure import Started
 
 ENGINE = [sys.executable, "-m", "flowplan.runtime.engine"]
@@ -43,9 +41,7 @@ class _Process:
         return self.process.wait()
 
     def kill(self) -> None:
-        """The whole process group: whatever the flow started goes too."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        kill_group(self.process.pid)
 
 
 class ProcessInfrastructure:

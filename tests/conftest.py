@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from flowplan.main import main
+from tests.prefect_server import PrefectServer, Proxy, proxy, reset
+from tests.prefect_server import prefect_server as start_prefect_server
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus" / "prefect-yaml"
@@ -25,6 +27,8 @@ def _plain_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("FLOWPLAN_HOME", str(tmp_path / ".flowplan-home"))
+    for name in ("FLOWPLAN_API_URL", "PREFECT_API_URL", "PREFECT_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -64,3 +68,25 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Pa
 def corpus_files() -> list[Path]:
     assert CORPUS.is_dir(), f"the shared corpus is missing at {CORPUS}"
     return sorted(p for p in CORPUS.iterdir() if p.suffix in (".yaml", ".yml"))
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """One real Prefect server for the whole session (its first start takes about 13 s)."""
+    with start_prefect_server(tmp_path_factory.mktemp("prefect")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _prefect_proxy(prefect_server: PrefectServer) -> Iterator[Proxy]:
+    with proxy(prefect_server.url) as front:
+        yield front
+
+
+@pytest.fixture
+def prefect_api(prefect_server: PrefectServer, _prefect_proxy: Proxy) -> Iterator[Proxy]:
+    """The server, empty, behind a counting proxy: tests talk to `prefect_api.url`."""
+    reset(prefect_server.url)
+    _prefect_proxy.reset()
+    yield _prefect_proxy
+    _prefect_proxy.reset()

@@ -66,3 +66,27 @@ def test_describe() -> None:
     assert describe(CronSchedule("0 2 * * *", "UTC")) == "cron '0 2 * * *' (UTC)"
     assert describe(IntervalSchedule(90)) == "every 90s"  # type: ignore[arg-type]
     assert describe(RRuleSchedule("FREQ=DAILY")) == "rrule 'FREQ=DAILY'"
+
+
+def test_the_canonical_form_makes_defaults_explicit() -> None:
+    """What a Prefect server writes back (UTC zones, a now-anchored interval made explicit,
+    DTSTART added to a rule) compares equal to the declared form flowplan sent."""
+    from flowplan.domain.schedules import canonical
+
+    declared = IntervalSchedule(timedelta(days=1), None, "Europe/Berlin")
+    stored = IntervalSchedule(timedelta(days=1), datetime(2019, 12, 31, 23, tzinfo=UTC),
+                              "Europe/Berlin")  # fmt: skip
+    assert canonical(declared) == canonical(stored)
+    assert canonical(declared)["anchor_date"] is None
+    naive = IntervalSchedule(60, datetime(2024, 1, 1, 12), "Europe/Berlin")
+    assert canonical(naive)["anchor_date"] == "2024-01-01T11:00:00+00:00"
+    assert canonical(IntervalSchedule(60, datetime(2024, 1, 1, 12), "UTC")) != canonical(naive)
+    rule = RRuleSchedule("FREQ=DAILY;BYHOUR=3")
+    assert canonical(rule) == canonical(
+        RRuleSchedule("DTSTART:20200101T000000\nFREQ=DAILY;BYHOUR=3", "UTC")
+    )
+    assert canonical(RRuleSchedule("DTSTART:20210101T000000\nFREQ=DAILY"))["rrule"].startswith(
+        "DTSTART:2021"
+    )
+    assert canonical(CronSchedule("0 2 * * *")) == {"cron": "0 2 * * *", "timezone": "UTC",
+                                                    "day_or": True}  # fmt: skip

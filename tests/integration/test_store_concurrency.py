@@ -13,10 +13,8 @@ from flowplan.backends.local import LocalBackend
 CLI_LOOP = textwrap.dedent(
     """
     import sys
-    import flowplan.backends
     from flowplan.main import main
-    for i in range(500):
-        flowplan.backends._LOCAL.clear()  # a fresh connection each time, as a new CLI process has
+    for i in range(500):  # each command opens its own connection, as a new CLI process does
         code = main(["variable", "set", f"cli-{i}", str(i)])
         if code:
             sys.exit(f"iteration {i} exited {code}")

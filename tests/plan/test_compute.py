@@ -94,11 +94,11 @@ SLUGGED = DeploymentSchedule("s1", CronSchedule("0 2 * * *"), False, "nightly")
         ((ScheduleSpec(CronSchedule("0 2 * * *"), active=True, slug="nightly"),),
          [FieldChange("schedules[nightly].active", False, True)]),
         ((ScheduleSpec(CronSchedule("0 3 * * *"), slug="nightly"),),
-         [FieldChange("schedules[nightly].schedule",
-                      {"cron": "0 2 * * *", "timezone": None, "day_or": True},
-                      {"cron": "0 3 * * *", "timezone": None, "day_or": True})]),
+         [FieldChange("schedules[nightly].schedule",  # compared with the zone made explicit
+                      {"cron": "0 2 * * *", "timezone": "UTC", "day_or": True},
+                      {"cron": "0 3 * * *", "timezone": "UTC", "day_or": True})]),
         ((), [FieldChange("schedules[nightly]", {"schedule": {"cron": "0 2 * * *",
-          "timezone": None, "day_or": True}, "parameters": {}}, None)]),  # [] clears
+          "timezone": "UTC", "day_or": True}, "parameters": {}}, None)]),  # [] clears
     ],
 )  # fmt: skip
 def test_schedules_are_matched_by_slug(

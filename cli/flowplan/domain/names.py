@@ -7,6 +7,7 @@ import re
 from flowplan.errors import InvalidInput
 
 MAX_NAME = 255
+MAX_VARIABLE_BYTES = 5000  # Prefect's limit on a variable's JSON value
 _FORBIDDEN = frozenset("/%&<>")
 _VARIABLE = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -48,3 +49,19 @@ def check_limit(what: str, value: int | None, *, minimum: int = 1) -> int | None
     if value < minimum:
         raise InvalidInput(f"{what} must be at least {minimum}, got {value}")
     return value
+
+
+def check_variable_value(name: str, value: object) -> str:
+    """A variable's value as JSON text, refused when it is not JSON or too long."""
+    import json
+
+    try:
+        text = json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"variable {name!r} must be a JSON value ({exc})") from None
+    if len(text.encode()) > MAX_VARIABLE_BYTES:
+        raise InvalidInput(
+            f"variable {name!r} is {len(text.encode())} bytes as JSON;"
+            f" at most {MAX_VARIABLE_BYTES} are allowed"
+        )
+    return text

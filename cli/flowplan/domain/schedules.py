@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flowplan.domain.schedule_rules import (
@@ -143,6 +143,34 @@ def as_schedule(value: Schedule | Mapping[str, Any]) -> Schedule:
     if isinstance(value, Mapping):
         return schedule_from_json(value)
     raise ValueError(f"expected a schedule or a mapping such as {{'cron': ...}}, got {value!r}")
+
+
+DEFAULT_ANCHOR = datetime(2020, 1, 1)  # in the schedule's zone: anchors intervals and rrules
+_DEFAULT_DTSTART = "DTSTART:20200101T000000\n"
+
+
+def anchor_of(schedule: IntervalSchedule) -> datetime:
+    """The interval's anchor as an aware time (a naive one is in the schedule's zone)."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(schedule.timezone or "UTC")
+    anchor = schedule.anchor_date or DEFAULT_ANCHOR
+    return anchor if anchor.tzinfo else anchor.replace(tzinfo=zone)
+
+
+def canonical(schedule: Schedule) -> dict[str, Any]:
+    """The JSON form with defaults made explicit, for comparing schedules wherever they were
+    stored: no zone is UTC, an interval's anchor is an aware time in UTC (none: the default
+    anchor), and an rrule's default DTSTART (which a Prefect server writes in) is left out."""
+    data = schedule.to_json()
+    data["timezone"] = schedule.timezone or "UTC"
+    if isinstance(schedule, IntervalSchedule):
+        anchor = anchor_of(schedule)
+        default = anchor_of(IntervalSchedule(schedule.interval, None, schedule.timezone))
+        data["anchor_date"] = None if anchor == default else anchor.astimezone(UTC).isoformat()
+    elif isinstance(schedule, RRuleSchedule) and schedule.rrule.startswith(_DEFAULT_DTSTART):
+        data["rrule"] = schedule.rrule[len(_DEFAULT_DTSTART) :]
+    return data
 
 
 def derived_slug(schedule: Schedule, parameters: Mapping[str, Any] | None = None) -> str:

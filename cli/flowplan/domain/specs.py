@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowplan.domain.names import check_limit, check_name
 from flowplan.domain.schedules import Schedule, derived_slug
+from flowplan.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -55,3 +57,46 @@ class DeploymentSpec:
     @property
     def full_name(self) -> str:
         return f"{self.flow_name}/{self.name}"
+
+
+# the fields `update_deployment` may change
+DEPLOYMENT_FIELDS = frozenset(
+    {"version", "description", "paused", "concurrency_limit", "enforce_parameter_schema", "tags",
+     "entrypoint", "path", "work_pool_name", "work_queue_name", "schedules", "job_variables",
+     "parameters", "parameter_openapi_schema", "labels", "pull_steps", "triggers",
+     "concurrency_options"}
+)  # fmt: skip
+
+
+def check_spec(spec: DeploymentSpec) -> None:
+    """What every backend checks before writing a deployment: names, the limit, slugs."""
+    check_name("flow", spec.flow_name)
+    check_name("deployment", spec.name)
+    check_limit("concurrency limit", spec.concurrency_limit)
+    slugs = [schedule.effective_slug for schedule in spec.schedules or ()]
+    duplicates = sorted({slug for slug in slugs if slugs.count(slug) > 1})
+    if duplicates:
+        raise InvalidInput(
+            f"deployment {spec.full_name!r} has two schedules with slug {duplicates[0]!r}"
+        )
+
+
+def check_changes(changes: dict[str, Any] | Any) -> None:
+    unknown = sorted(set(changes) - DEPLOYMENT_FIELDS)
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(unknown)} of a deployment")
+    if "concurrency_limit" in changes:
+        check_limit("concurrency limit", changes["concurrency_limit"])
+
+
+def check_job_variables(
+    who: str, job_variables: dict[str, Any] | Any, template: dict[str, Any] | Any | None
+) -> None:
+    """Job variables against the pool's base job template (required keys not enforced)."""
+    from flowplan.domain.job_templates import job_variable_problems
+
+    problems = job_variable_problems(job_variables, template) if template else []
+    if problems:
+        raise InvalidInput(
+            f"deployment {who}: job variables do not fit the work pool: " + "; ".join(problems)
+        )

@@ -10,6 +10,7 @@ from typing import Any
 
 from flowplan.domain.job_templates import default_template, job_variable_problems
 from flowplan.domain.objects import Deployment, WorkPool, WorkQueue
+from flowplan.domain.schedules import canonical
 from flowplan.domain.specs import DeploymentSpec
 from flowplan.errors import InvalidInput
 from flowplan.plan.model import Action, Change, FieldChange, Plan
@@ -26,6 +27,7 @@ from flowplan.plan.specs import (
 from flowplan.steps.predict import KNOWN_AFTER_BUILD, unknown_in
 
 DEFAULT_DELETE_GUARD = 10
+EMPTY_SCHEMA = {"type": "object", "properties": {}}  # what a server stores for no schema
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def desired_fields(spec: DeploymentSpec) -> dict[str, Any]:
         fields["paused"] = spec.paused
     if spec.schedules is not None:
         fields["schedules"] = {
-            s.effective_slug: {"schedule": s.schedule.to_json(), "parameters": s.parameters,
+            s.effective_slug: {"schedule": canonical(s.schedule), "parameters": s.parameters,
                                **({"active": s.active} if s.active is not None else {})}
             for s in spec.schedules
         }  # fmt: skip
@@ -71,7 +73,8 @@ def core_fields(item: DeploymentSpec | Deployment) -> dict[str, Any]:
         "description": item.description or None, "version": item.version,
         "tags": sorted(set(item.tags)),
         "labels": {k: v for k, v in sorted(item.labels.items()) if k != HASH_LABEL},
-        "parameters": item.parameters, "parameter_openapi_schema": item.parameter_openapi_schema,
+        "parameters": item.parameters,
+        "parameter_openapi_schema": item.parameter_openapi_schema or EMPTY_SCHEMA,
         "enforce_parameter_schema": item.enforce_parameter_schema,
         "job_variables": item.job_variables, "work_pool_name": item.work_pool_name,
         "work_queue_name": item.work_queue_name or ("default" if item.work_pool_name else None),
@@ -92,7 +95,7 @@ def live_fields(
         declared = like["schedules"]
         slugs = {s.slug: (renames or {}).get(s.slug, s.slug) for s in deployment.schedules}
         fields["schedules"] = {
-            slugs[s.slug]: {"schedule": s.schedule.to_json(), "parameters": s.parameters,
+            slugs[s.slug]: {"schedule": canonical(s.schedule), "parameters": s.parameters,
                             **({"active": s.active}
                                if "active" in declared.get(slugs[s.slug], {}) else {})}
             for s in deployment.schedules

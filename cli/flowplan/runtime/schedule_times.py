@@ -15,9 +15,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flowplan.domain.schedules import CronSchedule, IntervalSchedule, RRuleSchedule, Schedule
-
-DEFAULT_ANCHOR = datetime(2020, 1, 1)
+from flowplan.domain.schedules import (
+    DEFAULT_ANCHOR,
+    CronSchedule,
+    IntervalSchedule,
+    RRuleSchedule,
+    Schedule,
+)
 
 
 def next_run_times(

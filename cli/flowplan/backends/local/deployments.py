@@ -12,10 +12,8 @@ from flowplan.backends.local import rows
 from flowplan.backends.local.pools import resolve_queue
 from flowplan.backends.local.schedules import reconcile_schedules
 from flowplan.backends.local.store import Store
-from flowplan.domain.job_templates import job_variable_problems
-from flowplan.domain.names import check_limit, check_name
 from flowplan.domain.objects import Deployment, Flow
-from flowplan.domain.specs import DeploymentSpec
+from flowplan.domain.specs import DeploymentSpec, check_changes, check_job_variables, check_spec
 from flowplan.errors import DeploymentNotFound, InvalidInput
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -28,10 +26,6 @@ _JSON_FIELDS = (
     "triggers",
     "concurrency_options",
 )
-DEPLOYMENT_FIELDS = frozenset(
-    {"version", "description", "paused", "concurrency_limit", "enforce_parameter_schema", "tags",
-     "entrypoint", "path", "work_pool_name", "work_queue_name", "schedules", *_JSON_FIELDS}
-)  # fmt: skip
 
 
 class DeploymentsMixin:
@@ -51,7 +45,7 @@ class DeploymentsMixin:
         """
         seen: set[str] = set()
         for spec in specs:
-            _check_spec(spec)
+            check_spec(spec)
             if spec.full_name in seen:
                 raise InvalidInput(f"deployment {spec.full_name!r} is given twice")
             seen.add(spec.full_name)
@@ -117,11 +111,7 @@ class DeploymentsMixin:
     def update_deployment(self, deployment_id: str, changes: Mapping[str, Any]) -> Deployment:
         """Change some fields of a deployment (see DEPLOYMENT_FIELDS). `schedules` (ScheduleSpecs)
         are reconciled by slug, as in `upsert_deployments`."""
-        unknown = sorted(set(changes) - DEPLOYMENT_FIELDS)
-        if unknown:
-            raise InvalidInput(f"cannot change {', '.join(unknown)} of a deployment")
-        if "concurrency_limit" in changes:
-            check_limit("concurrency limit", changes["concurrency_limit"])
+        check_changes(changes)
         with self.store.write() as conn:
             current = _current(conn, deployment_id)
             values = {
@@ -139,7 +129,7 @@ class DeploymentsMixin:
             else:
                 template = _template_of(conn, current["queue_id"])
             job_variables = changes.get("job_variables", current["job_variables"])
-            _check_job_variables(deployment_id, job_variables, template)
+            check_job_variables(deployment_id, job_variables, template)
             for key in (*_JSON_FIELDS, "tags"):
                 if key in values:
                     values[key] = None if values[key] is None else rows.dumps(values[key])
@@ -157,18 +147,6 @@ class DeploymentsMixin:
             conn.execute("DELETE FROM deployments WHERE id = ?", (deployment_id,))
 
 
-def _check_spec(spec: DeploymentSpec) -> None:
-    check_name("flow", spec.flow_name)
-    check_name("deployment", spec.name)
-    check_limit("concurrency limit", spec.concurrency_limit)
-    slugs = [schedule.effective_slug for schedule in spec.schedules or ()]
-    duplicates = sorted({slug for slug in slugs if slugs.count(slug) > 1})
-    if duplicates:
-        raise InvalidInput(
-            f"deployment {spec.full_name!r} has two schedules with slug {duplicates[0]!r}"
-        )
-
-
 def _ensure_flow(conn: sqlite3.Connection, name: str) -> str:
     row = conn.execute("SELECT id FROM flows WHERE name = ?", (name,)).fetchone()
     if row:
@@ -182,7 +160,7 @@ def _ensure_flow(conn: sqlite3.Connection, name: str) -> str:
 
 def _upsert(conn: sqlite3.Connection, flow_id: str, spec: DeploymentSpec) -> str:
     queue_id, template = resolve_queue(conn, spec.work_pool_name, spec.work_queue_name)
-    _check_job_variables(spec.full_name, spec.job_variables, template)
+    check_job_variables(spec.full_name, spec.job_variables, template)
     now = rows.now_text()
     row = conn.execute(
         "SELECT id FROM deployments WHERE flow_id = ? AND name = ?", (flow_id, spec.name)
@@ -279,13 +257,3 @@ def _template_of(conn: sqlite3.Connection, queue_id: str | None) -> dict[str, An
         (queue_id,),
     ).fetchone()
     return rows.json_loads(row[0]) if row else None
-
-
-def _check_job_variables(
-    who: str, job_variables: Mapping[str, Any], template: Mapping[str, Any] | None
-) -> None:
-    problems = job_variable_problems(job_variables, template) if template else []
-    if problems:
-        raise InvalidInput(
-            f"deployment {who}: job variables do not fit the work pool: " + "; ".join(problems)
-        )

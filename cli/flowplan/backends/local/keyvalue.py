@@ -11,11 +11,9 @@ from flowplan import masking
 from flowplan.backends.local import rows
 from flowplan.backends.local.store import Store
 from flowplan.domain.clock import iso, utcnow
-from flowplan.domain.names import check_key_name
+from flowplan.domain.names import check_key_name, check_variable_value
 from flowplan.domain.objects import Lease, SecretInfo, Variable
-from flowplan.errors import InvalidInput, ObjectAlreadyExists, ObjectNotFound
-
-MAX_VARIABLE_BYTES = 5000  # Prefect's limit on a variable's JSON value
+from flowplan.errors import ObjectAlreadyExists, ObjectNotFound
 
 
 class KeyValueMixin:
@@ -27,12 +25,7 @@ class KeyValueMixin:
         self, name: str, value: Any, *, tags: Iterable[str] = (), overwrite: bool = False
     ) -> Variable:
         check_key_name("variable", name)
-        text = rows.dumps(value)
-        if len(text.encode()) > MAX_VARIABLE_BYTES:
-            raise InvalidInput(
-                f"variable {name!r} is {len(text.encode())} bytes as JSON;"
-                f" at most {MAX_VARIABLE_BYTES} are allowed"
-            )
+        text = check_variable_value(name, value)
         now = rows.now_text()
         with self.store.write() as conn:
             exists = _exists(conn, "variables", name)

@@ -1,0 +1,167 @@
+"""The one seam to a Prefect server: httpx with the API key, the API version header, retries
+that never repeat a write blindly, and the server's answers turned into flowplan's errors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from flowplan.errors import FlowplanError, InvalidInput, ObjectAlreadyExists, ObjectNotFound
+
+if TYPE_CHECKING:
+    import httpx
+
+API_VERSION = "0.8.4"  # the API version Prefect 3.x clients send
+RETRIED_STATUS = frozenset({429, 502, 503, 504})
+PAGE = 200
+
+
+class ServerError(FlowplanError):
+    """The server answered with an error that is not about the request's content."""
+
+
+class Api:
+    """A thread-safe client (one connection pool) for `url` (ending in `/api`)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        retries: int = 5,
+        backoff: float = 0.5,
+        timeout: float = 30,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        import httpx
+
+        self.url = url.rstrip("/")
+        headers = {"X-PREFECT-API-VERSION": API_VERSION, "User-Agent": "flowplan"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._client = httpx.Client(
+            base_url=self.url + "/",
+            headers=headers,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+        )
+        self.retries, self.backoff, self._sleep = retries, backoff, sleep
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.call("GET", path, params=params or None)
+
+    def post(self, path: str, body: Any = None, *, idempotent: bool = False) -> Any:
+        """A POST; `idempotent` for reads (`/filter`) and upserts, which may be sent again."""
+        return self.call("POST", path, body, idempotent=idempotent)
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.call("PATCH", path, body, idempotent=True)
+
+    def delete(self, path: str) -> Any:
+        return self.call("DELETE", path, idempotent=True)
+
+    def filter(self, path: str, body: Mapping[str, Any] | None = None) -> Iterator[Any]:
+        """Every object a `/filter` endpoint gives, page by page."""
+        offset = 0
+        while True:
+            page = self.post(path, {**(body or {}), "offset": offset, "limit": PAGE},
+                             idempotent=True)  # fmt: skip
+            yield from page
+            if len(page) < PAGE:
+                return
+            offset += PAGE
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send one request. 429/502/503/504 and refused connections are retried for any call
+        (the server did not act on it); a request that may have reached the server (a timeout,
+        a dropped connection) is sent again only when it is idempotent."""
+        import httpx
+
+        safe = method in ("GET", "PATCH", "DELETE") if idempotent is None else idempotent
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._client.request(method, path.lstrip("/"), json=body,
+                                                 params=params)  # fmt: skip
+            except httpx.ConnectError as exc:
+                if attempt > self.retries:
+                    raise FlowplanError(
+                        f"cannot reach the Prefect API at {self.url} ({_reason(exc)})",
+                        hint="is the server running? check --api-url / PREFECT_API_URL",
+                    ) from None
+                self._sleep(self.backoff * 2 ** (attempt - 1))
+                continue
+            except httpx.TransportError as exc:
+                if not safe or attempt > self.retries:
+                    raise FlowplanError(
+                        f"the Prefect API at {self.url} did not answer {method} {path}"
+                        f" ({_reason(exc)}); the call may or may not have been applied",
+                        hint="run the command again: apply converges",
+                    ) from None
+                self._sleep(self.backoff * 2 ** (attempt - 1))
+                continue
+            if response.status_code in RETRIED_STATUS and attempt <= self.retries:
+                self._sleep(_wait(response, self.backoff * 2 ** (attempt - 1)))
+                continue
+            return _result(response, method, path)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _wait(response: httpx.Response, default: float) -> float:
+    """`Retry-After` in seconds when the server gives it (capped), else the backoff."""
+    try:
+        return min(float(response.headers.get("retry-after", "")), 60.0)
+    except ValueError:
+        return default
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text.strip()[:300] or response.reason_phrase
+    if isinstance(data, dict):
+        detail = data.get("detail") or data.get("exception_detail") or data
+        if isinstance(detail, list):  # pydantic errors: where and what
+            return "; ".join(
+                f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}"
+                for item in detail
+                if isinstance(item, dict)
+            )
+        return str(detail)
+    return str(data)
+
+
+def _result(response: httpx.Response, method: str, path: str) -> Any:
+    status = response.status_code
+    if status < 400:
+        return response.json() if response.content else None
+    detail = _detail(response)
+    if status in (401, 403) and "reserved" not in detail.lower():
+        raise FlowplanError(
+            f"the Prefect API refused the request ({status}: {detail})",
+            hint="check PREFECT_API_KEY" if status == 401 else "check the key's permissions",
+        )
+    if status == 404:
+        raise ObjectNotFound(detail)
+    if status == 409 and "already exists" in detail:
+        raise ObjectAlreadyExists(detail)
+    if status in (400, 403, 409, 422):
+        raise InvalidInput(f"the Prefect API rejected {method} {path}: {detail}")
+    raise ServerError(f"the Prefect API failed on {method} {path} ({status}: {detail})")

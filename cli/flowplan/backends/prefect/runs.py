@@ -1,0 +1,187 @@
+"""Flow runs and logs on a Prefect server. Prefect's own workers and scheduler run them: the
+methods of flowplan's embedded worker and scheduler are refused here with a pointer to those."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+from flowplan.backends.prefect import convert
+from flowplan.backends.prefect.http import Api
+from flowplan.domain.objects import (
+    Deployment,
+    DeploymentSchedule,
+    FlowRun,
+    LogLine,
+    ScheduleDue,
+    StateType,
+)
+from flowplan.errors import FlowplanError, ObjectNotFound, UsageError
+
+
+def _embedded_only() -> NoReturn:
+    raise UsageError(
+        "flowplan's embedded worker and scheduler work on the local store; a Prefect server"
+        " schedules its deployments itself and its runs are executed by Prefect workers",
+        hint="run 'prefect worker start --pool <pool>' against the server",
+    )
+
+
+class RunsMixin:
+    api: Api
+    read_deployment: Callable[[str], Deployment]
+    read_deployments: Callable[..., list[Deployment]]
+    _flow_names: Callable[[set[str]], dict[str, str]]
+
+    def _runs(self, items: Sequence[Mapping[str, Any]]) -> list[FlowRun]:
+        flows = self._flow_names({item["flow_id"] for item in items})
+        ids = sorted({item["deployment_id"] for item in items if item.get("deployment_id")})
+        names = {d.id: d.name for d in self.read_deployments(ids=ids)} if ids else {}
+        # a run whose deployment was deleted keeps its id on the server: shown without one
+        return [
+            convert.flow_run(
+                {**item, "deployment_id": item.get("deployment_id") if
+                 item.get("deployment_id") in names else None},
+                flows.get(item["flow_id"], "?"), names.get(item.get("deployment_id") or ""),
+            )
+            for item in items
+        ]  # fmt: skip
+
+    def create_flow_run(
+        self,
+        deployment: str,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        scheduled_time: datetime | None = None,
+        tags: Iterable[str] = (),
+        idempotency_key: str | None = None,
+        work_queue_name: str | None = None,
+        job_variables: Mapping[str, Any] | None = None,
+    ) -> FlowRun:
+        target = self.read_deployment(deployment)
+        when = (scheduled_time or datetime.now(UTC)).isoformat()
+        body: dict[str, Any] = {
+            "parameters": dict(parameters or {}), "tags": list(tags),
+            "job_variables": dict(job_variables or {}),
+            "state": {"type": "SCHEDULED", "name": "Scheduled",
+                      "state_details": {"scheduled_time": when}},
+        }  # fmt: skip
+        if name:
+            body["name"] = name
+        if idempotency_key is not None:
+            body["idempotency_key"] = idempotency_key
+        if work_queue_name is not None:
+            body["work_queue_name"] = work_queue_name
+        # with an idempotency key the server returns the first run again: safe to resend
+        created = self.api.post(f"deployments/{target.id}/create_flow_run", body,
+                                idempotent=idempotency_key is not None)  # fmt: skip
+        return self._runs([created])[0]
+
+    def read_flow_run(self, run_id: str) -> FlowRun:
+        try:
+            return self._runs([self.api.get(f"flow_runs/{run_id}")])[0]
+        except ObjectNotFound:
+            raise ObjectNotFound(
+                f"flow run {run_id!r} not found", hint="'flowplan flow-run ls' lists runs"
+            ) from None
+
+    def read_flow_runs(
+        self,
+        *,
+        states: Sequence[StateType] = (),
+        deployment: str | None = None,
+        limit: int | None = None,
+    ) -> list[FlowRun]:
+        body: dict[str, Any] = {"sort": "EXPECTED_START_TIME_DESC"}
+        runs: dict[str, Any] = {}
+        if states:
+            runs["state"] = {"type": {"any_": [state.value for state in states]}}
+        if runs:
+            body["flow_runs"] = runs
+        if deployment is not None:
+            body["deployments"] = {"id": {"any_": [self.read_deployment(deployment).id]}}
+        found = []
+        for item in self.api.filter("flow_runs/filter", body):
+            found.append(item)
+            if limit is not None and len(found) >= limit:
+                break
+        return self._runs(found)
+
+    def set_flow_run_state(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        force: bool = False,
+    ) -> FlowRun:
+        current = self.read_flow_run(run_id)
+        if current.state.type.is_final and not force:
+            raise FlowplanError(
+                f"flow run {run_id} is already {current.state.type}; its state cannot change"
+            )
+        state = {"type": state_type.value, "name": name or state_type.value.capitalize(),
+                 "message": message}  # fmt: skip
+        answer = self.api.post(f"flow_runs/{run_id}/set_state",
+                               {"state": state, "force": force})  # fmt: skip
+        if answer.get("status") not in ("ACCEPT", None):
+            reason = (answer.get("details") or {}).get("reason") or answer.get("status")
+            raise FlowplanError(f"the Prefect server did not accept the state: {reason}")
+        return self.read_flow_run(run_id)
+
+    def cancel_flow_run(self, run_id: str) -> FlowRun:
+        run = self.read_flow_run(run_id)
+        if run.state.type.is_final:
+            raise FlowplanError(
+                f"flow run {run.name!r} is already {run.state.name}; nothing to cancel"
+            )
+        if run.state.type in (StateType.SCHEDULED, StateType.PAUSED):
+            return self.set_flow_run_state(run_id, StateType.CANCELLED, message="Cancelled")
+        return self.set_flow_run_state(run_id, StateType.CANCELLING)
+
+    def delete_flow_run(self, run_id: str) -> None:
+        self.read_flow_run(run_id)
+        self.api.delete(f"flow_runs/{run_id}")
+
+    def write_logs(self, lines: Sequence[LogLine]) -> None:
+        body = [{"name": "flowplan", "level": line.level, "message": line.message,
+                 "timestamp": line.timestamp.isoformat(), "flow_run_id": line.flow_run_id}
+                for line in lines]  # fmt: skip
+        if body:
+            self.api.post("logs/", body)
+
+    def read_logs(self, run_id: str, *, limit: int | None = None) -> list[LogLine]:
+        self.read_flow_run(run_id)
+        body = {"logs": {"flow_run_id": {"any_": [run_id]}}, "sort": "TIMESTAMP_ASC"}
+        found = [convert.log_line(item) for item in self.api.filter("logs/filter", body)]
+        return found[-limit:] if limit else found
+
+    # -- flowplan's embedded runtime only --------------------------------------------------
+
+    def change_marker(self) -> int:
+        _embedded_only()
+
+    def claim_flow_runs(self, *args: Any, **kwargs: Any) -> list[FlowRun]:
+        _embedded_only()
+
+    def crash_orphaned_runs(self, *, now: datetime | None = None) -> list[FlowRun]:
+        _embedded_only()
+
+    def read_schedules_to_fill(
+        self, *, now: datetime, min_runs: int, min_until: datetime
+    ) -> list[ScheduleDue]:
+        _embedded_only()
+
+    def insert_scheduled_runs(
+        self, deployment_id: str, schedule: DeploymentSchedule, times: Sequence[datetime]
+    ) -> int:
+        _embedded_only()
+
+    def mark_late_runs(self, *, before: datetime) -> int:
+        _embedded_only()
+
+    def drop_unscheduled_runs(self, *, now: datetime) -> int:
+        _embedded_only()

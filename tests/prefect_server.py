@@ -1,0 +1,199 @@
+"""A real Prefect server for the tests: installed in .venv-prefect by `make test`, started on a
+free 127.0.0.1 port with its own PREFECT_HOME and SQLite file (UI and analytics off), health-
+checked before use, stopped after. It fails loudly when it cannot start. A small proxy in front
+of it counts requests and can answer with injected errors (429, 503) to test retries."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFECT_VENV = ROOT / ".venv-prefect"
+PREFECT = PREFECT_VENV / "bin" / "prefect"
+
+
+def prefect_env(home: Path, api_url: str | None = None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_ENABLED="false", PREFECT_SERVER_UI_ENABLED="false",
+        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
+        PREFECT_LOGGING_LEVEL="WARNING", PREFECT_CLI_PROMPT="false",
+    )  # fmt: skip
+    env.pop("FLOWPLAN_API_URL", None)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    return env
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass
+class PrefectServer:
+    url: str  # ends in /api
+    home: Path
+    process: subprocess.Popen[bytes]
+
+    def cli(self, *args: str, cwd: Path | None = None, url: str | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        """Prefect's own CLI against this server."""
+        return subprocess.run(
+            [str(PREFECT), *args], cwd=cwd, env=prefect_env(self.home, url or self.url),
+            capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+
+
+@contextmanager
+def prefect_server(base: Path) -> Iterator[PrefectServer]:
+    if not PREFECT.exists():
+        raise RuntimeError(f"{PREFECT} is missing: run 'bash scripts/prefect-venv.sh' (make test)")
+    home = base / "prefect-home"
+    home.mkdir(parents=True)
+    port = free_port()
+    log = open(base / "prefect-server.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=prefect_env(home), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 120
+        while not _healthy(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = (base / "prefect-server.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"the Prefect server did not start:\n{tail}")
+            time.sleep(0.2)
+        yield PrefectServer(url, home, process)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+
+
+@dataclass
+class Proxy:
+    """Forwards to `upstream`; records `METHOD path` of every request; `inject` holds status
+    codes to answer with instead of forwarding (one per request, first in first out)."""
+
+    upstream: str
+    url: str = ""
+    seen: list[str] = field(default_factory=list)
+    inject: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def writes(self) -> list[str]:
+        with self.lock:
+            return [line for line in self.seen if not _is_read(line)]
+
+    def reset(self) -> None:
+        with self.lock:
+            self.seen.clear()
+            self.inject.clear()
+
+
+def _is_read(line: str) -> bool:
+    method, _, path = line.partition(" ")
+    return method == "GET" or path.endswith(("/filter", "/count", "/paginate"))
+
+
+@contextmanager
+def proxy(upstream: str) -> Iterator[Proxy]:
+    state = Proxy(upstream)
+    origin = upstream.rsplit("/api", 1)[0]
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _forward(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else None
+            with state.lock:
+                state.seen.append(f"{self.command} {self.path.split('?')[0]}")
+                injected = state.inject.pop(0) if state.inject else None
+            if injected is not None:
+                payload = b'{"detail": "injected"}'
+                self.send_response(injected)
+                if injected == 429:
+                    self.send_header("Retry-After", "0.05")
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower() not in ("host", "content-length", "connection",
+                                             "accept-encoding")}  # fmt: skip
+            request = urllib.request.Request(origin + self.path, data=body, headers=headers,
+                                             method=self.command)  # fmt: skip
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    status, data, kind = response.status, response.read(), response.headers
+            except urllib.error.HTTPError as error:
+                status, data, kind = error.code, error.read(), error.headers
+            self.send_response(status)
+            self.send_header("content-type", kind.get("content-type") or "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/api"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def reset(server_url: str) -> None:
+    """Delete everything a test may have made: deployments, flows, runs, pools (not Prefect's
+    own), variables and secret blocks."""
+    from flowplan.backends.prefect.http import Api
+
+    api = Api(server_url)
+    try:
+        for path, key in (("deployments", "id"), ("flow_runs", "id"), ("flows", "id")):
+            for item in list(api.filter(f"{path}/filter")):
+                api.delete(f"{path}/{item[key]}")
+        for pool in list(api.filter("work_pools/filter")):
+            if not pool["name"].lower().startswith("prefect"):
+                api.delete(f"work_pools/{pool['name']}")
+        for variable in list(api.filter("variables/filter")):
+            api.delete(f"variables/name/{variable['name']}")
+        for document in api.get("block_types/slug/secret/block_documents"):
+            api.delete(f"block_documents/{document['id']}")
+        for automation in list(api.filter("automations/filter")):
+            api.delete(f"automations/{automation['id']}")
+    finally:
+        api.close()

@@ -152,7 +152,8 @@ class DeploymentsMixin:
         try:
             return convert.deployment(self.api.get(path), flow_name)
         except ObjectNotFound:
-            raise DeploymentNotFound(f"deployment '{flow_name}/{name}' not found") from None
+            known = [d.full_name for d in self.read_deployments()]
+            raise DeploymentNotFound.named("deployment", f"{flow_name}/{name}", known) from None
 
     def _read_by_id(self, deployment_id: str) -> Deployment:
         found = self.read_deployments(ids=[deployment_id])

@@ -95,13 +95,19 @@ def prefect_server(base: Path) -> Iterator[PrefectServer]:
 
 @dataclass
 class Proxy:
-    """Forwards to `upstream`; records `METHOD path` of every request; `inject` holds status
-    codes to answer with instead of forwarding (one per request, first in first out)."""
+    """Forwards to `upstream`; records `METHOD path` of every request. `inject` holds answers
+    to give to writes instead of forwarding them (a status; or a status and a JSON body; or
+    those and the `METHOD /api/path` prefix of the write they are for), first in first out;
+    `token` makes it refuse requests without that bearer token (401), as Prefect Cloud does;
+    `stop_after` N writes, it stops listening and drops open connections (a server gone)."""
 
     upstream: str
     url: str = ""
     seen: list[str] = field(default_factory=list)
-    inject: list[int] = field(default_factory=list)
+    inject: list[int | tuple[int, str] | tuple[int, str, str]] = field(default_factory=list)
+    token: str | None = None
+    stop_after: int | None = None
+    stopped: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def writes(self) -> list[str]:
@@ -112,6 +118,25 @@ class Proxy:
         with self.lock:
             self.seen.clear()
             self.inject.clear()
+            self.token = None
+
+
+def _take(inject: list[int | tuple[int, str] | tuple[int, str, str]], line: str
+          ) -> int | tuple[int, str] | None:  # fmt: skip
+    if _is_read(line):
+        return None
+    for index, item in enumerate(inject):
+        if isinstance(item, int) or len(item) == 2:
+            return inject.pop(index)  # type: ignore[return-value]
+        if line.startswith(item[2]):
+            inject.pop(index)
+            return item[0], item[1]
+    return None
+
+
+def _stop(server: ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.socket.close()  # new connections are refused from now on
 
 
 def _is_read(line: str) -> bool:
@@ -134,12 +159,25 @@ def proxy(upstream: str) -> Iterator[Proxy]:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else None
             with state.lock:
-                state.seen.append(f"{self.command} {self.path.split('?')[0]}")
-                injected = state.inject.pop(0) if state.inject else None
+                if state.stopped:
+                    self.close_connection = True
+                    return
+                line = f"{self.command} {self.path.split('?')[0]}"
+                state.seen.append(line)
+                injected = _take(state.inject, line)
+                if state.token and self.headers.get("authorization") != f"Bearer {state.token}":
+                    injected = (401, '{"detail": "Unauthorized"}')
+                writes = [seen for seen in state.seen if not _is_read(seen)]
+                if state.stop_after is not None and len(writes) > state.stop_after:
+                    state.stopped = True
+                    threading.Thread(target=_stop, args=(server,)).start()
+                    self.close_connection = True
+                    return
             if injected is not None:
-                payload = b'{"detail": "injected"}'
-                self.send_response(injected)
-                if injected == 429:
+                status, text = injected if isinstance(injected, tuple) else (injected, "")
+                payload = (text or '{"detail": "injected"}').encode()
+                self.send_response(status)
+                if status == 429:
                     self.send_header("Retry-After", "0.05")
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
@@ -165,6 +203,7 @@ def proxy(upstream: str) -> Iterator[Proxy]:
         do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.allow_reuse_address = True
     server.daemon_threads = True
     state.url = f"http://127.0.0.1:{server.server_address[1]}/api"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -172,7 +211,8 @@ def proxy(upstream: str) -> Iterator[Proxy]:
     try:
         yield state
     finally:
-        server.shutdown()
+        if not state.stopped:
+            server.shutdown()
         server.server_close()
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from flowplan.backends import get_backend
 from flowplan.backends.local import LocalBackend
+from flowplan.domain.specs import HASH_LABEL
 from flowplan.errors import FlowplanError
 from flowplan.plan.compute import core_fields, digest
 from flowplan.plan.lock import LOCK, apply_lock
-from flowplan.plan.specs import HASH_LABEL
 from flowplan.project.loader import load_file
 from tests.conftest import Result
 

@@ -11,11 +11,11 @@ import pytest
 from flowplan.domain.job_templates import default_template
 from flowplan.domain.objects import Deployment, DeploymentSchedule, WorkPool, WorkQueue
 from flowplan.domain.schedules import CronSchedule
-from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
+from flowplan.domain.specs import HASH_LABEL, DeploymentSpec, ScheduleSpec
 from flowplan.errors import InvalidInput
 from flowplan.plan.compute import Actual, PlanOptions, compute_plan, core_fields, digest
 from flowplan.plan.model import FieldChange
-from flowplan.plan.specs import HASH_LABEL, OWNER_LABEL, PROJECT_LABEL, Desired, PoolSpec, QueueSpec
+from flowplan.plan.specs import OWNER_LABEL, PROJECT_LABEL, Desired, PoolSpec, QueueSpec
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 OWNED = {OWNER_LABEL: "flowplan", PROJECT_LABEL: "proj"}

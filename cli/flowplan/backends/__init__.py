@@ -23,8 +23,14 @@ def _local(location: str, env: Mapping[str, str]) -> Backend:
 
 def _prefect(location: str, env: Mapping[str, str]) -> Backend:
     from flowplan.backends.prefect import PrefectBackend
+    from flowplan.errors import UsageError
 
-    return PrefectBackend(location, api_key=env.get("PREFECT_API_KEY") or None)
+    width = env.get("FLOWPLAN_WRITE_CONCURRENCY") or "8"
+    if not width.isdigit() or int(width) < 1:
+        raise UsageError(f"FLOWPLAN_WRITE_CONCURRENCY must be a whole number >= 1, got {width!r}")
+    return PrefectBackend(
+        location, api_key=env.get("PREFECT_API_KEY") or None, write_concurrency=int(width)
+    )
 
 
 BACKENDS: dict[str, Callable[[str, Mapping[str, str]], Backend]] = {

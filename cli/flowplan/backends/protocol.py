@@ -70,7 +70,13 @@ class Backend(Protocol):
 
     # flows, deployments, schedules
     def read_flows(self) -> list[Flow]: ...
-    def upsert_deployments(self, specs: Sequence[DeploymentSpec]) -> list[Deployment]: ...
+    def upsert_deployments(
+        self, specs: Sequence[DeploymentSpec], *, new: bool = False
+    ) -> list[Deployment]:
+        """Create or update. `new`: the caller just found that these do not exist (a plan made
+        under the apply lock), so a backend may create them without looking them up."""
+        ...
+
     def read_deployment(self, name: str) -> Deployment: ...
     def read_deployments(
         self,

@@ -59,6 +59,9 @@ class DeploymentSpec:
         return f"{self.flow_name}/{self.name}"
 
 
+# what flowplan last applied (a hash of the declared fields): a plan tells drift apart with it
+HASH_LABEL = "flowplan.dev/spec-hash"
+
 # the fields `update_deployment` may change
 DEPLOYMENT_FIELDS = frozenset(
     {"version", "description", "paused", "concurrency_limit", "enforce_parameter_schema", "tags",

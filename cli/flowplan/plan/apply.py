@@ -4,15 +4,18 @@ because every change is computed against what the target holds now."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
 from flowplan.backends.protocol import Backend
+from flowplan.domain.specs import HASH_LABEL
 from flowplan.errors import FlowplanError
 from flowplan.plan.compute import Actual, fingerprint, spec_hash
 from flowplan.plan.model import Change, Plan
-from flowplan.plan.specs import HASH_LABEL, deployment_from_json
+from flowplan.plan.specs import deployment_from_json
 
 
 @dataclass(frozen=True)
@@ -72,17 +75,19 @@ def execute(change: Change, backend: Backend) -> None:
     else:
         spec = deployment_from_json(after)
         spec = replace(spec, labels={**spec.labels, HASH_LABEL: spec_hash(spec)})
-        backend.upsert_deployments([spec])
+        backend.upsert_deployments([spec], new=change.action == "create")
 
 
 def apply_plan(
     plan: Plan, backend: Backend, report: Callable[[Result], None] = lambda result: None
 ) -> list[Result]:
-    results: list[Result] = []
+    """Pools and queues first, one at a time; then deployments, up to the backend's
+    `write_concurrency` at once (a server takes them in parallel; the local store one by one).
+    Results come back in plan order; `report` is called as each finishes."""
     failed_pools: set[str] = set()
-    for change in plan.changes:
-        if change.action == "noop":
-            continue
+    lock = threading.Lock()
+
+    def run(change: Change) -> Result:
         pool = _pool_of(change)
         if pool in failed_pools:
             result = Result(change, False, f"skipped: work pool {pool!r} failed")
@@ -94,6 +99,19 @@ def apply_plan(
                 result = Result(change, False, str(exc))
                 if change.kind == "work_pool":
                     failed_pools.add(change.key)
-        results.append(result)
-        report(result)
-    return results
+        with lock:
+            report(result)
+        return result
+
+    todo = [change for change in plan.changes if change.action != "noop"]
+    first = [change for change in todo if change.kind != "deployment"]
+    results = {id(change): run(change) for change in first}
+    rest = [change for change in todo if change.kind == "deployment"]
+    width = max(1, min(getattr(backend, "write_concurrency", 1), len(rest)))
+    if width == 1:
+        results.update({id(change): run(change) for change in rest})
+    else:
+        with ThreadPoolExecutor(width) as pool:
+            for change, result in zip(rest, pool.map(run, rest), strict=True):
+                results[id(change)] = result
+    return [results[id(change)] for change in todo]

@@ -11,12 +11,11 @@ from typing import Any
 from flowplan.domain.job_templates import default_template, job_variable_problems
 from flowplan.domain.objects import Deployment, WorkPool, WorkQueue
 from flowplan.domain.schedules import canonical
-from flowplan.domain.specs import DeploymentSpec
+from flowplan.domain.specs import HASH_LABEL, DeploymentSpec
 from flowplan.errors import InvalidInput
 from flowplan.plan.model import Action, Change, FieldChange, Plan
 from flowplan.plan.specs import (
     BUILD_LABEL,
-    HASH_LABEL,
     OWNER_LABEL,
     PROJECT_LABEL,
     Desired,
@@ -275,7 +274,27 @@ def compute_plan(desired: Desired, actual: Actual, options: PlanOptions = PlanOp
     ]
     if options.prune:
         changes += _deletes(desired, actual, options)
-    return Plan(tuple(changes), warnings=desired.warnings)
+    return Plan(tuple(changes), warnings=(*desired.warnings, *_conflicts(desired, actual)))
+
+
+def _conflicts(desired: Desired, actual: Actual) -> list[str]:
+    """Deployments of the same name that this project does not own (made by hand, by
+    `prefect deploy`, or by another project): apply takes them over; prune never deletes them."""
+    found = []
+    for spec in desired.deployments:
+        live = actual.deployments.get(spec.full_name)
+        if live is None:
+            continue
+        owner = (
+            live.labels.get(PROJECT_LABEL) if live.labels.get(OWNER_LABEL) == "flowplan" else None
+        )
+        if owner != desired.project:
+            made_by = f"project {owner!r}" if owner else "something other than flowplan"
+            found.append(
+                f"deployment {spec.full_name!r} on the target was made by {made_by};"
+                f" apply will take it over for project {desired.project!r}"
+            )
+    return found
 
 
 def _deletes(desired: Desired, actual: Actual, options: PlanOptions) -> list[Change]:

@@ -14,7 +14,6 @@ PROJECT_LABEL = "flowplan.dev/project"
 # the hash of the build and push steps' configuration that produced the deployment's values:
 # a later plan with the same configuration keeps values only a build can know
 BUILD_LABEL = "flowplan.dev/build"
-HASH_LABEL = "flowplan.dev/spec-hash"  # what flowplan last applied: tells drift apart
 
 
 @dataclass(frozen=True)

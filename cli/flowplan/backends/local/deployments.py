@@ -36,7 +36,9 @@ class DeploymentsMixin:
             found = conn.execute("SELECT id, name, created FROM flows ORDER BY name").fetchall()
         return [Flow(row[0], row[1], rows.time(row[2])) for row in found]
 
-    def upsert_deployments(self, specs: Sequence[DeploymentSpec]) -> list[Deployment]:
+    def upsert_deployments(
+        self, specs: Sequence[DeploymentSpec], *, new: bool = False
+    ) -> list[Deployment]:
         """Create or replace deployments, all in one transaction.
 
         Every field is written as given, except `paused` and `schedules` when they are None

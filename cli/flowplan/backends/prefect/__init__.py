@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from flowplan.backends.prefect.deployments import DeploymentsMixin
-from flowplan.backends.prefect.http import Api
+from flowplan.backends.prefect.http import Api, Gate
 from flowplan.backends.prefect.resources import ResourcesMixin
 from flowplan.backends.prefect.runs import RunsMixin
 
@@ -13,12 +13,13 @@ from flowplan.backends.prefect.runs import RunsMixin
 class PrefectBackend(DeploymentsMixin, ResourcesMixin, RunsMixin):
     """The `Backend` protocol on `url` (such as `http://127.0.0.1:4200/api`)."""
 
-    write_concurrency = 8  # writes apply may send at once
-
-    def __init__(self, url: str, *, api_key: str | None = None, **options: float) -> None:
-        self.api = Api(url, api_key=api_key, **options)  # type: ignore[arg-type]
+    def __init__(self, url: str, *, api_key: str | None = None, write_concurrency: int = 8) -> None:
+        self.api = Api(url, api_key=api_key)
+        self.api.gate = Gate(write_concurrency)  # fewer when the server says it is busy
+        self.write_concurrency = write_concurrency  # deployments apply writes at once
         self._flows: dict[str, str] = {}
         self._flows_lock = threading.Lock()
+        self._pool_templates: dict[str, dict[str, object]] = {}
 
     @property
     def target(self) -> str:

@@ -18,9 +18,12 @@ from flowplan.domain.objects import (
     WorkQueue,
 )
 from flowplan.domain.schedules import IntervalSchedule, Schedule, anchor_of, schedule_from_json
-from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
+from flowplan.domain.specs import HASH_LABEL, DeploymentSpec, ScheduleSpec
 
 SERVER_LABELS = "prefect."  # labels the server adds itself (`prefect.flow.id`)
+# Prefect 3.9 sets labels only when a deployment is created (PATCH refuses them), so the spec
+# hash, which changes with every update, travels as a tag `flowplan.dev/spec-hash=<hash>`
+HASH_TAG = HASH_LABEL + "="
 
 
 def when(text: str | None) -> datetime | None:
@@ -58,9 +61,13 @@ def schedule_create(spec: ScheduleSpec) -> dict[str, Any]:
 def deployment_fields(spec: DeploymentSpec) -> dict[str, Any]:
     """The fields of `POST /deployments/` and `PATCH /deployments/{id}` a spec sets (not the
     schedules, which go through their own endpoints, nor `paused` when left alone)."""
+    labels = {key: value for key, value in spec.labels.items() if key != HASH_LABEL}
+    tags = list(spec.tags)
+    if HASH_LABEL in spec.labels:
+        tags.append(HASH_TAG + spec.labels[HASH_LABEL])
     body: dict[str, Any] = {
         "entrypoint": spec.entrypoint, "path": spec.path, "description": spec.description,
-        "version": spec.version, "tags": list(spec.tags), "labels": spec.labels,
+        "version": spec.version, "tags": tags, "labels": labels,
         "parameters": spec.parameters,
         "parameter_openapi_schema": spec.parameter_openapi_schema,
         "job_variables": spec.job_variables, "work_pool_name": spec.work_pool_name,
@@ -118,6 +125,14 @@ def schedule(data: Mapping[str, Any]) -> DeploymentSchedule:
 
 def deployment(data: Mapping[str, Any], flow_name: str) -> Deployment:
     limit = (data.get("global_concurrency_limit") or {}).get("limit")
+    labels = {key: value for key, value in (data.get("labels") or {}).items()
+              if not key.startswith(SERVER_LABELS)}  # fmt: skip
+    tags = []
+    for tag in data.get("tags") or ():
+        if tag.startswith(HASH_TAG):
+            labels[HASH_LABEL] = tag[len(HASH_TAG) :]
+        else:
+            tags.append(tag)
     return Deployment(
         id=data["id"], name=data["name"], flow_id=data["flow_id"], flow_name=flow_name,
         created=_time(data.get("created")), updated=_time(data.get("updated")),
@@ -128,9 +143,7 @@ def deployment(data: Mapping[str, Any], flow_name: str) -> Deployment:
         job_variables=data.get("job_variables") or {}, parameters=data.get("parameters") or {},
         parameter_openapi_schema=data.get("parameter_openapi_schema") or {},
         enforce_parameter_schema=bool(data.get("enforce_parameter_schema", True)),
-        tags=tuple(data.get("tags") or ()),
-        labels={key: value for key, value in (data.get("labels") or {}).items()
-                if not key.startswith(SERVER_LABELS)},
+        tags=tuple(tags), labels=labels,
         pull_steps=data.get("pull_steps") or None, entrypoint=data.get("entrypoint"),
         path=data.get("path"), work_pool_name=data.get("work_pool_name"),
         work_queue_name=data.get("work_queue_name"), last_polled=when(data.get("last_polled")),

@@ -32,6 +32,7 @@ class DeploymentsMixin:
     api: Api
     _flows: dict[str, str]  # flow name -> id, filled as flows are read or upserted
     _flows_lock: threading.Lock
+    _pool_templates: dict[str, dict[str, Any]]  # pool name -> base job template
 
     # -- flows -------------------------------------------------------------------------------
 
@@ -65,7 +66,9 @@ class DeploymentsMixin:
 
     # -- deployments ---------------------------------------------------------------------------
 
-    def upsert_deployments(self, specs: Sequence[DeploymentSpec]) -> list[Deployment]:
+    def upsert_deployments(
+        self, specs: Sequence[DeploymentSpec], *, new: bool = False
+    ) -> list[Deployment]:
         """Create or update deployments. Everything is checked before the first write (names,
         pools, job variables), so a bad spec writes nothing; the writes themselves are separate
         calls, and a re-run after a failure converges."""
@@ -83,25 +86,27 @@ class DeploymentsMixin:
                 check_name("work queue", spec.work_queue_name)
             template = templates.get(spec.work_pool_name or "")
             check_job_variables(spec.full_name, spec.job_variables, template)
-        return [self._upsert(spec) for spec in specs]
+        return [self._upsert(spec, new) for spec in specs]
 
     def _templates(self, pools: set[str | None]) -> dict[str, dict[str, Any]]:
-        """The base job templates of these pools (ObjectNotFound for a missing one)."""
-        if not pools:
-            return {}
-        found = {item["name"]: item.get("base_job_template") or {}
+        """The base job templates of these pools (ObjectNotFound for a missing one), read once
+        per backend and read again when a pool is missing or this backend changed one."""
+        with self._flows_lock:
+            known = dict(self._pool_templates)
+        if not pools or {str(pool) for pool in pools} <= set(known):
+            return known
+        known = {item["name"]: item.get("base_job_template") or {}
                  for item in self.api.filter("work_pools/filter")}  # fmt: skip
+        with self._flows_lock:
+            self._pool_templates = known
         for name in sorted(str(pool) for pool in pools):
-            if name not in found:
-                raise ObjectNotFound.named("work pool", name, found)
-        return found
+            if name not in known:
+                raise ObjectNotFound.named("work pool", name, known)
+        return known
 
-    def _upsert(self, spec: DeploymentSpec) -> Deployment:
+    def _upsert(self, spec: DeploymentSpec, new: bool = False) -> Deployment:
         flow_id = self._flow_id(spec.flow_name)
-        try:
-            live = self._read_by_name(spec.flow_name, spec.name)
-        except DeploymentNotFound:
-            live = None
+        live = None if new else self._lookup(spec.flow_name, spec.name)
         if live is None:
             body = {
                 **convert.deployment_fields(spec), "name": spec.name, "flow_id": flow_id,
@@ -111,11 +116,37 @@ class DeploymentsMixin:
             created = self.api.post("deployments/", body, idempotent=True)
             return convert.deployment(created, spec.flow_name)
         changes = convert.changed_fields(spec, live)
+        if "labels" in changes:
+            return self._recreate(spec, live, flow_id)
         if changes:
             self.api.patch(f"deployments/{live.id}", changes)
         if spec.schedules is not None:
             self._reconcile(live, spec.schedules)
         return self._read_by_id(live.id)
+
+    def _recreate(self, spec: DeploymentSpec, live: Deployment, flow_id: str) -> Deployment:
+        """Labels can only be set by the create call (an upsert on flow and name): taking over
+        a deployment made elsewhere, or a new build label, sends the whole deployment again.
+        The server then recreates its schedules, so they are sent with their slugs and flags
+        (a schedule the spec leaves alone keeps its `active`)."""
+        active = {s.slug: s.active for s in live.schedules}
+        if spec.schedules is None:
+            schedules = [{"schedule": convert.schedule_body(s.schedule), "active": s.active,
+                          "parameters": s.parameters, "slug": s.slug}
+                         for s in live.schedules]  # fmt: skip
+        else:
+            schedules = []
+            for item in spec.schedules:
+                body = convert.schedule_create(item)
+                kept = active.get(item.effective_slug, active.get(str(item.replaces)))
+                if item.active is None and kept is not None:
+                    body["active"] = kept
+                schedules.append(body)
+        body = {**convert.deployment_fields(spec), "name": spec.name, "flow_id": flow_id,
+                "schedules": schedules}  # fmt: skip
+        body.setdefault("paused", live.paused)
+        return convert.deployment(self.api.post("deployments/", body, idempotent=True),
+                                  spec.flow_name)  # fmt: skip
 
     def _reconcile(self, live: Deployment, specs: Sequence[ScheduleSpec]) -> None:
         from flowplan.domain.schedules import canonical
@@ -147,13 +178,19 @@ class DeploymentsMixin:
         if created:
             self.api.post(f"deployments/{live.id}/schedules", created)
 
-    def _read_by_name(self, flow_name: str, name: str) -> Deployment:
+    def _lookup(self, flow_name: str, name: str) -> Deployment | None:
         path = f"deployments/name/{quote(flow_name, safe='')}/{quote(name, safe='')}"
         try:
             return convert.deployment(self.api.get(path), flow_name)
         except ObjectNotFound:
+            return None
+
+    def _read_by_name(self, flow_name: str, name: str) -> Deployment:
+        found = self._lookup(flow_name, name)
+        if found is None:
             known = [d.full_name for d in self.read_deployments()]
-            raise DeploymentNotFound.named("deployment", f"{flow_name}/{name}", known) from None
+            raise DeploymentNotFound.named("deployment", f"{flow_name}/{name}", known)
+        return found
 
     def _read_by_id(self, deployment_id: str) -> Deployment:
         found = self.read_deployments(ids=[deployment_id])

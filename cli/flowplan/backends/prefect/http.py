@@ -3,6 +3,7 @@ that never repeat a write blindly, and the server's answers turned into flowplan
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,41 @@ if TYPE_CHECKING:
 
 API_VERSION = "0.8.4"  # the API version Prefect 3.x clients send
 RETRIED_STATUS = frozenset({429, 502, 503, 504})
+CONNECT_RETRIES = 3
 PAGE = 200
+
+
+class Gate:
+    """How many writes may be in flight: up to `most`, halved when the server says it is busy
+    (429/503: a SQLite-backed server answers 503 while its file is locked), and widened again
+    by one after every 20 writes that went through."""
+
+    def __init__(self, most: int) -> None:
+        self.most = self.width = max(1, most)
+        self._busy = 0
+        self._streak = 0
+        self._cond = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._cond:
+            while self._busy >= self.width:
+                self._cond.wait()
+            self._busy += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify_all()
+
+    def result(self, busy: bool) -> None:
+        with self._cond:
+            if busy:
+                self.width, self._streak = max(1, self.width // 2), 0
+            else:
+                self._streak += 1
+                if self._streak >= 20 and self.width < self.most:
+                    self.width, self._streak = self.width + 1, 0
+            self._cond.notify_all()
 
 
 class ServerError(FlowplanError):
@@ -29,8 +64,8 @@ class Api:
         url: str,
         *,
         api_key: str | None = None,
-        retries: int = 5,
-        backoff: float = 0.5,
+        retries: int = 15,
+        backoff: float = 0.05,
         timeout: float = 30,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -47,6 +82,7 @@ class Api:
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
         )
         self.retries, self.backoff, self._sleep = retries, backoff, sleep
+        self.gate = Gate(16)
 
     def close(self) -> None:
         self._client.close()
@@ -93,16 +129,22 @@ class Api:
         attempt = 0
         while True:
             attempt += 1
+            delay = min(2.0, self.backoff * 2 ** (attempt - 1))
             try:
-                response = self._client.request(method, path.lstrip("/"), json=body,
-                                                 params=params)  # fmt: skip
+                if method == "GET" or path.endswith("/filter"):
+                    response = self._client.request(method, path.lstrip("/"), json=body,
+                                                    params=params)  # fmt: skip
+                else:
+                    with self.gate:
+                        response = self._client.request(method, path.lstrip("/"), json=body)
+                    self.gate.result(response.status_code in (429, 503))
             except httpx.ConnectError as exc:
-                if attempt > self.retries:
+                if attempt > CONNECT_RETRIES:  # a server that is down stays down: say so soon
                     raise FlowplanError(
                         f"cannot reach the Prefect API at {self.url} ({_reason(exc)})",
                         hint="is the server running? check --api-url / PREFECT_API_URL",
                     ) from None
-                self._sleep(self.backoff * 2 ** (attempt - 1))
+                self._sleep(delay)
                 continue
             except httpx.TransportError as exc:
                 if not safe or attempt > self.retries:
@@ -111,12 +153,20 @@ class Api:
                         f" ({_reason(exc)}); the call may or may not have been applied",
                         hint="run the command again: apply converges",
                     ) from None
-                self._sleep(self.backoff * 2 ** (attempt - 1))
+                self._sleep(delay)
                 continue
             if response.status_code in RETRIED_STATUS and attempt <= self.retries:
-                self._sleep(_wait(response, self.backoff * 2 ** (attempt - 1)))
+                self._sleep(_wait(response, _jitter(delay)))
                 continue
             return _result(response, method, path)
+
+
+def _jitter(seconds: float) -> float:
+    """Spread retries out: writers that collided (a SQLite server answers 503 while its file
+    is locked) should not collide again."""
+    import random
+
+    return seconds * (0.5 + random.random())
 
 
 def _reason(exc: Exception) -> str:
@@ -163,5 +213,9 @@ def _result(response: httpx.Response, method: str, path: str) -> Any:
     if status == 409 and "already exists" in detail:
         raise ObjectAlreadyExists(detail)
     if status in (400, 403, 409, 422):
-        raise InvalidInput(f"the Prefect API rejected {method} {path}: {detail}")
+        hint = None
+        if "Extra inputs are not permitted" in detail:
+            hint = ("this server's API does not know that field: it may run another Prefect"
+                    " version (flowplan is tested with Prefect 3.9)")  # fmt: skip
+        raise InvalidInput(f"the Prefect API rejected {method} {path}: {detail}", hint=hint)
     raise ServerError(f"the Prefect API failed on {method} {path} ({status}: {detail})")

@@ -39,6 +39,7 @@ def _unknown(changes: Mapping[str, Any], allowed: frozenset[str], what: str) -> 
 
 class ResourcesMixin:
     api: Api
+    _pool_templates: dict[str, Any]
     read_deployments: Callable[..., list[Deployment]]
 
     # -- work pools --------------------------------------------------------------------------
@@ -66,6 +67,7 @@ class ResourcesMixin:
         body = {"name": name, "type": type, "description": description,
                 "base_job_template": template, "is_paused": is_paused,
                 "concurrency_limit": concurrency_limit}  # fmt: skip
+        self._pool_templates = {}
         try:
             return convert.work_pool(self.api.post("work_pools/", body))
         except ObjectAlreadyExists:
@@ -93,6 +95,7 @@ class ResourcesMixin:
         if "base_job_template" in body:
             body["base_job_template"] = check_template(body["base_job_template"])
         self.read_work_pool(name)
+        self._pool_templates = {}
         if body:
             self.api.patch(f"work_pools/{_q(name)}", body)
         return self.read_work_pool(name)
@@ -107,6 +110,7 @@ class ResourcesMixin:
                 + ", ".join(users[:20]) + (" ..." if len(users) > 20 else ""),
                 hint="move or delete them first, or pass --force",
             )  # fmt: skip
+        self._pool_templates = {}
         self.api.delete(f"work_pools/{_q(name)}")
 
     def worker_heartbeat(self, pool: str, worker: str, heartbeat_interval: float = 30) -> None:

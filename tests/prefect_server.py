@@ -30,7 +30,7 @@ def prefect_env(home: Path, api_url: str | None = None) -> dict[str, str]:
         PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_UI_ENABLED="false", PREFECT_SERVER_UI_ENABLED="false",
         PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
-        PREFECT_LOGGING_LEVEL="WARNING", PREFECT_CLI_PROMPT="false",
+        PREFECT_CLI_PROMPT="false",
     )  # fmt: skip
     env.pop("FLOWPLAN_API_URL", None)
     if api_url:

@@ -84,7 +84,23 @@ def wait_for_run(
                     on_change(run, lines)
             last_state = run.state
             if run.state.type.is_final:
+                if on_change is not None:
+                    _late_logs(backend, run, seen_logs, on_change)
                 return run
         if deadline is not None and now >= deadline:
             raise FlowRunTimeout(run_id, timeout or 0, last_state.name if last_state else "?")
         time.sleep(TICK)
+
+
+def _late_logs(
+    backend: Backend, run: FlowRun, seen: int, on_change: Callable[[FlowRun, list[LogLine]], None]
+) -> None:
+    """A server's runs send their logs in batches that can land after the final state: read
+    them for `log_lag` seconds more (the local store has them all already)."""
+    until = time.monotonic() + float(getattr(backend, "log_lag", 0.0))
+    while time.monotonic() < until:
+        time.sleep(0.5)
+        lines = backend.read_logs(run.id)[seen:]
+        seen += len(lines)
+        if lines:
+            on_change(run, lines)

@@ -13,6 +13,8 @@ from flowplan.backends.prefect.runs import RunsMixin
 class PrefectBackend(DeploymentsMixin, ResourcesMixin, RunsMixin):
     """The `Backend` protocol on `url` (such as `http://127.0.0.1:4200/api`)."""
 
+    log_lag = 3.0  # Prefect's runs send logs in batches (every 2 s), after their final state
+
     def __init__(self, url: str, *, api_key: str | None = None, write_concurrency: int = 8) -> None:
         self.api = Api(url, api_key=api_key)
         self.api.gate = Gate(write_concurrency)  # fewer when the server says it is busy

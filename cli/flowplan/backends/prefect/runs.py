@@ -162,7 +162,10 @@ class RunsMixin:
     # -- flowplan's embedded runtime only --------------------------------------------------
 
     def change_marker(self) -> int:
-        _embedded_only()
+        """A server cannot say cheaply whether anything changed: watchers re-read each second."""
+        import time
+
+        return int(time.monotonic())
 
     def claim_flow_runs(self, *args: Any, **kwargs: Any) -> list[FlowRun]:
         _embedded_only()

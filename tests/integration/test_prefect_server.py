@@ -270,3 +270,30 @@ def test_a_field_the_server_does_not_know_is_explained(
     assert result.code == 1
     assert "concurrency_options: Extra inputs are not permitted" in result.out + result.err
     assert "another Prefect version" in result.out + result.err
+
+
+def test_triggers_are_refused_on_a_server_not_dropped(
+    prefect_api: Proxy, prefect_server: PrefectServer, project: Callable[..., Path],
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    root = project({"flows/etl.py": FLOW})
+    write(root, {"prefect.yaml": """
+        name: mine
+        work_pools:
+          - {name: p, type: process}
+        deployments:
+          - name: nightly
+            entrypoint: flows/etl.py:etl
+            work_pool: {name: p}
+            triggers:
+              - enabled: true
+                match: {prefect.resource.id: my.resource}
+                expect: [my.event]
+    """})  # fmt: skip
+    monkeypatch.setenv("FLOWPLAN_API_URL", prefect_api.url)
+    result = cli("apply", "--auto-approve")
+    assert result.code == 1
+    assert "declares triggers:, which flowplan does not sync to a Prefect server yet" in (
+        result.out + result.err
+    )
+    assert PrefectBackend(prefect_server.url).read_deployments() == []

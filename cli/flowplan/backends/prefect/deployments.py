@@ -75,6 +75,12 @@ class DeploymentsMixin:
         seen: set[str] = set()
         for spec in specs:
             check_spec(spec)
+            if spec.triggers:
+                raise InvalidInput(
+                    f"deployment {spec.full_name!r} declares triggers:, which flowplan does not"
+                    " sync to a Prefect server yet (they would become Prefect automations)",
+                    hint="remove them from the file, or create the automation in Prefect",
+                )
             if spec.full_name in seen:
                 raise InvalidInput(f"deployment {spec.full_name!r} is given twice")
             seen.add(spec.full_name)

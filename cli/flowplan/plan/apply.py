@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from flowplan.backends.protocol import Backend
-from flowplan.domain.specs import HASH_LABEL
+from flowplan.domain.specs import HASH_LABEL, DeploymentSpec
 from flowplan.errors import FlowplanError
 from flowplan.plan.compute import Actual, fingerprint, spec_hash
 from flowplan.plan.model import Change, Plan
@@ -73,9 +73,24 @@ def execute(change: Change, backend: Backend) -> None:
         assert change.target_id is not None
         backend.delete_deployment(change.target_id)
     else:
-        spec = deployment_from_json(after)
-        spec = replace(spec, labels={**spec.labels, HASH_LABEL: spec_hash(spec)})
-        backend.upsert_deployments([spec], new=change.action == "create")
+        backend.upsert_deployments([_spec(change)], new=change.action == "create")
+
+
+def _spec(change: Change) -> DeploymentSpec:
+    spec = deployment_from_json(change.after or {})
+    return replace(spec, labels={**spec.labels, HASH_LABEL: spec_hash(spec)})
+
+
+def _batches(changes: list[Change], size: int = 500) -> list[list[Change]]:
+    """Runs of deployment creates and updates (at most `size`); each delete on its own."""
+    batches: list[list[Change]] = []
+    for change in changes:
+        joins = batches and change.action != "delete" and batches[-1][-1].action != "delete"
+        if joins and len(batches[-1]) < size:
+            batches[-1].append(change)
+        else:
+            batches.append([change])
+    return batches
 
 
 def apply_plan(
@@ -108,8 +123,20 @@ def apply_plan(
     results = {id(change): run(change) for change in first}
     rest = [change for change in todo if change.kind == "deployment"]
     width = max(1, min(getattr(backend, "write_concurrency", 1), len(rest)))
-    if width == 1:
-        results.update({id(change): run(change) for change in rest})
+    if getattr(backend, "atomic_batches", False):  # the store: a batch is one transaction
+        for batch in _batches([c for c in rest if _pool_of(c) not in failed_pools]):
+            if len(batch) > 1:
+                try:
+                    backend.upsert_deployments([_spec(change) for change in batch])
+                except FlowplanError:
+                    pass  # nothing of the batch was written: one by one tells which failed
+                else:
+                    for change in batch:
+                        results[id(change)] = Result(change, True)
+                        report(results[id(change)])
+                    continue
+            results.update({id(change): run(change) for change in batch})
+        results.update({id(c): run(c) for c in rest if id(c) not in results})
     else:
         with ThreadPoolExecutor(width) as pool:
             for change, result in zip(rest, pool.map(run, rest), strict=True):

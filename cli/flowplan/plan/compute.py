@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -248,21 +250,25 @@ def _check_pools(desired: Desired, actual: Actual) -> None:
         elif pool in actual.pools:
             template = actual.pools[pool].base_job_template
         else:
+            known = [*declared, *actual.pools]
+            close = difflib.get_close_matches(pool, known, 1, 0.6)
             raise InvalidInput(
                 f"deployment {spec.full_name!r}: work pool {pool!r} does not exist on the target"
                 " and is not declared under work_pools:",
-                hint=f"create it (flowplan work-pool create {pool} --type process) or declare it",
-            )
+                hint=f"did you mean {close[0]!r}?" if close else
+                f"create it (flowplan work-pool create {pool} --type process) or declare it",
+            )  # fmt: skip
         templates[pool] = template
         problems = job_variable_problems(spec.job_variables, template)
         if problems:
-            raise InvalidInput(f"deployment {spec.full_name!r}: " + "; ".join(problems))
+            raise InvalidInput(f"deployment {spec.full_name!r}: job variables do not fit the"
+                               " work pool: " + "; ".join(problems))  # fmt: skip
 
 
 def compute_plan(desired: Desired, actual: Actual, options: PlanOptions = PlanOptions()) -> Plan:
     """Pure: the changes that make `actual` match `desired`, in dependency order."""
-    keys = [spec.full_name for spec in desired.deployments]
-    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    counts = Counter(spec.full_name for spec in desired.deployments)
+    duplicates = sorted(key for key, count in counts.items() if count > 1)
     if duplicates:
         raise InvalidInput(f"two deployments in the project have the same name: {duplicates[0]}")
     _check_pools(desired, actual)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from flowplan.backends import get_backend
 from flowplan.domain.names import check_limit, check_name
-from flowplan.domain.objects import Deployment, DeploymentImage
+from flowplan.domain.objects import DeploymentImage
+
+if TYPE_CHECKING:
+    from flowplan.plan.sync import Synced
 from flowplan.domain.schedules import (
     CronSchedule,
     IntervalSchedule,
@@ -214,25 +217,28 @@ def deploy(
             raise InvalidInput(f"deploy() takes flows and RunnerDeployments, got {item!r}")
     reference = _image_reference(image, build, push)
     specs = [deployment.to_spec(work_pool_name, reference) for deployment in deployments]
-    backend = get_backend()
+    from flowplan.plan.sync import sync_deployments
+
     try:
-        stored = backend.upsert_deployments(specs)
+        synced = sync_deployments(get_backend(), specs)
     except ObjectNotFound as exc:
         raise InvalidInput(exc.message, hint=exc.hint) from None
-    for deployment, record in zip(deployments, stored, strict=True):
-        deployment.id = UUID(record.id)
+    for deployment, record in zip(deployments, synced, strict=True):
+        deployment.id = UUID(record.deployment.id)
     if print_next_steps:
-        _print_next_steps(stored)
+        _print_next_steps(synced)
     return deployments
 
 
-def _print_next_steps(stored: Sequence[Deployment]) -> None:
+def _print_next_steps(synced: Sequence[Synced]) -> None:
     from flowplan import console
 
+    stored = [item.deployment for item in synced]
     console.out("Successfully created/updated all deployments!")
-    for record in stored:
-        verb = "created" if record.created == record.updated else "updated"
-        console.out(f"  {record.full_name} ({verb}, id {record.id})")
+    verbs = {"create": "created", "update": "updated", "noop": "unchanged"}
+    for item in synced:
+        record = item.deployment
+        console.out(f"  {record.full_name} ({verbs[item.action]}, id {record.id})")
     pools = sorted({record.work_pool_name for record in stored if record.work_pool_name})
     console.out("To execute flow runs from these deployments, start a worker:")
     for pool in pools:

@@ -20,6 +20,8 @@ class LocalBackend(
 ):
     """The `Backend` protocol on a store file (default `$FLOWPLAN_HOME/flowplan.db`)."""
 
+    atomic_batches = True  # upsert_deployments writes all of its specs or none
+
     def __init__(self, path: Path | None = None) -> None:
         self.store = Store(path or default_home() / STORE_FILE)
 

@@ -158,7 +158,10 @@ def test_runner_deployment_from_flow_and_deploy(project: Path) -> None:
     ("kwargs", "message"),
     [
         ({"work_pool_name": None}, "a work pool is required"),
-        ({"work_pool_name": "my-pol"}, "work pool 'my-pol' does not exist on the target.*did you mean 'my-pool'"),
+        (
+            {"work_pool_name": "my-pol"},
+            "work pool 'my-pol' does not exist on the target.*did you mean 'my-pool'",
+        ),
         ({"parameters": {"nmae": 1}}, "parameter\\(s\\) nmae are not parameters of flow"),
         ({"tags": "a,b"}, "tags must be a list"),
         ({"schedule": {"cron": "99 * * * *"}}, "invalid cron expression"),

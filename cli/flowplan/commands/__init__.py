@@ -21,6 +21,8 @@ Exit codes: 0 success; 1 user error (invalid input, failed apply or run); 2 chan
 
 # name -> (module, attribute, kind, one-line help); kind is "command" or "group".
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "init": ("flowplan.commands.init", "init", "command",
+             "Create prefect.yaml from a recipe (local, git, docker, docker-git, kubernetes)."),
     "validate": ("flowplan.commands.validate", "validate", "command",
                  "Validate prefect.yaml files without running user code."),
     "schema": ("flowplan.commands.schema", "schema", "command",

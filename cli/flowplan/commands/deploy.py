@@ -4,6 +4,7 @@ deployments in one go (never prunes). Works with or without a prefect.yaml."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -110,6 +111,17 @@ def _pick(
     return picked
 
 
+def _declare_pool(data: dict[str, Any], pool: str, pool_type: str) -> dict[str, Any]:
+    """`-p NAME --pool-type TYPE`: the pool is declared (created unless it exists)."""
+    from flowplan.domain.job_templates import check_pool_type
+
+    check_pool_type(pool_type)
+    declared = [p for p in data.get("work_pools") or () if isinstance(p, dict)]
+    if any(p.get("name") == pool for p in declared):
+        return data
+    return {**data, "work_pools": [*declared, {"name": pool, "type": pool_type}]}
+
+
 def _report(file: Path, data: dict[str, Any]) -> FileReport:
     """Check the deployments to deploy (file ones were validated with the file already)."""
     project: Project = build_project(file, data)
@@ -148,7 +160,13 @@ def deploy(
     prompt: bool = typer.Option(
         True,
         "--prompt/--no-prompt",
-        help="Accepted for Prefect compatibility: this deploy never prompts.",
+        help="On a terminal, ask for what is missing (the wizard). Never asks without one.",
+    ),
+    pool_type: str = typer.Option(
+        None, "--pool-type", help="Create the -p pool with this type when it does not exist."
+    ),
+    save: bool = typer.Option(
+        None, "--save/--no-save", help="Save the deployment into prefect.yaml (wizard)."
     ),
     lock_timeout: float = LOCK_TIMEOUT,
     install_requirements: bool = INSTALL_REQUIREMENTS,
@@ -171,6 +189,17 @@ def deploy(
         loaded = load_report(prefect_file)
         data = dict(loaded.project.data)  # type: ignore[union-attr]
         flows = loaded.flows
+    from flowplan.commands.deploy_wizard import interactive, wizard_deploy
+
+    real = [d for d in data.get("deployments") or ()
+            if isinstance(d, dict) and (d.get("name") or d.get("entrypoint"))]  # fmt: skip
+    if interactive(prompt) and not all_ and (entrypoint or not real):
+        return wizard_deploy(
+            data, prefect_file, entrypoint=entrypoint, names=name, overrides=overrides,
+            save=save, lock_timeout=lock_timeout, install_requirements=install_requirements,
+        )  # fmt: skip
+    if pool_type and pool:
+        data = _declare_pool(data, pool, pool_type)
     chosen = _pick(data, name, all_, entrypoint, flows)
     if len(chosen) > 1 and overrides.given:
         raise UsageError(
@@ -189,6 +218,17 @@ def deploy(
             " file to manage it from there)"
         )
     report = _report(prefect_file, {**data, "deployments": chosen})
+    return deploy_report(report, overrides, lock_timeout, install_requirements)
+
+
+def deploy_report(
+    report: FileReport,
+    overrides: Overrides,
+    lock_timeout: float,
+    install_requirements: bool,
+    confirm: Callable[[Plan], None] = lambda plan: None,
+) -> int:
+    """Plan, show, (confirm), apply and print the next steps."""
     target = backend(changes=True)
     assert report.project is not None
     builder = Builder(report.project, target, install_requirements, lambda t: console.err(t))
@@ -204,6 +244,7 @@ def deploy(
     show_plan(plan)
     code = ExitCode.OK
     if plan.has_changes:
+        confirm(plan)
         code = ExitCode(run_apply(plan, target, False, lock_timeout, fresh, build))
     keys = [c.key for c in plan.changes if c.kind == "deployment"]
     pools = sorted({str((c.after or {}).get("work_pool_name")) for c in plan.changes

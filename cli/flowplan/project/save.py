@@ -41,6 +41,9 @@ def _yaml(text: str) -> tuple[Any, Any]:
     yaml.preserve_quotes = True
     yaml.width = 4096
     yaml.indent(mapping=indent, sequence=indent + offset, offset=offset)
+    yaml.representer.add_representer(  # `null` as Prefect and `flowplan init` write it
+        type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
     return yaml, yaml.load(text) if text.strip() else None
 
 

@@ -88,25 +88,41 @@ def test_apply_killed_at_random_points_converges(tmp_path: Path) -> None:
 
 
 def test_four_identical_applies_at_once_all_succeed(tmp_path: Path) -> None:
+    """Four applies that all planned before any of them could apply (the test holds the lock
+    until each has printed its plan): one applies everything, the other three find, under the
+    lock, that nothing is left to do."""
+    from flowplan.plan.lock import LOCK
+
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "etl.py").write_text(FLOW)
     project(tmp_path, 200)
-    env = {**os.environ, "FLOWPLAN_HOME": str(tmp_path / "home")}
+    env = {**os.environ, "FLOWPLAN_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+    holder = LocalBackend(tmp_path / "home" / "flowplan.db")
+    assert holder.acquire_lease(LOCK, "elsewhere:1:test", 600) is not None
     command = [sys.executable, "-m", "flowplan", "apply", "--auto-approve", "--lock-timeout", "60"]
+    logs = [tmp_path / f"apply-{i}.out" for i in range(4)]
     processes = [
-        subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log.open("w"),
                          stderr=subprocess.PIPE, text=True)
-        for _ in range(4)
+        for log in logs
     ]  # fmt: skip
-    outputs = [process.communicate(timeout=120) for process in processes]
-    results = [(p.returncode, out, err) for p, (out, err) in zip(processes, outputs, strict=True)]
+    deadline = time.monotonic() + 60
+    while not all("Plan: 201 to add" in log.read_text() for log in logs):
+        assert time.monotonic() < deadline, [log.read_text() for log in logs]
+        assert all(p.poll() is None for p in processes), "an apply ended before the lock was free"
+        time.sleep(0.05)
+    assert holder.release_lease(LOCK, "elsewhere:1:test")
+    holder.close()
+    errors = [process.communicate(timeout=120)[1] for process in processes]
+    results = [(p.returncode, log.read_text(), err)
+               for p, log, err in zip(processes, logs, errors, strict=True)]  # fmt: skip
     for code, _, err in results:
         assert code == 0, err
         assert "locked" not in err.replace("force-unlock", "")
     # one of them created everything; the others found nothing left to do after the lock
     created = sorted(len(re.findall(r"deployment '[^']+': created", out)) for _, out, _ in results)
-    assert created[-1] == 200 and sum(created) == 200, created
-    assert sum("still to do: Plan: 0 to add" in out for _, out, _ in results) >= 1
+    assert created == [0, 0, 0, 200], created
+    assert sum("still to do: Plan: 0 to add" in out for _, out, _ in results) == 3
     assert run(tmp_path, "plan", "--detailed-exitcode").returncode == 0
     backend = LocalBackend(tmp_path / "home" / "flowplan.db")
     assert len(backend.read_deployments()) == 200

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint typecheck pytest bench clean
+.PHONY: test demo lint typecheck pytest bench mutation clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/fuzz_validate.py
 	bash scripts/prefect-venv.sh .venv-prefect
 	FLOWPLAN_BENCH_PREFECT_PYTHON=.venv-prefect/bin/python $(BIN)/python bench/runtime_bench.py
+
+mutation: $(BIN)/.installed
+	bash scripts/mutation.sh
 
 clean:
 	rm -rf $(VENV) .venv-prefect .mypy_cache .pytest_cache .ruff_cache

@@ -42,8 +42,10 @@ deployments:
         timezone: Europe/Berlin
         slug: nightly
 """
-BROKEN = PROJECT.replace("times: 2", "tims: 2").replace("0 2 * * *", "61 2 * * *").replace(
-    "    work_pool", "    tags: nightly,etl\n    work_pool"
+BROKEN = (
+    PROJECT.replace("times: 2", "tims: 2")
+    .replace("0 2 * * *", "61 2 * * *")
+    .replace("    work_pool", "    tags: nightly,etl\n    work_pool")
 )
 
 
@@ -84,9 +86,13 @@ def main() -> int:
         checks.append(run("validate", cwd=root, env=env) == 0)
         (root / "broken.yaml").write_text(BROKEN)
         checks.append(run("validate", "broken.yaml", cwd=root, env=env) == 1)  # expected to fail
-        checks.append(run("work-pool", "create", "local", "--type", "process", cwd=root, env=env) == 0)
+        checks.append(
+            run("work-pool", "create", "local", "--type", "process", cwd=root, env=env) == 0
+        )
         print("\n$ python deploy_greeter.py", flush=True)
-        script = subprocess.run([sys.executable, "deploy_greeter.py"], cwd=root, env=env, check=False)
+        script = subprocess.run(
+            [sys.executable, "deploy_greeter.py"], cwd=root, env=env, check=False
+        )
         checks.append(script.returncode == 0)
         checks.append(run("deployment", "ls", cwd=root, env=env) == 0)
         checks.append(run("work-queue", "ls", "--pool", "local", cwd=root, env=env) == 0)
@@ -125,7 +131,16 @@ def runtime(root: Path, env: dict[str, str]) -> list[bool]:
 
 
 def completed_runs(root: Path, env: dict[str, str]) -> str:
-    args = ["flow-run", "ls", "--deployment", "hello/every-2s", "--state", "COMPLETED", "-o", "json"]
+    args = [
+        "flow-run",
+        "ls",
+        "--deployment",
+        "hello/every-2s",
+        "--state",
+        "COMPLETED",
+        "-o",
+        "json",
+    ]
     done = subprocess.run([sys.executable, "-m", "flowplan", *args], cwd=root, env=env,
                           capture_output=True, text=True, check=False)  # fmt: skip
     return done.stdout

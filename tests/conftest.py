@@ -12,7 +12,12 @@ from tests.prefect_server import PrefectServer, Proxy, proxy, reset
 from tests.prefect_server import prefect_server as start_prefect_server
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus" / "prefect-yaml"
+# ../shared beside the checkout (one level further up from mutmut's copy in mutants/)
+CORPUS = next(
+    (base / "shared" / "corpus" / "prefect-yaml" for base in REPO.parents
+     if (base / "shared" / "corpus").is_dir()),
+    REPO.parent / "shared" / "corpus" / "prefect-yaml",
+)  # fmt: skip
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +112,14 @@ def test_step_errors(step: dict[str, Any], message: str) -> None:
 def test_user_defined_steps_are_imported_when_they_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "mysteps.py").write_text(
+    module = f"mysteps_{uuid.uuid4().hex}"  # a new name: the test may run twice in a process
+    (tmp_path / f"{module}.py").write_text(
         "def greet(name):\n    return {'greeting': f'hi {name}'}\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert "mysteps" not in sys.modules
-    outputs = run_steps([{"mysteps.greet": {"name": "{{ prefect.variables.region }}"}}], context())
+    assert module not in sys.modules
+    outputs = run_steps([{f"{module}.greet": {"name": "{{ prefect.variables.region }}"}}],
+                        context())  # fmt: skip
     assert outputs == {"greeting": "hi eu"}
 
 

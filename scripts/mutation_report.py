@@ -7,8 +7,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-KILLED = {1, 3, 15, 24, 34, 36, 38, 137, -9, -11, -24}  # a failing test, or a signal/timeout
-SURVIVED = {0}
+# mutmut's exit codes: 0 the tests passed (survived), 33 no test reached it, None not run yet;
+# anything else (a failing test, a timeout, a signal) killed it
+SURVIVED, NO_TESTS = 0, 33
+
+
+def kind(code: int | None) -> str:
+    if code is None:
+        return "not run"
+    return {SURVIVED: "survived", NO_TESTS: "no tests"}.get(code, "killed")
 
 
 def main(root: Path) -> None:
@@ -16,20 +23,16 @@ def main(root: Path) -> None:
     for meta in sorted(root.rglob("*.py.meta")):
         codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
         module = meta.relative_to(root).as_posix().removesuffix(".meta")
-        counts = Counter(
-            "killed" if code not in SURVIVED and code is not None else
-            "survived" if code in SURVIVED else "not run"
-            for code in codes.values()
-        )  # fmt: skip
+        counts = Counter(kind(code) for code in codes.values())
         totals.update(counts)
-        tested = counts["killed"] + counts["survived"]
+        tested = counts["killed"] + counts["survived"] + counts["no tests"]
         rate = 100 * counts["killed"] / tested if tested else 0.0
-        print(f"{module:45} {counts['killed']:5} killed {counts['survived']:4} survived"
-              f" {counts['not run']:4} not run  {rate:5.1f} %")  # fmt: skip
-    tested = totals["killed"] + totals["survived"]
+        print(f"{module:36} {counts['killed']:5} killed {counts['survived']:4} survived"
+              f" {counts['no tests']:4} no tests {counts['not run']:4} not run  {rate:5.1f} %")  # fmt: skip
+    tested = totals["killed"] + totals["survived"] + totals["no tests"]  # unreached: not killed
     rate = 100 * totals["killed"] / tested if tested else 0.0
-    print(f"{'total':45} {totals['killed']:5} killed {totals['survived']:4} survived"
-          f" {totals['not run']:4} not run  {rate:5.1f} %")  # fmt: skip
+    print(f"{'total':36} {totals['killed']:5} killed {totals['survived']:4} survived"
+          f" {totals['no tests']:4} no tests {totals['not run']:4} not run  {rate:5.1f} %")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,19 +8,16 @@ from typing import Any
 
 from flowplan.backends.local import rows
 from flowplan.backends.local.store import Store
-from flowplan.domain.job_templates import check_pool_type, check_template, default_template
-from flowplan.domain.names import check_limit, check_name
+from flowplan.domain.names import check_name
 from flowplan.domain.objects import WorkPool, WorkQueue
-from flowplan.errors import FlowplanError, InvalidInput, ObjectAlreadyExists, ObjectNotFound
-
-POOL_FIELDS = frozenset({"description", "is_paused", "concurrency_limit", "base_job_template"})
-QUEUE_FIELDS = frozenset({"description", "is_paused", "concurrency_limit", "priority"})
-
-
-def _unknown_fields(changes: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
-    unknown = sorted(set(changes) - allowed)
-    if unknown:
-        raise InvalidInput(f"cannot change {', '.join(unknown)} of a {what}")
+from flowplan.domain.pool_rules import (
+    check_new_queue,
+    check_queue_changes,
+    new_pool_template,
+    pool_changes,
+    pool_in_use,
+)
+from flowplan.errors import InvalidInput, ObjectAlreadyExists, ObjectNotFound
 
 
 class PoolsMixin:
@@ -39,16 +36,7 @@ class PoolsMixin:
         is_paused: bool = False,
     ) -> WorkPool:
         """Create a pool with a `default` queue; the template defaults to the type's."""
-        check_name("work pool", name)
-        if name.lower().startswith("prefect"):
-            raise InvalidInput(f"work pool name {name!r} is reserved (names starting 'prefect')")
-        check_pool_type(type)
-        check_limit("concurrency limit", concurrency_limit)
-        template = (
-            check_template(base_job_template)
-            if base_job_template is not None
-            else default_template(type)
-        )
+        template = new_pool_template(name, type, base_job_template, concurrency_limit)
         pool_id, queue_id, now = rows.new_id(), rows.new_id(), rows.now_text()
         with self.store.write() as conn:
             if _pool_id(conn, name) is not None:
@@ -88,12 +76,9 @@ class PoolsMixin:
 
     def update_work_pool(self, name: str, changes: Mapping[str, Any]) -> WorkPool:
         """Change some of: description, is_paused, concurrency_limit, base_job_template."""
-        _unknown_fields(changes, POOL_FIELDS, "work pool")
-        values = dict(changes)
-        if "concurrency_limit" in values:
-            check_limit("concurrency limit", values["concurrency_limit"])
+        values = pool_changes(changes)
         if "base_job_template" in values:
-            values["base_job_template"] = rows.dumps(check_template(values["base_job_template"]))
+            values["base_job_template"] = rows.dumps(values["base_job_template"])
         with self.store.write() as conn:
             pool_id = _require_pool(conn, name)
             rows.update(conn, "work_pools", pool_id, values)
@@ -106,12 +91,7 @@ class PoolsMixin:
             pool_id = _require_pool(conn, name)
             users = _deployments_of(conn, "q.work_pool_id = ?", pool_id)
             if users and not force:
-                raise FlowplanError(
-                    f"work pool {name!r} is used by {len(users)}"
-                    f" deployment{'' if len(users) == 1 else 's'}: "
-                    + ", ".join(users[:20]) + (" ..." if len(users) > 20 else ""),
-                    hint="move or delete them first, or pass --force",
-                )  # fmt: skip
+                raise pool_in_use(name, users)
             conn.execute("DELETE FROM work_pools WHERE id = ?", (pool_id,))
 
     def worker_heartbeat(self, pool: str, worker: str, heartbeat_interval: float = 30) -> None:
@@ -139,9 +119,7 @@ class PoolsMixin:
         priority: int | None = None,
     ) -> WorkQueue:
         """Create a queue; without a priority it takes the lowest free one (1 is highest)."""
-        check_name("work queue", name)
-        check_limit("concurrency limit", concurrency_limit)
-        check_limit("priority", priority)
+        check_new_queue(name, concurrency_limit, priority)
         with self.store.write() as conn:
             pool_id = _require_pool(conn, pool)
             if _queue_id(conn, pool_id, name) is not None:
@@ -176,13 +154,7 @@ class PoolsMixin:
 
     def update_work_queue(self, pool: str, name: str, changes: Mapping[str, Any]) -> WorkQueue:
         """Change some of: description, is_paused, concurrency_limit, priority."""
-        _unknown_fields(changes, QUEUE_FIELDS, "work queue")
-        if "concurrency_limit" in changes:
-            check_limit("concurrency limit", changes["concurrency_limit"])
-        if "priority" in changes:
-            if changes["priority"] is None:
-                raise InvalidInput("priority must be a whole number of at least 1, got None")
-            check_limit("priority", changes["priority"])
+        check_queue_changes(changes)
         with self.store.write() as conn:
             pool_id = _require_pool(conn, pool)
             queue_id = _queue_id(conn, pool_id, name)

@@ -14,6 +14,7 @@ from flowplan.backends.local.pools import resolve_queue
 from flowplan.backends.local.store import Store
 from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.objects import FlowRun, LogLine, StateType
+from flowplan.domain.pool_rules import cancel_state
 from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound
 
 _ADJECTIVES = ("amber", "brisk", "calm", "dapper", "eager", "fluffy", "gentle", "humble", "jolly",
@@ -130,14 +131,9 @@ class RunsMixin:
     def cancel_flow_run(self, run_id: str) -> FlowRun:
         """A run that has not started is CANCELLED at once; a running one becomes CANCELLING
         (its worker stops it)."""
-        run = self.read_flow_run(run_id)
-        if run.state.type.is_final:
-            raise FlowplanError(
-                f"flow run {run.name!r} is already {run.state.name}; nothing to cancel"
-            )
-        if run.state.type in (StateType.SCHEDULED, StateType.PAUSED):
-            return self.set_flow_run_state(run_id, StateType.CANCELLED, message="Cancelled")
-        return self.set_flow_run_state(run_id, StateType.CANCELLING)
+        target = cancel_state(self.read_flow_run(run_id))
+        message = "Cancelled" if target is StateType.CANCELLED else None
+        return self.set_flow_run_state(run_id, target, message=message)
 
     def delete_flow_run(self, run_id: str) -> None:
         with self.store.write() as conn:

@@ -9,10 +9,9 @@ from typing import Any
 from flowplan.backends.local import rows
 from flowplan.backends.local.store import Store
 from flowplan.domain.objects import Deployment, DeploymentSchedule
+from flowplan.domain.pool_rules import SCHEDULE_FIELDS, unknown_fields
 from flowplan.domain.specs import ScheduleSpec
 from flowplan.errors import DeploymentNotFound, InvalidInput, ObjectNotFound
-
-SCHEDULE_FIELDS = frozenset({"schedule", "active", "parameters"})
 
 
 class SchedulesMixin:
@@ -49,9 +48,7 @@ class SchedulesMixin:
         self, deployment_id: str, schedule_id: str, changes: Mapping[str, Any]
     ) -> DeploymentSchedule:
         """Change a schedule's `schedule` (a Schedule), `active` or `parameters`."""
-        unknown = sorted(set(changes) - SCHEDULE_FIELDS)
-        if unknown:
-            raise InvalidInput(f"cannot change {', '.join(unknown)} of a schedule")
+        unknown_fields(changes, SCHEDULE_FIELDS, "schedule")
         values = dict(changes)
         if "schedule" in values:
             values["schedule"] = rows.dumps(values["schedule"].to_json())

@@ -16,6 +16,7 @@ from flowplan.backends.prefect import convert
 from flowplan.backends.prefect.http import Api
 from flowplan.domain.names import check_name
 from flowplan.domain.objects import Deployment, DeploymentSchedule, Flow
+from flowplan.domain.pool_rules import SCHEDULE_FIELDS, unknown_fields
 from flowplan.domain.specs import (
     DeploymentSpec,
     ScheduleSpec,
@@ -24,8 +25,6 @@ from flowplan.domain.specs import (
     check_spec,
 )
 from flowplan.errors import DeploymentNotFound, InvalidInput, ObjectNotFound
-
-SCHEDULE_FIELDS = frozenset({"schedule", "active", "parameters"})
 
 
 class DeploymentsMixin:
@@ -305,9 +304,7 @@ class DeploymentsMixin:
     def update_deployment_schedule(
         self, deployment_id: str, schedule_id: str, changes: Mapping[str, Any]
     ) -> DeploymentSchedule:
-        unknown = sorted(set(changes) - SCHEDULE_FIELDS)
-        if unknown:
-            raise InvalidInput(f"cannot change {', '.join(unknown)} of a schedule")
+        unknown_fields(changes, SCHEDULE_FIELDS, "schedule")
         body = dict(changes)
         if "schedule" in body:
             body["schedule"] = convert.schedule_body(body["schedule"])

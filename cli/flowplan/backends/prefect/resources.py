@@ -10,18 +10,20 @@ from urllib.parse import quote
 
 from flowplan.backends.prefect import convert
 from flowplan.backends.prefect.http import Api
-from flowplan.domain.job_templates import check_pool_type, check_template, default_template
 from flowplan.domain.names import (
     check_key_name,
-    check_limit,
-    check_name,
     check_variable_value,
 )
 from flowplan.domain.objects import Deployment, Lease, SecretInfo, Variable, WorkPool, WorkQueue
+from flowplan.domain.pool_rules import (
+    check_new_queue,
+    check_queue_changes,
+    new_pool_template,
+    pool_changes,
+    pool_in_use,
+)
 from flowplan.errors import FlowplanError, InvalidInput, ObjectAlreadyExists, ObjectNotFound
 
-POOL_FIELDS = frozenset({"description", "is_paused", "concurrency_limit", "base_job_template"})
-QUEUE_FIELDS = frozenset({"description", "is_paused", "concurrency_limit", "priority"})
 LEASE_PREFIX = (
     "flowplan_lease_"  # a lease is a Prefect variable holding {holder, acquired, expires}
 )
@@ -29,12 +31,6 @@ LEASE_PREFIX = (
 
 def _q(name: str) -> str:
     return quote(name, safe="")
-
-
-def _unknown(changes: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
-    unknown = sorted(set(changes) - allowed)
-    if unknown:
-        raise InvalidInput(f"cannot change {', '.join(unknown)} of a {what}")
 
 
 class ResourcesMixin:
@@ -54,16 +50,7 @@ class ResourcesMixin:
         concurrency_limit: int | None = None,
         is_paused: bool = False,
     ) -> WorkPool:
-        check_name("work pool", name)
-        if name.lower().startswith("prefect"):
-            raise InvalidInput(f"work pool name {name!r} is reserved (names starting 'prefect')")
-        check_pool_type(type)
-        check_limit("concurrency limit", concurrency_limit)
-        template = (
-            check_template(base_job_template)
-            if base_job_template is not None
-            else default_template(type)
-        )
+        template = new_pool_template(name, type, base_job_template, concurrency_limit)
         body = {"name": name, "type": type, "description": description,
                 "base_job_template": template, "is_paused": is_paused,
                 "concurrency_limit": concurrency_limit}  # fmt: skip
@@ -88,12 +75,7 @@ class ResourcesMixin:
         return sorted(found, key=lambda pool: pool.name)
 
     def update_work_pool(self, name: str, changes: Mapping[str, Any]) -> WorkPool:
-        _unknown(changes, POOL_FIELDS, "work pool")
-        body = dict(changes)
-        if "concurrency_limit" in body:
-            check_limit("concurrency limit", body["concurrency_limit"])
-        if "base_job_template" in body:
-            body["base_job_template"] = check_template(body["base_job_template"])
+        body = pool_changes(changes)
         self.read_work_pool(name)
         self._pool_templates = {}
         if body:
@@ -104,12 +86,7 @@ class ResourcesMixin:
         self.read_work_pool(name)
         users = [d.full_name for d in self.read_deployments(work_pool_name=name)]
         if users and not force:
-            raise FlowplanError(
-                f"work pool {name!r} is used by {len(users)}"
-                f" deployment{'' if len(users) == 1 else 's'}: "
-                + ", ".join(users[:20]) + (" ..." if len(users) > 20 else ""),
-                hint="move or delete them first, or pass --force",
-            )  # fmt: skip
+            raise pool_in_use(name, users)
         self._pool_templates = {}
         self.api.delete(f"work_pools/{_q(name)}")
 
@@ -130,9 +107,7 @@ class ResourcesMixin:
         concurrency_limit: int | None = None,
         priority: int | None = None,
     ) -> WorkQueue:
-        check_name("work queue", name)
-        check_limit("concurrency limit", concurrency_limit)
-        check_limit("priority", priority)
+        check_new_queue(name, concurrency_limit, priority)
         self.read_work_pool(pool)
         body = {"name": name, "description": description or "", "is_paused": is_paused,
                 "concurrency_limit": concurrency_limit, "priority": priority}  # fmt: skip
@@ -163,13 +138,7 @@ class ResourcesMixin:
         return sorted(found, key=lambda q: (q.work_pool_name, q.priority, q.name))
 
     def update_work_queue(self, pool: str, name: str, changes: Mapping[str, Any]) -> WorkQueue:
-        _unknown(changes, QUEUE_FIELDS, "work queue")
-        if "concurrency_limit" in changes:
-            check_limit("concurrency limit", changes["concurrency_limit"])
-        if "priority" in changes:
-            if changes["priority"] is None:
-                raise InvalidInput("priority must be a whole number of at least 1, got None")
-            check_limit("priority", changes["priority"])
+        check_queue_changes(changes)
         self.read_work_queue(pool, name)
         if changes:
             self.api.patch(f"work_pools/{_q(pool)}/queues/{_q(name)}", dict(changes))

@@ -17,6 +17,7 @@ from flowplan.domain.objects import (
     ScheduleDue,
     StateType,
 )
+from flowplan.domain.pool_rules import cancel_state
 from flowplan.errors import FlowplanError, ObjectNotFound, UsageError
 
 
@@ -133,14 +134,9 @@ class RunsMixin:
         return self.read_flow_run(run_id)
 
     def cancel_flow_run(self, run_id: str) -> FlowRun:
-        run = self.read_flow_run(run_id)
-        if run.state.type.is_final:
-            raise FlowplanError(
-                f"flow run {run.name!r} is already {run.state.name}; nothing to cancel"
-            )
-        if run.state.type in (StateType.SCHEDULED, StateType.PAUSED):
-            return self.set_flow_run_state(run_id, StateType.CANCELLED, message="Cancelled")
-        return self.set_flow_run_state(run_id, StateType.CANCELLING)
+        target = cancel_state(self.read_flow_run(run_id))
+        message = "Cancelled" if target is StateType.CANCELLED else None
+        return self.set_flow_run_state(run_id, target, message=message)
 
     def delete_flow_run(self, run_id: str) -> None:
         self.read_flow_run(run_id)

@@ -272,12 +272,12 @@ def test_a_field_the_server_does_not_know_is_explained(
     assert "another Prefect version" in result.out + result.err
 
 
-def test_triggers_are_refused_on_a_server_not_dropped(
+def test_triggers_become_prefect_automations(
     prefect_api: Proxy, prefect_server: PrefectServer, project: Callable[..., Path],
     cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     root = project({"flows/etl.py": FLOW})
-    write(root, {"prefect.yaml": """
+    text = """
         name: mine
         work_pools:
           - {name: p, type: process}
@@ -289,11 +289,35 @@ def test_triggers_are_refused_on_a_server_not_dropped(
               - enabled: true
                 match: {prefect.resource.id: my.resource}
                 expect: [my.event]
-    """})  # fmt: skip
+                parameters: {n: 5}
+    """
+    write(root, {"prefect.yaml": text})
     monkeypatch.setenv("FLOWPLAN_API_URL", prefect_api.url)
-    result = cli("apply", "--auto-approve")
-    assert result.code == 1
-    assert "declares triggers:, which flowplan does not sync to a Prefect server yet" in (
-        result.out + result.err
-    )
-    assert PrefectBackend(prefect_server.url).read_deployments() == []
+    assert cli("apply", "--auto-approve").code == 0
+    api = httpx.Client(base_url=prefect_server.url + "/")
+    [automation] = api.post("automations/filter", json={}).json()
+    deployment = api.get("deployments/name/etl/nightly").json()
+    assert automation["name"] == "nightly__automation_1"
+    assert automation["trigger"]["expect"] == ["my.event"]
+    assert automation["trigger"]["match"] == {"prefect.resource.id": "my.resource"}
+    assert automation["actions"][0]["deployment_id"] == deployment["id"]
+    assert automation["actions"][0]["parameters"] == {"n": 5}
+    prefect_api.reset()
+    again = cli("plan", "--detailed-exitcode")
+    assert again.code == 0, again.out  # the stored automation reads back as declared
+    write(root, {"prefect.yaml": text.replace("my.event", "other.event")})
+    changed = cli("plan", "--detailed-exitcode")
+    assert changed.code == 2 and "~ triggers:" in changed.out, changed.out
+    assert cli("apply", "--auto-approve").code == 0
+    [replaced] = api.post("automations/filter", json={}).json()
+    assert replaced["trigger"]["expect"] == ["other.event"]
+    # one made by hand for the same deployment is not flowplan's: never touched
+    hand = {**automation, "name": "by hand", "tags": []}
+    for key in ("id", "created", "updated", "actions_on_trigger", "actions_on_resolve"):
+        hand.pop(key, None)
+    hand["trigger"] = {k: v for k, v in hand["trigger"].items() if k != "id"}
+    assert api.post("automations/", json=hand).status_code == 201
+    assert cli("plan", "--detailed-exitcode").code == 0
+    write(root, {"prefect.yaml": text.split("            triggers:")[0]})
+    assert cli("apply", "--auto-approve").code == 0
+    assert [a["name"] for a in api.post("automations/filter", json={}).json()] == ["by hand"]

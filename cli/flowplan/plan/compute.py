@@ -14,6 +14,7 @@ from flowplan.domain.job_templates import default_template, job_variable_problem
 from flowplan.domain.objects import Deployment, WorkPool, WorkQueue
 from flowplan.domain.schedules import canonical
 from flowplan.domain.specs import HASH_LABEL, DeploymentSpec
+from flowplan.domain.triggers import canonical_triggers
 from flowplan.errors import InvalidInput
 from flowplan.plan.model import Action, Change, FieldChange, Plan
 from flowplan.plan.specs import (
@@ -80,7 +81,8 @@ def core_fields(item: DeploymentSpec | Deployment) -> dict[str, Any]:
         "job_variables": item.job_variables, "work_pool_name": item.work_pool_name,
         "work_queue_name": item.work_queue_name or ("default" if item.work_pool_name else None),
         "pull_steps": item.pull_steps or [], "concurrency_limit": item.concurrency_limit,
-        "triggers": item.triggers, "concurrency_options": item.concurrency_options,
+        "triggers": canonical_triggers(item.triggers, item.name),
+        "concurrency_options": item.concurrency_options,
     }  # fmt: skip
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-from flowplan.backends.prefect import convert
+from flowplan.backends.prefect import automations, convert
 from flowplan.backends.prefect.http import Api
 from flowplan.domain.names import check_name
 from flowplan.domain.objects import Deployment, DeploymentSchedule, Flow
@@ -74,12 +75,6 @@ class DeploymentsMixin:
         seen: set[str] = set()
         for spec in specs:
             check_spec(spec)
-            if spec.triggers:
-                raise InvalidInput(
-                    f"deployment {spec.full_name!r} declares triggers:, which flowplan does not"
-                    " sync to a Prefect server yet (they would become Prefect automations)",
-                    hint="remove them from the file, or create the automation in Prefect",
-                )
             if spec.full_name in seen:
                 raise InvalidInput(f"deployment {spec.full_name!r} is given twice")
             seen.add(spec.full_name)
@@ -119,14 +114,22 @@ class DeploymentsMixin:
             }  # fmt: skip
             # POST is an upsert on (flow, name): sending it again cannot make a duplicate
             created = self.api.post("deployments/", body, idempotent=True)
+            if spec.triggers:
+                current = automations.owned(self.api).get(created["id"], [])
+                automations.sync(self.api, created["id"], spec.name, spec.triggers, current)
+                return self._read_by_id(created["id"])
             return convert.deployment(created, spec.flow_name)
         changes = convert.changed_fields(spec, live)
+        current = automations.owned(self.api).get(live.id, [])
         if "labels" in changes:
-            return self._recreate(spec, live, flow_id)
+            recreated = self._recreate(spec, live, flow_id)
+            automations.sync(self.api, recreated.id, spec.name, spec.triggers, current)
+            return self._read_by_id(recreated.id)
         if changes:
             self.api.patch(f"deployments/{live.id}", changes)
         if spec.schedules is not None:
             self._reconcile(live, spec.schedules)
+        automations.sync(self.api, live.id, spec.name, spec.triggers, current)
         return self._read_by_id(live.id)
 
     def _recreate(self, spec: DeploymentSpec, live: Deployment, flow_id: str) -> Deployment:
@@ -240,7 +243,12 @@ class DeploymentsMixin:
             body["work_pools"] = {"name": {"any_": [work_pool_name]}}
         found = list(self.api.filter("deployments/filter", body))
         names = self._flow_names({item["flow_id"] for item in found})
-        result = [convert.deployment(item, names.get(item["flow_id"], "?")) for item in found]
+        owned = automations.owned(self.api) if found else {}
+        result = [
+            replace(convert.deployment(item, names.get(item["flow_id"], "?")),
+                    triggers=[automations.as_trigger(a) for a in owned.get(item["id"], [])])
+            for item in found
+        ]  # fmt: skip
         if ids is not None:
             position = {deployment_id: index for index, deployment_id in enumerate(ids)}
             return sorted(result, key=lambda d: position.get(d.id, 0))
@@ -280,6 +288,8 @@ class DeploymentsMixin:
                    "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}  # fmt: skip
         for run in list(self.api.filter("flow_runs/filter", waiting)):
             self.api.delete(f"flow_runs/{run['id']}")
+        for automation in automations.owned(self.api).get(deployment_id, []):
+            self.api.delete(f"automations/{automation['id']}")
         try:
             self.api.delete(f"deployments/{deployment_id}")
         except ObjectNotFound:

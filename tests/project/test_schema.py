@@ -9,8 +9,8 @@ import pytest
 
 from flowplan.errors import ProjectFileError
 from flowplan.project.loader import load_file
-from flowplan.project.schema import Validator
 from flowplan.resources import project_schema
+from flowplan.schema_validator import Validator
 from tests.conftest import corpus_files
 
 SCHEMA = project_schema()

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from flowplan.errors import InvalidInput
-from flowplan.project.findings import format_path
-from flowplan.project.schema import Validator
+from flowplan.findings import format_path
 from flowplan.resources import data_dir
+from flowplan.schema_validator import Validator
 from flowplan.templating import walk_placeholders
 
 POOL_TYPES = ("process", "docker", "kubernetes")

@@ -11,8 +11,8 @@ from flowplan import __version__
 from flowplan.errors import FlowplanError
 from flowplan.plan.compute import digest
 from flowplan.plan.model import Change, Plan
-from flowplan.project.schema import Validator
 from flowplan.resources import data_dir
+from flowplan.schema_validator import Validator
 
 FORMAT = 1
 

@@ -31,7 +31,7 @@ from ruamel.yaml.events import (
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from flowplan.errors import ProjectFileError
-from flowplan.project.findings import Path_
+from flowplan.findings import Path_
 from flowplan.project.yaml11 import PyYAMLResolver
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # real project files are a few kB; the largest known is 60 kB

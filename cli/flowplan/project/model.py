@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from flowplan.project.findings import Path_
+from flowplan.findings import Path_
 from flowplan.steps.mapping import split_step
 
 

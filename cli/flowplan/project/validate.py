@@ -9,12 +9,12 @@ from pathlib import Path
 
 from flowplan.discovery.flows import FlowInfo
 from flowplan.errors import ProjectFileError
+from flowplan.findings import Finding
 from flowplan.project.checks import deployments, entrypoints, schedule_items, steps, templates
-from flowplan.project.findings import Finding
 from flowplan.project.loader import LoadedFile, load_file
 from flowplan.project.model import Project, build_project
-from flowplan.project.schema import SchemaIssue, Validator
 from flowplan.resources import project_schema
+from flowplan.schema_validator import SchemaIssue, Validator
 
 # Findings about a key itself (the step function's name), reported at the key, not its value.
 _ABOUT_THE_KEY = frozenset({"unknown-step", "legacy-step-name", "unsupported-step"})

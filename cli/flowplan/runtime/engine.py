@@ -43,7 +43,7 @@ def preload() -> None:
     import jsonschema  # noqa: F401  (the parameter check's, ~70 ms: not on each run's path)
 
     import flowplan.backends.local
-    import flowplan.project.schema
+    import flowplan.schema_validator
     import flowplan.steps.runner  # noqa: F401
 
     if _prefect_installed():
@@ -170,7 +170,7 @@ def _uses_prefect(entrypoint: str, root: Path) -> bool:
 
 
 def _check_parameters(parameters: Mapping[str, Any], schema: dict[str, Any]) -> None:
-    from flowplan.project.schema import Validator
+    from flowplan.schema_validator import Validator
 
     known = schema.get("properties") or {}
     unknown = [name for name in parameters if known and name not in known]

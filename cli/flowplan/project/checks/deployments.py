@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flowplan.domain.job_templates import POOL_TYPES
-from flowplan.project.findings import Finding, Path_, error, format_path, warning
+from flowplan.findings import Finding, Path_, error, format_path, warning
 from flowplan.project.model import Project, items_of
 
 FORBIDDEN_NAME_CHARACTERS = re.compile(r"[/%&><]")

@@ -17,9 +17,9 @@ from flowplan.discovery.flows import (
     SourceProblem,
     scan_file,
 )
-from flowplan.project.findings import Finding, Path_, error, warning
+from flowplan.findings import Finding, Path_, error, warning
 from flowplan.project.model import DeploymentConfig, Project
-from flowplan.project.schema import Validator
+from flowplan.schema_validator import Validator
 from flowplan.templating import has_placeholder
 
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")

@@ -12,7 +12,7 @@ from flowplan.domain.schedule_rules import (
     rrule_problem,
     timezone_problem,
 )
-from flowplan.project.findings import Finding, Path_, error, warning
+from flowplan.findings import Finding, Path_, error, warning
 from flowplan.project.model import DeploymentConfig, Project
 from flowplan.templating import has_placeholder
 

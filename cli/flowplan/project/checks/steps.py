@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flowplan.project.findings import Finding, error, warning
+from flowplan.findings import Finding, error, warning
 from flowplan.project.model import Project, Step, steps_of
 from flowplan.steps.catalog import CLOSED_NAMESPACES, lookup, suggest
 

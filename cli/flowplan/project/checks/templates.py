@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from flowplan.project.findings import Finding, Path_, error, warning
+from flowplan.findings import Finding, Path_, error, warning
 from flowplan.project.model import DeploymentConfig, Project, Step, steps_of
 from flowplan.steps.catalog import lookup
 from flowplan.templating import Placeholder, walk_placeholders

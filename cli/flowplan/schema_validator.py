@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from flowplan.project.findings import Finding, Path_, error, warning
+from flowplan.findings import Finding, Path_, error, warning
 
 _TYPE_NAMES = {
     "null": "null",

@@ -320,6 +320,13 @@ def test_logs_are_kept_in_order_and_tail(pool: Backend) -> None:
     pool.write_logs([LogLine(run.id, moment, 20, f"line {i}") for i in range(5)])
     assert [line.message for line in pool.read_logs(run.id)] == [f"line {i}" for i in range(5)]
     assert [line.message for line in pool.read_logs(run.id, limit=2)] == ["line 3", "line 4"]
+    # watchers read only what is new: from an offset
+    later = [LogLine(run.id, moment.replace(minute=i + 1), 20, f"later {i}") for i in range(3)]
+    pool.write_logs(later)
+    assert [line.message for line in pool.read_logs(run.id, offset=5)] == [
+        "later 0", "later 1", "later 2"]  # fmt: skip
+    assert [line.message for line in pool.read_logs(run.id, offset=7)] == ["later 2"]
+    assert pool.read_logs(run.id, offset=8) == []
     pool.delete_flow_run(run.id)
     with pytest.raises(ObjectNotFound):
         pool.read_logs(run.id)

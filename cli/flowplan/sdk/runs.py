@@ -78,7 +78,7 @@ def wait_for_run(
             marker, next_read = current, now + poll_interval
             run = backend.read_flow_run(run_id)
             if on_change is not None:
-                lines = backend.read_logs(run_id)[seen_logs:]
+                lines = backend.read_logs(run_id, offset=seen_logs)
                 seen_logs += len(lines)
                 if lines or run.state != last_state:
                     on_change(run, lines)
@@ -100,7 +100,7 @@ def _late_logs(
     until = time.monotonic() + float(getattr(backend, "log_lag", 0.0))
     while time.monotonic() < until:
         time.sleep(0.5)
-        lines = backend.read_logs(run.id)[seen:]
+        lines = backend.read_logs(run.id, offset=seen)
         seen += len(lines)
         if lines:
             on_change(run, lines)

@@ -148,16 +148,23 @@ class RunsMixin:
                  for line in lines],
             )  # fmt: skip
 
-    def read_logs(self, run_id: str, *, limit: int | None = None) -> list[LogLine]:
-        """A run's log lines, oldest first (the last `limit` when given)."""
+    def read_logs(self, run_id: str, *, limit: int | None = None, offset: int = 0) -> list[LogLine]:
+        """A run's log lines, oldest first: from the `offset`-th, or the last `limit`."""
         with self.store.read() as conn:
             _state_of(conn, run_id)
-            found = conn.execute(
-                "SELECT timestamp, level, message FROM (SELECT rowid, * FROM logs"
-                " WHERE flow_run_id = ? ORDER BY timestamp DESC, rowid DESC LIMIT ?)"
-                " ORDER BY timestamp, rowid",
-                (run_id, -1 if limit is None else limit),
-            ).fetchall()
+            if limit is None:
+                found = conn.execute(
+                    "SELECT timestamp, level, message FROM logs WHERE flow_run_id = ?"
+                    " ORDER BY timestamp, rowid LIMIT -1 OFFSET ?",
+                    (run_id, max(0, offset)),
+                ).fetchall()
+            else:
+                found = conn.execute(
+                    "SELECT timestamp, level, message FROM (SELECT rowid, * FROM logs"
+                    " WHERE flow_run_id = ? ORDER BY timestamp DESC, rowid DESC LIMIT ?)"
+                    " ORDER BY timestamp, rowid",
+                    (run_id, limit),
+                ).fetchall()
         return [LogLine(run_id, rows.time(row[0]), row[1], row[2]) for row in found]
 
 

@@ -100,9 +100,11 @@ class Api:
     def delete(self, path: str) -> Any:
         return self.call("DELETE", path, idempotent=True)
 
-    def filter(self, path: str, body: Mapping[str, Any] | None = None) -> Iterator[Any]:
-        """Every object a `/filter` endpoint gives, page by page."""
-        offset = 0
+    def filter(
+        self, path: str, body: Mapping[str, Any] | None = None, start: int = 0
+    ) -> Iterator[Any]:
+        """Every object a `/filter` endpoint gives from the `start`-th, page by page."""
+        offset = start
         while True:
             page = self.post(path, {**(body or {}), "offset": offset, "limit": PAGE},
                              idempotent=True)  # fmt: skip

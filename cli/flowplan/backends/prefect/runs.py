@@ -149,10 +149,11 @@ class RunsMixin:
         if body:
             self.api.post("logs/", body)
 
-    def read_logs(self, run_id: str, *, limit: int | None = None) -> list[LogLine]:
+    def read_logs(self, run_id: str, *, limit: int | None = None, offset: int = 0) -> list[LogLine]:
         self.read_flow_run(run_id)
         body = {"logs": {"flow_run_id": {"any_": [run_id]}}, "sort": "TIMESTAMP_ASC"}
-        found = [convert.log_line(item) for item in self.api.filter("logs/filter", body)]
+        pages = self.api.filter("logs/filter", body, start=max(0, offset))
+        found = [convert.log_line(item) for item in pages]
         return found[-limit:] if limit else found
 
     # -- flowplan's embedded runtime only --------------------------------------------------

@@ -20,7 +20,7 @@ class PrefectBackend(DeploymentsMixin, ResourcesMixin, RunsMixin):
         self.api.gate = Gate(write_concurrency)  # fewer when the server says it is busy
         self.write_concurrency = write_concurrency  # deployments apply writes at once
         self._flows: dict[str, str] = {}
-        self._flows_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
         self._pool_templates: dict[str, dict[str, object]] = {}
 
     @property

@@ -4,7 +4,7 @@ those are compared, replaced and deleted with their deployment."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from flowplan.backends.prefect.http import Api
@@ -13,16 +13,26 @@ from flowplan.domain.triggers import DEPLOYMENT_KEYS, canonical_triggers
 OWNED_TAG = "flowplan.dev/managed-by=flowplan"
 
 
-def owned(api: Api) -> dict[str, list[dict[str, Any]]]:
-    """flowplan's automations by the deployment they run (one paginated read)."""
+def _by_deployment(automations: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
-    for automation in api.filter("automations/filter"):
+    for automation in automations:
         if OWNED_TAG not in (automation.get("tags") or []):
             continue
         for action in automation.get("actions") or []:
             if action.get("type") == "run-deployment" and action.get("deployment_id"):
-                found.setdefault(str(action["deployment_id"]), []).append(automation)
+                found.setdefault(str(action["deployment_id"]), []).append(dict(automation))
     return found
+
+
+def owned(api: Api) -> dict[str, list[dict[str, Any]]]:
+    """flowplan's automations by the deployment they run (one paginated read of them all)."""
+    return _by_deployment(api.filter("automations/filter"))
+
+
+def owned_by(api: Api, deployment_id: str) -> list[dict[str, Any]]:
+    """flowplan's automations of one deployment (one small read: those related to it)."""
+    related = api.get(f"automations/related-to/prefect.deployment.{deployment_id}")
+    return _by_deployment(related).get(deployment_id, [])
 
 
 def as_trigger(automation: Mapping[str, Any]) -> dict[str, Any]:

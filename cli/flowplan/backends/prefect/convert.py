@@ -30,7 +30,7 @@ def when(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _time(text: str | None) -> datetime:
+def time_of(text: str | None) -> datetime:
     return when(text) or datetime.now(UTC)
 
 
@@ -135,7 +135,7 @@ def deployment(data: Mapping[str, Any], flow_name: str) -> Deployment:
             tags.append(tag)
     return Deployment(
         id=data["id"], name=data["name"], flow_id=data["flow_id"], flow_name=flow_name,
-        created=_time(data.get("created")), updated=_time(data.get("updated")),
+        created=time_of(data.get("created")), updated=time_of(data.get("updated")),
         version=data.get("version"), description=data.get("description"),
         paused=bool(data.get("paused")),
         schedules=tuple(schedule(item) for item in data.get("schedules") or []),
@@ -154,7 +154,7 @@ def deployment(data: Mapping[str, Any], flow_name: str) -> Deployment:
 def work_pool(data: Mapping[str, Any]) -> WorkPool:
     return WorkPool(
         id=data["id"], name=data["name"], type=data["type"],
-        created=_time(data.get("created")), updated=_time(data.get("updated")),
+        created=time_of(data.get("created")), updated=time_of(data.get("updated")),
         description=data.get("description"), is_paused=bool(data.get("is_paused")),
         concurrency_limit=data.get("concurrency_limit"),
         default_queue_id=data.get("default_queue_id"),
@@ -168,7 +168,7 @@ def work_queue(data: Mapping[str, Any], pool_name: str | None = None) -> WorkQue
     return WorkQueue(
         id=data["id"], name=data["name"], work_pool_id=data.get("work_pool_id") or "",
         work_pool_name=data.get("work_pool_name") or pool_name or "",
-        priority=int(data.get("priority") or 1), created=_time(data.get("created")),
+        priority=int(data.get("priority") or 1), created=time_of(data.get("created")),
         description=data.get("description"), is_paused=bool(data.get("is_paused")),
         concurrency_limit=data.get("concurrency_limit"),
         last_polled=when(data.get("last_polled")),
@@ -180,7 +180,7 @@ def state(data: Mapping[str, Any] | None) -> State:
         return State(StateType.PENDING, "Pending", datetime.now(UTC))
     return State(
         StateType(data["type"]), data.get("name") or data["type"].capitalize(),
-        _time(data.get("timestamp")), data.get("message"),
+        time_of(data.get("timestamp")), data.get("message"),
     )  # fmt: skip
 
 
@@ -190,8 +190,8 @@ def flow_run(
     expected = data.get("expected_start_time") or data.get("next_scheduled_start_time")
     return FlowRun(
         id=data["id"], name=data["name"], flow_id=data["flow_id"], flow_name=flow_name,
-        state=state(data.get("state")), created=_time(data.get("created")),
-        expected_start_time=_time(expected), deployment_id=data.get("deployment_id"),
+        state=state(data.get("state")), created=time_of(data.get("created")),
+        expected_start_time=time_of(expected), deployment_id=data.get("deployment_id"),
         deployment_name=deployment_name, work_pool_name=data.get("work_pool_name"),
         work_queue_name=data.get("work_queue_name"),
         parameters=data.get("parameters") or {}, job_variables=data.get("job_variables") or {},
@@ -202,10 +202,10 @@ def flow_run(
 
 
 def log_line(data: Mapping[str, Any]) -> LogLine:
-    return LogLine(data.get("flow_run_id") or "", _time(data.get("timestamp")),
+    return LogLine(data.get("flow_run_id") or "", time_of(data.get("timestamp")),
                    int(data.get("level") or 20), data.get("message") or "")  # fmt: skip
 
 
 def variable(data: Mapping[str, Any]) -> Variable:
     return Variable(data["name"], data.get("value"), tuple(data.get("tags") or ()),
-                    _time(data.get("created")), _time(data.get("updated")))  # fmt: skip
+                    time_of(data.get("created")), time_of(data.get("updated")))  # fmt: skip

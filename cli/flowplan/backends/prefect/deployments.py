@@ -31,22 +31,22 @@ from flowplan.errors import DeploymentNotFound, InvalidInput, ObjectNotFound
 class DeploymentsMixin:
     api: Api
     _flows: dict[str, str]  # flow name -> id, filled as flows are read or upserted
-    _flows_lock: threading.Lock
+    _cache_lock: threading.Lock
     _pool_templates: dict[str, dict[str, Any]]  # pool name -> base job template
 
     # -- flows -------------------------------------------------------------------------------
 
     def read_flows(self) -> list[Flow]:
         found = [
-            Flow(item["id"], item["name"], convert._time(item.get("created")))
+            Flow(item["id"], item["name"], convert.time_of(item.get("created")))
             for item in self.api.filter("flows/filter", {"sort": "NAME_ASC"})
         ]
-        with self._flows_lock:
+        with self._cache_lock:
             self._flows.update({flow.name: flow.id for flow in found})
         return found
 
     def _flow_names(self, ids: set[str]) -> dict[str, str]:
-        with self._flows_lock:
+        with self._cache_lock:
             known = {flow_id: name for name, flow_id in self._flows.items()}
         if not ids <= set(known):
             missing = sorted(ids - set(known))
@@ -55,12 +55,12 @@ class DeploymentsMixin:
         return known
 
     def _flow_id(self, name: str) -> str:
-        with self._flows_lock:
+        with self._cache_lock:
             if name in self._flows:
                 return self._flows[name]
         check_name("flow", name)
         flow_id = str(self.api.post("flows/", {"name": name}, idempotent=True)["id"])
-        with self._flows_lock:
+        with self._cache_lock:
             self._flows[name] = flow_id
         return flow_id
 
@@ -91,13 +91,13 @@ class DeploymentsMixin:
     def _templates(self, pools: set[str | None]) -> dict[str, dict[str, Any]]:
         """The base job templates of these pools (ObjectNotFound for a missing one), read once
         per backend and read again when a pool is missing or this backend changed one."""
-        with self._flows_lock:
+        with self._cache_lock:
             known = dict(self._pool_templates)
         if not pools or {str(pool) for pool in pools} <= set(known):
             return known
         known = {item["name"]: item.get("base_job_template") or {}
                  for item in self.api.filter("work_pools/filter")}  # fmt: skip
-        with self._flows_lock:
+        with self._cache_lock:
             self._pool_templates = known
         for name in sorted(str(pool) for pool in pools):
             if name not in known:
@@ -115,12 +115,12 @@ class DeploymentsMixin:
             # POST is an upsert on (flow, name): sending it again cannot make a duplicate
             created = self.api.post("deployments/", body, idempotent=True)
             if spec.triggers:
-                current = automations.owned(self.api).get(created["id"], [])
+                current = automations.owned_by(self.api, created["id"])
                 automations.sync(self.api, created["id"], spec.name, spec.triggers, current)
                 return self._read_by_id(created["id"])
             return convert.deployment(created, spec.flow_name)
         changes = convert.changed_fields(spec, live)
-        current = automations.owned(self.api).get(live.id, [])
+        current = automations.owned_by(self.api, live.id)
         if "labels" in changes:
             recreated = self._recreate(spec, live, flow_id)
             automations.sync(self.api, recreated.id, spec.name, spec.triggers, current)
@@ -186,33 +186,46 @@ class DeploymentsMixin:
         if created:
             self.api.post(f"deployments/{live.id}/schedules", created)
 
-    def _lookup(self, flow_name: str, name: str) -> Deployment | None:
-        path = f"deployments/name/{quote(flow_name, safe='')}/{quote(name, safe='')}"
+    def _raw(self, path: str) -> dict[str, Any] | None:
         try:
-            return convert.deployment(self.api.get(path), flow_name)
+            return dict(self.api.get(path))
         except ObjectNotFound:
             return None
 
+    def _lookup(self, flow_name: str, name: str) -> Deployment | None:
+        """The live deployment without its triggers (what an upsert compares its fields with)."""
+        path = f"deployments/name/{quote(flow_name, safe='')}/{quote(name, safe='')}"
+        found = self._raw(path)
+        return None if found is None else convert.deployment(found, flow_name)
+
+    def _with_triggers(self, item: Mapping[str, Any], owned: Sequence[Mapping[str, Any]],
+                       flow_name: str) -> Deployment:  # fmt: skip
+        return replace(convert.deployment(item, flow_name),
+                       triggers=[automations.as_trigger(a) for a in owned])  # fmt: skip
+
     def _read_by_name(self, flow_name: str, name: str) -> Deployment:
-        found = self._lookup(flow_name, name)
+        path = f"deployments/name/{quote(flow_name, safe='')}/{quote(name, safe='')}"
+        found = self._raw(path)
         if found is None:
             known = [d.full_name for d in self.read_deployments()]
             raise DeploymentNotFound.named("deployment", f"{flow_name}/{name}", known)
-        return found
+        return self._with_triggers(found, automations.owned_by(self.api, found["id"]), flow_name)
 
     def _read_by_id(self, deployment_id: str) -> Deployment:
-        found = self.read_deployments(ids=[deployment_id])
-        if not found:
+        found = self._raw(f"deployments/{deployment_id}") if _looks_like_id(deployment_id) else None
+        if found is None:
             raise DeploymentNotFound(f"deployment {deployment_id!r} not found")
-        return found[0]
+        flow_name = self._flow_names({found["flow_id"]}).get(found["flow_id"], "?")
+        return self._with_triggers(found, automations.owned_by(self.api, deployment_id), flow_name)
 
     def read_deployment(self, name: str) -> Deployment:
         """By `flow/deployment`, by id, or by a bare name only one flow has."""
         if "/" in name:
             flow_name, _, deployment_name = name.partition("/")
             return self._read_by_name(flow_name, deployment_name)
-        found = self.read_deployments(ids=[name]) if _looks_like_id(name) else []
-        if not found:
+        try:
+            return self._read_by_id(name)
+        except DeploymentNotFound:
             found = [d for d in self.read_deployments() if d.name == name]
         if len(found) == 1:
             return found[0]
@@ -245,10 +258,9 @@ class DeploymentsMixin:
         names = self._flow_names({item["flow_id"] for item in found})
         owned = automations.owned(self.api) if found else {}
         result = [
-            replace(convert.deployment(item, names.get(item["flow_id"], "?")),
-                    triggers=[automations.as_trigger(a) for a in owned.get(item["id"], [])])
+            self._with_triggers(item, owned.get(item["id"], []), names.get(item["flow_id"], "?"))
             for item in found
-        ]  # fmt: skip
+        ]
         if ids is not None:
             position = {deployment_id: index for index, deployment_id in enumerate(ids)}
             return sorted(result, key=lambda d: position.get(d.id, 0))
@@ -288,7 +300,7 @@ class DeploymentsMixin:
                    "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}  # fmt: skip
         for run in list(self.api.filter("flow_runs/filter", waiting)):
             self.api.delete(f"flow_runs/{run['id']}")
-        for automation in automations.owned(self.api).get(deployment_id, []):
+        for automation in automations.owned_by(self.api, deployment_id):
             self.api.delete(f"automations/{automation['id']}")
         try:
             self.api.delete(f"deployments/{deployment_id}")

@@ -233,8 +233,8 @@ class ResourcesMixin:
 
     @staticmethod
     def _secret_info(data: Mapping[str, Any]) -> SecretInfo:
-        return SecretInfo(data["name"], convert._time(data.get("created")),
-                          convert._time(data.get("updated")))  # fmt: skip
+        return SecretInfo(data["name"], convert.time_of(data.get("created")),
+                          convert.time_of(data.get("updated")))  # fmt: skip
 
     def read_secrets(self) -> list[SecretInfo]:
         found = self.api.get("block_types/slug/secret/block_documents")

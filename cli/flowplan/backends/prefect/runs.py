@@ -32,13 +32,15 @@ def _embedded_only() -> NoReturn:
 class RunsMixin:
     api: Api
     read_deployment: Callable[[str], Deployment]
-    read_deployments: Callable[..., list[Deployment]]
     _flow_names: Callable[[set[str]], dict[str, str]]
 
     def _runs(self, items: Sequence[Mapping[str, Any]]) -> list[FlowRun]:
         flows = self._flow_names({item["flow_id"] for item in items})
         ids = sorted({item["deployment_id"] for item in items if item.get("deployment_id")})
-        names = {d.id: d.name for d in self.read_deployments(ids=ids)} if ids else {}
+        # only the names: a run's deployment is read without its schedules' or triggers' reads
+        body = {"deployments": {"id": {"any_": ids}}}
+        names = ({item["id"]: item["name"] for item in self.api.filter("deployments/filter", body)}
+                 if ids else {})  # fmt: skip
         # a run whose deployment was deleted keeps its id on the server: shown without one
         return [
             convert.flow_run(

@@ -118,6 +118,14 @@ def test_a_new_pool_and_a_queue_among_several(tmp_path: Path) -> None:
     assert created.deployment["work_pool"] == {"name": "k8s"}
 
 
+def test_a_pool_given_with_its_type_is_not_asked_about(tmp_path: Path) -> None:
+    given = Given(pool="fresh", pool_type="docker", has_pull_steps=True)
+    answers = wizard([("Which flow", ENTER), ("Deployment name", ENTER),
+                      ("add a schedule", ENTER), ("Build a custom Docker image", ENTER)],
+                     tmp_path, given)  # fmt: skip
+    assert answers.new_pools == [{"name": "fresh", "type": "docker"}]
+
+
 def test_a_private_repository_token_is_a_reference(tmp_path: Path) -> None:
     git = {"repository": "https://example.com/private.git", "branch": "dev"}
     answers = wizard([("Which flow", ENTER), ("Deployment name", ENTER),
@@ -167,3 +175,5 @@ def test_without_a_terminal_deploy_never_asks(
     assert "+ work pool 'new-pool'" in made.out
     bad = cli("deploy", "flows/etl.py:etl", "-n", "d", "-p", "x", "--pool-type", "dockr")
     assert bad.code == 1 and "did you mean 'docker'" in bad.err
+    alone = cli("deploy", "flows/etl.py:etl", "-n", "d", "--pool-type", "docker")
+    assert alone.code == 1 and "--pool-type names the type of the -p pool" in alone.err

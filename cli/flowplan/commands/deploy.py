@@ -111,7 +111,7 @@ def _pick(
     return picked
 
 
-def _declare_pool(data: dict[str, Any], pool: str, pool_type: str) -> dict[str, Any]:
+def declare_pool(data: dict[str, Any], pool: str, pool_type: str) -> dict[str, Any]:
     """`-p NAME --pool-type TYPE`: the pool is declared (created unless it exists)."""
     from flowplan.domain.job_templates import check_pool_type
 
@@ -193,13 +193,16 @@ def deploy(
 
     real = [d for d in data.get("deployments") or ()
             if isinstance(d, dict) and (d.get("name") or d.get("entrypoint"))]  # fmt: skip
+    if pool_type and not pool:
+        raise UsageError("--pool-type names the type of the -p pool to create", hint="add -p NAME")
     if interactive(prompt) and not all_ and (entrypoint or not real):
         return wizard_deploy(
             data, prefect_file, entrypoint=entrypoint, names=name, overrides=overrides,
-            save=save, lock_timeout=lock_timeout, install_requirements=install_requirements,
+            pool_type=pool_type, save=save, lock_timeout=lock_timeout,
+            install_requirements=install_requirements,
         )  # fmt: skip
-    if pool_type and pool:
-        data = _declare_pool(data, pool, pool_type)
+    if pool_type:
+        data = declare_pool(data, pool, pool_type)
     chosen = _pick(data, name, all_, entrypoint, flows)
     if len(chosen) > 1 and overrides.given:
         raise UsageError(

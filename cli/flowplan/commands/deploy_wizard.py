@@ -39,13 +39,14 @@ def _pools() -> dict[str, tuple[str, list[str]]]:
 
 
 def _given(entrypoint: str | None, names: list[str], overrides: Overrides,
-           data: dict[str, Any], root: Path) -> Given:  # fmt: skip
+           pool_type: str | None, data: dict[str, Any], root: Path) -> Given:  # fmt: skip
     from flowplan.project.init import git_facts
 
     return Given(
         entrypoint=entrypoint, name=names[0] if names else None,
         schedules=[dict(s) for s in overrides.schedules] or None,
-        pool=overrides.pool, queue=overrides.queue, has_pull_steps=bool(data.get("pull")),
+        pool=overrides.pool, pool_type=pool_type, queue=overrides.queue,
+        has_pull_steps=bool(data.get("pull")),
         git=git_facts(root),
     )  # fmt: skip
 
@@ -57,22 +58,22 @@ def wizard_deploy(
     entrypoint: str | None,
     names: list[str],
     overrides: Overrides,
+    pool_type: str | None,
     save: bool | None,
     lock_timeout: float,
     install_requirements: bool,
 ) -> int:
-    from flowplan.commands.deploy import _report, deploy_report
+    from flowplan.commands.deploy import _report, declare_pool, deploy_report
     from flowplan.project.save import save_deployment
 
     root = prefect_file.resolve().parent
     ask = Questionary()
     flows = _discovered(root) if entrypoint is None else []
-    answers = run_wizard(ask, _given(entrypoint, names, overrides, data, root), root, flows,
-                         _pools())  # fmt: skip
-    declared = [p for p in data.get("work_pools") or () if isinstance(p, dict)]
+    given = _given(entrypoint, names, overrides, pool_type, data, root)
+    answers = run_wizard(ask, given, root, flows, _pools())
     project = {**data, "deployments": [answers.deployment]}
-    if answers.new_pools:
-        project["work_pools"] = [*declared, *answers.new_pools]
+    for pool in answers.new_pools:
+        project = declare_pool(project, pool["name"], pool["type"])
     report = _report(prefect_file, project)
 
     def confirm(plan: Plan) -> None:

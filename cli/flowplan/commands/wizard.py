@@ -44,6 +44,7 @@ class Given:
     name: str | None = None
     schedules: list[dict[str, Any]] | None = None  # given with --cron/--interval/--rrule
     pool: str | None = None
+    pool_type: str | None = None  # for a pool to create (--pool-type)
     queue: str | None = None
     has_pull_steps: bool = False  # the file already says how code is fetched
     git: dict[str, str] = field(default_factory=dict)  # repository and branch, when detected
@@ -129,8 +130,9 @@ def ask_pool(ask: Ask, given: Given, pools: dict[str, tuple[str, list[str]]]) ->
     if pool == NEW_POOL or pool not in pools:
         if pool == NEW_POOL:
             pool = ask.text("Name of the new work pool", "my-pool", _pool_name_problem)
-        kind = ask.select(f"Type of work pool {pool!r}", [(t, t) for t in POOL_TYPES],
-                          default="process")  # fmt: skip
+        kind = given.pool_type or ask.select(
+            f"Type of work pool {pool!r}", [(t, t) for t in POOL_TYPES], default="process"
+        )
         new_pools.append({"name": pool, "type": kind})
         pools = {**pools, pool: (kind, ["default"])}
     queue = given.queue

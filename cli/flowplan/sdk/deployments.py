@@ -9,9 +9,6 @@ from uuid import UUID
 from flowplan.backends import get_backend
 from flowplan.domain.names import check_limit, check_name
 from flowplan.domain.objects import DeploymentImage
-
-if TYPE_CHECKING:
-    from flowplan.plan.sync import Synced
 from flowplan.domain.schedules import (
     CronSchedule,
     IntervalSchedule,
@@ -25,6 +22,9 @@ from flowplan.sdk.entrypoints import locate
 from flowplan.sdk.flows import Flow
 from flowplan.settings import default_work_pool
 from flowplan.steps.catalog import default_pull
+
+if TYPE_CHECKING:
+    from flowplan.plan.sync import Synced
 
 
 def _schedule_specs(
@@ -199,7 +199,8 @@ def deploy(
     ignore_warnings: bool = False,
     **kwargs: Any,
 ) -> list[RunnerDeployment]:
-    """Create or update several deployments at once, in one transaction.
+    """Create or update several deployments at once, through the same plan and apply session
+    as `flowplan apply` (ownership label, spec hash, lock; unchanged ones are not written).
 
     Each item is a RunnerDeployment or a flow (deployed as `name`, with `kwargs` such as
     schedule, parameters, tags). Raises ValueError (InvalidInput) on invalid configuration; then

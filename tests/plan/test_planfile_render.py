@@ -60,6 +60,7 @@ def test_a_plan_is_within_one_that_confirmed_each_of_its_results() -> None:
     assert not Plan((Change("delete", "deployment", "x"),)).within(confirmed)
     assert not Plan((Change("create", "work_pool", "x", after={"v": 1}),)).within(confirmed)
     assert not Plan((Change("update", "deployment", "n", after=None),)).within(confirmed)
+    assert not Plan((Change("update", "deployment", "old", after=None),)).within(confirmed)
     assert Plan(()).within(Plan(()))
 
 

@@ -70,16 +70,9 @@ class Plan:
         """Whether every change of this plan was already in `confirmed`, with the same result
         (what is left of a plan after another process applied part or all of it)."""
 
-        def result(change: Change) -> tuple[str, str, str, str]:
-            outcome = (
-                "gone" if change.action == "delete" else json.dumps(change.after, sort_keys=True)
-            )
-            return (
-                change.kind,
-                change.key,
-                change.action if change.action == "delete" else "",
-                outcome,
-            )
+        def result(change: Change) -> tuple[str, str, bool, str]:
+            after = json.dumps(change.after, sort_keys=True)
+            return (change.kind, change.key, change.action == "delete", after)
 
         wanted = {result(c) for c in confirmed.changes if c.action != "noop"}
         return all(result(c) in wanted for c in self.changes if c.action != "noop")

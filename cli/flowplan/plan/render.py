@@ -69,7 +69,7 @@ def changed(name: str, before: Any, after: Any, indent: str) -> list[str]:
     inner = indent + "    "
     if isinstance(before, dict) and isinstance(after, dict):
         lines = [f"{indent}~ {name}:"]
-        for key in sorted(set(before) | set(after), key=str):
+        for key in sorted(set(before) | set(after)):
             if key not in after:
                 lines.append(f"{inner}- {key}: {full(before[key])}")
             elif key not in before:

@@ -253,7 +253,7 @@ def _check_pools(desired: Desired, actual: Actual) -> None:
             template = actual.pools[pool].base_job_template
         else:
             known = [*declared, *actual.pools]
-            close = difflib.get_close_matches(pool, known, 1, 0.6)
+            close = difflib.get_close_matches(pool, known)
             raise InvalidInput(
                 f"deployment {spec.full_name!r}: work pool {pool!r} does not exist on the target"
                 " and is not declared under work_pools:",

@@ -252,12 +252,32 @@ def test_the_pool_comes_from_the_environment_when_the_file_names_none(tmp_path: 
 
 
 def test_the_build_label_is_the_hash_of_the_rendered_steps(tmp_path: Path) -> None:
-    steps = [{"prefect.deployments.steps.run_shell_script": {"script": "echo $TAG", "id": "s"}}]
+    """`$ENV` is read now; step outputs stay placeholders (they are the same for the same
+    configuration); values YAML reads as dates hash as text."""
+    steps = [
+        {"prefect.deployments.steps.run_shell_script": {"script": "echo $TAG", "id": "s"}},
+        {"prefect.deployments.steps.run_shell_script": {"script": "{{ s.stdout }}",
+                                                        "stream_output": "2024-01-02"}},
+    ]  # fmt: skip
     spec = one(tmp_path, "name: d\nentrypoint: flows/hello.py:hello\nwork_pool: {name: pool}\n"
                "build:\n  - prefect.deployments.steps.run_shell_script: {id: s, script: "
-               "'echo {{ $TAG }}'}", env={"TAG": "$TAG"})  # fmt: skip
+               "'echo {{ $TAG }}'}\npush:\n  - prefect.deployments.steps.run_shell_script:"
+               " {script: '{{ s.stdout }}', stream_output: 2024-01-02}",
+               env={"TAG": "$TAG"})  # fmt: skip
     expected = hashlib.sha256(json.dumps(steps, sort_keys=True).encode()).hexdigest()[:16]
     assert spec.labels == {OWNER_LABEL: "flowplan", PROJECT_LABEL: "proj", BUILD_LABEL: expected}
+
+
+def test_the_environment_is_the_process_one_unless_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WHO", "from-process")
+    found = report(tmp_path, "deployments:\n  - name: d\n    parameters: {who: '{{ $WHO }}'}\n"
+                   "    " + BASE.replace("\n", "\n    ") + "\n")  # fmt: skip
+    assert found.project is not None
+    made = desired_state(found.project, found.flows, found.project.deployments,
+                         variable=VARIABLES.get)  # fmt: skip
+    assert made.deployments[0].parameters == {"who": "from-process"}
 
 
 def test_build_outputs_fill_placeholders_and_pull_steps_keep_what_is_unknown(
@@ -464,6 +484,7 @@ def flow(name: str) -> FlowInfo:
         ("my-flow/d", "d", "dir:a.py:my_flow", None, True),
         ("registered/d", "d", "a.py:my_flow", "registered", True),
         ("reg-name/d", "d", "a.py:my_flow", "reg_name", True),
+        ("reg_name/d", "d", "a.py:my_flow", "reg-name", True),
         ("registered/d", "d", "a.py:my_flow", None, False),
         ("m*/d", "d", "a.py:my_flow", None, True),
         ("x/d", "d", None, None, False),

@@ -79,10 +79,8 @@ def matches(pattern: str, config: DeploymentConfig, flow: FlowInfo | None) -> bo
     if not flow_part:
         return True
     function = (config.entrypoint or "").rpartition(":")[2].rpartition(".")[2]
-    candidates = {function.replace("_", "-"), function}
-    if flow is not None:
-        candidates.add(flow.name)
-    return any(full(flow_part, c) or full(flow_part.replace("-", "_"), c) for c in candidates)
+    candidates = [function] if flow is None else [function, flow.name]
+    return any(full(flow_part.replace("-", "_"), c.replace("-", "_")) for c in candidates)
 
 
 def select(

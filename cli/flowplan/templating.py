@@ -28,8 +28,12 @@ class Placeholder:
 
     @property
     def parts(self) -> list[str]:
-        """Dotted path segments: `a.b[0].c` -> ["a", "b", "0", "c"]."""
-        return [part for part in re.split(r"[.\[\]]", self.name) if part]
+        return path_parts(self.name)
+
+
+def path_parts(name: str) -> list[str]:
+    """Dotted path segments: `a.b[0].c` -> ["a", "b", "0", "c"]."""
+    return [part for part in re.split(r"[.\[\]]", name) if part]
 
 
 def secret_name(placeholder: Placeholder) -> str:
@@ -100,7 +104,7 @@ def lookup(values: Mapping[str, Any], name: str) -> Any:
     current: Any = values
     if name in values:
         return values[name]
-    for part in Placeholder(name, "output", True).parts:
+    for part in path_parts(name):
         if isinstance(current, Mapping) and part in current:
             current = current[part]
         elif (

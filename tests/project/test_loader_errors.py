@@ -1,0 +1,160 @@
+"""Every way a project file can be unreadable, with the exact error a user sees: the words,
+the line and column, and the hint (project/loader.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml as pyyaml
+
+from flowplan.errors import ProjectFileError
+from flowplan.project.loader import Positions, load_file
+
+QUOTE = "quote the value to keep it as text"
+JSON_LIKE = "write a list or a mapping"
+DUPLICATE = "YAML keeps only one of them; remove or rename the other"
+
+
+def load(tmp_path: Path, text: str) -> object:
+    path = tmp_path / "prefect.yaml"
+    path.write_text(text)
+    return load_file(path, "shown.yaml").data
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line", "column", "hint"),
+    [
+        (
+            "a: 1\nb: [1, 2\n",
+            "YAML syntax error: while parsing a flow sequence expected ',' or"
+            " ']', but got '<stream end>'",
+            3,
+            1,
+            None,
+        ),
+        (
+            "a: 1\n---\nb: 2\n",
+            "YAML syntax error: expected a single document in the stream but"
+            " found another document",
+            2,
+            1,
+            None,
+        ),
+        ("a: 1\n  b: 2\n", "YAML syntax error: mapping values are not allowed here", 2, 4, None),
+        (
+            "a: [\n",
+            "YAML syntax error: while parsing a flow node expected the node content, but"
+            " found '<stream end>'",
+            2,
+            1,
+            None,
+        ),
+        ("a: !!int abc\n", "cannot read 'abc' as an int", 1, 4, QUOTE),
+        ("a: !!bool maybe\n", "cannot read 'maybe' as a bool", 1, 4, QUOTE),
+        ("x:\n  a: 2023-02-30\n", "cannot read '2023-02-30' as a timestamp", 2, 6, QUOTE),
+        ("a: !!float x\n", "cannot read 'x' as a float", 1, 4, QUOTE),
+        (
+            "a: !!set {x, y}\n",
+            "the !!set tag is not supported: a project file holds JSON-like data",
+            1,
+            4,
+            JSON_LIKE,
+        ),
+        (
+            "b: 1\na: !!omap [x: 1]\n",
+            "the !!omap tag is not supported: a project file holds JSON-like data",
+            2,
+            4,
+            JSON_LIKE,
+        ),
+        (
+            "a: !!pairs [x: 1]\n",
+            "the !!pairs tag is not supported: a project file holds JSON-like data",
+            1,
+            4,
+            JSON_LIKE,
+        ),
+        ("a: 1\n? [a, b]\n: 1\n", "a mapping key must be a plain value", 2, 3, None),
+        (
+            "yes: 1\ntrue: 2\n",
+            "duplicate key 'true' (the same key as 'yes' to PyYAML)",
+            2,
+            1,
+            DUPLICATE,
+        ),
+        ("a: 1\n a2: 1\n", "YAML syntax error: mapping values are not allowed here", 2, 4, None),
+        ("k: 1\nk: 2\n", "duplicate key 'k'", 2, 1, DUPLICATE),
+        (
+            "a: &x 1\nb: &x 2\n",
+            "anchor &x is defined twice (first on line 1); PyYAML, which"
+            " Prefect uses, refuses the file",
+            2,
+            4,
+            None,
+        ),
+        ("<<: 5\n", "a merge key (<<) takes a mapping or a list of mappings", 1, 5, None),
+        (
+            "<<: [{a: 1}, 3]\n",
+            "a merge key (<<) takes a mapping or a list of mappings",
+            1,
+            14,
+            None,
+        ),
+        (
+            "'a': \"\\x\"\n",
+            "YAML syntax error: while scanning a double-quoted scalar expected"
+            " escape sequence of 2 hexdecimal numbers, but found '\"'",
+            1,
+            9,
+            None,
+        ),
+    ],
+)
+def test_an_unreadable_file_says_where_and_what(
+    tmp_path: Path, text: str, message: str, line: int, column: int, hint: str | None
+) -> None:
+    with pytest.raises(ProjectFileError) as caught:
+        load(tmp_path, text)
+    error = caught.value
+    assert (error.message, error.line, error.column, error.hint, error.file) == (
+        message, line, column, hint, "shown.yaml")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: !!binary aGVsbG8=\n",
+        "a: !!binary /w==\n",
+        "a: 1:30\nb: 0o17\nc: 0x1f\nd: -0\n",
+        "a: !!timestamp 2020-01-01T10:00:00\nb: 2020-01-01\n",
+        "a: !!str 12\nb: !!int '7'\n",
+    ],
+)
+def test_values_read_as_pyyaml_reads_them(tmp_path: Path, text: str) -> None:
+    """Dates become ISO text and bytes UTF-8 text (JSON has neither); the rest as PyYAML."""
+    expected = pyyaml.safe_load(text)
+    for key, value in expected.items():
+        if hasattr(value, "isoformat"):
+            expected[key] = value.isoformat()
+        elif isinstance(value, bytes):
+            expected[key] = value.decode("utf-8", "replace")
+    assert load(tmp_path, text) == expected
+
+
+def test_keys_of_other_types_become_their_json_text(tmp_path: Path) -> None:
+    assert load(tmp_path, "null: 1\n2: 2\n1.5: 3\non: 4\n") == {
+        "null": 1, "2": 2, "1.5": 3, "true": 4}  # fmt: skip
+
+
+def test_a_merge_keeps_explicit_keys_and_the_earliest_source(tmp_path: Path) -> None:
+    data = load(tmp_path, "a: &a {x: 1}\nb: &b {x: 2, y: 2}\nc: {<<: [*a, *b], y: 3, z: 4}\n")
+    assert data == {"a": {"x": 1}, "b": {"x": 2, "y": 2}, "c": {"x": 1, "y": 3, "z": 4}}
+
+
+def test_positions_without_any_known_ancestor() -> None:
+    assert Positions().of(("a", 1)) is None
+    known = Positions(values={(): (1, 1), ("a",): (2, 3)}, keys={("a",): (2, 1)})
+    assert known.of(("a", 1)) == (2, 3)
+    assert known.of(("a",), key=True) == (2, 1)
+    assert known.of(("b",), key=True) == (1, 1)

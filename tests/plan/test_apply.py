@@ -3,6 +3,8 @@ skip what depends on them, batches, and the reports (plan/apply.py)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -227,6 +229,39 @@ def test_without_batches_each_deployment_is_its_own_write_in_plan_order(
                                 ("update", "etl/z", True, "")]  # fmt: skip
     writes = sorted((c[1][0][0].name, c[2]["new"]) for c in server.calls)
     assert writes == [("a", True), ("b", True), ("c", True), ("d", True), ("z", False)]
+
+
+class Concurrent(Server):
+    """A server whose deployment writes take a moment, counting how many are in flight; the
+    first `meet` writes wait for each other (they only get through if sent at once)."""
+
+    def __init__(self, backend: LocalBackend, width: int, meet: int) -> None:
+        super().__init__(backend, width)
+        self.lock, self.calls_made, self.in_flight, self.most = threading.Lock(), 0, 0, 0
+        self.meeting = threading.Barrier(meet, timeout=10)
+
+    def upsert_deployments(self, specs: Any, new: bool = False) -> Any:
+        with self.lock:
+            self.calls_made += 1
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            meets = self.calls_made <= self.meeting.parties
+        if meets:
+            self.meeting.wait()
+        time.sleep(0.02)
+        with self.lock:
+            self.in_flight -= 1
+        return self.backend.upsert_deployments(specs, new=new)
+
+
+@pytest.mark.parametrize(("width", "meet"), [(1, 1), (3, 3)])
+def test_deployment_writes_go_out_as_many_at_once_as_the_backend_takes(
+    store: LocalBackend, width: int, meet: int
+) -> None:
+    server = Concurrent(store, width, meet)
+    results = apply_plan(plan(store, *(spec(n) for n in "abcdef")), server)
+    assert [r.ok for r in results] == [True] * 6
+    assert server.most == width
 
 
 def test_batches_split_at_deletes_and_at_their_size() -> None:

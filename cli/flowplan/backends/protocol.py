@@ -31,6 +31,10 @@ from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
 
 
 class Backend(Protocol):
+    atomic_batches: bool  # upsert_deployments writes all of its specs or none (one transaction)
+    write_concurrency: int  # how many deployment writes an apply sends at once
+    log_lag: float  # seconds a finished run's last log lines may take to arrive
+
     @property
     def target(self) -> str:
         """What this backend writes to, for the `Target: ...` line (`local store ~/.flowplan`)."""

@@ -122,7 +122,7 @@ def apply_plan(
     first = [change for change in todo if change.kind != "deployment"]
     results = {id(change): run(change) for change in first}
     rest = [change for change in todo if change.kind == "deployment"]
-    if getattr(backend, "atomic_batches", False):  # the store: a batch is one transaction
+    if backend.atomic_batches:  # the store: a batch is one transaction
         for batch in _batches([c for c in rest if _pool_of(c) not in failed_pools]):
             if len(batch) > 1:
                 try:
@@ -136,9 +136,8 @@ def apply_plan(
                     continue
             results.update({id(change): run(change) for change in batch})
         results.update({id(c): run(c) for c in rest if id(c) not in results})
-    else:
-        width = max(1, min(getattr(backend, "write_concurrency", 1), len(rest)))
-        with ThreadPoolExecutor(width) as pool:
+    elif rest:
+        with ThreadPoolExecutor(min(backend.write_concurrency, len(rest))) as pool:
             for change, result in zip(rest, pool.map(run, rest), strict=True):
                 results[id(change)] = result
     return [results[id(change)] for change in todo]

@@ -97,7 +97,7 @@ def _late_logs(
 ) -> None:
     """A server's runs send their logs in batches that can land after the final state: read
     them for `log_lag` seconds more (the local store has them all already)."""
-    until = time.monotonic() + float(getattr(backend, "log_lag", 0.0))
+    until = time.monotonic() + backend.log_lag
     while time.monotonic() < until:
         time.sleep(0.5)
         lines = backend.read_logs(run.id, offset=seen)

@@ -21,6 +21,8 @@ class LocalBackend(
     """The `Backend` protocol on a store file (default `$FLOWPLAN_HOME/flowplan.db`)."""
 
     atomic_batches = True  # upsert_deployments writes all of its specs or none
+    write_concurrency = 1  # one writer at a time (SQLite)
+    log_lag = 0.0  # a run's logs are stored before its final state
 
     def __init__(self, path: Path | None = None) -> None:
         self.store = Store(path or default_home() / STORE_FILE)

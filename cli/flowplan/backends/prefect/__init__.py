@@ -13,6 +13,7 @@ from flowplan.backends.prefect.runs import RunsMixin
 class PrefectBackend(DeploymentsMixin, ResourcesMixin, RunsMixin):
     """The `Backend` protocol on `url` (such as `http://127.0.0.1:4200/api`)."""
 
+    atomic_batches = False  # each deployment is its own write
     log_lag = 3.0  # Prefect's runs send logs in batches (every 2 s), after their final state
 
     def __init__(self, url: str, *, api_key: str | None = None, write_concurrency: int = 8) -> None:

@@ -182,19 +182,23 @@ def test_a_builder_runs_each_distinct_configuration_once_in_the_project_root(
     monkeypatch.setenv("WHO", "you")
     script = "echo {{ prefect.variables.greeting }} {{ $WHO }} {{ prefect.blocks.secret.word }}"
     found = report(root, deployment("a", steps(script)) + deployment("b", steps(script))
-                   + deployment("c", steps("pwd")) + deployment("d"))  # fmt: skip
+                   + deployment("c", f"    build:\n      - {SHELL}: {{script: pwd, stream_output: true}}\n")
+                   + deployment("d")
+                   + deployment("e", f"    build:\n      - {SHELL}: {{stream_output: true, script: pwd}}\n"))  # fmt: skip
     assert found.project is not None
     monkeypatch.chdir(tmp_path)  # the builder changes into the root by itself
     echoed: list[str] = []
     builder = Builder(found.project, store, echo=echoed.append)
-    a, b, c, d = found.project.deployments
+    a, b, c, d, e = found.project.deployments
     first = builder(a)
     assert first["s"]["stdout"] == "hi you s3cret"
     assert builder(b) == first
-    assert builder(c)["s"]["stdout"] == str(root)
+    assert builder(c)["stdout"] == str(root)
+    assert builder(e) == builder(c)  # the same steps, written in another order
     assert builder(d) == {}
     assert builder.runs == 2
     assert Path.cwd() == tmp_path
+    assert echoed.count(" > Running run_shell_script step...") == 2
     assert all("s3cret" not in line for line in echoed)
 
 

@@ -171,6 +171,10 @@ def test_fields_of_a_json_secret_and_their_errors() -> None:
         (["auth", "x"], "secret 'creds' has no field 'x' in auth (fields: password)"),
         (["list", "0"], "secret 'creds' has no field '0' in list (fields: none)"),
         (["user", "a", "b"], "secret 'creds' has no field 'a' in user (fields: none)"),
+        (
+            ["auth", "password", "x"],
+            "secret 'creds' has no field 'x' in auth.password (fields: none)",
+        ),
     ]
     for fields, message in cases:
         with pytest.raises(StepExecutionError) as caught:
@@ -225,7 +229,7 @@ def test_lookup_by_dotted_path_and_index() -> None:
     assert lookup(values, "a.b[-1].c") == "deep"
     assert lookup(values, "a.b[-3]") == 10
     assert lookup(values, "x.y") == "flat"
-    for missing in ("a.b[3]", "a.b[-4]", "a.c", "a.b.x", "a.b[0].c", "zz"):
+    for missing in ("a.b[3]", "a.b[-4]", "a.c", "a.b.x", "a.b.X1", "a.b[0].c", "zz"):
         assert lookup(values, missing) is NOTSET, missing
     assert repr(NOTSET) == "NOTSET"
 

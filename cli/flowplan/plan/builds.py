@@ -4,7 +4,6 @@ selected deployments (Prefect runs them once per deployment), or predicted for a
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping
 from contextlib import chdir
 from dataclasses import dataclass, field
@@ -48,12 +47,11 @@ class Builder:
         steps = steps_of(config)
         if not steps:
             return {}
-        key = json.dumps(steps, sort_keys=True, default=str)
+        key = json.dumps(steps, sort_keys=True)  # the loader gives JSON values only
         if key not in self._done:
             context = StepContext(
                 variable=variable_reader(self.backend),
                 secret=self.backend.read_secret_value,
-                env=os.environ,
                 install_requirements=self.install_requirements,
                 echo=self.echo,
             )

@@ -261,7 +261,7 @@ def _labels(
     if steps:  # which build made the values only a build knows (see compute.settle)
         rendered = apply_values(steps, {}, remove_notset=False, environ=env)
         labels[BUILD_LABEL] = hashlib.sha256(
-            json.dumps(rendered, sort_keys=True, default=str).encode()
+            json.dumps(rendered, sort_keys=True).encode()
         ).hexdigest()[:16]
     return labels
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -62,7 +61,7 @@ def make_plan(
 
     desired = desired_state(
         project, report.flows, configs, variable=variable_reader(backend),
-        env=os.environ if env is None else env, overrides=request.overrides,
+        env=env, overrides=request.overrides,
         outputs=outputs or predicted(variable_reader(backend)),
     )  # fmt: skip
     plan = compute_plan(

@@ -78,7 +78,7 @@ class _StepRaised(Exception):
     """What the step itself raised (flowplan's own errors stay bugs, with their traceback)."""
 
     def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
+        super().__init__()
         self.error = error
 
 
@@ -109,7 +109,7 @@ def run_steps(
             raise StepExecutionError(f"step {index + 1} has unexpected additional keys: {extra}")
         call = split_step(step)
         name, arguments, step_id, requires = call.function, call.arguments, call.id, call.requires
-        context.echo(f" > Running {name.rsplit('.', 1)[-1]} step...")
+        context.echo(f" > Running {name.rpartition('.')[2]} step...")
         try:
             inputs = render_inputs(arguments, outputs, context)
             for key, value in inputs.items():

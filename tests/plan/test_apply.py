@@ -194,6 +194,27 @@ def test_a_batch_that_fails_is_retried_one_by_one_to_tell_which(store: LocalBack
     assert [d.full_name for d in store.read_deployments()] == ["etl/a"]
 
 
+def test_batches_are_written_in_order_around_deletes(store: LocalBackend) -> None:
+    apply_plan(plan(store, spec("c"), spec("f")), store)
+    recording = Recording(store)
+    wanted = plan(store, spec("a"), spec("b"), spec("d"), spec("e"), prune=True)
+    ordered = Plan(
+        tuple(sorted(wanted.changes, key=lambda c: c.key))
+    )  # a b c(delete) d e f(delete)
+    results = apply_plan(ordered, recording)
+    assert all(r.ok for r in results)
+    calls = [(name, [getattr(s, "name", s) for s in args[0]] if name == "upsert_deployments"
+              else None) for name, args, _ in recording.calls]  # fmt: skip
+    assert calls == [("upsert_deployments", ["a", "b"]), ("delete_deployment", None),
+                     ("upsert_deployments", ["d", "e"]), ("delete_deployment", None)]  # fmt: skip
+
+
+def test_two_deployments_are_one_batch(store: LocalBackend) -> None:
+    recording = Recording(store)
+    apply_plan(plan(store, spec("a"), spec("b")), recording)
+    assert [c[0] for c in recording.calls] == ["upsert_deployments"]
+
+
 def test_a_batch_that_succeeds_is_one_write_and_reports_each(store: LocalBackend) -> None:
     recording = Recording(store)
     reported: list[Result] = []

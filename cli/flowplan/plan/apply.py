@@ -43,8 +43,8 @@ def _pool_of(change: Change) -> str | None:
     if change.kind == "work_queue":
         return change.key.partition("/")[0]
     if change.kind == "deployment" and change.after:
-        pool = change.after.get("work_pool_name")
-        return pool if isinstance(pool, str) else None
+        pool: str | None = change.after.get("work_pool_name")
+        return pool
     return None
 
 

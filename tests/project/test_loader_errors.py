@@ -85,6 +85,44 @@ def load(tmp_path: Path, text: str) -> object:
         ),
         ("a: 1\n a2: 1\n", "YAML syntax error: mapping values are not allowed here", 2, 4, None),
         ("k: 1\nk: 2\n", "duplicate key 'k'", 2, 1, DUPLICATE),
+        ("1: a\n'1': b\n", "duplicate key '1'", 2, 1, DUPLICATE),
+        (
+            "- a\nb: c\n",
+            "YAML syntax error: while parsing a block collection expected <block"
+            " end>, but found '?'",
+            2,
+            1,
+            None,
+        ),
+        (
+            "key: [a, b]]\n",
+            "YAML syntax error: while parsing a block mapping expected <block end>, but found ']'",
+            1,
+            12,
+            None,
+        ),
+        (
+            "a:\n\tb: c\n",
+            "YAML syntax error: while scanning for the next token found character"
+            " '\\t' that cannot start any token",
+            2,
+            1,
+            None,
+        ),
+        (
+            "a: " + "[" * 100 + "]" * 100 + "\n",
+            "values nested more than 100 levels deep",
+            1,
+            103,
+            None,
+        ),
+        (
+            "a: [" + "1," * 199_998 + "]\n",
+            "more than 200,000 values; project files are far smaller",
+            1,
+            399_999,
+            None,
+        ),
         (
             "a: &x 1\nb: &x 2\n",
             "anchor &x is defined twice (first on line 1); PyYAML, which"
@@ -142,6 +180,12 @@ def test_values_read_as_pyyaml_reads_them(tmp_path: Path, text: str) -> None:
     assert load(tmp_path, text) == expected
 
 
+def test_a_tagged_float_stays_a_float(tmp_path: Path) -> None:
+    data = load(tmp_path, "a: !!float 1\nb: 1\n")
+    assert data == {"a": 1.0, "b": 1}
+    assert isinstance(data, dict) and type(data["a"]) is float and type(data["b"]) is int
+
+
 def test_keys_of_other_types_become_their_json_text(tmp_path: Path) -> None:
     assert load(tmp_path, "null: 1\n2: 2\n1.5: 3\non: 4\n") == {
         "null": 1, "2": 2, "1.5": 3, "true": 4}  # fmt: skip
@@ -158,3 +202,29 @@ def test_positions_without_any_known_ancestor() -> None:
     assert known.of(("a", 1)) == (2, 3)
     assert known.of(("a",), key=True) == (2, 1)
     assert known.of(("b",), key=True) == (1, 1)
+
+
+def test_the_limits_are_inclusive(tmp_path: Path) -> None:
+    """100 levels of nesting are read; so are aliases that expand to exactly 200,000 values:
+    1 (the top mapping) + 3 keys + a (1 + 999) + b (1 + 198 * 1,000) + c (1 + 994)."""
+    assert load(tmp_path, "a: " + "[" * 99 + "]" * 99 + "\n") is not None
+
+    def bomb(pad: int) -> str:
+        return "a: &a [" + "1," * 999 + "]\nb: [" + "*a," * 198 + "]\nc: [" + "1," * pad + "]\n"
+
+    assert load(tmp_path, bomb(994)) is not None
+    with pytest.raises(ProjectFileError) as caught:
+        load(tmp_path, bomb(995))
+    assert caught.value.message == "aliases expand to more than 200,000 values (an alias bomb?)"
+
+
+def test_aliases_nest_values_up_to_the_limit(tmp_path: Path) -> None:
+    """Each `lK: &lK [*l(K-1)]` is one level deeper than the last without any deep text."""
+
+    def chain(count: int) -> str:
+        return "l0: &l0 [x]\n" + "".join(f"l{k}: &l{k} [*l{k - 1}]\n" for k in range(1, count))
+
+    assert load(tmp_path, chain(99)) is not None
+    with pytest.raises(ProjectFileError) as caught:
+        load(tmp_path, chain(100))
+    assert caught.value.message == "aliases nest values more than 100 levels deep"

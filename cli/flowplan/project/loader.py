@@ -384,7 +384,7 @@ class _Converter:
         except (ValueError, TypeError, KeyError, OverflowError, IndexError, AttributeError):
             # the text does not fit its tag: `!!int abc`, `!!bool maybe`, 2023-02-30, `+_1`
             line, column = _mark(node)
-            kind = (node.tag or "value").rsplit(":", 1)[-1]
+            kind = str(node.tag).rpartition(":")[2]
             raise ProjectFileError(
                 f"cannot read {node.value!r} as {'a' if kind[0] not in 'aeiou' else 'an'} {kind}",
                 file=self.display,

@@ -228,3 +228,23 @@ def test_aliases_nest_values_up_to_the_limit(tmp_path: Path) -> None:
     with pytest.raises(ProjectFileError) as caught:
         load(tmp_path, chain(100))
     assert caught.value.message == "aliases nest values more than 100 levels deep"
+
+
+def _sized(path: Path, size: int) -> Path:
+    with path.open("wb") as handle:
+        handle.truncate(size)  # sparse: no time spent writing
+    return path
+
+
+def test_files_that_are_not_project_files_say_so_and_name_the_file(tmp_path: Path) -> None:
+    cases = [
+        (tmp_path, "is a directory, not a file"),
+        (tmp_path / "nope.yaml", "no such file"),
+        (_sized(tmp_path / "big.yaml", 10 * 1024 * 1024 + 60_000),
+         "file is 10.1 MB; project files are read up to 5 MB"),
+        (_sized(tmp_path / "limit.yaml", 5 * 1024 * 1024), "binary file, not YAML text"),
+    ]  # fmt: skip
+    for path, message in cases:
+        with pytest.raises(ProjectFileError) as caught:
+            load_file(path, "shown.yaml")
+        assert (caught.value.message, caught.value.file) == (message, "shown.yaml")

@@ -87,6 +87,13 @@ def load(tmp_path: Path, text: str) -> object:
         ("k: 1\nk: 2\n", "duplicate key 'k'", 2, 1, DUPLICATE),
         ("1: a\n'1': b\n", "duplicate key '1'", 2, 1, DUPLICATE),
         (
+            "%YAML 1.1\na: 1\n",
+            "YAML syntax error: expected '<document start>', but found <scalar>",
+            2,
+            1,
+            None,
+        ),
+        (
             "- a\nb: c\n",
             "YAML syntax error: while parsing a block collection expected <block"
             " end>, but found '?'",

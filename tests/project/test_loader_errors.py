@@ -255,3 +255,82 @@ def test_files_that_are_not_project_files_say_so_and_name_the_file(tmp_path: Pat
         with pytest.raises(ProjectFileError) as caught:
             load_file(path, "shown.yaml")
         assert (caught.value.message, caught.value.file) == (message, "shown.yaml")
+
+
+def test_more_unreadable_files(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ProjectFileError) as caught:
+        load_file(tmp_path / "a-file" / "prefect.yaml", "shown.yaml")
+    assert (caught.value.message, caught.value.file) == (
+        "cannot read: Not a directory",
+        "shown.yaml",
+    )
+    path = tmp_path / "prefect.yaml"
+    path.write_bytes(b"\na: 1\nb: caf\xe9\n")
+    with pytest.raises(ProjectFileError) as caught:
+        load_file(path, "shown.yaml")
+    error = caught.value
+    assert (error.message, error.line, error.column, error.hint, error.file) == (
+        "not valid UTF-8 (byte 0xe9)", 3, 7, "save the file as UTF-8", "shown.yaml")  # fmt: skip
+    path.write_bytes(b"\nname: caf\xe9\n")
+    with pytest.raises(ProjectFileError) as caught:
+        load_file(path, "shown.yaml")
+    assert (caught.value.line, caught.value.column) == (2, 10)
+
+
+def test_only_the_first_8_kb_decide_whether_a_file_is_binary(tmp_path: Path) -> None:
+    path = tmp_path / "prefect.yaml"
+    path.write_bytes(b"#" * 8191 + b"\x00")
+    with pytest.raises(ProjectFileError, match=r"^binary file, not YAML text$"):
+        load_file(path)
+    path.write_bytes(b"#" * 8192 + b"\x00")
+    with pytest.raises(ProjectFileError) as caught:
+        load_file(path, "shown.yaml")
+    assert (caught.value.message, caught.value.file) == (
+        "YAML error: unacceptable character #x0000: special characters are not allowed\n"
+        '  in "<unicode string>", position 8192', "shown.yaml")  # fmt: skip
+
+
+def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path: Path) -> None:
+    path = tmp_path / "prefect.yaml"
+    path.write_bytes(b"\xef\xbb\xbfname: x\n")
+    assert load_file(path).data == {"name": "x"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line", "column"),
+    [
+        ("a: &a [*a]\n", "recursive alias: a value contains itself", None, None),
+        (
+            "l0: &l0 [x]\n" + "".join(f"l{k}: &l{k} [*l{k - 1}]\n" for k in range(1, 100)),
+            "aliases nest values more than 100 levels deep",
+            None,
+            None,
+        ),
+        (
+            "a: &a [" + "1," * 999 + "]\nb: [" + "*a," * 200 + "]\n",
+            "aliases expand to more than 200,000 values (an alias bomb?)",
+            None,
+            None,
+        ),
+        ("\n  - a\n  - b\n", "expected a mapping at the top level, got a list", 2, 3),
+    ],
+)
+def test_whole_file_errors_name_the_file(
+    tmp_path: Path, text: str, message: str, line: int | None, column: int | None
+) -> None:
+    path = tmp_path / "prefect.yaml"
+    path.write_text(text)
+    with pytest.raises(ProjectFileError) as caught:
+        load_file(path)
+    error = caught.value
+    assert (error.message, error.file, error.line, error.column) == (
+        message, str(path), line, column)  # fmt: skip
+
+
+def test_a_loaded_file_knows_its_path_and_name(tmp_path: Path) -> None:
+    path = tmp_path / "prefect.yaml"
+    path.write_text("name: x\n")
+    loaded = load_file(path)
+    assert (loaded.path, loaded.display) == (path, str(path))
+    assert load_file(path, "shown.yaml").display == "shown.yaml"

@@ -369,3 +369,35 @@ def test_the_drift_mark_compares_the_stored_hash_with_the_stored_fields() -> Non
     [change] = changes(Desired("proj", deployments=(spec(description="x"),)), actual(unhashed))
     assert not change.drift
     assert json.dumps(change.to_json())  # a plan file can hold it
+
+
+def test_schedules_added_removed_and_changed_are_each_reported() -> None:
+    live = stored(spec(), schedules=(
+        DeploymentSchedule("s1", IntervalSchedule(60), True, "a"),
+        DeploymentSchedule("s2", IntervalSchedule(60), True, "b"),
+    ))  # fmt: skip
+    declared = spec(schedules=(ScheduleSpec(IntervalSchedule(120), None, {}, "b"),
+                               ScheduleSpec(IntervalSchedule(30), None, {}, "c")))  # fmt: skip
+    [change] = changes(Desired("proj", deployments=(declared,)), actual(live))
+    names = [f.name for f in change.fields]
+    assert names == ["schedules[a]", "schedules[b].schedule", "schedules[c]"]
+    added = change.fields[2]
+    assert added.before is None and added.after is not None
+    assert added.after["schedule"]["interval"] == 30.0
+    assert change.fields[0].after is None and change.fields[0].before is not None
+
+
+def test_a_queue_limit_on_the_target_is_compared() -> None:
+    limited = replace(QUEUE, concurrency_limit=2)
+    same = QueueSpec("pool", "q", concurrency_limit=2)
+    [change] = changes(Desired("proj", queues=(same,)), actual(queues=(limited,)))
+    assert change.action == "noop"
+
+
+def test_every_deployment_is_checked_and_compared_whatever_comes_first() -> None:
+    unpooled, missing = spec("a", work_pool_name=None), spec("b", work_pool_name="nope")
+    with pytest.raises(InvalidInput, match="work pool 'nope' does not exist"):
+        changes(Desired("proj", deployments=(unpooled, missing)), actual())
+    foreign = stored(spec("b"), labels={OWNER_LABEL: "flowplan", PROJECT_LABEL: "other"})
+    plan = compute_plan(Desired("proj", deployments=(spec("a"), spec("b"))), actual(foreign))
+    assert [w.split(" on the target")[0] for w in plan.warnings] == ["deployment 'etl/b'"]

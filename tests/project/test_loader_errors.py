@@ -334,3 +334,12 @@ def test_a_loaded_file_knows_its_path_and_name(tmp_path: Path) -> None:
     loaded = load_file(path)
     assert (loaded.path, loaded.display) == (path, str(path))
     assert load_file(path, "shown.yaml").display == "shown.yaml"
+
+
+def test_depth_counts_down_when_a_collection_ends(tmp_path: Path) -> None:
+    """`a: []` ends before `b` opens: b's 99 lists sit at levels 3 to 101 (x is level 2)."""
+    with pytest.raises(ProjectFileError) as caught:
+        load(tmp_path, "x:\n  a: []\n  b: " + "[" * 99 + "]" * 99 + "\n")
+    assert (caught.value.message, caught.value.line, caught.value.column) == (
+        "values nested more than 100 levels deep", 3, 104)  # fmt: skip
+    assert load(tmp_path, "x:\n  a: []\n  b: " + "[" * 98 + "]" * 98 + "\n") is not None

@@ -257,6 +257,9 @@ def test_values_a_build_knows_are_the_live_ones_when_the_same_build_made_them() 
     assert settle(unbuilt, stored(spec(version="v1"))) == unbuilt
     plain = spec(labels=built, version="2")
     assert settle(plain, live) is plain
+    reshaped = spec(labels=built, parameters={"x": [KNOWN_AFTER_BUILD]})
+    from_map = stored(spec(labels=built, parameters={"x": {"k": 1}}))
+    assert settle(reshaped, from_map).parameters == {"x": [KNOWN_AFTER_BUILD]}  # no such item
     shorter = spec(labels=built, tags=(KNOWN_AFTER_BUILD,))
     assert settle(shorter, live).tags == (KNOWN_AFTER_BUILD,)  # no item to take it from
     [change] = changes(Desired("proj", deployments=(declared,)), actual(live))

@@ -343,3 +343,14 @@ def test_depth_counts_down_when_a_collection_ends(tmp_path: Path) -> None:
     assert (caught.value.message, caught.value.line, caught.value.column) == (
         "values nested more than 100 levels deep", 3, 104)  # fmt: skip
     assert load(tmp_path, "x:\n  a: []\n  b: " + "[" * 98 + "]" * 98 + "\n") is not None
+
+
+def test_deep_nesting_after_what_only_the_pure_parser_reads(tmp_path: Path) -> None:
+    """libyaml refuses `{b: x:y}` (PyYAML reads it), so the quick depth check cannot look past
+    it; the pure parser then meets the deep value and the answer is the same."""
+    path = tmp_path / "prefect.yaml"
+    path.write_text("a: {b: x:y}\nc: " + "[" * 2000 + "]" * 2000 + "\n")
+    with pytest.raises(ProjectFileError) as caught:
+        load_file(path, "shown.yaml")
+    assert (caught.value.message, caught.value.file) == (
+        "values nested more than 100 levels deep", "shown.yaml")  # fmt: skip

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,13 +27,6 @@ OWNED = {OWNER_LABEL: "flowplan", PROJECT_LABEL: "proj"}
 def spec(name: str, pool: str = "pool", **fields: Any) -> DeploymentSpec:
     return DeploymentSpec("etl", name, entrypoint="f.py:etl", work_pool_name=pool, labels=OWNED,
                           **fields)  # fmt: skip
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalBackend:
-    backend = LocalBackend(tmp_path / "flowplan.db")
-    backend.create_work_pool("pool", "process")
-    return backend
 
 
 def plan(store: LocalBackend, *items: Any, prune: bool = False) -> Plan:

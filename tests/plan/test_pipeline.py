@@ -27,13 +27,6 @@ FLOW = "from prefect import flow\n\n@flow\ndef hello(who: str = 'x', team: str =
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> LocalBackend:
-    backend = LocalBackend(tmp_path / "flowplan.db")
-    backend.create_work_pool("pool", "process")
-    return backend
-
-
-@pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     project = tmp_path / "project"
     (project / "flows").mkdir(parents=True)

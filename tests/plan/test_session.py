@@ -9,7 +9,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,13 +26,6 @@ from flowplan.plan.target import read_actual
 from flowplan.steps.predict import KNOWN_AFTER_BUILD
 
 OWNED = {OWNER_LABEL: "flowplan", PROJECT_LABEL: "proj"}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalBackend:
-    backend = LocalBackend(tmp_path / "flowplan.db")
-    backend.create_work_pool("pool", "process")
-    return backend
 
 
 def spec(name: str, **fields: Any) -> DeploymentSpec:

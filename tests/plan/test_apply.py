@@ -324,3 +324,20 @@ def test_a_deleted_object_is_stale(store: LocalBackend) -> None:
     made = plan(store, spec("a", version="2"))
     store.delete_deployment(store.read_deployment("etl/a").id)
     assert stale_objects(made, read_actual(store)) == ["etl/a"]
+
+
+def test_a_takeover_writes_the_labels_and_keeps_ids_and_schedules(store: LocalBackend) -> None:
+    every_hour = ScheduleSpec(IntervalSchedule(3600), slug="hourly", active=False)
+    declared = spec("a", schedules=(every_hour,))
+    (made,) = store.upsert_deployments([replace(declared, labels={})])  # by hand: no labels
+    before = plan(store, declared)
+    assert [(c.action, c.adopt) for c in before.changes] == [("noop", True)]
+    results = apply_plan(before, store)
+    assert outcome(results) == [("update", "etl/a", True, "")]
+    (now,) = store.read_deployments()
+    assert (now.id, [(s.id, s.slug, s.active) for s in now.schedules]) == (
+        made.id, [(s.id, "hourly", False) for s in made.schedules])  # fmt: skip
+    assert now.labels == {**OWNED, HASH_LABEL: spec_hash(declared)}
+    after = plan(store, declared)
+    assert [(c.action, c.adopt) for c in after.changes] == [("noop", False)]
+    assert apply_plan(after, store) == []

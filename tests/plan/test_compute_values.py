@@ -404,3 +404,29 @@ def test_every_deployment_is_checked_and_compared_whatever_comes_first() -> None
     foreign = stored(spec("b"), labels={OWNER_LABEL: "flowplan", PROJECT_LABEL: "other"})
     plan = compute_plan(Desired("proj", deployments=(spec("a"), spec("b"))), actual(foreign))
     assert [w.split(" on the target")[0] for w in plan.warnings] == ["deployment 'etl/b'"]
+
+
+def test_a_deployment_nobody_owns_that_differs_only_in_its_labels_is_taken_over() -> None:
+    unowned = {"made by hand": {}, "by the Python API": {OWNER_LABEL: "flowplan"}}
+    for labels in unowned.values():
+        plan = compute_plan(Desired("proj", deployments=(spec("a"),)),
+                            actual(stored(spec("a"), labels=labels)))  # fmt: skip
+        (change,) = plan.changes
+        assert (change.action, change.adopt, plan.has_changes, plan.has_writes) == (
+            "noop", True, False, True)  # fmt: skip
+        assert change.fields == (FieldChange("labels", labels, OWNED),)
+        assert plan.summary() == "Plan: 0 to add, 0 to change, 0 to destroy, 1 to take over."
+        assert Change.from_json(json.loads(json.dumps(change.to_json()))) == change
+    # another project's deployment, another tool's, labels of its own, or any other field:
+    # a real change
+    other_project = {OWNER_LABEL: "flowplan", PROJECT_LABEL: "other"}
+    for live in (stored(spec("a"), labels=other_project),
+                 stored(spec("a"), labels={OWNER_LABEL: "someone"}),
+                 stored(spec("a"), labels={"team": "data"}),
+                 stored(spec("a"), labels={}, description="by hand")):  # fmt: skip
+        plan = compute_plan(Desired("proj", deployments=(spec("a"),)), actual(live))
+        assert [(c.action, c.adopt) for c in plan.changes] == [("update", False)]
+        assert plan.adoptions == 0
+    owned = compute_plan(Desired("proj", deployments=(spec("a"),)), actual(stored(spec("a"))))
+    assert [(c.action, c.adopt) for c in owned.changes] == [("noop", False)]
+    assert not owned.has_writes and "adopt" not in owned.changes[0].to_json()

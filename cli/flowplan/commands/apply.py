@@ -81,7 +81,7 @@ def apply(
         plan = make_plan(report, request, target)  # predicted outputs: nothing built yet
         build = not skip_build and needs_build(plan)
     show_plan(plan)
-    if not plan.has_changes:
+    if not plan.has_writes:
         return int(ExitCode.OK)
     _confirm(auto_approve)
     return run_apply(plan, target, planfile_path is not None, lock_timeout, fresh, build)

@@ -246,7 +246,7 @@ def deploy_report(
     build = needs_build(plan)
     show_plan(plan)
     code = ExitCode.OK
-    if plan.has_changes:
+    if plan.has_writes:
         confirm(plan)
         code = ExitCode(run_apply(plan, target, False, lock_timeout, fresh, build))
     keys = [c.key for c in plan.changes if c.kind == "deployment"]

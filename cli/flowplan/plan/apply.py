@@ -118,7 +118,9 @@ def apply_plan(
             report(result)
         return result
 
-    todo = [change for change in plan.changes if change.action != "noop"]
+    # a takeover (`adopt`) is written as an update of the labels; other no-ops write nothing
+    todo = [replace(change, action="update") if change.adopt else change
+            for change in plan.changes if change.action != "noop" or change.adopt]  # fmt: skip
     first = [change for change in todo if change.kind != "deployment"]
     results = {id(change): run(change) for change in first}
     rest = [change for change in todo if change.kind == "deployment"]

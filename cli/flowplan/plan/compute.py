@@ -233,9 +233,25 @@ def _deployment_change(spec: DeploymentSpec, live: Deployment | None) -> Change:
     fields += tuple(FieldChange(f"schedules[{new}].slug", old, new) for old, new in renames.items())
     stored_hash = live.labels.get(HASH_LABEL)
     drift = stored_hash is not None and stored_hash != digest(core_fields(live))[:16]
-    action: Action = "update" if fields else "noop"
+    adopt = _adopts(fields, live)
+    action: Action = "update" if fields and not adopt else "noop"
     return Change(action, "deployment", spec.full_name, fields, after, live.id, fingerprint(live),
-                  drift)  # fmt: skip
+                  drift, adopt)  # fmt: skip
+
+
+def _adopts(fields: tuple[FieldChange, ...], live: Deployment) -> bool:
+    """Only the ownership labels differ, and no project owns the live deployment (made by
+    `prefect deploy`, by hand, or by `flowplan deploy` outside a project file): taking it over
+    changes nothing a user declared, so the plan has no changes, and apply writes the labels."""
+    if len(fields) != 1 or fields[0].name != "labels" or PROJECT_LABEL in live.labels:
+        return False
+    if live.labels.get(OWNER_LABEL, "flowplan") != "flowplan":
+        return False
+
+    def others(labels: Mapping[str, str] | None) -> dict[str, str]:
+        return {k: v for k, v in (labels or {}).items() if not k.startswith("flowplan.dev/")}
+
+    return others(fields[0].before) == others(fields[0].after)
 
 
 def _check_pools(desired: Desired, actual: Actual) -> None:

@@ -31,12 +31,16 @@ class Change:
     target_id: str | None = None  # the live object's id (update, delete)
     fingerprint: str | None = None  # the live object's state when planned (None: absent)
     drift: bool = False  # the live object changed outside flowplan since its last apply
+    # a no-op that apply still writes: only the ownership labels of a deployment nobody owns
+    # differ (one made by `prefect deploy` or by hand, imported with `flowplan import`)
+    adopt: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
             "action": self.action, "kind": self.kind, "key": self.key,
             "fields": [f.to_json() for f in self.fields], "after": self.after,
             "target_id": self.target_id, "fingerprint": self.fingerprint, "drift": self.drift,
+            **({"adopt": True} if self.adopt else {}),
         }  # fmt: skip
 
     @classmethod
@@ -45,7 +49,7 @@ class Change:
             action=data["action"], kind=data["kind"], key=data["key"],
             fields=tuple(FieldChange(f["name"], f["before"], f["after"]) for f in data["fields"]),
             after=data["after"], target_id=data["target_id"], fingerprint=data["fingerprint"],
-            drift=data["drift"],
+            drift=data["drift"], adopt=data.get("adopt", False),
         )  # fmt: skip
 
 
@@ -66,6 +70,16 @@ class Plan:
     def has_changes(self) -> bool:
         return any(change.action != "noop" for change in self.changes)
 
+    @property
+    def adoptions(self) -> int:
+        """Deployments apply takes over without changing anything but their ownership labels."""
+        return sum(1 for change in self.changes if change.adopt)
+
+    @property
+    def has_writes(self) -> bool:
+        """Whether apply writes anything: changes, or ownership labels of a takeover."""
+        return self.has_changes or self.adoptions > 0
+
     def within(self, confirmed: Plan) -> bool:
         """Whether every change of this plan was already in `confirmed`, with the same result
         (what is left of a plan after another process applied part or all of it)."""
@@ -79,4 +93,6 @@ class Plan:
 
     def summary(self) -> str:
         c = self.counts()
-        return f"Plan: {c['create']} to add, {c['update']} to change, {c['delete']} to destroy."
+        taken = f", {self.adoptions} to take over" if self.adoptions else ""
+        return (f"Plan: {c['create']} to add, {c['update']} to change, {c['delete']} to destroy"
+                f"{taken}.")  # fmt: skip

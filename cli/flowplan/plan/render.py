@@ -91,6 +91,12 @@ def render(plan: Plan) -> list[str]:
     for change in plan.changes:
         if change.action != "noop":
             lines += render_change(change)
+    taken = [
+        f"  = {_NOUNS[change.kind]} {change.key!r}: taken over (its ownership labels are"
+        " written; nothing else changes)"
+        for change in plan.changes
+        if change.adopt
+    ]
     if not lines:
-        return ["No changes. The target matches the project.", "", plan.summary()]
-    return [*lines, "", plan.summary()]
+        return ["No changes. The target matches the project.", *taken, "", plan.summary()]
+    return [*lines, *taken, "", plan.summary()]

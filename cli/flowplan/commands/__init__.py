@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
               "Make the target match the project (under a lock)."),
     "deploy": ("flowplan.commands.deploy", "deploy", "command",
                "Plan and apply selected deployments in one go (Prefect's flags)."),
+    "import": ("flowplan.commands.import_", "import_", "command",
+               "Write the target's deployments, pools and queues into prefect.yaml."),
     "force-unlock": ("flowplan.commands.force_unlock", "force_unlock", "command",
                      "Clear the apply lock left by a process that died."),
     "work-pool": ("flowplan.commands.work_pool", "app", "group", "Manage work pools."),

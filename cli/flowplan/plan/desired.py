@@ -69,18 +69,23 @@ def matches(pattern: str, config: DeploymentConfig, flow: FlowInfo | None) -> bo
     part matches the real flow name as well as the function name (`_` and `-` alike)."""
     if config.name is None:
         return False
+    function = (config.entrypoint or "").rpartition(":")[2].rpartition(".")[2]
+    candidates = [function] if flow is None else [function, flow.name]
+    return matches_names(pattern, config.name, candidates)
+
+
+def matches_names(pattern: str, name: str, flows: Sequence[str]) -> bool:
+    """A `-n` pattern against a deployment name and the names its flow goes by."""
 
     def full(part: str, text: str) -> bool:
         return re.fullmatch(".*".join(map(re.escape, part.split("*"))), text) is not None
 
     flow_part, _, name_part = pattern.rpartition("/")
-    if not full(name_part, config.name):
+    if not full(name_part, name):
         return False
     if not flow_part:
         return True
-    function = (config.entrypoint or "").rpartition(":")[2].rpartition(".")[2]
-    candidates = [function] if flow is None else [function, flow.name]
-    return any(full(flow_part.replace("-", "_"), c.replace("-", "_")) for c in candidates)
+    return any(full(flow_part.replace("-", "_"), c.replace("-", "_")) for c in flows)
 
 
 def select(

@@ -92,8 +92,8 @@ def render(plan: Plan) -> list[str]:
         if change.action != "noop":
             lines += render_change(change)
     taken = [
-        f"  = {_NOUNS[change.kind]} {change.key!r}: taken over (its ownership labels are"
-        " written; nothing else changes)"
+        f"  = {_NOUNS[change.kind]} {change.key!r}: apply takes it over (writes its ownership"
+        " labels; nothing else changes)"
         for change in plan.changes
         if change.adopt
     ]

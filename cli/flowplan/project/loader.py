@@ -207,7 +207,12 @@ def _shape_error(problem: str, event: Event, display: str) -> ProjectFileError:
 def load_file(path: Path, display: str | None = None) -> LoadedFile:
     """Read, parse and convert a project file. Raises `ProjectFileError` for unusable files."""
     name = display or str(path)
-    root, yaml = compose(read_text(path, name), name)
+    return load_text(read_text(path, name), path, name)
+
+
+def load_text(text: str, path: Path, name: str) -> LoadedFile:
+    """Parse and convert the text of a project file (`path` and `name` say where it is)."""
+    root, yaml = compose(text, name)
     if root is None:
         raise ProjectFileError(
             "file is empty", file=name, hint="a project file is a mapping with a deployments list"

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 
-def guess_indent(text: str) -> tuple[int, int]:
-    """(mapping indent, sequence dash offset) as the file writes them: the first nested key
-    and the first list under a key (defaults: 2 and 0, as `prefect init` writes)."""
-    mapping = offset = None
+def guess_indent(text: str) -> tuple[int, int, int]:
+    """(mapping indent, sequence indent, dash offset) as the file writes them: the first
+    nested key, and the first list under a key (where its dash and its content start);
+    defaults 2, 2 and 0, as `prefect init` writes."""
+    mapping = offset = sequence = None
     parent: int | None = None
     for line in text.splitlines():
         stripped = line.lstrip(" ")
@@ -23,6 +24,7 @@ def guess_indent(text: str) -> tuple[int, int]:
         if (parent is not None and depth > parent) or (parent is not None and stripped[:2] == "- "):
             if stripped.startswith("- ") and offset is None:
                 offset = depth - parent
+                sequence = offset + len(stripped) - len(stripped[1:].lstrip(" "))
             elif not stripped.startswith("- ") and mapping is None:
                 mapping = depth - parent
         body = stripped[2:] if stripped.startswith("- ") else stripped
@@ -30,17 +32,18 @@ def guess_indent(text: str) -> tuple[int, int]:
         parent = (depth + (2 if stripped.startswith("- ") else 0)) if opens else None
         if mapping is not None and offset is not None:
             break
-    return mapping or 2, offset or 0
+    offset = offset or 0
+    return mapping or 2, sequence or offset + 2, offset
 
 
 def _yaml(text: str) -> tuple[Any, Any]:
     from ruamel.yaml import YAML
 
-    indent, offset = guess_indent(text)
+    indent, sequence, offset = guess_indent(text)
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096
-    yaml.indent(mapping=indent, sequence=indent + offset, offset=offset)
+    yaml.indent(mapping=indent, sequence=sequence, offset=offset)
     yaml.representer.add_representer(  # `null` as Prefect and `flowplan init` write it
         type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null")
     )
@@ -61,31 +64,59 @@ def save_deployment(
     """Write `deployment` (and pools to declare) into the file; returns what happened:
     "created" (a new file), "replaced" or "appended"."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
+    saved, outcomes = merged_text(
+        text, [deployment], project_name=project_name, work_pools=work_pools
+    )
+    path.write_text(saved, encoding="utf-8")
+    return outcomes[0]
+
+
+def merged_text(
+    text: str,
+    new_deployments: Sequence[Mapping[str, Any]],
+    *,
+    project_name: str,
+    work_pools: Sequence[Mapping[str, Any]] = (),
+) -> tuple[str, list[str]]:
+    """The file's text with `new_deployments` saved into it, in order (and pools to declare,
+    unless declared already), and what happened to each: "created" (the file was empty),
+    "replaced" (the same name and entrypoint, or the placeholder `init` writes) or
+    "appended". Comments, anchors, quoting, key order and indentation stay as they were."""
     yaml, data = _yaml(text)
     if data is None:
         from ruamel.yaml.comments import CommentedMap
 
         data = CommentedMap(name=project_name)
-    outcome = "created" if not text.strip() else "appended"
+    fresh = not text.strip()
     deployments = data.get("deployments")
     if deployments is None:
         data["deployments"] = deployments = []
-    new = dict(deployment)
+    where: dict[tuple[Any, Any], int] = {}
     for index, item in enumerate(deployments):
-        same = isinstance(item, Mapping) and item.get("name") == new.get("name") and item.get(
-            "entrypoint") == new.get("entrypoint")  # fmt: skip
-        if same:  # changed in place: its comments, anchors and other keys stay
+        if isinstance(item, Mapping):
+            where.setdefault((item.get("name"), item.get("entrypoint")), index)
+    placeholders = [i for i, item in enumerate(deployments) if _placeholder(item)]
+    outcomes = []
+    for deployment in new_deployments:
+        new = dict(deployment)
+        same = where.get((new.get("name"), new.get("entrypoint")))
+        if same is not None:  # changed in place: its comments, anchors and other keys stay
+            item = deployments[same]
             for key, value in new.items():
                 if item.get(key) != value:
                     item[key] = value
             outcome = "replaced"
-            break
-        if _placeholder(item):
-            deployments[index] = new
-            outcome = "replaced"
-            break
-    else:
-        deployments.append(new)
+        else:
+            if placeholders:
+                placeholder = placeholders.pop(0)
+                deployments[placeholder] = new
+                outcome = "replaced"
+            else:
+                deployments.append(new)
+                placeholder = len(deployments) - 1
+                outcome = "appended"
+            where[(new.get("name"), new.get("entrypoint"))] = placeholder
+        outcomes.append("created" if fresh else outcome)
     if work_pools:
         declared = data.get("work_pools")
         if declared is None:
@@ -94,5 +125,24 @@ def save_deployment(
         declared.extend(dict(pool) for pool in work_pools if pool.get("name") not in names)
     stream = io.StringIO()
     yaml.dump(data, stream)
-    path.write_text(stream.getvalue(), encoding="utf-8")
-    return outcome
+    return stream.getvalue(), outcomes
+
+
+def write_file(path: Path, text: str) -> None:
+    """Replace the file's content at once (a reader never sees half of it), keeping its mode."""
+    import os
+    import tempfile
+
+    if not path.exists():
+        path.write_text(text, encoding="utf-8")
+        return
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    temporary = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        temporary.chmod(path.stat().st_mode & 0o777)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -11,7 +11,7 @@ from flowplan.discovery.flows import FlowInfo
 from flowplan.errors import ProjectFileError
 from flowplan.findings import Finding
 from flowplan.project.checks import deployments, entrypoints, schedule_items, steps, templates
-from flowplan.project.loader import LoadedFile, load_file
+from flowplan.project.loader import LoadedFile, load_file, load_text
 from flowplan.project.model import Project, build_project
 from flowplan.resources import project_schema
 from flowplan.schema_validator import SchemaIssue, Validator
@@ -62,12 +62,14 @@ def validate_file(
     display: str | None = None,
     options: Options = Options(),
     env: Mapping[str, str] | None = None,
+    text: str | None = None,
 ) -> FileReport:
-    """Validate a project file. Never raises for a bad file: problems become findings."""
+    """Validate a project file (or `text`, what the file would hold). Never raises for a bad
+    file: problems become findings."""
     name = display or str(path)
     report = FileReport(name)
     try:
-        loaded = load_file(path, name)
+        loaded = load_file(path, name) if text is None else load_text(text, path, name)
     except ProjectFileError as exc:
         report.findings.append(
             Finding("error", "unreadable", exc.message, (), exc.hint, name, exc.line, exc.column)

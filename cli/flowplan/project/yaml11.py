@@ -54,3 +54,9 @@ class PyYAMLResolver(VersionedResolver):
     @property
     def versioned_resolver(self) -> Any:
         return {key: list(rules) for key, rules in _TABLE.items()}
+
+
+def retyped(text: str) -> bool:
+    """Whether PyYAML reads `text`, written plain, as something other than text (`yes`,
+    `1:30`, `017`, `~`, `2024-01-01`): such text must be quoted when written."""
+    return any(pattern.match(text) for _, pattern in _TABLE.get(text[:1] if text else "", ()))

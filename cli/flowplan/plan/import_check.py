@@ -4,6 +4,7 @@ change), computed in memory before anything is written."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ class Check:
     file: Path
     shown: str
     text: str
-    keys: set[tuple[str, str]]
+    entries: Mapping[tuple[str, str], Mapping[str, Any]]  # by name and entrypoint
     first_pool: int
     templates: Mapping[str, Any]
     leaked: frozenset[str]
@@ -39,13 +40,17 @@ def check_import(
     """What `plan` will say about what the import added: the new file's findings about it,
     positioned, and fields a plan would still change (what a project file cannot say, such as
     the path a deployment was made from)."""
-    if not check.keys:
+    if not check.entries:
         return []
     report = validate_file(check.file, check.shown, env=env, text=check.text)
     project = report.project
-    configs = [c for c in project.deployments if (c.name, c.entrypoint) in check.keys] if (
+    configs = [c for c in project.deployments if (c.name, c.entrypoint) in check.entries] if (
         project) else []  # fmt: skip
     indexes = {c.index for c in configs}
+    for config in configs:  # what was written reads back as what was meant, or it is a bug
+        wanted = check.entries[(str(config.name), str(config.entrypoint))]
+        if json.loads(json.dumps(wanted)) != config.data:
+            raise AssertionError(f"deployments[{config.index}] does not read back as imported")
 
     def concerns(path: tuple[object, ...]) -> bool:
         if path[:1] == ("work_pools",):

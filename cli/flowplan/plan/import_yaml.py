@@ -136,19 +136,3 @@ def with_secret_references(
         return [with_secret_references(v, secrets, f"{where}[{i}]", found)
                 for i, v in enumerate(value)]  # fmt: skip
     return value
-
-
-def quoted(value: Any) -> Any:
-    """`value` with text that PyYAML would read as another type (`yes`, `1:30`, `~`) marked to
-    be written in quotes, keys included, so the file reads back exactly as imported."""
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
-
-    from flowplan.project.yaml11 import retyped
-
-    if isinstance(value, str):
-        return DoubleQuotedScalarString(value) if retyped(value) else value
-    if isinstance(value, Mapping):
-        return {quoted(k): quoted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [quoted(v) for v in value]
-    return value

@@ -27,7 +27,6 @@ from flowplan.plan.import_check import Check, check_import
 from flowplan.plan.import_yaml import (
     deployment_entry,
     pool_entry,
-    quoted,
     template_file,
     with_secret_references,
 )
@@ -109,9 +108,9 @@ def import_deployments(
 
     new_text = text
     if entries or pools:
-        new_text, _ = merged_text(text, [quoted(e) for e in entries], project_name=name,
-                                  work_pools=[quoted(p) for p in pools])  # fmt: skip
-    keys = {(entry["name"], entry["entrypoint"]) for entry in entries}
+        new_text, _ = merged_text(text, entries, project_name=name,
+                                  work_pools=pools)  # fmt: skip
+    keys = {(entry["name"], entry["entrypoint"]): entry for entry in entries}
     listed = data.get("work_pools")
     first_pool = len(listed) if isinstance(listed, list) else 0
     check = Check(file, shown, new_text, keys, first_pool, templates, frozenset(leaked))

@@ -5,6 +5,7 @@ deployment `init` writes) is replaced; otherwise the new one is appended."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,10 @@ def save_deployment(
     return outcomes[0]
 
 
+_MARK = "flowplan-new-entry-"
+_MARKED = re.compile(rf"^( *)-( +)({_MARK}\d+)$", re.MULTILINE)
+
+
 def merged_text(
     text: str,
     new_deployments: Sequence[Mapping[str, Any]],
@@ -81,7 +86,10 @@ def merged_text(
     """The file's text with `new_deployments` saved into it, in order (and pools to declare,
     unless declared already), and what happened to each: "created" (the file was empty),
     "replaced" (the same name and entrypoint, or the placeholder `init` writes) or
-    "appended". Comments, anchors, quoting, key order and indentation stay as they were."""
+    "appended". Comments, anchors, quoting, key order and indentation stay as they were.
+
+    A deployment changed in place is changed in ruamel's round-trip data (its comments stay);
+    new entries stand in as markers that the fast emitter's text replaces (emit.py)."""
     yaml, data = _yaml(text)
     if data is None:
         from ruamel.yaml.comments import CommentedMap
@@ -96,36 +104,88 @@ def merged_text(
         if isinstance(item, Mapping):
             where.setdefault((item.get("name"), item.get("entrypoint")), index)
     placeholders = [i for i, item in enumerate(deployments) if _placeholder(item)]
+    pending: dict[str, tuple[Any, int, dict[str, Any]]] = {}  # marker -> (list, index, entry)
+
+    def put(container: Any, index: int | None, entry: dict[str, Any]) -> int:
+        marker = f"{_MARK}{len(pending)}"
+        if index is None:
+            container.append(marker)
+            index = len(container) - 1
+        else:
+            container[index] = marker
+        pending[marker] = (container, index, entry)
+        return index
+
     outcomes = []
     for deployment in new_deployments:
         new = dict(deployment)
         same = where.get((new.get("name"), new.get("entrypoint")))
         if same is not None:  # changed in place: its comments, anchors and other keys stay
             item = deployments[same]
+            item = pending[item][2] if isinstance(item, str) and item in pending else item
             for key, value in new.items():
                 if item.get(key) != value:
                     item[key] = value
             outcome = "replaced"
         else:
-            if placeholders:
-                placeholder = placeholders.pop(0)
-                deployments[placeholder] = new
-                outcome = "replaced"
-            else:
-                deployments.append(new)
-                placeholder = len(deployments) - 1
-                outcome = "appended"
-            where[(new.get("name"), new.get("entrypoint"))] = placeholder
+            at = placeholders.pop(0) if placeholders else None
+            outcome = "appended" if at is None else "replaced"
+            where[(new.get("name"), new.get("entrypoint"))] = put(deployments, at, new)
         outcomes.append("created" if fresh else outcome)
     if work_pools:
         declared = data.get("work_pools")
         if declared is None:
             data["work_pools"] = declared = []
         names = {pool.get("name") for pool in declared if isinstance(pool, Mapping)}
-        declared.extend(dict(pool) for pool in work_pools if pool.get("name") not in names)
+        for pool in work_pools:
+            if pool.get("name") not in names:
+                put(declared, None, dict(pool))
     stream = io.StringIO()
     yaml.dump(data, stream)
-    return stream.getvalue(), outcomes
+    dumped = _spliced(stream.getvalue(), pending, text)
+    if dumped is None:  # a marker ruamel did not write on a line of its own (a flow-style list)
+        for container, index, entry in pending.values():
+            container[index] = quoted(entry)
+        stream = io.StringIO()
+        yaml.dump(data, stream)
+        dumped = stream.getvalue()
+    return dumped, outcomes
+
+
+def _spliced(
+    dumped: str, pending: Mapping[str, tuple[Any, int, dict[str, Any]]], original: str
+) -> str | None:
+    from flowplan.project.emit import Indent, lines
+
+    indent = Indent(*guess_indent(original))
+    found = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal found
+        found += 1
+        dash, gap = len(match.group(1)), len(match.group(2))
+        content = dash + 1 + gap
+        block = lines(pending[match.group(3)][2], indent, content)
+        return "\n".join([f"{match.group(1)}-{match.group(2)}{block[0][content:]}", *block[1:]])
+
+    result = _MARKED.sub(replace, dumped)
+    return result if found == len(pending) else None
+
+
+def quoted(value: Any) -> Any:
+    """`value` for ruamel, with text that would not read back as the same text written in
+    double quotes (`yes`, `1:30`, `~` are other types to PyYAML), keys included."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    from flowplan.project.emit import text
+
+    if isinstance(value, str):
+        return DoubleQuotedScalarString(value) if text(value) != value else value
+    if isinstance(value, Mapping):
+        return {quoted(k): quoted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [quoted(v) for v in value]
+    return value
 
 
 def write_file(path: Path, text: str) -> None:

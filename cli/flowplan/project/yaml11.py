@@ -53,7 +53,11 @@ class PyYAMLResolver(VersionedResolver):
 
     @property
     def versioned_resolver(self) -> Any:
-        return {key: list(rules) for key, rules in _TABLE.items()}
+        # asked for each scalar: built once per resolver (a copy, so none can change the table)
+        rules = self.__dict__.get("_pyyaml_rules")
+        if rules is None:
+            rules = self.__dict__["_pyyaml_rules"] = {k: list(v) for k, v in _TABLE.items()}
+        return rules
 
 
 def retyped(text: str) -> bool:

@@ -430,3 +430,23 @@ def test_a_deployment_nobody_owns_that_differs_only_in_its_labels_is_taken_over(
     owned = compute_plan(Desired("proj", deployments=(spec("a"),)), actual(stored(spec("a"))))
     assert [(c.action, c.adopt) for c in owned.changes] == [("noop", False)]
     assert not owned.has_writes and "adopt" not in owned.changes[0].to_json()
+
+
+def test_what_prefects_deploy_leaves_out_is_no_change() -> None:
+    """Prefect's `deploy` stores no path (its pull steps say where the code is) and a schema
+    without an empty `required` or `definitions`, which flowplan's has."""
+    schema = {"title": "Parameters", "type": "object", "required": [], "definitions": {},
+              "properties": {"n": {"type": "integer", "title": "n", "position": 0}}}  # fmt: skip
+    prefects = {k: v for k, v in schema.items() if k not in ("required", "definitions")}
+    declared = spec("a", path="/srv/repo", parameter_openapi_schema=schema)
+    live = stored(declared, path=None, parameter_openapi_schema=prefects)
+    assert changes(Desired("proj", deployments=(declared,)), actual(live))[0].action == "noop"
+    # a required parameter, a definition or another path is a change all the same
+    for other in ({**prefects, "required": ["n"]}, {**prefects, "definitions": {"E": {}}}):
+        live = stored(declared, path=None, parameter_openapi_schema=other)
+        (change,) = changes(Desired("proj", deployments=(declared,)), actual(live))
+        assert [f.name for f in change.fields] == ["parameter_openapi_schema"]
+    (change,) = changes(Desired("proj", deployments=(declared,)),
+                        actual(stored(declared, path="/elsewhere")))  # fmt: skip
+    assert [(f.name, f.before, f.after) for f in change.fields] == [
+        ("path", "/elsewhere", "/srv/repo")]  # fmt: skip

@@ -76,7 +76,7 @@ def core_fields(item: DeploymentSpec | Deployment) -> dict[str, Any]:
         "tags": sorted(set(item.tags)),
         "labels": {k: v for k, v in sorted(item.labels.items()) if k != HASH_LABEL},
         "parameters": item.parameters,
-        "parameter_openapi_schema": item.parameter_openapi_schema or EMPTY_SCHEMA,
+        "parameter_openapi_schema": _schema(item.parameter_openapi_schema),
         "enforce_parameter_schema": item.enforce_parameter_schema,
         "job_variables": item.job_variables, "work_pool_name": item.work_pool_name,
         "work_queue_name": item.work_queue_name or ("default" if item.work_pool_name else None),
@@ -86,12 +86,25 @@ def core_fields(item: DeploymentSpec | Deployment) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _schema(schema: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """A parameter schema without what changes nothing: an empty `required` or `definitions`
+    (flowplan writes them; Prefect's `deploy` leaves them out)."""
+    if not schema:
+        return EMPTY_SCHEMA
+    if schema.get("required") == [] or schema.get("definitions") == {}:
+        empty: dict[str, Any] = {"required": [], "definitions": {}}
+        return {k: v for k, v in schema.items() if not (k in empty and v == empty[k])}
+    return schema
+
+
 def live_fields(
     deployment: Deployment, like: Mapping[str, Any], renames: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """The comparable form of a live deployment, restricted to the keys in `like`; `renames`
     gives stored schedules the slugs that replace theirs (`replaces:`)."""
     fields = core_fields(deployment)
+    if fields["path"] is None:  # none stored (Prefect's `deploy` sets none): nothing to compare
+        fields["path"] = like.get("path")
     if "paused" in like:
         fields["paused"] = deployment.paused
     if "schedules" in like:

@@ -398,3 +398,19 @@ def test_the_python_api_returns_the_text_and_what_went_in(store: LocalBackend) -
     assert result.text.startswith("name: proj\ndeployments:\n- name: nightly\n")
     assert not Path("prefect.yaml").exists()
     assert os.environ["FLOWPLAN_HOME"]  # the CLI and this store are the same
+
+
+def test_into_the_file_init_writes_the_placeholder_is_replaced_and_comments_stay(
+    store: LocalBackend, cli: Callable[..., Result]
+) -> None:
+    assert cli("init", "--recipe", "local").code == 0
+    written = Path("prefect.yaml").read_text()
+    store.upsert_deployments([by_hand("nightly"), by_hand("daily", "report_daily")])
+    result = cli("import")
+    assert result.code == 0, result.err
+    text = Path("prefect.yaml").read_text()
+    comments = [line for line in written.splitlines() if line.lstrip().startswith("#")]
+    assert comments and all(line in text.splitlines() for line in comments)
+    names = [d.get("name") for d in load_file(Path("prefect.yaml")).data["deployments"]]
+    assert names == ["nightly", "daily"]  # the placeholder replaced by the first (by flow)
+    round_trip(cli, store, "proj")

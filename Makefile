@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint typecheck pytest bench mutation clean
+.PHONY: test demo lint typecheck pytest bench mutation clean docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/fuzz_validate.py
 	bash scripts/prefect-venv.sh .venv-prefect
 	FLOWPLAN_BENCH_PREFECT_PYTHON=.venv-prefect/bin/python $(BIN)/python bench/runtime_bench.py
+
+# the docs site, built strictly into site/ (a broken link, anchor or nav entry fails)
+$(BIN)/.docs-installed: $(BIN)/.installed pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[test,dev,docs]'
+	touch $@
+
+docs: $(BIN)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --clean --site-dir site
 
 mutation: $(BIN)/.installed
 	bash scripts/mutation.sh

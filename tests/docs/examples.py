@@ -5,7 +5,7 @@ A page's fenced blocks are read in order, as one session in a fresh directory:
   the session's directory) before the blocks after it run;
 - a ```console block holds commands (lines starting `$ `), each followed by its expected output;
   every command runs in bash, in the session's directory (a `cd` carries over to the next
-  command), with the real `flowplan` on PATH, HOME a throwaway directory shown as /home/me, no
+  command), with the real `flowplan` and the tests' `python` first on PATH, HOME a throwaway directory shown as /home/me, no
   terminal, no colour and 100 columns;
 - a block right after the line `<!-- not executed: REASON -->` is left alone.
 
@@ -123,7 +123,8 @@ class Session:
         keep = {k: v for k, v in os.environ.items()
                 if not k.startswith(("FLOWPLAN_", "PREFECT_", "PYTHON", "COLUMNS", "LINES"))}  # fmt: skip
         self.env = {
-            **keep, "HOME": str(root), "PATH": f"{shims}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            **keep, "HOME": str(root),
+            "PATH": f"{shims}:{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "PYTHONPATH": str(REPO / "cli"), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1",
             "TERM": "dumb", "COLUMNS": "100", "LINES": "50",
         }  # fmt: skip

@@ -13,5 +13,10 @@ cp -r tests schemas recipes pyproject.toml "$work/"
 sed -i 's#"cli/#"src/#g; s#pythonpath = \["cli"\]#pythonpath = ["src"]#; s#source_paths = \["cli"\]#source_paths = ["src"]#' \
   "$work/pyproject.toml"
 cd "$work"
-"$here/.venv/bin/mutmut" run > mutmut-run.log 2>&1 || true
+# mutmut exits non-zero only when it could not run (stats, clean tests, collection): say so
+if ! "$here/.venv/bin/mutmut" run > mutmut-run.log 2>&1; then
+  tail -n 40 mutmut-run.log
+  echo "mutmut failed (the whole log: $work/mutmut-run.log)" >&2
+  exit 1
+fi
 "$here/.venv/bin/python" "$here/scripts/mutation_report.py" mutants

@@ -18,6 +18,7 @@ from flowplan.errors import (
     ObjectAlreadyExists,
     ObjectNotFound,
 )
+from tests.servers import wait_for
 
 
 def spec(name: str = "nightly", flow: str = "etl", **fields: object) -> DeploymentSpec:
@@ -237,6 +238,9 @@ def test_export_matches_to_json(pool: Backend) -> None:
     pool.upsert_deployments([spec(schedules=(ScheduleSpec(CronSchedule("0 1 * * *")),),
                                   pull_steps=[{"x": {"y": 1}}], labels={"k": "v"})])  # fmt: skip
     pool.mark_polled("pool")
+    # a Prefect server marks the pool's deployments READY in a task that runs after it answered
+    # the poll (and bumps `updated`): compare once that has happened
+    wait_for(lambda: pool.read_deployments()[0].status == "READY", "the deployment to be READY")
     exported = [json.loads(text) for text in pool.export_deployments()]
     assert exported == [d.to_json() for d in pool.read_deployments()]
     assert exported[0]["status"] == "READY"

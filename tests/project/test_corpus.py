@@ -17,6 +17,7 @@ BROKEN_YAML = {
     "sureshdsk__vuln-hunter__workflows_prefect.yaml": (1, "expected '<document start>'"),
 }
 FINDING = re.compile(r"^[^:]+:\d+:\d+: (\S+: )?.+")
+pytestmark = pytest.mark.corpus
 
 
 @pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name)

@@ -125,6 +125,7 @@ def test_generated_documents_read_as_pyyaml_reads_them(lines: list[str], tmp_pat
     check(path, text)
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("file", corpus_files(), ids=lambda p: p.name)
 def test_corpus_files_read_as_pyyaml_reads_them(file: Path) -> None:
     check(file, file.read_text())

@@ -45,6 +45,7 @@ def _loadable() -> list[Any]:
     return documents
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("document", _loadable())
 def test_agrees_with_jsonschema_on_the_corpus(document: Any) -> None:
     ours, reference = _verdicts(document)

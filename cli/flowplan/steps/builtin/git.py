@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from flowplan import masking
 from flowplan.errors import StepExecutionError
-from flowplan.steps.redact import Redactor
 
 _SHA = re.compile(r"[0-9a-fA-F]{4,64}")
 _PERMANENT = ("not found", "does not exist", "authentication failed", "could not read username",
@@ -70,8 +70,7 @@ def git_clone(
     if commit_sha and not _SHA.fullmatch(commit_sha):
         raise ValueError(f"commit_sha {commit_sha!r} is not 4-64 hexadecimal characters")
     token = _token(access_token, credentials)
-    redactor = Redactor()
-    redactor.add(token)
+    masking.register(token)
     url = _with_credentials(repository, token)
     directory = clone_directory(repository, branch, clone_directory_name)
     for attempt in range(1, RETRIES + 1):
@@ -82,10 +81,10 @@ def git_clone(
         except ValueError:
             raise
         except Exception as exc:  # gitpython raises GitCommandError and OSError variants
-            message = redactor.clean(_git_message(exc))
+            message = masking.clean(_git_message(exc))
             if attempt == RETRIES or any(p in message.lower() for p in _PERMANENT):
                 raise StepExecutionError(
-                    f"git_clone of {redactor.clean(repository)} failed: {message}"
+                    f"git_clone of {masking.clean(repository)} failed: {message}"
                 ) from None
             time.sleep(0.5 * attempt)
     raise AssertionError("unreachable")

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from flowplan import masking
 from flowplan.errors import StepExecutionError
 
 _TAIL = 2000
@@ -29,9 +30,9 @@ def _run(argv: list[str] | str, cwd: str | None, env: Mapping[str, str], shell: 
         raise StepExecutionError(f"command not found: {name}") from None
     except NotADirectoryError:
         raise StepExecutionError(f"directory {cwd!r} is not a directory") from None
-    if stream:
-        sys.stderr.write(done.stdout)
-        sys.stderr.write(done.stderr)
+    if stream:  # cleaned like every step's output and errors, wherever it goes
+        sys.stderr.write(masking.clean(done.stdout))
+        sys.stderr.write(masking.clean(done.stderr))
     return done.returncode, done.stdout, done.stderr
 
 

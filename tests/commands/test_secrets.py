@@ -1,9 +1,12 @@
-"""Secrets in what apply and deploy print: a JSON secret's fields and its whole text, and
-credentials in URLs, are masked in build-step output and in step errors."""
+"""Secrets in what apply and deploy print (a JSON secret's fields and its whole text, and
+credentials in URLs, masked in build-step output and in step errors), and in the files
+flowplan writes (saved plans and the store readable by their owner alone)."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 import uuid
 from collections.abc import Callable
@@ -74,3 +77,46 @@ def test_step_errors_mask_the_fields_of_a_json_secret(
         assert result.code == 1
         assert "run_shell_script failed: 'ls /nothing/********' exited with code" in result.err
         assert password not in result.out + result.err
+
+
+def test_saved_plans_and_the_store_are_readable_by_their_owner_alone(
+    cli: Cli, project: Callable[..., Path], tmp_path: Path
+) -> None:
+    project({"flows/hello.py": FLOW, "prefect.yaml": project_with("")})
+    get_backend().create_work_pool("local", "process")
+    saved = tmp_path / "plan.json"
+    saved.write_text("an older file")
+    saved.chmod(0o644)
+    previous = os.umask(0o022)
+    try:
+        assert cli("plan", "--out", str(saved)).code == 0
+        assert cli("apply", str(saved), "--auto-approve").code == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert json.loads(saved.read_text())["summary"]["create"] >= 1
+    written = [path for path in (tmp_path / ".flowplan-home").rglob("*") if path.is_file()]
+    assert written and {stat.S_IMODE(path.stat().st_mode) & 0o077 for path in written} == {0}
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".plan")]  # no temp
+
+
+def test_a_plan_file_that_cannot_be_written_is_an_error_and_keeps_the_old_one(
+    cli: Cli, project: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project({"flows/hello.py": FLOW, "prefect.yaml": project_with("")})
+    get_backend().create_work_pool("local", "process")
+    missing = cli("plan", "--out", str(tmp_path / "nowhere" / "plan.json"))
+    assert missing.code == 1
+    assert f"cannot write the plan file {tmp_path / 'nowhere' / 'plan.json'}" in missing.err
+    saved = tmp_path / "plan.json"
+    saved.write_text("the old plan")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    failed = cli("plan", "--out", str(saved))
+    assert failed.code == 1 and "No space left on device" in failed.err
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".flowplan-home", "plan.json",
+                                                                "proj"]  # fmt: skip
+    assert saved.read_text() == "the old plan"

@@ -152,6 +152,20 @@ def test_a_flow_that_dies_or_raises(
     assert (done.state.message or "").startswith(message)
 
 
+def test_credentials_in_urls_are_masked_in_the_output_a_crash_stores(
+    tmp_path: Path, workers: Workers
+) -> None:
+    backend = store(workers.home)
+    body = "os.system('echo cloning https://ci:tok-raw-fd@git.example/x.git'); os._exit(7)"
+    source = f"import os\nfrom flowplan import flow\n@flow\ndef f():\n    {body}\n"
+    deployment(backend, tmp_path, source=source)
+    worker = workers.start()
+    done = final(backend, backend.create_flow_run("f/d"))
+    assert done.state.type is StateType.CRASHED
+    assert "cloning https://********@git.example/x.git" in (done.state.message or "")
+    assert "tok-raw-fd" not in (done.state.message or "") + workers.output(worker)
+
+
 def test_cancelling_a_running_run_stops_its_process(tmp_path: Path, workers: Workers) -> None:
     backend = store(workers.home)
     deployment(backend, tmp_path, source=SLEEPY)

@@ -32,7 +32,7 @@ def test_each_field_of_a_json_secret_and_the_whole_document_are_masked() -> None
 
 def test_a_secret_given_as_a_mapping_is_masked_in_its_json_forms() -> None:
     token = unique("tok")
-    value = {"token": token, "scopes": ["read"]}
+    value = {"token": token, "scopes": [unique("scope")]}
     masking.register(value)
     assert masking.mask(json.dumps(value)) == MASK
     assert masking.mask(f"token={token}") == f"token={MASK}"
@@ -72,3 +72,12 @@ def test_the_masked_stream_masks_what_is_written() -> None:
     stream = masking.MaskedStream(out)  # type: ignore[arg-type]
     assert stream.write(f"value {secret}\n") == len(f"value {secret}\n")
     assert out.getvalue() == f"value {MASK}\n"
+
+
+def test_holds_secret_looks_into_texts_keys_and_nested_values() -> None:
+    secret = unique("held")
+    masking.register(secret)
+    assert masking.holds_secret(f"x{secret}y")
+    assert masking.holds_secret({"a": [1, {"b": f"<{secret}>"}]})
+    assert masking.holds_secret({secret: 1})
+    assert not masking.holds_secret({"a": ["nothing", 12, None], "b": "here"})

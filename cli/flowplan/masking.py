@@ -97,6 +97,21 @@ def mask(text: str) -> str:
     return pattern.sub(MASK, text) if pattern is not None else text
 
 
+def holds_secret(value: object) -> bool:
+    """Whether a registered secret appears in this text, or in a text inside this mapping or
+    list (keys included)."""
+    pattern = _pattern
+    if pattern is None:
+        return False
+    if isinstance(value, str):
+        return pattern.search(value) is not None
+    if isinstance(value, dict):
+        return any(holds_secret(key) or holds_secret(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(holds_secret(item) for item in value)
+    return False
+
+
 def clean(text: str) -> str:
     """What a step or a flow wrote, or an error it raised: registered secrets masked, and any
     credentials written into a URL (`https://user:token@host` -> `https://********@host`)."""

@@ -120,3 +120,22 @@ def test_a_plan_file_that_cannot_be_written_is_an_error_and_keeps_the_old_one(
     assert sorted(path.name for path in tmp_path.iterdir()) == [".flowplan-home", "plan.json",
                                                                 "proj"]  # fmt: skip
     assert saved.read_text() == "the old plan"
+
+
+def test_a_secret_a_build_step_outputs_is_never_stored(
+    cli: Cli, project: Callable[..., Path]
+) -> None:
+    password = unique("pw")
+    project({"flows/hello.py": FLOW, "prefect.yaml": project_with("""\
+  - prefect.deployments.steps.run_shell_script:
+      id: show
+      script: echo {{ prefect.blocks.secret.db.password }}
+""").replace("work_pool: {name: local}", "work_pool: {name: local}\n    parameters: {who: '{{ show.stdout }}'}")})  # fmt: skip
+    get_backend().create_work_pool("local", "process")
+    get_backend().set_secret("db", json.dumps({"password": password}))
+    for command in (("apply", "--auto-approve"), ("deploy", "-n", "d")):
+        result = cli(*command)
+        assert result.code == 1
+        assert "deployment 'hello/d': parameters holds the value of a secret" in result.err
+        assert password not in result.out + result.err
+        assert get_backend().read_deployments() == []

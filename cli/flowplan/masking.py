@@ -115,7 +115,10 @@ def holds_secret(value: object) -> bool:
 def clean(text: str) -> str:
     """What a step or a flow wrote, or an error it raised: registered secrets masked, and any
     credentials written into a URL (`https://user:token@host` -> `https://********@host`)."""
-    return _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{MASK}@", mask(text))
+    text = mask(text)
+    if "://" not in text:  # the common case, at a fraction of the expression's cost
+        return text
+    return _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
 
 
 class MaskedStream(io.TextIOBase):

@@ -13,19 +13,20 @@ from __future__ import annotations
 import io
 import json
 import re
+from functools import cache
 from typing import Any, TextIO
-from urllib.parse import quote, unquote, urlsplit
 
 MASK = "********"
 MIN_LENGTH = 4  # shorter values would mask ordinary text
 MIN_NUMBER_LENGTH = 6  # a JSON secret's ports and counts stay readable; ids and PINs do not
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 
 
 def forms(value: object) -> set[str]:
     """Every text under which `value` (a secret, or a value read from one) can be printed."""
+    from urllib.parse import quote  # not on the start-up path of every command
+
     found: set[str] = set()
     _collect(value, found, top=True)
     texts = set(found)
@@ -64,6 +65,8 @@ def _collect_text(text: str, found: set[str]) -> None:
             _collect(document, found, top=True)
             return
     if "://" in text and "@" in text:
+        from urllib.parse import unquote, urlsplit
+
         try:
             parts = urlsplit(text.strip())
         except ValueError:
@@ -118,7 +121,12 @@ def clean(text: str) -> str:
     text = mask(text)
     if "://" not in text:  # the common case, at a fraction of the expression's cost
         return text
-    return _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+    return _url_credentials().sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+
+
+@cache
+def _url_credentials() -> re.Pattern[str]:
+    return re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 
 
 class MaskedStream(io.TextIOBase):

@@ -40,12 +40,14 @@ def test_a_secret_given_as_a_mapping_is_masked_in_its_json_forms() -> None:
 
 def test_url_userinfo_percent_encoded_and_json_escaped_forms_are_masked() -> None:
     password = unique('p@ss/w"rd')
-    url = f"postgresql://etl:{quote(password, safe='')}@db.internal:5432/warehouse"
+    url = f"postgresql://etl-loader:{quote(password, safe='')}@db.internal:5432/warehouse"
     masking.register(url)
     assert masking.mask(f"password={password}") == f"password={MASK}"  # the decoded userinfo
+    assert masking.mask("user etl-loader") == "user etl-loader"  # the user name stays
     assert masking.mask(f"DSN {url}") == f"DSN {MASK}"
     token = unique("to/ken+x")
-    masking.register(token)
+    masking.register(f"https://{quote(token, safe='')}@git.example")  # a token as the user
+    assert masking.mask(f"token {token}") == f"token {MASK}"
     assert masking.mask(f"https://{quote(token, safe='')}@h/x") == f"https://{MASK}@h/x"
     assert masking.mask(json.dumps({"p": password})) == json.dumps({"p": MASK})
 

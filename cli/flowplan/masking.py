@@ -5,8 +5,8 @@ through `mask`, or `clean` where the text comes from a step or a flow.
 
 A secret is registered in every form it can take in output: its text; for a JSON secret, each
 field's value and the whole document as `json.dumps` renders it (default and compact
-separators); for a URL, the user and password of its userinfo; and each of these as it appears
-percent-encoded (in a URL) or escaped (inside a JSON string)."""
+separators); for a URL, the password of its userinfo (the user when it has none); and each of
+these as it appears percent-encoded (in a URL) or escaped (inside a JSON string)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def _collect(value: object, found: set[str], top: bool = False) -> None:
 
 
 def _collect_text(text: str, found: set[str]) -> None:
-    """What a secret's text holds: a JSON document's fields, a URL's userinfo."""
+    """What a secret's text holds: a JSON document's fields, a URL's password (a user name
+    such as `postgres` would mask ordinary text)."""
     if text.lstrip()[:1] in ("{", "["):
         try:
             document: Any = json.loads(text)
@@ -71,9 +72,9 @@ def _collect_text(text: str, found: set[str]) -> None:
             parts = urlsplit(text.strip())
         except ValueError:
             return
-        for part in (parts.username, parts.password):
-            if part:
-                found.update((part, unquote(part)))
+        secret = parts.password or parts.username  # `https://TOKEN@host` has no password
+        if secret:
+            found.update((secret, unquote(secret)))
 
 
 def _documents(value: object) -> set[str]:

@@ -188,6 +188,9 @@ def test_the_token_never_reaches_a_command_line_the_config_or_a_credential_store
     pinned = clone(repository=url, commit_sha=first, clone_directory_name="pinned",
                    credentials={"username": "ci", "password": "{{ prefect.blocks.secret.token }}"})  # fmt: skip
     assert pinned == {"directory": "pinned"}
+    clone(repository=f"{https}/app.git", include_submodules=True,
+          access_token="{{ prefect.blocks.secret.token }}")  # fmt: skip
+    assert (workdir / "app" / "lib" / "flows" / "etl.py").exists()  # same origin: same token
     assert git("rev-parse", "HEAD", cwd=workdir / "pinned") == first  # fetched on checkout
     assert not (traced.parent / "home" / "stored-credentials").exists()
     assert TOKEN not in traced.read_text()
@@ -195,8 +198,8 @@ def test_the_token_never_reaches_a_command_line_the_config_or_a_credential_store
     assert ["git", "clone", "-v", "--depth=1", "--", url, "flows-repo"] in commands
     assert ["git", "pull", url, "--depth", "1"] in commands
     assert ["git", "remote-https", "origin", url] in commands  # what talks to the server
-    for directory in ("flows-repo", "pinned"):
-        assert TOKEN not in (workdir / directory / ".git" / "config").read_text()
+    for config in ("flows-repo/.git", "pinned/.git", "app/.git", "app/.git/modules/lib"):
+        assert TOKEN not in (workdir / config / "config").read_text()
 
 
 def test_the_credential_environment() -> None:

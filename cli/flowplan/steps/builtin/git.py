@@ -107,7 +107,7 @@ def git_clone(
         except ValueError:
             raise
         except Exception as exc:  # gitpython raises GitCommandError and OSError variants
-            message = masking.clean(_git_message(exc))
+            message = _git_message(exc)
             if attempt == RETRIES or any(p in message.lower() for p in _PERMANENT):
                 raise StepExecutionError(
                     f"git_clone of {masking.clean(repository)} failed: {message}"
@@ -120,7 +120,7 @@ def _git_message(exc: Exception) -> str:
     stderr = getattr(exc, "stderr", None)
     text = stderr if isinstance(stderr, str) and stderr.strip() else str(exc)
     text = text.strip().removeprefix("stderr: ").strip("'\" \n")
-    return " ".join(text.split())[-1500:]
+    return masking.clean(" ".join(text.split()))[-1500:]  # cleaned before it is cut
 
 
 def _clone_or_pull(

@@ -85,16 +85,16 @@ def apply_session(
 
 def _refuse_secret_values(plan: Plan) -> None:
     """A secret's value never goes to the target: it would be stored in clear. It gets into a
-    deployment through a build or push step's output (a step that echoes a secret, say)."""
+    deployment through a build or push step's output (a step that echoes a secret, say), or an
+    environment value that a step was given as a token too."""
     for change in plan.changes:
         if change.action == "noop" or not change.after:
             continue
         for field, value in change.after.items():
             if masking.holds_secret(value):
                 raise FlowplanError(
-                    f"{change.kind} {change.key!r}: {field} holds the value of a secret (from a"
-                    " build or push step's output), which would be stored in clear; nothing was"
-                    " applied",
-                    hint="keep secrets as references ({{ prefect.blocks.secret.NAME }}), which"
-                    " are resolved when the flow runs",
+                    f"{change.kind} {change.key!r}: {field} holds the value of a secret, which"
+                    " would be stored in clear; nothing was applied",
+                    hint="keep secrets as references ({{ prefect.blocks.secret.NAME }}), resolved"
+                    " when the flow runs, not values a step printed or read",
                 )

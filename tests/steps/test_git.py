@@ -4,6 +4,7 @@ token (the token must reach git and never the output or the clone's config)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -218,3 +219,19 @@ def test_the_credential_environment() -> None:
         credential_env("https://h/r.git", "tok\nprotocol=http", {})
     with pytest.raises(ValueError, match="GIT_CONFIG_COUNT in the environment is not a number"):
         credential_env("https://h/r.git", "tok", {"GIT_CONFIG_COUNT": "x"})
+
+
+def test_a_token_needs_a_git_that_reads_settings_from_the_environment(
+    workdir: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    bin_dir = tmp_path_factory.mktemp("old-git")
+    real = shutil.which("git")
+    (bin_dir / "git").write_text(
+        f'#!/bin/sh\n[ "$1" = version ] && echo "git version 2.30.9" && exit 0\nexec {real} "$@"\n'
+    )
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    with pytest.raises(StepExecutionError, match=r"needs git 2.31 or later \(found 2.30.9\)"):
+        clone(repository="https://127.0.0.1:1/x.git", access_token="a-token-value")

@@ -98,6 +98,8 @@ def git_clone(
     token = _token(access_token, credentials)
     masking.register([token, (token or "").partition(":")[2]])  # the password of user:password
     env = credential_env(repository, token)
+    if env:
+        _check_git_version()
     directory = clone_directory(repository, branch, clone_directory_name)
     for attempt in range(1, RETRIES + 1):
         try:
@@ -114,6 +116,18 @@ def git_clone(
                 ) from None
             time.sleep(0.5 * attempt)
     raise AssertionError("unreachable")
+
+
+def _check_git_version() -> None:
+    """Settings in the environment (GIT_CONFIG_COUNT) came with git 2.31; an older git would
+    ignore the credentials and fail with "could not read Username"."""
+    import git
+
+    found = git.Git().version_info
+    if found < (2, 31):
+        raise ValueError(
+            f"git_clone with a token needs git 2.31 or later (found {'.'.join(map(str, found))})"
+        )
 
 
 def _git_message(exc: Exception) -> str:

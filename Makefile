@@ -45,6 +45,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/templating_bench.py
 	$(BIN)/python bench/store_open_bench.py
 	$(BIN)/python bench/fuzz_validate.py
+	$(BIN)/python bench/masking_bench.py
 	bash scripts/prefect-venv.sh .venv-prefect
 	FLOWPLAN_BENCH_PREFECT_PYTHON=.venv-prefect/bin/python $(BIN)/python bench/runtime_bench.py
 

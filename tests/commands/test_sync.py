@@ -398,10 +398,12 @@ deployments:
     get_backend().create_work_pool("local", "process")
     get_backend().set_secret("api-token", "tok-1234-very-secret")
     result = cli("apply", "--auto-approve")
-    assert result.code == 0, result.err
     assert "token=********" in result.err  # the step's streamed output
     assert "tok-1234" not in result.out + result.err
     assert 'description: "token=********"' in result.out  # the plan shows it masked
+    assert result.code == 1  # and refuses to store it
+    assert "deployment 'hello/d': description holds the value of a secret" in result.err
+    assert get_backend().read_deployments() == []
 
     import flowplan.commands
 

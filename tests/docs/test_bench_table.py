@@ -58,3 +58,13 @@ def test_a_result_without_a_row_maker_is_an_error(tmp_path: Path) -> None:
     done = bench_table("--results", results, "--page", page)
     assert done.returncode == 1
     assert "no row maker in scripts/bench_table.py for new_bench.json" in done.stderr
+
+
+def test_a_result_may_carry_its_own_rows(tmp_path: Path) -> None:
+    results, page = copies(tmp_path)
+    rows = [{"what": "a new thing", "target": "<= 1 s", "measured": "0.5 s median", "met": True},
+            {"what": "another", "target": "-", "measured": "3 runs/s", "met": None}]  # fmt: skip
+    (results / "zz_new.json").write_text(json.dumps({"rows": rows}))
+    assert bench_table("--results", results, "--page", page).returncode == 0
+    text = page.read_text()
+    assert "| a new thing | <= 1 s | 0.5 s median | yes |\n| another | - | 3 runs/s |  |\n" in text

@@ -80,8 +80,8 @@ def test_every_unit_of_the_package_is_in_the_table() -> None:
 
 def test_an_import_against_the_table_is_reported() -> None:
     allowed = rules(PAGE.read_text())
-    assert allowed["domain"] == {"templating", "findings", "schema_validator", "errors",
-                                 "masking", "settings", "resources", "console"}  # fmt: skip
+    assert {"templating", "findings", "errors", "masking", "console"} <= allowed["domain"]
+    assert not {"plan", "commands", "runtime", "*"} & allowed["domain"]
     found = {
         "domain": {("plan", "domain/x.py:3"), ("errors", "domain/x.py:4")},
         "commands": {("main", "commands/y.py:9"), ("sdk", "commands/y.py:8")},

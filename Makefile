@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 CORPUS_DIR := ../shared/corpus/prefect-yaml
 
-.PHONY: test test-corpus demo lint typecheck pytest bench mutation clean
+.PHONY: test test-corpus demo lint typecheck pytest bench mutation clean docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,17 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/templating_bench.py
 	$(BIN)/python bench/store_open_bench.py
 	$(BIN)/python bench/fuzz_validate.py
+	$(BIN)/python bench/masking_bench.py
 	bash scripts/prefect-venv.sh .venv-prefect
 	FLOWPLAN_BENCH_PREFECT_PYTHON=.venv-prefect/bin/python $(BIN)/python bench/runtime_bench.py
+
+# the docs site, built strictly into site/ (a broken link, anchor or nav entry fails)
+$(BIN)/.docs-installed: $(BIN)/.installed pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[test,dev,docs]'
+	touch $@
+
+docs: $(BIN)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --clean --site-dir site
 
 mutation: $(BIN)/.installed
 	$(BIN)/python -m pip install -q -e '.[test,dev,mutation]'

@@ -188,11 +188,13 @@ def main() -> None:
     trigger(python, root2, env2, 200, 0)
     batch = time.perf_counter() - started
     stop(worker)
+    timings = percentiles(latencies)
     result: dict[str, object] = {
         "python_c_pass": anchor,
         "trigger_to_completed": {
-            **percentiles(latencies),
+            **timings,
             "target": "p50 <= 0.3 s, p95 <= 0.6 s",
+            "meets_target": timings["p50_s"] <= 0.3 and timings["p95_s"] <= 0.6,
             "ratio_p50_vs_python_c_pass": round(
                 statistics.median(latencies) / anchor["median_s"], 1
             ),
@@ -202,8 +204,13 @@ def main() -> None:
             "cpu_percent": round(cpu, 2),
             "fork_server_rss_mb": round(spare, 1),
             "target": "CPU <= 1 %, RSS <= 60 MB",
+            "meets_target": cpu <= 1 and rss <= 60,
         },
-        "runs_200_limit_8": {"seconds": round(batch, 2), "target": "<= 30 s"},
+        "runs_200_limit_8": {
+            "seconds": round(batch, 2),
+            "target": "<= 30 s",
+            "meets_target": batch <= 30,
+        },
     }
     prefect_python = os.environ.get("FLOWPLAN_BENCH_PREFECT_PYTHON")
     if prefect_python:
@@ -213,9 +220,11 @@ def main() -> None:
         time.sleep(4)  # the fork server imports Prefect once
         prefect_latencies = trigger(prefect_python, root3, env3, 20, 0.5)
         stop(worker)
+        prefect_timings = percentiles(prefect_latencies)
         result["prefect_flow_three_tasks"] = {
-            **percentiles(prefect_latencies),
+            **prefect_timings,
             "target": "p50 <= 1 s",
+            "meets_target": prefect_timings["p50_s"] <= 1,
         }
     write("runtime", result)
 

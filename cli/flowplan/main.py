@@ -17,6 +17,7 @@ from pathlib import Path
 
 from flowplan import console, masking
 from flowplan.errors import ExitCode, FlowplanError, ProjectFileError
+from flowplan.private_file import write_private
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,9 +75,7 @@ def _bug(exc: BaseException) -> int:
     log = log_dir / f"crash-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
     try:
         # 0600: a traceback can hold values from the project or the store
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
-            handle.write(masking.mask("".join(traceback.format_exception(exc))))
+        write_private(log, masking.mask("".join(traceback.format_exception(exc))))
         where = f"The full traceback is in {log}"
     except OSError:
         where = "The traceback could not be written to a file"

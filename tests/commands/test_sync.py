@@ -202,6 +202,32 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(cli: Cli, proj: Path) -> No
     assert cli("apply", "--auto-approve", "--lock-timeout", "0").code == 0
 
 
+def test_a_no_op_apply_releases_a_lock_whose_holder_is_gone(cli: Cli, proj: Path) -> None:
+    """An apply killed after its last write leaves its lock; the next apply has nothing to do
+    and releases it (a live holder's lock, or another host's, stays)."""
+    import socket
+    import subprocess
+    import sys
+
+    assert cli("apply", "--auto-approve").code == 0
+    backend = get_backend()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    holder = f"{socket.gethostname()}:{dead.stdout.strip()}:x"
+    backend.acquire_lease(LOCK, holder, 600)
+    result = cli("apply", "--auto-approve")
+    assert result.code == 0 and "No changes" in result.out
+    assert result.err.endswith(
+        f"\nReleased the apply lock left by {holder} (that process is gone).\n"
+    )
+    assert backend.read_lease(LOCK) is None
+    backend.acquire_lease(LOCK, "otherhost:1:abc", 600)
+    again = cli("apply", "--auto-approve")
+    assert again.code == 0 and "Released" not in again.err
+    lease = backend.read_lease(LOCK)
+    assert lease is not None and lease.holder == "otherhost:1:abc"
+
+
 def test_prune_removes_only_deployments_dropped_from_the_file(cli: Cli, proj: Path) -> None:
     cli("apply", "--auto-approve")
     assert cli("deploy", "./flows/hello.py:hello_flow", "-n", "adhoc", "-p", "local").code == 0
@@ -372,10 +398,12 @@ deployments:
     get_backend().create_work_pool("local", "process")
     get_backend().set_secret("api-token", "tok-1234-very-secret")
     result = cli("apply", "--auto-approve")
-    assert result.code == 0, result.err
     assert "token=********" in result.err  # the step's streamed output
     assert "tok-1234" not in result.out + result.err
     assert 'description: "token=********"' in result.out  # the plan shows it masked
+    assert result.code == 1  # and refuses to store it
+    assert "deployment 'hello/d': description holds the value of a secret" in result.err
+    assert get_backend().read_deployments() == []
 
     import flowplan.commands
 

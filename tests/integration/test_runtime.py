@@ -152,6 +152,20 @@ def test_a_flow_that_dies_or_raises(
     assert (done.state.message or "").startswith(message)
 
 
+def test_credentials_in_urls_are_masked_in_the_output_a_crash_stores(
+    tmp_path: Path, workers: Workers
+) -> None:
+    backend = store(workers.home)
+    body = "os.system('echo cloning https://ci:tok-raw-fd@git.example/x.git'); os._exit(7)"
+    source = f"import os\nfrom flowplan import flow\n@flow\ndef f():\n    {body}\n"
+    deployment(backend, tmp_path, source=source)
+    worker = workers.start()
+    done = final(backend, backend.create_flow_run("f/d"))
+    assert done.state.type is StateType.CRASHED
+    assert "cloning https://********@git.example/x.git" in (done.state.message or "")
+    assert "tok-raw-fd" not in (done.state.message or "") + workers.output(worker)
+
+
 def test_cancelling_a_running_run_stops_its_process(tmp_path: Path, workers: Workers) -> None:
     backend = store(workers.home)
     deployment(backend, tmp_path, source=SLEEPY)
@@ -229,3 +243,25 @@ def test_a_store_held_by_a_long_writer_makes_workers_wait(tmp_path: Path, worker
     assert final(backend, made[0]).state.type is StateType.COMPLETED
     assert worker.poll() is None
     assert "Internal error" not in workers.output(worker)
+
+
+def test_a_secret_printed_in_pieces_is_masked_in_what_a_crash_stores(
+    tmp_path: Path, workers: Workers
+) -> None:
+    backend = store(workers.home)
+    secret = f"piece-{os.getpid()}-secret-value"
+    backend.set_secret("s", secret)
+    steps = [
+        {"prefect.deployments.steps.run_shell_script": {
+            "script": "true {{ prefect.blocks.secret.s }}"}},  # read, so registered
+        {"prefect.deployments.steps.set_working_directory": {"directory": str(tmp_path)}},
+    ]  # fmt: skip
+    body = f"sys.stdout.write({secret[:8]!r}); sys.stdout.write({secret[8:]!r} + '\\n')"
+    source = f"import os, sys\nfrom flowplan import flow\n@flow\ndef f():\n    {body}\n" \
+             "    sys.stdout.flush()\n    os._exit(7)\n"  # fmt: skip
+    deployment(backend, tmp_path, source=source, pull_steps=steps)
+    worker = workers.start()
+    done = final(backend, backend.create_flow_run("f/d"))
+    assert done.state.type is StateType.CRASHED
+    assert (done.state.message or "").endswith("\n********")
+    assert secret[:8] not in (done.state.message or "") + workers.output(worker)

@@ -3,7 +3,9 @@ store, every failure a FAILED state with a message that says why."""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -285,3 +287,29 @@ def test_the_run_context_outside_a_run() -> None:
     assert runtime.flow_run.tags == () and runtime.deployment.name is None
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         _ = runtime.flow_run.nope
+
+
+def test_a_json_secret_is_masked_in_pull_step_output_logs_and_the_state_message(
+    tmp_path: Path, backend: LocalBackend
+) -> None:
+    password, user = f"pw-{uuid.uuid4().hex[:12]}", f"svc-{uuid.uuid4().hex[:12]}"
+    backend.set_secret("creds", json.dumps({"user": user, "db": {"password": password}}))
+    steps = [
+        {"prefect.deployments.steps.run_shell_script": {
+            "script": "echo user={{ prefect.blocks.secret.creds.user }}"
+                      " pw={{ prefect.blocks.secret.creds.db.password }}\n"
+                      "echo https://ci:tok-in-a-url@git.example/x.git"}},
+        {"prefect.deployments.steps.set_working_directory": {"directory": str(tmp_path)}},
+    ]  # fmt: skip
+    source = f"from flowplan import flow\n@flow\ndef f():\n    raise ValueError('bad {password}')\n"
+    deployment(backend, tmp_path, source=source, pull_steps=steps)
+    run = backend.create_flow_run("f/d")
+    done = run_engine(tmp_path / "home", run.id, tmp_path / "elsewhere")
+    state = backend.read_flow_run(run.id).state
+    assert state.type is StateType.FAILED
+    assert state.message == "Flow run encountered an exception: ValueError: bad ********"
+    logs = "\n".join(messages(backend, run))
+    assert "user=******** pw=********" in logs
+    assert "https://********@git.example/x.git" in logs
+    for value in (password, user, "tok-in-a-url"):
+        assert value not in logs and value not in done.stdout + done.stderr

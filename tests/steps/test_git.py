@@ -3,12 +3,15 @@ token (the token must reach git and never the output or the clone's config)."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from flowplan.errors import StepExecutionError
+from flowplan.steps.builtin.git import credential_env
 from flowplan.steps.runner import StepContext, run_steps
 from tests.servers import (
     git,
@@ -151,3 +154,84 @@ def test_tokens_in_git_messages_are_masked(served: tuple[Path, str, str], workdi
 def test_bad_arguments(workdir: Path, arguments: dict[str, object], message: str) -> None:
     with pytest.raises(StepExecutionError, match=message):
         clone(**arguments)
+
+
+@pytest.fixture
+def traced(workdir: Path, tmp_path_factory: pytest.TempPathFactory,
+           monkeypatch: pytest.MonkeyPatch) -> Path:  # fmt: skip
+    """Git's own record (trace2) of every git process and every child it starts, with argv;
+    and a user configuration that would store credentials git was given."""
+    base = tmp_path_factory.mktemp("traced")
+    trace = base / "trace2.json"
+    monkeypatch.setenv("GIT_TRACE2_EVENT", str(trace))
+    home = base / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(
+        f"[credential]\n\thelper = store --file={home / 'stored-credentials'}\n"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    return trace
+
+
+def argvs(trace: Path) -> list[list[str]]:
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    return [event["argv"] for event in events if "argv" in event]
+
+
+def test_the_token_never_reaches_a_command_line_the_config_or_a_credential_store(
+    served: tuple[Path, str, str], workdir: Path, traced: Path
+) -> None:
+    bare, _, https = served
+    url = f"{https}/flows-repo.git"
+    first = git("rev-list", "--max-parents=0", "main", cwd=bare)
+    clone(repository=url, access_token="{{ prefect.blocks.secret.token }}")
+    clone(repository=url, access_token="{{ prefect.blocks.secret.token }}")  # a pull, now
+    pinned = clone(repository=url, commit_sha=first, clone_directory_name="pinned",
+                   credentials={"username": "ci", "password": "{{ prefect.blocks.secret.token }}"})  # fmt: skip
+    assert pinned == {"directory": "pinned"}
+    clone(repository=f"{https}/app.git", include_submodules=True,
+          access_token="{{ prefect.blocks.secret.token }}")  # fmt: skip
+    assert (workdir / "app" / "lib" / "flows" / "etl.py").exists()  # same origin: same token
+    assert git("rev-parse", "HEAD", cwd=workdir / "pinned") == first  # fetched on checkout
+    assert not (traced.parent / "home" / "stored-credentials").exists()
+    assert TOKEN not in traced.read_text()
+    commands = argvs(traced)
+    assert ["git", "clone", "-v", "--depth=1", "--", url, "flows-repo"] in commands
+    assert ["git", "pull", url, "--depth", "1"] in commands
+    assert ["git", "remote-https", "origin", url] in commands  # what talks to the server
+    for config in ("flows-repo/.git", "pinned/.git", "app/.git", "app/.git/modules/lib"):
+        assert TOKEN not in (workdir / config / "config").read_text()
+
+
+def test_the_credential_environment() -> None:
+    env = credential_env(
+        "https://x@git.example:8443/a/b.git", "ci:pa:ss", {"GIT_CONFIG_COUNT": "1"}
+    )
+    key = "credential.https://git.example:8443.helper"  # this origin alone
+    assert (env["GIT_CONFIG_COUNT"], env["GIT_CONFIG_KEY_1"], env["GIT_CONFIG_VALUE_1"]) == (
+        "3", key, "")  # fmt: skip
+    assert env["GIT_CONFIG_KEY_2"] == key and "$FLOWPLAN_GIT_PASSWORD" in env["GIT_CONFIG_VALUE_2"]
+    assert (env["FLOWPLAN_GIT_USERNAME"], env["FLOWPLAN_GIT_PASSWORD"]) == ("ci", "pa:ss")
+    assert credential_env("https://h/r.git", "tok", {})["FLOWPLAN_GIT_PASSWORD"] == ""
+    assert credential_env("http://h/r.git", "tok", {}) == {}  # tokens only ever go over https
+    assert credential_env("https://h/r.git", None, {}) == {}
+    with pytest.raises(ValueError, match="line break"):
+        credential_env("https://h/r.git", "tok\nprotocol=http", {})
+    with pytest.raises(ValueError, match="GIT_CONFIG_COUNT in the environment is not a number"):
+        credential_env("https://h/r.git", "tok", {"GIT_CONFIG_COUNT": "x"})
+
+
+def test_a_token_needs_a_git_that_reads_settings_from_the_environment(
+    workdir: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    bin_dir = tmp_path_factory.mktemp("old-git")
+    real = shutil.which("git")
+    (bin_dir / "git").write_text(
+        f'#!/bin/sh\n[ "$1" = version ] && echo "git version 2.30.9" && exit 0\nexec {real} "$@"\n'
+    )
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    with pytest.raises(StepExecutionError, match=r"needs git 2.31 or later \(found 2.30.9\)"):
+        clone(repository="https://127.0.0.1:1/x.git", access_token="a-token-value")

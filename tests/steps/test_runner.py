@@ -85,6 +85,19 @@ def test_secrets_are_masked_in_errors() -> None:
     assert "/nothing/********" in str(caught.value)
 
 
+def test_no_part_of_a_secret_is_left_where_an_error_cuts_the_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = f"cut-{uuid.uuid4().hex}"
+    monkeypatch.setitem(SECRETS, "long", secret)
+    code = "import sys; sys.stderr.write(sys.argv[1] + 'x' * 1995); sys.exit(1)"
+    with pytest.raises(StepExecutionError) as caught:  # the error keeps the last 2000 characters
+        run_steps([{SHELL: {"script": f"{sys.executable} -c \"{code}\""
+                            " {{ prefect.blocks.secret.long }}"}}], context())  # fmt: skip
+    assert secret[-5:] not in str(caught.value)
+    assert str(caught.value).endswith("***" + "x" * 1995)
+
+
 @pytest.mark.parametrize(
     ("step", "message"),
     [

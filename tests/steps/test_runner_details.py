@@ -1,4 +1,4 @@
-"""The step runner's details (steps/runner.py, steps/redact.py) and the placeholder syntax
+"""The step runner's details (steps/runner.py, masking.py) and the placeholder syntax
 (templating.py): what is echoed, what is masked, and each error's exact words."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import pytest
 from flowplan import masking
 from flowplan.errors import InvalidInput, StepExecutionError
 from flowplan.masking import MASK
-from flowplan.steps.redact import Redactor
 from flowplan.steps.runner import StepContext, block_field, render_inputs, run_steps
 from flowplan.templating import (
     NOTSET,
@@ -63,29 +62,27 @@ def user_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
 
 def test_values_of_four_characters_or_more_are_masked_everywhere() -> None:
     short, exact, inner = "ab1", unique("x")[:4], unique("token")
-    redactor = Redactor()
     for value in (short, exact, {"nested": {"deep": inner}}):
-        redactor.add(value)
+        masking.register(value)
     text = f"{short} {exact} {inner}"
-    assert redactor.clean(text) == f"{short} {MASK} {MASK}"
+    assert masking.clean(text) == f"{short} {MASK} {MASK}"
     assert masking.mask(text) == f"{short} {MASK} {MASK}"  # everything printed later too
 
 
 def test_a_secret_containing_another_is_masked_whole() -> None:
     inner = unique("pw")
     outer = f"{inner}-and-more"
-    redactor = Redactor()
-    redactor.add(inner)
-    redactor.add(outer)
-    assert redactor.clean(f"[{outer}] [{inner}]") == f"[{MASK}] [{MASK}]"
+    masking.register(inner)
+    masking.register(outer)
+    assert masking.clean(f"[{outer}] [{inner}]") == f"[{MASK}] [{MASK}]"
 
 
 def test_credentials_in_urls_are_masked() -> None:
     text = "cloning https://user:pa55@github.com/x.git and git+ssh://tok@host/y failed"
-    assert Redactor().clean(text) == (
+    assert masking.clean(text) == (
         f"cloning https://{MASK}@github.com/x.git and git+ssh://{MASK}@host/y failed"
     )
-    assert Redactor().clean("mail me at someone@example.com") == "mail me at someone@example.com"
+    assert masking.clean("mail me at someone@example.com") == "mail me at someone@example.com"
 
 
 # -- the runner ------------------------------------------------------------------------------------

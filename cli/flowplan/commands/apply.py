@@ -25,6 +25,7 @@ from flowplan.commands.sync_common import (
 from flowplan.errors import Declined, ExitCode, FlowplanError, UsageError
 from flowplan.plan import planfile
 from flowplan.plan.builds import Builder
+from flowplan.plan.lock import clear_dead_lock
 from flowplan.plan.model import Plan
 from flowplan.plan.pipeline import Request, file_hash, make_plan
 from flowplan.plan.session import needs_build
@@ -82,6 +83,9 @@ def apply(
         build = not skip_build and needs_build(plan)
     show_plan(plan)
     if not plan.has_writes:
+        dead = clear_dead_lock(target)  # an apply killed after its last write left it
+        if dead is not None:
+            console.err(f"Released the apply lock left by {dead} (that process is gone).")
         return int(ExitCode.OK)
     _confirm(auto_approve)
     return run_apply(plan, target, planfile_path is not None, lock_timeout, fresh, build)

@@ -35,15 +35,23 @@ def _dead(holder: str) -> bool:
     return False
 
 
+def clear_dead_lock(backend: Backend) -> str | None:
+    """Release the lock when its holder is known to be dead (an apply killed after its last
+    write leaves it so); returns that holder. A live or foreign holder's lock is left alone."""
+    lease = backend.read_lease(LOCK)
+    if lease is not None and _dead(lease.holder) and backend.release_lease(LOCK, lease.holder):
+        return lease.holder
+    return None
+
+
 @contextmanager
 def apply_lock(backend: Backend, timeout: float) -> Iterator[str]:
     holder = _holder()
     deadline = time.monotonic() + timeout
     while backend.acquire_lease(LOCK, holder, TTL_SECONDS) is None:
-        lease = backend.read_lease(LOCK)
-        if lease is not None and _dead(lease.holder):
-            backend.release_lease(LOCK, lease.holder)
+        if clear_dead_lock(backend) is not None:
             continue
+        lease = backend.read_lease(LOCK)
         if time.monotonic() >= deadline:
             who = f"{lease.holder}, since {lease.acquired:%Y-%m-%d %H:%M:%S} UTC" if lease else "?"
             raise FlowplanError(

@@ -11,6 +11,7 @@ from flowplan import __version__
 from flowplan.errors import FlowplanError
 from flowplan.plan.compute import digest
 from flowplan.plan.model import Change, Plan
+from flowplan.private_file import write_private
 from flowplan.resources import data_dir
 from flowplan.schema_validator import Validator
 
@@ -35,7 +36,11 @@ def to_json(plan: Plan) -> dict[str, Any]:
 
 
 def save(plan: Plan, path: Path) -> None:
-    path.write_text(json.dumps(to_json(plan), indent=1) + "\n", encoding="utf-8")
+    """Readable by its owner alone (a plan holds the values it will apply), written whole."""
+    try:
+        write_private(path, json.dumps(to_json(plan), indent=1) + "\n")
+    except OSError as exc:
+        raise FlowplanError(f"cannot write the plan file {path}: {exc.strerror}") from None
 
 
 def load(path: Path, target: str) -> Plan:

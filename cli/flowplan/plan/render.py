@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flowplan import masking
 from flowplan.plan.model import Change, Plan
 from flowplan.templating import PLACEHOLDER
 
@@ -14,10 +15,11 @@ _NOUNS = {"work_pool": "work pool", "work_queue": "work queue", "deployment": "d
 
 
 def show(value: Any) -> str:
-    """A value on one line; secret references shown as such, long values folded."""
+    """A value on one line; secret references shown as such, long values folded (after the
+    values of secrets are masked: a cut would leave part of one)."""
     if isinstance(value, str) and _is_secret(value):
         return "(secret reference)"
-    text = json.dumps(_mask(value), sort_keys=True, default=str)
+    text = masking.mask(json.dumps(_mask(value), sort_keys=True, default=str))  # before folding
     if len(text) > _WIDTH:
         return f"{text[: _WIDTH - 20]}... ({len(text)} characters)"
     return text

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flowplan import masking
 from flowplan.backends.protocol import Backend
 from flowplan.errors import FlowplanError
 from flowplan.plan.apply import Result, apply_plan, stale_objects
@@ -78,4 +79,22 @@ def apply_session(
                 "some values are only known after build, and the build steps did not run",
                 hint="run 'flowplan apply' without --skip-build, or give the image tag explicitly",
             )
+        _refuse_secret_values(plan)
         return apply_plan(plan, target, hooks.result)
+
+
+def _refuse_secret_values(plan: Plan) -> None:
+    """A secret's value never goes to the target: it would be stored in clear. It gets into a
+    deployment through a build or push step's output (a step that echoes a secret, say), or an
+    environment value that a step was given as a token too."""
+    for change in plan.changes:
+        if change.action == "noop" or not change.after:
+            continue
+        for field, value in change.after.items():
+            if masking.holds_secret(value):
+                raise FlowplanError(
+                    f"{change.kind} {change.key!r}: {field} holds the value of a secret, which"
+                    " would be stored in clear; nothing was applied",
+                    hint="keep secrets as references ({{ prefect.blocks.secret.NAME }}), resolved"
+                    " when the flow runs, not values a step printed or read",
+                )

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from flowplan import masking
 from flowplan.backends import get_backend, variable_reader
 from flowplan.backends.protocol import Backend
 from flowplan.domain.objects import Deployment, FlowRun, StateType
@@ -28,7 +29,6 @@ from flowplan.errors import FlowplanError
 from flowplan.runtime import context
 from flowplan.runtime.loading import Callable_, load_entrypoint
 from flowplan.runtime.logs import LogSink
-from flowplan.steps.redact import Redactor
 
 logger = logging.getLogger("flowplan.flow_run")
 
@@ -75,14 +75,14 @@ def main(argv: list[str]) -> int:
     if run.state.type.is_final:
         return 0
     deployment = backend.read_deployment(run.deployment_id) if run.deployment_id else None
-    redactor = Redactor()
-    with LogSink(run_id, backend.write_logs, redactor.clean) as sink:
-        return execute(_Reporter(backend, sink), run, deployment, redactor)
+    with LogSink(run_id, backend.write_logs, masking.clean) as sink:
+        return execute(_Reporter(backend, sink), run, deployment)
 
 
 class _Reporter:
     """The backend, with every final state written only after the logs so far: whoever sees
-    the final state sees all the run's output."""
+    the final state sees all the run's output. State messages are cleaned of secrets as logs
+    are (they quote what the flow or a pull step raised)."""
 
     def __init__(self, backend: Backend, sink: LogSink) -> None:
         self.backend, self._sink = backend, sink
@@ -92,12 +92,11 @@ class _Reporter:
     ) -> None:
         if state.is_final:
             self._sink.flush()
+        message = masking.clean(message) if message else message
         self.backend.set_flow_run_state(run_id, state, name=name, message=message)
 
 
-def execute(
-    reporter: _Reporter, run: FlowRun, deployment: Deployment | None, redactor: Redactor
-) -> int:
+def execute(reporter: _Reporter, run: FlowRun, deployment: Deployment | None) -> int:
     context.current = context.RunContext(
         flow_run_id=run.id, flow_run_name=run.name, flow_name=run.flow_name,
         parameters=dict(run.parameters), scheduled_start_time=run.expected_start_time,
@@ -109,24 +108,22 @@ def execute(
     reporter.set_state(run.id, StateType.RUNNING)
     logger.info("Running flow run %r of %s", run.name, _deployment_name(run))
     try:
-        target = _prepare(reporter.backend, run, deployment, redactor)
+        target = _prepare(reporter.backend, run, deployment)
     except Exception as exc:
         message = exc.message if isinstance(exc, FlowplanError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, ModuleNotFoundError) and exc.name == "prefect":
             message += (" (the flow imports Prefect, which is not installed where the worker"
                         " runs: install it there, or use 'from flowplan import flow')")  # fmt: skip
-        return _fail(reporter, run, redactor.clean(message))
+        return _fail(reporter, run, message)
     return _call(reporter, run, target)
 
 
-def _prepare(
-    backend: Backend, run: FlowRun, deployment: Deployment | None, redactor: Redactor
-) -> Callable_:
+def _prepare(backend: Backend, run: FlowRun, deployment: Deployment | None) -> Callable_:
     if deployment is None or not deployment.entrypoint:
         raise FlowplanError("the run's deployment has no entrypoint")
     root = Path.cwd()
     if deployment.pull_steps:
-        root = _pull(backend, deployment.pull_steps, redactor)
+        root = _pull(backend, deployment.pull_steps)
     if _uses_prefect(deployment.entrypoint, root):
         from flowplan.runtime.prefect_compat import patch_prefect
 
@@ -137,13 +134,13 @@ def _prepare(
     return target
 
 
-def _pull(backend: Backend, steps: list[dict[str, Any]], redactor: Redactor) -> Path:
+def _pull(backend: Backend, steps: list[dict[str, Any]]) -> Path:
     from flowplan.steps.runner import StepContext, run_steps
 
     logger.info("Running %d deployment pull step%s", len(steps), "" if len(steps) == 1 else "s")
 
     step_context = StepContext(
-        variable=variable_reader(backend), secret=backend.read_secret_value, redactor=redactor,
+        variable=variable_reader(backend), secret=backend.read_secret_value,
         echo=lambda text: logger.info(text.strip()),
     )  # fmt: skip
     assert context.current is not None

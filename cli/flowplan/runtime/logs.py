@@ -1,7 +1,8 @@
 """A flow run's output, into the store as it happens, secrets masked: `print` (stdout,
 stderr) and `logging` records are buffered and written every 0.2 s by a thread, and once more
 at the end, so that the logs are complete before the final state is recorded. What the process
-writes also still goes to its own stdout and stderr, which the worker streams."""
+writes also still goes to its own stdout and stderr, which the worker streams, masked the same
+and a whole line at a time."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ class LogSink:
         self._thread = threading.Thread(target=self._loop, name="flowplan-logs", daemon=True)
 
     def add(self, level: int, message: str) -> None:
-        line = LogLine(self.run_id, utcnow(), level, self.clean(message))
+        """Keep a line that `clean` was applied to already."""
+        line = LogLine(self.run_id, utcnow(), level, message)
         with self._lock:
             self._pending.append(line)
 
@@ -82,12 +84,16 @@ class _Tee(io.TextIOBase):
         self._partial = ""
 
     def write(self, text: str) -> int:
-        self._stream.write(self._sink.clean(text))
-        self._stream.flush()
+        """Whole lines only, to the sink and the real stream alike: a secret written in two
+        pieces is masked whole."""
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
-        for line in lines:
-            self._sink.add(self._level, line)
+        if lines:
+            cleaned = [self._sink.clean(line) for line in lines]
+            for line in cleaned:
+                self._sink.add(self._level, line)
+            self._stream.write("".join(f"{line}\n" for line in cleaned))
+            self._stream.flush()
         return len(text)
 
     def flush(self) -> None:
@@ -95,7 +101,10 @@ class _Tee(io.TextIOBase):
 
     def close_line(self) -> None:
         if self._partial:
-            self._sink.add(self._level, self._partial)
+            cleaned = self._sink.clean(self._partial)
+            self._sink.add(self._level, cleaned)
+            self._stream.write(cleaned)
+            self._stream.flush()
             self._partial = ""
 
     def isatty(self) -> bool:

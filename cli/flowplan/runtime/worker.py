@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from flowplan import masking
 from flowplan.backends.protocol import Backend
 from flowplan.domain.clock import utcnow
 from flowplan.domain.job_config import WorkPoolJobConfiguration
@@ -182,7 +183,10 @@ class Worker:
             self._running[run.id] = started
         self.say(f"Flow run {run.name!r} ({run.id}) started, process {started.pid}.")
         tail: deque[str] = deque(maxlen=TAIL_LINES)
-        for line in started.lines():
+        for output in started.lines():
+            # The engine masks what the flow prints through Python; what a process it started
+            # wrote straight to the file descriptor gets credentials in URLs masked here.
+            line = masking.clean(output)
             tail.append(line)
             if config.stream_output:
                 self.say(f"{run.name} | {line}")

@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowplan import masking
 from flowplan.errors import FlowplanError, StepExecutionError
 from flowplan.steps.catalog import is_sensitive
 from flowplan.steps.mapping import split_step
-from flowplan.steps.redact import Redactor
 from flowplan.steps.registry import resolve
 from flowplan.templating import Placeholder, apply_values, resolve_references, secret_name
 
@@ -25,7 +25,6 @@ class StepContext:
     variable: Callable[[str], Any]  # a variable's value, None when missing
     secret: Callable[[str], str]  # a stored secret's value (raises when missing)
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    redactor: Redactor = field(default_factory=Redactor)
     install_requirements: bool = False
     echo: Callable[[str], None] = lambda text: None
     ran: list[str] = field(default_factory=list)  # step names, in the order they ran
@@ -35,7 +34,7 @@ def _block(context: StepContext) -> Callable[[Placeholder], Any]:
     def value(placeholder: Placeholder) -> Any:
         name = secret_name(placeholder)
         secret = context.secret(name)
-        context.redactor.add(secret)
+        masking.register(secret)
         fields = placeholder.name.split(".")[4:]
         return block_field(secret, name, fields) if fields else secret
 
@@ -114,17 +113,17 @@ def run_steps(
             inputs = render_inputs(arguments, outputs, context)
             for key, value in inputs.items():
                 if is_sensitive(name, key):
-                    context.redactor.add(value)
+                    masking.register(value)
             function = resolve(name, requires, context.install_requirements)
             result = _call(function, inputs)
         except FlowplanError as exc:
             raise StepExecutionError(
-                f"step {name!r} failed: {context.redactor.clean(exc.message)}",
-                hint=exc.hint,
+                f"step {name!r} failed: {masking.clean(exc.message)}",
+                hint=masking.clean(exc.hint) if exc.hint else exc.hint,
             ) from None
         except _StepRaised as raised:
             error = raised.error
-            text = context.redactor.clean(str(error))
+            text = masking.clean(str(error))
             raise StepExecutionError(
                 f"step {name!r} failed: {type(error).__name__}: {text}"
             ) from None

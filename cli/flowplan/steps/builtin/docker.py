@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from flowplan import masking
 from flowplan.errors import StepExecutionError
-from flowplan.steps.redact import Redactor
 
 DEFAULT_BASE_IMAGE = "prefecthq/prefect:3-python3.11"
 _TAIL_LINES = 15
@@ -116,9 +116,8 @@ def push_docker_image(
 ) -> dict[str, Any]:
     """Push every tag; an error event inside the push stream is an error, not a success."""
     engine = client()
-    redactor = Redactor()
     if credentials:
-        redactor.add(credentials.get("password"))
+        masking.register(credentials.get("password"))
         try:
             engine.login(
                 username=credentials.get("username"),
@@ -127,7 +126,7 @@ def push_docker_image(
                 reauth=bool(credentials.get("reauth")),
             )
         except Exception as exc:
-            raise StepExecutionError(f"docker login failed: {redactor.clean(str(exc))}") from None
+            raise StepExecutionError(f"docker login failed: {masking.clean(str(exc))}") from None
     extra = list(additional_tags or ())
     for each in [tag, *extra]:
         try:
@@ -135,13 +134,13 @@ def push_docker_image(
                 if "error" in event or "errorDetail" in event:
                     detail = event.get("error") or event["errorDetail"].get("message", "")
                     raise StepExecutionError(
-                        f"push of {image_name}:{each} failed: {redactor.clean(str(detail))}"
+                        f"push of {image_name}:{each} failed: {masking.clean(str(detail))}"
                     )
         except StepExecutionError:
             raise
         except Exception as exc:
             raise StepExecutionError(
-                f"push of {image_name}:{each} failed: {redactor.clean(str(exc))}"
+                f"push of {image_name}:{each} failed: {masking.clean(str(exc))}"
             ) from None
     return {"image_name": image_name, "tag": tag, "image": f"{image_name}:{tag}",
             "additional_tags": extra}  # fmt: skip

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from flowplan import masking
 from flowplan.errors import StepExecutionError
 
 _TAIL = 2000
@@ -29,10 +30,16 @@ def _run(argv: list[str] | str, cwd: str | None, env: Mapping[str, str], shell: 
         raise StepExecutionError(f"command not found: {name}") from None
     except NotADirectoryError:
         raise StepExecutionError(f"directory {cwd!r} is not a directory") from None
-    if stream:
-        sys.stderr.write(done.stdout)
-        sys.stderr.write(done.stderr)
+    if stream:  # cleaned like every step's output and errors, wherever it goes
+        sys.stderr.write(masking.clean(done.stdout))
+        sys.stderr.write(masking.clean(done.stderr))
     return done.returncode, done.stdout, done.stderr
+
+
+def _tail(output: str) -> str:
+    """The end of a command's output, cleaned before it is cut (a cut would leave part of a
+    secret that masking no longer recognises)."""
+    return masking.clean(output.strip())[-_TAIL:]
 
 
 def run_shell_script(
@@ -57,7 +64,7 @@ def run_shell_script(
         stdout.append(out.strip())
         stderr.append(err.strip())
         if code != 0:
-            tail = err.strip()[-_TAIL:] or out.strip()[-_TAIL:] or "(no output)"
+            tail = _tail(err) or _tail(out) or "(no output)"
             raise StepExecutionError(
                 f"run_shell_script failed: {command!r} exited with code {code}: {tail}"
             )
@@ -76,7 +83,7 @@ def pip_install_requirements(
     code, out, err = _run(argv, directory, os.environ, False, stream_output)
     if code != 0:
         raise StepExecutionError(
-            f"pip_install_requirements failed (exit code {code}): {err.strip()[-_TAIL:]}"
+            f"pip_install_requirements failed (exit code {code}): {_tail(err)}"
         )
     return {"stdout": out.strip(), "stderr": err.strip()}
 

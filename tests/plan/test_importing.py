@@ -414,3 +414,15 @@ def test_into_the_file_init_writes_the_placeholder_is_replaced_and_comments_stay
     names = [d.get("name") for d in load_file(Path("prefect.yaml")).data["deployments"]]
     assert names == ["nightly", "daily"]  # the placeholder replaced by the first (by flow)
     round_trip(cli, store, "proj")
+
+
+def test_the_file_is_replaced_whole_and_keeps_its_mode(
+    store: LocalBackend, cli: Callable[..., Result]
+) -> None:
+    Path("prefect.yaml").write_text(COMMENTED)
+    Path("prefect.yaml").chmod(0o640)
+    store.upsert_deployments([by_hand("weekly")])
+    assert cli("import").code == 0
+    assert Path("prefect.yaml").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in Path.cwd().iterdir() if p.name.startswith(".")) == []
+    assert Path("prefect.yaml").read_text().startswith(COMMENTED)

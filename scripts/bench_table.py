@@ -134,6 +134,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "deploy_10k": _whole_process("10,000 deployments created through the Python API"),
     "apply_1000": _whole_process("plan and apply 1,000 new deployments, local store"),
     "noop_plan_1000": _whole_process("no-op plan of 1,000 deployments, local store"),
+    "import_1000": _whole_process("`flowplan import` of 1,000 deployments, local store"),
     "templating": _templating,
     "store_open": _store_open,
     "fuzz_validate": _fuzz,

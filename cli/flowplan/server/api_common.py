@@ -18,9 +18,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }  # fmt: skip
 
 
-def body_of(
-    request: Request, fields: Mapping[str, str], *, strict: bool = True
-) -> dict[str, Any]:
+def body_of(request: Request, fields: Mapping[str, str], *, strict: bool = True) -> dict[str, Any]:
     """The JSON object body (`fields`: key -> JSON type, `?` suffix: may be null); wrong types
     are refused as Prefect's pydantic models refuse them. Unknown keys too when `strict` (an
     object Prefect creates from the body); otherwise (a filter body) unknown keys are ignored

@@ -87,9 +87,9 @@ class Router:
                 return route, {key: unquote(value) for key, value in found.groupdict().items()}
             allowed.append(route.method)
         if allowed:
-            raise ApiError(405, f"{method} is not allowed on {path} (allowed: "
+            raise ApiError(405, f"{method} is not allowed on /api{path} (allowed: "
                                 f"{', '.join(sorted(set(allowed)))})")  # fmt: skip
-        raise ApiError(404, not_served(path))
+        raise ApiError(404, not_served("/api" + path))
 
 
 def not_served(path: str) -> str:

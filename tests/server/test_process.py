@@ -1,0 +1,106 @@
+"""The server process: the token rule on a non-loopback bind (127.0.0.2: only 127.0.0.1, ::1 and
+localhost are exempt), the body limit, stopping on SIGTERM and Ctrl-C, sharing the store with
+the CLI and another server, and a port that is taken."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.flowplan_server import flowplan_server, server_env
+from tests.runtime.helpers import deployment, store
+
+
+def test_a_non_loopback_bind_needs_the_generated_token(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with flowplan_server(home, host="127.0.0.2") as server:
+        token_file = home / "server-token"
+        token = token_file.read_text().strip()
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert f"Token (generated into {token_file}): {token}" in server.output()
+        status, answer = server.call("POST", "/deployments/filter", {})
+        assert (status, answer) == (401, {"detail": "Unauthorized: send 'Authorization: Bearer"
+                                                    " <token>'"})  # fmt: skip
+        assert server.call("POST", "/deployments/filter", {}, token="wrong" * 8)[0] == 401
+        assert server.call("GET", "/openapi.json")[0] == 401
+        assert server.call("POST", "/deployments/filter", {}, token=token) == (200, [])
+        assert server.call("GET", "/health") == (200, True)  # open, as on Prefect's server
+        assert "POST /api/deployments/filter 401" in server.output()  # refusals are logged
+    with flowplan_server(home, host="127.0.0.2") as again:  # the same token next time
+        assert f"Token (from {token_file}): {token}" in again.output()
+        assert again.call("POST", "/flows/filter", {}, token=token) == (200, [])
+
+
+def test_a_given_token_is_required_and_not_printed(tmp_path: Path) -> None:
+    given = "a-token-of-my-own-1234"
+    env = server_env(tmp_path / "home", FLOWPLAN_SERVER_TOKEN=given)
+    with flowplan_server(tmp_path / "home", host="127.0.0.2", env=env) as server:
+        assert server.call("POST", "/flows/filter", {})[0] == 401
+        assert server.call("POST", "/flows/filter", {}, token=given) == (200, [])
+        assert given not in server.output()
+    assert not (tmp_path / "home" / "server-token").exists()
+
+
+def test_a_loopback_bind_needs_no_token(tmp_path: Path) -> None:
+    with flowplan_server(tmp_path / "home") as server:
+        assert server.call("POST", "/flows/filter", {}) == (200, [])
+        assert "Token" not in server.output()
+    assert not (tmp_path / "home" / "server-token").exists()
+
+
+def test_a_short_token_is_refused_before_listening(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "flowplan", "server", "start", "--token", "short"],
+        env=server_env(tmp_path / "home"), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "Error: the server token must have at least 16 characters" in done.stderr
+
+
+def test_a_body_over_the_limit_is_refused(tmp_path: Path) -> None:
+    with flowplan_server(tmp_path / "home") as server:
+        status, answer = server.call("POST", "/flows/filter", raw=b" " * (1024 * 1024 + 1))
+        assert status == 413
+        assert answer == {"detail": "the body has 1048577 bytes; this server takes at most 1048576"}
+        assert server.call("POST", "/flows/filter", {}) == (200, [])  # and it goes on
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_stop_it_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    with flowplan_server(tmp_path / "home") as server:
+        server.process.send_signal(sig)
+        assert server.process.wait(20) == 0
+        assert server.output().endswith(f"Stopping ({sig.name})\nStopped.\n")
+
+
+def test_servers_and_the_cli_share_the_store(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    backend = store(home)
+    made = deployment(backend, tmp_path)
+    with flowplan_server(home) as first, flowplan_server(home) as second:
+        status, run = first.call("POST", f"/deployments/{made.id}/create_flow_run", {})
+        assert status == 201
+        assert second.call("GET", f"/flow_runs/{run['id']}")[1]["id"] == run["id"]
+        listed = subprocess.run([sys.executable, "-m", "flowplan", "flow-run", "ls"],
+                                env=server_env(home), capture_output=True, text=True,
+                                timeout=60)  # fmt: skip
+        assert run["name"] in listed.stdout
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "flowplan", "server", "start", "--port", str(port)],
+            env=server_env(tmp_path / "home"), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr

@@ -3,12 +3,18 @@ run` refuses is refused here, before anything is stored (422, `{"detail": ...}`)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowplan.domain.objects import Deployment
 from flowplan.errors import InvalidInput
 from flowplan.server.router import ApiError
+
+if TYPE_CHECKING:
+    from flowplan.schema_validator import Validator
+
+_VALIDATORS: dict[str, Validator] = {}  # by schema text: building one costs more than using it
 
 
 def check_parameters(
@@ -27,9 +33,7 @@ def check_parameters(
                             f" (it takes: {takes})")  # fmt: skip
     if not (deployment.enforce_parameter_schema if enforce is None else enforce) or not known:
         return
-    from flowplan.schema_validator import Validator
-
-    issues = Validator(schema, lenient=True).issues({**deployment.parameters, **given})
+    issues = _validator(schema).issues({**deployment.parameters, **given})
     if issues:
         where = ".".join(str(part) for part in issues[0].path) or "parameters"
         raise ApiError(422, f"Error creating flow run: parameter {where}: {issues[0].message}")
@@ -45,3 +49,15 @@ def check_job_variables(
         check(deployment.full_name, {**deployment.job_variables, **given}, template)
     except InvalidInput as exc:
         raise ApiError(422, f"Error creating flow run: {exc}") from None
+
+
+def _validator(schema: dict[str, Any]) -> Validator:
+    from flowplan.schema_validator import Validator
+
+    key = json.dumps(schema, sort_keys=True)
+    found = _VALIDATORS.get(key)
+    if found is None:
+        if len(_VALIDATORS) >= 256:
+            _VALIDATORS.clear()
+        found = _VALIDATORS[key] = Validator(schema, lenient=True)
+    return found

@@ -3,6 +3,7 @@ the tests fill through the local backend, called over HTTP."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -53,6 +54,44 @@ def test_health_and_versions_answer_as_prefect_does(server: FlowplanServer) -> N
     assert server.call("GET", "/health") == (200, True)
     assert server.call("GET", "/version") == (200, "0.8.4")
     assert server.call("GET", "/admin/version") == (200, "3.9.1")
+
+
+@pytest.mark.parametrize(
+    ("version", "status", "detail"),
+    [
+        ("0.8.4", 200, None),
+        ("1.2.3", 200, None),
+        (
+            "0.7.9",
+            400,
+            "The request specified API version 0.7.9 but this server requires version"
+            " 0.8.0 or higher.",
+        ),
+        (
+            "three",
+            400,
+            "Invalid X-PREFECT-API-VERSION header format.Expected header in format"
+            " 'x.y.z' but received three",
+        ),
+    ],
+)
+def test_the_client_api_version_header_is_checked_as_prefect_does(
+    server: FlowplanServer, version: str, status: int, detail: str | None
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(server.url + "/admin/version",
+                                     headers={"X-PREFECT-API-VERSION": version})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert (response.status, detail) == (status, None)
+    except urllib.error.HTTPError as error:
+        assert (error.code, json.loads(error.read())) == (status, {"detail": detail})
+    health = urllib.request.Request(server.url + "/health",
+                                    headers={"X-PREFECT-API-VERSION": version})  # fmt: skip
+    with urllib.request.urlopen(health, timeout=30) as response:
+        assert response.status == 200  # not checked there, as on Prefect's server
 
 
 def test_a_route_not_served_says_what_is_served(server: FlowplanServer) -> None:

@@ -104,3 +104,23 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
         )  # fmt: skip
     assert done.returncode == 1
     assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+
+
+def test_concurrent_clients_each_get_their_run(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    home = tmp_path / "home"
+    backend = store(home)
+    made = deployment(backend, tmp_path)
+    with flowplan_server(home) as server:
+
+        def create(n: int) -> tuple[int, str]:
+            status, run = server.call("POST", f"/deployments/{made.id}/create_flow_run",
+                                      {"name": f"run-{n}"})  # fmt: skip
+            return status, run["name"]
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(create, range(200)))
+    assert {status for status, _ in answers} == {201}
+    assert sorted(run.name for run in backend.read_flow_runs()) == sorted(
+        f"run-{n}" for n in range(200))  # fmt: skip

@@ -29,6 +29,7 @@ from flowplan.domain.schedules import IntervalSchedule, anchor_of
 # another major version and warns when the server is older than itself.
 PREFECT_VERSION = "3.9.1"
 SERVER_API_VERSION = "0.8.4"  # `/api/version`, as Prefect 3.9's server answers
+MINIMUM_API_VERSION = "0.8.0"  # older clients (by X-PREFECT-API-VERSION) are refused
 _NAMESPACE = uuid.UUID("5c1b3c0e-4f4d-4c55-9c53-666c6f77706c")
 
 
@@ -38,6 +39,23 @@ def stable_id(*parts: str) -> str:
 
 def _t(moment: datetime | None) -> str | None:
     return iso(moment) if moment else None
+
+
+def api_version_problem(header: str | None) -> str | None:
+    """Why a request's `X-PREFECT-API-VERSION` is refused (400), as Prefect's server says it;
+    None when it is absent (taken as the latest) or recent enough."""
+    if not header:
+        return None
+    try:
+        major, minor, patch = (int(part) for part in header.split("."))
+    except ValueError:
+        return ("Invalid X-PREFECT-API-VERSION header format."
+                f"Expected header in format 'x.y.z' but received {header}")  # fmt: skip
+    minimum = tuple(int(part) for part in MINIMUM_API_VERSION.split("."))
+    if (major, minor, patch) < minimum:
+        return (f"The request specified API version {header} but this server requires version"
+                f" {MINIMUM_API_VERSION} or higher.")  # fmt: skip
+    return None
 
 
 def schedule(item: DeploymentSchedule, deployment: Deployment) -> dict[str, Any]:

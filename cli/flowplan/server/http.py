@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound, StoreError
-from flowplan.server import auth
+from flowplan.server import auth, compat
 from flowplan.server.router import ApiError, Reply, Request, Router, invalid_body, not_served
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 MAX_BODY = 1024 * 1024  # bytes; larger bodies answer 413
 PREFIX = "/api"
 _OPEN = {("GET", "/api/health")}  # answered without a token, as Prefect's server does
+_UNVERSIONED = {"/api/health", "/api/ready", "/api/version", "/api/openapi.json"}
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
@@ -64,6 +65,9 @@ def make_handler(
                 self.close_connection = True  # its body, if any, is not read
                 raise ApiError(401, "Unauthorized: send 'Authorization: Bearer <token>'")
             body = self._body()
+            problem = compat.api_version_problem(self.headers.get("x-prefect-api-version"))
+            if problem and path not in _UNVERSIONED:
+                raise ApiError(400, problem)
             if path == f"{PREFIX}/openapi.json" and self.command == "GET":
                 return 200, openapi()
             if not path.startswith(PREFIX + "/"):

@@ -54,6 +54,9 @@ def test_health_and_versions_answer_as_prefect_does(server: FlowplanServer) -> N
     assert server.call("GET", "/health") == (200, True)
     assert server.call("GET", "/version") == (200, "0.8.4")
     assert server.call("GET", "/admin/version") == (200, "3.9.1")
+    # no automations on flowplan's server (events and triggers are not served)
+    assert server.call("POST", "/automations/filter", {}) == (200, [])
+    assert server.call("GET", "/automations/related-to/prefect.deployment.x") == (200, [])
 
 
 @pytest.mark.parametrize(

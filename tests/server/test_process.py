@@ -124,3 +124,27 @@ def test_concurrent_clients_each_get_their_run(tmp_path: Path) -> None:
     assert {status for status, _ in answers} == {201}
     assert sorted(run.name for run in backend.read_flow_runs()) == sorted(
         f"run-{n}" for n in range(200))  # fmt: skip
+
+
+def test_flowplans_own_prefect_backend_reads_through_the_server(tmp_path: Path) -> None:
+    """`--api-url` at a flowplan server: flowplan's Prefect backend lists and runs deployments
+    of the server's store, from a machine (here: a home) without that store."""
+    import json
+
+    home = tmp_path / "home"
+    backend = store(home)
+    deployment(backend, tmp_path)
+    with flowplan_server(home) as server:
+        elsewhere = server_env(tmp_path / "elsewhere")
+        listed = subprocess.run(
+            [sys.executable, "-m", "flowplan", "--api-url", server.url, "deployment", "ls",
+             "--output", "json"], env=elsewhere, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert listed.returncode == 0, listed.stderr
+        assert [d["name"] for d in json.loads(listed.stdout)] == ["d"]
+        ran = subprocess.run(
+            [sys.executable, "-m", "flowplan", "--api-url", server.url, "deployment", "run",
+             "f/d"], env=elsewhere, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+    assert len(backend.read_flow_runs()) == 1

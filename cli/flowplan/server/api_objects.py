@@ -55,6 +55,16 @@ def related_automations(backend: LocalBackend, request: Request) -> Any:
     return []
 
 
+@ROUTER.route(
+    "POST",
+    "/automations/filter",
+    "Filter automations (none: flowplan's server has no automations)",
+    body=True,
+)
+def filter_automations(backend: LocalBackend, request: Request) -> Any:
+    return []
+
+
 # -- flows ------------------------------------------------------------------------------------
 
 

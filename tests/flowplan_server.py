@@ -64,7 +64,8 @@ def flowplan_server(home: Path, *args: str, host: str = "127.0.0.1",
         env=env or server_env(home), stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )  # fmt: skip
-    server = FlowplanServer(f"http://{host}:{port}/api", process, log)
+    shown = f"[{host}]" if ":" in host else host
+    server = FlowplanServer(f"http://{shown}:{port}/api", process, log)
     try:
         deadline = time.monotonic() + 30
         while "PREFECT_API_URL=" not in server.output():

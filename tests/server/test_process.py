@@ -148,3 +148,32 @@ def test_flowplans_own_prefect_backend_reads_through_the_server(tmp_path: Path) 
         )  # fmt: skip
         assert ran.returncode == 0, ran.stderr
     assert len(backend.read_flow_runs()) == 1
+
+
+def test_ipv6_loopback_needs_no_token(tmp_path: Path) -> None:
+    with flowplan_server(tmp_path / "home", host="::1") as server:
+        assert server.url.startswith("http://[::1]:")
+        assert server.call("POST", "/flows/filter", {}) == (200, [])
+        assert f"PREFECT_API_URL={server.url}" in server.output()
+
+
+def test_port_0_takes_a_free_port_and_says_which(tmp_path: Path) -> None:
+    import re
+    import urllib.request
+
+    log = tmp_path / "server.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flowplan", "server", "start", "--port", "0"],
+        env=server_env(tmp_path / "home"), stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        from tests.integration.workers import wait_for
+
+        found = wait_for("the server's URL", lambda: re.search(
+            r"PREFECT_API_URL=(http://127\.0\.0\.1:(\d+)/api)", log.read_text()))  # fmt: skip
+        assert int(found.group(2)) > 0
+        with urllib.request.urlopen(found.group(1) + "/health", timeout=30) as response:
+            assert response.read() == b"true"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0

@@ -39,6 +39,7 @@ def make_handler(
         protocol_version = "HTTP/1.1"
         server_version = "flowplan"
         disable_nagle_algorithm = True  # small JSON answers go out at once
+        timeout = 60  # seconds a connection may stay silent: idle ones do not hold threads
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # answers are logged by _log, errors only

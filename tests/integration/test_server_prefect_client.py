@@ -140,3 +140,26 @@ def test_prefect_flow_run_cancel(setup: Setup) -> None:
     assert f"Flow run '{later.id}' was successfully scheduled for cancellation." in " ".join(
         cancelled.stdout.split())  # fmt: skip
     assert setup.backend.read_flow_run(later.id).state.type is StateType.CANCELLED
+
+
+def test_prefects_client_sends_the_token_on_a_non_loopback_bind(tmp_path: Path) -> None:
+    """On 127.0.0.2 the server needs its token: Prefect's client sends PREFECT_API_KEY as the
+    bearer token; without it, Prefect's CLI reports the refusal."""
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, source=FLOW, parameter_openapi_schema=SCHEMA)
+    with flowplan_server(tmp_path / "home", host="127.0.0.2") as server:
+        token = (tmp_path / "home" / "server-token").read_text().strip()
+        setup = Setup(tmp_path, backend, server)
+        refused = setup.prefect("deployment", "ls")
+        assert refused.returncode == 1
+        assert (
+            "Unauthorized: send 'Authorization: Bearer <token>'" in refused.stdout + refused.stderr
+        )
+        env = {**prefect_env(tmp_path / "prefect-home", server.url), "PREFECT_API_KEY": token}
+        created = subprocess.run(
+            [str(PREFECT), "deployment", "run", "f/d", "--param", "n=2"], cwd=tmp_path,
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert created.returncode == 0, created.stdout + created.stderr
+        assert [run.parameters for run in backend.read_flow_runs()] == [{"n": 2}]
+    backend.close()

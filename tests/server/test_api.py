@@ -222,8 +222,12 @@ def test_cancelling_through_set_state(server: FlowplanServer, backend: LocalBack
     run = backend.create_flow_run("f/d", parameters={"n": 1})
     path = f"/flow_runs/{run.id}/set_state"
     status, result = server.call("POST", path, {"state": {"type": "CANCELLING"}})
-    assert status == 201
-    assert (result["status"], result["state"]["type"]) == ("ACCEPT", "CANCELLED")  # not started
+    assert status == 201  # not started: cancelled at once, "rejected" as Prefect answers
+    assert (result["status"], result["state"]["type"]) == ("REJECT", "CANCELLED")
+    assert result["details"] == {
+        "type": "reject_details",
+        "reason": "Scheduled flow run has no infrastructure to terminate.",
+    }
     assert backend.read_flow_run(run.id).state.type is StateType.CANCELLED
     status, result = server.call("POST", path, {"state": {"type": "CANCELLING"}})
     assert (status, result["status"]) == (200, "ABORT")
@@ -232,7 +236,10 @@ def test_cancelling_through_set_state(server: FlowplanServer, backend: LocalBack
     backend.set_flow_run_state(running.id, StateType.RUNNING)
     status, result = server.call("POST", f"/flow_runs/{running.id}/set_state",
                                  {"state": {"type": "CANCELLING"}})  # fmt: skip
-    assert result["state"]["type"] == "CANCELLING"  # its worker stops it
+    assert (result["status"], result["state"]["type"]) == (
+        "ACCEPT",
+        "CANCELLING",
+    )  # its worker stops it
     status, result = server.call("POST", f"/flow_runs/{running.id}/set_state",
                                  {"state": {"type": "COMPLETED"}})  # fmt: skip
     assert status == 501 and "only to cancel it" in result["detail"]
@@ -322,3 +329,19 @@ def test_secrets_are_never_served(server: FlowplanServer, deployment_id: str) ->
         ("GET", "/openapi.json", None)]]  # fmt: skip
     assert answers[0][0] == 404 and answers[2][0] == 404
     assert SECRET not in str(answers)
+
+
+def test_active_slots_count_pending_and_running_runs_under_a_limit(
+    server: FlowplanServer, backend: LocalBackend
+) -> None:
+    assert server.call("GET", "/work_pools/pool")[1]["active_slots"] is None  # no limit
+    backend.update_work_pool("pool", {"concurrency_limit": 5})
+    try:
+        before = server.call("GET", "/work_pools/pool")[1]["active_slots"]
+        run = backend.create_flow_run("f/d", parameters={"n": 1})
+        backend.set_flow_run_state(run.id, StateType.RUNNING)
+        assert server.call("GET", "/work_pools/pool")[1]["active_slots"] == before + 1
+        backend.set_flow_run_state(run.id, StateType.COMPLETED)
+        assert server.call("GET", "/work_pools/pool")[1]["active_slots"] == before
+    finally:
+        backend.update_work_pool("pool", {"concurrency_limit": None})

@@ -80,11 +80,13 @@ def flows(backend: LocalBackend) -> list[dict[str, Any]]:
 
 
 def pools(backend: LocalBackend) -> list[dict[str, Any]]:
-    return [compat.work_pool(p) for p in backend.read_work_pools()]
+    active = backend.count_active_runs()
+    return [compat.work_pool(p, active) for p in backend.read_work_pools()]
 
 
 def queues(backend: LocalBackend) -> list[dict[str, Any]]:
-    return [compat.work_queue(q) for q in backend.read_work_queues()]
+    active = backend.count_active_runs()
+    return [compat.work_queue(q, active) for q in backend.read_work_queues()]
 
 
 def runs(backend: LocalBackend, criteria: Any) -> list[dict[str, Any]]:

@@ -84,6 +84,11 @@ def set_state(backend: LocalBackend, request: Request) -> Any:
     lookups = api_common.Lookups(backend)
     result = compat.flow_run(changed, lookups.queue_ids, lookups.pool_ids)["state"]
     status = 201 if changed.state.timestamp >= before else 200
+    if wanted == StateType.CANCELLING.value and target is StateType.CANCELLED:
+        # as Prefect's server answers: not what was asked for, but cancelled at once
+        reason = f"{run.state.type.value.capitalize()} flow run has no infrastructure to terminate."
+        return Reply({"state": result, "status": "REJECT",
+                      "details": {"type": "reject_details", "reason": reason}}, status)  # fmt: skip
     return Reply({"state": result, "status": "ACCEPT", "details": {"type": "accept_details"}},
                  status)  # fmt: skip
 

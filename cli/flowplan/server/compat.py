@@ -74,13 +74,13 @@ def deployment(item: Deployment, queue_ids: Mapping[tuple[str, str], str]) -> di
     queue_id = queue_ids.get((item.work_pool_name or "", item.work_queue_name or ""))
     return {
         "id": item.id, "created": _t(item.created), "updated": _t(item.updated),
-        "name": item.name, "version": item.version, "version_id": None, "version_info": None,
-        "branch": None, "base": None, "root": None, "description": item.description,
+        "name": item.name, "version": item.version, "description": item.description,
         "flow_id": item.flow_id, "concurrency_limit": item.concurrency_limit,
         "global_concurrency_limit": None, "concurrency_options": item.concurrency_options,
         "paused": item.paused, "schedules": [schedule(s, item) for s in item.schedules],
         "job_variables": item.job_variables, "parameters": item.parameters,
-        "pull_steps": item.pull_steps, "tags": list(item.tags), "labels": item.labels,
+        "pull_steps": item.pull_steps, "tags": list(item.tags),
+        "labels": {**item.labels, "prefect.flow.id": item.flow_id},
         "work_queue_name": item.work_queue_name, "last_polled": _t(item.last_polled),
         "parameter_openapi_schema": item.parameter_openapi_schema, "path": item.path,
         "entrypoint": item.entrypoint, "storage_document_id": None,
@@ -133,7 +133,7 @@ def flow_run(
                                             "retries": None, "retry_delay": None,
                                             "pause_keys": [], "resuming": False,
                                             "retry_type": None},
-        "tags": list(item.tags), "labels": {}, "parent_task_run_id": None,
+        "tags": list(item.tags), "labels": _run_labels(item), "parent_task_run_id": None,
         "run_count": 1 if item.start_time else 0,
         "expected_start_time": _t(item.expected_start_time),
         "next_scheduled_start_time": (_t(item.expected_start_time)
@@ -150,25 +150,41 @@ def flow_run(
     }  # fmt: skip
 
 
-def work_pool(item: WorkPool) -> dict[str, Any]:
+def _run_labels(item: FlowRun) -> dict[str, str]:
+    """The labels Prefect's server gives a run: its flow's id, and its deployment's."""
+    labels = {"prefect.flow.id": item.flow_id}
+    if item.deployment_id:
+        labels["prefect.deployment.id"] = item.deployment_id
+    return labels
+
+
+def work_pool(item: WorkPool, active: Mapping[str, int]) -> dict[str, Any]:
+    """`active`: PENDING and RUNNING runs by pool and queue id, counted (as `active_slots`)
+    where a concurrency limit applies, as Prefect's server does."""
     return {
         "id": item.id, "created": _t(item.created), "updated": _t(item.updated),
         "name": item.name, "description": item.description, "type": item.type,
         "base_job_template": item.base_job_template, "is_paused": item.is_paused,
         "concurrency_limit": item.concurrency_limit, "status": item.status,
+        "active_slots": _slots(item.id, item.concurrency_limit, active),
         "default_queue_id": item.default_queue_id,
         "storage_configuration": {"default_result_storage_block_id": None,
                                   "bundle_upload_step": None, "bundle_execution_step": None},
     }  # fmt: skip
 
 
-def work_queue(item: WorkQueue) -> dict[str, Any]:
+def _slots(key: str, limit: int | None, active: Mapping[str, int]) -> int | None:
+    return None if limit is None else active.get(key, 0)
+
+
+def work_queue(item: WorkQueue, active: Mapping[str, int]) -> dict[str, Any]:
     return {
         "id": item.id, "created": _t(item.created), "updated": _t(item.created),
         "name": item.name, "description": item.description, "is_paused": item.is_paused,
         "concurrency_limit": item.concurrency_limit, "priority": item.priority,
         "work_pool_id": item.work_pool_id, "work_pool_name": item.work_pool_name,
         "filter": None, "last_polled": _t(item.last_polled), "status": item.status,
+        "active_slots": _slots(item.id, item.concurrency_limit, active),
     }  # fmt: skip
 
 

@@ -149,6 +149,20 @@ class RunsMixin:
             ).fetchall()
         return [rows.flow_run(row) for row in found]
 
+    def count_active_runs(self) -> dict[str, int]:
+        """PENDING and RUNNING runs by work queue id and by work pool id (one dict)."""
+        with self.store.read() as conn:
+            found = conn.execute(
+                "SELECT q.id, q.work_pool_id, count(*) FROM flow_runs r"
+                " JOIN work_queues q ON q.id = r.work_queue_id"
+                " WHERE r.state_type IN ('PENDING', 'RUNNING') GROUP BY q.id"
+            ).fetchall()
+        counts: dict[str, int] = {}
+        for queue_id, pool_id, count in found:
+            counts[queue_id] = count
+            counts[pool_id] = counts.get(pool_id, 0) + count
+        return counts
+
     def set_flow_run_state(
         self,
         run_id: str,

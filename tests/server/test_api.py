@@ -309,7 +309,13 @@ def test_flows_pools_queues_and_variables(server: FlowplanServer, backend: Local
     assert server.call("GET", "/flows/name/f") == (200, flows[0])
     status, pool = server.call("GET", "/work_pools/pool")
     assert (status, pool["type"], pool["status"]) == (200, "process", "NOT_READY")
-    assert server.call("GET", "/work_pools/nope")[0] == 404
+    assert server.call("GET", "/work_pools/nope") == (
+        404,
+        {"detail": 'Work pool "nope" not found.'},
+    )
+    assert server.call("GET", "/work_pools/pool/queues/nope") == (
+        404, {"detail": "Work pool queue 'pool/nope' not found."})  # fmt: skip
+    assert server.call("GET", "/variables/name/nope") == (404, {"detail": "Variable not found."})
     status, queues = server.call("POST", "/work_pools/pool/queues/filter", {})
     assert [q["name"] for q in queues] == ["default"]
     assert server.call("GET", f"/work_queues/{queues[0]['id']}") == (200, queues[0])

@@ -102,7 +102,7 @@ def count_flows(backend: LocalBackend, request: Request) -> Any:
 @ROUTER.route("GET", "/work_pools/{name}", "Read a work pool")
 def read_pool(backend: LocalBackend, request: Request) -> Any:
     name = request.params["name"]
-    return _only(api_common.pools(backend), "name", name, f"Work pool {name!r} not found.")
+    return _only(api_common.pools(backend), "name", name, f'Work pool "{name}" not found.')
 
 
 @ROUTER.route("POST", "/work_pools/filter", "Filter work pools", body=True)
@@ -115,7 +115,8 @@ def filter_pools(backend: LocalBackend, request: Request) -> Any:
 def read_pool_queue(backend: LocalBackend, request: Request) -> Any:
     pool, name = request.params["pool"], request.params["name"]
     found = [q for q in api_common.queues(backend) if q["work_pool_name"] == pool]
-    return _only(found, "name", name, f"Work queue {name!r} not found in pool {pool!r}.")
+    _only(api_common.pools(backend), "name", pool, f'Work pool "{pool}" not found.')
+    return _only(found, "name", name, f"Work pool queue '{pool}/{name}' not found.")
 
 
 @ROUTER.route("POST", "/work_pools/{pool}/queues/filter", "Filter a pool's work queues",
@@ -123,7 +124,7 @@ def read_pool_queue(backend: LocalBackend, request: Request) -> Any:
 def filter_pool_queues(backend: LocalBackend, request: Request) -> Any:
     body = api_common.body_of(request, _QUEUES, strict=False)
     pool = request.params["pool"]
-    _only(api_common.pools(backend), "name", pool, f"Work pool {pool!r} not found.")
+    _only(api_common.pools(backend), "name", pool, f'Work pool "{pool}" not found.')
     found = [q for q in api_common.queues(backend) if q["work_pool_name"] == pool]
     return api_common.filtered(found, body, "work_queues", "PRIORITY_ASC")
 
@@ -136,7 +137,7 @@ def filter_queues(backend: LocalBackend, request: Request) -> Any:
 
 @ROUTER.route("GET", "/work_queues/{id:uuid}", "Read a work queue by id")
 def read_queue(backend: LocalBackend, request: Request) -> Any:
-    return _only(api_common.queues(backend), "id", request.params["id"], "Work queue not found")
+    return _only(api_common.queues(backend), "id", request.params["id"], "work queue not found")
 
 
 @ROUTER.route("GET", "/work_queues/{id:uuid}/status", "A work queue's status")
@@ -145,7 +146,7 @@ def queue_status(backend: LocalBackend, request: Request) -> Any:
     for queue in backend.read_work_queues():
         if queue.id == wanted:
             return compat.work_queue_status(queue)
-    raise ApiError(404, "Work queue not found")
+    raise ApiError(404, "Work queue not found.")
 
 
 # -- variables --------------------------------------------------------------------------------
@@ -157,12 +158,12 @@ def _variables(backend: LocalBackend) -> list[dict[str, Any]]:
 
 @ROUTER.route("GET", "/variables/name/{name}", "Read a variable by name")
 def read_variable_by_name(backend: LocalBackend, request: Request) -> Any:
-    return _only(_variables(backend), "name", request.params["name"], "Variable not found")
+    return _only(_variables(backend), "name", request.params["name"], "Variable not found.")
 
 
 @ROUTER.route("GET", "/variables/{id:uuid}", "Read a variable by id")
 def read_variable(backend: LocalBackend, request: Request) -> Any:
-    return _only(_variables(backend), "id", request.params["id"], "Variable not found")
+    return _only(_variables(backend), "id", request.params["id"], "Variable not found.")
 
 
 @ROUTER.route("POST", "/variables/filter", "Filter variables", body=True)

@@ -106,11 +106,43 @@ def test_a_route_not_served_says_what_is_served(server: FlowplanServer) -> None:
         405, {"detail": "DELETE is not allowed on /api/health (allowed: GET)"})  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "detail"),
+    [
+        (
+            "POST",
+            "/deployments/",
+            "flowplan's server does not create, change or delete"
+            " deployments through the API: they come from prefect.yaml through 'flowplan apply'"
+            " (or 'flowplan deploy')",
+        ),
+        (
+            "POST",
+            "/variables/",
+            "flowplan's server does not create, change or delete variables"
+            " through the API: they come from prefect.yaml through 'flowplan apply' (or 'flowplan"
+            " variable set')",
+        ),
+        (
+            "POST",
+            "/work_pools/pool/get_scheduled_flow_runs",
+            "flowplan's server does not hand"
+            " runs to Prefect workers: flowplan's workers run flows and report their states and"
+            " logs to the local store ('flowplan worker start --pool POOL')",
+        ),
+    ],
+)
+def test_writes_prefect_takes_answer_501_with_what_to_do(
+    server: FlowplanServer, method: str, path: str, detail: str
+) -> None:
+    assert server.call(method, path, {}) == (501, {"detail": detail})
+
+
 def test_the_openapi_document_lists_exactly_the_served_routes(server: FlowplanServer) -> None:
-    from flowplan.server import api_deployments, api_objects, api_runs
+    from flowplan.server import api_deployments, api_objects, api_refused, api_runs
     from flowplan.server.router import ROUTER
 
-    del api_deployments, api_objects, api_runs
+    del api_deployments, api_objects, api_refused, api_runs
     status, document = server.call("GET", "/openapi.json")
     assert status == 200 and document["openapi"] == "3.1.0"
     listed = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}

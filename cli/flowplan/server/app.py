@@ -40,11 +40,11 @@ class _Server6(_Server):
 
 def build(backend: LocalBackend, options: ServerOptions) -> ThreadingHTTPServer:
     """The bound server (not serving yet); an address that cannot be bound is a user error."""
-    from flowplan.server import api_deployments, api_objects, api_runs, openapi
+    from flowplan.server import api_deployments, api_objects, api_refused, api_runs, openapi
     from flowplan.server.http import make_handler
     from flowplan.server.router import ROUTER
 
-    del api_deployments, api_objects, api_runs  # imported for their routes
+    del api_deployments, api_objects, api_refused, api_runs  # imported for their routes
     handler = make_handler(backend, ROUTER, options.token, lambda: openapi.document(ROUTER))
     kind = _Server6 if ":" in options.host else _Server
     try:

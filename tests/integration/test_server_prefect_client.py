@@ -73,20 +73,26 @@ def setup(tmp_path: Path, workers: Workers) -> Iterator[Setup]:
 
 
 def test_run_deployment_returns_at_once_or_waits_for_completion(setup: Setup) -> None:
-    done = setup.python("""
+    deployment_id = setup.backend.read_deployment("f/d").id
+    done = setup.python(
+        """
         import json
+        from uuid import UUID
         from prefect.deployments import run_deployment
         at_once = run_deployment("f/d", parameters={"n": 7}, timeout=0, tags=["adhoc"],
                                  idempotency_key="once", job_variables={"env": {"A": "1"}})
         again = run_deployment("f/d", parameters={"n": 7}, timeout=0, idempotency_key="once")
         waited = run_deployment("f/d", parameters={"n": 8, "label": "w"}, timeout=120,
                                 poll_interval=0.2)
+        by_id = run_deployment(UUID("DEPLOYMENT_ID"), parameters={"n": 9}, timeout=0)
         print(json.dumps({"at_once": [str(at_once.id), at_once.state.type.value,
                                       sorted(at_once.tags), at_once.parameters],
                           "again": str(again.id),
                           "waited": [str(waited.id), waited.state.type.value,
-                                     waited.parameters]}))
-    """)
+                                     waited.parameters],
+                          "by_id": str(by_id.id)}))
+    """.replace("DEPLOYMENT_ID", deployment_id)
+    )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     run_id, state, tags, parameters = answer["at_once"]
@@ -95,7 +101,9 @@ def test_run_deployment_returns_at_once_or_waits_for_completion(setup: Setup) ->
     assert answer["waited"][1:] == ["COMPLETED", {"n": 8, "label": "w"}]
     assert setup.finished(run_id).state.type is StateType.COMPLETED
     assert setup.backend.read_flow_run(run_id).job_variables == {"env": {"A": "1"}}
+    assert setup.finished(answer["by_id"]).parameters == {"n": 9}  # by the deployment's id
     assert (setup.root / "ran-7-x.txt").exists() and (setup.root / "ran-8-w.txt").exists()
+    assert (setup.root / "ran-9-x.txt").exists()
 
 
 def test_prefect_deployment_run_ls_inspect_and_flow_run_ls(setup: Setup) -> None:

@@ -191,3 +191,13 @@ def test_a_chunked_body_is_refused_with_411(tmp_path: Path) -> None:
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 411 ")
         assert body == b'{"detail":"send the body with a Content-Length"}'
+
+
+def test_head_answers_as_get_without_a_body(tmp_path: Path) -> None:
+    import urllib.request
+
+    with flowplan_server(tmp_path / "home", host="127.0.0.2") as server:
+        request = urllib.request.Request(server.url + "/health", method="HEAD")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert (response.status, response.headers["content-length"]) == (200, "4")
+            assert response.read() == b""

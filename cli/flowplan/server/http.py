@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 
 MAX_BODY = 1024 * 1024  # bytes; larger bodies answer 413
 PREFIX = "/api"
-_OPEN = {("GET", "/api/health")}  # answered without a token, as Prefect's server does
+_OPEN = {
+    ("GET", "/api/health"),
+    ("HEAD", "/api/health"),
+}  # answered without a token, as Prefect's server does
 _UNVERSIONED = {"/api/health", "/api/ready", "/api/version", "/api/openapi.json"}
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
@@ -69,11 +72,12 @@ def make_handler(
             problem = compat.api_version_problem(self.headers.get("x-prefect-api-version"))
             if problem and path not in _UNVERSIONED:
                 raise ApiError(400, problem)
-            if path == f"{PREFIX}/openapi.json" and self.command == "GET":
+            if path == f"{PREFIX}/openapi.json" and self.command in ("GET", "HEAD"):
                 return 200, openapi()
             if not path.startswith(PREFIX + "/"):
                 raise ApiError(404, not_served(path))
-            route, params = router.match(self.command, path[len(PREFIX) :])
+            method = "GET" if self.command == "HEAD" else self.command
+            route, params = router.match(method, path[len(PREFIX) :])
             try:
                 result = route.handler(backend, Request(self.command, path, params, body))
             except ObjectNotFound as exc:
@@ -120,9 +124,10 @@ def make_handler(
             if self.close_connection:
                 self.send_header("connection", "close")
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
-        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
+        do_GET = do_HEAD = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
 
     return Handler
 

@@ -127,6 +127,28 @@ def _own_rows(data: dict[str, Any]) -> list[Row]:
             for row in data["rows"]]  # fmt: skip
 
 
+def _server(data: dict[str, Any]) -> list[Row]:
+    def versus(key: str) -> str:
+        item = data[key]
+        return (f"{item['flowplan_server']['median_s'] * 1000:.1f} ms vs "
+                f"{item['prefect_server']['median_s'] * 1000:.1f} ms median: "
+                f"{item['speedup']:g}x")  # fmt: skip
+
+    start = data["server_start_to_first_answer"]
+    speedup = data["create_flow_run"]["speedup"]
+    return [
+        ("`create_flow_run` through Prefect's client, `flowplan server` vs Prefect's server",
+         ">= 5x faster", versus("create_flow_run"), _met(speedup >= 5)),
+        ("the same call without Prefect's client (the servers' own share)", "-",
+         versus("raw_http_create_flow_run"), ""),
+        ("`run_deployment(timeout=0)` (a new client per call)", "-",
+         versus("run_deployment_timeout_0"), ""),
+        ("`flowplan server start` to its first answer; idle server", "< 1 s; <= 80 MB",
+         f"{_s(start['median_s'])} median of {start['runs']}; {data['idle_rss_mb']:g} MB",
+         _met(start["median_s"] < 1 and data["idle_rss_mb"] <= 80)),
+    ]  # fmt: skip
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "validate": _whole_process("`flowplan validate`, 20 deployments, 5 flow files"),
     "discovery": _whole_process("`flowplan flows ls`, 5,000 files"),
@@ -145,6 +167,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "prefect_noop_plan_1000": _prefect_writes(
         "no-op plan of 1,000 deployments, Prefect server", "flowplan_plan"),
     "masking": _masking,
+    "server": _server,
 }  # fmt: skip
 
 

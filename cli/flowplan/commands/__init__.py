@@ -47,6 +47,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "variable": ("flowplan.commands.variable", "app", "group", "Manage variables."),
     "secret": ("flowplan.commands.secret", "app", "group",
                "Manage secrets (values are never printed)."),
+    "server": ("flowplan.commands.server", "app", "group",
+               "Serve Prefect's REST API over the local store."),
 }  # fmt: skip
 
 

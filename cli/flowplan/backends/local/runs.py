@@ -25,6 +25,12 @@ _ANIMALS = ("albatross", "badger", "camel", "dingo", "eagle", "ferret", "gecko",
             "stoat", "tapir")  # fmt: skip
 
 
+RUN_ORDERS = frozenset({
+    "expected_start_time DESC", "expected_start_time ASC", "id DESC", "start_time DESC",
+    "start_time ASC", "end_time DESC", "name ASC", "name DESC", "created DESC",
+})  # fmt: skip
+
+
 def random_run_name() -> str:
     return f"{random.choice(_ADJECTIVES)}-{random.choice(_ANIMALS)}"
 
@@ -108,6 +114,54 @@ class RunsMixin:
                 (*params, -1 if limit is None else limit),
             ).fetchall()
         return [rows.flow_run(row) for row in found]
+
+    def page_flow_runs(
+        self,
+        *,
+        ids: Sequence[str] | None = None,
+        states: Sequence[StateType] = (),
+        deployment_ids: Sequence[str] | None = None,
+        flow_ids: Sequence[str] | None = None,
+        order: str = "expected_start_time DESC",
+        limit: int = 200,
+        offset: int = 0,
+    ) -> list[FlowRun]:
+        """One page of runs narrowed in SQL (each given list: one of them), in `order`, one of
+        RUN_ORDERS (what the server's `POST /flow_runs/filter` needs on a large store)."""
+        if order not in RUN_ORDERS:
+            raise InvalidInput(f"runs cannot be ordered by {order!r}")
+        clauses, params = [], []
+        for column, values in (
+            ("r.id", ids),
+            ("r.deployment_id", deployment_ids),
+            ("r.flow_id", flow_ids),
+            ("r.state_type", [state.value for state in states] or None),
+        ):
+            if values is not None:
+                clauses.append(f"{column} IN (SELECT value FROM json_each(?))")
+                params.append(rows.dumps(list(values)))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.store.read() as conn:
+            found = conn.execute(
+                f"SELECT {rows.RUN_COLUMNS} FROM {rows.RUN_FROM} {where}"
+                f" ORDER BY r.{order}, r.id LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            ).fetchall()
+        return [rows.flow_run(row) for row in found]
+
+    def count_active_runs(self) -> dict[str, int]:
+        """PENDING and RUNNING runs by work queue id and by work pool id (one dict)."""
+        with self.store.read() as conn:
+            found = conn.execute(
+                "SELECT q.id, q.work_pool_id, count(*) FROM flow_runs r"
+                " JOIN work_queues q ON q.id = r.work_queue_id"
+                " WHERE r.state_type IN ('PENDING', 'RUNNING') GROUP BY q.id"
+            ).fetchall()
+        counts: dict[str, int] = {}
+        for queue_id, pool_id, count in found:
+            counts[queue_id] = count
+            counts[pool_id] = counts.get(pool_id, 0) + count
+        return counts
 
     def set_flow_run_state(
         self,

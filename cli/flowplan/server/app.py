@@ -1,0 +1,72 @@
+"""Starting and stopping the server process: bind, serve until SIGTERM or Ctrl-C, exit 0.
+
+Each connection has its own thread; the store serialises their writes (one connection per
+process, and SQLite's lock across processes), so workers, the CLI and other servers keep
+working beside it. Requests in flight when it stops are dropped: each store write is one
+transaction, so nothing is half written."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from flowplan.errors import FlowplanError
+
+if TYPE_CHECKING:
+    from flowplan.backends.local import LocalBackend
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    host: str
+    port: int
+    token: str | None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def build(backend: LocalBackend, options: ServerOptions) -> ThreadingHTTPServer:
+    """The bound server (not serving yet); an address that cannot be bound is a user error."""
+    from flowplan.server import api_deployments, api_objects, api_refused, api_runs, openapi
+    from flowplan.server.http import make_handler
+    from flowplan.server.router import ROUTER
+
+    del api_deployments, api_objects, api_refused, api_runs  # imported for their routes
+    handler = make_handler(backend, ROUTER, options.token, lambda: openapi.document(ROUTER))
+    kind = _Server6 if ":" in options.host else _Server
+    try:
+        return kind((options.host, options.port), handler)
+    except (OSError, OverflowError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise FlowplanError(f"cannot listen on {options.host}:{options.port}: {reason}",
+                            hint="choose another --port or --host") from None  # fmt: skip
+
+
+def serve(server: ThreadingHTTPServer, on_stop: Callable[[str], None]) -> None:
+    """Serve until SIGTERM or SIGINT (Ctrl-C), then close the listening socket."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        on_stop(signal.Signals(signum).name)
+        # shutdown() waits for serve_forever, which runs in this (the main) thread
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.serve_forever(poll_interval=0.1)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.server_close()

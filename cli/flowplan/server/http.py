@@ -1,0 +1,137 @@
+"""The HTTP layer, on the standard library's `http.server` (one thread per connection,
+keep-alive): the token check, the body limit, JSON in and out, and errors as Prefect gives them.
+Every request is answered; a bug answers 500 without its text (which may hold values) and its
+traceback goes to the server's stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound, StoreError
+from flowplan.server import auth, compat
+from flowplan.server.router import ApiError, Reply, Request, Router, invalid_body, not_served
+
+if TYPE_CHECKING:
+    from flowplan.backends.local import LocalBackend
+
+MAX_BODY = 1024 * 1024  # bytes; larger bodies answer 413
+PREFIX = "/api"
+_OPEN = {
+    ("GET", "/api/health"),
+    ("HEAD", "/api/health"),
+}  # answered without a token, as Prefect's server does
+_UNVERSIONED = {"/api/health", "/api/ready", "/api/version", "/api/openapi.json"}
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def make_handler(
+    backend: LocalBackend,
+    router: Router,
+    token: str | None,
+    openapi: Callable[[], dict[str, Any]],
+    max_body: int = MAX_BODY,
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "flowplan"
+        disable_nagle_algorithm = True  # small JSON answers go out at once
+        timeout = 60  # seconds a connection may stay silent: idle ones do not hold threads
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # answers are logged by _log, errors only
+
+        def _answer(self) -> None:
+            started = time.monotonic()
+            path = urlsplit(self.path).path.rstrip("/") or "/"
+            try:
+                status, payload = self._handle(path)
+            except ApiError as exc:
+                status, payload = exc.status, exc.payload
+            except Exception:
+                status, payload = 500, {"detail": "Internal server error (see the server's log)"}
+                sys.stderr.write(traceback.format_exc())
+            self._send(status, payload)
+            if status >= 500 or status in (401, 411, 413):
+                _log(f"{self.command} {path} {status} "
+                     f"{(time.monotonic() - started) * 1000:.1f} ms")  # fmt: skip
+
+        def _handle(self, path: str) -> tuple[int, Any]:
+            if (self.command, path) not in _OPEN and not auth.authorized(
+                self.headers.get("authorization"), token
+            ):
+                self.close_connection = True  # its body, if any, is not read
+                raise ApiError(401, "Unauthorized: send 'Authorization: Bearer <token>'")
+            body = self._body()
+            problem = compat.api_version_problem(self.headers.get("x-prefect-api-version"))
+            if problem and path not in _UNVERSIONED:
+                raise ApiError(400, problem)
+            if path == f"{PREFIX}/openapi.json" and self.command in ("GET", "HEAD"):
+                return 200, openapi()
+            if not path.startswith(PREFIX + "/"):
+                raise ApiError(404, not_served(path))
+            method = "GET" if self.command == "HEAD" else self.command
+            route, params = router.match(method, path[len(PREFIX) :])
+            try:
+                result = route.handler(backend, Request(self.command, path, params, body))
+            except ObjectNotFound as exc:
+                raise ApiError(404, str(exc)) from None
+            except StoreError as exc:
+                raise ApiError(503, str(exc)) from None
+            except InvalidInput as exc:
+                raise ApiError(422, str(exc)) from None
+            except FlowplanError as exc:
+                raise ApiError(409, str(exc)) from None
+            reply = result if isinstance(result, Reply) else Reply(result)
+            return reply.status, reply.payload
+
+        def _body(self) -> Any:
+            if self.headers.get("transfer-encoding"):
+                self.close_connection = True
+                raise ApiError(411, "send the body with a Content-Length")
+            try:
+                length = int(self.headers.get("content-length") or 0)
+            except ValueError:
+                self.close_connection = True
+                raise ApiError(400, "Content-Length is not a number") from None
+            if length > max_body:
+                self.close_connection = True
+                raise ApiError(413, f"the body has {length} bytes; this server takes at most"
+                                    f" {max_body}")  # fmt: skip
+            raw = self.rfile.read(length) if length > 0 else b""
+            if not raw.strip():
+                return None
+            try:
+                return json.loads(raw)
+            except ValueError as exc:
+                raise invalid_body(None, [], f"JSON decode error: {exc}", "json_invalid") from None
+
+        def _send(self, status: int, payload: Any) -> None:
+            data = b"" if status == 204 or (payload is None and status != 200) else (
+                _ENCODER.encode(payload).encode())  # fmt: skip
+            self.send_response(status)
+            if data or status != 204:
+                self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            if status == 401:
+                self.send_header("www-authenticate", "Bearer")
+            if self.close_connection:
+                self.send_header("connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_HEAD = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
+
+    return Handler
+
+
+def _log(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()

@@ -1,0 +1,63 @@
+"""A new run's parameters and job variables, checked at the door: what `flowplan deployment
+run` refuses is refused here, before anything is stored (422, `{"detail": ...}`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from flowplan.domain.objects import Deployment
+from flowplan.errors import InvalidInput
+from flowplan.server.router import ApiError
+
+if TYPE_CHECKING:
+    from flowplan.schema_validator import Validator
+
+_VALIDATORS: dict[str, Validator] = {}  # by schema text: building one costs more than using it
+
+
+def check_parameters(
+    deployment: Deployment, given: Mapping[str, Any], enforce: bool | None
+) -> None:
+    """Names the flow does not take are refused; with the schema enforced (the deployment's
+    flag, or the request's `enforce_parameter_schema`), the merged values are checked against
+    it: types, required parameters."""
+    schema = deployment.parameter_openapi_schema or {}
+    known = schema.get("properties")
+    unknown = [name for name in given if known is not None and name not in known]
+    if unknown:
+        takes = ", ".join(known) if known else "none"
+        raise ApiError(422, "Error creating flow run: the following parameters were specified"
+                            f" but not found on the deployment: {', '.join(unknown)}"
+                            f" (it takes: {takes})")  # fmt: skip
+    if not (deployment.enforce_parameter_schema if enforce is None else enforce) or not known:
+        return
+    issues = _validator(schema).issues({**deployment.parameters, **given})
+    if issues:
+        where = ".".join(str(part) for part in issues[0].path) or "parameters"
+        raise ApiError(422, f"Error creating flow run: parameter {where}: {issues[0].message}")
+
+
+def check_job_variables(
+    deployment: Deployment, given: Mapping[str, Any], template: dict[str, Any] | None
+) -> None:
+    """The run's job variables over the deployment's, against the pool's base job template."""
+    from flowplan.domain.specs import check_job_variables as check
+
+    try:
+        check(deployment.full_name, {**deployment.job_variables, **given}, template)
+    except InvalidInput as exc:
+        raise ApiError(422, f"Error creating flow run: {exc}") from None
+
+
+def _validator(schema: dict[str, Any]) -> Validator:
+    from flowplan.schema_validator import Validator
+
+    key = json.dumps(schema, sort_keys=True)
+    found = _VALIDATORS.get(key)
+    if found is None:
+        if len(_VALIDATORS) >= 256:
+            _VALIDATORS.clear()
+        found = _VALIDATORS[key] = Validator(schema, lenient=True)
+    return found

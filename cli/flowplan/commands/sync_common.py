@@ -40,10 +40,18 @@ def load_report(path: Path) -> FileReport:
     return report
 
 
+_SIGN_STYLES = {"+": "ok", "~": "warning", "-": "error"}
+
+
 def show_plan(plan: Plan) -> None:
     for warning in plan.warnings:
         console.err(f"warning: {warning}", "warning")
-    for line in render(plan):
+    for line in render(plan, console.width()):
+        body = line.lstrip()
+        style = _SIGN_STYLES.get(body[:1]) if body[1:2] == " " else None
+        if style:
+            indent = line[: len(line) - len(body)]
+            line = indent + console.styled(body[:1], style) + body[1:]
         console.out(line)
 
 

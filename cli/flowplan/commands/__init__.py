@@ -55,6 +55,7 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
         help=HELP,
         add_completion=False,
         no_args_is_help=True,
+        suggest_commands=False,  # click suggests already: once is enough
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
@@ -72,8 +73,17 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
         if kind == "command":
             app.command(name, help=help_text if target is _placeholder else None)(target)
         else:
+            _quiet_suggestions(target)
             app.add_typer(target, name=name, help=help_text)
     return app
+
+
+def _quiet_suggestions(group: typer.Typer) -> None:
+    """Typer's "Did you mean" repeats click's own: off in a group and its subgroups."""
+    group.suggest_commands = False
+    for info in group.registered_groups:
+        if info.typer_instance is not None:
+            _quiet_suggestions(info.typer_instance)
 
 
 def _selected(argv: Sequence[str]) -> str | None:

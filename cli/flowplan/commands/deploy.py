@@ -16,7 +16,6 @@ from flowplan import console
 from flowplan.commands.common import backend, parse_value
 from flowplan.commands.run_options import parse_job_variables, parse_parameters
 from flowplan.commands.sync_common import (
-    ALL,
     INSTALL_REQUIREMENTS,
     LOCK_TIMEOUT,
     NAMES,
@@ -155,7 +154,12 @@ def deploy(
     no_enforce: bool = typer.Option(
         False, "--no-enforce-parameter-schema", help="Do not check run parameters."
     ),
-    all_: bool = ALL,
+    all_: bool = typer.Option(
+        False,
+        "--all",
+        help="Every deployment in the file (without it: the one -n or the"
+        " entrypoint names, or the file's only deployment).",
+    ),
     prefect_file: Path = PREFECT_FILE,
     prompt: bool = typer.Option(
         True,
@@ -171,10 +175,12 @@ def deploy(
     lock_timeout: float = LOCK_TIMEOUT,
     install_requirements: bool = INSTALL_REQUIREMENTS,
 ) -> int:
-    """Deploy without questions: plan and apply the selected deployments, never pruning.
+    """Plan and apply the selected deployments in one go, never pruning.
 
-    Several deployments with command-line overrides, an unnamed deployment or a missing pool are
-    errors that say what to do.
+    On a terminal, when the command line and prefect.yaml leave the flow, its name or its pool
+    open, a wizard asks for them, shows the plan and asks before applying (--no-prompt: never
+    ask). Without a terminal it never asks: several deployments with command-line overrides,
+    an unnamed deployment or a missing pool are errors that say what to do.
     """
     overrides = _overrides(pool=pool, queue=queue, description=description, version=version,
                            tag=tag, param=param, params=params, job_variable=job_variable,

@@ -3,11 +3,15 @@ libraries refuse, and plan outside a project."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from flowplan.backends.prefect.http import Api
+from flowplan.errors import FlowplanError
 from tests.conftest import Result
 
 Cli = Callable[..., Result]
@@ -95,3 +99,52 @@ def test_plan_outside_a_project_points_at_init(cli: Cli, project: Callable[..., 
         assert "has errors" not in result.err
     other = cli("plan", "--prefect-file", "deploy/prod.yaml")
     assert "no project file: deploy/prod.yaml does not exist (" in other.err
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [("not-a-url", "must start with http:// or https://"), ("http://", "has no host"),
+     ("http://127.0.0.1:port/api", "is not a URL (its port must be a number)")],
+)  # fmt: skip
+def test_a_bad_api_url_is_refused_before_any_call(cli: Cli, url: str, problem: str) -> None:
+    result = cli("--api-url", url, "deployment", "ls")
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        f"Error: the Prefect API URL {url!r} {problem} (check --api-url, FLOWPLAN_API_URL or"
+        " PREFECT_API_URL; e.g. http://127.0.0.1:4200/api)"
+    ]
+
+
+@pytest.fixture
+def hangs_up() -> Iterator[str]:
+    """A server on 127.0.0.1 that accepts every connection and closes it without answering."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/api"
+    stop.set()
+    socket.create_connection(server.getsockname()).close()  # wakes accept() to see `stop`
+    thread.join()
+    server.close()
+
+
+def test_a_read_that_gets_no_answer_says_the_server_could_not_be_reached(hangs_up: str) -> None:
+    api = Api(hangs_up, retries=2, sleep=lambda seconds: None)
+    with pytest.raises(FlowplanError) as read:
+        api.post("/deployments/filter", {}, idempotent=True)
+    assert f"the Prefect API at {hangs_up} could not be reached for POST" in read.value.message
+    assert "may or may not" not in str(read.value)
+    with pytest.raises(FlowplanError) as write:
+        api.post("/deployments/", {"name": "x"})
+    assert "the call may or may not have been applied" in write.value.message
+    api.close()

@@ -1,0 +1,57 @@
+"""Flow runs are addressed by name as well as by id, in every flow-run command."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from flowplan.backends import get_backend
+from flowplan.domain.objects import StateType
+from flowplan.domain.specs import DeploymentSpec
+from tests.conftest import Result
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def deployed(cli: Cli) -> str:
+    assert cli("work-pool", "create", "my-pool", "--type", "process").code == 0
+    get_backend().upsert_deployments([DeploymentSpec("etl", "nightly", work_pool_name="my-pool")])
+    return "etl/nightly"
+
+
+def test_every_flow_run_command_takes_a_name(cli: Cli, deployed: str) -> None:
+    backend = get_backend()
+    run = backend.create_flow_run(deployed, name="humble-heron")
+    backend.create_flow_run(deployed, name="other-run")
+    assert json.loads(cli("flow-run", "inspect", "humble-heron", "-o", "json").out)["id"] == run.id
+    logs = cli("flow-run", "logs", "humble-heron")
+    assert (logs.code, logs.out) == (0, "")
+    assert cli("flow-run", "cancel", "humble-heron").out == (
+        "Flow run 'humble-heron' is now Cancelled.\n"
+    )
+    assert backend.read_flow_run(run.id).state.type is StateType.CANCELLED
+    assert cli("flow-run", "delete", "humble-heron", "-y").out == (
+        "Deleted flow run 'humble-heron'.\n"
+    )
+    assert [r.name for r in backend.read_flow_runs()] == ["other-run"]
+    missing = cli("flow-run", "logs", "humble-heron")
+    assert missing.code == 1
+    assert missing.err.splitlines()[-1] == (
+        "Error: flow run 'humble-heron' not found (neither the id nor the name of a run)"
+        " (list runs with: flowplan flow-run ls)"
+    )
+
+
+def test_a_name_two_runs_share_is_an_error_listing_their_ids(cli: Cli, deployed: str) -> None:
+    backend = get_backend()
+    first = backend.create_flow_run(deployed, name="twin")
+    second = backend.create_flow_run(deployed, name="twin")
+    result = cli("flow-run", "inspect", "twin")
+    assert result.code == 1
+    last = result.err.splitlines()[-1]
+    assert last.startswith("Error: 2 flow runs are named 'twin'; give one of their ids: ")
+    assert first.id in last and second.id in last
+    assert json.loads(cli("flow-run", "inspect", first.id, "-o", "json").out)["id"] == first.id

@@ -55,3 +55,18 @@ def test_a_name_two_runs_share_is_an_error_listing_their_ids(cli: Cli, deployed:
     assert last.startswith("Error: 2 flow runs are named 'twin'; give one of their ids: ")
     assert first.id in last and second.id in last
     assert json.loads(cli("flow-run", "inspect", first.id, "-o", "json").out)["id"] == first.id
+
+
+def test_a_run_in_a_queue_the_pool_lacks_creates_it_and_says_so(cli: Cli, deployed: str) -> None:
+    """Prefect's server creates the queue (create_flow_run_from_deployment looks the queue up
+    with create_queue_if_not_found=True): flowplan does the same, but not silently."""
+    result = cli("deployment", "run", deployed, "-q", "nope")
+    assert result.code == 0, result.err
+    assert (
+        "Note: work pool 'my-pool' has no queue 'nope' (its queues: default); it is created for"
+        " this run, as Prefect does."
+    ) in result.err
+    assert "my-pool/nope" in result.out
+    assert [q.name for q in get_backend().read_work_queues("my-pool")] == ["default", "nope"]
+    again = cli("deployment", "run", deployed, "-q", "nope")
+    assert again.code == 0 and "Note:" not in again.err

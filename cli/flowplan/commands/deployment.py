@@ -105,6 +105,13 @@ def run(
     values = run_options.parameters(param, params, deployment)
     job_variables = run_options.parse_job_variables(job_variable, json_values=True)
     when = run_options.start_time(start_in, start_at)
+    pool = deployment.work_pool_name
+    if work_queue and pool:  # a queue the pool lacks is created, as Prefect's server does
+        queues = sorted(q.name for q in target.read_work_queues(pool))
+        if work_queue not in queues:
+            console.err(f"Note: work pool {pool!r} has no queue {work_queue!r} (its queues:"
+                        f" {', '.join(queues)}); it is created for this run, as Prefect does.",
+                        "warning")  # fmt: skip
     console.out(f"Creating flow run for deployment {deployment.full_name!r}...")
     created = run_deployment(
         deployment.id, parameters=values, scheduled_time=when, timeout=0, tags=tag,

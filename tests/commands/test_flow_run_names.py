@@ -1,9 +1,12 @@
-"""Flow runs are addressed by name as well as by id, in every flow-run command."""
+"""Flow runs by name in every flow-run command; what `deployment run -q` and `deployment
+inspect` say."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -70,3 +73,24 @@ def test_a_run_in_a_queue_the_pool_lacks_creates_it_and_says_so(cli: Cli, deploy
     assert [q.name for q in get_backend().read_work_queues("my-pool")] == ["default", "nope"]
     again = cli("deployment", "run", deployed, "-q", "nope")
     assert again.code == 0 and "Note:" not in again.err
+
+
+def test_deployment_inspect_shows_the_next_scheduled_runs(cli: Cli, deployed: str) -> None:
+    made = cli("deployment", "schedule", "create", deployed, "--cron", "30 7 * * *",
+               "--timezone", "Asia/Tokyo")  # fmt: skip
+    assert made.code == 0, made.err
+    cli("deployment", "schedule", "create", deployed, "--interval", "600")
+    cli("deployment", "schedule", "pause", deployed,
+        next(s.slug for s in get_backend().read_deployment(deployed).schedules
+         if s.schedule.to_json().get("interval")))  # fmt: skip
+    now = datetime.now(UTC)
+    shown = json.loads(cli("deployment", "inspect", deployed, "-o", "json").out)["next_runs"]
+    times = [datetime.fromisoformat(text) for text in shown]
+    assert len(times) == 3 and times == sorted(times) and times[0] > now
+    assert times[2] - times[0] == timedelta(days=2)  # daily, the paused interval left out
+    assert all(t.astimezone(ZoneInfo("Asia/Tokyo")).time() == time(7, 30) for t in times)
+    text = cli("deployment", "inspect", deployed).out
+    [line] = [line for line in text.splitlines() if line.startswith("next_runs ")]
+    assert line.split(None, 1)[1] == json.dumps(shown)
+    cli("deployment", "pause", deployed)
+    assert json.loads(cli("deployment", "inspect", deployed, "-o", "json").out)["next_runs"] == []

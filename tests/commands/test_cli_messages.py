@@ -3,7 +3,10 @@ libraries refuse, and plan outside a project."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ from flowplan.errors import FlowplanError
 from tests.conftest import Result
 
 Cli = Callable[..., Result]
+FLOWPLAN = str(Path(sys.executable).with_name("flowplan"))
 
 
 def test_an_unknown_command_is_suggested_once_with_the_usage_of_its_group(cli: Cli) -> None:
@@ -148,3 +152,24 @@ def test_a_read_that_gets_no_answer_says_the_server_could_not_be_reached(hangs_u
         api.post("/deployments/", {"name": "x"})
     assert "the call may or may not have been applied" in write.value.message
     api.close()
+
+
+def _complete(words: str, env: dict[str, str]) -> list[str]:
+    """What bash's completion function gets from the real process for the line `words`."""
+    done = subprocess.run([FLOWPLAN], capture_output=True, text=True, check=True, env={
+        **env, "_FLOWPLAN_COMPLETE": "complete_bash", "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - 1)})  # fmt: skip
+    return done.stdout.split()
+
+
+def test_shell_completion_through_typer(tmp_path: Path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    assert _complete("flowplan depl", env) == ["deploy", "deployment"]
+    assert _complete("flowplan deployment r", env) == ["resume", "run"]
+    assert _complete("flowplan flow-run ret", env) == ["retry"]
+    installed = subprocess.run([FLOWPLAN, "--install-completion", "bash"], capture_output=True,
+                               text=True, env=env)  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    script = tmp_path / ".bash_completions" / "flowplan.sh"
+    assert "_FLOWPLAN_COMPLETE=complete_bash" in script.read_text()
+    assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()

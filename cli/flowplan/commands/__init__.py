@@ -53,7 +53,7 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
     app = typer.Typer(
         name="flowplan",
         help=HELP,
-        add_completion=False,
+        add_completion=True,  # --install-completion, --show-completion (typer's own)
         no_args_is_help=True,
         suggest_commands=False,  # click suggests already: once is enough
         pretty_exceptions_enable=False,
@@ -62,7 +62,8 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
     )
     app.callback()(_root)
     selected = _selected(argv)
-    load_all = selected not in COMMANDS
+    version_only = selected is None and bool({"--version", "-V"} & set(argv))
+    load_all = selected not in COMMANDS and not version_only
     for name, (module, attribute, kind, help_text) in COMMANDS.items():
         if load_all or name == selected:
             target = getattr(importlib.import_module(module), attribute)

@@ -1,4 +1,5 @@
-"""`flowplan flow-run ...`: list, inspect, read logs of, cancel and delete flow runs."""
+"""`flowplan flow-run ...`: list, inspect, read logs of, cancel, retry and delete flow runs
+(by id or by name)."""
 
 from __future__ import annotations
 
@@ -125,3 +126,23 @@ def delete(run_id: str = RUN_ID, yes: bool = YES) -> None:
     confirm(f"Delete flow run {run.name!r}?", yes)
     target.delete_flow_run(run.id)
     console.out(f"Deleted flow run {run.name!r}.")
+
+
+_FINISHED = (StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED)
+
+
+@app.command("retry")
+def retry(run_id: str = RUN_ID) -> None:
+    """Run a finished flow run again, as Prefect's `flow-run retry` does: it is scheduled
+    again (same run, same parameters) and a worker on its pool picks it up."""
+    target = backend(changes=True)
+    run = find_run(target, run_id)
+    if run.state.type not in _FINISHED:
+        raise InvalidInput(
+            f"flow run {run.name!r} is {run.state.name}: only a finished run (Completed, Failed,"
+            " Cancelled or Crashed) can be retried"
+        )
+    if run.deployment_id is None:
+        raise InvalidInput(f"flow run {run.name!r} has no deployment: no worker can run it again")
+    target.set_flow_run_state(run.id, StateType.SCHEDULED, message="Retried via CLI", force=True)
+    console.out(f"Flow run {run.name!r} is scheduled again; a worker on its pool picks it up.")

@@ -3,12 +3,14 @@ terminal, with a hint for deployments left behind and drift for schedules added 
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from flowplan import console
 from tests.conftest import Result
 
 Cli = Callable[..., Result]
@@ -126,3 +128,26 @@ def test_a_schedule_added_by_hand_is_drift(cli: Cli, proj: Path) -> None:
     )
     assert lines[1].startswith("      - schedules[")
     assert '"interval": 600' in lines[1]
+
+
+def test_colour_and_width_follow_the_terminal_as_rich_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("TERM", "xterm")
+    assert console.styled("+", "ok", Tty()) == "\x1b[32m+\x1b[0m"
+    assert console.styled("+", "ok", io.StringIO()) == "+"  # a pipe
+    monkeypatch.setenv("TERM", "dumb")
+    assert console.styled("+", "ok", Tty()) == "+"
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert console.styled("+", "ok", Tty()) == "+"  # NO_COLOR wins
+    monkeypatch.delenv("COLUMNS")
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    assert console.width() == 200  # off a terminal nothing wraps: values are not folded
+    monkeypatch.setenv("COLUMNS", "90")
+    assert console.width() == 90

@@ -201,3 +201,25 @@ def test_answering_no_to_the_plan_is_a_normal_exit_with_nothing_done(repo: Path)
     assert "not confirmed; nothing was deployed" in str(child.before)
     assert store(repo).read_deployments() == []
     assert (repo / "prefect.yaml").read_text() == "name: team\n"
+
+
+def test_a_concurrency_limit_given_to_the_wizard_is_deployed_and_saved(repo: Path) -> None:
+    store(repo).create_work_pool("only-pool", "process")
+    (repo / "prefect.yaml").write_text("name: team\n")
+    child = spawn(repo, "deploy", "-n", "capped", "-cl", "2", "--collision-strategy", "CANCEL_NEW")
+    for question in (
+        "Which flow",
+        "add a schedule",
+        "Which work pool",
+        "Should workers pull",
+        "private repository",
+        "Apply these changes",
+        "Save this deployment",
+    ):
+        answer(child, question, ENTER)
+    assert finish(child) == 0, child.before
+    deployment = store(repo).read_deployment("etl/capped")
+    assert (deployment.concurrency_limit, deployment.concurrency_options) == (
+        2, {"collision_strategy": "CANCEL_NEW"})  # fmt: skip
+    assert "concurrency_limit:\n    limit: 2\n    collision_strategy: CANCEL_NEW\n" in (
+        repo / "prefect.yaml").read_text()  # fmt: skip

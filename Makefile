@@ -38,6 +38,7 @@ demo: $(BIN)/.installed
 	$(BIN)/python scripts/demo.py
 
 bench: $(BIN)/.installed
+	$(BIN)/python bench/startup_bench.py
 	$(BIN)/python bench/validate_bench.py
 	$(BIN)/python bench/discovery_bench.py
 	$(BIN)/python bench/store_bench.py

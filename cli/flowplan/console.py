@@ -17,11 +17,24 @@ _STYLES = {"error": "31", "warning": "33", "ok": "32", "dim": "2", "bold": "1"}
 
 
 def _colour_enabled(stream: TextIO) -> bool:
+    """As rich decides: NO_COLOR wins, then FORCE_COLOR; otherwise a terminal that is not dumb."""
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
+    if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):
+        return False
     return hasattr(stream, "isatty") and stream.isatty()
+
+
+def width() -> int:
+    """The width of stdout's lines: the terminal's (or $COLUMNS); 200 off a terminal, where
+    nothing wraps lines and folding a value would only hide it."""
+    import shutil
+
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return max(shutil.get_terminal_size((200, 24)).columns, 40)
+    return 200
 
 
 def styled(text: str, style: str, stream: TextIO | None = None) -> str:

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from flowplan import console, masking
 from flowplan.errors import ExitCode, FlowplanError, ProjectFileError
@@ -54,10 +55,21 @@ def _run(args: list[str]) -> int:
             console.err("Aborted.", "warning")
             return int(ExitCode.INTERRUPTED)
         if isinstance(exc, click.ClickException):  # a command line click cannot parse
-            console.err(f"Error: {exc.format_message()}", "error")
-            console.err("Run 'flowplan --help' for usage.")
+            _usage_error(exc)
             return int(ExitCode.USER_ERROR)
         return _bug(exc)
+
+
+def _usage_error(exc: Any) -> None:
+    """The message, then the usage line of the command (or group) that refused the command
+    line and where its help is."""
+    console.err(f"Error: {exc.format_message()}", "error")
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        console.err("Run 'flowplan --help' for usage.")
+        return
+    console.err(ctx.get_usage())
+    console.err(f"Run '{ctx.command_path} --help' for help.")
 
 
 def _report(exc: FlowplanError) -> None:

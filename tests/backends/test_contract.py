@@ -313,6 +313,8 @@ def test_run_states_cancel_and_filters(pool: Backend) -> None:
         pool.set_flow_run_state(waiting.id, StateType.RUNNING)
     assert [r.id for r in pool.read_flow_runs(states=[StateType.CANCELLING])] == [running.id]
     assert len(pool.read_flow_runs(deployment="etl/nightly", limit=1)) == 1
+    assert [r.id for r in pool.read_flow_runs(name=running.name)] == [running.id]
+    assert pool.read_flow_runs(name="no-such-run") == []
     started = pool.read_flow_run(running.id)
     assert started.start_time is not None and started.end_time is None
 

@@ -31,6 +31,7 @@ class Keys(Questionary):
         assert expected in message, f"asked {message!r}, expected {expected!r}"
         with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
             pipe.send_text(keys)
+            pipe.close()  # keys that leave the question unanswered end it (EOFError), not hang
             return call()
 
     def select(self, message: str, choices: Sequence[tuple[str, Any]], default: Any = None
@@ -64,6 +65,20 @@ def test_enter_everywhere_deploys_the_first_flow_to_the_only_pool(tmp_path: Path
     assert answers.new_pools == []
 
 
+def test_typing_replaces_a_default_instead_of_appending_to_it(tmp_path: Path) -> None:
+    # the defaults ("default", "3600", "UTC") are hints: what is typed is the whole answer
+    answers = wizard([
+        ("Which flow", ENTER), ("Deployment name", "nightly" + ENTER), ("add a schedule", "y"),
+        ("What kind", ENTER), ("Seconds between runs", "0" + ENTER + "\x7f" + "60" + ENTER),
+        ("Time zone", "Asia/Tokyo" + ENTER), ("Activate", ENTER), ("Add another", ENTER),
+        ("Which work pool", ENTER),
+    ], tmp_path)  # fmt: skip
+    assert answers.deployment["name"] == "nightly"
+    assert answers.deployment["schedules"] == [
+        {"interval": 60, "timezone": "Asia/Tokyo", "active": True}
+    ]
+
+
 def test_only_missing_answers_are_asked(tmp_path: Path) -> None:
     given = Given(entrypoint="./flows/etl.py:report", name="weekly", schedules=[],
                   pool="only", has_pull_steps=True)  # fmt: skip
@@ -79,7 +94,7 @@ def test_a_typed_entrypoint_is_checked(tmp_path: Path) -> None:
         ("Which flow", DOWN + DOWN + ENTER),
         # not a flow: refused, the text is corrected, then accepted
         ("Entrypoint", "flows/etl.py:nope" + ENTER + "\x7f" * 4 + "report" + ENTER),
-        ("Deployment name", "\x7f" * 7 + "r" + ENTER), ("add a schedule", "n"),
+        ("Deployment name", "r" + ENTER), ("add a schedule", "n"),
         ("Which work pool", ENTER),
     ], tmp_path)  # fmt: skip
     assert answers.deployment["entrypoint"] == "flows/etl.py:report"
@@ -89,11 +104,11 @@ def test_a_typed_entrypoint_is_checked(tmp_path: Path) -> None:
 def test_two_schedules_and_a_bad_cron_corrected(tmp_path: Path) -> None:
     answers = wizard([
         ("Which flow", ENTER), ("Deployment name", ENTER), ("add a schedule", "y"),
-        ("What kind", ENTER), ("Seconds between runs", "\x7f" * 4 + "600" + ENTER),
+        ("What kind", ENTER), ("Seconds between runs", "600" + ENTER),
         ("Time zone", ENTER), ("Activate", "n"), ("Add another", "y"),
         ("What kind", DOWN + ENTER),
-        ("Cron expression", "\x7f" * 9 + "99 * * * *" + ENTER + "\x7f" * 10 + "5 4 * * *" + ENTER),
-        ("Time zone", "\x7f" * 3 + "Mars/Base" + ENTER + "\x7f" * 9 + "Asia/Tokyo" + ENTER),
+        ("Cron expression", "99 * * * *" + ENTER + "\x7f" * 10 + "5 4 * * *" + ENTER),
+        ("Time zone", "Mars/Base" + ENTER + "\x7f" * 9 + "Asia/Tokyo" + ENTER),
         ("Activate", ENTER), ("Add another", ENTER), ("Which work pool", ENTER),
     ], tmp_path)  # fmt: skip
     assert answers.deployment["schedules"] == [
@@ -110,7 +125,7 @@ def test_a_new_pool_and_a_queue_among_several(tmp_path: Path) -> None:
     assert answers.deployment["work_pool"] == {"name": "busy", "work_queue_name": "fast"}
     created = wizard([("Which flow", ENTER), ("Deployment name", ENTER), ("add a schedule", ENTER),
                       ("Which work pool", DOWN + ENTER),
-                      ("Name of the new work pool", "\x7f" * 7 + "prefect-x" + ENTER
+                      ("Name of the new work pool", "prefect-x" + ENTER
                        + "\x7f" * 9 + "k8s" + ENTER),
                       ("Type of work pool", DOWN + DOWN + ENTER),
                       ("Build a custom Docker image", ENTER)], tmp_path, pools=pools)  # fmt: skip
@@ -149,7 +164,7 @@ def test_a_docker_pool_offers_an_image(tmp_path: Path) -> None:
     answers = wizard([("Which flow", ENTER), ("Deployment name", ENTER),
                       ("add a schedule", ENTER), ("Which work pool", ENTER),
                       ("Build a custom Docker image", "y"),
-                      ("Image name", "\x7f" * 7 + "reg.example.com/etl" + ENTER),
+                      ("Image name", "reg.example.com/etl" + ENTER),
                       ("Image tag", ENTER), ("Push the image", "n")], tmp_path,
                      pools={"dock": ("docker", ["default"])})  # fmt: skip
     deployment = answers.deployment

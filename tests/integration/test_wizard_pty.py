@@ -103,12 +103,12 @@ def test_a_deploy_that_creates_a_pool_with_a_cron_schedule(repo: Path) -> None:
     answer(child, "Which flow", ENTER)
     answer(child, "add a schedule", "y")
     answer(child, "What kind of schedule", DOWN, ENTER)  # cron
-    answer(child, "Cron expression", "\x7f" * 12, "0 3 * * *", ENTER)
-    answer(child, "Time zone", "\x7f" * 5, "Europe/Berlin", ENTER)
+    answer(child, "Cron expression", "0 3 * * *", ENTER)
+    answer(child, "Time zone", "Europe/Berlin", ENTER)
     answer(child, "Activate this schedule", ENTER)
     answer(child, "Add another schedule", ENTER)
     answer(child, "Which work pool", ENTER)  # no pools yet: only "Create a new work pool"
-    answer(child, "Name of the new work pool", "\x7f" * 10, "etl-pool", ENTER)
+    answer(child, "Name of the new work pool", "etl-pool", ENTER)
     answer(child, "Type of work pool", ENTER)  # process
     answer(child, "Should workers pull", "n")
     answer(child, "Apply these changes", ENTER)
@@ -145,6 +145,32 @@ work_pools:
     )
 
 
+def test_a_typed_answer_replaces_the_default_shown_as_a_hint(repo: Path) -> None:
+    store(repo).create_work_pool("only-pool", "process")
+    (repo / "prefect.yaml").write_text("name: team\n")
+    child = spawn(repo, "deploy", "--no-save")
+    answer(child, "Which flow", ENTER)
+    child.expect("Deployment name")
+    child.expect("default")  # the hint, drawn in the empty box
+    child.send("nightly")
+    child.send(ENTER)
+    answer(child, "add a schedule", "y")
+    answer(child, "What kind of schedule", ENTER)  # interval, hint 3600
+    answer(child, "Seconds between runs", "60", ENTER)
+    answer(child, "Time zone", ENTER)  # the hint, UTC, accepted with Enter
+    answer(child, "Activate this schedule", ENTER)
+    answer(child, "Add another schedule", ENTER)
+    answer(child, "Which work pool", ENTER)
+    answer(child, "Should workers pull", ENTER)
+    answer(child, "private repository", ENTER)
+    answer(child, "Apply these changes", ENTER)
+    assert finish(child) == 0, child.before
+    deployment = store(repo).read_deployment("etl/nightly")
+    assert [(s.schedule.to_json(), s.active) for s in deployment.schedules] == [
+        ({"interval": 60.0, "anchor_date": None, "timezone": "UTC"}, True)
+    ]
+
+
 def test_ctrl_c_halfway_writes_and_deploys_nothing(repo: Path) -> None:
     store(repo).create_work_pool("only-pool", "process")
     (repo / "prefect.yaml").write_text("name: team\n")
@@ -175,3 +201,25 @@ def test_answering_no_to_the_plan_is_a_normal_exit_with_nothing_done(repo: Path)
     assert "not confirmed; nothing was deployed" in str(child.before)
     assert store(repo).read_deployments() == []
     assert (repo / "prefect.yaml").read_text() == "name: team\n"
+
+
+def test_a_concurrency_limit_given_to_the_wizard_is_deployed_and_saved(repo: Path) -> None:
+    store(repo).create_work_pool("only-pool", "process")
+    (repo / "prefect.yaml").write_text("name: team\n")
+    child = spawn(repo, "deploy", "-n", "capped", "-cl", "2", "--collision-strategy", "CANCEL_NEW")
+    for question in (
+        "Which flow",
+        "add a schedule",
+        "Which work pool",
+        "Should workers pull",
+        "private repository",
+        "Apply these changes",
+        "Save this deployment",
+    ):
+        answer(child, question, ENTER)
+    assert finish(child) == 0, child.before
+    deployment = store(repo).read_deployment("etl/capped")
+    assert (deployment.concurrency_limit, deployment.concurrency_options) == (
+        2, {"collision_strategy": "CANCEL_NEW"})  # fmt: skip
+    assert "concurrency_limit:\n    limit: 2\n    collision_strategy: CANCEL_NEW\n" in (
+        repo / "prefect.yaml").read_text()  # fmt: skip

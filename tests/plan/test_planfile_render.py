@@ -184,9 +184,39 @@ def test_a_plan_with_nothing_to_do() -> None:
     ]  # fmt: skip
 
 
-def test_a_created_object_shows_every_field_as_added_even_a_null_one() -> None:
-    change = Change("create", "deployment", "f/d", (FieldChange("description", "x", None),))
-    assert render_change(change) == ["  + deployment 'f/d'", "      + description: null"]
+def test_a_created_pool_shows_every_field_as_added_even_a_null_one() -> None:
+    change = Change("create", "work_pool", "p", (FieldChange("description", "x", None),))
+    assert render_change(change) == ["  + work pool 'p'", "      + description: null"]
+
+
+def test_a_created_deployment_shows_what_the_project_sets() -> None:
+    path = "/src/project"
+    fields = (
+        FieldChange("entrypoint", None, "flows/a.py:a"), FieldChange("path", None, path),
+        FieldChange("version", None, "0123456789abcdef0123456789abcdef"),
+        FieldChange("labels", None, {"flowplan.dev/project": "p", "team": "x"}),
+        FieldChange("description", None, None), FieldChange("triggers", None, []),
+        FieldChange("enforce_parameter_schema", None, True),
+        FieldChange("work_queue_name", None, "default"),
+        FieldChange("pull_steps", None, [{
+            "prefect.deployments.steps.set_working_directory": {"directory": path}}]),
+        FieldChange("schedules[s]", None, {"schedule": {"interval": 60.0}, "parameters": {}}),
+    )  # fmt: skip
+    change = Change("create", "deployment", "a/d", fields, after={"path": path})
+    assert render_change(change) == [
+        "  + deployment 'a/d'",
+        '      + entrypoint: "flows/a.py:a"',
+        '      + labels: {"team": "x"}',
+        '      + schedules[s]: {"interval": 60.0}',
+        "      (not shown: 7 fields at their defaults; --output json shows every field)",
+    ]
+    own = (FieldChange("version", None, "1.2"), FieldChange("work_queue_name", None, "fast"),
+           FieldChange("pull_steps", None, [{"x": 1}]),
+           FieldChange("enforce_parameter_schema", None, False))  # fmt: skip
+    assert render_change(Change("create", "deployment", "a/d", own, after={"path": path})) == [
+        "  + deployment 'a/d'", '      + version: "1.2"', '      + work_queue_name: "fast"',
+        '      + pull_steps: [{"x": 1}]', "      + enforce_parameter_schema: false",
+    ]  # fmt: skip
 
 
 def test_values_on_one_line_sorted_and_folded() -> None:

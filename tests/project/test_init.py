@@ -169,3 +169,38 @@ def test_the_kubernetes_recipe_renders_a_valid_job(empty: Path) -> None:
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, "1.30", strict=True)
     assert (empty / "Dockerfile").read_text().startswith("FROM python:3.11-slim")
+
+
+def test_the_git_recipe_without_a_remote_refuses_naming_the_fields(
+    empty: Path, cli: Callable[..., Result]
+) -> None:
+    """As the docker recipe refuses missing inputs: nothing is written with a literal
+    `{{ repository }}` in it."""
+    result = cli("init", "--recipe", "git")
+    assert result.code == 1
+    assert result.err.splitlines()[-1] == (
+        "Error: the 'git' recipe needs: repository, branch (no terminal to ask on)"
+        " (--field repository=... --field branch=...)"
+    )
+    assert list(empty.iterdir()) == []
+    given = cli("init", "--recipe", "git", "-f", "repository=https://example.com/t/f.git",
+                "-f", "branch=dev")  # fmt: skip
+    assert given.code == 0, given.err
+    assert "does not use" not in given.err
+    assert loaded(empty)["pull"][0]["prefect.deployments.steps.git_clone"] == {
+        "repository": "https://example.com/t/f.git",
+        "branch": "dev",
+        "access_token": None,
+    }
+
+
+def test_the_kubernetes_dockerfile_installs_what_runs_a_flow(empty: Path) -> None:
+    """The pods run flowplan's engine, and the flows import Prefect: both are installed, at
+    the versions the project was made with, before the project's own requirements."""
+    from flowplan import __version__
+
+    initialize_project(recipe="kubernetes", inputs=DOCKER_INPUTS)
+    lines = (empty / "Dockerfile").read_text().splitlines()
+    install = f'RUN pip install --no-cache-dir "prefect==3.9.1" "flowplan=={__version__}"'
+    assert install in lines
+    assert lines.index(install) < lines.index("COPY . .")

@@ -25,12 +25,35 @@ def _prefect(location: str, env: Mapping[str, str]) -> Backend:
     from flowplan.backends.prefect import PrefectBackend
     from flowplan.errors import UsageError
 
+    problem = url_problem(location)
+    if problem:
+        raise UsageError(
+            f"the Prefect API URL {location!r} {problem}",
+            hint="check --api-url, FLOWPLAN_API_URL or PREFECT_API_URL; e.g."
+            " http://127.0.0.1:4200/api",
+        )
     width = env.get("FLOWPLAN_WRITE_CONCURRENCY") or "8"
     if not width.isdigit() or int(width) < 1:
         raise UsageError(f"FLOWPLAN_WRITE_CONCURRENCY must be a whole number >= 1, got {width!r}")
     return PrefectBackend(
         location, api_key=env.get("PREFECT_API_KEY") or None, write_concurrency=int(width)
     )
+
+
+def url_problem(url: str) -> str | None:
+    """None for an http(s) URL with a host, else what is wrong with it."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        return "is not a URL (its port must be a number)"
+    if parts.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not parts.hostname:
+        return "has no host"
+    return None
 
 
 BACKENDS: dict[str, Callable[[str, Mapping[str, str]], Backend]] = {

@@ -129,6 +129,7 @@ class Backend(Protocol):
         states: Sequence[StateType] = (),
         deployment: str | None = None,
         limit: int | None = None,
+        name: str | None = None,
     ) -> list[FlowRun]: ...
     def set_flow_run_state(
         self,

@@ -57,15 +57,17 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
     app = typer.Typer(
         name="flowplan",
         help=HELP,
-        add_completion=False,
+        add_completion=True,  # --install-completion, --show-completion (typer's own)
         no_args_is_help=True,
+        suggest_commands=False,  # click suggests already: once is enough
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(_root)
     selected = _selected(argv)
-    load_all = selected not in COMMANDS
+    version_only = selected is None and bool({"--version", "-V"} & set(argv))
+    load_all = selected not in COMMANDS and not version_only
     for name, (module, attribute, kind, help_text) in COMMANDS.items():
         if load_all or name == selected:
             target = getattr(importlib.import_module(module), attribute)
@@ -76,8 +78,17 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
         if kind == "command":
             app.command(name, help=help_text if target is _placeholder else None)(target)
         else:
+            _quiet_suggestions(target)
             app.add_typer(target, name=name, help=help_text)
     return app
+
+
+def _quiet_suggestions(group: typer.Typer) -> None:
+    """Typer's "Did you mean" repeats click's own: off in a group and its subgroups."""
+    group.suggest_commands = False
+    for info in group.registered_groups:
+        if info.typer_instance is not None:
+            _quiet_suggestions(info.typer_instance)
 
 
 def _selected(argv: Sequence[str]) -> str | None:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from flowplan import console
 from flowplan.commands.common import backend, parse_value
 from flowplan.commands.run_options import parse_job_variables, parse_parameters
 from flowplan.commands.sync_common import (
-    ALL,
     INSTALL_REQUIREMENTS,
     LOCK_TIMEOUT,
     NAMES,
@@ -155,7 +155,20 @@ def deploy(
     no_enforce: bool = typer.Option(
         False, "--no-enforce-parameter-schema", help="Do not check run parameters."
     ),
-    all_: bool = ALL,
+    concurrency_limit: int = typer.Option(
+        None, "--concurrency-limit", "-cl", min=1, help="At most N runs of it at a time."
+    ),
+    collision_strategy: CollisionStrategy = typer.Option(
+        None,
+        "--collision-strategy",
+        help="With -cl: what a run beyond the limit does: ENQUEUE (wait) or CANCEL_NEW.",
+    ),
+    all_: bool = typer.Option(
+        False,
+        "--all",
+        help="Every deployment in the file (without it: the one -n or the"
+        " entrypoint names, or the file's only deployment).",
+    ),
     prefect_file: Path = PREFECT_FILE,
     prompt: bool = typer.Option(
         True,
@@ -171,15 +184,18 @@ def deploy(
     lock_timeout: float = LOCK_TIMEOUT,
     install_requirements: bool = INSTALL_REQUIREMENTS,
 ) -> int:
-    """Deploy without questions: plan and apply the selected deployments, never pruning.
+    """Plan and apply the selected deployments in one go, never pruning.
 
-    Several deployments with command-line overrides, an unnamed deployment or a missing pool are
-    errors that say what to do.
+    On a terminal, when the command line and prefect.yaml leave the flow, its name or its pool
+    open, a wizard asks for them, shows the plan and asks before applying (--no-prompt: never
+    ask). Without a terminal it never asks: several deployments with command-line overrides,
+    an unnamed deployment or a missing pool are errors that say what to do.
     """
     overrides = _overrides(pool=pool, queue=queue, description=description, version=version,
                            tag=tag, param=param, params=params, job_variable=job_variable,
                            cron=cron, interval=interval, rrule=rrule, timezone=timezone,
                            anchor_date=anchor_date, no_enforce=no_enforce)  # fmt: skip
+    limit = _concurrency(concurrency_limit, collision_strategy)
     data: dict[str, Any] = {}
     flows: dict[int, FlowInfo] = {}
     if prefect_file != Path("prefect.yaml") and not prefect_file.exists():
@@ -199,12 +215,12 @@ def deploy(
         return wizard_deploy(
             data, prefect_file, entrypoint=entrypoint, names=name, overrides=overrides,
             pool_type=pool_type, save=save, lock_timeout=lock_timeout,
-            install_requirements=install_requirements,
+            install_requirements=install_requirements, extra=limit,
         )  # fmt: skip
     if pool_type:
         data = declare_pool(data, pool, pool_type)
     chosen = _pick(data, name, all_, entrypoint, flows)
-    if len(chosen) > 1 and overrides.given:
+    if len(chosen) > 1 and (overrides.given or limit):
         raise UsageError(
             f"command-line options apply to one deployment, but {len(chosen)} are selected",
             hint="select one with -n NAME, or put the options in prefect.yaml",
@@ -220,8 +236,27 @@ def deploy(
             " not owned by the project, so 'plan --prune' leaves it alone (declare it in the"
             " file to manage it from there)"
         )
+    chosen = [{**c, **limit} for c in chosen]
     report = _report(prefect_file, {**data, "deployments": chosen})
     return deploy_report(report, overrides, lock_timeout, install_requirements)
+
+
+class CollisionStrategy(StrEnum):
+    ENQUEUE = "ENQUEUE"
+    CANCEL_NEW = "CANCEL_NEW"
+
+
+def _concurrency(limit: int | None, strategy: CollisionStrategy | None) -> dict[str, Any]:
+    """`-cl` and `--collision-strategy` as prefect.yaml writes them, as `prefect deploy` does:
+    a plain limit, or `{limit, collision_strategy}` when a strategy is given."""
+    if limit is None:
+        if strategy is not None:  # Prefect ignores it: flowplan says so
+            console.err("warning: --collision-strategy is ignored without --concurrency-limit"
+                        " (as in Prefect)", "warning")  # fmt: skip
+        return {}
+    if strategy is None:
+        return {"concurrency_limit": limit}
+    return {"concurrency_limit": {"limit": limit, "collision_strategy": strategy.value}}
 
 
 def deploy_report(

@@ -62,6 +62,7 @@ def wizard_deploy(
     save: bool | None,
     lock_timeout: float,
     install_requirements: bool,
+    extra: dict[str, Any] | None = None,  # fields the command line sets (-cl)
 ) -> int:
     from flowplan.commands.deploy import _report, declare_pool, deploy_report
     from flowplan.project.save import save_deployment
@@ -71,6 +72,7 @@ def wizard_deploy(
     flows = _discovered(root) if entrypoint is None else []
     given = _given(entrypoint, names, overrides, pool_type, data, root)
     answers = run_wizard(ask, given, root, flows, _pools())
+    answers.deployment.update(extra or {})
     project = {**data, "deployments": [answers.deployment]}
     for pool in answers.new_pools:
         project = declare_pool(project, pool["name"], pool["type"])

@@ -8,6 +8,7 @@ from flowplan import console
 from flowplan.commands import deployment_schedule
 from flowplan.commands.common import YES, backend, confirm, show_fields, show_object
 from flowplan.commands.options import OUTPUT, Output
+from flowplan.domain.objects import Deployment
 from flowplan.errors import UsageError
 
 app = typer.Typer(help="Manage deployments.", no_args_is_help=True)
@@ -41,9 +42,31 @@ def ls(
 
 @app.command("inspect")
 def inspect(name: str = NAME, output: Output = OUTPUT) -> None:
-    """Show a deployment with its schedules, parameters and pull steps."""
+    """Show a deployment with its schedules, parameters and pull steps, and when its active
+    schedules fire next (none while it is paused)."""
     deployment = backend().read_deployment(name)
-    show_object(deployment.to_json(), output)
+    show_object({**deployment.to_json(), "next_runs": next_runs(deployment)}, output)
+
+
+def next_runs(deployment: Deployment, count: int = 3) -> list[str]:
+    """The next `count` times (UTC, ISO 8601) its active schedules fire, within a year."""
+    from datetime import UTC, datetime, timedelta
+
+    from flowplan.runtime.schedule_times import next_run_times
+
+    if deployment.paused:
+        return []
+    start = datetime.now(UTC)
+    end = start + timedelta(days=366)
+    times = sorted(
+        {
+            moment
+            for item in deployment.schedules
+            if item.active
+            for moment in next_run_times(item.schedule, start, end, limit=count)
+        }
+    )
+    return [moment.isoformat() for moment in times[:count]]  # fmt: skip
 
 
 def _set_paused(name: str, paused: bool) -> None:
@@ -105,6 +128,13 @@ def run(
     values = run_options.parameters(param, params, deployment)
     job_variables = run_options.parse_job_variables(job_variable, json_values=True)
     when = run_options.start_time(start_in, start_at)
+    pool = deployment.work_pool_name
+    if work_queue and pool:  # a queue the pool lacks is created, as Prefect's server does
+        queues = sorted(q.name for q in target.read_work_queues(pool))
+        if work_queue not in queues:
+            console.err(f"Note: work pool {pool!r} has no queue {work_queue!r} (its queues:"
+                        f" {', '.join(queues)}); it is created for this run, as Prefect does.",
+                        "warning")  # fmt: skip
     console.out(f"Creating flow run for deployment {deployment.full_name!r}...")
     created = run_deployment(
         deployment.id, parameters=values, scheduled_time=when, timeout=0, tags=tag,

@@ -1,19 +1,43 @@
-"""`flowplan flow-run ...`: list, inspect, read logs of, cancel and delete flow runs."""
+"""`flowplan flow-run ...`: list, inspect, read logs of, cancel, retry and delete flow runs
+(by id or by name)."""
 
 from __future__ import annotations
+
+import uuid
 
 import typer
 
 from flowplan import console
+from flowplan.backends.protocol import Backend
 from flowplan.commands import run_watch
 from flowplan.commands.common import YES, backend, confirm, show_object
 from flowplan.commands.options import OUTPUT, Output
-from flowplan.domain.objects import StateType
-from flowplan.errors import InvalidInput
+from flowplan.domain.objects import FlowRun, StateType
+from flowplan.errors import InvalidInput, ObjectNotFound
 
 app = typer.Typer(help="Inspect and manage flow runs.", no_args_is_help=True)
 
-RUN_ID = typer.Argument(..., help="The flow run's id.")
+RUN_ID = typer.Argument(..., help="The flow run's id or name (e.g. humble-heron).")
+
+
+def find_run(target: Backend, key: str) -> FlowRun:
+    """The run whose id, or else whose name, is `key`; a name several runs share is an error
+    that lists their ids."""
+    try:
+        uuid.UUID(key)
+    except ValueError:
+        pass
+    else:
+        return target.read_flow_run(key)
+    named = target.read_flow_runs(name=key, limit=20)
+    if len(named) == 1:
+        return named[0]
+    if not named:
+        raise ObjectNotFound(f"flow run {key!r} not found (neither the id nor the name of a run)",
+                             hint="list runs with: flowplan flow-run ls")  # fmt: skip
+    listed = ", ".join(f"{run.id} ({run.state.name})" for run in named)
+    raise InvalidInput(f"{len(named)} flow runs are named {key!r}; give one of their ids:"
+                       f" {listed}")  # fmt: skip
 
 
 def _states(names: list[str]) -> list[StateType]:
@@ -57,7 +81,7 @@ def ls(
 @app.command("inspect")
 def inspect(run_id: str = RUN_ID, output: Output = OUTPUT) -> None:
     """Show a flow run."""
-    run = backend().read_flow_run(run_id)
+    run = find_run(backend(), run_id)
     show_object(run.to_json(), output)
 
 
@@ -71,12 +95,14 @@ def logs(
     output: Output = OUTPUT,
 ) -> None:
     """Print a flow run's logs."""
+    target = backend()
+    run_id = find_run(target, run_id).id
     if follow:
         if output is Output.json or tail is not None:
             raise InvalidInput("--follow prints text from the first line; drop --output/--tail")
-        run_watch.follow(backend(), run_id, timeout=None, states=False)
+        run_watch.follow(target, run_id, timeout=None, states=False)
         return
-    lines = backend().read_logs(run_id, limit=tail)
+    lines = target.read_logs(run_id, limit=tail)
     if output is Output.json:
         console.out_json_list(line.to_json() for line in lines)
         return
@@ -87,7 +113,8 @@ def logs(
 @app.command("cancel")
 def cancel(run_id: str = RUN_ID) -> None:
     """Cancel a run: at once if it has not started, else through its worker."""
-    run = backend(changes=True).cancel_flow_run(run_id)
+    target = backend(changes=True)
+    run = target.cancel_flow_run(find_run(target, run_id).id)
     console.out(f"Flow run {run.name!r} is now {run.state.name}.")
 
 
@@ -95,7 +122,27 @@ def cancel(run_id: str = RUN_ID) -> None:
 def delete(run_id: str = RUN_ID, yes: bool = YES) -> None:
     """Delete a flow run with its states and logs."""
     target = backend(changes=True)
-    run = target.read_flow_run(run_id)
+    run = find_run(target, run_id)
     confirm(f"Delete flow run {run.name!r}?", yes)
-    target.delete_flow_run(run_id)
+    target.delete_flow_run(run.id)
     console.out(f"Deleted flow run {run.name!r}.")
+
+
+_FINISHED = (StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED)
+
+
+@app.command("retry")
+def retry(run_id: str = RUN_ID) -> None:
+    """Run a finished flow run again, as Prefect's `flow-run retry` does: it is scheduled
+    again (same run, same parameters) and a worker on its pool picks it up."""
+    target = backend(changes=True)
+    run = find_run(target, run_id)
+    if run.state.type not in _FINISHED:
+        raise InvalidInput(
+            f"flow run {run.name!r} is {run.state.name}: only a finished run (Completed, Failed,"
+            " Cancelled or Crashed) can be retried"
+        )
+    if run.deployment_id is None:
+        raise InvalidInput(f"flow run {run.name!r} has no deployment: no worker can run it again")
+    target.set_flow_run_state(run.id, StateType.SCHEDULED, message="Retried via CLI", force=True)
+    console.out(f"Flow run {run.name!r} is scheduled again; a worker on its pool picks it up.")

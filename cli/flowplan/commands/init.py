@@ -10,6 +10,9 @@ import typer
 from flowplan import console
 from flowplan.errors import UsageError
 
+_ABOUT = {"repository": "the git repository workers clone, e.g. https://github.com/org/repo",
+          "branch": "the branch workers clone, e.g. main"}  # fmt: skip
+
 
 def parse_fields(fields: list[str]) -> dict[str, str]:
     """`key=value` pairs, split at the first `=` (values may hold `=`, as base64 does)."""
@@ -36,7 +39,14 @@ def init(
 ) -> None:
     """Create prefect.yaml and .prefectignore from a recipe. Existing files are never
     overwritten: when prefect.yaml exists, nothing is written."""
-    from flowplan.project.init import infer_recipe, initialize_project, load_recipe, recipe_names
+    from flowplan.project.init import (
+        infer_recipe,
+        initialize_project,
+        load_recipe,
+        recipe_names,
+        template_values,
+        unfilled,
+    )
 
     root = Path.cwd()
     inputs = parse_fields(field)
@@ -50,7 +60,11 @@ def init(
     if not recipe:
         console.err(f"Using the {chosen!r} recipe ({loaded.description}).")
     missing = [key for key in loaded.required if key not in inputs]
-    extra = sorted(set(inputs) - set(loaded.required) - set(loaded.defaults))
+    # what git would have told (repository, branch) is an input too when there is no remote
+    missing += [key for key in unfilled(loaded, template_values(root, loaded, inputs))
+                if key not in missing]  # fmt: skip
+    extra = sorted(set(inputs) - set(loaded.required) - set(loaded.defaults)
+                   - set(unfilled(loaded, {})))  # fmt: skip
     if extra:
         console.err(f"warning: inputs the {chosen!r} recipe does not use: {', '.join(extra)}",
                     "warning")  # fmt: skip
@@ -60,7 +74,7 @@ def init(
             hint=" ".join(f"--field {key}=..." for key in missing),
         )
     for key in missing:
-        inputs[key] = typer.prompt(f"{key} ({loaded.required[key]})")
+        inputs[key] = typer.prompt(f"{key} ({loaded.required.get(key, _ABOUT.get(key, key))})")
     if (root / "prefect.yaml").exists():
         raise UsageError(f"{root / 'prefect.yaml'} already exists; nothing was written")
     try:

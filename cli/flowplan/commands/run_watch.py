@@ -35,6 +35,10 @@ def follow(backend: Backend, run_id: str, timeout: float | None, states: bool) -
         return wait_for_run(backend, run_id, timeout=timeout, poll_interval=1, on_change=show)
     except FlowRunTimeout as exc:
         raise FlowplanError(f"{exc}; it goes on without being watched") from None
+    except KeyboardInterrupt:  # only the watching stops: say so, and how to stop the run
+        console.err(f"Stopped watching; flow run {run_id} goes on. To cancel it:"
+                    f" flowplan flow-run cancel {run_id}", "warning")  # fmt: skip
+        raise
 
 
 def exit_code(run: FlowRun) -> int:

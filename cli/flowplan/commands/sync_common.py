@@ -9,7 +9,7 @@ import typer
 
 from flowplan import console
 from flowplan.backends.protocol import Backend
-from flowplan.errors import ExitCode, ValidationFailed
+from flowplan.errors import ExitCode, UsageError, ValidationFailed
 from flowplan.plan.apply import Result
 from flowplan.plan.model import Plan
 from flowplan.plan.render import SIGNS, render
@@ -20,7 +20,7 @@ PREFECT_FILE = typer.Option(Path("prefect.yaml"), "--prefect-file", help="The pr
 NAMES = typer.Option(
     [], "--name", "-n", help="Deployments to include: name, flow/name, globs with * (repeatable)."
 )
-ALL = typer.Option(False, "--all", help="Every deployment in the file (the default for plan).")
+ALL = typer.Option(False, "--all", help="Every deployment in the file (the same as giving no -n).")
 PRUNE = typer.Option(
     False, "--prune", help="Delete deployments this project owns that the file no longer has."
 )
@@ -29,6 +29,12 @@ MAX_DELETE = typer.Option(None, "--max-delete", help="Allow --prune to delete up
 
 def load_report(path: Path) -> FileReport:
     """A validated project; its findings are printed when it has errors."""
+    if not path.exists():
+        where = " in this directory" if path.parent == Path() else ""
+        raise UsageError(
+            f"no project file: {path} does not exist{where}",
+            hint="create one with 'flowplan init', or name another with --prefect-file PATH",
+        )
     report = validate_file(path, str(path))
     if not report.valid or report.project is None:
         from flowplan.commands.validate import render_reports
@@ -40,10 +46,18 @@ def load_report(path: Path) -> FileReport:
     return report
 
 
+_SIGN_STYLES = {"+": "ok", "~": "warning", "-": "error"}
+
+
 def show_plan(plan: Plan) -> None:
     for warning in plan.warnings:
         console.err(f"warning: {warning}", "warning")
-    for line in render(plan):
+    for line in render(plan, console.width()):
+        body = line.lstrip()
+        style = _SIGN_STYLES.get(body[:1]) if body[1:2] == " " else None
+        if style:
+            indent = line[: len(line) - len(body)]
+            line = indent + console.styled(body[:1], style) + body[1:]
         console.out(line)
 
 

@@ -241,6 +241,12 @@ def run_wizard(
     return Answers(deployment, pooled.new_pools)
 
 
+def _style() -> Any:
+    from questionary import Style
+
+    return Style([("placeholder", "fg:ansibrightblack italic")])
+
+
 class Questionary:
     """`Ask` on a terminal. `unsafe_ask` lets Ctrl-C raise KeyboardInterrupt (exit 130)."""
 
@@ -254,13 +260,30 @@ class Questionary:
 
     def text(self, message: str, default: str = "",
              validate: Callable[[str], str | None] | None = None) -> str:  # fmt: skip
+        """The default is a dim placeholder, not text in the box: typing replaces it, and Enter
+        on an empty box answers it (shown as the answer once accepted)."""
         import questionary
+        from prompt_toolkit.formatted_text import FormattedText
+        from prompt_toolkit.key_binding import KeyBindings
+
+        keys = KeyBindings()
+
+        @keys.add("enter", eager=True)
+        def _accept(event: Any) -> None:
+            buffer = event.current_buffer
+            if not buffer.text and default:
+                buffer.text = default
+            buffer.validate_and_handle()
 
         def check(value: str) -> bool | str:
-            problem = validate(value) if validate else None
+            problem = validate(value or default) if validate else None
             return True if problem is None else problem
 
-        return str(questionary.text(message, default=default, validate=check).unsafe_ask())
+        placeholder = FormattedText([("class:placeholder", default)]) if default else None
+        question = questionary.text(message, validate=check, key_bindings=keys,
+                                    placeholder=placeholder,
+                                    style=_style())  # fmt: skip
+        return str(question.unsafe_ask() or default)
 
     def confirm(self, message: str, default: bool = True) -> bool:
         import questionary

@@ -60,6 +60,10 @@ def _field_problem(text: str, field: int) -> str | None:
         bounds = base.split("-")
         if len(bounds) > 2 or not all(bounds):
             raise _NeedsCroniter
+        names = list(_NAMES.get(field, ()))  # months and days of the week have names
+        unknown = [b for b in bounds if names and b.isalpha() and b.lower() not in names]
+        if unknown:
+            return f"{name} has no name {unknown[0]!r}: use {', '.join(names)} or {low}-{high}"
         values = [_value(bound, field) for bound in bounds]
         for value in values:
             if not low <= value <= high:
@@ -112,7 +116,12 @@ def _croniter_problem(text: str) -> str | None:
     try:
         croniter(text)
     except Exception as exc:  # croniter raises several exception types for bad input
-        return str(exc) or type(exc).__name__
+        said = re.sub(r"^\[.*?\]\s*", "", str(exc))  # croniter repeats the expression
+        if "out of range" in said:
+            return "a value is out of its field's range"
+        if said.startswith("is not acceptable"):
+            return "not valid cron syntax: minute hour day-of-month month day-of-week"
+        return said or type(exc).__name__
     return None
 
 
@@ -196,6 +205,10 @@ def rrule_problem(text: str) -> str | None:
     try:
         rrulestr(text, forceset=True)
     except (ValueError, TypeError, IndexError) as exc:
+        parts = [p.rpartition(":")[2] for p in re.split(r"[;\n]", text.strip()) if p.strip()]
+        bare = next((p for p in parts if "=" not in p), None)
+        if "unpack" in str(exc) and bare is not None:  # dateutil's own words for a bare part
+            return f"invalid rrule: {bare!r} is not NAME=VALUE (e.g. FREQ=DAILY;BYHOUR=9)"
         return f"invalid rrule: {exc}"
     return None
 

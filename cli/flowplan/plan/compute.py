@@ -6,7 +6,7 @@ import difflib
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -125,8 +125,28 @@ def fingerprint(item: Deployment | WorkPool | WorkQueue) -> str:
 
 
 def spec_hash(spec: DeploymentSpec) -> str:
-    """Stored as a label at apply: a later plan that finds other core fields sees drift."""
-    return digest(core_fields(spec))[:16]
+    """Stored as a label at apply: a later plan that finds other core fields, or (when the
+    project declares schedules) other schedule slugs, sees drift."""
+    core = digest(core_fields(spec))[:16]
+    if spec.schedules is None:
+        return core
+    return f"{core}.{_slugs_hash(s.effective_slug for s in spec.schedules)}"
+
+
+def _slugs_hash(slugs: Iterable[str]) -> str:
+    return digest(sorted(slugs))[:8]
+
+
+def drifted(live: Deployment) -> bool:
+    """Whether the live deployment changed outside flowplan since its last apply (a label
+    written before schedules were hashed has no `.slugs` part: only its core is compared)."""
+    stored = live.labels.get(HASH_LABEL)
+    if stored is None:
+        return False
+    core, _, slugs = stored.partition(".")
+    if core != digest(core_fields(live))[:16]:
+        return True
+    return bool(slugs) and slugs != _slugs_hash(s.slug for s in live.schedules)
 
 
 # -- diffing -------------------------------------------------------------------------------------
@@ -244,12 +264,10 @@ def _deployment_change(spec: DeploymentSpec, live: Deployment | None) -> Change:
                if s.replaces in stored and s.effective_slug not in stored}  # fmt: skip
     fields = _diff(live_fields(live, wanted, renames), wanted)
     fields += tuple(FieldChange(f"schedules[{new}].slug", old, new) for old, new in renames.items())
-    stored_hash = live.labels.get(HASH_LABEL)
-    drift = stored_hash is not None and stored_hash != digest(core_fields(live))[:16]
     adopt = _adopts(fields, live)
     action: Action = "update" if fields and not adopt else "noop"
     return Change(action, "deployment", spec.full_name, fields, after, live.id, fingerprint(live),
-                  drift, adopt)  # fmt: skip
+                  drifted(live), adopt)  # fmt: skip
 
 
 def _adopts(fields: tuple[FieldChange, ...], live: Deployment) -> bool:
@@ -334,14 +352,24 @@ def _conflicts(desired: Desired, actual: Actual) -> list[str]:
     return found
 
 
-def _deletes(desired: Desired, actual: Actual, options: PlanOptions) -> list[Change]:
-    wanted = {spec.full_name for spec in desired.deployments}
-    owned = [
+def _owned(desired: Desired, actual: Actual) -> list[Deployment]:
+    return [
         d
         for _, d in sorted(actual.deployments.items())
         if d.labels.get(OWNER_LABEL) == "flowplan"
         and d.labels.get(PROJECT_LABEL) == desired.project
     ]
+
+
+def left_behind(desired: Desired, actual: Actual) -> list[str]:
+    """This project's deployments on the target that the project no longer declares."""
+    wanted = {spec.full_name for spec in desired.deployments}
+    return [d.full_name for d in _owned(desired, actual) if d.full_name not in wanted]
+
+
+def _deletes(desired: Desired, actual: Actual, options: PlanOptions) -> list[Change]:
+    wanted = {spec.full_name for spec in desired.deployments}
+    owned = _owned(desired, actual)
     doomed = [d for d in owned if d.full_name not in wanted]
     limit = options.max_delete
     if (

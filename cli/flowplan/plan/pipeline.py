@@ -12,7 +12,7 @@ from flowplan.backends import variable_reader
 from flowplan.backends.protocol import Backend
 from flowplan.errors import InvalidInput, UsageError
 from flowplan.plan.builds import predicted
-from flowplan.plan.compute import PlanOptions, compute_plan
+from flowplan.plan.compute import PlanOptions, compute_plan, left_behind
 from flowplan.plan.desired import Overrides, desired_state, select
 from flowplan.plan.model import Plan
 from flowplan.plan.target import read_actual
@@ -64,7 +64,13 @@ def make_plan(
         env=env, overrides=request.overrides,
         outputs=outputs or predicted(variable_reader(backend)),
     )  # fmt: skip
-    plan = compute_plan(
-        desired, read_actual(backend), PlanOptions(request.prune, request.max_delete)
-    )
+    actual = read_actual(backend)
+    plan = compute_plan(desired, actual, PlanOptions(request.prune, request.max_delete))
+    if not request.prune and not request.names and (gone := left_behind(desired, actual)):
+        names = ", ".join(repr(name) for name in gone)
+        plan = replace(plan, warnings=(*plan.warnings, (
+            f"{names} {'is' if len(gone) == 1 else 'are'} no longer in {project.file.name} but"
+            " still on the target (made by this project): --prune deletes"
+            f" {'it' if len(gone) == 1 else 'them'}"),
+        ))  # fmt: skip
     return replace(plan, target=backend.target, project_hash=file_hash(project.file))

@@ -75,6 +75,8 @@ dask-worker-space/
 DOCKERFILE = """\
 FROM python:3.11-slim
 WORKDIR /opt/prefect/{name}
+# what runs a flow run in the pod: flowplan's engine, and Prefect, which the flows import
+RUN pip install --no-cache-dir "prefect=={prefect}" "flowplan=={flowplan}"
 COPY requirements.txt* ./
 RUN if [ -f requirements.txt ]; then pip install --no-cache-dir -r requirements.txt; fi
 COPY . .
@@ -150,6 +152,29 @@ def template_values(
     values.update(recipe.defaults)
     values.update(inputs or {})
     return values
+
+
+def unfilled(recipe: Recipe, values: Mapping[str, Any]) -> list[str]:
+    """The recipe's plain placeholders (`{{ repository }}`, not `{{ build_image.image }}`, which
+    a step fills at deploy time) that `values` leave empty, in the order they appear."""
+    import re
+
+    found: list[str] = []
+
+    def walk(item: Any) -> None:
+        if isinstance(item, str):
+            for name in re.findall(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}", item):
+                if name not in values and name not in found:
+                    found.append(name)
+        elif isinstance(item, dict):
+            for value in item.values():
+                walk(value)
+        elif isinstance(item, list):
+            for value in item:
+                walk(value)
+
+    walk(recipe.body)
+    return found
 
 
 def _prefect_version() -> str:
@@ -242,7 +267,11 @@ def initialize_project(
     if chosen.name == "kubernetes":
         files[root / K8S_TEMPLATE] = json.dumps(k8s_job_template(), indent=2) + "\n"
         if not (root / "Dockerfile").exists():
-            files[root / "Dockerfile"] = DOCKERFILE.format(name=values["name"])
+            from flowplan import __version__
+
+            files[root / "Dockerfile"] = DOCKERFILE.format(
+                name=values["name"], prefect=_prefect_version(), flowplan=__version__
+            )
     if not (root / ".prefectignore").exists():
         files[root / ".prefectignore"] = PREFECTIGNORE
     for path, content in files.items():

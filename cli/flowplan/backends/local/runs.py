@@ -97,10 +97,15 @@ class RunsMixin:
         states: Sequence[StateType] = (),
         deployment: str | None = None,
         limit: int | None = None,
+        name: str | None = None,
     ) -> list[FlowRun]:
-        """Runs, newest expected start first, optionally of some states or one deployment."""
+        """Runs, newest expected start first, optionally of some states, one deployment or
+        one name."""
         clauses, params = [], []
         with self.store.read() as conn:
+            if name is not None:
+                clauses.append("r.name = ?")
+                params.append(name)
             if states:
                 clauses.append(f"r.state_type IN ({','.join('?' * len(states))})")
                 params += [state.value for state in states]

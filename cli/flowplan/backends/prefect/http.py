@@ -149,6 +149,15 @@ class Api:
                 self._sleep(delay)
                 continue
             except httpx.TransportError as exc:
+                if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+                    raise FlowplanError(f"cannot call the Prefect API at {self.url}"
+                                        f" ({_reason(exc)})") from None  # fmt: skip
+                if (method == "GET" or path.endswith("/filter")) and attempt > self.retries:
+                    raise FlowplanError(  # a read: nothing to have been applied
+                        f"the Prefect API at {self.url} could not be reached for {method} {path}"
+                        f" ({_reason(exc)})",
+                        hint="is the server running? check --api-url / PREFECT_API_URL",
+                    ) from None
                 if not safe or attempt > self.retries:
                     raise FlowplanError(
                         f"the Prefect API at {self.url} did not answer {method} {path}"

@@ -96,9 +96,12 @@ class RunsMixin:
         states: Sequence[StateType] = (),
         deployment: str | None = None,
         limit: int | None = None,
+        name: str | None = None,
     ) -> list[FlowRun]:
         body: dict[str, Any] = {"sort": "EXPECTED_START_TIME_DESC"}
         runs: dict[str, Any] = {}
+        if name is not None:
+            runs["name"] = {"any_": [name]}
         if states:
             runs["state"] = {"type": {"any_": [state.value for state in states]}}
         if runs:

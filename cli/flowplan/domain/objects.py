@@ -98,10 +98,13 @@ class DeploymentSchedule:
 
 @dataclass(frozen=True)
 class ScheduleDue:
-    """A deployment's schedule that needs more runs inserted (what the scheduler works on)."""
+    """A deployment's schedule that needs more runs inserted (what the scheduler works on).
+    A stored schedule that cannot be read has no `schedule`, its id and the `problem`."""
 
     deployment_id: str
-    schedule: DeploymentSchedule
+    schedule: DeploymentSchedule | None
+    schedule_id: str = ""
+    problem: str | None = None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from flowplan.backends import get_backend, variable_reader
 from flowplan.backends.protocol import Backend
 from flowplan.domain.objects import Deployment, FlowRun, StateType
 from flowplan.errors import FlowplanError
-from flowplan.runtime import context
+from flowplan.runtime import context, control
 from flowplan.runtime.loading import Callable_, load_entrypoint
 from flowplan.runtime.logs import LogSink
 from flowplan.steps.redact import Redactor
@@ -67,6 +67,16 @@ def main(argv: list[str]) -> int:
     if not run_id:
         print("usage: python -m flowplan.runtime.engine RUN_ID", file=sys.stderr)
         return 2
+    control.install()
+    try:
+        return _run(run_id)
+    except control.Terminated:
+        print("flowplan engine: the run was stopped (SIGTERM)", file=sys.stderr)
+        control.end_by_sigterm()
+        raise
+
+
+def _run(run_id: str) -> int:
     backend = get_backend()
     run = backend.read_flow_run(run_id)
     if run.state.type is StateType.CANCELLING:
@@ -193,7 +203,7 @@ def _call(reporter: _Reporter, run: FlowRun, target: Callable_) -> int:
         try:
             _invoke(target, run.parameters)
         except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt):
+            if isinstance(exc, KeyboardInterrupt | control.Terminated):
                 raise
             timed_out = isinstance(exc, FlowTimeout)
             message = (
@@ -217,6 +227,19 @@ def _call(reporter: _Reporter, run: FlowRun, target: Callable_) -> int:
 
 def _invoke(target: Callable_, parameters: Mapping[str, Any]) -> None:
     timeout = target.timeout_seconds
+    if not timeout:
+        _call_with_timeout(target, parameters, timeout)
+        return
+    control.tell({"timeout": timeout})  # the worker stops the run if the flow ignores it
+    try:
+        _call_with_timeout(target, parameters, timeout)
+    finally:
+        control.tell({})
+
+
+def _call_with_timeout(
+    target: Callable_, parameters: Mapping[str, Any], timeout: float | None
+) -> None:
     if target.is_async:
         coroutine = target.fn(**parameters)
         if timeout:

@@ -85,6 +85,7 @@ class Worker:
         self.infrastructure = infrastructure(kind)
         self._install_signals()
         self.infrastructure.prepare()
+        self._heartbeat(self.backend)()  # before any claim: a claimed run's worker is known
         self.say(
             f"Worker {self.options.name!r} started on work pool {pool.name!r}"
             f" ({pool.type}); polling every {self.options.poll_interval:g} s. Ctrl-C stops it."

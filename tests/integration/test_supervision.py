@@ -8,9 +8,12 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from flowplan.domain.objects import StateType
 from flowplan.domain.schedules import CronSchedule, IntervalSchedule
@@ -103,6 +106,8 @@ def test_a_child_holding_the_output_does_not_hold_the_slot(
 FINALLY = """
 import os, time
 from pathlib import Path
+
+import pytest
 from flowplan import flow
 
 @flow
@@ -183,6 +188,8 @@ def test_a_dead_fork_server_crashes_its_runs_with_the_reason_and_is_restarted(
 PRINTER = """
 import time
 from pathlib import Path
+
+import pytest
 from flowplan import flow
 
 @flow
@@ -227,3 +234,25 @@ def test_a_worker_refuses_a_pool_of_another_type(tmp_path: Path, workers: Worker
     assert default.returncode == 1
     assert "worker type 'docker' is not available (available: process)" in default.stderr
     assert backend.read_flow_run(run.id).state.type is StateType.SCHEDULED  # nothing ran it
+
+
+def test_a_worker_against_a_prefect_api_is_refused_before_anything_is_sent(
+    workers: Workers,
+) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0)  # any connection the worker made waits in the backlog
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/api"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "flowplan", "worker", "start", "--pool", "p"],
+            env={**workers.env, "PREFECT_API_URL": url}, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 1
+        assert f"the target is Prefect API {url}, whose runs are handed out" in done.stderr
+        assert "prefect worker start --pool p" in done.stderr
+        assert "started" not in done.stdout
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected: no heartbeat, no request at all
+    finally:
+        listener.close()

@@ -16,7 +16,7 @@ from flowplan.domain.job_config import WorkPoolJobConfiguration
 from flowplan.domain.objects import FlowRun
 from flowplan.errors import UsageError
 from flowplan.runtime.forkserver import ForkRefused, ForkServer
-from flowplan.runtime.infrastructure import Exit, RunHandle, infrastructure
+from flowplan.runtime.infrastructure import Exit, RunHandle, infrastructure, worker_hint
 from flowplan.runtime.infrastructure.pipes import Pipe
 from flowplan.runtime.infrastructure.process import ProcessInfrastructure
 from tests.integration.workers import wait_for
@@ -140,3 +140,14 @@ def test_a_fork_server_with_threads_running_refuses_to_fork(tmp_path: Path) -> N
             server.fork("some-run", dict(os.environ), str(tmp_path))
     finally:
         server.close()
+
+
+def test_the_next_step_names_a_worker_that_can_serve_the_pool() -> None:
+    assert (
+        worker_hint("p", "process")
+        == "Start a worker for it with: flowplan worker start --pool 'p'"
+    )
+    assert worker_hint("p", "process", embedded=False) == (
+        "Start a worker for it with: prefect worker start --pool 'p'"
+    )
+    assert worker_hint("p", "kubernetes").startswith("flowplan has no 'kubernetes' worker yet")

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flowplan.backends.protocol import Backend
+from flowplan.backends.protocol import Backend, RuntimeBackend
 from flowplan.errors import ObjectNotFound
 
 
@@ -55,6 +55,20 @@ def get_backend(env: Mapping[str, str] | None = None) -> Backend:
     env = os.environ if env is None else env
     kind, location = chosen(env)
     return BACKENDS[kind](location, env)
+
+
+def runtime_backend(backend: Backend, pool: str = "<pool>") -> RuntimeBackend:
+    """`backend` when it can serve flowplan's embedded runtime (the local store); a Prefect API
+    is refused before anything is sent to it: Prefect's own workers run its flows."""
+    if isinstance(backend, RuntimeBackend):
+        return backend
+    from flowplan.errors import UsageError
+
+    raise UsageError(
+        f"flowplan's worker runs flows from the local store; the target is {backend.target},"
+        " whose runs are handed out by the server to Prefect's workers",
+        hint=f"run 'prefect worker start --pool {pool}' against that server",
+    )
 
 
 def variable_reader(backend: Backend) -> Callable[[str], Any]:

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from flowplan import console
-from flowplan.backends import get_backend
+from flowplan.backends import get_backend, runtime_backend
 from flowplan.commands.common import backend
 from flowplan.errors import InvalidInput
 from flowplan.runtime.worker import Worker, WorkerOptions, default_name
@@ -62,5 +62,8 @@ def start(
         poll_interval=poll_interval, heartbeat_interval=heartbeat_interval, run_once=run_once,
         grace_seconds=grace_period, name=name or default_name(type_ or "process"),
     )  # fmt: skip
-    code = Worker(backend(changes=True), options, say=_say, connect=get_backend).run()
+    target = runtime_backend(backend(changes=True), pool)  # a Prefect API: refused, nothing sent
+    code = Worker(
+        target, options, say=_say, connect=lambda: runtime_backend(get_backend(), pool)
+    ).run()
     raise typer.Exit(code)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flowplan.backends.protocol import Backend
+from flowplan.backends.protocol import RuntimeBackend
 from flowplan.runtime.schedule_times import next_run_times
 
 MIN_RUNS = 3
@@ -45,7 +45,7 @@ def runs_ahead(times: list[datetime], now: datetime) -> list[datetime]:
     return times
 
 
-def fill(backend: Backend, now: datetime) -> TickResult:
+def fill(backend: RuntimeBackend, now: datetime) -> TickResult:
     """Drop runs no schedule wants and insert runs ahead. A schedule that cannot be filled
     (a stored row with an unknown time zone, ...) is skipped and returned: the others go on."""
     dropped = backend.drop_unscheduled_runs(now=now)
@@ -69,10 +69,10 @@ def fill(backend: Backend, now: datetime) -> TickResult:
     return TickResult(inserted, dropped, 0, tuple(skipped))
 
 
-def mark_late(backend: Backend, now: datetime) -> int:
+def mark_late(backend: RuntimeBackend, now: datetime) -> int:
     return backend.mark_late_runs(before=now - LATE_AFTER)
 
 
-def tick(backend: Backend, now: datetime) -> TickResult:
+def tick(backend: RuntimeBackend, now: datetime) -> TickResult:
     filled = fill(backend, now)
     return TickResult(filled.inserted, filled.dropped, mark_late(backend, now), filled.skipped)

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flowplan.backends.protocol import Backend
+from flowplan.backends.protocol import RuntimeBackend
 from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import StateType
 from flowplan.errors import ObjectNotFound, UsageError
@@ -53,10 +53,10 @@ def default_name(kind: str = "process") -> str:
 class Worker:
     def __init__(
         self,
-        backend: Backend,
+        backend: RuntimeBackend,
         options: WorkerOptions,
         say: Callable[[str], None] = print,
-        connect: Callable[[], Backend] | None = None,
+        connect: Callable[[], RuntimeBackend] | None = None,
     ) -> None:
         """`connect` opens another connection to the same backend: each loop service gets its
         own, so that none waits on another's (default: they share `backend`)."""
@@ -138,7 +138,7 @@ class Worker:
 
     # -- the services ----------------------------------------------------------------------
 
-    def _heartbeat(self, backend: Backend) -> Callable[[], None]:
+    def _heartbeat(self, backend: RuntimeBackend) -> Callable[[], None]:
         def step() -> None:
             name, pool = self.options.name, self.options.pool
             backend.worker_heartbeat(pool, name, self.options.heartbeat_interval)
@@ -146,14 +146,14 @@ class Worker:
 
         return step
 
-    def _crash_detection(self, backend: Backend) -> Callable[[], None]:
+    def _crash_detection(self, backend: RuntimeBackend) -> Callable[[], None]:
         def step() -> None:
             for run in backend.crash_orphaned_runs():
                 self.say(f"Flow run {run.name!r} ({run.id}) crashed: {run.state.message}")
 
         return step
 
-    def _scheduler(self, backend: Backend) -> Callable[[], None]:
+    def _scheduler(self, backend: RuntimeBackend) -> Callable[[], None]:
         def step() -> None:
             ttl = SCHEDULER_SECONDS * 5
             if backend.acquire_lease(scheduler.LEASE, self.options.name, ttl) is None:
@@ -170,10 +170,10 @@ class Worker:
 
         return step
 
-    def _late_runs(self, backend: Backend) -> Callable[[], object]:
+    def _late_runs(self, backend: RuntimeBackend) -> Callable[[], object]:
         return lambda: scheduler.mark_late(backend, utcnow())
 
-    def _claimer(self, backend: Backend) -> Callable[[], None]:
+    def _claimer(self, backend: RuntimeBackend) -> Callable[[], None]:
         marker: list[object] = [None]
         next_poll = [0.0]
 
@@ -188,7 +188,7 @@ class Worker:
 
         return step
 
-    def _claim(self, backend: Backend) -> None:
+    def _claim(self, backend: RuntimeBackend) -> None:
         slots = self._free_slots()
         if slots <= 0:
             return
@@ -223,14 +223,16 @@ class Worker:
             if supervisor.run.id in self.supervisors:
                 self._exited.add(supervisor.run.id)
 
-    def _canceller(self, backend: Backend) -> Callable[[], None]:
+    def _canceller(self, backend: RuntimeBackend) -> Callable[[], None]:
         marker: list[object] = [None]
 
         def step() -> None:
             with self._lock:
                 running = [s for s in self.supervisors.values() if not s.cancelled]
+            if not running:
+                return
             current = backend.change_marker()
-            if not running or current == marker[0]:
+            if current == marker[0]:
                 return
             marker[0] = current
             for supervisor in running:

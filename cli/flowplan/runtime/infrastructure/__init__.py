@@ -100,6 +100,19 @@ def available() -> list[str]:
     return sorted(REGISTRY)
 
 
+def worker_hint(pool_name: str, pool_type: str, *, embedded: bool = True) -> str:
+    """How to start a worker that can really serve this pool: flowplan's worker of the pool's
+    type on the local store, Prefect's worker on a Prefect server."""
+    if not embedded:
+        return f"Start a worker for it with: prefect worker start --pool '{pool_name}'"
+    if pool_type in REGISTRY:
+        return f"Start a worker for it with: flowplan worker start --pool '{pool_name}'"
+    return (
+        f"flowplan has no {pool_type!r} worker yet (worker types: {', '.join(available())}):"
+        f" runs in pool {pool_name!r} wait until a worker of type {pool_type!r} polls it."
+    )
+
+
 def infrastructure(kind: str) -> Infrastructure:
     location = REGISTRY.get(kind)
     if location is None:

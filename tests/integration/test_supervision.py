@@ -161,7 +161,7 @@ def test_a_flow_that_ignores_its_timeout_is_stopped_by_the_worker(
 
 def fork_server(home: Path) -> int:
     return next(pid for pid in engines_of(home)
-                if b"--fork-server" in Path(f"/proc/{pid}/cmdline").read_bytes())  # fmt: skip
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "flowplan-forks")  # fmt: skip
 
 
 def test_a_dead_fork_server_crashes_its_runs_with_the_reason_and_is_restarted(
@@ -185,38 +185,43 @@ def test_a_dead_fork_server_crashes_its_runs_with_the_reason_and_is_restarted(
     assert worker.poll() is None
 
 
-PRINTER = """
+LOUD_FINALLY = """
 import time
 from pathlib import Path
-
-import pytest
 from flowplan import flow
 
 @flow
-def f(go: str, marker: str):
-    print("waiting", flush=True)
-    while not Path(go).exists():
-        time.sleep(0.05)
-    for i in range(2000):
-        print(f"line {i}")
-    Path(marker).write_text("done")
+def f(marker: str):
+    try:
+        print("started", flush=True)
+        time.sleep(300)
+    finally:
+        for i in range(2000):
+            print(f"line {i}")  # nobody reads the output any more: this must not fail
+        Path(marker).write_text("finally ran")
 """
 
 
-def test_a_run_outlives_its_killed_worker_without_failing(tmp_path: Path, workers: Workers) -> None:
+def test_a_run_whose_worker_is_killed_ends_crashed_with_its_process_group(
+    tmp_path: Path, workers: Workers
+) -> None:
     backend = store(workers.home)
-    deployment(backend, tmp_path, source=PRINTER)
-    worker = workers.start()
-    go, marker = tmp_path / "go", tmp_path / "marker"
-    run = backend.create_flow_run("f/d", parameters={"go": str(go), "marker": str(marker)})
-    wait_for("the run to wait", lambda: "waiting" in workers.output(worker))
-    os.kill(worker.pid, signal.SIGKILL)  # the worker alone: nobody reads the run's output
-    worker.wait()
-    go.touch()
+    deployment(backend, tmp_path, source=LOUD_FINALLY)
+    doomed = workers.start("--heartbeat-interval", "0.5")
+    marker = tmp_path / "marker"
+    run = backend.create_flow_run("f/d", parameters={"marker": str(marker)})
+    wait_for("the flow to start", lambda: "| started" in workers.output(doomed))
+    os.kill(doomed.pid, signal.SIGKILL)  # the worker alone: its run loses its channel
+    doomed.wait()
+    wait_for("the run's process group to end", lambda: run_processes(workers.home) == [])
+    assert marker.read_text() == "finally ran"
+    workers.start("--heartbeat-interval", "0.5")  # a live worker finds the dead one's run
     done = final(backend, run)
-    assert done.state.type is StateType.COMPLETED, done.state.message
-    assert marker.read_text() == "done"
-    assert "line 1999" in [line.message for line in backend.read_logs(run.id)]
+    assert done.state.type is StateType.CRASHED
+    assert "stopped sending heartbeats" in (done.state.message or "")
+    names = [row[0] for row in backend.store.connection.execute(
+        "SELECT name FROM flow_run_states WHERE flow_run_id = ?", (run.id,))]  # fmt: skip
+    assert "Failed" not in names
 
 
 def test_a_worker_refuses_a_pool_of_another_type(tmp_path: Path, workers: Workers) -> None:

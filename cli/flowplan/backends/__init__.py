@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from flowplan.backends.protocol import Backend, RuntimeBackend
+from flowplan.domain.objects import Variable
 from flowplan.errors import ObjectNotFound
 
 
@@ -71,7 +72,11 @@ def runtime_backend(backend: Backend, pool: str = "<pool>") -> RuntimeBackend:
     )
 
 
-def variable_reader(backend: Backend) -> Callable[[str], Any]:
+class _Variables(Protocol):
+    def read_variable(self, name: str) -> Variable: ...
+
+
+def variable_reader(backend: _Variables) -> Callable[[str], Any]:
     """Variables for `{{ prefect.variables.x }}`; a missing one reads as None ("")."""
 
     def read(name: str) -> Any:

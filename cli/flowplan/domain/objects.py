@@ -277,6 +277,17 @@ class FlowRun:
         )
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FlowRun:
+        state = data["state"]
+        return cls(**{
+            **data, "tags": tuple(data["tags"]), "created": datetime.fromisoformat(data["created"]),
+            "expected_start_time": datetime.fromisoformat(data["expected_start_time"]),
+            "start_time": _parse(data["start_time"]), "end_time": _parse(data["end_time"]),
+            "state": State(StateType(state["type"]), state["name"],
+                           datetime.fromisoformat(state["timestamp"]), state["message"]),
+        })  # fmt: skip
+
 
 @dataclass(frozen=True)
 class LogLine:
@@ -292,6 +303,13 @@ class LogLine:
             "level": self.level,
             "message": self.message,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LogLine:
+        return cls(
+            data["flow_run_id"], datetime.fromisoformat(data["timestamp"]), data["level"],
+            data["message"],
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ It marks the run RUNNING, runs the deployment's pull steps (variables and secret
 `{{ ctx.* }}` filled in), changes into the directory they report, loads the entrypoint by path,
 checks the parameters against the stored schema when the deployment enforces it, calls the flow
 (retries, timeout, async) and records COMPLETED or FAILED with the exception. Output and logs go
-to the store as they happen. It imports nothing it does not need: its start-up is on every
+out as they happen. It reads and reports only through the worker's reporting channel (see
+`reporter`; the store itself when started by hand), and SIGTERM interrupts the flow so that its
+`finally:` blocks run (see `control`). It imports nothing it does not need: its start-up is on every
 run's critical path.
 """
 
@@ -21,11 +23,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flowplan.backends import get_backend, variable_reader
-from flowplan.backends.protocol import Backend
+from flowplan.backends import variable_reader
 from flowplan.domain.objects import Deployment, FlowRun, StateType
 from flowplan.errors import FlowplanError
-from flowplan.runtime import context, control
+from flowplan.runtime import context, control, reporter
 from flowplan.runtime.loading import Callable_, load_entrypoint
 from flowplan.runtime.logs import LogSink
 from flowplan.steps.redact import Redactor
@@ -77,7 +78,7 @@ def main(argv: list[str]) -> int:
 
 
 def _run(run_id: str) -> int:
-    backend = get_backend()
+    backend = reporter.connect()  # the worker's channel: the engine never opens the store
     run = backend.read_flow_run(run_id)
     if run.state.type is StateType.CANCELLING:
         backend.set_flow_run_state(run_id, StateType.CANCELLED, message="Cancelled before start")
@@ -94,7 +95,7 @@ class _Reporter:
     """The backend, with every final state written only after the logs so far: whoever sees
     the final state sees all the run's output."""
 
-    def __init__(self, backend: Backend, sink: LogSink) -> None:
+    def __init__(self, backend: reporter.RunReporter, sink: LogSink) -> None:
         self.backend, self._sink = backend, sink
 
     def set_state(
@@ -130,7 +131,7 @@ def execute(
 
 
 def _prepare(
-    backend: Backend, run: FlowRun, deployment: Deployment | None, redactor: Redactor
+    backend: reporter.RunReporter, run: FlowRun, deployment: Deployment | None, redactor: Redactor
 ) -> Callable_:
     if deployment is None or not deployment.entrypoint:
         raise FlowplanError("the run's deployment has no entrypoint")
@@ -147,7 +148,7 @@ def _prepare(
     return target
 
 
-def _pull(backend: Backend, steps: list[dict[str, Any]], redactor: Redactor) -> Path:
+def _pull(backend: reporter.RunReporter, steps: list[dict[str, Any]], redactor: Redactor) -> Path:
     from flowplan.steps.runner import StepContext, run_steps
 
     logger.info("Running %d deployment pull step%s", len(steps), "" if len(steps) == 1 else "s")

@@ -37,6 +37,7 @@ def serve(fd: int) -> int:
     from flowplan.runtime import engine
 
     engine.preload()
+    _name("flowplan-forks")
     channel = socket.socket(fileno=fd)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
@@ -95,11 +96,18 @@ def threads_running() -> str:
     return f"{count - 1} other thread(s) are running ({', '.join(names) or 'native'})"
 
 
+def _name(name: str) -> None:
+    """Name this process (as `ps` and /proc/PID/comm show it; Linux only)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/comm").write_text(name)
+
+
 def _child(order: Mapping[str, Any], output: int, control: int) -> int:
     from flowplan.runtime import engine
 
     try:
         os.setsid()
+        _name("flowplan-run")
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(output, 1)

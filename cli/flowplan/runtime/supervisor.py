@@ -18,7 +18,9 @@ from flowplan.backends.protocol import Backend
 from flowplan.domain.job_config import WorkPoolJobConfiguration
 from flowplan.domain.objects import FlowRun, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound
+from flowplan.runtime import reporter
 from flowplan.runtime.infrastructure import Exit, Infrastructure, RunHandle
+from flowplan.runtime.reporter_server import ReporterServer
 
 TAIL_LINES = 15
 DRAIN_SECONDS = 5.0  # how long output is read after the run's process ended
@@ -41,8 +43,10 @@ class Supervisor:
         settings: Settings,
         say: Callable[[str], None],
         on_exit: Callable[[Supervisor], None],
+        channel: ReporterServer,
     ) -> None:
         self.run, self.backend, self.infrastructure = run, backend, infrastructure
+        self.channel = channel
         self.settings, self.say, self._on_exit = settings, say, on_exit
         self.handle: RunHandle | None = None
         self.exited = threading.Event()
@@ -89,6 +93,14 @@ class Supervisor:
             self._finish(StateType.CANCELLED, message)
             return
         env = self.infrastructure.environment(run, config)
+        env[reporter.ENV] = address = self.channel.register(run)
+        try:
+            self._launch(config, env)
+        finally:
+            self.channel.unregister(address)
+
+    def _launch(self, config: WorkPoolJobConfiguration, env: dict[str, str]) -> None:
+        run = self.run
         handle = self.infrastructure.launch(run, config, env)
         with self._lock:
             self.handle = handle

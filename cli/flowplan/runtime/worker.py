@@ -24,6 +24,7 @@ from flowplan.domain.objects import StateType
 from flowplan.errors import ObjectNotFound, UsageError
 from flowplan.runtime import scheduler
 from flowplan.runtime.infrastructure import Infrastructure, infrastructure
+from flowplan.runtime.reporter_server import ReporterServer
 from flowplan.runtime.services import Service
 from flowplan.runtime.supervisor import Settings, Supervisor
 
@@ -71,6 +72,7 @@ class Worker:
         self._signals = 0
         self._reported_schedules: set[tuple[str, str]] = set()
         self.claims: Service | None = None
+        self.channel: ReporterServer
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -85,6 +87,7 @@ class Worker:
         self.infrastructure = infrastructure(kind)
         self._install_signals()
         self.infrastructure.prepare()
+        self.channel = ReporterServer(self.connect)
         self._heartbeat(self.backend)()  # before any claim: a claimed run's worker is known
         self.say(
             f"Worker {self.options.name!r} started on work pool {pool.name!r}"
@@ -104,6 +107,7 @@ class Worker:
         for service in services:
             service.thread.join()
         self.infrastructure.close()
+        self.channel.close()
         self.say(f"Worker {self.options.name!r} stopped.")
         return 130 if self._signals > 1 else 0
 
@@ -200,8 +204,9 @@ class Worker:
         settings = Settings(self.options.name, self.options.pool, self.options.grace_seconds)
         for run in runs:
             supervisor = Supervisor(
-                run, self.backend, self.infrastructure, settings, self.say, self._run_exited
-            )
+                run, self.backend, self.infrastructure, settings, self.say, self._run_exited,
+                self.channel,
+            )  # fmt: skip
             with self._lock:
                 self.supervisors[run.id] = supervisor
             threading.Thread(

@@ -13,13 +13,14 @@ run's critical path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,10 @@ class _Reporter:
         if state.is_final:
             self._sink.flush()
         self.backend.set_flow_run_state(run_id, state, name=name, message=message)
+
+    def flow_call(self, run_id: str, timeout: float | None) -> None:
+        with contextlib.suppress(FlowplanError):  # a lost channel stops the run anyway
+            self.backend.flow_call(run_id, timeout)
 
 
 def execute(
@@ -202,7 +207,7 @@ def _call(reporter: _Reporter, run: FlowRun, target: Callable_) -> int:
     attempts = target.retries + 1
     for attempt in range(1, attempts + 1):
         try:
-            _invoke(target, run.parameters)
+            _invoke(target, run.parameters, lambda timeout: reporter.flow_call(run.id, timeout))
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt | control.Terminated):
                 raise
@@ -226,16 +231,18 @@ def _call(reporter: _Reporter, run: FlowRun, target: Callable_) -> int:
     raise AssertionError("unreachable")
 
 
-def _invoke(target: Callable_, parameters: Mapping[str, Any]) -> None:
+def _invoke(
+    target: Callable_, parameters: Mapping[str, Any], watch: Callable[[float | None], None]
+) -> None:
     timeout = target.timeout_seconds
     if not timeout:
         _call_with_timeout(target, parameters, timeout)
         return
-    control.tell({"timeout": timeout})  # the worker stops the run if the flow ignores it
+    watch(timeout)  # the worker stops the run if the flow ignores its timeout
     try:
         _call_with_timeout(target, parameters, timeout)
     finally:
-        control.tell({})
+        watch(None)
 
 
 def _call_with_timeout(

@@ -4,12 +4,12 @@ milliseconds instead of paying for an interpreter and its imports (Prefect alone
 to import here), and many runs cost the CPU of one import.
 
 The worker and the server talk over a SOCK_SEQPACKET socket pair. The worker sends
-`{"run_id", "env", "unset", "cwd"}` with the write ends of two pipes attached, the run's output
-and its control channel (`FLOWPLAN_CONTROL_FD` in the run); the server forks, the child makes the
-output pipe its stdout and stderr, starts a new session (so the run is its own process group),
-and runs the engine. The server answers `started <run> <pid>` (or `refused <run> <why>` when
-it cannot fork safely: a threaded process must not fork) and, when a child ends (it is woken
-by SIGCHLD), `exit <pid> <code>` (negative: killed by that signal).
+`{"run_id", "env", "unset", "cwd"}` with the write end of a pipe for the run's output attached;
+the server forks, the child makes the pipe its stdout and stderr, starts a new session (so the
+run is its own process group), and runs the engine. The server answers `started <run> <pid>`
+(or `refused <run> <why>` when it cannot fork safely: a threaded process must not fork) and,
+when a child ends (it is woken by SIGCHLD), `exit <pid> <code>` (negative: killed by that
+signal).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def serve(fd: int) -> int:
             os.read(wake_read, 4096)
             _reap(channel)
         if channel.fileno() in ready:
-            data, fds, _, _ = socket.recv_fds(channel, 1 << 20, 2)
+            data, fds, _, _ = socket.recv_fds(channel, 1 << 20, 1)
             if not data:
                 return 0  # the worker is gone: stop (running children go on)
             order = json.loads(data)
@@ -66,7 +66,7 @@ def serve(fd: int) -> int:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 os.close(wake_read)
                 os.close(wake_write)
-                os._exit(_child(order, fds[0], fds[1]))
+                os._exit(_child(order, fds[0]))
             for item in fds:
                 os.close(item)
             channel.send(f"started {order['run_id']} {pid}".encode())
@@ -102,7 +102,7 @@ def _name(name: str) -> None:
         Path("/proc/self/comm").write_text(name)
 
 
-def _child(order: Mapping[str, Any], output: int, control: int) -> int:
+def _child(order: Mapping[str, Any], output: int) -> int:
     from flowplan.runtime import engine
 
     try:
@@ -121,7 +121,6 @@ def _child(order: Mapping[str, Any], output: int, control: int) -> int:
         os.environ.update(env)
         for key in order.get("unset") or ():
             os.environ.pop(str(key), None)
-        os.environ["FLOWPLAN_CONTROL_FD"] = str(control)
         os.chdir(str(order["cwd"]))
         code = engine.main([str(order["run_id"])])
     except BaseException as exc:  # report anything at all: this is a run's whole process
@@ -159,10 +158,9 @@ class ForkServer:
         self.death = ""  # why it died, once it did
         threading.Thread(target=self._read, name="flowplan-forkserver", daemon=True).start()
 
-    def fork(self, run_id: str, env: Mapping[str, str], cwd: str) -> tuple[int, int, int]:
-        """Start a run: (its pid, the read end of its output, the read end of its control)."""
+    def fork(self, run_id: str, env: Mapping[str, str], cwd: str) -> tuple[int, int]:
+        """Start a run: (its pid, the read end of its output)."""
         output_read, output_write = os.pipe()
-        control_read, control_write = os.pipe()
         event, box = threading.Event(), list[str]()
         with self._lock:
             self._started[run_id] = (event, box)
@@ -172,20 +170,18 @@ class ForkServer:
             "unset": [key for key in os.environ if key not in env],
         }).encode()  # fmt: skip
         try:
-            socket.send_fds(self.channel, [order], [output_write, control_write])
+            socket.send_fds(self.channel, [order], [output_write])
         except OSError:
             box.append("refused the fork server is gone")
         finally:
             os.close(output_write)
-            os.close(control_write)
         if not box and (not event.wait(120) or not box):
             box.append(f"refused the fork server did not answer{self._why()}")
         kind, _, detail = box[0].partition(" ")
         if kind == "refused":
             os.close(output_read)
-            os.close(control_read)
             raise ForkRefused(detail)
-        return int(detail), output_read, control_read
+        return int(detail), output_read
 
     def follow(self, pid: int, child: Forked) -> None:
         with self._lock:

@@ -10,9 +10,12 @@ per line each way. A request is `{"token", "method", "args"}` with a method of `
 and its keyword arguments; the answer is `{"result": ...}` or `{"error": {"kind",
 "message"}}` (kind `not_found` or `error`). Objects travel in their `to_json()` form.
 
-Without the variable (the engine started by hand) the engine uses the store, which has the
-same methods. When the channel closes while the run goes on (its worker was killed), the run
-stops: it gets SIGTERM, so its `finally:` blocks run, and a live worker marks it CRASHED."""
+Besides reading and reporting, the engine says when it calls the flow with a timeout
+(`flow_call`), so that the worker enforces the timeout too.
+
+Without the variable (the engine started by hand) the engine uses the store. When the channel
+closes while the run goes on (its worker was killed), the run stops: it gets SIGTERM, so its
+`finally:` blocks run, and a live worker marks it CRASHED."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from flowplan.backends.protocol import Backend
 from flowplan.domain.objects import Deployment, FlowRun, LogLine, StateType, Variable
 from flowplan.errors import FlowplanError, ObjectNotFound
 
@@ -47,6 +51,10 @@ class RunReporter(Protocol):
     def write_logs(self, lines: Sequence[LogLine]) -> None: ...
     def read_variable(self, name: str) -> Variable: ...
     def read_secret_value(self, name: str) -> str: ...
+    def flow_call(self, run_id: str, timeout: float | None) -> None:
+        """The flow is called now with this timeout (None: the call ended): the worker
+        enforces it too, for a flow that ignores the exception raised inside it."""
+        ...
 
 
 def connect() -> RunReporter:
@@ -56,8 +64,24 @@ def connect() -> RunReporter:
     if not address:
         from flowplan.backends import get_backend
 
-        return get_backend()
+        return StoreReporter(get_backend())
     return SocketReporter(address)
+
+
+class StoreReporter:
+    """The store itself, for an engine started by hand (nobody enforces timeouts from outside)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.read_flow_run = backend.read_flow_run
+        self.read_deployment = backend.read_deployment
+        self.set_flow_run_state = backend.set_flow_run_state
+        self.write_logs = backend.write_logs
+        self.read_variable = backend.read_variable
+        self.read_secret_value = backend.read_secret_value
+
+    def flow_call(self, run_id: str, timeout: float | None) -> None:
+        pass
 
 
 class ChannelClosed(FlowplanError):
@@ -140,6 +164,9 @@ class SocketReporter:
 
     def read_secret_value(self, name: str) -> str:
         return str(self._call("read_secret_value", name=name))
+
+    def flow_call(self, run_id: str, timeout: float | None) -> None:
+        self._call("flow_call", run_id=run_id, timeout=timeout)
 
 
 def _open(path: str) -> socket.socket:

@@ -19,6 +19,8 @@ from flowplan.backends.protocol import Backend
 from flowplan.domain.objects import FlowRun, LogLine, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound
 
+Watcher = Callable[[float | None], None]
+
 
 class ReporterServer:
     def __init__(self, connect: Callable[[], Backend]) -> None:
@@ -28,15 +30,17 @@ class ReporterServer:
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(self.path)
         self._listener.listen(128)
-        self._runs: dict[str, FlowRun] = {}  # token -> the run it was issued for
+        self._runs: dict[str, tuple[FlowRun, Watcher]] = {}  # token -> its run, and who
+        # is told when the flow is called with a timeout
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, name="flowplan-reporter", daemon=True).start()
 
-    def register(self, run: FlowRun) -> str:
-        """A new token for `run`: the value of `FLOWPLAN_REPORTER` for its process."""
+    def register(self, run: FlowRun, watch: Watcher = lambda timeout: None) -> str:
+        """A new token for `run`: the value of `FLOWPLAN_REPORTER` for its process. `watch`
+        hears when the flow is called with a timeout (and None when the call ended)."""
         token = secrets.token_hex(16)
         with self._lock:
-            self._runs[token] = run
+            self._runs[token] = (run, watch)
         return f"unix:{self.path} {token}"
 
     def unregister(self, address: str) -> None:
@@ -69,10 +73,16 @@ class ReporterServer:
         try:
             request = json.loads(line)
             with self._lock:
-                run = self._runs.get(str(request.get("token")))
-            if run is None:
+                found = self._runs.get(str(request.get("token")))
+            if found is None:
                 raise FlowplanError("unknown or expired reporting token")
-            return {"result": self._call(run, str(request["method"]), request.get("args") or {})}
+            method, args = str(request["method"]), request.get("args") or {}
+            if method == "flow_call":
+                _own(found[0], args["run_id"])
+                timeout = args.get("timeout")
+                found[1](float(timeout) if timeout is not None else None)
+                return {"result": None}
+            return {"result": self._call(found[0], method, args)}
         except ObjectNotFound as exc:
             return {"error": {"kind": "not_found", "message": exc.message}}
         except FlowplanError as exc:

@@ -93,7 +93,7 @@ class Supervisor:
             self._finish(StateType.CANCELLED, message)
             return
         env = self.infrastructure.environment(run, config)
-        env[reporter.ENV] = address = self.channel.register(run)
+        env[reporter.ENV] = address = self.channel.register(run, self._flow_call)
         try:
             self._launch(config, env)
         finally:
@@ -109,7 +109,6 @@ class Supervisor:
             self._stop_in_background()
         self.say(f"Flow run {run.name!r} ({run.id}) started, {handle.id}.")
         reader = _thread(f"output {run.id}", lambda: self._read(handle, config.stream_output))
-        _thread(f"events {run.id}", lambda: self._follow_events(handle))
         exit = handle.wait()
         assert exit is not None
         self._exited()
@@ -135,16 +134,15 @@ class Supervisor:
             if stream:
                 self.say(f"{self.run.name} | {line}")
 
-    def _follow_events(self, handle: RunHandle) -> None:
-        for event in handle.events():
-            self._cancel_timer()
-            timeout = event.get("timeout")
-            if isinstance(timeout, int | float) and timeout > 0 and not self.exited.is_set():
-                timer = threading.Timer(timeout + TIMEOUT_MARGIN, self._time_out, (timeout,))
-                timer.daemon = True
-                with self._lock:
-                    self._timer = timer
-                timer.start()
+    def _flow_call(self, timeout: float | None) -> None:
+        """The engine calls the flow with this timeout (None: the call ended)."""
+        self._cancel_timer()
+        if timeout is not None and timeout > 0 and not self.exited.is_set():
+            timer = threading.Timer(timeout + TIMEOUT_MARGIN, self._time_out, (timeout,))
+            timer.daemon = True
+            with self._lock:
+                self._timer = timer
+            timer.start()
 
     def _cancel_timer(self) -> None:
         with self._lock:

@@ -11,7 +11,7 @@ import importlib
 import signal
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from flowplan.domain.job_config import WorkPoolJobConfiguration
 from flowplan.domain.objects import FlowRun
@@ -50,11 +50,6 @@ class RunHandle(Protocol):
         """Its output, line by line, until the output ends or `release()` is called."""
         ...
 
-    def events(self) -> Iterator[Mapping[str, Any]]:
-        """What the engine tells its worker (`{"timeout": 5.0}` when a flow call starts, `{}`
-        when it ends), until the run's control channel closes or `release()` is called."""
-        ...
-
     def wait(self, timeout: float | None = None) -> Exit | None:
         """Its exit once the run's own process ended (None if still running at `timeout`)."""
         ...
@@ -71,7 +66,7 @@ class RunHandle(Protocol):
 
     def kill(self) -> None: ...
     def release(self) -> None:
-        """Stop reading its output and events; remove what the run's start made (a temporary
+        """Stop reading its output; remove what the run's start made (a temporary
         directory)."""
         ...
 

@@ -4,14 +4,12 @@ worker for good, and stopping a run's process group with a grace period."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 LEFTOVER_POLL = 0.05
 
@@ -54,14 +52,6 @@ class Pipe:
             with self._lock:
                 self._reading = False
                 self._close()
-
-    def messages(self) -> Iterator[Mapping[str, Any]]:
-        """The pipe's lines as JSON objects (a line that is not one is skipped)."""
-        for line in self.lines():
-            with contextlib.suppress(ValueError):
-                message = json.loads(line)
-                if isinstance(message, dict):
-                    yield message
 
     def close(self) -> None:
         with self._lock:

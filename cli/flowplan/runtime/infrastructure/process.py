@@ -50,7 +50,6 @@ class ProcessHandle:
 
     pid: int
     output: Pipe
-    control: Pipe
     temporary: str | None
     waiter: Any  # () -> Exit | None, with a timeout
     _released: bool = field(default=False)
@@ -61,9 +60,6 @@ class ProcessHandle:
 
     def lines(self) -> Iterator[str]:
         return self.output.lines()
-
-    def events(self) -> Iterator[Mapping[str, Any]]:
-        return self.control.messages()
 
     def wait(self, timeout: float | None = None) -> Exit | None:
         result: Exit | None = self.waiter(timeout)
@@ -81,7 +77,6 @@ class ProcessHandle:
 
     def release(self) -> None:
         self.output.close()
-        self.control.close()
         if self.temporary and not self._released:
             shutil.rmtree(self.temporary, ignore_errors=True)
         self._released = True
@@ -120,33 +115,29 @@ class ProcessInfrastructure:
         self, run: FlowRun, env: Mapping[str, str], cwd: str, temporary: str | None
     ) -> RunHandle:
         server = self._fork_server()
-        pid, output, control = server.fork(run.id, env, cwd)
+        pid, output = server.fork(run.id, env, cwd)
         forked = Forked()
         server.follow(pid, forked)
 
         def waiter(timeout: float | None) -> Exit | None:
             return forked.exit if forked.done.wait(timeout) else None
 
-        return ProcessHandle(pid, Pipe(output), Pipe(control), temporary, waiter)
+        return ProcessHandle(pid, Pipe(output), temporary, waiter)
 
     def _spawn(
         self, argv: list[str], env: Mapping[str, str], cwd: str, temporary: str | None
     ) -> RunHandle:
         output_read, output_write = os.pipe()
-        control_read, control_write = os.pipe()
         try:
             process = subprocess.Popen(
-                argv, cwd=cwd, env={**env, "FLOWPLAN_CONTROL_FD": str(control_write)},
-                stdout=output_write, stderr=output_write, stdin=subprocess.DEVNULL,
-                pass_fds=[control_write], start_new_session=True,
+                argv, cwd=cwd, env=dict(env), stdout=output_write, stderr=output_write,
+                stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
         except BaseException:
-            for fd in (output_read, control_read):
-                os.close(fd)
+            os.close(output_read)
             raise
         finally:
             os.close(output_write)
-            os.close(control_write)
 
         def waiter(timeout: float | None) -> Exit | None:
             try:
@@ -154,7 +145,7 @@ class ProcessInfrastructure:
             except subprocess.TimeoutExpired:
                 return None
 
-        return ProcessHandle(process.pid, Pipe(output_read), Pipe(control_read), temporary, waiter)
+        return ProcessHandle(process.pid, Pipe(output_read), temporary, waiter)
 
     def _fork_server(self) -> ForkServer:
         with self._lock:

@@ -86,7 +86,7 @@ class Worker:
             )
         self.infrastructure = infrastructure(kind)
         self._install_signals()
-        self.infrastructure.prepare()
+        self.infrastructure.prepare(self.say)
         self.channel = ReporterServer(self.connect)
         self._heartbeat(self.backend)()  # before any claim: a claimed run's worker is known
         self.say(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -74,8 +74,8 @@ class RunHandle(Protocol):
 class Infrastructure(Protocol):
     pool_type: str  # the work pool type this worker type serves
 
-    def prepare(self) -> None:
-        """Called once when the worker starts (a place to warm up)."""
+    def prepare(self, say: Callable[[str], None]) -> None:
+        """Called once when the worker starts (a place to warm up); `say` reaches its output."""
         ...
 
     def environment(self, run: FlowRun, config: WorkPoolJobConfiguration) -> dict[str, str]:

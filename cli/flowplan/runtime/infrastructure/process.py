@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,8 +89,10 @@ class ProcessInfrastructure:
         self._server: ForkServer | None = None
         self._lock = threading.Lock()
         self.refused = ""  # why the fork server refused to fork, once it did
+        self.say: Callable[[str], None] = lambda text: None
 
-    def prepare(self) -> None:
+    def prepare(self, say: Callable[[str], None]) -> None:
+        self.say = say
         self._fork_server()
 
     def environment(self, run: FlowRun, config: WorkPoolJobConfiguration) -> dict[str, str]:
@@ -108,6 +110,9 @@ class ProcessInfrastructure:
             try:
                 return self._fork(run, env, cwd, temporary)
             except ForkRefused as exc:
+                if not self.refused:
+                    self.say(f"The fork server cannot fork ({exc}): runs start as new"
+                             " interpreters, which is slower.")  # fmt: skip
                 self.refused = str(exc)
         return self._spawn(job.command or [*ENGINE, run.id], env, cwd, temporary)
 

@@ -39,6 +39,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/fuzz_validate.py
 	bash scripts/prefect-venv.sh .venv-prefect
 	FLOWPLAN_BENCH_PREFECT_PYTHON=.venv-prefect/bin/python $(BIN)/python bench/runtime_bench.py
+	$(BIN)/python bench/supervision_bench.py
 
 mutation: $(BIN)/.installed
 	bash scripts/mutation.sh

@@ -159,9 +159,9 @@ def test_a_flow_that_ignores_its_timeout_is_stopped_by_the_worker(
     wait_for("the run's process to end", lambda: run_processes(workers.home) == [])
 
 
-def fork_server(home: Path) -> int:
-    return next(pid for pid in engines_of(home)
-                if Path(f"/proc/{pid}/comm").read_text().strip() == "flowplan-forks")  # fmt: skip
+def fork_server(home: Path) -> int | None:
+    return next((pid for pid in engines_of(home)
+                 if Path(f"/proc/{pid}/comm").read_text().strip() == "flowplan-forks"), None)  # fmt: skip
 
 
 def test_a_dead_fork_server_crashes_its_runs_with_the_reason_and_is_restarted(
@@ -172,7 +172,8 @@ def test_a_dead_fork_server_crashes_its_runs_with_the_reason_and_is_restarted(
     worker = workers.start()
     run = backend.create_flow_run("f/d")
     wait_for("the run to start", lambda: running(backend, run))
-    os.kill(fork_server(workers.home), signal.SIGKILL)
+    first = wait_for("the fork server", lambda: fork_server(workers.home))
+    os.kill(first, signal.SIGKILL)
     done = final(backend, run)
     assert done.state.type is StateType.CRASHED
     assert (done.state.message or "").startswith(
@@ -180,6 +181,11 @@ def test_a_dead_fork_server_crashes_its_runs_with_the_reason_and_is_restarted(
         " the run's process was ended"
     )
     wait_for("the run's process to end", lambda: run_processes(workers.home) == [])
+    wait_for("a new fork server", lambda: fork_server(workers.home) not in (None, first))
+    assert (
+        "The fork server died (process was killed by signal sigkill): its runs are marked"
+        " crashed; starting a new one." in workers.output(worker)
+    )
     later = backend.create_flow_run("f/d", parameters={"seconds": 0})
     assert final(backend, later).state.type is StateType.COMPLETED
     assert worker.poll() is None

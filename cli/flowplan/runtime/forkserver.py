@@ -23,7 +23,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,8 @@ def serve(fd: int) -> int:
     """The server's loop (`python -m flowplan.runtime.engine --fork-server FD`)."""
     from flowplan.runtime import engine
 
-    engine.preload()
     _name("flowplan-forks")
+    engine.preload()
     channel = socket.socket(fileno=fd)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
@@ -140,7 +140,8 @@ class ForkRefused(RuntimeError):
 
 
 class ForkServer:
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], on_death: Callable[[str], None] = lambda why: None) -> None:
+        """`on_death` hears why the server died, unless it was closed."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         import subprocess
 
@@ -156,6 +157,8 @@ class ForkServer:
         self._early_exits: dict[int, int] = {}
         self.alive = True
         self.death = ""  # why it died, once it did
+        self._closing = False
+        self._on_death = on_death
         threading.Thread(target=self._read, name="flowplan-forkserver", daemon=True).start()
 
     def fork(self, run_id: str, env: Mapping[str, str], cwd: str) -> tuple[int, int]:
@@ -228,6 +231,8 @@ class ForkServer:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
             child.finish(Exit(255, self.death))
+        if not self._closing:
+            self._on_death(self.death)
 
     def _why(self) -> str:
         code = self.process.poll()
@@ -236,6 +241,7 @@ class ForkServer:
         return f" ({Exit(code).describe().lower()})"
 
     def close(self) -> None:
+        self._closing = True
         with contextlib.suppress(OSError):
             self.channel.shutdown(socket.SHUT_RDWR)
         self.process.wait()

@@ -89,6 +89,7 @@ class ProcessInfrastructure:
         self._server: ForkServer | None = None
         self._lock = threading.Lock()
         self.refused = ""  # why the fork server refused to fork, once it did
+        self._closed = False
         self.say: Callable[[str], None] = lambda text: None
 
     def prepare(self, say: Callable[[str], None]) -> None:
@@ -155,11 +156,19 @@ class ProcessInfrastructure:
     def _fork_server(self) -> ForkServer:
         with self._lock:
             if self._server is None or not self._server.alive:
-                self._server = ForkServer([*ENGINE, "--fork-server"])
+                self._server = ForkServer([*ENGINE, "--fork-server"], self._restart)
             return self._server
+
+    def _restart(self, why: str) -> None:
+        if self._closed:
+            return
+        self.say(f"The fork server died{why.partition('died')[2].partition(';')[0]}:"
+                 " its runs are marked crashed; starting a new one.")  # fmt: skip
+        self._fork_server()
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             server, self._server = self._server, None
         if server is not None:
             server.close()

@@ -49,6 +49,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/masking_bench.py
 	bash scripts/prefect-venv.sh .venv-prefect
 	FLOWPLAN_BENCH_PREFECT_PYTHON=.venv-prefect/bin/python $(BIN)/python bench/runtime_bench.py
+	$(BIN)/python bench/supervision_bench.py
 
 # the docs site, built strictly into site/ (a broken link, anchor or nav entry fails)
 $(BIN)/.docs-installed: $(BIN)/.installed pyproject.toml

@@ -122,6 +122,14 @@ def _masking(data: dict[str, Any]) -> list[Row]:
              f"{measured} ms median", "")]  # fmt: skip
 
 
+def _supervision(data: dict[str, Any]) -> list[Row]:
+    gap = data["longest_heartbeat_gap_s"]
+    return [(f"worker heartbeats (every 1 s) while its scheduler fills {data['deployments']:,} "
+             "cron deployments ahead", _target(data),
+             f"longest gap {_s(gap)} over {data['heartbeats']} heartbeats (the fill: "
+             f"{_s(data['first_fill_s'])})", _met(gap <= 3))]  # fmt: skip
+
+
 def _own_rows(data: dict[str, Any]) -> list[Row]:
     return [(row["what"], row["target"], row["measured"], _met(row.get("met")))
             for row in data["rows"]]  # fmt: skip
@@ -167,6 +175,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "prefect_noop_plan_1000": _prefect_writes(
         "no-op plan of 1,000 deployments, Prefect server", "flowplan_plan"),
     "masking": _masking,
+    "supervision": _supervision,
     "server": _server,
 }  # fmt: skip
 

@@ -37,6 +37,16 @@ def test_work_pool_create_prints_target_and_next_step(cli: Cli) -> None:
     assert result.err.startswith("Target: local store ")
 
 
+def test_work_pool_create_of_a_type_no_flowplan_worker_serves_says_so(cli: Cli) -> None:
+    result = cli("work-pool", "create", "boxes", "--type", "docker")
+    assert result.code == 0
+    assert result.out == (
+        "Created work pool 'boxes' of type 'docker'.\n"
+        "flowplan has no 'docker' worker yet (worker types: process): runs in pool 'boxes'"
+        " wait until a worker of type 'docker' polls it.\n"
+    )
+
+
 def test_work_pool_ls_table_and_json(cli: Cli, pool: str) -> None:
     cli("work-pool", "set-concurrency-limit", pool, "5")
     table = cli("work-pool", "ls")

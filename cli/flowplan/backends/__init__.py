@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from flowplan.backends.protocol import Backend
+from flowplan.backends.protocol import Backend, RuntimeBackend
+from flowplan.domain.objects import Variable
 from flowplan.errors import ObjectNotFound
 
 
@@ -80,7 +81,25 @@ def get_backend(env: Mapping[str, str] | None = None) -> Backend:
     return BACKENDS[kind](location, env)
 
 
-def variable_reader(backend: Backend) -> Callable[[str], Any]:
+def runtime_backend(backend: Backend, pool: str = "<pool>") -> RuntimeBackend:
+    """`backend` when it can serve flowplan's embedded runtime (the local store); a Prefect API
+    is refused before anything is sent to it: Prefect's own workers run its flows."""
+    if isinstance(backend, RuntimeBackend):
+        return backend
+    from flowplan.errors import UsageError
+
+    raise UsageError(
+        f"flowplan's worker runs flows from the local store; the target is {backend.target},"
+        " whose runs are handed out by the server to Prefect's workers",
+        hint=f"run 'prefect worker start --pool {pool}' against that server",
+    )
+
+
+class _Variables(Protocol):
+    def read_variable(self, name: str) -> Variable: ...
+
+
+def variable_reader(backend: _Variables) -> Callable[[str], Any]:
     """Variables for `{{ prefect.variables.x }}`; a missing one reads as None ("")."""
 
     def read(name: str) -> Any:

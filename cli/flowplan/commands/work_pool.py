@@ -61,7 +61,10 @@ def create(
         console.out(f"Updated work pool {pool.name!r}.")
         return
     console.out(f"Created work pool {pool.name!r} of type {pool.type!r}.")
-    console.out(f"Start a worker for it with: flowplan worker start --pool '{pool.name}'")
+    from flowplan.backends import chosen
+    from flowplan.runtime.infrastructure import worker_hint
+
+    console.out(worker_hint(pool.name, pool.type, embedded=chosen()[0] == "local"))
 
 
 @app.command("ls")

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from flowplan import console
+from flowplan.backends import get_backend, runtime_backend
 from flowplan.commands.common import backend
 from flowplan.errors import InvalidInput
 from flowplan.runtime.worker import Worker, WorkerOptions, default_name
@@ -27,12 +28,20 @@ def start(
     ),
     limit: int = typer.Option(None, "--limit", "-l", help="At most this many runs at once."),
     name: str = typer.Option(None, "--name", "-n", help="The worker's name."),
-    type_: str = typer.Option("process", "--type", "-t", help="The worker type: process."),
+    type_: str = typer.Option(
+        None, "--type", "-t", help="The worker type (default: the pool's type): process."
+    ),
     poll_interval: float = typer.Option(
         0.5, "--poll-interval", help="Seconds between polls when nothing changed."
     ),
     heartbeat_interval: float = typer.Option(
         30.0, "--heartbeat-interval", help="Seconds between heartbeats (3 missed: crashed)."
+    ),
+    grace_period: float = typer.Option(
+        30.0,
+        "--grace-period",
+        help="Seconds a cancelled or timed-out run gets between SIGTERM"
+        " and SIGKILL (its finally: blocks run meanwhile).",
     ),
     run_once: bool = typer.Option(
         False, "--run-once", help="Run what is due now, wait for it, and exit."
@@ -44,12 +53,17 @@ def start(
         raise InvalidInput(f"--limit must be at least 1, got {limit}")
     if poll_interval <= 0 or heartbeat_interval <= 0:
         raise InvalidInput("--poll-interval and --heartbeat-interval must be above 0")
+    if grace_period < 0:
+        raise InvalidInput(f"--grace-period must be 0 or more, got {grace_period:g}")
     if name is not None and ("/" in name or "%" in name):
         raise InvalidInput(f"worker name {name!r} must not contain '/' or '%'")
     options = WorkerOptions(
         pool=pool, queues=tuple(work_queue), limit=limit, type=type_,
         poll_interval=poll_interval, heartbeat_interval=heartbeat_interval, run_once=run_once,
-        name=name or default_name(),
+        grace_seconds=grace_period, name=name or default_name(type_ or "process"),
     )  # fmt: skip
-    code = Worker(backend(changes=True), options, say=_say).run()
+    target = runtime_backend(backend(changes=True), pool)  # a Prefect API: refused, nothing sent
+    code = Worker(
+        target, options, say=_say, connect=lambda: runtime_backend(get_backend(), pool)
+    ).run()
     raise typer.Exit(code)

@@ -98,10 +98,13 @@ class DeploymentSchedule:
 
 @dataclass(frozen=True)
 class ScheduleDue:
-    """A deployment's schedule that needs more runs inserted (what the scheduler works on)."""
+    """A deployment's schedule that needs more runs inserted (what the scheduler works on).
+    A stored schedule that cannot be read has no `schedule`, its id and the `problem`."""
 
     deployment_id: str
-    schedule: DeploymentSchedule
+    schedule: DeploymentSchedule | None
+    schedule_id: str = ""
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -274,6 +277,17 @@ class FlowRun:
         )
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FlowRun:
+        state = data["state"]
+        return cls(**{
+            **data, "tags": tuple(data["tags"]), "created": datetime.fromisoformat(data["created"]),
+            "expected_start_time": datetime.fromisoformat(data["expected_start_time"]),
+            "start_time": _parse(data["start_time"]), "end_time": _parse(data["end_time"]),
+            "state": State(StateType(state["type"]), state["name"],
+                           datetime.fromisoformat(state["timestamp"]), state["message"]),
+        })  # fmt: skip
+
 
 @dataclass(frozen=True)
 class LogLine:
@@ -289,6 +303,13 @@ class LogLine:
             "level": self.level,
             "message": self.message,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LogLine:
+        return cls(
+            data["flow_run_id"], datetime.fromisoformat(data["timestamp"]), data["level"],
+            data["message"],
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

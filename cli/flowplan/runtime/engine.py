@@ -4,29 +4,31 @@ It marks the run RUNNING, runs the deployment's pull steps (variables and secret
 `{{ ctx.* }}` filled in), changes into the directory they report, loads the entrypoint by path,
 checks the parameters against the stored schema when the deployment enforces it, calls the flow
 (retries, timeout, async) and records COMPLETED or FAILED with the exception. Output and logs go
-to the store as they happen. It imports nothing it does not need: its start-up is on every
+out as they happen. It reads and reports only through the worker's reporting channel (see
+`reporter`; the store itself when started by hand), and SIGTERM interrupts the flow so that its
+`finally:` blocks run (see `control`). It imports nothing it does not need: its start-up is on every
 run's critical path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from flowplan import masking
-from flowplan.backends import get_backend, variable_reader
-from flowplan.backends.protocol import Backend
+from flowplan.backends import variable_reader
 from flowplan.domain.objects import Deployment, FlowRun, StateType
 from flowplan.errors import FlowplanError
-from flowplan.runtime import context
+from flowplan.runtime import context, control, reporter
 from flowplan.runtime.loading import Callable_, load_entrypoint
 from flowplan.runtime.logs import LogSink
 
@@ -67,7 +69,17 @@ def main(argv: list[str]) -> int:
     if not run_id:
         print("usage: python -m flowplan.runtime.engine RUN_ID", file=sys.stderr)
         return 2
-    backend = get_backend()
+    control.install()
+    try:
+        return _run(run_id)
+    except control.Terminated:
+        print("flowplan engine: the run was stopped (SIGTERM)", file=sys.stderr)
+        control.end_by_sigterm()
+        raise
+
+
+def _run(run_id: str) -> int:
+    backend = reporter.connect()  # the worker's channel: the engine never opens the store
     run = backend.read_flow_run(run_id)
     if run.state.type is StateType.CANCELLING:
         backend.set_flow_run_state(run_id, StateType.CANCELLED, message="Cancelled before start")
@@ -84,7 +96,7 @@ class _Reporter:
     the final state sees all the run's output. State messages are cleaned of secrets as logs
     are (they quote what the flow or a pull step raised)."""
 
-    def __init__(self, backend: Backend, sink: LogSink) -> None:
+    def __init__(self, backend: reporter.RunReporter, sink: LogSink) -> None:
         self.backend, self._sink = backend, sink
 
     def set_state(
@@ -94,6 +106,10 @@ class _Reporter:
             self._sink.flush()
         message = masking.clean(message) if message else message
         self.backend.set_flow_run_state(run_id, state, name=name, message=message)
+
+    def flow_call(self, run_id: str, timeout: float | None) -> None:
+        with contextlib.suppress(FlowplanError):  # a lost channel stops the run anyway
+            self.backend.flow_call(run_id, timeout)
 
 
 def execute(reporter: _Reporter, run: FlowRun, deployment: Deployment | None) -> int:
@@ -118,7 +134,9 @@ def execute(reporter: _Reporter, run: FlowRun, deployment: Deployment | None) ->
     return _call(reporter, run, target)
 
 
-def _prepare(backend: Backend, run: FlowRun, deployment: Deployment | None) -> Callable_:
+def _prepare(
+    backend: reporter.RunReporter, run: FlowRun, deployment: Deployment | None
+) -> Callable_:
     if deployment is None or not deployment.entrypoint:
         raise FlowplanError("the run's deployment has no entrypoint")
     root = Path.cwd()
@@ -134,7 +152,7 @@ def _prepare(backend: Backend, run: FlowRun, deployment: Deployment | None) -> C
     return target
 
 
-def _pull(backend: Backend, steps: list[dict[str, Any]]) -> Path:
+def _pull(backend: reporter.RunReporter, steps: list[dict[str, Any]]) -> Path:
     from flowplan.steps.runner import StepContext, run_steps
 
     logger.info("Running %d deployment pull step%s", len(steps), "" if len(steps) == 1 else "s")
@@ -188,9 +206,9 @@ def _call(reporter: _Reporter, run: FlowRun, target: Callable_) -> int:
     attempts = target.retries + 1
     for attempt in range(1, attempts + 1):
         try:
-            _invoke(target, run.parameters)
+            _invoke(target, run.parameters, lambda timeout: reporter.flow_call(run.id, timeout))
         except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt):
+            if isinstance(exc, KeyboardInterrupt | control.Terminated):
                 raise
             timed_out = isinstance(exc, FlowTimeout)
             message = (
@@ -212,8 +230,23 @@ def _call(reporter: _Reporter, run: FlowRun, target: Callable_) -> int:
     raise AssertionError("unreachable")
 
 
-def _invoke(target: Callable_, parameters: Mapping[str, Any]) -> None:
+def _invoke(
+    target: Callable_, parameters: Mapping[str, Any], watch: Callable[[float | None], None]
+) -> None:
     timeout = target.timeout_seconds
+    if not timeout:
+        _call_with_timeout(target, parameters, timeout)
+        return
+    watch(timeout)  # the worker stops the run if the flow ignores its timeout
+    try:
+        _call_with_timeout(target, parameters, timeout)
+    finally:
+        watch(None)
+
+
+def _call_with_timeout(
+    target: Callable_, parameters: Mapping[str, Any], timeout: float | None
+) -> None:
     if target.is_async:
         coroutine = target.fn(**parameters)
         if timeout:

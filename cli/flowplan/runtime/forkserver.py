@@ -4,10 +4,12 @@ milliseconds instead of paying for an interpreter and its imports (Prefect alone
 to import here), and many runs cost the CPU of one import.
 
 The worker and the server talk over a SOCK_SEQPACKET socket pair. The worker sends
-`{"run_id", "env", "cwd"}` with the write end of a pipe for the run's output attached; the
-server forks, the child makes the pipe its stdout and stderr, starts a new session (so the run
-is its own process group), and runs the engine. The server answers `started <run> <pid>` and,
-when a child ends, `exit <pid> <code>` (negative: killed by that signal).
+`{"run_id", "env", "unset", "cwd"}` with the write end of a pipe for the run's output attached;
+the server forks, the child makes the pipe its stdout and stderr, starts a new session (so the
+run is its own process group), and runs the engine. The server answers `started <run> <pid>`
+(or `refused <run> <why>` when it cannot fork safely: a threaded process must not fork) and,
+when a child ends (it is woken by SIGCHLD), `exit <pid> <code>` (negative: killed by that
+signal).
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
-REAP_SECONDS = 0.02
-
+from flowplan.runtime.infrastructure import Exit
 
 # -- the server ------------------------------------------------------------------------------
 
@@ -34,36 +36,78 @@ def serve(fd: int) -> int:
     """The server's loop (`python -m flowplan.runtime.engine --fork-server FD`)."""
     from flowplan.runtime import engine
 
+    _name("flowplan-forks")
     engine.preload()
     channel = socket.socket(fileno=fd)
-    children: set[int] = set()
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     while True:
-        ready, _, _ = select.select([channel], [], [], REAP_SECONDS)
-        if ready:
+        ready, _, _ = select.select([channel.fileno(), wake_read], [], [])
+        if wake_read in ready:
+            os.read(wake_read, 4096)
+            _reap(channel)
+        if channel.fileno() in ready:
             data, fds, _, _ = socket.recv_fds(channel, 1 << 20, 1)
             if not data:
                 return 0  # the worker is gone: stop (running children go on)
             order = json.loads(data)
-            output = fds[0]
+            problem = threads_running()
+            if problem:
+                for item in fds:
+                    os.close(item)
+                channel.send(f"refused {order['run_id']} {problem}".encode())
+                continue
             pid = os.fork()
             if pid == 0:
                 channel.close()
-                os._exit(_child(order, output))
-            os.close(output)
-            children.add(pid)
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.close(wake_read)
+                os.close(wake_write)
+                os._exit(_child(order, fds[0]))
+            for item in fds:
+                os.close(item)
             channel.send(f"started {order['run_id']} {pid}".encode())
-        for pid in list(children):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                children.discard(pid)
-                channel.send(f"exit {pid} {os.waitstatus_to_exitcode(status)}".encode())
 
 
-def _child(order: Mapping[str, object], output: int) -> int:
+def _reap(channel: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        channel.send(f"exit {pid} {os.waitstatus_to_exitcode(status)}".encode())
+
+
+def threads_running() -> str:
+    """Why this process must not fork (a fork copies a lock another thread holds, forever
+    held in the child): its threads other than this one, or '' when it has none."""
+    try:
+        count = sum(1 for _ in Path("/proc/self/task").iterdir())
+    except OSError:
+        count = threading.active_count()
+    if count <= 1:
+        return ""
+    names = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+    return f"{count - 1} other thread(s) are running ({', '.join(names) or 'native'})"
+
+
+def _name(name: str) -> None:
+    """Name this process (as `ps` and /proc/PID/comm show it; Linux only)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/comm").write_text(name)
+
+
+def _child(order: Mapping[str, Any], output: int) -> int:
     from flowplan.runtime import engine
 
     try:
         os.setsid()
+        _name("flowplan-run")
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(output, 1)
@@ -75,6 +119,8 @@ def _child(order: Mapping[str, object], output: int) -> int:
         env = order["env"]
         assert isinstance(env, dict)
         os.environ.update(env)
+        for key in order.get("unset") or ():
+            os.environ.pop(str(key), None)
         os.chdir(str(order["cwd"]))
         code = engine.main([str(order["run_id"])])
     except BaseException as exc:  # report anything at all: this is a run's whole process
@@ -89,37 +135,13 @@ def _child(order: Mapping[str, object], output: int) -> int:
 # -- the worker's side -----------------------------------------------------------------------
 
 
-def kill_group(pid: int) -> None:
-    """End a run's whole process group (it is its own session): whatever the flow started."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-@dataclass
-class Forked:
-    """A run forked by the server: its output pipe, pid and (later) exit code."""
-
-    pid: int
-    output: int
-    temporary: str | None
-    code: int | None = None
-    done: threading.Event = field(default_factory=threading.Event)
-
-    def lines(self) -> Iterator[str]:
-        with os.fdopen(self.output, encoding="utf-8", errors="replace") as stream:
-            for line in stream:
-                yield line.rstrip("\n")
-
-    def wait(self) -> int:
-        self.done.wait()
-        return self.code if self.code is not None else 255
-
-    def kill(self) -> None:
-        kill_group(self.pid)
+class ForkRefused(RuntimeError):
+    pass
 
 
 class ForkServer:
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], on_death: Callable[[str], None] = lambda why: None) -> None:
+        """`on_death` hears why the server died, unless it was closed."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         import subprocess
 
@@ -130,31 +152,48 @@ class ForkServer:
         theirs.close()
         self.channel = ours
         self._lock = threading.Lock()
-        self._started: dict[str, tuple[threading.Event, list[int]]] = {}
+        self._started: dict[str, tuple[threading.Event, list[str]]] = {}
         self._children: dict[int, Forked] = {}
         self._early_exits: dict[int, int] = {}
         self.alive = True
+        self.death = ""  # why it died, once it did
+        self._closing = False
+        self._on_death = on_death
         threading.Thread(target=self._read, name="flowplan-forkserver", daemon=True).start()
 
-    def fork(self, run_id: str, env: Mapping[str, str], cwd: str, temporary: str | None) -> Forked:
-        read_end, write_end = os.pipe()
-        event, box = threading.Event(), list[int]()
+    def fork(self, run_id: str, env: Mapping[str, str], cwd: str) -> tuple[int, int]:
+        """Start a run: (its pid, the read end of its output)."""
+        output_read, output_write = os.pipe()
+        event, box = threading.Event(), list[str]()
         with self._lock:
             self._started[run_id] = (event, box)
-        order = json.dumps({"run_id": run_id, "env": dict(env), "cwd": cwd}).encode()
+        order = json.dumps({
+            "run_id": run_id, "cwd": cwd,  # the server has this process's environment: changes
+            "env": {key: value for key, value in env.items() if os.environ.get(key) != value},
+            "unset": [key for key in os.environ if key not in env],
+        }).encode()  # fmt: skip
         try:
-            socket.send_fds(self.channel, [order], [write_end])
+            socket.send_fds(self.channel, [order], [output_write])
+        except OSError:
+            box.append("refused the fork server is gone")
         finally:
-            os.close(write_end)
-        if not event.wait(120) or not box:
-            os.close(read_end)
-            raise RuntimeError("the fork server did not start the run")
-        forked = Forked(box[0], read_end, temporary)
+            os.close(output_write)
+        if not box and (not event.wait(120) or not box):
+            box.append(f"refused the fork server did not answer{self._why()}")
+        kind, _, detail = box[0].partition(" ")
+        if kind == "refused":
+            os.close(output_read)
+            raise ForkRefused(detail)
+        return int(detail), output_read
+
+    def follow(self, pid: int, child: Forked) -> None:
         with self._lock:
-            self._children[forked.pid] = forked
-            if forked.pid in self._early_exits:
-                self._finish(forked, self._early_exits.pop(forked.pid))
-        return forked
+            if not self.alive:
+                child.finish(Exit(255, self.death))
+            elif pid in self._early_exits:
+                child.finish(Exit(self._early_exits.pop(pid)))
+            else:
+                self._children[pid] = child
 
     def _read(self) -> None:
         while True:
@@ -164,31 +203,58 @@ class ForkServer:
                 message = ""
             if not message:
                 break
-            kind, first, second = message.split()
+            kind, first, second = message.split(" ", 2)
             with self._lock:
-                if kind == "started" and first in self._started:
+                if kind in ("started", "refused") and first in self._started:
                     event, box = self._started.pop(first)
-                    box.append(int(second))
+                    box.append(f"{kind} {second}")
                     event.set()
                 elif kind == "exit":
                     child = self._children.pop(int(first), None)
                     if child is None:
                         self._early_exits[int(first)] = int(second)
                     else:
-                        self._finish(child, int(second))
-        with self._lock:  # the server died: nobody will report these exits
+                        child.finish(Exit(int(second)))
+        self._died()
+
+    def _died(self) -> None:
+        """Nobody will report these runs' ends: end their process groups and say why."""
+        with contextlib.suppress(Exception):
+            self.process.wait(timeout=10)
+        with self._lock:
             self.alive = False
+            self.death = f"the worker's fork server died{self._why()}; the run's process was ended"
             for event, _ in self._started.values():
                 event.set()
-            for child in self._children.values():
-                child.done.set()
+            children, self._children = list(self._children.items()), {}
+        for pid, child in children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            child.finish(Exit(255, self.death))
+        if not self._closing:
+            self._on_death(self.death)
 
-    @staticmethod
-    def _finish(child: Forked, code: int) -> None:
-        child.code = code
-        child.done.set()
+    def _why(self) -> str:
+        code = self.process.poll()
+        if code is None:
+            return ""
+        return f" ({Exit(code).describe().lower()})"
 
     def close(self) -> None:
+        self._closing = True
         with contextlib.suppress(OSError):
             self.channel.shutdown(socket.SHUT_RDWR)
         self.process.wait()
+
+
+class Forked:
+    """The worker's view of a forked run's end (set by the server's `exit` message)."""
+
+    def __init__(self) -> None:
+        self.exit: Exit | None = None
+        self.done = threading.Event()
+
+    def finish(self, exit: Exit) -> None:
+        if self.exit is None:
+            self.exit = exit
+            self.done.set()

@@ -6,8 +6,10 @@ and a whole line at a time."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -76,6 +78,22 @@ class LogSink:
                 print(f"flowplan: could not write logs yet: {exc}", file=self._saved[1])
 
 
+def write_through(stream: TextIO, text: str) -> None:
+    """Write to the process's own output. When nobody reads it any more (the worker was
+    killed), the output goes to /dev/null from then on: the run goes on, its lines still
+    reach the store, and no `print` fails with BrokenPipeError."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
+        with contextlib.suppress(OSError):
+            stream.flush()  # what was buffered now goes nowhere
+
+
 class _Tee(io.TextIOBase):
     """Passes text through to the real stream and hands each complete line to the sink."""
 
@@ -92,19 +110,18 @@ class _Tee(io.TextIOBase):
             cleaned = [self._sink.clean(line) for line in lines]
             for line in cleaned:
                 self._sink.add(self._level, line)
-            self._stream.write("".join(f"{line}\n" for line in cleaned))
-            self._stream.flush()
+            write_through(self._stream, "".join(f"{line}\n" for line in cleaned))
         return len(text)
 
     def flush(self) -> None:
-        self._stream.flush()
+        with contextlib.suppress(OSError):
+            self._stream.flush()
 
     def close_line(self) -> None:
         if self._partial:
             cleaned = self._sink.clean(self._partial)
             self._sink.add(self._level, cleaned)
-            self._stream.write(cleaned)
-            self._stream.flush()
+            write_through(self._stream, cleaned)
             self._partial = ""
 
     def isatty(self) -> bool:
@@ -128,8 +145,6 @@ class _Handler(logging.Handler):
         try:
             text = self._sink.clean(self.format(record))
             self._sink.add(record.levelno, text)
-            stream = self._sink._saved[1]
-            stream.write(f"{record.levelname:<8} | {text}\n")
-            stream.flush()
+            write_through(self._sink._saved[1], f"{record.levelname:<8} | {text}\n")
         except Exception:
             self.handleError(record)

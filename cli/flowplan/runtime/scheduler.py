@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flowplan.backends.protocol import Backend
+from flowplan.backends.protocol import RuntimeBackend
 from flowplan.runtime.schedule_times import next_run_times
 
 MIN_RUNS = 3
@@ -20,10 +20,20 @@ LEASE = "scheduler"
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A schedule the scheduler could not fill, and why."""
+
+    deployment_id: str
+    schedule_id: str
+    problem: str
+
+
+@dataclass(frozen=True)
 class TickResult:
     inserted: int
     dropped: int
     late: int
+    skipped: tuple[Skipped, ...] = ()
 
 
 def runs_ahead(times: list[datetime], now: datetime) -> list[datetime]:
@@ -35,15 +45,34 @@ def runs_ahead(times: list[datetime], now: datetime) -> list[datetime]:
     return times
 
 
-def tick(backend: Backend, now: datetime) -> TickResult:
+def fill(backend: RuntimeBackend, now: datetime) -> TickResult:
+    """Drop runs no schedule wants and insert runs ahead. A schedule that cannot be filled
+    (a stored row with an unknown time zone, ...) is skipped and returned: the others go on."""
     dropped = backend.drop_unscheduled_runs(now=now)
     inserted = 0
+    skipped: list[Skipped] = []
     for due in backend.read_schedules_to_fill(
         now=now, min_runs=MIN_RUNS, min_until=now + MIN_AHEAD
     ):
-        times = next_run_times(due.schedule.schedule, now, now + MAX_AHEAD, MAX_RUNS)
+        if due.schedule is None:
+            skipped.append(Skipped(due.deployment_id, due.schedule_id, due.problem or "unreadable"))
+            continue
+        try:
+            times = next_run_times(due.schedule.schedule, now, now + MAX_AHEAD, MAX_RUNS)
+        except Exception as exc:  # a stored schedule that passed no validation: skip it
+            problem = f"{type(exc).__name__}: {exc}"
+            skipped.append(Skipped(due.deployment_id, due.schedule_id, problem))
+            continue
         inserted += backend.insert_scheduled_runs(
             due.deployment_id, due.schedule, runs_ahead(times, now)
         )
-    late = backend.mark_late_runs(before=now - LATE_AFTER)
-    return TickResult(inserted, dropped, late)
+    return TickResult(inserted, dropped, 0, tuple(skipped))
+
+
+def mark_late(backend: RuntimeBackend, now: datetime) -> int:
+    return backend.mark_late_runs(before=now - LATE_AFTER)
+
+
+def tick(backend: RuntimeBackend, now: datetime) -> TickResult:
+    filled = fill(backend, now)
+    return TickResult(filled.inserted, filled.dropped, mark_late(backend, now), filled.skipped)

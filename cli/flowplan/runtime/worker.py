@@ -1,36 +1,36 @@
-"""The worker: claims due runs of one pool, starts each as its own process, reports how it
+"""The worker: claims due runs of one pool, starts each on its infrastructure, reports how it
 ended, and keeps the pool's schedules filled (under a leader lease, so one worker is enough).
 
-Its loop checks the store's change marker every 50 ms and claims when something changed or the
-poll interval passed, so a new run starts within a few tens of milliseconds. Heartbeats let any
-live worker mark the runs of a dead one CRASHED. SIGTERM or Ctrl-C: stop claiming, let running
-runs finish, exit; a second signal kills them now and marks them CRASHED.
+Its loop services run on threads of their own, each with its own store connection, isolated
+and retried with backoff (see `services`): heartbeats, crash detection of dead peers, the
+scheduler, late-run marking, claims and cancellations. Claims check the store's change marker
+every 50 ms and claim when something changed or the poll interval passed, so a new run starts
+within a few tens of milliseconds. SIGTERM or Ctrl-C: stop claiming, let running runs finish,
+exit; a second signal kills them now and marks them CRASHED.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flowplan import masking
-from flowplan.backends.protocol import Backend
+from flowplan.backends.protocol import RuntimeBackend
 from flowplan.domain.clock import utcnow
-from flowplan.domain.job_config import WorkPoolJobConfiguration
-from flowplan.domain.objects import FlowRun, StateType
-from flowplan.errors import FlowplanError, ObjectNotFound
+from flowplan.domain.objects import StateType
+from flowplan.errors import ObjectNotFound, UsageError
 from flowplan.runtime import scheduler
-from flowplan.runtime.infrastructure import Infrastructure, Started, infrastructure
+from flowplan.runtime.infrastructure import Infrastructure, infrastructure
+from flowplan.runtime.reporter_server import ReporterServer
+from flowplan.runtime.services import Service
+from flowplan.runtime.supervisor import Settings, Supervisor
 
 TICK = 0.05
 SCHEDULER_SECONDS = 2.0
-TAIL_LINES = 15
+GRACE_SECONDS = 30.0  # Prefect's: between SIGTERM and SIGKILL when a run is stopped
 
 
 @dataclass(frozen=True)
@@ -40,190 +40,215 @@ class WorkerOptions:
     deployments: tuple[str, ...] = ()  # only runs of these deployments (serve)
     limit: int | None = None
     name: str = field(default_factory=lambda: default_name())
-    type: str = "process"
+    type: str | None = None  # None: the pool's type
     poll_interval: float = 0.5
     heartbeat_interval: float = 30.0
+    grace_seconds: float = GRACE_SECONDS
     run_once: bool = False
 
 
-def default_name() -> str:
-    return f"ProcessWorker {uuid.uuid4()}"
+def default_name(kind: str = "process") -> str:
+    return f"{kind.capitalize()}Worker {uuid.uuid4()}"
 
 
 class Worker:
     def __init__(
-        self, backend: Backend, options: WorkerOptions, say: Callable[[str], None] = print
+        self,
+        backend: RuntimeBackend,
+        options: WorkerOptions,
+        say: Callable[[str], None] = print,
+        connect: Callable[[], RuntimeBackend] | None = None,
     ) -> None:
+        """`connect` opens another connection to the same backend: each loop service gets its
+        own, so that none waits on another's (default: they share `backend`)."""
         self.backend, self.options, self.say = backend, options, say
-        self.infrastructure: Infrastructure = infrastructure(options.type)
-        self._running: dict[str, Started | None] = {}  # run id -> its process, once started
-        self._cancelled: set[str] = set()
+        self.connect = connect or (lambda: backend)
+        self.infrastructure: Infrastructure | None = None
+        self.supervisors: dict[str, Supervisor] = {}  # run id -> its supervisor, until reported
+        self._exited: set[str] = set()  # runs whose process ended (their slot is free)
         self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._wake = threading.Event()
         self._signals = 0
+        self._reported_schedules: set[tuple[str, str]] = set()
+        self.claims: Service | None = None
+        self.channel: ReporterServer
 
     # -- the loop --------------------------------------------------------------------------
 
     def run(self) -> int:
         pool = self.backend.read_work_pool(self.options.pool)  # fails early on a missing pool
+        kind = self.options.type or pool.type
+        if kind != pool.type:
+            raise UsageError(
+                f"work pool {pool.name!r} is of type {pool.type!r}: a {kind!r} worker cannot"
+                f" run its flows (start one with --type {pool.type}, or leave --type out)"
+            )
+        self.infrastructure = infrastructure(kind)
         self._install_signals()
-        self.infrastructure.prepare()
+        self.infrastructure.prepare(self.say)
+        self.channel = ReporterServer(self.connect)
+        self._heartbeat(self.backend)()  # before any claim: a claimed run's worker is known
         self.say(
             f"Worker {self.options.name!r} started on work pool {pool.name!r}"
             f" ({pool.type}); polling every {self.options.poll_interval:g} s. Ctrl-C stops it."
         )
-        next_heartbeat = next_schedule = next_poll = 0.0
-        marker = None
+        services = self._services()
         killed = False
         while True:
-            now = time.monotonic()
-            if self._signals:
-                if self._signals > 1 and not killed:
-                    self._kill_all()
-                    killed = True
-                if not self._busy():
-                    break
-            else:
-                if now >= next_heartbeat:
-                    self._heartbeat()
-                    next_heartbeat = now + self.options.heartbeat_interval
-                if now >= next_schedule:
-                    self._schedule()
-                    next_schedule = now + SCHEDULER_SECONDS
-                current = self.backend.change_marker()
-                if current != marker or now >= next_poll:
-                    marker = current
-                    next_poll = now + self.options.poll_interval
-                    self._watch_cancellations()
-                    self._claim()
-                if self.options.run_once and not self._busy():
-                    break
-            time.sleep(TICK)
-        for thread in self._threads:
-            thread.join()
+            if self._signals > 1 and not killed:
+                self._kill_all()
+                killed = True
+            if (self._signals or self._once_done()) and not self._busy():
+                break
+            self._wake.wait(0.2)
+            self._wake.clear()
+        self._stop.set()
+        for service in services:
+            service.thread.join()
         self.infrastructure.close()
+        self.channel.close()
         self.say(f"Worker {self.options.name!r} stopped.")
         return 130 if self._signals > 1 else 0
 
+    def _services(self) -> list[Service]:
+        options, stop, say = self.options, self._stop, self.say
+        self.claims = Service("claims", TICK, self._claimer(self.connect()), say, stop)
+        return [
+            Service("heartbeat", options.heartbeat_interval, self._heartbeat(self.connect()),
+                    say, stop).start(),
+            Service("crash detection", options.heartbeat_interval,
+                    self._crash_detection(self.connect()), say, stop).start(),
+            Service("scheduler", SCHEDULER_SECONDS, self._scheduler(self.connect()), say,
+                    stop).start(),
+            Service("late runs", SCHEDULER_SECONDS, self._late_runs(self.connect()), say,
+                    stop).start(),
+            self.claims.start(),
+            Service("cancellations", TICK, self._canceller(self.connect()), say, stop).start(),
+        ]  # fmt: skip
+
+    def _once_done(self) -> bool:
+        return self.options.run_once and self.claims is not None and self.claims.passes > 0
+
     def _busy(self) -> bool:
         with self._lock:
-            return bool(self._running)
+            return bool(self.supervisors)
 
     def _free_slots(self) -> int:
         if self.options.limit is None:
             return 100
         with self._lock:
-            return self.options.limit - len(self._running)
+            return self.options.limit - (len(self.supervisors) - len(self._exited))
 
-    def _heartbeat(self) -> None:
-        name, pool = self.options.name, self.options.pool
-        self.backend.worker_heartbeat(pool, name, self.options.heartbeat_interval)
-        self.backend.mark_polled(pool, self.options.queues)
-        for run in self.backend.crash_orphaned_runs():
-            self.say(f"Flow run {run.name!r} ({run.id}) crashed: {run.state.message}")
+    # -- the services ----------------------------------------------------------------------
 
-    def _schedule(self) -> None:
-        ttl = SCHEDULER_SECONDS * 5
-        if self.backend.acquire_lease(scheduler.LEASE, self.options.name, ttl) is None:
-            return  # another worker is the scheduler
-        scheduler.tick(self.backend, utcnow())
+    def _heartbeat(self, backend: RuntimeBackend) -> Callable[[], None]:
+        def step() -> None:
+            name, pool = self.options.name, self.options.pool
+            backend.worker_heartbeat(pool, name, self.options.heartbeat_interval)
+            backend.mark_polled(pool, self.options.queues)
 
-    def _claim(self) -> None:
+        return step
+
+    def _crash_detection(self, backend: RuntimeBackend) -> Callable[[], None]:
+        def step() -> None:
+            for run in backend.crash_orphaned_runs():
+                self.say(f"Flow run {run.name!r} ({run.id}) crashed: {run.state.message}")
+
+        return step
+
+    def _scheduler(self, backend: RuntimeBackend) -> Callable[[], None]:
+        def step() -> None:
+            ttl = SCHEDULER_SECONDS * 5
+            if backend.acquire_lease(scheduler.LEASE, self.options.name, ttl) is None:
+                return  # another worker is the scheduler
+            result = scheduler.fill(backend, utcnow())
+            for skipped in result.skipped:
+                key = (skipped.schedule_id, skipped.problem)
+                if key not in self._reported_schedules:
+                    self._reported_schedules.add(key)
+                    self.say(
+                        f"Schedule {skipped.schedule_id} of deployment {skipped.deployment_id}"
+                        f" skipped: {skipped.problem}"
+                    )
+
+        return step
+
+    def _late_runs(self, backend: RuntimeBackend) -> Callable[[], object]:
+        return lambda: scheduler.mark_late(backend, utcnow())
+
+    def _claimer(self, backend: RuntimeBackend) -> Callable[[], None]:
+        marker: list[object] = [None]
+        next_poll = [0.0]
+
+        def step() -> None:
+            if self._signals:
+                return
+            current, now = backend.change_marker(), time.monotonic()
+            if current == marker[0] and now < next_poll[0]:
+                return
+            marker[0], next_poll[0] = current, now + self.options.poll_interval
+            self._claim(backend)
+
+        return step
+
+    def _claim(self, backend: RuntimeBackend) -> None:
         slots = self._free_slots()
         if slots <= 0:
             return
-        runs = self.backend.claim_flow_runs(
+        runs = backend.claim_flow_runs(
             self.options.pool, self.options.name, queues=self.options.queues,
             deployment_ids=self.options.deployments, limit=slots,
         )  # fmt: skip
+        assert self.infrastructure is not None
+        settings = Settings(self.options.name, self.options.pool, self.options.grace_seconds)
         for run in runs:
+            supervisor = Supervisor(
+                run, self.backend, self.infrastructure, settings, self.say, self._run_exited,
+                self.channel,
+            )  # fmt: skip
             with self._lock:
-                self._running[run.id] = None
-            thread = threading.Thread(target=self._supervise, args=(run,), daemon=True)
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._threads.append(thread)
-            thread.start()
+                self.supervisors[run.id] = supervisor
+            threading.Thread(
+                target=self._supervise, args=(supervisor,), name=f"flowplan-run {run.id}",
+                daemon=True,
+            ).start()  # fmt: skip
 
-    def _watch_cancellations(self) -> None:
-        with self._lock:
-            running = [(run_id, started) for run_id, started in self._running.items() if started]
-        for run_id, started in running:
-            try:
-                state = self.backend.read_flow_run(run_id).state.type
-            except ObjectNotFound:
-                continue
-            if state is StateType.CANCELLING and run_id not in self._cancelled:
-                self._cancelled.add(run_id)
-                started.kill()
-
-    # -- one run ---------------------------------------------------------------------------
-
-    def _supervise(self, run: FlowRun) -> None:
+    def _supervise(self, supervisor: Supervisor) -> None:
         try:
-            self._execute(run)
-        except Exception as exc:  # never lose a run silently: say why and mark it
-            message = f"Worker failed to run the flow: {type(exc).__name__}: {exc}"
-            self.say(f"Flow run {run.name!r}: {message}")
-            self._finish(run.id, StateType.CRASHED, message)
+            supervisor.supervise()
         finally:
             with self._lock:
-                self._running.pop(run.id, None)
+                self.supervisors.pop(supervisor.run.id, None)
+                self._exited.discard(supervisor.run.id)
+            self._wake.set()
 
-    def _execute(self, run: FlowRun) -> None:
-        try:
-            config = self._job_configuration(run)
-        except ObjectNotFound:
-            message = f"Deployment {run.deployment_id} no longer exists, cancelled run."
-            self._finish(run.id, StateType.CANCELLED, message)
-            return
-        env = {**os.environ, **{k: v for k, v in config.env.items() if v is not None}}
-        env.update(FLOWPLAN_FLOW_RUN_ID=run.id, PREFECT__FLOW_RUN_ID=run.id)
-        started = self.infrastructure.start(run, config, env)
+    def _run_exited(self, supervisor: Supervisor) -> None:
         with self._lock:
-            self._running[run.id] = started
-        self.say(f"Flow run {run.name!r} ({run.id}) started, process {started.pid}.")
-        tail: deque[str] = deque(maxlen=TAIL_LINES)
-        for output in started.lines():
-            # The engine masks what the flow prints through Python; what a process it started
-            # wrote straight to the file descriptor gets credentials in URLs masked here.
-            line = masking.clean(output)
-            tail.append(line)
-            if config.stream_output:
-                self.say(f"{run.name} | {line}")
-        code = started.wait()
-        self.infrastructure.cleanup(started)
-        self._report_exit(run, code, tail)
+            if supervisor.run.id in self.supervisors:
+                self._exited.add(supervisor.run.id)
 
-    def _job_configuration(self, run: FlowRun) -> WorkPoolJobConfiguration:
-        pool = self.backend.read_work_pool(self.options.pool)
-        deployment = self.backend.read_deployment(run.deployment_id or "")
-        return WorkPoolJobConfiguration.from_template(
-            pool.base_job_template, deployment.job_variables, run.job_variables
-        )
+    def _canceller(self, backend: RuntimeBackend) -> Callable[[], None]:
+        marker: list[object] = [None]
 
-    def _report_exit(self, run: FlowRun, code: int, tail: deque[str]) -> None:
-        state = self.backend.read_flow_run(run.id).state
-        if run.id in self._cancelled:
-            self._finish(run.id, StateType.CANCELLED, "Cancelled: the run's process was stopped")
-            self.say(f"Flow run {run.name!r} cancelled.")
-            return
-        if state.type.is_final:
-            self.say(f"Flow run {run.name!r} finished: {state.name}.")
-            return
-        if self._signals > 1:
-            message = f"Worker {self.options.name!r} was stopped while the run was in progress"
-        elif code < 0:
-            message = f"Process was killed by signal {signal.Signals(-code).name}"
-        else:
-            message = f"Process exited with status code {code} before reporting a final state"
-        if tail:
-            message += "; last output:\n" + "\n".join(tail)
-        self._finish(run.id, StateType.CRASHED, message)
-        self.say(f"Flow run {run.name!r} crashed: {message.splitlines()[0]}")
+        def step() -> None:
+            with self._lock:
+                running = [s for s in self.supervisors.values() if not s.cancelled]
+            if not running:
+                return
+            current = backend.change_marker()
+            if current == marker[0]:
+                return
+            marker[0] = current
+            for supervisor in running:
+                try:
+                    state = backend.read_flow_run(supervisor.run.id).state.type
+                except ObjectNotFound:
+                    continue
+                if state is StateType.CANCELLING:
+                    supervisor.cancel()
 
-    def _finish(self, run_id: str, state: StateType, message: str) -> None:
-        with contextlib.suppress(FlowplanError):  # a final state reached meanwhile stands
-            self.backend.set_flow_run_state(run_id, state, message=message)
+        return step
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -235,12 +260,17 @@ class Worker:
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self._signals += 1
+        self._wake.set()
         if self._signals == 1:
             self.say("Stopping: no new runs are claimed; waiting for running runs to finish"
                      " (signal again to stop them now).")  # fmt: skip
 
+    def stop(self) -> None:
+        """Stop as the first signal does (for a worker run in a thread)."""
+        self._on_signal(signal.SIGTERM, None)
+
     def _kill_all(self) -> None:
         with self._lock:
-            started = [s for s in self._running.values() if s is not None]
-        for item in started:
-            item.kill()
+            supervisors = list(self.supervisors.values())
+        for supervisor in supervisors:
+            supervisor.kill()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flowplan.backends import get_backend
+from flowplan.backends import get_backend, runtime_backend
 from flowplan.errors import ObjectNotFound
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def serve(
 
     if not deployments:
         raise ValueError("serve() needs at least one deployment")
-    backend = get_backend()
+    backend = runtime_backend(get_backend(), SERVE_POOL)
     try:
         backend.read_work_pool(SERVE_POOL)
     except ObjectNotFound:
@@ -44,7 +44,10 @@ def serve(
         print(f"Serving {names}. Trigger runs with 'flowplan deployment run'; Ctrl-C stops.")
     options = WorkerOptions(pool=SERVE_POOL, limit=limit, deployments=ids)
     try:
-        Worker(backend, options, say=lambda text: print(text, flush=True)).run()
+        Worker(
+            backend, options, say=lambda text: print(text, flush=True),
+            connect=lambda: runtime_backend(get_backend()),
+        ).run()  # fmt: skip
     finally:
         if pause_on_shutdown:
             for deployment_id in ids:

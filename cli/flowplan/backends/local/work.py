@@ -115,16 +115,7 @@ class WorkMixin:
                 " AND (c.n IS NULL OR c.n < ? OR c.last < ?)",
                 (iso(now), min_runs, iso(min_until)),
             ).fetchall()
-        return [
-            ScheduleDue(
-                row[0],
-                DeploymentSchedule.from_json({
-                    "id": row[1], "slug": row[2], "schedule": rows.json_loads(row[3]),
-                    "active": True, "parameters": rows.json_loads(row[4]),
-                }),
-            )
-            for row in found
-        ]  # fmt: skip
+        return [_due(row) for row in found]
 
     def insert_scheduled_runs(
         self, deployment_id: str, schedule: DeploymentSchedule, times: Sequence[datetime]
@@ -196,6 +187,19 @@ class WorkMixin:
                 (iso(now),),
             )
             return cursor.rowcount
+
+
+def _due(row: tuple[Any, ...]) -> ScheduleDue:
+    """One schedule to fill; a stored one that cannot be read says why instead (the scheduler
+    skips and reports it: one bad row must not stop every schedule)."""
+    try:
+        schedule = DeploymentSchedule.from_json({
+            "id": row[1], "slug": row[2], "schedule": rows.json_loads(row[3]),
+            "active": True, "parameters": rows.json_loads(row[4]),
+        })  # fmt: skip
+    except (ValueError, TypeError, KeyError) as exc:
+        return ScheduleDue(row[0], None, str(row[1]), f"{type(exc).__name__}: {exc}")
+    return ScheduleDue(row[0], schedule, schedule.id)
 
 
 def _candidates_query(

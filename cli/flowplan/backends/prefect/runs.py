@@ -5,28 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
 from flowplan.backends.prefect import convert
 from flowplan.backends.prefect.http import Api
 from flowplan.domain.objects import (
     Deployment,
-    DeploymentSchedule,
     FlowRun,
     LogLine,
-    ScheduleDue,
     StateType,
 )
 from flowplan.domain.pool_rules import cancel_state
-from flowplan.errors import FlowplanError, ObjectNotFound, UsageError
-
-
-def _embedded_only() -> NoReturn:
-    raise UsageError(
-        "flowplan's embedded worker and scheduler work on the local store; a Prefect server"
-        " schedules its deployments itself and its runs are executed by Prefect workers",
-        hint="run 'prefect worker start --pool <pool>' against the server",
-    )
+from flowplan.errors import FlowplanError, ObjectNotFound
 
 
 class RunsMixin:
@@ -161,32 +151,8 @@ class RunsMixin:
         found = [convert.log_line(item) for item in pages]
         return found[-limit:] if limit else found
 
-    # -- flowplan's embedded runtime only --------------------------------------------------
-
     def change_marker(self) -> int:
         """A server cannot say cheaply whether anything changed: watchers re-read each second."""
         import time
 
         return int(time.monotonic())
-
-    def claim_flow_runs(self, *args: Any, **kwargs: Any) -> list[FlowRun]:
-        _embedded_only()
-
-    def crash_orphaned_runs(self, *, now: datetime | None = None) -> list[FlowRun]:
-        _embedded_only()
-
-    def read_schedules_to_fill(
-        self, *, now: datetime, min_runs: int, min_until: datetime
-    ) -> list[ScheduleDue]:
-        _embedded_only()
-
-    def insert_scheduled_runs(
-        self, deployment_id: str, schedule: DeploymentSchedule, times: Sequence[datetime]
-    ) -> int:
-        _embedded_only()
-
-    def mark_late_runs(self, *, before: datetime) -> int:
-        _embedded_only()
-
-    def drop_unscheduled_runs(self, *, now: datetime) -> int:
-        _embedded_only()

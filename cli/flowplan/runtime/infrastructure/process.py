@@ -1,90 +1,174 @@
 """The `process` worker type: each run is the flow-run engine in its own process group, in
 `working_dir` or a temporary directory. Runs are forked from a fork server that has the
 engine's imports done; runs with their own `command`, or with `PYTHON*` variables in their
-environment (they matter at interpreter start), start as a new interpreter instead."""
+environment (they matter at interpreter start), start as a new interpreter instead, and so do
+all runs when the fork server refuses to fork (it had threads running).
+
+A run's environment is what Prefect's process worker gives: the worker's own environment,
+then the job's `env` (a null value removes a variable), then the run's id."""
 
 from __future__ import annotations
 
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from flowplan.domain.job_config import WorkPoolJobConfiguration
 from flowplan.domain.objects import FlowRun
-from flowplan.runtime.forkserver import Forked, ForkServer, kill_group
-from flowplan.runtime.infrastructure import Started
+from flowplan.runtime.forkserver import Forked, ForkRefused, ForkServer
+from flowplan.runtime.infrastructure import Exit, RunHandle
+from flowplan.runtime.infrastructure.pipes import Pipe, end_group, signal_group
 
 ENGINE = [sys.executable, "-m", "flowplan.runtime.engine"]
 
 
 @dataclass
-class _Process:
-    process: subprocess.Popen[str]
+class ProcessJobConfiguration:
+    """What a process run is started from (the pool's job template with the job variables)."""
+
+    command: list[str] | None
+    env: dict[str, str | None]
+    working_dir: str | None
+
+    @classmethod
+    def from_config(cls, config: WorkPoolJobConfiguration) -> ProcessJobConfiguration:
+        command = shlex.split(config.command) if config.command else None
+        return cls(command, dict(config.env), config.working_dir)
+
+
+@dataclass
+class ProcessHandle:
+    """A run's process group (its leader's pid is the group's id)."""
+
+    pid: int
+    output: Pipe
     temporary: str | None
+    waiter: Any  # () -> Exit | None, with a timeout
+    _released: bool = field(default=False)
 
     @property
-    def pid(self) -> int:
-        return self.process.pid
+    def id(self) -> str:
+        return f"process {self.pid}"
 
     def lines(self) -> Iterator[str]:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            yield line.rstrip("\n")
+        return self.output.lines()
 
-    def wait(self) -> int:
-        return self.process.wait()
+    def wait(self, timeout: float | None = None) -> Exit | None:
+        result: Exit | None = self.waiter(timeout)
+        return result
+
+    def terminate(self, grace: float) -> None:
+        if signal_group(self.pid, signal.SIGTERM) and self.wait(grace) is None:
+            self.kill()
+
+    def end_leftovers(self, grace: float) -> None:
+        end_group(self.pid, grace)
 
     def kill(self) -> None:
-        kill_group(self.process.pid)
+        signal_group(self.pid, signal.SIGKILL)
+
+    def release(self) -> None:
+        self.output.close()
+        if self.temporary and not self._released:
+            shutil.rmtree(self.temporary, ignore_errors=True)
+        self._released = True
 
 
 class ProcessInfrastructure:
+    pool_type = "process"
+
     def __init__(self) -> None:
         self._server: ForkServer | None = None
         self._lock = threading.Lock()
+        self.refused = ""  # why the fork server refused to fork, once it did
+        self._closed = False
+        self.say: Callable[[str], None] = lambda text: None
 
-    def prepare(self) -> None:
+    def prepare(self, say: Callable[[str], None]) -> None:
+        self.say = say
         self._fork_server()
 
-    def start(
+    def environment(self, run: FlowRun, config: WorkPoolJobConfiguration) -> dict[str, str]:
+        env = {**os.environ, **config.env}
+        env.update(FLOWPLAN_FLOW_RUN_ID=run.id, PREFECT__FLOW_RUN_ID=run.id)
+        return {key: value for key, value in env.items() if value is not None}
+
+    def launch(
         self, run: FlowRun, config: WorkPoolJobConfiguration, env: Mapping[str, str]
-    ) -> Started:
-        temporary = None if config.working_dir else tempfile.mkdtemp(prefix="flowplan-run-")
-        cwd = config.working_dir or temporary or "."
-        if not config.command and not any(key.startswith("PYTHON") for key in config.env):
-            server = self._fork_server()
-            return server.fork(run.id, _changed(env), cwd, temporary)
-        argv = shlex.split(config.command) if config.command else [*ENGINE, run.id]
-        process = subprocess.Popen(
-            argv, cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True,
-        )  # fmt: skip
-        return _Process(process, temporary)
+    ) -> RunHandle:
+        job = ProcessJobConfiguration.from_config(config)
+        temporary = None if job.working_dir else tempfile.mkdtemp(prefix="flowplan-run-")
+        cwd = job.working_dir or temporary or "."
+        if not job.command and not any(key.startswith("PYTHON") for key in job.env):
+            try:
+                return self._fork(run, env, cwd, temporary)
+            except ForkRefused as exc:
+                if not self.refused:
+                    self.say(f"The fork server cannot fork ({exc}): runs start as new"
+                             " interpreters, which is slower.")  # fmt: skip
+                self.refused = str(exc)
+        return self._spawn(job.command or [*ENGINE, run.id], env, cwd, temporary)
+
+    def _fork(
+        self, run: FlowRun, env: Mapping[str, str], cwd: str, temporary: str | None
+    ) -> RunHandle:
+        server = self._fork_server()
+        pid, output = server.fork(run.id, env, cwd)
+        forked = Forked()
+        server.follow(pid, forked)
+
+        def waiter(timeout: float | None) -> Exit | None:
+            return forked.exit if forked.done.wait(timeout) else None
+
+        return ProcessHandle(pid, Pipe(output), temporary, waiter)
+
+    def _spawn(
+        self, argv: list[str], env: Mapping[str, str], cwd: str, temporary: str | None
+    ) -> RunHandle:
+        output_read, output_write = os.pipe()
+        try:
+            process = subprocess.Popen(
+                argv, cwd=cwd, env=dict(env), stdout=output_write, stderr=output_write,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        except BaseException:
+            os.close(output_read)
+            raise
+        finally:
+            os.close(output_write)
+
+        def waiter(timeout: float | None) -> Exit | None:
+            try:
+                return Exit(process.wait(timeout))
+            except subprocess.TimeoutExpired:
+                return None
+
+        return ProcessHandle(process.pid, Pipe(output_read), temporary, waiter)
 
     def _fork_server(self) -> ForkServer:
         with self._lock:
             if self._server is None or not self._server.alive:
-                self._server = ForkServer([*ENGINE, "--fork-server"])
+                self._server = ForkServer([*ENGINE, "--fork-server"], self._restart)
             return self._server
 
-    def cleanup(self, started: Started) -> None:
-        """Remove the run's temporary directory."""
-        if isinstance(started, _Process | Forked) and started.temporary:
-            shutil.rmtree(started.temporary, ignore_errors=True)
+    def _restart(self, why: str) -> None:
+        if self._closed:
+            return
+        self.say(f"The fork server died{why.partition('died')[2].partition(';')[0]}:"
+                 " its runs are marked crashed; starting a new one.")  # fmt: skip
+        self._fork_server()
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             server, self._server = self._server, None
         if server is not None:
             server.close()
-
-
-def _changed(env: Mapping[str, str]) -> dict[str, str]:
-    """What differs from this process's environment (the fork server has that one)."""
-    return {key: value for key, value in env.items() if os.environ.get(key) != value}

@@ -1,0 +1,185 @@
+"""The reporting channel: what a flow run's engine needs from the orchestrator, and nothing
+else. The engine reads its run and deployment, variables and secrets for its pull steps, and
+reports states and logs through a `RunReporter`; it never opens the store itself, so a run
+needs only this channel and its code (a container, a remote host, a sandbox).
+
+The worker serves the channel on a Unix socket in a private directory (see
+`reporter_server`) and gives each run `FLOWPLAN_REPORTER=unix:<socket path> <token>`; the
+token is the run's own and lets it read and report only that run. Protocol: one JSON object
+per line each way. A request is `{"token", "method", "args"}` with a method of `RunReporter`
+and its keyword arguments; the answer is `{"result": ...}` or `{"error": {"kind",
+"message"}}` (kind `not_found` or `error`). Objects travel in their `to_json()` form.
+
+Besides reading and reporting, the engine says when it calls the flow with a timeout
+(`flow_call`), so that the worker enforces the timeout too.
+
+Without the variable (the engine started by hand) the engine uses the store. When the channel
+closes while the run goes on (its worker was killed), the run stops: it gets SIGTERM, so its
+`finally:` blocks run, and a live worker marks it CRASHED."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from flowplan.backends.protocol import Backend
+from flowplan.domain.objects import Deployment, FlowRun, LogLine, StateType, Variable
+from flowplan.errors import FlowplanError, ObjectNotFound
+
+ENV = "FLOWPLAN_REPORTER"
+
+
+class RunReporter(Protocol):
+    def read_flow_run(self, run_id: str) -> FlowRun: ...
+    def read_deployment(self, name: str) -> Deployment: ...
+    def set_flow_run_state(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        force: bool = False,
+    ) -> object: ...
+    def write_logs(self, lines: Sequence[LogLine]) -> None: ...
+    def read_variable(self, name: str) -> Variable: ...
+    def read_secret_value(self, name: str) -> str: ...
+    def flow_call(self, run_id: str, timeout: float | None) -> None:
+        """The flow is called now with this timeout (None: the call ended): the worker
+        enforces it too, for a flow that ignores the exception raised inside it."""
+        ...
+
+
+def connect() -> RunReporter:
+    """The channel the worker gave this run (taken out of the environment, so that the flow's
+    own processes do not inherit it), or the store when there is none."""
+    address = os.environ.pop(ENV, "")
+    if not address:
+        from flowplan.backends import get_backend
+
+        return StoreReporter(get_backend())
+    return SocketReporter(address)
+
+
+class StoreReporter:
+    """The store itself, for an engine started by hand (nobody enforces timeouts from outside)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.read_flow_run = backend.read_flow_run
+        self.read_deployment = backend.read_deployment
+        self.set_flow_run_state = backend.set_flow_run_state
+        self.write_logs = backend.write_logs
+        self.read_variable = backend.read_variable
+        self.read_secret_value = backend.read_secret_value
+
+    def flow_call(self, run_id: str, timeout: float | None) -> None:
+        pass
+
+
+class ChannelClosed(FlowplanError):
+    pass
+
+
+class SocketReporter:
+    def __init__(self, address: str) -> None:
+        location, _, self._token = address.partition(" ")
+        path = location.removeprefix("unix:")
+        self._socket = _open(path)
+        self._stream = self._socket.makefile("rwb")
+        self._lock = threading.Lock()
+        self._closing = False
+        self._watch = _open(path)  # a second connection, only to notice the worker going
+        threading.Thread(target=self._watch_worker, name="flowplan-reporter", daemon=True).start()
+
+    def _call(self, method: str, **args: Any) -> Any:
+        request = json.dumps({"token": self._token, "method": method, "args": args}).encode()
+        with self._lock:
+            try:
+                self._stream.write(request + b"\n")
+                self._stream.flush()
+                answer = self._stream.readline()
+            except OSError:
+                answer = b""
+        if not answer:
+            raise ChannelClosed("the worker's reporting channel closed (the worker is gone)")
+        reply = json.loads(answer)
+        error = reply.get("error")
+        if error:
+            kind = ObjectNotFound if error.get("kind") == "not_found" else FlowplanError
+            raise kind(str(error.get("message")))
+        return reply.get("result")
+
+    def _watch_worker(self) -> None:
+        with contextlib.suppress(OSError):
+            self._watch.recv(1)  # the worker never writes here: this returns when it is gone
+        if self._closing:
+            return
+        with contextlib.suppress(OSError):
+            print("flowplan engine: the worker is gone; stopping the run", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgrp(), signal.SIGTERM)
+
+    def close(self) -> None:
+        self._closing = True
+        for channel in (self._watch, self._socket):
+            with contextlib.suppress(OSError):
+                channel.shutdown(socket.SHUT_RDWR)
+            channel.close()
+
+    def read_flow_run(self, run_id: str) -> FlowRun:
+        return FlowRun.from_json(self._call("read_flow_run", run_id=run_id))
+
+    def read_deployment(self, name: str) -> Deployment:
+        return Deployment.from_json(self._call("read_deployment", name=name))
+
+    def set_flow_run_state(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        force: bool = False,
+    ) -> object:
+        return self._call(
+            "set_flow_run_state", run_id=run_id, state_type=state_type.value, name=name,
+            message=message, force=force,
+        )  # fmt: skip
+
+    def write_logs(self, lines: Sequence[LogLine]) -> None:
+        self._call("write_logs", lines=[line.to_json() for line in lines])
+
+    def read_variable(self, name: str) -> Variable:
+        data = self._call("read_variable", name=name)
+        return Variable(data["name"], data["value"], tuple(data["tags"]),
+                        *(_time(data[key]) for key in ("created", "updated")))  # fmt: skip
+
+    def read_secret_value(self, name: str) -> str:
+        return str(self._call("read_secret_value", name=name))
+
+    def flow_call(self, run_id: str, timeout: float | None) -> None:
+        self._call("flow_call", run_id=run_id, timeout=timeout)
+
+
+def _open(path: str) -> socket.socket:
+    channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        channel.connect(path)
+    except OSError as exc:
+        channel.close()
+        raise ChannelClosed(f"cannot reach the worker's reporting channel {path}: {exc}") from exc
+    return channel
+
+
+def _time(text: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)

@@ -1,0 +1,123 @@
+"""The worker's side of the reporting channel (the protocol is in `reporter`): a Unix socket in
+a private directory, one thread per connection, each request checked against the run its
+token was issued for, answered from the worker's own store connection."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flowplan.backends.protocol import Backend
+from flowplan.domain.objects import FlowRun, LogLine, StateType
+from flowplan.errors import FlowplanError, ObjectNotFound
+
+Watcher = Callable[[float | None], None]
+
+
+class ReporterServer:
+    def __init__(self, connect: Callable[[], Backend]) -> None:
+        self._backend = connect()
+        self._directory = Path(tempfile.mkdtemp(prefix="flowplan-worker-"))  # mode 0700
+        self.path = str(self._directory / "reporter.sock")
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.path)
+        self._listener.listen(128)
+        self._runs: dict[str, tuple[FlowRun, Watcher]] = {}  # token -> its run, and who
+        # is told when the flow is called with a timeout
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, name="flowplan-reporter", daemon=True).start()
+
+    def register(self, run: FlowRun, watch: Watcher = lambda timeout: None) -> str:
+        """A new token for `run`: the value of `FLOWPLAN_REPORTER` for its process. `watch`
+        hears when the flow is called with a timeout (and None when the call ended)."""
+        token = secrets.token_hex(16)
+        with self._lock:
+            self._runs[token] = (run, watch)
+        return f"unix:{self.path} {token}"
+
+    def unregister(self, address: str) -> None:
+        with self._lock:
+            self._runs.pop(address.rpartition(" ")[2], None)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(
+                target=self._serve, args=(connection,), name="flowplan-reporter-run", daemon=True
+            ).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection, connection.makefile("rwb") as stream:
+            for line in stream:
+                stream.write(json.dumps(self._answer(line)).encode() + b"\n")
+                stream.flush()
+
+    def _answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+            with self._lock:
+                found = self._runs.get(str(request.get("token")))
+            if found is None:
+                raise FlowplanError("unknown or expired reporting token")
+            method, args = str(request["method"]), request.get("args") or {}
+            if method == "flow_call":
+                _own(found[0], args["run_id"])
+                timeout = args.get("timeout")
+                found[1](float(timeout) if timeout is not None else None)
+                return {"result": None}
+            return {"result": self._call(found[0], method, args)}
+        except ObjectNotFound as exc:
+            return {"error": {"kind": "not_found", "message": exc.message}}
+        except FlowplanError as exc:
+            return {"error": {"kind": "error", "message": exc.message}}
+        except Exception as exc:  # a malformed request: say so, keep serving
+            return {"error": {"kind": "error", "message": f"{type(exc).__name__}: {exc}"}}
+
+    def _call(self, run: FlowRun, method: str, args: dict[str, Any]) -> Any:
+        backend = self._backend
+        if method == "read_flow_run":
+            return backend.read_flow_run(_own(run, args["run_id"])).to_json()
+        if method == "read_deployment":
+            if args["name"] != run.deployment_id:
+                raise FlowplanError("a run may read only its own deployment")
+            return backend.read_deployment(args["name"]).to_json()
+        if method == "set_flow_run_state":
+            backend.set_flow_run_state(
+                _own(run, args["run_id"]), StateType(args["state_type"]), name=args.get("name"),
+                message=args.get("message"), force=bool(args.get("force")),
+            )  # fmt: skip
+            return None
+        if method == "write_logs":
+            lines = [LogLine.from_json(item) for item in args["lines"]]
+            for item in lines:
+                _own(run, item.flow_run_id)
+            backend.write_logs(lines)
+            return None
+        if method == "read_variable":
+            return backend.read_variable(str(args["name"])).to_json()
+        if method == "read_secret_value":
+            return backend.read_secret_value(str(args["name"]))
+        raise FlowplanError(f"unknown method {method!r}")
+
+
+def _own(run: FlowRun, run_id: object) -> str:
+    if run_id != run.id:
+        raise FlowplanError("a run may read and report only itself")
+    return run.id

@@ -1,0 +1,56 @@
+"""The worker's loop services (heartbeat, scheduler, claims, cancellations, late runs, crash
+detection), each on its own thread: a slow one never delays another (a scheduler tick over
+10,000 schedules does not hold back heartbeats), and one that fails is logged and retried
+with backoff instead of ending the worker."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 60.0
+
+
+def backoff(failures: int, interval: float) -> float:
+    """Seconds to wait after `failures` failures in a row: doubling from the shorter of half a
+    second and the interval, at most a minute."""
+    return float(min(BACKOFF_MAX, min(BACKOFF_FIRST, interval) * 2.0 ** (failures - 1)))
+
+
+class Service:
+    def __init__(
+        self,
+        name: str,
+        interval: float,
+        step: Callable[[], object],
+        say: Callable[[str], None],
+        stop: threading.Event,
+    ) -> None:
+        self.name, self.interval, self.step, self.say, self.stop = name, interval, step, say, stop
+        self.failures = 0
+        self.passes = 0  # steps that succeeded
+        self.thread = threading.Thread(target=self._loop, name=f"flowplan-{name}", daemon=True)
+
+    def start(self) -> Service:
+        self.thread.start()
+        return self
+
+    def _loop(self) -> None:
+        delay = 0.0
+        while not self.stop.wait(delay):
+            try:
+                self.step()
+            except Exception as exc:  # isolated: log, back off, try again
+                self.failures += 1
+                delay = backoff(self.failures, self.interval)
+                self.say(
+                    f"Worker service {self.name!r} failed ({type(exc).__name__}: {exc});"
+                    f" retrying in {delay:g} s."
+                )
+                continue
+            if self.failures:
+                self.say(f"Worker service {self.name!r} works again.")
+            self.failures = 0
+            self.passes += 1
+            delay = self.interval

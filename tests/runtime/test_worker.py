@@ -1,0 +1,112 @@
+"""The worker in this process, over a real store: its loop services are isolated from each
+other (a stuck scheduler does not hold back heartbeats, a failing service is retried and the
+others go on), and a run's whole life is reported."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowplan.backends.local import LocalBackend
+from flowplan.domain.objects import StateType
+from flowplan.domain.schedules import IntervalSchedule
+from flowplan.runtime.services import backoff
+from flowplan.runtime.worker import Worker, WorkerOptions
+from tests.integration.workers import wait_for
+from tests.runtime.helpers import deployment, store
+
+
+class Watched:
+    """A store connection that counts heartbeats, can hold the scheduler's read until released,
+    and can fail crash detection a number of times."""
+
+    def __init__(self, home: Path, shared: dict[str, Any]) -> None:
+        self._backend = LocalBackend(home / "flowplan.db")
+        self._shared = shared
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def worker_heartbeat(self, *args: Any, **kwargs: Any) -> None:
+        self._shared["heartbeats"] += 1
+        self._backend.worker_heartbeat(*args, **kwargs)
+
+    def read_schedules_to_fill(self, **kwargs: Any) -> Any:
+        self._shared["scheduler entered"].set()
+        self._shared["release scheduler"].wait()
+        return self._backend.read_schedules_to_fill(**kwargs)
+
+    def crash_orphaned_runs(self, **kwargs: Any) -> Any:
+        if self._shared["failures left"] > 0:
+            self._shared["failures left"] -= 1
+            raise RuntimeError("the disk is on fire")
+        self._shared["crash checks"] += 1
+        return self._backend.crash_orphaned_runs(**kwargs)
+
+
+@pytest.fixture
+def shared() -> dict[str, Any]:
+    return {"heartbeats": 0, "scheduler entered": threading.Event(),
+            "release scheduler": threading.Event(), "failures left": 0, "crash checks": 0}  # fmt: skip
+
+
+@pytest.fixture
+def started(
+    tmp_path: Path, shared: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Worker, list[str]]]:
+    home = tmp_path / "home"
+    monkeypatch.setenv("FLOWPLAN_HOME", str(home))  # where the runs' engines find the store
+    backend = store(home)
+    deployment(backend, tmp_path, schedules=(IntervalSchedule(3600),))
+    said: list[str] = []
+    options = WorkerOptions(pool="pool", heartbeat_interval=0.05, poll_interval=0.05)
+    worker = Worker(
+        Watched(home, shared), options, say=said.append,  # type: ignore[arg-type]
+        connect=lambda: Watched(home, shared),  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    yield worker, said
+    shared["release scheduler"].set()
+    worker.stop()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+
+
+def test_heartbeats_go_on_while_the_scheduler_is_stuck(
+    started: tuple[Worker, list[str]], shared: dict[str, Any]
+) -> None:
+    assert shared["scheduler entered"].wait(60)
+    seen = shared["heartbeats"]
+    wait_for("three more heartbeats", lambda: shared["heartbeats"] >= seen + 3)
+    assert not shared["release scheduler"].is_set()  # the scheduler was stuck all along
+
+
+def test_a_failing_service_is_logged_retried_and_the_others_go_on(
+    tmp_path: Path, started: tuple[Worker, list[str]], shared: dict[str, Any]
+) -> None:
+    shared["release scheduler"].set()
+    shared["failures left"] = 2
+    _, said = started
+    run = store(tmp_path / "home").create_flow_run("f/d")
+
+    def completed() -> bool:
+        return store(tmp_path / "home").read_flow_run(run.id).state.type is StateType.COMPLETED
+
+    wait_for("the run to complete", completed)
+    wait_for("crash detection to work again", lambda: shared["crash checks"] > 0)
+    failures = [line for line in said if "failed" in line]
+    assert failures[0].startswith(
+        "Worker service 'crash detection' failed (RuntimeError: the disk is on fire); retrying in"
+    )
+    assert "Worker service 'crash detection' works again." in said
+
+
+def test_backoff_doubles_from_half_a_second_up_to_a_minute() -> None:
+    assert [backoff(n, 30) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    assert backoff(1, 0.05) == 0.05
+    assert backoff(20, 30) == 60

@@ -28,6 +28,7 @@ from flowplan.errors import FlowplanError
 from flowplan.runtime import context
 from flowplan.runtime.loading import Callable_, load_entrypoint
 from flowplan.runtime.logs import LogSink
+from flowplan.runtime.run_config import mask_run_secrets
 from flowplan.steps.redact import Redactor
 
 logger = logging.getLogger("flowplan.flow_run")
@@ -76,6 +77,7 @@ def main(argv: list[str]) -> int:
         return 0
     deployment = backend.read_deployment(run.deployment_id) if run.deployment_id else None
     redactor = Redactor()
+    mask_run_secrets(backend)
     with LogSink(run_id, backend.write_logs, redactor.clean) as sink:
         return execute(_Reporter(backend, sink), run, deployment, redactor)
 

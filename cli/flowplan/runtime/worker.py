@@ -24,7 +24,7 @@ from flowplan.domain.clock import utcnow
 from flowplan.domain.job_config import WorkPoolJobConfiguration
 from flowplan.domain.objects import FlowRun, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound
-from flowplan.runtime import scheduler
+from flowplan.runtime import run_config, scheduler
 from flowplan.runtime.infrastructure import Infrastructure, Started, infrastructure
 
 TICK = 0.05
@@ -193,9 +193,7 @@ class Worker:
     def _job_configuration(self, run: FlowRun) -> WorkPoolJobConfiguration:
         pool = self.backend.read_work_pool(self.options.pool)
         deployment = self.backend.read_deployment(run.deployment_id or "")
-        return WorkPoolJobConfiguration.from_template(
-            pool.base_job_template, deployment.job_variables, run.job_variables
-        )
+        return run_config.job_configuration(self.backend, pool, deployment, run)
 
     def _report_exit(self, run: FlowRun, code: int, tail: deque[str]) -> None:
         state = self.backend.read_flow_run(run.id).state

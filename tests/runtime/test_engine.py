@@ -203,7 +203,9 @@ def test_parameters_are_checked_against_the_schema(
 def test_without_enforcement_the_flow_gets_what_it_is_given(
     tmp_path: Path, backend: LocalBackend
 ) -> None:
-    deployment(backend, tmp_path, parameter_openapi_schema=SCHEMA, enforce_parameter_schema=False)
+    untyped = "from flowplan import flow\n@flow\ndef f(n=1):\n    print(f'n={n}')\n"
+    deployment(backend, tmp_path, source=untyped, parameter_openapi_schema=SCHEMA,
+               enforce_parameter_schema=False)  # fmt: skip
     run = execute(tmp_path, backend, parameters={"n": "seven"})
     assert run.state.type is StateType.COMPLETED and "n=seven" in messages(backend, run)
 

@@ -26,6 +26,7 @@ from flowplan.backends.protocol import Backend
 from flowplan.domain.objects import Deployment, FlowRun, StateType
 from flowplan.errors import FlowplanError
 from flowplan.runtime import context
+from flowplan.runtime.coercion import coerce
 from flowplan.runtime.loading import Callable_, load_entrypoint
 from flowplan.runtime.logs import LogSink
 from flowplan.runtime.run_config import mask_run_secrets
@@ -112,13 +113,14 @@ def execute(
     logger.info("Running flow run %r of %s", run.name, _deployment_name(run))
     try:
         target = _prepare(reporter.backend, run, deployment, redactor)
+        parameters = coerce(target.source, target.fn, run.parameters)
     except Exception as exc:
         message = exc.message if isinstance(exc, FlowplanError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, ModuleNotFoundError) and exc.name == "prefect":
             message += (" (the flow imports Prefect, which is not installed where the worker"
                         " runs: install it there, or use 'from flowplan import flow')")  # fmt: skip
         return _fail(reporter, run, redactor.clean(message))
-    return _call(reporter, run, target)
+    return _call(reporter, run, target, parameters)
 
 
 def _prepare(
@@ -189,11 +191,13 @@ def _check_parameters(parameters: Mapping[str, Any], schema: dict[str, Any]) -> 
         )
 
 
-def _call(reporter: _Reporter, run: FlowRun, target: Callable_) -> int:
+def _call(
+    reporter: _Reporter, run: FlowRun, target: Callable_, parameters: Mapping[str, Any]
+) -> int:
     attempts = target.retries + 1
     for attempt in range(1, attempts + 1):
         try:
-            _invoke(target, run.parameters)
+            _invoke(target, parameters)
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise

@@ -194,8 +194,14 @@ def test_a_plain_function_runs_too(tmp_path: Path, backend: LocalBackend) -> Non
 def test_parameters_are_checked_against_the_schema(
     tmp_path: Path, backend: LocalBackend, parameters: dict[str, object], message: str
 ) -> None:
-    deployment(backend, tmp_path, parameter_openapi_schema=SCHEMA)
-    run = execute(tmp_path, backend, parameters=parameters)
+    """Checked again when the run starts: this one was created before its deployment enforced
+    the schema (creating it now would be refused: tests/commands/test_run_door.py)."""
+    created = deployment(backend, tmp_path, parameter_openapi_schema=SCHEMA,
+                         enforce_parameter_schema=False)  # fmt: skip
+    run = backend.create_flow_run("f/d", parameters=parameters)
+    backend.update_deployment(created.id, {"enforce_parameter_schema": True})
+    run_engine(tmp_path / "home", run.id, tmp_path / "elsewhere")
+    run = backend.read_flow_run(run.id)
     assert run.state.type is StateType.FAILED
     assert message in (run.state.message or ""), run.state.message
 

@@ -39,6 +39,7 @@ class Unsupported(Exception):
 _TRUE = frozenset({"true", "yes", "on", "1", "t", "y"})
 _FALSE = frozenset({"false", "no", "off", "0", "f", "n"})
 _INT = re.compile(r"\s*[+-]?\d+(_\d+)*(\.0*)?\s*")
+_TIMESTAMP = re.compile(r"[+-]?(\d+(\.\d*([eE][+-]?\d+)?)?|\.\d+([eE][+-]?\d+)?)")
 _DATETIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})(?:[Tt _](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9})\d*)?)?"
     r"(Z|z|[+-]\d{2}:?\d{2})?)?"
@@ -79,9 +80,16 @@ def _lax(tp: Any, value: Any) -> Any:
 
 
 def _union(members: tuple[Any, ...], value: Any) -> Any:
-    for member in members:  # an exact match wins over a conversion, wherever it is
-        if _exact(member, value):
-            return _lax(member, value)
+    """pydantic's smart union: the first member that takes the value exactly (its own type),
+    else the first that takes it strictly (an int for a float), else the first that converts
+    it."""
+    for tier in (2, 1):
+        for member in members:
+            if _tier(member, value) == tier:
+                try:
+                    return _lax(member, value)
+                except (Invalid, Unsupported):
+                    continue
     first: Invalid | None = None
     for member in members:
         try:
@@ -91,24 +99,44 @@ def _union(members: tuple[Any, ...], value: Any) -> Any:
     raise first or Invalid("Input matches no member of the union")
 
 
-def _exact(tp: Any, value: Any) -> bool:
-    origin = typing.get_origin(tp) or tp
+def _tier(tp: Any, value: Any) -> int:
+    """How closely `value` is already of type `tp`: 2 exactly, 1 strictly, 0 by conversion
+    (or not at all)."""
+    origin, args = typing.get_origin(tp) or tp, typing.get_args(tp)
+    if tp is Any or tp is object:
+        return 1  # as pydantic ranks it: a float member before it still wins
     if tp is None or tp is type(None):
-        return value is None
-    if origin is typing.Literal:
-        return any(type(value) is type(v) and value == v for v in typing.get_args(tp))
+        return 2 if value is None else 0
     if origin is typing.Annotated:
-        return _exact(typing.get_args(tp)[0], value)
-    simple = {list: list, dict: dict, tuple: tuple, str: str, int: int, float: float, bool: bool}
-    return origin in simple and type(value) is simple[origin]
+        return _tier(args[0], value)
+    if origin is typing.Literal:
+        return 2 if any(_same_literal(option, value) for option in args) else 0
+    if origin is typing.Union or origin is types.UnionType:
+        return max(_tier(member, value) for member in args)
+    if origin in (list, abc.Sequence) and type(value) is list:
+        item = args[0] if args else Any
+        return min([2, *(_tier(item, element) for element in value)])
+    if origin in (dict, abc.Mapping) and type(value) is dict:
+        key, item = args or (Any, Any)
+        return min([2, *(min(_tier(key, k), _tier(item, v)) for k, v in value.items())])
+    if origin in (int, str, bool) and type(value) is origin:
+        return 2
+    if origin is float:
+        return 2 if type(value) is float else 1 if type(value) is int else 0
+    return 0
+
+
+def _same_literal(option: Any, value: Any) -> bool:
+    """A literal matches as a mapping lookup does: 1 matches 1, 1.0 and True; "1" only "1"."""
+    return isinstance(option, str) == isinstance(value, str) and option == value
 
 
 def _literal(allowed: tuple[Any, ...], value: Any) -> Any:
     for option in allowed:
         if type(option) is type(value) and option == value:
             return option
-    for option in allowed:  # 1.0 and True for 1; 1 for True (never a string for a number)
-        if not isinstance(value, str) and not isinstance(option, str) and option == value:
+    for option in allowed:
+        if _same_literal(option, value):
             return option
     raise Invalid(f"Input should be {_either(allowed)}")
 
@@ -274,13 +302,12 @@ def _datetime(value: Any) -> datetime:
         return value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
-    if isinstance(value, str) and _INT.fullmatch(value) and "." not in value:
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(value, str) and _TIMESTAMP.fullmatch(value):
+        value = Decimal(value)  # a number as text is a timestamp too
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         raise Invalid("Input should be a valid datetime")
     if not isinstance(value, str):
-        seconds = value / 1000 if abs(value) > 2e10 else value
-        return _EPOCH + timedelta(seconds=seconds)
+        return _from_timestamp(value)
     match = _DATETIME.fullmatch(value)
     if match is None:
         raise Invalid("Input should be a valid datetime or date")
@@ -298,6 +325,19 @@ def _datetime(value: Any) -> datetime:
                         int(second or 0), int((fraction or "0").ljust(6, "0")[:6]), tz)  # fmt: skip
     except ValueError as exc:
         raise Invalid(f"Input should be a valid datetime, {exc}") from None
+
+
+def _from_timestamp(value: float | Decimal) -> datetime:
+    """Seconds since the epoch (milliseconds beyond 2e10), to the microsecond (truncated)."""
+    number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    if abs(number) > Decimal("2e10"):
+        number /= 1000
+    try:
+        whole = int(number)
+        micro = int((number - whole) * 1_000_000)
+        return _EPOCH + timedelta(seconds=whole, microseconds=micro)
+    except (OverflowError, ValueError, ArithmeticError):
+        raise Invalid("Input should be a valid datetime, out of range") from None
 
 
 def _date(value: Any) -> date:

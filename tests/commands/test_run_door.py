@@ -112,3 +112,25 @@ def test_deploy_checks_command_line_parameters_as_the_file_ones(
     assert cli("deployment", "ls").err.strip().endswith("No deployments.")
     deployed = cli("deploy", "-n", "d", "--no-prompt", "--param", "days=3")
     assert deployed.code == 0, deployed
+
+
+def test_a_literal_alias_at_module_level_types_its_parameter(
+    cli: Callable[..., Result], project: Callable[..., Path]
+) -> None:
+    """It gave an untyped parameter: a value outside the alias passed validate, plan and apply,
+    while Prefect refuses the deployment with a 422."""
+    project({
+        "flows.py": "from typing import Literal\nfrom prefect import flow\n"
+                    'Mode = Literal["fast", "slow"]\n@flow\ndef etl(mode: Mode = "fast"): ...\n',
+        "prefect.yaml": """
+            name: door
+            work_pools: [{name: pool, type: process}]
+            deployments:
+              - {name: d, entrypoint: flows.py:etl, work_pool: {name: pool},
+                 parameters: {mode: medium}}
+            """,
+    })  # fmt: skip
+    result = cli("validate")
+    assert result.code == 1
+    assert "deployments[0].parameters.mode: parameter 'mode' (Mode): must be" in result.out
+    assert "'medium'" in result.out

@@ -112,12 +112,22 @@ def f(a: int, b: Optional[str] = None, c: list[int] = [1], d: dict[str, float] =
     }
     assert props["d"]["additionalProperties"] == {"type": "number"}
     assert props["e"]["enum"] == ["x", "y"]
-    assert props["g"]["enum"] == ["red", "blue"] and "default" not in props["g"]
+    assert props["g"] == {"title": "g", "position": 5, "$ref": "#/definitions/Color",
+                          "default": "red"}  # fmt: skip
+    assert schema["definitions"] == {
+        "Color": {"enum": ["red", "blue"], "title": "Color", "type": "string"}
+    }
     assert props["h"]["type"] == "boolean"
     assert props["i"]["anyOf"] == [{"type": "integer"}, {"type": "null"}]
     assert props["j"]["anyOf"] == [{"type": "integer"}, {"type": "string"}]
-    assert props["k"] == {"title": "k", "position": 9}
+    assert props["k"] == {"title": "k", "position": 9}  # object(): no JSON default
+    assert flow.schema_problems == (
+        "parameter 'k': its default (object()) cannot be read without running the code, so the"
+        " schema has no default for it",
+    )
     assert props["kw"] == {"title": "kw", "position": 10, "type": "number", "default": 1.5}
+    assert props["rest"] == {"title": "rest", "position": 11, "type": "object",
+                             "additionalProperties": True, "default": {}}  # fmt: skip
 
 
 def test_a_flow_decorator_re_exported_by_the_project(tmp_path: Path) -> None:
@@ -177,7 +187,12 @@ def test_enum_members_that_only_running_the_code_knows_leave_the_parameter_open(
         "@flow\ndef f(mode: Mode, color: Color, built: Built): ...\n"
     )})  # fmt: skip
     (flow,) = discover(tmp_path)[0]
-    properties = flow.schema()["properties"]
-    assert properties["mode"]["enum"] == [1, 2]
-    assert properties["color"]["enum"] == ["red"]
-    assert "enum" not in properties["built"]
+    schema = flow.schema()
+    assert schema["definitions"]["Mode"]["enum"] == [1, 2]
+    assert schema["definitions"]["Color"]["enum"] == ["red"]
+    assert schema["properties"]["built"] == {"title": "built", "position": 2}
+    assert "Built" not in schema["definitions"]
+    assert flow.schema_problems == (
+        "parameter 'built': the type 'Built' has members with computed values: its schema cannot"
+        " be known without running the code, so the parameter takes any value here",
+    )

@@ -10,7 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flowplan.discovery.params import Parameter, enum_classes, parameter_schema, parameters_of
+from flowplan.discovery.module_types import read_module
+from flowplan.discovery.params import Parameter, parameter_schema, parameters_of
 from flowplan.discovery.walk import python_files
 
 FLOW_MODULES = frozenset({"prefect", "prefect.flows", "flowplan"})
@@ -28,6 +29,7 @@ class FlowInfo:
     accepts_any_keyword: bool  # has **kwargs
     version: str | None = None  # `version=`, else (as Prefect) the md5 of the flow's file
     name_problem: str | None = None  # why `name=` could not be read without running the code
+    schema_problems: tuple[str, ...] = ()  # what of the parameter schema could not be read
 
     @property
     def entrypoint(self) -> str:
@@ -227,13 +229,13 @@ def _flows(
     imports = _Imports(nodes, file)
     if not imports.decorators and not imports.modules:
         return
-    enums = enum_classes(nodes)
+    module = read_module(nodes)
     for node in nodes:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         for decorator in node.decorator_list:
             if imports.is_flow_decorator(decorator):
-                parameters, any_keyword = parameters_of(node.args, enums)
+                signature = parameters_of(node, module)
                 texts = {key: _text(decorator, key, constants)
                          for key in ("name", "description", "version")}  # fmt: skip
                 name, expression = texts["name"]
@@ -249,10 +251,11 @@ def _flows(
                     line=node.lineno,
                     is_async=isinstance(node, ast.AsyncFunctionDef),
                     description=texts["description"][0] or ast.get_docstring(node),
-                    parameters=parameters,
-                    accepts_any_keyword=any_keyword,
+                    parameters=signature.parameters,
+                    accepts_any_keyword=signature.accepts_any_keyword,
                     version=texts["version"][0] or digest,
                     name_problem=problem,
+                    schema_problems=signature.problems,
                 )
                 break
 
@@ -320,5 +323,6 @@ def function_parameters(path: Path, function: str) -> tuple[tuple[Parameter, ...
         return None
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function:
-            return parameters_of(node.args, enum_classes(list(statements(tree))))
+            signature = parameters_of(node, read_module(list(statements(tree))))
+            return signature.parameters, signature.accepts_any_keyword
     return None

@@ -196,3 +196,27 @@ def test_enum_members_that_only_running_the_code_knows_leave_the_parameter_open(
         "parameter 'built': the type 'Built' has members with computed values: its schema cannot"
         " be known without running the code, so the parameter takes any value here",
     )
+
+
+def test_types_and_constants_imported_from_the_project_are_read_there(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/settings.py": "from typing import Literal\nLIMIT = 10\nMode = Literal['a', 'b']\n",
+        "pkg/models.py": "from pydantic import BaseModel\nclass Extra(BaseModel):\n"
+                         "    level: int = 1\n",
+        "pkg/flows.py": "from prefect import flow\nfrom pkg.settings import LIMIT, Mode\n"
+                        "from .models import Extra\nfrom elsewhere import Thing\n"
+                        "@flow\ndef f(n: int = LIMIT, mode: Mode = 'a', extra: Extra = None,"
+                        " thing: Thing = None): ...\n",
+    })  # fmt: skip
+    (flow,) = discover(tmp_path)[0]
+    schema = flow.schema()
+    assert schema["properties"]["n"]["default"] == 10
+    assert schema["properties"]["mode"]["enum"] == ["a", "b"]
+    assert schema["properties"]["extra"]["$ref"] == "#/definitions/Extra"
+    assert schema["definitions"]["Extra"]["properties"]["level"]["default"] == 1
+    assert schema["properties"]["thing"] == {"title": "thing", "position": 3, "default": None}
+    assert flow.schema_problems == (
+        "parameter 'thing': the type 'Thing' is defined elsewhere: its schema cannot be known"
+        " without running the code, so the parameter takes any value here",
+    )

@@ -7,6 +7,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from tests.oracle.shared import HELPERS  # noqa: F401  (the module the flows import)
+
 MODULE = '''
 import dataclasses, enum, typing
 import datetime as dt
@@ -19,6 +21,8 @@ from uuid import UUID
 
 from prefect import flow
 from pydantic import BaseModel, Field
+
+from helpers import LIMIT, Extra
 
 DEFAULT_N = 5
 NAME = "etl"
@@ -64,9 +68,16 @@ class Point:
     y: int = 0
 
 
+class Outer(BaseModel):
+    inner: Optional[Cfg] = None
+    points: list[Point] = []
+    max_size: int = Field(default=3, description="the size")
+
+
 class Plain:
     pass
 '''
+
 
 ANNOTATIONS = [
     "int", "float", "str", "bool", "bytes", "date", "datetime", "time", "timedelta", "UUID",
@@ -75,13 +86,14 @@ ANNOTATIONS = [
     "Literal[True]", 'Literal["a", None]', "list", "List", "dict", "Dict", "tuple", "Tuple", "set",
     "Sequence[int]", "Mapping[str, int]", '"int"', '"list[Color]"', "typing.Optional[int]",
     "dt.date", "Annotated[int, Field(ge=1, le=10)]", 'Annotated[str, "meta"]',
-    "Annotated[list[int], Field(min_length=1)]", "tuple[()]",
+    "Annotated[list[int], Field(min_length=1)]", "tuple[()]", "Outer", "Extra",
 ]  # fmt: skip
 
 DEFAULTS = [
     None, "1", '"x"', "1.5", "True", "None", "[1, 2]", '(1, "a")', '{"a": 1}', "DEFAULT_N",
     "NAME", "ITEMS", "Color.RED", "Color.BLUE.value", "Num.TWO", 'Field(3, description="fd")',
-    "Field(default=None)", "-1", '"2024-01-05"', "[]", "{}", "()",
+    "Field(default=None)", "-1", '"2024-01-05"', "[]", "{}", "()", "LIMIT", 'Decimal("1.5")',
+    "Field(default=5)", "date(2024, 1, 5)", 'Path("data")', "Decimal(2)", "object()",
 ]  # fmt: skip
 
 
@@ -122,10 +134,14 @@ def docstring(names: list[str]) -> st.SearchStrategy[str]:
             + "\n    Returns:\n        nothing\n    "
         )
     )
+    header = st.sampled_from(["Args", "Arguments", "Parameters"])
+    plain = st.tuples(header, st.lists(st.sampled_from(names or ["a"]), unique=True)).map(
+        lambda h: f"Summary.\n\n    {h[0]}:\n" + "".join(f"        {n}: about {n}\n" for n in h[1])
+    )
     other = st.sampled_from(
         ["", "One line.", "Numpy style.\n\n    Parameters\n    ----------\n    a : int\n        the a\n    "]
     )  # fmt: skip
-    return st.one_of(google, other)
+    return st.one_of(google, plain, other)
 
 
 @st.composite
@@ -143,7 +159,8 @@ def flow_module(draw: st.DrawFn) -> str:
         parts.insert(len([p for p in ordered if p[2] is None]), star)
     doc = draw(docstring([p[0] for p in ordered]))
     body = f'    """{doc}"""\n' if doc else "    pass\n"
-    return MODULE + f"\n\n@flow\ndef generated({', '.join(parts)}):\n{body}"
+    future = draw(st.sampled_from(["", "", "from __future__ import annotations\n"]))
+    return future + MODULE + f"\n\n@flow\ndef generated({', '.join(parts)}):\n{body}"
 
 
 def cases() -> st.SearchStrategy[dict[str, Any]]:

@@ -35,6 +35,17 @@ class Point:
 """
 
 
+HELPERS = """
+from pydantic import BaseModel
+
+LIMIT = 10
+
+
+class Extra(BaseModel):
+    level: int = 1
+"""
+
+
 def encode(value: Any) -> Any:
     if value is None or isinstance(value, bool | str):
         return value

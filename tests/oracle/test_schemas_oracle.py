@@ -12,11 +12,13 @@ from typing import Any
 from flowplan.discovery.flows import FlowInfo, scan_file
 from tests.oracle.harness import ask_prefect, collect
 from tests.oracle.schemas import cases
+from tests.oracle.shared import HELPERS
 
 COUNT = 150  # bench/oracle_bench.py runs many more, random
 
 
 def flowplan_flow(module: str, directory: Path, index: int) -> FlowInfo:
+    (directory / "helpers.py").write_text(HELPERS)
     path = directory / f"generated_{index}.py"
     path.write_text(module)
     scanned = scan_file(path, path.name)
@@ -40,27 +42,36 @@ def differences(batch: list[dict[str, Any]]) -> tuple[list[str], int]:
             ours, theirs = flow.schema(), answer["schema"]
             if flow.schema_problems:
                 warned += 1
-                theirs = _without_unknowable(ours, theirs)
-            if ours != theirs:
+            if not _matches(ours, theirs, bool(flow.schema_problems)):
                 found.append(f"{signature}\nflowplan: {ours}\nPrefect:  {theirs}")
     return found, warned
 
 
-def _without_unknowable(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
-    """Prefect's schema with what flowplan said it left out taken out: a default it did not
-    give, a type it made `{}`."""
-    result = {**theirs, "properties": dict(theirs["properties"])}
-    for name, entry in ours["properties"].items():
-        prefect = dict(result["properties"].get(name, {}))
-        if "default" not in entry:
-            prefect.pop("default", None)
-        if not set(entry) - {"title", "position", "default", "description"}:
-            prefect = {k: v for k, v in prefect.items()
-                       if k in ("title", "position", "default", "description")}  # fmt: skip
-        result["properties"][name] = prefect
-    if "definitions" in result and "definitions" not in ours:
-        result.pop("definitions")
-    return result
+_ENTRY_KEYS = {"title", "position", "default", "description"}
+
+
+def _matches(ours: Any, theirs: Any, warned: bool, *, names: bool = False) -> bool:
+    """Equal; where flowplan warned that it left something out, its untyped `{}` stands for
+    whatever Prefect has there, and a default or a definition it could not read may be
+    missing (`names`: a mapping of definitions, where Prefect may have more)."""
+    if not warned:
+        return bool(ours == theirs)
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        if not set(ours) <= set(theirs):
+            return False
+        extra = set(theirs) - set(ours)
+        untyped = not set(ours) - _ENTRY_KEYS
+        if not names and extra - {"default", "definitions"} and not untyped:
+            return False
+        return all(
+            _matches(value, theirs[key], warned, names=key == "definitions")
+            for key, value in ours.items()
+        )
+    if isinstance(ours, list) and isinstance(theirs, list):
+        return len(ours) == len(theirs) and all(
+            _matches(a, b, warned) for a, b in zip(ours, theirs, strict=True)
+        )
+    return bool(ours == theirs)
 
 
 def test_parameter_schemas_equal_prefects() -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flowplan.discovery.module_types import read_module
+from flowplan.discovery.module_types import ModuleTypes, read_module
 from flowplan.discovery.params import Parameter, parameter_schema, parameters_of
 from flowplan.discovery.walk import python_files
 
@@ -176,6 +176,33 @@ def _imports_of(path: Path) -> tuple[ast.ImportFrom, ...]:
     return tuple(node for node in statements(tree) if isinstance(node, ast.ImportFrom))
 
 
+def _follower(file: Path | None) -> Callable[[ast.ImportFrom, str], ModuleTypes | None]:
+    """Reads the project module an import in `file` names (for the types and constants its
+    flows use); None for a module outside the project."""
+
+    def follow(node: ast.ImportFrom, name: str) -> ModuleTypes | None:
+        if file is None:
+            return None
+        target = _found_module(file, node.module, node.level)
+        return None if target is None else _types_of(target)
+
+    return follow
+
+
+@lru_cache(maxsize=1024)
+def _found_module(file: Path, module: str | None, level: int) -> Path | None:
+    return _module_file(ast.ImportFrom(module=module, names=[], level=level), file)
+
+
+@lru_cache(maxsize=256)
+def _types_of(path: Path) -> ModuleTypes | None:
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return read_module(list(statements(tree)), _follower(path))
+
+
 def _keyword(decorator: ast.expr, name: str) -> ast.expr | None:
     if isinstance(decorator, ast.Call):
         for keyword in decorator.keywords:
@@ -229,7 +256,7 @@ def _flows(
     imports = _Imports(nodes, file)
     if not imports.decorators and not imports.modules:
         return
-    module = read_module(nodes)
+    module = read_module(nodes, _follower(file))
     for node in nodes:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
@@ -323,6 +350,6 @@ def function_parameters(path: Path, function: str) -> tuple[tuple[Parameter, ...
         return None
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function:
-            signature = parameters_of(node, read_module(list(statements(tree))))
+            signature = parameters_of(node, read_module(list(statements(tree)), _follower(path)))
             return signature.parameters, signature.accepts_any_keyword
     return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,17 @@ class ModuleTypes:
     enums: dict[str, EnumInfo] = field(default_factory=dict)
     aliases: dict[str, ast.expr] = field(default_factory=dict)
     constants: dict[str, Any] = field(default_factory=dict)  # name -> a Python value
+    origins: dict[str, tuple[ast.ImportFrom, str]] = field(default_factory=dict)
+    # reads the module of the project an import names: (its types, the name there)
+    follow: Callable[[ast.ImportFrom, str], ModuleTypes | None] | None = None
+
+    def imported(self, local: str) -> tuple[ModuleTypes, str] | None:
+        """What `local` names in the project module it was imported from, if it is one."""
+        origin = self.origins.get(local)
+        if origin is None or self.follow is None:
+            return None
+        other = self.follow(*origin)
+        return None if other is None else (other, origin[1])
 
     def qualify(self, node: ast.expr) -> str | None:
         """`Optional` -> `typing.Optional`, `dt.date` -> `datetime.date`, `int` ->
@@ -54,20 +66,23 @@ class ModuleTypes:
         return None
 
 
-def read_module(nodes: list[ast.stmt]) -> ModuleTypes:
-    """The module's names, from its statements (top level and nested blocks, in order)."""
-    found = ModuleTypes()
+def read_module(
+    nodes: list[ast.stmt],
+    follow: Callable[[ast.ImportFrom, str], ModuleTypes | None] | None = None,
+) -> ModuleTypes:
+    """The module's names, from its statements (top level and nested blocks, in order);
+    `follow` reads a project module an import names."""
+    found = ModuleTypes(follow=follow)
     for node in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 local = alias.asname or alias.name.split(".")[0]
                 found.imports[local] = alias.name if alias.asname else local
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for alias in node.names:
-                found.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
         elif isinstance(node, ast.ImportFrom):
-            for alias in node.names:  # a relative import: something of the project
-                found.imports[alias.asname or alias.name] = f"<project>.{alias.name}"
+            module = "." * node.level + (node.module or "")
+            for alias in node.names:
+                found.imports[alias.asname or alias.name] = f"{module}.{alias.name}"
+                found.origins[alias.asname or alias.name] = (node, alias.name)
     for node in nodes:
         if isinstance(node, ast.ClassDef):
             _class(found, node)
@@ -168,7 +183,12 @@ def literal_value(node: ast.expr, found: ModuleTypes) -> Any:
     """The value an expression always has: literals (and containers of them), module constants,
     enum members and their `.value`; UNKNOWN otherwise."""
     if isinstance(node, ast.Name):
-        return found.constants.get(node.id, UNKNOWN)
+        if node.id in found.constants:
+            return found.constants[node.id]
+        imported = found.imported(node.id)
+        if imported is not None:
+            return imported[0].constants.get(imported[1], UNKNOWN)
+        return UNKNOWN
     if isinstance(node, ast.Attribute):
         member = enum_member(node, found)
         if member is not None:
@@ -194,9 +214,35 @@ def literal_value(node: ast.expr, found: ModuleTypes) -> Any:
             return dict(zip(keys, values, strict=True))
         except TypeError:
             return UNKNOWN
+    if isinstance(node, ast.Call):
+        return _constructed(node, found)
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return UNKNOWN
+
+
+_CONSTRUCTORS = {"decimal.Decimal": "Decimal", "datetime.date": "date", "pathlib.Path": "Path",
+                 "datetime.datetime": "datetime", "uuid.UUID": "UUID"}  # fmt: skip
+
+
+def _constructed(node: ast.Call, found: ModuleTypes) -> Any:
+    """`Decimal("1.5")`, `date(2024, 1, 5)`, `Path("x")`, `UUID("...")` with literal arguments:
+    the value, made here (these constructors run no user code)."""
+    import datetime
+    import decimal
+    import pathlib
+    import uuid
+
+    kind = _CONSTRUCTORS.get(found.qualify(node.func) or "")
+    args = [literal_value(arg, found) for arg in node.args]
+    if kind is None or node.keywords or any(arg is UNKNOWN for arg in args):
+        return UNKNOWN
+    make = {"Decimal": decimal.Decimal, "date": datetime.date, "datetime": datetime.datetime,
+            "Path": pathlib.Path, "UUID": uuid.UUID}[kind]  # fmt: skip
+    try:
+        return make(*args)
+    except (TypeError, ValueError, ArithmeticError):
         return UNKNOWN
 
 

@@ -11,7 +11,11 @@ from __future__ import annotations
 import ast
 import inspect
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import PurePath
 from typing import Any
+from uuid import UUID
 
 from flowplan.discovery.module_types import UNKNOWN, ModuleTypes, literal_value
 
@@ -55,6 +59,7 @@ class SchemaContext:
     problems: list[str] = field(default_factory=list)
     depth: int = 0  # inside a generic: a quoted name of the module is not resolved there
     in_model: bool = False  # a model's fields: pydantic resolves quoted names in its module
+    hops: int = 0  # imports followed to reach the current module
 
 
 def parameter_annotation_schema(node: ast.expr | None, ctx: SchemaContext) -> dict[str, Any]:
@@ -103,6 +108,10 @@ def annotation_schema(node: ast.expr | None, ctx: SchemaContext) -> dict[str, An
         return _class(name, ctx)
     if name in _SCALARS:
         return dict(_SCALARS[name])
+    if isinstance(node, ast.Name):
+        imported = ctx.module.imported(node.id)
+        if imported is not None:
+            return _elsewhere(imported[0], imported[1], node, ctx)
     short = name.rsplit(".", 1)[-1]
     if name.startswith(_ORIGINS):
         if short in _ARRAYS or short in ("tuple", "Tuple"):
@@ -112,6 +121,23 @@ def annotation_schema(node: ast.expr | None, ctx: SchemaContext) -> dict[str, An
         if short in _MAPS:
             return {"additionalProperties": True, "type": "object"}
     return _unknown(ctx, ast.unparse(node), "is defined elsewhere")
+
+
+def _elsewhere(
+    module: ModuleTypes, name: str, node: ast.expr, ctx: SchemaContext
+) -> dict[str, Any]:
+    """A type imported from a module of the project: read there (definitions shared)."""
+    if name not in module.classes and name not in module.aliases:
+        return _unknown(ctx, ast.unparse(node), "is not a class or alias of the module it is"
+                        " imported from")  # fmt: skip
+    if ctx.hops > 4:
+        return _unknown(ctx, ast.unparse(node), "is imported through too many modules")
+    saved = ctx.module
+    ctx.module, ctx.hops = module, ctx.hops + 1
+    try:
+        return annotation_schema(ast.Name(name, ast.Load()), ctx)
+    finally:
+        ctx.module, ctx.hops = saved, ctx.hops - 1
 
 
 def _unknown(ctx: SchemaContext, text: str, why: str) -> dict[str, Any]:
@@ -356,4 +382,8 @@ def jsonable(value: Any) -> Any:
                 for key, item in value.items()}  # fmt: skip
     if isinstance(value, bytes):
         return value.decode(errors="replace")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal | PurePath | UUID):
+        return str(value)
     return value

@@ -46,6 +46,14 @@ class Extra(BaseModel):
 """
 
 
+HELPERS = (
+    HELPERS
+    + """
+TEAM = "data"
+"""
+)
+
+
 def encode(value: Any) -> Any:
     if value is None or isinstance(value, bool | str):
         return value

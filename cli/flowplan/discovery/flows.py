@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 
 from flowplan.discovery.module_types import ModuleTypes, read_module
 from flowplan.discovery.params import Parameter, parameter_schema, parameters_of
+from flowplan.discovery.texts import ModuleNames, constant_text, string_constants
 from flowplan.discovery.walk import python_files
 
 FLOW_MODULES = frozenset({"prefect", "prefect.flows", "flowplan"})
@@ -130,7 +131,6 @@ class _Imports:
         return False
 
 
-_UNKNOWN = object()
 _SEARCH_LEVELS = 6  # how far up from a file a project module is looked for
 
 
@@ -211,37 +211,6 @@ def _keyword(decorator: ast.expr, name: str) -> ast.expr | None:
     return None
 
 
-def constant_text(node: ast.expr, constants: dict[str, str]) -> str | object:
-    """The text an expression always has: a string literal, a module-level string constant, an
-    f-string without fields, or a `+` of those; `_UNKNOWN` for anything else."""
-    if isinstance(node, ast.Constant):
-        return node.value if isinstance(node.value, str) else _UNKNOWN
-    if isinstance(node, ast.Name):
-        return constants.get(node.id, _UNKNOWN)
-    if isinstance(node, ast.JoinedStr):
-        parts = [constant_text(value, constants) for value in node.values]
-        return "".join(parts) if all(isinstance(p, str) for p in parts) else _UNKNOWN  # type: ignore[arg-type]
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = constant_text(node.left, constants), constant_text(node.right, constants)
-        return left + right if isinstance(left, str) and isinstance(right, str) else _UNKNOWN
-    return _UNKNOWN
-
-
-def string_constants(tree_body: list[ast.stmt]) -> dict[str, str]:
-    """Module-level `NAME = <constant text>` assignments, in order (later ones see earlier)."""
-    constants: dict[str, str] = {}
-    for node in tree_body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name):
-                value = constant_text(node.value, constants)
-                if isinstance(value, str):
-                    constants[target.id] = value
-                else:
-                    constants.pop(target.id, None)  # reassigned to something unknowable
-    return constants
-
-
 @dataclass(frozen=True)
 class ParsedSource:
     """What one source file defines: its flows (in line order) and all its function names."""
@@ -257,6 +226,7 @@ def _flows(
     if not imports.decorators and not imports.modules:
         return
     module = read_module(nodes, _follower(file))
+    constants = ModuleNames(constants, module)
     for node in nodes:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
@@ -287,7 +257,7 @@ def _flows(
                 break
 
 
-def _text(decorator: ast.expr, key: str, constants: dict[str, str]) -> tuple[str | None, str]:
+def _text(decorator: ast.expr, key: str, constants: Mapping[str, Any]) -> tuple[str | None, str]:
     """The decorator's `key=` text, or (None, the expression) when it cannot be read."""
     node = _keyword(decorator, key)
     if node is None:

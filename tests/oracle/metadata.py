@@ -20,8 +20,8 @@ VERSION = "2.1"
 NAMES = [None, '"my-flow"', '"My Flow"', "PREFIX", 'f"{PREFIX}-{SUFFIX}"', 'PREFIX + "-x"',
          'f"{TEAM}-loader"', "TEAM", 'f"static"', 'f"{PREFIX}"', '"a_b"', 'f"{PREFIX!s}-{LIMIT}"',
          'PREFIX.upper()']  # fmt: skip
-DESCRIPTIONS = [None, '"Given."', "DESCRIPTION", 'f"{PREFIX} flow"', '""']
-VERSIONS = [None, '"1.0"', "VERSION", 'f"v{VERSION}"', "None"]
+DESCRIPTIONS = [None, '"Given."', "DESCRIPTION", 'f"{PREFIX} flow"', '""', "DESCRIPTION.lower()"]
+VERSIONS = [None, '"1.0"', "VERSION", 'f"v{VERSION}"', "None", "str(LIMIT)"]
 DOCSTRINGS = [None, '"""One line."""',
               '"""Summary.\n\n    Details, indented.\n        More indented.\n    """',
               "'''Single quotes.'''", '"""\n    Starts on the next line.\n    """']  # fmt: skip

@@ -1,7 +1,8 @@
 """Flow metadata, Prefect as the oracle: for generated decorators and docstrings, the flow
 name, description and version flowplan reads from the source equal what Prefect's
 `load_flow_from_entrypoint` gives; a name flowplan cannot read without running code is warned
-about (the flow then keeps the function's name, as the warning says)."""
+about (the flow then keeps the function's name, as the warning says), and so is a description
+or version (flowplan then uses the docstring or the file's hash)."""
 
 from __future__ import annotations
 
@@ -37,9 +38,13 @@ def differences(batch: list[dict[str, Any]]) -> tuple[list[str], int]:
                 continue
             (flow,) = flows
             ours = {"name": flow.name, "description": flow.description, "version": flow.version}
+            said = [key for key in ("description", "version")
+                    if any(f"the flow {key} (" in p for p in flow.schema_problems)]  # fmt: skip
             if flow.name_problem:
-                warned += 1
-                ours["name"] = theirs["name"]  # said: flowplan cannot know it
+                said.append("name")
+            warned += bool(said)
+            for key in said:
+                ours[key] = theirs[key]  # flowplan said it cannot know it
             if ours != theirs:
                 found.append(f"{decorator}\nflowplan: {ours}\nPrefect:  {theirs}")
     return found, warned

@@ -30,7 +30,8 @@ class FlowInfo:
     accepts_any_keyword: bool  # has **kwargs
     version: str | None = None  # `version=`, else (as Prefect) the md5 of the flow's file
     name_problem: str | None = None  # why `name=` could not be read without running the code
-    schema_problems: tuple[str, ...] = ()  # what of the parameter schema could not be read
+    schema_problems: tuple[str, ...] = ()  # what else (parameters, description, version)
+    # could not be read without running the code
 
     @property
     def entrypoint(self) -> str:
@@ -252,7 +253,16 @@ def _flows(
                     accepts_any_keyword=signature.accepts_any_keyword,
                     version=texts["version"][0] or digest,
                     name_problem=problem,
-                    schema_problems=signature.problems,
+                    schema_problems=signature.problems
+                    + tuple(
+                        f"the flow {key} ({texts[key][1]}) cannot be read without running the"
+                        f" code; flowplan uses the {fallback}"
+                        for key, fallback in (
+                            ("description", "docstring"),
+                            ("version", "file's hash"),
+                        )
+                        if texts[key][1]
+                    ),
                 )
                 break
 

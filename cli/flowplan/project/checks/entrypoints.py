@@ -73,7 +73,7 @@ def check(project: Project, flows: dict[int, FlowInfo]) -> Iterator[Finding]:
                     "flow-name", f"{flow.name_problem}; flowplan uses {flow.name!r}", path
                 )
             for problem in flow.schema_problems:
-                yield warning("parameter-schema", f"{flow.name}: {problem}", path)
+                yield warning("flow-source", f"{flow.name}: {problem}", path)
             flows[deployment.index] = flow
             yield from _parameters(deployment, flow)
 

@@ -130,6 +130,17 @@ def _supervision(data: dict[str, Any]) -> list[Row]:
              f"{_s(data['first_fill_s'])})", _met(gap <= 3))]  # fmt: skip
 
 
+def _oracle(data: dict[str, Any]) -> list[Row]:
+    rows = []
+    for name, suite in data["suites"].items():
+        measured = (f"{suite['cases']:,} random cases: {suite['differences']} differences"
+                    f" ({suite['listed_departures']} listed departures,"
+                    f" {suite['warned_and_left_out']:,} warned and left out)")  # fmt: skip
+        rows.append((f"differential suite against Prefect: {name.replace('_', '-')}",
+                     data["target"], measured, _met(suite["differences"] == 0)))  # fmt: skip
+    return rows
+
+
 def _own_rows(data: dict[str, Any]) -> list[Row]:
     return [(row["what"], row["target"], row["measured"], _met(row.get("met")))
             for row in data["rows"]]  # fmt: skip
@@ -176,6 +187,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
         "no-op plan of 1,000 deployments, Prefect server", "flowplan_plan"),
     "masking": _masking,
     "supervision": _supervision,
+    "oracle": _oracle,
     "server": _server,
 }  # fmt: skip
 

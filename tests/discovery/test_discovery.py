@@ -112,12 +112,22 @@ def f(a: int, b: Optional[str] = None, c: list[int] = [1], d: dict[str, float] =
     }
     assert props["d"]["additionalProperties"] == {"type": "number"}
     assert props["e"]["enum"] == ["x", "y"]
-    assert props["g"]["enum"] == ["red", "blue"] and "default" not in props["g"]
+    assert props["g"] == {"title": "g", "position": 5, "$ref": "#/definitions/Color",
+                          "default": "red"}  # fmt: skip
+    assert schema["definitions"] == {
+        "Color": {"enum": ["red", "blue"], "title": "Color", "type": "string"}
+    }
     assert props["h"]["type"] == "boolean"
     assert props["i"]["anyOf"] == [{"type": "integer"}, {"type": "null"}]
     assert props["j"]["anyOf"] == [{"type": "integer"}, {"type": "string"}]
-    assert props["k"] == {"title": "k", "position": 9}
+    assert props["k"] == {"title": "k", "position": 9}  # object(): no JSON default
+    assert flow.schema_problems == (
+        "parameter 'k': its default (object()) cannot be read without running the code, so the"
+        " schema has no default for it",
+    )
     assert props["kw"] == {"title": "kw", "position": 10, "type": "number", "default": 1.5}
+    assert props["rest"] == {"title": "rest", "position": 11, "type": "object",
+                             "additionalProperties": True, "default": {}}  # fmt: skip
 
 
 def test_a_flow_decorator_re_exported_by_the_project(tmp_path: Path) -> None:
@@ -161,8 +171,7 @@ def test_names_descriptions_and_versions_read_as_prefect_would(tmp_path: Path) -
         ("etl-x", "Docstring.", digest, None),
         ("d", None, digest,
          "the flow name (os.environ['FLOW']) cannot be read without running the code"),
-        ("e", None, digest,
-         "the flow name (f'{PREFIX}-{1}') cannot be read without running the code"),
+        ("etl-1", None, digest, None),  # an f-string of constants, as Python writes it
     ]  # fmt: skip
 
 
@@ -177,7 +186,36 @@ def test_enum_members_that_only_running_the_code_knows_leave_the_parameter_open(
         "@flow\ndef f(mode: Mode, color: Color, built: Built): ...\n"
     )})  # fmt: skip
     (flow,) = discover(tmp_path)[0]
-    properties = flow.schema()["properties"]
-    assert properties["mode"]["enum"] == [1, 2]
-    assert properties["color"]["enum"] == ["red"]
-    assert "enum" not in properties["built"]
+    schema = flow.schema()
+    assert schema["definitions"]["Mode"]["enum"] == [1, 2]
+    assert schema["definitions"]["Color"]["enum"] == ["red"]
+    assert schema["properties"]["built"] == {"title": "built", "position": 2}
+    assert "Built" not in schema["definitions"]
+    assert flow.schema_problems == (
+        "parameter 'built': the type 'Built' has members with computed values: its schema cannot"
+        " be known without running the code, so the parameter takes any value here",
+    )
+
+
+def test_types_and_constants_imported_from_the_project_are_read_there(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/settings.py": "from typing import Literal\nLIMIT = 10\nMode = Literal['a', 'b']\n",
+        "pkg/models.py": "from pydantic import BaseModel\nclass Extra(BaseModel):\n"
+                         "    level: int = 1\n",
+        "pkg/flows.py": "from prefect import flow\nfrom pkg.settings import LIMIT, Mode\n"
+                        "from .models import Extra\nfrom elsewhere import Thing\n"
+                        "@flow\ndef f(n: int = LIMIT, mode: Mode = 'a', extra: Extra = None,"
+                        " thing: Thing = None): ...\n",
+    })  # fmt: skip
+    (flow,) = discover(tmp_path)[0]
+    schema = flow.schema()
+    assert schema["properties"]["n"]["default"] == 10
+    assert schema["properties"]["mode"]["enum"] == ["a", "b"]
+    assert schema["properties"]["extra"]["$ref"] == "#/definitions/Extra"
+    assert schema["definitions"]["Extra"]["properties"]["level"]["default"] == 1
+    assert schema["properties"]["thing"] == {"title": "thing", "position": 3, "default": None}
+    assert flow.schema_problems == (
+        "parameter 'thing': the type 'Thing' is defined elsewhere: its schema cannot be known"
+        " without running the code, so the parameter takes any value here",
+    )

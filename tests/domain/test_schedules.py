@@ -79,7 +79,7 @@ def test_the_canonical_form_makes_defaults_explicit() -> None:
     assert canonical(declared) == canonical(stored)
     assert canonical(declared)["anchor_date"] is None
     naive = IntervalSchedule(60, datetime(2024, 1, 1, 12), "Europe/Berlin")
-    assert canonical(naive)["anchor_date"] == "2024-01-01T11:00:00+00:00"
+    assert canonical(naive)["anchor_date"] == "2024-01-01T12:00:00+00:00"  # naive: UTC, as Prefect
     assert canonical(IntervalSchedule(60, datetime(2024, 1, 1, 12), "UTC")) != canonical(naive)
     rule = RRuleSchedule("FREQ=DAILY;BYHOUR=3")
     assert canonical(rule) == canonical(

@@ -196,8 +196,14 @@ def test_a_plain_function_runs_too(tmp_path: Path, backend: LocalBackend) -> Non
 def test_parameters_are_checked_against_the_schema(
     tmp_path: Path, backend: LocalBackend, parameters: dict[str, object], message: str
 ) -> None:
-    deployment(backend, tmp_path, parameter_openapi_schema=SCHEMA)
-    run = execute(tmp_path, backend, parameters=parameters)
+    """Checked again when the run starts: this one was created before its deployment enforced
+    the schema (creating it now would be refused: tests/commands/test_run_door.py)."""
+    created = deployment(backend, tmp_path, parameter_openapi_schema=SCHEMA,
+                         enforce_parameter_schema=False)  # fmt: skip
+    run = backend.create_flow_run("f/d", parameters=parameters)
+    backend.update_deployment(created.id, {"enforce_parameter_schema": True})
+    run_engine(tmp_path / "home", run.id, tmp_path / "elsewhere")
+    run = backend.read_flow_run(run.id)
     assert run.state.type is StateType.FAILED
     assert message in (run.state.message or ""), run.state.message
 
@@ -205,7 +211,9 @@ def test_parameters_are_checked_against_the_schema(
 def test_without_enforcement_the_flow_gets_what_it_is_given(
     tmp_path: Path, backend: LocalBackend
 ) -> None:
-    deployment(backend, tmp_path, parameter_openapi_schema=SCHEMA, enforce_parameter_schema=False)
+    untyped = "from flowplan import flow\n@flow\ndef f(n=1):\n    print(f'n={n}')\n"
+    deployment(backend, tmp_path, source=untyped, parameter_openapi_schema=SCHEMA,
+               enforce_parameter_schema=False)  # fmt: skip
     run = execute(tmp_path, backend, parameters={"n": "seven"})
     assert run.state.type is StateType.COMPLETED and "n=seven" in messages(backend, run)
 

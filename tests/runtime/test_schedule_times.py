@@ -36,9 +36,10 @@ def test_cron_day_or_false_needs_both_day_fields() -> None:
 
 def test_cron_follows_the_time_zone_across_spring_forward() -> None:
     # Europe/Berlin: 2026-03-29 02:00 CET becomes 03:00 CEST; 02:30 does not exist that day
+    # and fires as if the clocks had not changed yet, at 03:30 CEST (as Prefect's own dates)
     schedule = CronSchedule("30 2 * * *", "Europe/Berlin")
     times = next_run_times(schedule, utc(2026, 3, 27), utc(2026, 3, 31))
-    assert hours(times) == ["03-27 01:30", "03-28 01:30", "03-29 01:00", "03-30 00:30"]
+    assert hours(times) == ["03-27 01:30", "03-28 01:30", "03-29 01:30", "03-30 00:30"]
 
 
 def test_cron_fires_once_for_a_wall_time_that_happens_twice_in_autumn() -> None:
@@ -48,13 +49,16 @@ def test_cron_fires_once_for_a_wall_time_that_happens_twice_in_autumn() -> None:
     assert hours(times) == ["10-23 00:30", "10-24 00:30", "10-25 00:30", "10-26 01:30"]
 
 
-def test_an_hourly_cron_fires_every_real_hour_across_dst() -> None:
+def test_an_hourly_cron_fires_once_per_wall_clock_hour_across_dst() -> None:
+    """As Prefect's own dates: the hour shown twice in autumn fires once (24 runs in the
+    25-hour day); the hour skipped in spring does not fire (23 runs)."""
     schedule = CronSchedule("0 * * * *", "Europe/Berlin")
     autumn = next_run_times(schedule, utc(2026, 10, 24, 22), utc(2026, 10, 25, 23))
     spring = next_run_times(schedule, utc(2026, 3, 28, 23), utc(2026, 3, 29, 22))
-    assert len(autumn) == 25 and len(set(autumn)) == 25  # the 25-hour day
-    assert len(spring) == 23  # the 23-hour day
-    assert all(b - a == timedelta(hours=1) for a, b in itertools.pairwise(autumn))
+    assert len(autumn) == 24 and len(set(autumn)) == 24
+    assert utc(2026, 10, 25, 1) not in autumn  # 02:00 CET, the second 02:00 of the day
+    assert len(spring) == 23
+    assert all(b - a == timedelta(hours=1) for a, b in itertools.pairwise(spring))
 
 
 def test_daily_interval_keeps_its_wall_clock_time_across_dst() -> None:

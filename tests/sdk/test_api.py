@@ -104,8 +104,9 @@ def test_deploy_stores_entrypoint_schema_and_pull_step(project: Path) -> None:
     schema = stored.parameter_openapi_schema
     assert schema["properties"]["count"] == {"title": "count", "position": 1, "type": "integer",
                                              "default": 1}  # fmt: skip
-    assert schema["properties"]["mode"]["enum"] == ["fast", "slow"]
-    assert schema["required"] == []
+    assert schema["properties"]["mode"]["$ref"] == "#/definitions/Mode"
+    assert schema["definitions"]["Mode"]["enum"] == ["fast", "slow"]
+    assert "required" not in schema  # as Prefect sends it: no required parameter, no key
     assert [s.schedule for s in stored.schedules] == [CronSchedule("0 2 * * *")]
     other = get_backend().read_deployment("other-flow/o")
     assert other.schedules[0].schedule == IntervalSchedule(600)  # type: ignore[arg-type]

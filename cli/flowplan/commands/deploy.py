@@ -238,6 +238,7 @@ def deploy(
         )
     chosen = [{**c, **limit} for c in chosen]
     report = _report(prefect_file, {**data, "deployments": chosen})
+    _check_cli_parameters(overrides.parameters, report.flows.get(0))
     return deploy_report(report, overrides, lock_timeout, install_requirements)
 
 
@@ -257,6 +258,23 @@ def _concurrency(limit: int | None, strategy: CollisionStrategy | None) -> dict[
     if strategy is None:
         return {"concurrency_limit": limit}
     return {"concurrency_limit": {"limit": limit, "collision_strategy": strategy.value}}
+
+
+def _check_cli_parameters(parameters: dict[str, Any], flow: FlowInfo | None) -> None:
+    """`--param`/`--params` values checked as the same values in prefect.yaml are."""
+    from flowplan.project.checks.entrypoints import check_parameter_values
+
+    if not parameters or flow is None:
+        return
+    found = list(check_parameter_values(parameters, flow, ("--param",)))
+    for finding in found:
+        where = " ".join(str(part) for part in finding.path[:2])
+        inner = ".".join(str(part) for part in finding.path[2:])
+        hint = f" ({finding.hint})" if finding.hint else ""
+        console.err(f"error: {where}{'.' + inner if inner else ''}: {finding.message}{hint}")
+    if found:
+        raise ValidationFailed("the parameters given on the command line have errors; nothing"
+                               " was deployed")  # fmt: skip
 
 
 def deploy_report(

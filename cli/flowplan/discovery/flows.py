@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flowplan.discovery.params import Parameter, enum_classes, parameter_schema, parameters_of
+from flowplan.discovery.module_types import ModuleTypes, read_module
+from flowplan.discovery.params import Parameter, parameter_schema, parameters_of
+from flowplan.discovery.texts import ModuleNames, constant_text, string_constants
 from flowplan.discovery.walk import python_files
 
 FLOW_MODULES = frozenset({"prefect", "prefect.flows", "flowplan"})
@@ -28,6 +30,8 @@ class FlowInfo:
     accepts_any_keyword: bool  # has **kwargs
     version: str | None = None  # `version=`, else (as Prefect) the md5 of the flow's file
     name_problem: str | None = None  # why `name=` could not be read without running the code
+    schema_problems: tuple[str, ...] = ()  # what else (parameters, description, version)
+    # could not be read without running the code
 
     @property
     def entrypoint(self) -> str:
@@ -128,7 +132,6 @@ class _Imports:
         return False
 
 
-_UNKNOWN = object()
 _SEARCH_LEVELS = 6  # how far up from a file a project module is looked for
 
 
@@ -174,43 +177,39 @@ def _imports_of(path: Path) -> tuple[ast.ImportFrom, ...]:
     return tuple(node for node in statements(tree) if isinstance(node, ast.ImportFrom))
 
 
+def _follower(file: Path | None) -> Callable[[ast.ImportFrom, str], ModuleTypes | None]:
+    """Reads the project module an import in `file` names (for the types and constants its
+    flows use); None for a module outside the project."""
+
+    def follow(node: ast.ImportFrom, name: str) -> ModuleTypes | None:
+        if file is None:
+            return None
+        target = _found_module(file, node.module, node.level)
+        return None if target is None else _types_of(target)
+
+    return follow
+
+
+@lru_cache(maxsize=1024)
+def _found_module(file: Path, module: str | None, level: int) -> Path | None:
+    return _module_file(ast.ImportFrom(module=module, names=[], level=level), file)
+
+
+@lru_cache(maxsize=256)
+def _types_of(path: Path) -> ModuleTypes | None:
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return read_module(list(statements(tree)), _follower(path))
+
+
 def _keyword(decorator: ast.expr, name: str) -> ast.expr | None:
     if isinstance(decorator, ast.Call):
         for keyword in decorator.keywords:
             if keyword.arg == name:
                 return keyword.value
     return None
-
-
-def constant_text(node: ast.expr, constants: dict[str, str]) -> str | object:
-    """The text an expression always has: a string literal, a module-level string constant, an
-    f-string without fields, or a `+` of those; `_UNKNOWN` for anything else."""
-    if isinstance(node, ast.Constant):
-        return node.value if isinstance(node.value, str) else _UNKNOWN
-    if isinstance(node, ast.Name):
-        return constants.get(node.id, _UNKNOWN)
-    if isinstance(node, ast.JoinedStr):
-        parts = [constant_text(value, constants) for value in node.values]
-        return "".join(parts) if all(isinstance(p, str) for p in parts) else _UNKNOWN  # type: ignore[arg-type]
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = constant_text(node.left, constants), constant_text(node.right, constants)
-        return left + right if isinstance(left, str) and isinstance(right, str) else _UNKNOWN
-    return _UNKNOWN
-
-
-def string_constants(tree_body: list[ast.stmt]) -> dict[str, str]:
-    """Module-level `NAME = <constant text>` assignments, in order (later ones see earlier)."""
-    constants: dict[str, str] = {}
-    for node in tree_body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name):
-                value = constant_text(node.value, constants)
-                if isinstance(value, str):
-                    constants[target.id] = value
-                else:
-                    constants.pop(target.id, None)  # reassigned to something unknowable
-    return constants
 
 
 @dataclass(frozen=True)
@@ -227,13 +226,14 @@ def _flows(
     imports = _Imports(nodes, file)
     if not imports.decorators and not imports.modules:
         return
-    enums = enum_classes(nodes)
+    module = read_module(nodes, _follower(file))
+    constants = ModuleNames(constants, module)
     for node in nodes:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         for decorator in node.decorator_list:
             if imports.is_flow_decorator(decorator):
-                parameters, any_keyword = parameters_of(node.args, enums)
+                signature = parameters_of(node, module)
                 texts = {key: _text(decorator, key, constants)
                          for key in ("name", "description", "version")}  # fmt: skip
                 name, expression = texts["name"]
@@ -249,15 +249,25 @@ def _flows(
                     line=node.lineno,
                     is_async=isinstance(node, ast.AsyncFunctionDef),
                     description=texts["description"][0] or ast.get_docstring(node),
-                    parameters=parameters,
-                    accepts_any_keyword=any_keyword,
+                    parameters=signature.parameters,
+                    accepts_any_keyword=signature.accepts_any_keyword,
                     version=texts["version"][0] or digest,
                     name_problem=problem,
+                    schema_problems=signature.problems
+                    + tuple(
+                        f"the flow {key} ({texts[key][1]}) cannot be read without running the"
+                        f" code; flowplan uses the {fallback}"
+                        for key, fallback in (
+                            ("description", "docstring"),
+                            ("version", "file's hash"),
+                        )
+                        if texts[key][1]
+                    ),
                 )
                 break
 
 
-def _text(decorator: ast.expr, key: str, constants: dict[str, str]) -> tuple[str | None, str]:
+def _text(decorator: ast.expr, key: str, constants: Mapping[str, Any]) -> tuple[str | None, str]:
     """The decorator's `key=` text, or (None, the expression) when it cannot be read."""
     node = _keyword(decorator, key)
     if node is None:
@@ -320,5 +330,6 @@ def function_parameters(path: Path, function: str) -> tuple[tuple[Parameter, ...
         return None
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function:
-            return parameters_of(node.args, enum_classes(list(statements(tree))))
+            signature = parameters_of(node, read_module(list(statements(tree)), _follower(path)))
+            return signature.parameters, signature.accepts_any_keyword
     return None

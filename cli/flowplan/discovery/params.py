@@ -1,6 +1,10 @@
 """Parameters of a flow function and their JSON schema, read from the signature by AST.
 
-The schema has the shape of Prefect's `parameter_openapi_schema`.
+The schema is the one Prefect's `parameter_schema` gives for the imported function (and sends
+as `parameter_openapi_schema`): pydantic's JSON schema of a model with one field per parameter,
+titled with the parameter's name, with its `position`, its JSON default, and its description
+from the Google-style docstring; models and enums under `definitions`; `required` and
+`definitions` only when not empty.
 """
 
 from __future__ import annotations
@@ -9,31 +13,10 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
-_SIMPLE: dict[str, dict[str, Any]] = {
-    "str": {"type": "string"},
-    "int": {"type": "integer"},
-    "float": {"type": "number"},
-    "bool": {"type": "boolean"},
-    "dict": {"type": "object"},
-    "Dict": {"type": "object"},
-    "Mapping": {"type": "object"},
-    "list": {"type": "array"},
-    "List": {"type": "array"},
-    "Sequence": {"type": "array"},
-    "tuple": {"type": "array"},
-    "Tuple": {"type": "array"},
-    "set": {"type": "array"},
-    "Set": {"type": "array"},
-    "None": {"type": "null"},
-    "NoneType": {"type": "null"},
-    "Any": {},
-    "object": {},
-    "datetime": {"type": "string", "format": "date-time"},
-    "date": {"type": "string", "format": "date"},
-    "Path": {"type": "string", "format": "path"},
-    "UUID": {"type": "string", "format": "uuid"},
-}
-_ENUM_BASES = frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag"})
+from flowplan.discovery.docstrings import parameter_descriptions
+from flowplan.discovery.module_types import UNKNOWN, ModuleTypes, literal_value
+from flowplan.discovery.type_schema import SchemaContext, jsonable, parameter_annotation_schema
+
 NO_DEFAULT = object()
 
 
@@ -44,181 +27,113 @@ class Parameter:
     required: bool
     schema: dict[str, Any] = field(hash=False)
     annotation: str | None = None
-    default: Any = field(default=NO_DEFAULT, hash=False)  # a literal default, if it has one
+    default: Any = field(default=NO_DEFAULT, hash=False)  # a JSON default, if it has one
+    description: str | None = None
+    definitions: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    variadic: bool = False  # *args or **kwargs (in the schema; never given by name)
+
+    def validation_schema(self) -> dict[str, Any]:
+        """The schema a value of this parameter is checked against (its definitions kept)."""
+        if not self.definitions:
+            return self.schema
+        return {**self.schema, "definitions": self.definitions}
 
 
-def enum_classes(nodes: list[ast.stmt]) -> dict[str, list[Any]]:
-    """Enum classes among the module's statements -> their member values, read statically:
-    literals, and `auto()` as Python computes it (1, 2, ... after the last integer; the
-    lower-case name in a StrEnum; powers of two in a Flag). A class whose members cannot all
-    be read that way maps to [] (the parameter is then left unconstrained, never an enum
-    that rejects every value)."""
-    found: dict[str, list[Any]] = {}
-    for node in nodes:
-        if not isinstance(node, ast.ClassDef):
-            continue
-        bases = {ast.unparse(base).rsplit(".", 1)[-1] for base in node.bases}
-        if not bases & _ENUM_BASES:
-            continue
-        found[node.name] = _members(node, bases)
-    return found
+@dataclass(frozen=True)
+class Signature:
+    parameters: tuple[Parameter, ...]
+    accepts_any_keyword: bool  # has **kwargs
+    problems: tuple[str, ...] = ()  # what could not be known without running the code
 
 
-def _members(node: ast.ClassDef, bases: set[str]) -> list[Any]:
-    values: list[Any] = []
-    for statement in node.body:
-        if not isinstance(statement, ast.Assign) or not all(
-            isinstance(t, ast.Name) and not t.id.startswith("_") for t in statement.targets
-        ):
-            continue
-        value = statement.value
-        if isinstance(value, ast.Constant):
-            values.append(value.value)
-        elif isinstance(value, ast.Call) and _name(value.func) == "auto" and not value.args:
-            name = statement.targets[0].id  # type: ignore[attr-defined]
-            values.append(_auto(values, name, bases))
-        else:
-            return []  # computed members: not knowable without running the code
-    return values
-
-
-def _auto(values: list[Any], name: str, bases: set[str]) -> Any:
-    if "StrEnum" in bases:
-        return name.lower()
-    numbers = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
-    if bases & {"Flag", "IntFlag"}:
-        return 1 << max(numbers).bit_length() if numbers else 1
-    return numbers[-1] + 1 if numbers else 1
-
-
-def annotation_schema(node: ast.expr | None, enums: dict[str, list[Any]]) -> dict[str, Any]:
-    """JSON schema for an annotation; unknown types accept anything."""
-    if node is None:
-        return {}
-    if isinstance(node, ast.Constant):
-        if node.value is None:
-            return {"type": "null"}
-        if isinstance(node.value, str):  # a string annotation: "int", "list[str]"
-            try:
-                return annotation_schema(ast.parse(node.value, mode="eval").body, enums)
-            except SyntaxError:
-                return {}
-        return {}
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-        return _union([node.left, node.right], enums)
-    name = _name(node.value if isinstance(node, ast.Subscript) else node)
-    if isinstance(node, ast.Subscript):
-        args = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
-        return _generic(name, args, enums)
-    if name in enums:
-        return {"enum": enums[name]} if enums[name] else {}
-    return dict(_SIMPLE.get(name, {}))
-
-
-def _name(node: ast.expr) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr  # typing.List, datetime.datetime, pathlib.Path
-    return ""
-
-
-def _union(members: list[ast.expr], enums: dict[str, list[Any]]) -> dict[str, Any]:
-    flat: list[ast.expr] = []
-    for member in members:
-        if isinstance(member, ast.BinOp) and isinstance(member.op, ast.BitOr):
-            flat.extend([member.left, member.right])
-        else:
-            flat.append(member)
-    schemas = [annotation_schema(member, enums) for member in flat]
-    if any(schema == {} for schema in schemas):
-        return {}
-    return {"anyOf": schemas}
-
-
-def _generic(name: str, args: list[ast.expr], enums: dict[str, list[Any]]) -> dict[str, Any]:
-    if name == "Optional":
-        return _union([args[0], ast.Constant(None)], enums)
-    if name == "Union":
-        return _union(args, enums)
-    if name == "Literal":
-        values = [arg.value for arg in args if isinstance(arg, ast.Constant)]
-        return {"enum": values}
-    if name == "Annotated":
-        return annotation_schema(args[0], enums)
-    base: dict[str, Any] = dict(_SIMPLE.get(name, {}))
-    if base.get("type") == "array" and name not in ("tuple", "Tuple") and args:
-        items = annotation_schema(args[0], enums)
-        if items:
-            base["items"] = items
-    if base.get("type") == "object" and len(args) == 2:
-        value_schema = annotation_schema(args[1], enums)
-        if value_schema:
-            base["additionalProperties"] = value_schema
-    return base
-
-
-def _literal(node: ast.expr) -> Any:
-    """The default as a JSON value, if it is a literal that JSON can hold."""
-    try:
-        value = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return NO_DEFAULT
-    return _jsonable(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, list | tuple):
-        items = [_jsonable(item) for item in value]
-        return NO_DEFAULT if any(item is NO_DEFAULT for item in items) else items
-    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
-        converted = {key: _jsonable(item) for key, item in value.items()}
-        return NO_DEFAULT if any(v is NO_DEFAULT for v in converted.values()) else converted
-    return NO_DEFAULT
-
-
-def parameters_of(
-    args: ast.arguments, enums: dict[str, list[Any]]
-) -> tuple[tuple[Parameter, ...], bool]:
-    """(parameters, accepts **kwargs) of a function signature."""
+def parameters_of(node: ast.FunctionDef | ast.AsyncFunctionDef, module: ModuleTypes) -> Signature:
+    args = node.args
+    ctx = SchemaContext(module)
+    descriptions = parameter_descriptions(ast.get_docstring(node, clean=False))
     positional = [*args.posonlyargs, *args.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
     defaults += list(args.defaults)
-    pairs = [
-        *zip(positional, defaults, strict=True),
-        *zip(args.kwonlyargs, args.kw_defaults, strict=True),
-    ]
+    entries: list[tuple[ast.arg, ast.expr | None, str]] = [
+        *((arg, default, "") for arg, default in zip(positional, defaults, strict=True)),
+        *([(args.vararg, None, "*")] if args.vararg else []),
+        *((arg, default, "") for arg, default in zip(args.kwonlyargs, args.kw_defaults,
+                                                      strict=True)),
+        *([(args.kwarg, None, "**")] if args.kwarg else []),
+    ]  # fmt: skip
     parameters = []
-    for position, (arg, default) in enumerate(pairs):
-        schema = annotation_schema(arg.annotation, enums)
-        value = NO_DEFAULT if default is None else _literal(default)
+    problems: list[str] = []
+    for position, (arg, default, star) in enumerate(entries):
+        if arg.arg in ("self", "cls") and not star:
+            continue
+        ctx.problems = []
+        schema = parameter_annotation_schema(arg.annotation, ctx)
+        if star:
+            schema = _variadic(star, schema)
+        value, description = _default(default, module, ctx) if default is not None else (
+            [] if star == "*" else {} if star == "**" else NO_DEFAULT, None)  # fmt: skip
+        problems += [f"parameter {arg.arg!r}: {problem}" for problem in ctx.problems]
         parameters.append(
             Parameter(
                 name=arg.arg,
                 position=position,
-                required=default is None,
+                required=default is None and not star,
                 schema=schema,
                 annotation=ast.unparse(arg.annotation) if arg.annotation else None,
                 default=value,
+                description=description or descriptions.get(arg.arg) or None,
+                definitions=ctx.definitions,
+                variadic=bool(star),
             )
         )
-    return tuple(parameters), args.kwarg is not None
+    return Signature(tuple(parameters), args.kwarg is not None, tuple(problems))
+
+
+def _variadic(star: str, schema: dict[str, Any]) -> dict[str, Any]:
+    if star == "*":
+        return {"items": schema, "type": "array"}
+    return {"additionalProperties": schema or True, "type": "object"}
+
+
+def _default(node: ast.expr, module: ModuleTypes, ctx: SchemaContext) -> tuple[Any, str | None]:
+    """(the JSON default or NO_DEFAULT, a `Field(description=...)`)."""
+    if isinstance(node, ast.Call) and (module.qualify(node.func) or "").endswith(".Field"):
+        description = None
+        value: Any = node.args[0] if node.args else None
+        for keyword in node.keywords:
+            if keyword.arg == "default":
+                value = keyword.value
+            elif keyword.arg == "description":
+                text = literal_value(keyword.value, module)
+                description = text if isinstance(text, str) else None
+        if value is None or (isinstance(value, ast.Constant) and value.value is Ellipsis):
+            return NO_DEFAULT, description
+        return _default(value, module, ctx)[0], description
+    value = literal_value(node, module)
+    if value is UNKNOWN:
+        ctx.problems.append(
+            f"its default ({ast.unparse(node)}) cannot be read without running the code, so the"
+            " schema has no default for it"
+        )
+        return NO_DEFAULT, None
+    return jsonable(value), None
 
 
 def parameter_schema(parameters: tuple[Parameter, ...]) -> dict[str, Any]:
     properties: dict[str, Any] = {}
+    definitions: dict[str, Any] = {}
     for parameter in parameters:
         entry: dict[str, Any] = {"title": parameter.name, "position": parameter.position}
         entry.update(parameter.schema)
         if parameter.default is not NO_DEFAULT:
             entry["default"] = parameter.default
+        if parameter.description:
+            entry["description"] = parameter.description
         properties[parameter.name] = entry
-    return {
-        "title": "Parameters",
-        "type": "object",
-        "properties": properties,
-        "required": [parameter.name for parameter in parameters if parameter.required],
-        "definitions": {},
-    }
+        definitions.update(parameter.definitions)
+    schema: dict[str, Any] = {"title": "Parameters", "type": "object", "properties": properties}
+    required = [parameter.name for parameter in parameters if parameter.required]
+    if required:
+        schema["required"] = required
+    if definitions:
+        schema["definitions"] = dict(sorted(definitions.items()))
+    return schema

@@ -150,12 +150,15 @@ _DEFAULT_DTSTART = "DTSTART:20200101T000000\n"
 
 
 def anchor_of(schedule: IntervalSchedule) -> datetime:
-    """The interval's anchor as an aware time (a naive one is in the schedule's zone)."""
+    """The interval's anchor as an aware time. A naive `anchor_date` is UTC, as Prefect reads
+    it (its client and server both parse it so, whatever the schedule's zone); flowplan's
+    default anchor, 2020-01-01 00:00, is in the schedule's zone."""
     from zoneinfo import ZoneInfo
 
-    zone = ZoneInfo(schedule.timezone or "UTC")
-    anchor = schedule.anchor_date or DEFAULT_ANCHOR
-    return anchor if anchor.tzinfo else anchor.replace(tzinfo=zone)
+    if schedule.anchor_date is None:
+        return DEFAULT_ANCHOR.replace(tzinfo=ZoneInfo(schedule.timezone or "UTC"))
+    anchor = schedule.anchor_date
+    return anchor if anchor.tzinfo else anchor.replace(tzinfo=UTC)
 
 
 def canonical(schedule: Schedule) -> dict[str, Any]:

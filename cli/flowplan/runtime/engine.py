@@ -29,8 +29,10 @@ from flowplan.backends import variable_reader
 from flowplan.domain.objects import Deployment, FlowRun, StateType
 from flowplan.errors import FlowplanError
 from flowplan.runtime import context, control, reporter
+from flowplan.runtime.coercion import coerce
 from flowplan.runtime.loading import Callable_, load_entrypoint
 from flowplan.runtime.logs import LogSink
+from flowplan.runtime.run_config import mask_run_secrets
 
 logger = logging.getLogger("flowplan.flow_run")
 
@@ -87,6 +89,7 @@ def _run(run_id: str) -> int:
     if run.state.type.is_final:
         return 0
     deployment = backend.read_deployment(run.deployment_id) if run.deployment_id else None
+    mask_run_secrets(backend)
     with LogSink(run_id, backend.write_logs, masking.clean) as sink:
         return execute(_Reporter(backend, sink), run, deployment)
 
@@ -125,13 +128,14 @@ def execute(reporter: _Reporter, run: FlowRun, deployment: Deployment | None) ->
     logger.info("Running flow run %r of %s", run.name, _deployment_name(run))
     try:
         target = _prepare(reporter.backend, run, deployment)
+        parameters = coerce(target.source, target.fn, run.parameters)
     except Exception as exc:
         message = exc.message if isinstance(exc, FlowplanError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, ModuleNotFoundError) and exc.name == "prefect":
             message += (" (the flow imports Prefect, which is not installed where the worker"
                         " runs: install it there, or use 'from flowplan import flow')")  # fmt: skip
         return _fail(reporter, run, message)
-    return _call(reporter, run, target)
+    return _call(reporter, run, target, parameters)
 
 
 def _prepare(
@@ -202,11 +206,13 @@ def _check_parameters(parameters: Mapping[str, Any], schema: dict[str, Any]) -> 
         )
 
 
-def _call(reporter: _Reporter, run: FlowRun, target: Callable_) -> int:
+def _call(
+    reporter: _Reporter, run: FlowRun, target: Callable_, parameters: Mapping[str, Any]
+) -> int:
     attempts = target.retries + 1
     for attempt in range(1, attempts + 1):
         try:
-            _invoke(target, run.parameters, lambda timeout: reporter.flow_call(run.id, timeout))
+            _invoke(target, parameters, lambda timeout: reporter.flow_call(run.id, timeout))
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt | control.Terminated):
                 raise

@@ -21,6 +21,7 @@ class Callable_:
     retries: int = 0
     retry_delay_seconds: float = 0
     timeout_seconds: float | None = None
+    source: Any = None  # what the entrypoint named (a Prefect or flowplan flow, the function)
 
     @property
     def is_async(self) -> bool:
@@ -74,7 +75,8 @@ def describe(target: Any) -> Callable_:
             retries=int(getattr(target, "retries", None) or 0),
             retry_delay_seconds=float(getattr(target, "retry_delay_seconds", None) or 0),
             timeout_seconds=getattr(target, "timeout_seconds", None) or None,
+            source=target,
         )
     if callable(target):
-        return Callable_(target)
+        return Callable_(target, source=target)
     raise FlowplanError(f"the entrypoint is a {type(target).__name__}, not a flow or function")

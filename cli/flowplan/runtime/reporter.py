@@ -29,6 +29,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from flowplan import masking
 from flowplan.backends.protocol import Backend
 from flowplan.domain.objects import Deployment, FlowRun, LogLine, StateType, Variable
 from flowplan.errors import FlowplanError, ObjectNotFound
@@ -163,7 +164,9 @@ class SocketReporter:
                         *(_time(data[key]) for key in ("created", "updated")))  # fmt: skip
 
     def read_secret_value(self, name: str) -> str:
-        return str(self._call("read_secret_value", name=name))
+        value = str(self._call("read_secret_value", name=name))
+        masking.register(value)  # as the store does: read once, masked in all this run prints
+        return value
 
     def flow_call(self, run_id: str, timeout: float | None) -> None:
         self._call("flow_call", run_id=run_id, timeout=timeout)

@@ -1,11 +1,14 @@
 """When a schedule fires: a pure function of the schedule and a time window.
 
-- cron: croniter in the schedule's time zone, honouring `day_or`. Across a DST change a fixed
-  wall-clock time that happens twice (autumn) fires once, a time that does not exist (spring)
-  fires at the first valid moment after it; an hourly cron (`*` hours) fires every real hour.
-- interval: anchor + n * interval. Intervals of whole days step in wall-clock time of the
+- cron: croniter over wall-clock times of the schedule's zone, honouring `day_or`, as Prefect
+  does. Across a DST change a wall-clock time that happens twice (autumn) fires once (at its
+  first occurrence), a time that does not exist (spring) fires as if the clocks had not
+  changed yet (02:30 becomes 03:30).
+- interval: anchor + n * interval, n negative too (the anchor sets the phase, not a first
+  run: Prefect fires before it). Intervals of whole days step in wall-clock time of the
   schedule's time zone (a daily run stays at 09:00 across DST); shorter ones in absolute time.
-  Without an anchor date, 2020-01-01 00:00 in the time zone anchors it (deterministic).
+  A naive anchor date is UTC (as Prefect reads it); without one, 2020-01-01 00:00 in the
+  time zone anchors it (deterministic).
 - rrule: dateutil; a rule without DTSTART starts at that same anchor, in the time zone.
 """
 
@@ -21,6 +24,7 @@ from flowplan.domain.schedules import (
     IntervalSchedule,
     RRuleSchedule,
     Schedule,
+    anchor_of,
 )
 
 
@@ -50,41 +54,56 @@ def _times(schedule: Schedule, start: datetime) -> Iterator[datetime]:
 
 
 def _cron_times(schedule: CronSchedule, start: datetime) -> Iterator[datetime]:
+    """croniter over wall-clock times of the zone, each made a moment as Prefect makes it: a
+    time that does not exist (spring) with the offset from before the change (02:30 -> 03:30),
+    a time that happens twice (autumn) once, at its first occurrence."""
     from croniter import croniter
 
     zone = _zone(schedule.timezone)
-    every_hour = schedule.cron.split()[1] == "*"
     # croniter returns times strictly after its start: begin a microsecond earlier
-    iterator = croniter(
-        schedule.cron, start.astimezone(zone) - timedelta(microseconds=1), day_or=schedule.day_or
-    )
-    previous_wall: datetime | None = None
+    local = (start.astimezone(zone) - timedelta(microseconds=1)).replace(tzinfo=None)
+    iterator = croniter(schedule.cron, local, day_or=schedule.day_or)
+    seen: set[datetime] = set()
     while True:
-        moment: datetime = iterator.get_next(datetime)
-        wall = moment.replace(tzinfo=None)
-        if wall == previous_wall and not every_hour:
-            continue  # the same wall-clock time again after clocks went back
-        previous_wall = wall
-        yield moment
+        wall: datetime = iterator.get_next(datetime)
+        moment = wall.replace(tzinfo=zone).astimezone(UTC)  # fold=0: the earlier offset
+        if moment not in seen:
+            seen.add(moment)
+            yield moment
 
 
 def _interval_times(schedule: IntervalSchedule, start: datetime) -> Iterator[datetime]:
     zone = _zone(schedule.timezone)
-    anchor = schedule.anchor_date or DEFAULT_ANCHOR.replace(tzinfo=zone)
-    if anchor.tzinfo is None:
-        anchor = anchor.replace(tzinfo=zone)
+    anchor = anchor_of(schedule)
     step = schedule.interval
     if step.total_seconds() % 86400 == 0:  # whole days: same wall-clock time in the zone
         local_anchor = anchor.astimezone(zone).replace(tzinfo=None)
         local_start = start.astimezone(zone).replace(tzinfo=None)
-        count = max(0, (local_start - local_anchor) // step - 1)
+        count = (local_start - local_anchor) // step - 1  # before the anchor too, as Prefect
         while True:
             yield (local_anchor + count * step).replace(tzinfo=zone).astimezone(UTC)
             count += 1
-    count = max(0, (start - anchor) // step)
+    anchor = anchor.astimezone(UTC)  # absolute time: a zone's datetime adds wall-clock time
+    if step > timedelta(days=1):
+        yield from _days_and_rest(anchor, step, start, zone)
+    count = (start - anchor) // step
     while True:
         yield anchor + count * step
         count += 1
+
+
+def _days_and_rest(
+    anchor: datetime, step: timedelta, start: datetime, zone: ZoneInfo
+) -> Iterator[datetime]:
+    """An interval of days and some hours, as Prefect steps it: the days in wall-clock time of
+    the zone, the rest in real time, from the run nearest the anchor in real time."""
+    days, rest = timedelta(days=step.days), step - timedelta(days=step.days)
+    moment = anchor + int((start - anchor) / step) * step
+    while True:
+        if moment >= start:
+            yield moment
+        wall = moment.astimezone(zone).replace(tzinfo=None) + days
+        moment = wall.replace(tzinfo=zone).astimezone(UTC) + rest
 
 
 def _rrule_times(schedule: RRuleSchedule, start: datetime) -> Iterator[datetime]:

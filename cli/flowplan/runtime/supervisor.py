@@ -19,7 +19,7 @@ from flowplan.backends.protocol import Backend
 from flowplan.domain.job_config import WorkPoolJobConfiguration
 from flowplan.domain.objects import FlowRun, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound
-from flowplan.runtime import reporter
+from flowplan.runtime import reporter, run_config
 from flowplan.runtime.infrastructure import Exit, Infrastructure, RunHandle
 from flowplan.runtime.reporter_server import ReporterServer
 
@@ -125,9 +125,7 @@ class Supervisor:
     def _job_configuration(self) -> WorkPoolJobConfiguration:
         pool = self.backend.read_work_pool(self.settings.pool)
         deployment = self.backend.read_deployment(self.run.deployment_id or "")
-        return WorkPoolJobConfiguration.from_template(
-            pool.base_job_template, deployment.job_variables, self.run.job_variables
-        )
+        return run_config.job_configuration(self.backend, pool, deployment, self.run)
 
     def _read(self, handle: RunHandle, stream: bool) -> None:
         for output in handle.lines():

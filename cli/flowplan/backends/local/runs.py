@@ -35,6 +35,37 @@ def random_run_name() -> str:
     return f"{random.choice(_ADJECTIVES)}-{random.choice(_ANIMALS)}"
 
 
+def _check_run(
+    conn: sqlite3.Connection,
+    deployment_id: str,
+    parameters: Mapping[str, Any],
+    job_variables: Mapping[str, Any] | None,
+) -> None:
+    """Refuse a run its deployment's schema or its pool's template refuses (as Prefect's
+    server does), before it exists."""
+    from flowplan.domain.run_checks import run_problems
+
+    flow, name, schema, enforce, dep_variables, template = conn.execute(
+        "SELECT f.name, d.name, d.parameter_openapi_schema, d.enforce_parameter_schema,"
+        " d.job_variables, p.base_job_template FROM deployments d JOIN flows f ON f.id = d.flow_id"
+        " LEFT JOIN work_queues q ON q.id = d.work_queue_id"
+        " LEFT JOIN work_pools p ON p.id = q.work_pool_id WHERE d.id = ?",
+        (deployment_id,),
+    ).fetchone()
+    problems = run_problems(
+        parameters=parameters, schema=rows.json_loads(schema), enforce=bool(enforce),
+        template=rows.json_loads(template) if template else None,
+        job_variables=(rows.json_loads(dep_variables), job_variables),
+    )  # fmt: skip
+    if problems:
+        raise InvalidInput(
+            f"cannot create a run of deployment '{flow}/{name}': " + "; ".join(problems),
+            hint=None
+            if not enforce or not any(p.startswith("parameters") for p in problems)
+            else "the deployment enforces its parameter schema (enforce_parameter_schema: true)",
+        )
+
+
 class RunsMixin:
     store: Store
 
@@ -74,6 +105,7 @@ class RunsMixin:
             queue_id, _ = resolve_queue(conn, pool, work_queue_name or queue)
             run_id, now = rows.new_id(), rows.now_text()
             merged = {**rows.json_loads(dep_parameters), **dict(parameters or {})}
+            _check_run(conn, deployment_id, merged, job_variables)
             all_tags = list(dict.fromkeys([*rows.json_loads(dep_tags), *tags]))
             conn.execute(
                 "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_queue_id,"

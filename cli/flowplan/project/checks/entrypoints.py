@@ -72,6 +72,8 @@ def check(project: Project, flows: dict[int, FlowInfo]) -> Iterator[Finding]:
                 yield warning(
                     "flow-name", f"{flow.name_problem}; flowplan uses {flow.name!r}", path
                 )
+            for problem in flow.schema_problems:
+                yield warning("flow-source", f"{flow.name}: {problem}", path)
             flows[deployment.index] = flow
             yield from _parameters(deployment, flow)
 
@@ -260,7 +262,7 @@ def _parameters(deployment: DeploymentConfig, flow: FlowInfo) -> Iterator[Findin
 def check_parameter_values(
     given: Mapping[str, Any], flow: FlowInfo, path: Path_
 ) -> Iterator[Finding]:
-    known = {p.name: p for p in flow.parameters}
+    known = {p.name: p for p in flow.parameters if not p.variadic}
     for name, value in given.items():
         parameter = known.get(name)
         if parameter is None:
@@ -275,7 +277,7 @@ def check_parameter_values(
             continue
         if not parameter.schema or _contains_placeholder(value):
             continue
-        for issue in Validator(parameter.schema).issues(value):
+        for issue in Validator(parameter.validation_schema()).issues(value):
             yield error(
                 "parameter-type",
                 f"parameter {name!r} ({parameter.annotation}): {issue.message}",

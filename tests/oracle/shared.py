@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
+import sys
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import PurePath
@@ -79,3 +82,19 @@ def encode(value: Any) -> Any:
     if hasattr(value, "model_dump"):
         return ["object", type(value).__name__, encode(dict(value))]
     return ["other", type(value).__name__, repr(value)]
+
+
+def answer_each(answer: Callable[[int, dict[str, Any]], dict[str, Any]]) -> None:
+    """A driver's batch: the cases in the file named first on the command line, one answer
+    each (an exception answers {"error": ...}), written to the file named second."""
+    cases_file, answers_file = sys.argv[1:3]
+    with open(cases_file) as given:
+        cases = json.load(given)
+    answers = []
+    for index, case in enumerate(cases):
+        try:
+            answers.append(answer(index, case))
+        except Exception as exc:
+            answers.append({"error": f"{type(exc).__name__}: {exc}"})
+    with open(answers_file, "w") as out:
+        json.dump(answers, out)

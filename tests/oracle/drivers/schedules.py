@@ -3,12 +3,11 @@ each generated schedule in a window. Cases: [{"schedule", "start", "days", "coun
 answers: [{"dates": [ISO UTC]} or {"error"}]."""
 
 import asyncio
-import json
-import sys
 import warnings
 from datetime import UTC, datetime, timedelta
 
 from prefect.server.schemas import schedules
+from tests.oracle.shared import answer_each
 
 warnings.filterwarnings("ignore")
 
@@ -30,18 +29,9 @@ async def dates(case):
     return [moment.astimezone(UTC).isoformat() for moment in found]
 
 
-def main(cases_file, answers_file):
-    with open(cases_file) as given:
-        cases = json.load(given)
-    answers = []
-    for case in cases:
-        try:
-            answers.append({"dates": asyncio.run(dates(case))})
-        except Exception as exc:
-            answers.append({"error": f"{type(exc).__name__}: {exc}"})
-    with open(answers_file, "w") as out:
-        json.dump(answers, out)
+def answer(index, case):
+    return {"dates": asyncio.run(dates(case))}
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    answer_each(answer)

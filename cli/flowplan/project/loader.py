@@ -30,11 +30,12 @@ from ruamel.yaml.events import (
 )
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from flowplan import files
 from flowplan.errors import ProjectFileError
 from flowplan.findings import Path_
 from flowplan.project.yaml11 import PyYAMLResolver
 
-MAX_FILE_BYTES = 5 * 1024 * 1024  # real project files are a few kB; the largest known is 60 kB
+MAX_FILE_BYTES = files.MAX_BYTES  # real project files are a few kB; the largest known is 60 kB
 MAX_EXPANDED_NODES = 200_000  # after alias expansion; a 113-deployment file has about 3,000
 MAX_DEPTH = 100  # nesting levels; real project files have under 15
 
@@ -74,22 +75,9 @@ class LoadedFile:
 def read_text(path: Path, display: str) -> str:
     """Read a UTF-8 text file, refusing what is not one, with an error that says why."""
     try:
-        if path.is_dir():
-            raise ProjectFileError("is a directory, not a file", file=display)
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ProjectFileError(
-                f"file is {size / 1024 / 1024:.1f} MB; project files are read up to "
-                f"{MAX_FILE_BYTES // 1024 // 1024} MB",
-                file=display,
-            )
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ProjectFileError("no such file", file=display) from None
-    except PermissionError:
-        raise ProjectFileError("permission denied", file=display) from None
-    except OSError as exc:
-        raise ProjectFileError(f"cannot read: {exc.strerror or exc}", file=display) from None
+        raw = files.read_bytes(path, MAX_FILE_BYTES, "project files")
+    except files.UnreadableFile as exc:
+        raise ProjectFileError(exc.reason, file=display) from None
     if b"\x00" in raw[:8192]:
         raise ProjectFileError("binary file, not YAML text", file=display)
     try:

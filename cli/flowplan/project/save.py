@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from flowplan.project.loader import read_text
+
 
 def guess_indent(text: str) -> tuple[int, int]:
     """(mapping indent, sequence dash offset) as the file writes them: the first nested key
@@ -60,7 +62,7 @@ def save_deployment(
 ) -> str:
     """Write `deployment` (and pools to declare) into the file; returns what happened:
     "created" (a new file), "replaced" or "appended"."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    text = read_text(path, str(path)) if path.exists() else ""
     yaml, data = _yaml(text)
     if data is None:
         from ruamel.yaml.comments import CommentedMap

@@ -139,7 +139,7 @@ def _target(
             f"the project root is {root}",
         )
         return None
-    if not file.is_file():
+    if not file.exists():  # a directory, FIFO or device is reported by the scan, saying so
         hint = f"entrypoints are relative to the directory flowplan runs in, {root}"
         if file_directory != root and (file_directory / location).is_file():
             hint += (f"; it exists relative to {file_directory}: run from there, as Prefect"

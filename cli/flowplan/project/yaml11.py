@@ -53,4 +53,8 @@ class PyYAMLResolver(VersionedResolver):
 
     @property
     def versioned_resolver(self) -> Any:
-        return {key: list(rules) for key, rules in _TABLE.items()}
+        # asked once per scalar: a copy made once per resolver (ruamel may add rules to it)
+        table = self.__dict__.get("_pyyaml_table")
+        if table is None:
+            table = self.__dict__["_pyyaml_table"] = {key: list(r) for key, r in _TABLE.items()}
+        return table

@@ -226,9 +226,10 @@ def _parameters(deployment: DeploymentConfig, flow: FlowInfo) -> Iterator[Findin
         extra = item.get("parameters")
         if isinstance(extra, dict):
             yield from check_parameter_values(extra, flow, (*schedule_path, "parameters"))
+    triggers = deployment.data.get("triggers")  # not a list: the schema says so
     from_triggers = {
         name
-        for trigger in deployment.data.get("triggers") or ()
+        for trigger in (triggers if isinstance(triggers, list) else ())
         if isinstance(trigger, dict) and isinstance(trigger.get("parameters"), dict)
         for name in trigger["parameters"]
     }

@@ -95,6 +95,16 @@ def tally(results: list[dict[str, Any]], index: int) -> dict[str, int]:
     return dict(sorted(codes.items()))
 
 
+def kinds(bad: list[dict[str, Any]]) -> dict[str, int]:
+    """Crashes by command and exception: "apply: OperationalError: malformed JSON"."""
+    found: Counter[str] = Counter()
+    for result in bad:
+        for command, _, printed in result["bad"]:
+            line = next((x for x in printed.splitlines() if "Internal error" in x), printed[:80])
+            found[f"{command}: {line.split('): ', 1)[-1]}"] += 1
+    return dict(found.most_common())
+
+
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else random.randrange(2**32)
@@ -133,6 +143,7 @@ def main() -> None:
             "mutants": len(results),
             "exits": {name: tally(results, i) for i, name in enumerate(commands)},
             "other": len(bad) + len(dead),
+            "crash_kinds": kinds(bad),
             "examples": [r["bad"] for r in bad[:10]] + dead[:3],
             "slowest_mutant_s": round(max(float(str(r["s"])) for r in results), 2),
             "seconds": round(time.perf_counter() - started, 1),

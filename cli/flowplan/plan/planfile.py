@@ -15,7 +15,7 @@ from flowplan.resources import data_dir
 from flowplan.schema_validator import Validator
 
 FORMAT = 1
-MAX_PLAN_BYTES = 50 * files.MB  # a plan of 10,000 deployments is about 10 MB
+MAX_PLAN_BYTES = 200 * files.MB  # 10,000 deployments make a 30 MB plan; the largest project 150 MB
 
 
 @cache

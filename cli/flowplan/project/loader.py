@@ -37,7 +37,7 @@ from flowplan.findings import Path_
 from flowplan.project.yaml11 import PyYAMLResolver
 
 MAX_FILE_BYTES = files.MAX_BYTES  # real project files are a few kB; the largest known is 60 kB
-MAX_VALUES = 1_000_000  # written in the file; 10,000 deployments with 22 parameters have 550,000
+MAX_VALUES = 600_000  # written in the file; 10,000 deployments with 22 parameters have 550,000
 MAX_ALIAS_VALUES = 200_000  # added by aliases; a 113-deployment file has about 3,000 in all
 MAX_DEPTH = 100  # nesting levels; real project files have under 15
 

@@ -57,3 +57,19 @@ def test_read_text_drops_a_bom_and_refuses_what_is_not_utf8(tmp_path: Path) -> N
     assert files.read_text(tmp_path / "bom") == "name: x\n"
     with pytest.raises(files.UnreadableFile, match="is not UTF-8 text"):
         files.read_text(tmp_path / "latin")
+
+
+def test_no_module_reads_a_file_but_through_files_py() -> None:
+    """`Path.read_text` / `read_bytes` trust nothing and bound nothing: only files.py reads
+    (shipped schemas are opened with `open`, which this does not look for)."""
+    import ast
+
+    package = Path(files.__file__).parent
+    found = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("read_text", "read_bytes"):
+                is_ours = isinstance(node.value, ast.Name) and node.value.id == "files"
+                if not is_ours and path.name != "files.py":
+                    found.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert found == []

@@ -141,6 +141,40 @@ def _oracle(data: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _fuzz_structure(data: dict[str, Any]) -> list[Row]:
+    crashes = {step: sum(n for code, n in exits.items() if code not in ("0", "1"))
+               for step, exits in data["exits"].items()}  # fmt: skip
+    measured = (
+        f"{data['mutants']:,} mutants of {data['bases']} files (seed {data['seed']}): "
+        + ", ".join(f"{step} {n}" for step, n in crashes.items())
+        + " other exits"
+    )
+    return [("structure-aware mutants through validate, plan and apply", data["target"],
+             measured, _met(data["other"] == 0))]  # fmt: skip
+
+
+_SCALE = {
+    "validate_16000_errors": "`flowplan validate`, a 48 KB file with 16,000 wrong items",
+    "validate_10000": "`flowplan validate`, 10,000 deployments",
+    "noop_plan_10000": "no-op plan of 10,000 deployments, local store",
+    "apply_10000": "apply of 10,000 new deployments, local store",
+    "validate_10000_22_values": "`flowplan validate`, 10,000 deployments of 22 values each",
+}
+
+
+def _scale(data: dict[str, Any]) -> list[Row]:
+    rows = []
+    for key, what in _SCALE.items():
+        item = data[key]
+        target = f"<= {item['target_s']:g} s" if "target_s" in item else item["target"]
+        measured = (
+            f"{_s(item['median_s'])} median ({_s(item['median_cpu_s'])} CPU) of "
+            f"{item['runs']} runs, exit {'/'.join(map(str, item['exit_codes']))}"
+        )
+        rows.append((what, target, measured, _met(item.get("meets_target"))))
+    return rows
+
+
 def _own_rows(data: dict[str, Any]) -> list[Row]:
     return [(row["what"], row["target"], row["measured"], _met(row.get("met")))
             for row in data["rows"]]  # fmt: skip
@@ -188,6 +222,8 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "masking": _masking,
     "supervision": _supervision,
     "oracle": _oracle,
+    "fuzz_structure": _fuzz_structure,
+    "scale": _scale,
     "server": _server,
 }  # fmt: skip
 

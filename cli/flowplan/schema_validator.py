@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from flowplan.findings import Finding, Path_, error, warning
+
+# jsonschema builds an object per error (about 40 microseconds each): past this many, the rest
+# of the document is not checked and one issue says so (16,000 wrong items: 45 s before).
+MAX_ERRORS = 1000
+STOPPED = "schema-stopped"
 
 _TYPE_NAMES = {
     "null": "null",
@@ -89,29 +97,39 @@ class Validator:
         """`lenient`: a schema users wrote (a work pool's `variables`, a flow's parameters):
         one that is itself invalid checks nothing instead of failing. `check_required=False`
         skips `required`, as Prefect does for deployment job variables."""
-        from jsonschema import Draft202012Validator
-
         self.root = schema
         self.lenient = lenient
         self.check_required = check_required
         self._patterns: dict[str, re.Pattern[str]] = {}
-        self._validator = Draft202012Validator(schema)
+        self._validator = _capped_validator()(schema)
 
     def issues(self, instance: Any) -> list[SchemaIssue]:
+        """The issues of `instance`, in document order; past MAX_ERRORS errors the rest is
+        not checked, and a last issue (code `schema-stopped`) says so."""
+        budget = [MAX_ERRORS]
+        token = _BUDGET.set(budget)
         try:
-            errors = list(self._validator.iter_errors(instance))
+            errors = list(islice(self._validator.iter_errors(instance), MAX_ERRORS + 1))
         except Exception:  # a schema jsonschema cannot apply: a bad $ref, a bad regex, ...
             if self.lenient:
                 return []
             raise
-        return _settle(self._convert(errors, instance))
+        finally:
+            _BUDGET.reset(token)
+        issues = _settle(self._convert(errors, instance))
+        if len(errors) > MAX_ERRORS or budget[0] < 0 or len(issues) > MAX_ERRORS:
+            message = f"checking stopped after {MAX_ERRORS:,} schema errors"
+            stop = SchemaIssue((), message, STOPPED, "fix these and check again")
+            issues = [*issues[:MAX_ERRORS], stop]
+        return issues
 
     # -- from jsonschema's errors to issues -----------------------------------------------
 
     def _convert(self, errors: list[Any], instance: Any) -> list[SchemaIssue]:
         """Issues in the order of the document (jsonschema follows the schema's order)."""
         issues: list[SchemaIssue] = []
-        for err in sorted(errors, key=lambda e: _order(e, instance)):
+        indexes: dict[int, dict[Any, int]] = {}
+        for err in sorted(errors, key=lambda e: _order(e, instance, indexes)):
             issues += self._issue(err)
         return issues
 
@@ -238,13 +256,48 @@ class Validator:
         return " or ".join(_TYPE_NAMES[name] for name in names)
 
 
-def _order(err: Any, instance: Any) -> tuple[int, ...]:
-    """Where the error's value stands in the document: the index of each key on its path."""
+def _capped_validator() -> Any:
+    """Draft 2020-12 whose `anyOf` stops listing a branch's errors when the budget of
+    `issues()` is spent (the stock one lists every error of every branch before it decides;
+    one error is enough to know that a branch does not fit)."""
+    global _CAPPED
+    if _CAPPED is None:
+        from jsonschema import Draft202012Validator, ValidationError, validators
+
+        def any_of(validator: Any, branches: list[Any], instance: Any, _: Any) -> Iterator[Any]:
+            budget = _BUDGET.get() or [MAX_ERRORS]
+            found: list[Any] = []
+            for index, branch in enumerate(branches):
+                errors = validator.descend(instance, branch, schema_path=index)
+                first = list(islice(errors, max(1, budget[0] + 1)))
+                if not first:
+                    budget[0] += len(found)  # the value fits: those errors are not reported
+                    return
+                budget[0] -= len(first)
+                found += first
+            yield ValidationError(
+                f"{instance!r} is not valid under any of the given schemas", context=found
+            )
+
+        _CAPPED = validators.extend(Draft202012Validator, {"anyOf": any_of})
+    return _CAPPED
+
+
+_CAPPED: Any = None
+_BUDGET: ContextVar[list[int] | None] = ContextVar("schema_error_budget", default=None)
+
+
+def _order(err: Any, instance: Any, indexes: dict[int, dict[Any, int]]) -> tuple[int, ...]:
+    """Where the error's value stands in the document: the index of each key on its path
+    (`indexes` keeps each mapping's key positions, so that many errors take linear time)."""
     place = []
     current = instance
     for part in err.relative_path:
         if isinstance(current, dict):
-            place.append(list(current).index(part) if part in current else len(current))
+            index = indexes.get(id(current))
+            if index is None:
+                index = indexes[id(current)] = {key: i for i, key in enumerate(current)}
+            place.append(index.get(part, len(current)))
             current = current.get(part)
         elif isinstance(current, list) and isinstance(part, int) and part < len(current):
             place.append(part)
@@ -258,15 +311,14 @@ def _settle(issues: list[SchemaIssue]) -> list[SchemaIssue]:
     """One message per problem: a value of the wrong type says only that (not also that it
     is not one of an enum, ...), and an object with too many keys says only that."""
     typed = {issue.path for issue in issues if issue.code == "schema-type"}
-    crowded = [issue.path for issue in issues if issue.code == "schema-keys"
-               and issue.message.startswith("has ")]  # fmt: skip
+    crowded = {issue.path for issue in issues if issue.code == "schema-keys"
+               and issue.message.startswith("has ")}  # fmt: skip
+    covered = typed | crowded  # what is inside these is not reported again
     kept = []
     for issue in issues:
         if issue.path in typed and issue.code != "schema-type":
             continue
-        if any(issue.path[: len(c)] == c and issue.path != c for c in crowded):
-            continue
-        if any(issue.path[: len(c)] == c and issue.path != c for c in typed):
+        if any(issue.path[:cut] in covered for cut in range(len(issue.path))):
             continue
         kept.append(issue)
     unique: dict[tuple[Any, ...], SchemaIssue] = {}

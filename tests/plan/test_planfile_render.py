@@ -155,7 +155,7 @@ def test_a_missing_plan_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FlowplanError) as caught:
         planfile.load(tmp_path / "nope.json", TARGET)
     assert caught.value.message == (
-        f"cannot read the plan file {tmp_path / 'nope.json'}: No such file or directory"
+        f"cannot read the plan file {tmp_path / 'nope.json'}: no such file"
     )
 
 

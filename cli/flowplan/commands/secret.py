@@ -16,6 +16,7 @@ from flowplan.commands.options import OUTPUT, Output
 from flowplan.errors import InvalidInput, ObjectAlreadyExists, ObjectNotFound
 
 app = typer.Typer(help="Manage secrets (values are never printed).", no_args_is_help=True)
+_MAX_CHARS = 1024 * 1024  # Prefect's secret blocks are tokens and keys, a few kB at most
 
 
 def _read_value(name: str) -> str:
@@ -24,7 +25,9 @@ def _read_value(name: str) -> str:
             f"Value for secret {name!r}", hide_input=True, confirmation_prompt=True
         )
     else:
-        value = sys.stdin.read()
+        value = sys.stdin.read(_MAX_CHARS + 1)  # `< /dev/zero` must not fill the memory
+        if len(value) > _MAX_CHARS:
+            raise InvalidInput(f"the value for secret {name!r} is longer than 1 MB")
         value = value[:-1] if value.endswith("\n") else value
         value = value[:-1] if value.endswith("\r") else value
     if not value:

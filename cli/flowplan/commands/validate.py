@@ -9,7 +9,9 @@ import typer
 from flowplan import console
 from flowplan.commands.options import OUTPUT, Output
 from flowplan.errors import ExitCode
+from flowplan.findings import Finding
 from flowplan.project.validate import FileReport, Options, validate_file
+from flowplan.schema_validator import STOPPED
 
 
 def validate(
@@ -48,13 +50,20 @@ def validate(
     return int(ExitCode.OK if all(report.valid for report in reports) else ExitCode.USER_ERROR)
 
 
+MAX_SHOWN = 100  # findings printed per file; `--output json` lists them all
+
+
 def render_reports(reports: list[FileReport]) -> None:
     for report in reports:
-        for finding in report.findings:
-            label = console.styled(
-                f"{finding.severity}:", "error" if finding.severity == "error" else "warning"
-            )
-            console.out(f"{label} {finding.render()}")
+        notes = [finding for finding in report.findings if finding.code == STOPPED]
+        listed = [finding for finding in report.findings if finding.code != STOPPED]
+        for finding in listed[:MAX_SHOWN]:
+            _show(finding)
+        if len(listed) > MAX_SHOWN:
+            console.out(f"... and {_more(listed[MAX_SHOWN:])} in {report.file}"
+                        " (--output json lists them all)")  # fmt: skip
+        for finding in notes:  # checking stopped: after the list it cuts short
+            _show(finding)
         needs = report.references.to_json()
         for kind, names in needs.items():
             if names:  # what the file needs where it runs: information, not a problem
@@ -69,3 +78,17 @@ def render_reports(reports: list[FileReport]) -> None:
         console.out(
             console.styled(f"Valid: {files}, {console.counted(warnings, 'warning')}.", "ok")
         )
+
+
+def _show(finding: Finding) -> None:
+    label = console.styled(
+        f"{finding.severity}:", "error" if finding.severity == "error" else "warning"
+    )
+    console.out(f"{label} {finding.render()}")
+
+
+def _more(hidden: list[Finding]) -> str:
+    """`900 more errors and 3 more warnings`."""
+    errors = sum(1 for finding in hidden if finding.severity == "error")
+    counts = [(errors, "more error"), (len(hidden) - errors, "more warning")]
+    return " and ".join(console.counted(count, noun) for count, noun in counts if count)

@@ -10,12 +10,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from flowplan import files
 from flowplan.discovery.module_types import ModuleTypes, read_module
 from flowplan.discovery.params import Parameter, parameter_schema, parameters_of
 from flowplan.discovery.texts import ModuleNames, constant_text, string_constants
 from flowplan.discovery.walk import python_files
 
 FLOW_MODULES = frozenset({"prefect", "prefect.flows", "flowplan"})
+# Parsing takes up to 500 times the source's size in memory (a list of 450,000 zeros: 0.9 MB of
+# source, 440 MB): files that may define flows are parsed up to 512 kB (real flow modules are a
+# few kB), so that no source takes validate past 300 MB; other files are only read (5 MB).
+MAX_PARSED_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -74,14 +79,39 @@ def might_define_flows(source: bytes) -> bool:
     )
 
 
+def read_source(path: Path, display: str) -> bytes | SourceProblem:
+    """A source file's bytes, or why it cannot be read (too large, a FIFO, a device, binary)."""
+    try:
+        source = files.read_bytes(path, what="Python sources")
+    except files.UnreadableFile as exc:
+        return SourceProblem(display, None, None, exc.reason)
+    if b"\x00" in source:
+        return SourceProblem(display, None, None, "binary file, not Python source")
+    return source
+
+
 def parse_source(source: bytes, display: str) -> ast.Module | SourceProblem:
+    if len(source) > MAX_PARSED_BYTES:
+        size, most = len(source) // 1024, MAX_PARSED_BYTES // 1024
+        message = f"file is {size} kB; flowplan parses flow sources up to {most} kB"
+        return SourceProblem(display, None, None, message)
     try:
         return ast.parse(source, filename=display)
+    except (RecursionError, MemoryError):
+        return SourceProblem(display, None, None, _TOO_DEEP)
     except SyntaxError as exc:
         return SourceProblem(display, exc.lineno, exc.offset, f"syntax error: {exc.msg}")
     except (UnicodeDecodeError, ValueError) as exc:
         reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
         return SourceProblem(display, None, None, f"cannot parse: {reason}")
+
+
+def parse_file(path: Path) -> ast.Module | SourceProblem:
+    source = read_source(path, str(path))
+    return source if isinstance(source, SourceProblem) else parse_source(source, str(path))
+
+
+_TOO_DEEP = "cannot parse: nested too deeply (an expression or block is too large to read)"
 
 
 def statements(tree: ast.Module) -> Iterator[ast.stmt]:
@@ -170,10 +200,9 @@ def _module_file(node: ast.ImportFrom, file: Path) -> Path | None:
 
 @lru_cache(maxsize=1024)
 def _imports_of(path: Path) -> tuple[ast.ImportFrom, ...]:
-    try:
-        tree = ast.parse(path.read_bytes())
-    except (OSError, SyntaxError, ValueError):
-        return ()
+    tree = parse_file(path)
+    if isinstance(tree, SourceProblem):
+        return ()  # the module itself is reported when it is scanned
     return tuple(node for node in statements(tree) if isinstance(node, ast.ImportFrom))
 
 
@@ -198,10 +227,10 @@ def _found_module(file: Path, module: str | None, level: int) -> Path | None:
 @lru_cache(maxsize=256)
 def _types_of(path: Path) -> ModuleTypes | None:
     try:
-        tree = ast.parse(path.read_bytes())
-    except (OSError, SyntaxError, ValueError):
-        return None
-    return read_module(list(statements(tree)), _follower(path))
+        tree = ast.parse(files.read_bytes(path, limit=MAX_PARSED_BYTES))
+        return read_module(list(statements(tree)), _follower(path))
+    except (files.UnreadableFile, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None  # what it defines stays unknown: parameters using it are left open
 
 
 def _keyword(decorator: ast.expr, name: str) -> ast.expr | None:
@@ -282,15 +311,21 @@ def scan_file(path: Path, display: str, *, prefilter: bool = True) -> ParsedSour
     With `prefilter`, files that cannot define a flow are not parsed (their functions are then
     not listed): discovery wants speed, the entrypoint check wants every function name.
     """
-    try:
-        source = path.read_bytes()
-    except OSError as exc:
-        return SourceProblem(display, None, None, f"cannot read: {exc.strerror or exc}")
+    source = read_source(path, display)
+    if isinstance(source, SourceProblem):
+        return source
     if prefilter and not might_define_flows(source):
         return ParsedSource((), frozenset())
     tree = parse_source(source, display)
     if isinstance(tree, SourceProblem):
         return tree
+    try:
+        return _scan_tree(tree, source, display, path)
+    except (RecursionError, MemoryError):  # a tree that parses can still be too deep to walk
+        return SourceProblem(display, None, None, _TOO_DEEP)
+
+
+def _scan_tree(tree: ast.Module, source: bytes, display: str, path: Path) -> ParsedSource:
     nodes = list(statements(tree))
     digest = hashlib.md5(source, usedforsecurity=False).hexdigest()  # Prefect's default version
     found = _flows(nodes, display, string_constants(tree.body), digest, path.resolve())
@@ -306,10 +341,10 @@ def discover(root: Path) -> tuple[list[FlowInfo], list[SourceProblem]]:
     return collect(root, python_files(root))
 
 
-def collect(root: Path, files: Iterable[Path]) -> tuple[list[FlowInfo], list[SourceProblem]]:
+def collect(root: Path, paths: Iterable[Path]) -> tuple[list[FlowInfo], list[SourceProblem]]:
     flows: list[FlowInfo] = []
     problems: list[SourceProblem] = []
-    for file in files:
+    for file in paths:
         display = file.relative_to(root).as_posix()
         scanned = scan_file(file, display)
         if isinstance(scanned, SourceProblem):
@@ -322,14 +357,15 @@ def collect(root: Path, files: Iterable[Path]) -> tuple[list[FlowInfo], list[Sou
 def function_parameters(path: Path, function: str) -> tuple[tuple[Parameter, ...], bool] | None:
     """(parameters, accepts **kwargs) of the top-level function `function` in `path`, read from
     the source; None when the file cannot be parsed or has no such function."""
-    try:
-        tree = parse_source(path.read_bytes(), str(path))
-    except OSError:
-        return None
+    tree = parse_file(path)
     if isinstance(tree, SourceProblem):
         return None
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function:
-            signature = parameters_of(node, read_module(list(statements(tree)), _follower(path)))
+            try:
+                module = read_module(list(statements(tree)), _follower(path))
+                signature = parameters_of(node, module)
+            except (RecursionError, MemoryError):
+                return None
             return signature.parameters, signature.accepts_any_keyword
     return None

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from flowplan import files
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -100,9 +102,9 @@ class IgnoreFile:
 
 def load_ignore_file(path: Path, base: str) -> IgnoreFile | None:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
+        text = files.read_bytes(path, what="ignore files").decode("utf-8", errors="replace")
+    except files.UnreadableFile:
+        return None  # missing (the usual case), or not a regular file
     rules = parse_rules(text)
     return IgnoreFile(base, tuple(rules)) if rules else None
 

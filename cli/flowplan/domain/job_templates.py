@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from flowplan import files
 from flowplan.errors import InvalidInput
 from flowplan.findings import format_path
 from flowplan.resources import data_dir
@@ -125,11 +126,9 @@ def read_template(path: Path, display: str | None = None) -> dict[str, Any]:
     """A base job template file: readable UTF-8, JSON (errors at line:col), a valid template."""
     display = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(
-            f"{display}: cannot read the base job template ({exc.strerror})"
-        ) from None
+        text = files.read_bytes(path, what="base job templates").decode("utf-8")
+    except files.UnreadableFile as exc:
+        raise InvalidInput(f"{display}: cannot read the base job template ({exc.reason})") from None
     except UnicodeDecodeError:
         raise InvalidInput(f"{display}: the base job template is not UTF-8 text") from None
     try:

@@ -21,6 +21,8 @@ from flowplan.backends.protocol import Backend
 from flowplan.discovery.flows import FlowInfo
 from flowplan.domain.objects import Deployment
 from flowplan.errors import InvalidInput, ValidationFailed
+from flowplan.files import UnreadableFile
+from flowplan.files import read_text as read_file_text
 from flowplan.plan.compute import Actual
 from flowplan.plan.desired import matches_names, project_name
 from flowplan.plan.import_check import Check, check_import
@@ -31,6 +33,7 @@ from flowplan.plan.import_yaml import (
     with_secret_references,
 )
 from flowplan.plan.target import read_actual
+from flowplan.project.loader import read_text
 from flowplan.project.model import Project, build_project
 from flowplan.project.validate import FileReport, validate_file
 from flowplan.steps.catalog import default_pull
@@ -67,7 +70,7 @@ def import_deployments(
     added. Writes nothing: the caller writes `text` (or shows it)."""
     environ = os.environ if env is None else env
     shown = display or str(file)
-    text = file.read_text(encoding="utf-8") if file.exists() else ""
+    text = read_text(file, shown) if file.exists() else ""
     base = root or Path.cwd()
     project, report = _existing(file, shown, text, base, environ)
     actual = read_actual(backend)
@@ -271,7 +274,7 @@ def _template_files(root: Path, templates: Mapping[str, Any]) -> tuple[tuple[Pat
     for name, template in templates.items():
         path = root / name
         text = json.dumps(template, indent=2) + "\n"
-        if path.exists() and path.read_text(encoding="utf-8", errors="replace") != text:
+        if path.exists() and _content(path) != text:
             raise InvalidInput(
                 f"{path} exists with other content; the base job template of a pool would be"
                 " written there",
@@ -279,3 +282,11 @@ def _template_files(root: Path, templates: Mapping[str, Any]) -> tuple[tuple[Pat
             )
         files.append((path, text))
     return tuple(files)
+
+
+def _content(path: Path) -> str | None:
+    """What an existing file holds (None when it cannot be read as text: it is not ours)."""
+    try:
+        return read_file_text(path)
+    except UnreadableFile:
+        return None

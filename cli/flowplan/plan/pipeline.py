@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from flowplan import files
 from flowplan.backends import variable_reader
 from flowplan.backends.protocol import Backend
 from flowplan.errors import InvalidInput, UsageError
@@ -31,8 +32,8 @@ class Request:
 
 def file_hash(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        return hashlib.sha256(files.read_bytes(path)).hexdigest()
+    except files.UnreadableFile:
         return ""
 
 

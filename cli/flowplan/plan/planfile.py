@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from flowplan import __version__
+from flowplan import __version__, files
 from flowplan.errors import FlowplanError
 from flowplan.plan.compute import digest
 from flowplan.plan.model import Change, Plan
@@ -16,6 +16,7 @@ from flowplan.resources import data_dir
 from flowplan.schema_validator import Validator
 
 FORMAT = 1
+MAX_PLAN_BYTES = 200 * files.MB  # 10,000 deployments make a 30 MB plan; the largest project 150 MB
 
 
 @cache
@@ -46,9 +47,9 @@ def save(plan: Plan, path: Path) -> None:
 def load(path: Path, target: str) -> Plan:
     """A saved plan, refused when damaged, edited, newer, or made for another target."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FlowplanError(f"cannot read the plan file {path}: {exc.strerror}") from None
+        text = files.read_bytes(path, MAX_PLAN_BYTES, "plan files").decode("utf-8")
+    except files.UnreadableFile as exc:
+        raise FlowplanError(f"cannot read the plan file {path}: {exc.reason}") from None
     except UnicodeDecodeError:
         raise FlowplanError(f"{path} is not a plan file (not UTF-8 text)") from None
     try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowplan import files
 from flowplan.resources import data_dir
 
 SCHEMA_URL = "https://flowplan.dev/schemas/prefect.yaml.schema.json"
@@ -103,7 +104,7 @@ def load_recipe(name: str) -> Recipe:
         raise ValueError(f"Unknown recipe {name!r} provided.")
     from ruamel.yaml import YAML
 
-    data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    data = YAML(typ="safe").load(files.read_text(path)) or {}
     return Recipe(
         name=name,
         description=str(data.pop("description", "") or "(no description available)"),

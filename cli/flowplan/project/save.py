@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from flowplan.project.loader import read_text
+
 
 def guess_indent(text: str) -> tuple[int, int, int]:
     """(mapping indent, sequence indent, dash offset) as the file writes them: the first
@@ -64,7 +66,7 @@ def save_deployment(
 ) -> str:
     """Write `deployment` (and pools to declare) into the file; returns what happened:
     "created" (a new file), "replaced" or "appended"."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    text = read_text(path, str(path)) if path.exists() else ""
     saved, outcomes = merged_text(
         text, [deployment], project_name=project_name, work_pools=work_pools
     )

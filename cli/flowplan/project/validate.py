@@ -14,7 +14,7 @@ from flowplan.project.checks import deployments, entrypoints, schedule_items, st
 from flowplan.project.loader import LoadedFile, load_file, load_text
 from flowplan.project.model import Project, build_project
 from flowplan.resources import project_schema
-from flowplan.schema_validator import SchemaIssue, Validator
+from flowplan.schema_validator import STOPPED, SchemaIssue, Validator
 
 # Findings about a key itself (the step function's name), reported at the key, not its value.
 _ABOUT_THE_KEY = frozenset({"unknown-step", "legacy-step-name", "unsupported-step"})
@@ -158,10 +158,11 @@ def _finish(
             continue
         if options.strict and finding.severity == "warning":
             finding = finding.as_error()
-        where = loaded.positions.of(finding.path, key=on_key)
+        where = None if finding.code == STOPPED else loaded.positions.of(finding.path, key=on_key)
         line, column = where if where else (None, None)
         located = finding.located(loaded.display, line, column)
         result.setdefault((located.path, located.code, located.message), located)
-    return sorted(
-        result.values(), key=lambda f: (f.line or 0, f.column or 0, f.severity, f.message)
+    return sorted(  # the note that checking stopped comes last
+        result.values(),
+        key=lambda f: (f.code == STOPPED, f.line or 0, f.column or 0, f.severity, f.message),
     )

@@ -182,9 +182,11 @@ def _uses_prefect(entrypoint: str, root: Path) -> bool:
         return False
     if ":" not in entrypoint:
         return True  # a module path: cheaper to patch than to find its source
+    from flowplan import files
+
     try:
-        return "prefect" in (root / entrypoint.rpartition(":")[0]).read_text(errors="replace")
-    except OSError:
+        return b"prefect" in files.read_bytes(root / entrypoint.rpartition(":")[0])
+    except files.UnreadableFile:
         return False
 
 

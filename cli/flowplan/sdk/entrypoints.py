@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowplan import files
 from flowplan.discovery.flows import function_parameters
 from flowplan.discovery.params import parameter_schema
 from flowplan.errors import InvalidInput
@@ -63,6 +64,10 @@ def _locate(fn: Callable[..., Any], flow_name: str) -> Location:
     file = Path(source).resolve()
     root = project_root(file)
     function = fn.__name__
+    try:
+        content = files.read_bytes(file, what="Python sources")
+    except files.UnreadableFile as exc:
+        raise InvalidInput(f"cannot read {file}: {exc.reason}") from None
     found = function_parameters(file, function)
     if found is None:
         raise InvalidInput(f"cannot find function {function!r} in {file}")
@@ -72,5 +77,5 @@ def _locate(fn: Callable[..., Any], flow_name: str) -> Location:
         entrypoint=f"{file.relative_to(root).as_posix()}:{function}",
         parameter_schema=parameter_schema(parameters),
         accepts_any_keyword=any_keyword,
-        file_hash=hashlib.md5(file.read_bytes(), usedforsecurity=False).hexdigest(),
+        file_hash=hashlib.md5(content, usedforsecurity=False).hexdigest(),
     )

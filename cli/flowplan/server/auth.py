@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from flowplan import files
 from flowplan.errors import FlowplanError, InvalidInput
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -39,12 +40,12 @@ def choose_token(host: str, given: str | None, home: Path) -> TokenSource:
     if not needs_token(host):
         return TokenSource(None, "none")
     path = home / TOKEN_FILE
-    try:
-        token = path.read_text().strip()
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return TokenSource(_generate(path), "generated", path)
-    except OSError as exc:
-        raise FlowplanError(f"cannot read the server token {path}: {exc.strerror}") from None
+    try:
+        token = files.read_text(path, limit=4096).strip()
+    except files.UnreadableFile as exc:
+        raise FlowplanError(f"cannot read the server token {path}: {exc.reason}") from None
     if len(token) < MIN_TOKEN_LENGTH:
         raise FlowplanError(f"the server token in {path} is shorter than {MIN_TOKEN_LENGTH}"
                             " characters", hint="delete the file to get a new one")  # fmt: skip
@@ -57,7 +58,10 @@ def _generate(path: Path) -> str:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another server wrote it first: use that one
-        return path.read_text().strip()
+        try:
+            return files.read_text(path, limit=4096).strip()
+        except files.UnreadableFile as exc:
+            raise FlowplanError(f"cannot read the server token {path}: {exc.reason}") from None
     except OSError as exc:
         raise FlowplanError(f"cannot write the server token {path}: {exc.strerror}") from None
     with os.fdopen(fd, "w") as handle:

@@ -141,7 +141,7 @@ def _target(
             f"the project root is {root}",
         )
         return None
-    if not file.is_file():
+    if not file.exists():  # a directory, FIFO or device is reported by the scan, saying so
         hint = f"entrypoints are relative to the directory flowplan runs in, {root}"
         if file_directory != root and (file_directory / location).is_file():
             hint += (f"; it exists relative to {file_directory}: run from there, as Prefect"
@@ -228,9 +228,10 @@ def _parameters(deployment: DeploymentConfig, flow: FlowInfo) -> Iterator[Findin
         extra = item.get("parameters")
         if isinstance(extra, dict):
             yield from check_parameter_values(extra, flow, (*schedule_path, "parameters"))
+    triggers = deployment.data.get("triggers")  # not a list: the schema says so
     from_triggers = {
         name
-        for trigger in deployment.data.get("triggers") or ()
+        for trigger in (triggers if isinstance(triggers, list) else ())
         if isinstance(trigger, dict) and isinstance(trigger.get("parameters"), dict)
         for name in trigger["parameters"]
     }

@@ -8,6 +8,7 @@ from flowplan import console
 from flowplan.commands import deployment_schedule
 from flowplan.commands.common import YES, backend, confirm, show_fields, show_object
 from flowplan.commands.options import OUTPUT, Output
+from flowplan.domain.values import MAX_WAIT, check_seconds
 from flowplan.errors import UsageError
 
 app = typer.Typer(help="Manage deployments.", no_args_is_help=True)
@@ -100,6 +101,7 @@ def run(
     from flowplan.commands import run_options, run_watch
     from flowplan.sdk.runs import run_deployment
 
+    check_seconds("--timeout", timeout, minimum=0, maximum=MAX_WAIT)
     target = backend(changes=True)
     deployment = target.read_deployment(name)
     values = run_options.parameters(param, params, deployment)

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from flowplan.backends.local import rows
+from flowplan.backends.local import rows, unreadable
 from flowplan.backends.local.runs import random_run_name, read_run, record_state, write_state
 from flowplan.backends.local.store import Store
 from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.objects import DeploymentSchedule, FlowRun, ScheduleDue, StateType
+from flowplan.domain.values import json_problem
 
 ACTIVE = ("PENDING", "RUNNING", "CANCELLING")
 _ACTIVE_SQL = "('PENDING', 'RUNNING', 'CANCELLING')"
@@ -115,16 +116,19 @@ class WorkMixin:
                 " AND (c.n IS NULL OR c.n < ? OR c.last < ?)",
                 (iso(now), min_runs, iso(min_until)),
             ).fetchall()
-        return [
-            ScheduleDue(
-                row[0],
-                DeploymentSchedule.from_json({
-                    "id": row[1], "slug": row[2], "schedule": rows.json_loads(row[3]),
-                    "active": True, "parameters": rows.json_loads(row[4]),
-                }),
-            )
-            for row in found
-        ]  # fmt: skip
+            due, bad = [], []
+            for row in found:
+                try:
+                    schedule = DeploymentSchedule.from_json({
+                        "id": row[1], "slug": row[2], "schedule": rows.json_loads(row[3]),
+                        "active": True, "parameters": rows.json_loads(row[4]),
+                    })  # fmt: skip
+                except ValueError as exc:  # stored by an older flowplan: this schedule waits
+                    bad.append(unreadable.deployment_by_id(conn, row[0], str(exc)))
+                    continue
+                due.append(ScheduleDue(row[0], schedule))
+        unreadable.warn(bad)
+        return due
 
     def insert_scheduled_runs(
         self, deployment_id: str, schedule: DeploymentSchedule, times: Sequence[datetime]
@@ -139,7 +143,12 @@ class WorkMixin:
             if row is None:
                 return 0
             flow_id, parameters, tags, queue_id = row
-            merged = rows.dumps({**rows.json_loads(parameters), **schedule.parameters})
+            values = {**rows.json_loads(parameters), **schedule.parameters}
+            problem = json_problem(values)
+            if problem:  # stored by an older flowplan: no runs until the deployment is fixed
+                unreadable.warn([unreadable.deployment_by_id(conn, deployment_id, problem)])
+                return 0
+            merged = rows.dumps(values)
             all_tags = rows.dumps(list(dict.fromkeys(["auto-scheduled", *rows.json_loads(tags)])))
             stamp = rows.now_text()
             inserted = 0

@@ -6,7 +6,10 @@ sqlite3, as an older version left it, then runs the real commands."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -157,3 +160,28 @@ def test_the_scheduler_fills_the_other_schedules(
     assert result.inserted == len(runs) > 0
     assert all(r.expected_start_time < utcnow() + timedelta(days=101) for r in runs)
     assert any("'f/bad' in the store cannot be read" in str(w.message) for w in recwarn)
+
+
+def test_a_worker_runs_the_rest_and_crashes_only_the_run_it_cannot_read(
+    cli: Cli, project: Callable[..., Path], home: Path
+) -> None:
+    root = project({"flows/f.py": FLOW, "prefect.yaml": PROJECT})
+    assert cli("apply", "--auto-approve").code == 0
+    bad_run = get_backend().create_flow_run("f/bad")
+    good_run = get_backend().create_flow_run("f/good")
+    with sqlite3.connect(home / STORE_FILE) as conn:
+        for statement, _ in (POISONS["infinity"], POISONS["interval-0"]):
+            conn.execute(statement)
+    worker = subprocess.run(
+        [sys.executable, "-m", "flowplan", "worker", "start", "--pool", "local", "--run-once"],
+        cwd=root, env={**os.environ, "FLOWPLAN_HOME": str(home), "NO_COLOR": "1"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker
+    assert "'f/bad' in the store cannot be read: schedule 'minutely'" in worker.stderr
+    backend = get_backend()
+    assert backend.read_flow_run(good_run.id).state.name == "Completed"
+    crashed = backend.read_flow_run(bad_run.id).state
+    assert crashed.name == "Crashed"
+    assert "deployment 'f/bad' in the store cannot be read" in (crashed.message or "")
+    assert len(backend.read_flow_runs(deployment="f/good", limit=50)) > 1  # the scheduler ran

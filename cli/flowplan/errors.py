@@ -97,6 +97,11 @@ class StoreError(FlowplanError):
     """The local store cannot be opened or written (not a database, newer version, read-only)."""
 
 
+class StoreFault(StoreError):
+    """The store stopped being usable while in use: the disk is full, the file became
+    read-only, was damaged, truncated, deleted or replaced. A worker stops for it."""
+
+
 class UnreadableRow(FlowplanError):
     """A stored object flowplan cannot read (a value an older flowplan let in): asked for by
     name it is this error; in a listing it is left out with an `UnreadableRowWarning`."""

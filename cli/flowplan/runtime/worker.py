@@ -235,6 +235,23 @@ class Worker:
             self.say("Stopping: no new runs are claimed; waiting for running runs to finish"
                      " (signal again to stop them now).")  # fmt: skip
 
+    def stop_for_store_fault(self, fault: Exception) -> None:
+        """The store failed under the worker (full disk, read-only, deleted or replaced): stop
+        every run now and mark it CRASHED with the reason if the store still takes it (else
+        the next worker finds it orphaned by the missed heartbeats); nothing is left running."""
+        self._signals = max(self._signals, 2)  # claim nothing more
+        self.say(f"Stopping: the store failed: {fault}")
+        with self._lock:
+            running = list(self._running)
+        self._kill_all()
+        for thread in self._threads:
+            thread.join()
+        for run_id in running:  # each run's thread tried already; a final state stands
+            self._finish(
+                run_id, StateType.CRASHED, f"The worker stopped: the store failed: {fault}"
+            )
+        self.infrastructure.close()
+
     def _kill_all(self) -> None:
         with self._lock:
             started = [s for s in self._running.values() if s is not None]

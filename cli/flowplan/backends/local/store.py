@@ -4,6 +4,11 @@ One `Store` per process and path. Writes use `BEGIN IMMEDIATE`, so a writer wait
 timeout instead of failing halfway through a transaction when another process writes; WAL lets
 readers go on meanwhile. The file is created with mode 0600 (it holds secrets). A file that is not
 a flowplan store, or one written by a newer flowplan, is refused before anything is written.
+
+Faults while in use are `StoreFault` errors that name the file: a full disk, a read-only file, a
+file truncated to 0 bytes (a new store is never empty, so it is never taken for a new one), and a
+file deleted or replaced since it was opened (its device and inode are checked before each
+transaction, so a long-running worker never writes to a file no one else sees).
 """
 
 from __future__ import annotations
@@ -143,8 +148,9 @@ class Store:
             time.sleep(random.uniform(0.005, 0.03))
 
     def _create_file(self) -> None:
-        """A new store, migrated under a temporary name and then linked into place: the store
-        is never an empty file, so an empty file is a truncated store, never a new one."""
+        """A new store: its header written under a temporary name, then linked into place
+        (migrating it is left to `_open`, under the write lock). So a store is never an empty
+        file, and an empty file is a truncated store, never a new one."""
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{random.random():.9f}")
         try:
             fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
@@ -152,8 +158,7 @@ class Store:
             with self._translate():
                 conn = sqlite3.connect(temporary, isolation_level=None)
                 try:
-                    self._migrate(conn)
-                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # page 1
                 finally:
                     conn.close()
             os.link(temporary, self.path)

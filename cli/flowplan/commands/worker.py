@@ -9,7 +9,7 @@ import typer
 from flowplan import console
 from flowplan.commands.common import backend
 from flowplan.domain.values import check_limit, check_seconds
-from flowplan.errors import InvalidInput, StoreFault
+from flowplan.errors import InvalidInput
 from flowplan.runtime.worker import Worker, WorkerOptions, default_name
 
 app = typer.Typer(help="Run flow runs of a work pool on this machine.", no_args_is_help=True)
@@ -51,10 +51,5 @@ def start(
         poll_interval=poll_interval, heartbeat_interval=heartbeat_interval, run_once=run_once,
         name=name or default_name(),
     )  # fmt: skip
-    worker = Worker(backend(changes=True), options, say=_say)
-    try:
-        code = worker.run()
-    except StoreFault as fault:  # the one place a worker stops for its store
-        worker.stop_for_store_fault(fault)
-        raise
+    code = Worker(backend(changes=True), options, say=_say).run()
     raise typer.Exit(code)

@@ -23,7 +23,7 @@ from flowplan.backends.protocol import Backend
 from flowplan.domain.clock import utcnow
 from flowplan.domain.job_config import WorkPoolJobConfiguration
 from flowplan.domain.objects import FlowRun, StateType
-from flowplan.errors import FlowplanError, ObjectNotFound
+from flowplan.errors import FlowplanError, ObjectNotFound, StoreFault
 from flowplan.runtime import scheduler
 from flowplan.runtime.infrastructure import Infrastructure, Started, infrastructure
 
@@ -64,6 +64,13 @@ class Worker:
     # -- the loop --------------------------------------------------------------------------
 
     def run(self) -> int:
+        try:
+            return self._run()
+        except StoreFault as fault:  # the one place a worker stops for its store
+            self.stop_for_store_fault(fault)
+            raise
+
+    def _run(self) -> int:
         pool = self.backend.read_work_pool(self.options.pool)  # fails early on a missing pool
         self._install_signals()
         self.infrastructure.prepare()
@@ -235,7 +242,7 @@ class Worker:
             self.say("Stopping: no new runs are claimed; waiting for running runs to finish"
                      " (signal again to stop them now).")  # fmt: skip
 
-    def stop_for_store_fault(self, fault: Exception) -> None:
+    def stop_for_store_fault(self, fault: StoreFault) -> None:
         """The store failed under the worker (full disk, read-only, deleted or replaced): stop
         every run now and mark it CRASHED with the reason if the store still takes it (else
         the next worker finds it orphaned by the missed heartbeats); nothing is left running."""

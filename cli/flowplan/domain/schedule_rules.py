@@ -123,8 +123,8 @@ def _non_ascii(text: str) -> str:
     return f"unexpected character {character!r}: use ASCII letters and digits"
 
 
-# Prefect keeps an interval as a timedelta: whole microseconds, up to timedelta.max
-MIN_INTERVAL = 1e-6
+# Prefect keeps an interval as a timedelta: whole microseconds (a smaller interval rounds to 0),
+# up to 999,999,999 days
 MAX_INTERVAL = 999_999_999 * 86400.0
 
 

@@ -5,7 +5,8 @@ plan, apply, the command-line options and the Python API.
   (JSON has no NaN or Infinity: SQLite's JSON functions and Prefect's server refuse them), text
   keys, at most `MAX_DEPTH` levels.
 - Whole numbers (concurrency limits, priorities): at most `MAX_INTEGER`, what Prefect's database
-  stores (a 32-bit integer column on PostgreSQL); the local store holds the same range.
+  stores (a 32-bit integer column on PostgreSQL); the local store takes the same range, so that
+  what applies to one applies to the other.
 - Seconds given on the command line (poll intervals, timeouts): finite and within bounds.
 """
 
@@ -24,7 +25,7 @@ MAX_WAIT = 10 * 365 * 86400.0  # the longest wait or delay a command-line option
 
 def json_problem(value: Any) -> str | None:
     """None when `value` is a JSON value the store and the target hold, else where and why:
-    `cfg.v: .inf is not a finite number (JSON has no Infinity or NaN)`."""
+    `cfg.v: Infinity is not a finite number (JSON has no NaN or Infinity)`."""
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
         item, path, depth = stack.pop()

@@ -95,10 +95,10 @@ def check_spec_values(spec: DeploymentSpec) -> None:
     them too, so that it never shows a change that apply would refuse)."""
     who = f"deployment {spec.full_name!r}"
     check_limit(f"{who}: concurrency limit", spec.concurrency_limit)
-    for key in JSON_FIELDS:
-        check_json(f"{who}: {key}", getattr(spec, key))
+    values = {key: getattr(spec, key) for key in JSON_FIELDS}  # one check for all of them
     for index, schedule in enumerate(spec.schedules or ()):
-        check_json(f"{who}: schedules[{index}].parameters", schedule.parameters)
+        values[f"schedules[{index}].parameters"] = schedule.parameters
+    check_json(who, values)
 
 
 def check_changes(changes: dict[str, Any] | Any) -> None:

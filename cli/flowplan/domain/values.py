@@ -2,8 +2,9 @@
 plan, apply, the command-line options and the Python API.
 
 - JSON values (parameters, job variables, pull steps, templates, variables): finite numbers only
-  (JSON has no NaN or Infinity: SQLite's JSON functions and Prefect's server refuse them), text
-  keys, at most `MAX_DEPTH` levels.
+  (JSON has no NaN or Infinity: SQLite's JSON functions and Prefect's server refuse them), keys
+  JSON writes as text, nesting Python's encoder and SQLite both take (a value the encoder refuses
+  is reported past `MAX_DEPTH` levels).
 - Whole numbers (concurrency limits, priorities): at most `MAX_INTEGER`, what Prefect's database
   stores (a 32-bit integer column on PostgreSQL); the local store takes the same range, so that
   what applies to one applies to the other.
@@ -12,6 +13,7 @@ plan, apply, the command-line options and the Python API.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -19,13 +21,26 @@ from typing import Any
 from flowplan.errors import InvalidInput
 
 MAX_INTEGER = 2**31 - 1
-MAX_DEPTH = 500  # SQLite's JSON functions stop at 1000 levels; Python's encoder near 1000
+MAX_DEPTH = 500  # SQLite's JSON functions stop at 1000 levels, Python's encoder near 1000
 MAX_WAIT = 10 * 365 * 86400.0  # the longest wait or delay a command-line option takes
+
+
+# what Python's JSON encoder refuses is what the store cannot hold: it is the fast check (C),
+# and the walk below only runs to say where and why
+_STRICT = json.JSONEncoder(allow_nan=False, check_circular=False)
 
 
 def json_problem(value: Any) -> str | None:
     """None when `value` is a JSON value the store and the target hold, else where and why:
     `cfg.v: Infinity is not a finite number (JSON has no NaN or Infinity)`."""
+    try:
+        _STRICT.encode(value)
+    except (ValueError, TypeError, RecursionError):
+        return _first_problem(value) or "cannot be written as JSON"
+    return None
+
+
+def _first_problem(value: Any) -> str | None:
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
         item, path, depth = stack.pop()
@@ -37,7 +52,7 @@ def json_problem(value: Any) -> str | None:
             return f"{where}: {shown} is not a finite number (JSON has no NaN or Infinity)"
         if isinstance(item, Mapping):
             for key, child in item.items():
-                if not isinstance(key, str):
+                if not isinstance(key, str | int | float | bool) and key is not None:
                     return f"{path or 'the value'}: key {key!r} is not text"
                 stack.append((child, f"{path}.{key}" if path else key, depth + 1))
         elif isinstance(item, list | tuple):

@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from flowplan.domain.values import MAX_INTEGER, limit_problem
+from flowplan.domain.values import MAX_INTEGER, json_problem, limit_problem
 from flowplan.findings import Finding, Path_, error
 from flowplan.project.model import Project
 
@@ -42,6 +42,8 @@ def _limit(what: str, value: Any, path: Path_) -> Iterator[Finding]:
 
 
 def _not_finite(data: Any) -> Iterator[Finding]:
+    if json_problem(data) is None:  # the common case, checked in C
+        return
     stack: list[tuple[Any, Path_]] = [(data, ())]
     while stack:
         item, path = stack.pop()

@@ -54,7 +54,7 @@ def _first_problem(value: Any) -> str | None:
             for key, child in item.items():
                 if not isinstance(key, str | int | float | bool) and key is not None:
                     return f"{path or 'the value'}: key {key!r} is not text"
-                stack.append((child, f"{path}.{key}" if path else key, depth + 1))
+                stack.append((child, f"{path}.{key}" if path else str(key), depth + 1))
         elif isinstance(item, list | tuple):
             stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
         elif item is not None and not isinstance(item, str | int | float):

@@ -97,6 +97,29 @@ class StoreError(FlowplanError):
     """The local store cannot be opened or written (not a database, newer version, read-only)."""
 
 
+class StoreFault(StoreError):
+    """The store stopped being usable while in use: the disk is full, the file became
+    read-only, was damaged, truncated, deleted or replaced. A worker stops for it."""
+
+
+class UnreadableRow(FlowplanError):
+    """A stored object flowplan cannot read (a value an older flowplan let in): asked for by
+    name it is this error; in a listing it is left out with an `UnreadableRowWarning`."""
+
+    def __init__(self, kind: str, object_id: str, name: str, reason: str, fix: str) -> None:
+        super().__init__(f"{kind} {name!r} in the store cannot be read: {reason}", hint=fix)
+        self.kind = kind
+        self.object_id = object_id
+        self.name = name
+
+    def warning(self) -> UnreadableRowWarning:
+        return UnreadableRowWarning(f"{self.message}; it is left out ({self.hint})")
+
+
+class UnreadableRowWarning(UserWarning):
+    """A stored object was left out of a listing because it cannot be read."""
+
+
 class Declined(FlowplanError):
     """The user answered no to a confirmation: nothing was done (exit 1, not 130)."""
 

@@ -36,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: list[str]) -> int:
+    _show_store_warnings()
     try:
         from flowplan.commands import build_app
 
@@ -70,6 +71,28 @@ def _usage_error(exc: Any) -> None:
         return
     console.err(ctx.get_usage())
     console.err(f"Run '{ctx.command_path} --help' for help.")
+
+
+def _show_store_warnings() -> None:
+    """A stored row left out of a listing is a `warning:` line, like every other warning."""
+    import warnings
+
+    from flowplan.errors import UnreadableRowWarning
+
+    # once per message; setting the filter again resets what was shown (in-process commands)
+    warnings.filterwarnings("default", category=UnreadableRowWarning)
+    shown = warnings.showwarning
+    if getattr(shown, "flowplan", False):
+        return
+
+    def show(message: Warning | str, category: type[Warning], *args: object, **kw: object) -> None:
+        if issubclass(category, UnreadableRowWarning):
+            console.err(f"warning: {message}", "warning")
+        else:
+            shown(message, category, *args, **kw)  # type: ignore[arg-type]
+
+    show.flowplan = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 def _report(exc: FlowplanError) -> None:

@@ -9,7 +9,8 @@ from flowplan.domain.job_templates import (
     job_variable_problems,
     template_problems,
 )
-from flowplan.domain.names import check_key_name, check_limit, check_name
+from flowplan.domain.names import check_key_name, check_name
+from flowplan.domain.values import check_limit
 from flowplan.errors import InvalidInput
 
 

@@ -90,3 +90,16 @@ def test_rrule_with_and_without_dtstart() -> None:
     assert (
         next_run_times(RRuleSchedule("FREQ=HOURLY;COUNT=5"), utc(2026, 1, 1), utc(2026, 2, 1)) == []
     )
+
+
+def test_intervals_whose_next_time_is_past_year_9999_give_no_times() -> None:
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+    longest = IntervalSchedule(999_999_999 * 86400.0)  # the next time lands past 9999
+    assert next_run_times(longest, now, now + timedelta(days=100)) == []
+    # an anchor near the end of time counts back from it, as Prefect's schedules do
+    late_anchor = IntervalSchedule(3600, datetime(9999, 12, 31, 23, 30))
+    times = next_run_times(late_anchor, now, now + timedelta(days=100))
+    assert times[0] == datetime(2026, 12, 5, 0, 30, tzinfo=UTC)
+    assert all(b - a == timedelta(hours=1) for a, b in itertools.pairwise(times))
+    shortest = next_run_times(IntervalSchedule(1e-6), now, now + timedelta(days=100))
+    assert len(shortest) == 100 and shortest[1] - shortest[0] == timedelta(microseconds=1)

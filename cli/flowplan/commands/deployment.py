@@ -9,7 +9,8 @@ from flowplan.commands import deployment_schedule
 from flowplan.commands.common import YES, backend, confirm, show_fields, show_object
 from flowplan.commands.options import OUTPUT, Output
 from flowplan.domain.objects import Deployment
-from flowplan.errors import UsageError
+from flowplan.domain.values import MAX_WAIT, check_seconds
+from flowplan.errors import UnreadableRow, UsageError
 
 app = typer.Typer(help="Manage deployments.", no_args_is_help=True)
 app.add_typer(deployment_schedule.app, name="schedule")
@@ -92,10 +93,15 @@ def resume(name: str = NAME) -> None:
 def delete(name: str = NAME, yes: bool = YES) -> None:
     """Delete a deployment, its schedules and its runs that have not started."""
     target = backend(changes=True)
-    deployment = target.read_deployment(name)
-    confirm(f"Delete deployment {deployment.full_name!r}?", yes)
-    target.delete_deployment(deployment.id)
-    console.out(f"Deleted deployment {deployment.full_name!r}.")
+    try:
+        deployment = target.read_deployment(name)
+        deployment_id, full_name = deployment.id, deployment.full_name
+    except UnreadableRow as exc:  # what cannot be read can still be deleted: the fix it names
+        console.err(f"warning: {exc.message}", "warning")
+        deployment_id, full_name = exc.object_id, exc.name
+    confirm(f"Delete deployment {full_name!r}?", yes)
+    target.delete_deployment(deployment_id)
+    console.out(f"Deleted deployment {full_name!r}.")
 
 
 @app.command("run")
@@ -123,6 +129,7 @@ def run(
     from flowplan.commands import run_options, run_watch
     from flowplan.sdk.runs import run_deployment
 
+    check_seconds("--timeout", timeout, minimum=0, maximum=MAX_WAIT)
     target = backend(changes=True)
     deployment = target.read_deployment(name)
     values = run_options.parameters(param, params, deployment)

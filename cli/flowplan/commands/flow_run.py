@@ -13,6 +13,7 @@ from flowplan.commands import run_watch
 from flowplan.commands.common import YES, backend, confirm, show_object
 from flowplan.commands.options import OUTPUT, Output
 from flowplan.domain.objects import FlowRun, StateType
+from flowplan.domain.values import check_limit
 from flowplan.errors import InvalidInput, ObjectNotFound
 
 app = typer.Typer(help="Inspect and manage flow runs.", no_args_is_help=True)
@@ -61,8 +62,7 @@ def ls(
     output: Output = OUTPUT,
 ) -> None:
     """List flow runs, newest first."""
-    if limit < 1:
-        raise InvalidInput(f"--limit must be at least 1, got {limit}")
+    check_limit("--limit", limit)
     runs = backend().read_flow_runs(states=_states(state), deployment=deployment, limit=limit)
     if output is Output.json:
         console.out_json_list(run.to_json() for run in runs)
@@ -95,6 +95,7 @@ def logs(
     output: Output = OUTPUT,
 ) -> None:
     """Print a flow run's logs."""
+    check_limit("--tail", tail, minimum=0)
     target = backend()
     run_id = find_run(target, run_id).id
     if follow:

@@ -11,6 +11,7 @@ from typing import Any
 from flowplan.commands.common import parse_value
 from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import Deployment
+from flowplan.domain.values import MAX_WAIT, check_seconds
 from flowplan.errors import InvalidInput, UsageError
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600,
@@ -79,7 +80,9 @@ def start_time(start_in: str | None, start_at: str | None) -> datetime | None:
             raise InvalidInput(
                 f"unable to parse --start-in {start_in!r}", hint="write e.g. '30s', '5 minutes'"
             )
-        return utcnow() + timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+        check_seconds("--start-in", seconds, minimum=0, maximum=MAX_WAIT)
+        return utcnow() + timedelta(seconds=seconds)
     if start_at is not None:
         try:
             moment = datetime.fromisoformat(start_at)

@@ -9,6 +9,7 @@ import typer
 
 from flowplan import console
 from flowplan.backends.protocol import Backend
+from flowplan.domain.values import MAX_WAIT, check_seconds
 from flowplan.errors import ExitCode, UsageError, ValidationFailed
 from flowplan.plan.apply import Result
 from flowplan.plan.model import Plan
@@ -90,6 +91,7 @@ def run_apply(
     built: bool = False,
 ) -> int:
     """The apply session (plan/session.py), rendered: each result, then the summary."""
+    check_seconds("--lock-timeout", lock_timeout, minimum=0, maximum=MAX_WAIT)
 
     def after_build(fresh: Plan) -> None:
         console.out("After build and push:")

@@ -9,6 +9,7 @@ import typer
 from flowplan import console
 from flowplan.backends import get_backend, runtime_backend
 from flowplan.commands.common import backend
+from flowplan.domain.values import check_limit, check_seconds
 from flowplan.errors import InvalidInput
 from flowplan.runtime.worker import Worker, WorkerOptions, default_name
 
@@ -49,12 +50,10 @@ def start(
 ) -> None:
     """Start a worker: it claims due runs, runs each as its own process and keeps the pool's
     schedules filled. Ctrl-C (or SIGTERM) stops it after the running runs finish."""
-    if limit is not None and limit < 1:
-        raise InvalidInput(f"--limit must be at least 1, got {limit}")
-    if poll_interval <= 0 or heartbeat_interval <= 0:
-        raise InvalidInput("--poll-interval and --heartbeat-interval must be above 0")
-    if grace_period < 0:
-        raise InvalidInput(f"--grace-period must be 0 or more, got {grace_period:g}")
+    check_limit("--limit", limit)
+    check_seconds("--poll-interval", poll_interval, minimum=0.001, maximum=86400)
+    check_seconds("--heartbeat-interval", heartbeat_interval, minimum=0.001, maximum=86400)
+    check_seconds("--grace-period", grace_period, minimum=0, maximum=86400)
     if name is not None and ("/" in name or "%" in name):
         raise InvalidInput(f"worker name {name!r} must not contain '/' or '%'")
     options = WorkerOptions(

@@ -40,23 +40,15 @@ def check_key_name(kind: str, name: str) -> str:
     return name
 
 
-def check_limit(what: str, value: int | None, *, minimum: int = 1) -> int | None:
-    """A concurrency limit or priority: None, or an integer of at least `minimum`."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{what} must be a whole number, got {value!r}")
-    if value < minimum:
-        raise InvalidInput(f"{what} must be at least {minimum}, got {value}")
-    return value
-
-
 def check_variable_value(name: str, value: object) -> str:
     """A variable's value as JSON text, refused when it is not JSON or too long."""
     import json
 
+    from flowplan.domain.values import check_json
+
+    check_json(f"variable {name!r}", value)
     try:
-        text = json.dumps(value, separators=(",", ":"))
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"variable {name!r} must be a JSON value ({exc})") from None
     if len(text.encode()) > MAX_VARIABLE_BYTES:

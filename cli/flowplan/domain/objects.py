@@ -87,9 +87,13 @@ class DeploymentSchedule:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeploymentSchedule:
+        try:
+            schedule = schedule_from_json(data["schedule"])
+        except ValueError as exc:
+            raise ValueError(f"schedule {data['slug']!r}: {exc}") from None
         return cls(
             id=data["id"],
-            schedule=schedule_from_json(data["schedule"]),
+            schedule=schedule,
             active=data["active"],
             slug=data["slug"],
             parameters=data["parameters"],

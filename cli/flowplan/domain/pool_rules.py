@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flowplan.domain.job_templates import check_pool_type, check_template, default_template
-from flowplan.domain.names import check_limit, check_name
+from flowplan.domain.names import check_name
 from flowplan.domain.objects import FlowRun, StateType
+from flowplan.domain.values import check_json, check_limit
 from flowplan.errors import FlowplanError, InvalidInput
 
 POOL_FIELDS = frozenset({"description", "is_paused", "concurrency_limit", "base_job_template"})
@@ -32,7 +33,7 @@ def new_pool_template(
     check_pool_type(type)
     check_limit("concurrency limit", limit)
     if base_job_template is not None:
-        return check_template(base_job_template)
+        return check_template(check_json("base job template", base_job_template))
     return default_template(type)
 
 
@@ -43,7 +44,8 @@ def pool_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
     if "concurrency_limit" in values:
         check_limit("concurrency limit", values["concurrency_limit"])
     if "base_job_template" in values:
-        values["base_job_template"] = check_template(values["base_job_template"])
+        template = check_json("base job template", values["base_job_template"])
+        values["base_job_template"] = check_template(template)
     return values
 
 
@@ -61,6 +63,24 @@ def check_queue_changes(changes: Mapping[str, Any]) -> None:
         if changes["priority"] is None:
             raise InvalidInput("priority must be a whole number of at least 1, got None")
         check_limit("priority", changes["priority"])
+
+
+def check_schedule_parameters(specs: Sequence[Any]) -> None:
+    """The parameters of new schedules (ScheduleSpecs): values the store can hold."""
+    for spec in specs:
+        check_json(f"schedule {spec.effective_slug!r}: parameters", spec.parameters)
+
+
+def check_schedule_changes(changes: Mapping[str, Any]) -> None:
+    unknown_fields(changes, SCHEDULE_FIELDS, "schedule")
+    if "parameters" in changes:
+        check_json("schedule parameters", changes["parameters"])
+
+
+def check_run_values(parameters: object, job_variables: object) -> None:
+    """A new run's parameters and job variables: values the store can hold."""
+    check_json("flow run parameters", parameters)
+    check_json("flow run job variables", job_variables)
 
 
 def pool_in_use(name: str, users: Sequence[str]) -> FlowplanError:

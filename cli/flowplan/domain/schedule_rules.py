@@ -7,8 +7,9 @@ hands anything it does not fully understand (L, W, #, ?, macros) to croniter.
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
@@ -131,24 +132,53 @@ def _non_ascii(text: str) -> str:
     return f"unexpected character {character!r}: use ASCII letters and digits"
 
 
+# Prefect keeps an interval as a timedelta: whole microseconds (a smaller interval rounds to 0),
+# up to 999,999,999 days
+MAX_INTERVAL = 999_999_999 * 86400.0
+
+
 def parse_interval(value: object) -> float:
     """Seconds from a number, an ISO-8601 duration (`PT10M`) or `[D days, ][H:]MM:SS`.
 
-    Raises ValueError with a message for anything else, or for a value that is not above zero.
+    Raises ValueError with a message for anything else, or for a value outside what a timedelta
+    holds: at least 1 microsecond (a smaller one would round to 0) and at most 999,999,999 days.
     """
     if isinstance(value, bool):
         raise ValueError("expected seconds, an ISO-8601 duration or H:MM:SS, got a boolean")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int with hundreds of digits
+            raise ValueError(_out_of_range("a number that large")) from None
     elif isinstance(value, str):
         if not value.isascii():
             raise ValueError(_non_ascii(value))
         seconds = _parse_interval_text(value.strip())
     else:
         raise ValueError(f"expected seconds or a duration, got {type(value).__name__}")
+    return check_interval_seconds(seconds, value)
+
+
+def check_interval_seconds(seconds: float, given: object = None) -> float:
+    """`seconds` when a timedelta holds it as a positive interval, else ValueError."""
+    shown = repr(given if given is not None else seconds)
+    if len(shown) > 40:
+        shown = shown[:30] + "..."
+    if math.isnan(seconds):
+        raise ValueError(f"interval must be a number of seconds, got {shown}")
     if seconds <= 0:
-        raise ValueError(f"interval must be greater than 0, got {value!r}")
+        raise ValueError(f"interval must be greater than 0, got {shown}")
+    if math.isinf(seconds) or seconds > MAX_INTERVAL:
+        raise ValueError(_out_of_range(shown))
+    if timedelta(seconds=seconds) <= timedelta(0):
+        raise ValueError(
+            f"interval must be at least 1 microsecond (0.000001 s), got {shown}, which rounds to 0"
+        )
     return seconds
+
+
+def _out_of_range(shown: str) -> str:
+    return f"interval must be at most 999,999,999 days ({MAX_INTERVAL:,.0f} s), got {shown}"
 
 
 def _parse_interval_text(text: str) -> float:

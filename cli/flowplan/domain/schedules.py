@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flowplan.domain.schedule_rules import (
+    check_interval_seconds,
     cron_problem,
     datetime_problem,
     parse_interval,
@@ -59,9 +60,10 @@ class IntervalSchedule:
 
     def __post_init__(self) -> None:
         value: object = self.interval
-        seconds = value.total_seconds() if isinstance(value, timedelta) else parse_interval(value)
-        if seconds <= 0:
-            raise ValueError(f"interval must be greater than 0, got {seconds:g} seconds")
+        if isinstance(value, timedelta):
+            seconds = check_interval_seconds(value.total_seconds(), value)
+        else:
+            seconds = parse_interval(value)
         object.__setattr__(self, "interval", timedelta(seconds=seconds))
         anchor: object = self.anchor_date
         if isinstance(anchor, str):

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowplan.domain.names import check_limit, check_name
+from flowplan.domain.names import check_name
 from flowplan.domain.schedules import Schedule, derived_slug
+from flowplan.domain.values import check_json, check_limit
 from flowplan.errors import InvalidInput
 
 
@@ -71,11 +72,16 @@ DEPLOYMENT_FIELDS = frozenset(
 )  # fmt: skip
 
 
+# the fields stored as JSON: each must be a value the store and the target can hold
+JSON_FIELDS = ("parameters", "job_variables", "pull_steps", "parameter_openapi_schema",
+               "labels", "triggers", "concurrency_options")  # fmt: skip
+
+
 def check_spec(spec: DeploymentSpec) -> None:
-    """What every backend checks before writing a deployment: names, the limit, slugs."""
+    """What every backend checks before writing a deployment: names, values, slugs."""
     check_name("flow", spec.flow_name)
     check_name("deployment", spec.name)
-    check_limit("concurrency limit", spec.concurrency_limit)
+    check_spec_values(spec)
     slugs = [schedule.effective_slug for schedule in spec.schedules or ()]
     duplicates = sorted({slug for slug in slugs if slugs.count(slug) > 1})
     if duplicates:
@@ -84,12 +90,28 @@ def check_spec(spec: DeploymentSpec) -> None:
         )
 
 
+def check_spec_values(spec: DeploymentSpec) -> None:
+    """The limit and the JSON values: what the store and the target can hold (a plan checks
+    them too, so that it never shows a change that apply would refuse)."""
+    who = f"deployment {spec.full_name!r}"
+    check_limit(f"{who}: concurrency limit", spec.concurrency_limit)
+    values = {key: getattr(spec, key) for key in JSON_FIELDS}  # one check for all of them
+    for index, schedule in enumerate(spec.schedules or ()):
+        values[f"schedules[{index}].parameters"] = schedule.parameters
+    check_json(who, values)
+
+
 def check_changes(changes: dict[str, Any] | Any) -> None:
     unknown = sorted(set(changes) - DEPLOYMENT_FIELDS)
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(unknown)} of a deployment")
     if "concurrency_limit" in changes:
         check_limit("concurrency limit", changes["concurrency_limit"])
+    for key in JSON_FIELDS:
+        if key in changes:
+            check_json(key, changes[key])
+    for index, schedule in enumerate(changes.get("schedules") or ()):
+        check_json(f"schedules[{index}].parameters", getattr(schedule, "parameters", None))
 
 
 def check_job_variables(

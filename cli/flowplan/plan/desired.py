@@ -20,7 +20,7 @@ from typing import Any
 from flowplan.discovery.flows import FlowInfo
 from flowplan.domain.job_templates import read_template
 from flowplan.domain.schedules import schedule_from_json
-from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
+from flowplan.domain.specs import DeploymentSpec, ScheduleSpec, check_spec_values
 from flowplan.errors import InvalidInput, UsageError
 from flowplan.plan.specs import (
     BUILD_LABEL,
@@ -136,6 +136,7 @@ def desired_state(
         pull = _pull_steps(project, config, environ, produced)
         spec = _deployment(project, name, config, data, flows.get(config.index), pull, environ,
                            overrides)  # fmt: skip
+        check_spec_values(spec)  # a variable's value, a flow's default: not in the file itself
         if spec.triggers:
             count = len(spec.triggers)
             warnings.append(

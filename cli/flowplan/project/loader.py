@@ -45,6 +45,7 @@ MAX_DEPTH = 100  # nesting levels; real project files have under 15
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
 _DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)")
+_MAX_DIGITS = 4000  # Python reads at most 4,300 digits into an int (sys.int_info)
 
 
 @dataclass
@@ -385,6 +386,13 @@ class _Converter:
         if node.tag == _STR_TAG:
             return node.value
         if node.tag == _INT_TAG and _DECIMAL.fullmatch(node.value):
+            if len(node.value) > _MAX_DIGITS:  # Python refuses to read longer ones
+                line, column = _mark(node)
+                raise ProjectFileError(
+                    f"a number with {len(node.value):,} digits is too large to read",
+                    file=self.display, line=line, column=column,
+                    hint="quote the value to keep it as text",
+                )  # fmt: skip
             return int(node.value)
         try:
             value = self.constructor.construct_object(node, deep=True)

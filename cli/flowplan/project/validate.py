@@ -10,7 +10,14 @@ from pathlib import Path
 from flowplan.discovery.flows import FlowInfo
 from flowplan.errors import ProjectFileError
 from flowplan.findings import Finding
-from flowplan.project.checks import deployments, entrypoints, schedule_items, steps, templates
+from flowplan.project.checks import (
+    deployments,
+    entrypoints,
+    schedule_items,
+    steps,
+    templates,
+    values,
+)
 from flowplan.project.loader import LoadedFile, load_file, load_text
 from flowplan.project.model import Project, build_project
 from flowplan.resources import project_schema
@@ -143,6 +150,7 @@ def semantic_findings(
             names[deployment.index] = entry.rpartition(":")[2].rpartition(".")[2].replace("_", "-")
     found += deployments.check(project, names)
     found += schedule_items.check(project)
+    found += values.check(project)
     found += steps.check(project)
     found += templates.check(project, references, env)
     return ((finding, finding.code in _ABOUT_THE_KEY) for finding in found)

@@ -33,11 +33,14 @@ def next_run_times(
 ) -> list[datetime]:
     """The times in [start, end) at which `schedule` fires, in UTC, at most `limit` of them."""
     times: list[datetime] = []
-    for moment in _times(schedule, start.astimezone(UTC)):
-        if moment >= end or len(times) >= limit:
-            break
-        if moment >= start:
-            times.append(moment.astimezone(UTC))
+    try:
+        for moment in _times(schedule, start.astimezone(UTC)):
+            if moment >= end or len(times) >= limit:
+                break
+            if moment >= start:
+                times.append(moment.astimezone(UTC))
+    except OverflowError:  # the next time is past the end of the calendar (year 9999)
+        pass
     return times
 
 

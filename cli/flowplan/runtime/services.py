@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from flowplan.errors import StoreFault
+
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 60.0
 
@@ -26,8 +28,12 @@ class Service:
         step: Callable[[], object],
         say: Callable[[str], None],
         stop: threading.Event,
+        on_store_fault: Callable[[StoreFault], None] | None = None,
     ) -> None:
+        """`on_store_fault`: told when the store itself fails (full disk, read-only, replaced):
+        no retry helps that, so the service ends and the worker stops."""
         self.name, self.interval, self.step, self.say, self.stop = name, interval, step, say, stop
+        self.on_store_fault = on_store_fault
         self.failures = 0
         self.passes = 0  # steps that succeeded
         self.thread = threading.Thread(target=self._loop, name=f"flowplan-{name}", daemon=True)
@@ -41,6 +47,11 @@ class Service:
         while not self.stop.wait(delay):
             try:
                 self.step()
+            except StoreFault as fault:
+                if self.on_store_fault is None:
+                    raise
+                self.on_store_fault(fault)
+                return
             except Exception as exc:  # isolated: log, back off, try again
                 self.failures += 1
                 delay = backoff(self.failures, self.interval)

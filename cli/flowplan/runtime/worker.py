@@ -11,6 +11,7 @@ exit; a second signal kills them now and marks them CRASHED.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from flowplan.backends.protocol import RuntimeBackend
 from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import StateType
-from flowplan.errors import ObjectNotFound, UsageError
+from flowplan.errors import FlowplanError, ObjectNotFound, StoreFault, UsageError
 from flowplan.runtime import scheduler
 from flowplan.runtime.infrastructure import Infrastructure, infrastructure
 from flowplan.runtime.reporter_server import ReporterServer
@@ -73,10 +74,19 @@ class Worker:
         self._reported_schedules: set[tuple[str, str]] = set()
         self.claims: Service | None = None
         self.channel: ReporterServer
+        self._fault: StoreFault | None = None  # a service met one: the worker stops
+        self._service_list: list[Service] = []
 
     # -- the loop --------------------------------------------------------------------------
 
     def run(self) -> int:
+        try:
+            return self._run()
+        except StoreFault as fault:  # the one place a worker stops for its store
+            self.stop_for_store_fault(fault)
+            raise
+
+    def _run(self) -> int:
         pool = self.backend.read_work_pool(self.options.pool)  # fails early on a missing pool
         kind = self.options.type or pool.type
         if kind != pool.type:
@@ -93,9 +103,11 @@ class Worker:
             f"Worker {self.options.name!r} started on work pool {pool.name!r}"
             f" ({pool.type}); polling every {self.options.poll_interval:g} s. Ctrl-C stops it."
         )
-        services = self._services()
+        services = self._service_list = [service.start() for service in self._services()]
         killed = False
         while True:
+            if self._fault is not None:
+                raise self._fault
             if self._signals > 1 and not killed:
                 self._kill_all()
                 killed = True
@@ -112,19 +124,20 @@ class Worker:
         return 130 if self._signals > 1 else 0
 
     def _services(self) -> list[Service]:
-        options, stop, say = self.options, self._stop, self.say
-        self.claims = Service("claims", TICK, self._claimer(self.connect()), say, stop)
+        options = self.options
+
+        def service(name: str, interval: float, step: Callable[[], object]) -> Service:
+            return Service(name, interval, step, self.say, self._stop, self._store_failed)
+
+        self.claims = service("claims", TICK, self._claimer(self.connect()))
         return [
-            Service("heartbeat", options.heartbeat_interval, self._heartbeat(self.connect()),
-                    say, stop).start(),
-            Service("crash detection", options.heartbeat_interval,
-                    self._crash_detection(self.connect()), say, stop).start(),
-            Service("scheduler", SCHEDULER_SECONDS, self._scheduler(self.connect()), say,
-                    stop).start(),
-            Service("late runs", SCHEDULER_SECONDS, self._late_runs(self.connect()), say,
-                    stop).start(),
-            self.claims.start(),
-            Service("cancellations", TICK, self._canceller(self.connect()), say, stop).start(),
+            service("heartbeat", options.heartbeat_interval, self._heartbeat(self.connect())),
+            service("crash detection", options.heartbeat_interval,
+                    self._crash_detection(self.connect())),
+            service("scheduler", SCHEDULER_SECONDS, self._scheduler(self.connect())),
+            service("late runs", SCHEDULER_SECONDS, self._late_runs(self.connect())),
+            self.claims,
+            service("cancellations", TICK, self._canceller(self.connect())),
         ]  # fmt: skip
 
     def _once_done(self) -> bool:
@@ -268,6 +281,40 @@ class Worker:
     def stop(self) -> None:
         """Stop as the first signal does (for a worker run in a thread)."""
         self._on_signal(signal.SIGTERM, None)
+
+    def _store_failed(self, fault: StoreFault) -> None:
+        """A service met a store fault: no retry helps, the worker stops (in its main loop)."""
+        with self._lock:
+            if self._fault is None:
+                self._fault = fault
+        self._wake.set()
+
+    def stop_for_store_fault(self, fault: StoreFault) -> None:
+        """The store failed under the worker (full disk, read-only, deleted or replaced): stop
+        every run now and mark it CRASHED with the reason if the store still takes it (else
+        the next worker finds it orphaned by the missed heartbeats); nothing is left running."""
+        self._signals = max(self._signals, 2)  # claim nothing more
+        self.say(f"Stopping: the store failed: {fault}")
+        with self._lock:
+            running = list(self.supervisors)
+        self._kill_all()
+        deadline = time.monotonic() + 10
+        while self._busy() and time.monotonic() < deadline:
+            self._wake.wait(0.1)
+            self._wake.clear()
+        self._stop.set()
+        for service in self._service_list:
+            service.thread.join()
+        for run_id in running:  # each run's supervisor tried already; a final state stands
+            with contextlib.suppress(FlowplanError):
+                self.backend.set_flow_run_state(
+                    run_id, StateType.CRASHED,
+                    message=f"The worker stopped: the store failed: {fault}",
+                )  # fmt: skip
+        if self.infrastructure is not None:
+            self.infrastructure.close()
+        if hasattr(self, "channel"):
+            self.channel.close()
 
     def _kill_all(self) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from flowplan.backends import get_backend
-from flowplan.domain.names import check_limit, check_name
+from flowplan.domain.names import check_name
 from flowplan.domain.objects import DeploymentImage
 from flowplan.domain.schedules import (
     CronSchedule,
@@ -17,6 +17,7 @@ from flowplan.domain.schedules import (
     as_schedule,
 )
 from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
+from flowplan.domain.values import check_limit
 from flowplan.errors import InvalidInput, ObjectNotFound
 from flowplan.sdk.entrypoints import locate
 from flowplan.sdk.flows import Flow

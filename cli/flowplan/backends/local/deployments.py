@@ -8,13 +8,13 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flowplan.backends.local import rows
+from flowplan.backends.local import rows, unreadable
 from flowplan.backends.local.pools import resolve_queue
 from flowplan.backends.local.schedules import reconcile_schedules
 from flowplan.backends.local.store import Store
 from flowplan.domain.objects import Deployment, Flow
 from flowplan.domain.specs import DeploymentSpec, check_changes, check_job_variables, check_spec
-from flowplan.errors import DeploymentNotFound, InvalidInput
+from flowplan.errors import DeploymentNotFound, InvalidInput, UnreadableRow
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _JSON_FIELDS = (
@@ -73,11 +73,20 @@ class DeploymentsMixin:
         work_pool_name: str | None = None,
         ids: Sequence[str] | None = None,
     ) -> list[Deployment]:
-        """Deployments ordered by full name, or in the order of `ids` when given."""
-        documents = self.export_deployments(
-            flow_name=flow_name, work_pool_name=work_pool_name, ids=ids
-        )
-        result = [Deployment.from_json(json.loads(document)) for document in documents]
+        """Deployments ordered by full name, or in the order of `ids` when given. A row that
+        cannot be read is left out with a warning; one asked for by id raises UnreadableRow."""
+        documents, bad = self._documents(flow_name, work_pool_name, ids)
+        result = []
+        for document in documents:
+            data = json.loads(document)
+            try:
+                result.append(Deployment.from_json(data))
+            except (ValueError, TypeError, KeyError) as exc:
+                name = f"{data['flow_name']}/{data['name']}"
+                bad.append(unreadable.deployment(data["id"], name, str(exc)))
+        if ids is not None and bad:
+            raise bad[0]
+        unreadable.warn(bad)
         if ids is not None:
             position = {deployment_id: index for index, deployment_id in enumerate(ids)}
             result.sort(key=lambda deployment: position[deployment.id])
@@ -91,6 +100,13 @@ class DeploymentsMixin:
         ids: Sequence[str] | None = None,
     ) -> list[str]:
         """Deployments as JSON text in the form of `Deployment.to_json()`, by full name."""
+        documents, bad = self._documents(flow_name, work_pool_name, ids)
+        unreadable.warn(bad)
+        return documents
+
+    def _documents(
+        self, flow_name: str | None, work_pool_name: str | None, ids: Sequence[str] | None
+    ) -> tuple[list[str], list[UnreadableRow]]:
         clauses, params = [], [rows.ready_cutoff()]
         if flow_name is not None:
             clauses.append("f.name = ?")
@@ -103,12 +119,23 @@ class DeploymentsMixin:
             params.append(rows.dumps(list(ids)))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self.store.read() as conn:
-            found = conn.execute(
-                f"SELECT {rows.DEPLOYMENT_JSON} FROM {rows.DEPLOYMENT_FROM} {where}"
-                " ORDER BY f.name, d.name",
-                params,
-            ).fetchall()
-        return [row[0] for row in found]
+            try:
+                found = conn.execute(
+                    f"SELECT {rows.DEPLOYMENT_JSON} FROM {rows.DEPLOYMENT_FROM} {where}"
+                    " ORDER BY f.name, d.name",
+                    params,
+                ).fetchall()
+            except sqlite3.OperationalError as exc:
+                if not unreadable.is_json_error(exc):
+                    raise
+                return unreadable.deployment_documents(
+                    conn,
+                    f"SELECT {rows.DEPLOYMENT_JSON} FROM {rows.DEPLOYMENT_FROM} WHERE d.id = ?",
+                    f"SELECT d.id, f.name || '/' || d.name FROM {rows.DEPLOYMENT_FROM} {where}"
+                    " ORDER BY f.name, d.name",
+                    params,
+                )
+        return [row[0] for row in found], []
 
     def update_deployment(self, deployment_id: str, changes: Mapping[str, Any]) -> Deployment:
         """Change some fields of a deployment (see DEPLOYMENT_FIELDS). `schedules` (ScheduleSpecs)

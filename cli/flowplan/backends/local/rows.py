@@ -35,7 +35,8 @@ def time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# allow_nan=False: the last guard (the domain checks come first); SQLite refuses NaN in JSON
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def update(conn: sqlite3.Connection, table: str, row_id: str, values: Mapping[str, Any]) -> None:

@@ -14,7 +14,7 @@ from flowplan.backends.local.pools import resolve_queue
 from flowplan.backends.local.store import Store
 from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.objects import FlowRun, LogLine, StateType
-from flowplan.domain.pool_rules import cancel_state
+from flowplan.domain.pool_rules import cancel_state, check_run_values
 from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound
 
 _ADJECTIVES = ("amber", "brisk", "calm", "dapper", "eager", "fluffy", "gentle", "humble", "jolly",
@@ -105,6 +105,7 @@ class RunsMixin:
             queue_id, _ = resolve_queue(conn, pool, work_queue_name or queue)
             run_id, now = rows.new_id(), rows.now_text()
             merged = {**rows.json_loads(dep_parameters), **dict(parameters or {})}
+            check_run_values(merged, dict(job_variables or {}))
             _check_run(conn, deployment_id, merged, job_variables)
             all_tags = list(dict.fromkeys([*rows.json_loads(dep_tags), *tags]))
             conn.execute(

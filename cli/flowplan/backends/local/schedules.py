@@ -9,7 +9,7 @@ from typing import Any
 from flowplan.backends.local import rows
 from flowplan.backends.local.store import Store
 from flowplan.domain.objects import Deployment, DeploymentSchedule
-from flowplan.domain.pool_rules import SCHEDULE_FIELDS, unknown_fields
+from flowplan.domain.pool_rules import check_schedule_changes, check_schedule_parameters
 from flowplan.domain.specs import ScheduleSpec
 from flowplan.errors import DeploymentNotFound, InvalidInput, ObjectNotFound
 
@@ -22,6 +22,7 @@ class SchedulesMixin:
     def create_deployment_schedules(
         self, deployment_id: str, specs: Sequence[ScheduleSpec]
     ) -> list[DeploymentSchedule]:
+        check_schedule_parameters(specs)
         with self.store.write() as conn:
             _require_deployment(conn, deployment_id)
             existing = {
@@ -48,7 +49,7 @@ class SchedulesMixin:
         self, deployment_id: str, schedule_id: str, changes: Mapping[str, Any]
     ) -> DeploymentSchedule:
         """Change a schedule's `schedule` (a Schedule), `active` or `parameters`."""
-        unknown_fields(changes, SCHEDULE_FIELDS, "schedule")
+        check_schedule_changes(changes)
         values = dict(changes)
         if "schedule" in values:
             values["schedule"] = rows.dumps(values["schedule"].to_json())

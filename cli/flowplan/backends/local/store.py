@@ -4,6 +4,11 @@ One `Store` per process and path. Writes use `BEGIN IMMEDIATE`, so a writer wait
 timeout instead of failing halfway through a transaction when another process writes; WAL lets
 readers go on meanwhile. The file is created with mode 0600 (it holds secrets). A file that is not
 a flowplan store, or one written by a newer flowplan, is refused before anything is written.
+
+Faults while in use are `StoreFault` errors that name the file: a full disk, a read-only file, a
+file truncated to 0 bytes (a new store is never empty, so it is never taken for a new one), and a
+file deleted or replaced since it was opened (its device and inode are checked before each
+transaction, so a long-running worker never writes to a file no one else sees).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flowplan.backends.local.migrations import MIGRATIONS, SCHEMA_VERSION
-from flowplan.errors import StoreError
+from flowplan.errors import StoreError, StoreFault
 
 APPLICATION_ID = 0x666C6F77  # "flow"
 BUSY_TIMEOUT_MS = 60_000
@@ -36,6 +41,7 @@ class Store:
         self.path = path
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.RLock()
+        self._identity: tuple[int, int] = (0, 0)  # (device, inode) of the file opened
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -48,11 +54,31 @@ class Store:
             self._connection.close()
             self._connection = None
 
+    def _checked_connection(self) -> sqlite3.Connection:
+        """The connection, after checking that the file is still the one it opened: a store
+        deleted or replaced meanwhile would take writes no other process ever sees."""
+        if self._connection is None:
+            return self.connection
+        try:
+            now = self.path.stat()
+        except FileNotFoundError:
+            now = None
+        if now is None or (now.st_dev, now.st_ino) != self._identity:
+            what = "deleted" if now is None else "replaced by another file"
+            raise StoreFault(
+                f"the store {self.path} was {what} while this process was using it;"
+                " nothing more was written",
+                hint="restore the file, or start the command again to use the new one",
+            )
+        if now.st_size == 0:
+            raise StoreFault(_truncated(self.path), hint=_RESTORE)
+        return self._connection
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: everything inside commits together or not at all."""
         with self._lock, self._translate():
-            conn = self.connection
+            conn = self._checked_connection()
             with _transaction(conn, "BEGIN IMMEDIATE"):
                 yield conn
 
@@ -60,7 +86,7 @@ class Store:
     def read(self) -> Iterator[sqlite3.Connection]:
         """One read transaction: a consistent snapshot across several queries."""
         with self._lock, self._translate():
-            conn = self.connection
+            conn = self._checked_connection()
             conn.execute("BEGIN")
             try:
                 yield conn
@@ -82,6 +108,10 @@ class Store:
             raise StoreError(f"{self.path} is a directory, not a flowplan store", hint=_HINT)
         if not self.path.exists():
             self._create_file()
+        identity = self.path.stat()
+        if identity.st_size == 0:  # a new store is never empty (see _create_file)
+            raise StoreFault(_truncated(self.path), hint=_RESTORE)
+        self._identity = (identity.st_dev, identity.st_ino)
         with self._translate():
             conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
@@ -118,15 +148,29 @@ class Store:
             time.sleep(random.uniform(0.005, 0.03))
 
     def _create_file(self) -> None:
+        """A new store: its header written under a temporary name, then linked into place
+        (migrating it is left to `_open`, under the write lock). So a store is never an empty
+        file, and an empty file is a truncated store, never a new one."""
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{random.random():.9f}")
         try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+            with self._translate():
+                conn = sqlite3.connect(temporary, isolation_level=None)
+                try:
+                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # page 1
+                finally:
+                    conn.close()
+            os.link(temporary, self.path)
         except FileExistsError:
-            return  # another process created it first
+            pass  # another process created it first
         except OSError as exc:
             raise StoreError(
                 f"cannot create the store {self.path}: {exc.strerror}", hint=_HINT
             ) from None
-        os.close(fd)
+        finally:
+            for leftover in (temporary, *temporary.parent.glob(f"{temporary.name}-*")):
+                leftover.unlink(missing_ok=True)
 
     def _check(self, conn: sqlite3.Connection) -> None:
         """Refuse a file that is not ours, or is newer than this flowplan, without writing."""
@@ -173,8 +217,13 @@ class Store:
             yield
         except sqlite3.OperationalError as exc:
             text = str(exc)
+            if "full" in text:
+                raise StoreFault(
+                    f"the store {self.path} cannot grow: {text} (free space on its disk)",
+                    hint=_HINT,
+                ) from None
             if "readonly" in text or "unable to open" in text or "disk I/O" in text:
-                raise StoreError(
+                raise StoreFault(
                     f"cannot write to the store {self.path}: {text} (check that its directory "
                     "is writable)",
                     hint=_HINT,
@@ -186,6 +235,13 @@ class Store:
                     "(another flowplan process holds a long write)",
                 ) from None
             raise
+
+
+_RESTORE = "restore it from a backup, or move it away to start an empty store"
+
+
+def _truncated(path: Path) -> str:
+    return f"the store {path} is empty (0 bytes): it was truncated; it was left untouched"
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

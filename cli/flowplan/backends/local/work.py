@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from flowplan.backends.local import rows
+from flowplan.backends.local import rows, unreadable
 from flowplan.backends.local.runs import random_run_name, read_run, record_state, write_state
 from flowplan.backends.local.store import Store
 from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.objects import DeploymentSchedule, FlowRun, ScheduleDue, StateType
+from flowplan.domain.values import json_problem
 
 ACTIVE = ("PENDING", "RUNNING", "CANCELLING")
 _ACTIVE_SQL = "('PENDING', 'RUNNING', 'CANCELLING')"
@@ -130,7 +131,12 @@ class WorkMixin:
             if row is None:
                 return 0
             flow_id, parameters, tags, queue_id = row
-            merged = rows.dumps({**rows.json_loads(parameters), **schedule.parameters})
+            values = {**rows.json_loads(parameters), **schedule.parameters}
+            problem = json_problem(values)
+            if problem:  # stored by an older flowplan: no runs until the deployment is fixed
+                unreadable.warn([unreadable.deployment_by_id(conn, deployment_id, problem)])
+                return 0
+            merged = rows.dumps(values)
             all_tags = rows.dumps(list(dict.fromkeys(["auto-scheduled", *rows.json_loads(tags)])))
             stamp = rows.now_text()
             inserted = 0

@@ -17,7 +17,7 @@ from flowplan.backends.prefect import automations, convert
 from flowplan.backends.prefect.http import Api
 from flowplan.domain.names import check_name
 from flowplan.domain.objects import Deployment, DeploymentSchedule, Flow
-from flowplan.domain.pool_rules import SCHEDULE_FIELDS, unknown_fields
+from flowplan.domain.pool_rules import check_schedule_changes, check_schedule_parameters
 from flowplan.domain.specs import (
     DeploymentSpec,
     ScheduleSpec,
@@ -312,6 +312,7 @@ class DeploymentsMixin:
     def create_deployment_schedules(
         self, deployment_id: str, specs: Sequence[ScheduleSpec]
     ) -> list[DeploymentSchedule]:
+        check_schedule_parameters(specs)
         live = self._read_by_id(deployment_id)
         taken = {s.slug for s in live.schedules}
         for spec in specs:
@@ -326,7 +327,7 @@ class DeploymentsMixin:
     def update_deployment_schedule(
         self, deployment_id: str, schedule_id: str, changes: Mapping[str, Any]
     ) -> DeploymentSchedule:
-        unknown_fields(changes, SCHEDULE_FIELDS, "schedule")
+        check_schedule_changes(changes)
         body = dict(changes)
         if "schedule" in body:
             body["schedule"] = convert.schedule_body(body["schedule"])

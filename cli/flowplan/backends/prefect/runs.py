@@ -15,7 +15,7 @@ from flowplan.domain.objects import (
     LogLine,
     StateType,
 )
-from flowplan.domain.pool_rules import cancel_state
+from flowplan.domain.pool_rules import cancel_state, check_run_values
 from flowplan.errors import FlowplanError, ObjectNotFound
 
 
@@ -53,6 +53,7 @@ class RunsMixin:
         work_queue_name: str | None = None,
         job_variables: Mapping[str, Any] | None = None,
     ) -> FlowRun:
+        check_run_values(dict(parameters or {}), dict(job_variables or {}))
         target = self.read_deployment(deployment)
         when = (scheduled_time or datetime.now(UTC)).isoformat()
         body: dict[str, Any] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -63,7 +64,8 @@ def check_item(path: Path_, item: Mapping[str, Any]) -> Iterator[Finding]:
     if not has_placeholder(value):
         problem = _value_problem(kind, value)
         if problem:
-            message = f"invalid {kind} {'expression ' if kind == 'cron' else ''}{value!r}"
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:40] + "..."
+            message = f"invalid {kind} {'expression ' if kind == 'cron' else ''}{shown}"
             yield error(f"invalid-{kind}", message, (*path, kind), problem)
     if "day_or" in item and kind != "cron":
         yield warning("schedule-key", "day_or applies to cron schedules only", (*path, "day_or"))
@@ -98,6 +100,8 @@ def _value_problem(kind: str, value: Any) -> str | None:
         return cron_problem(value) if isinstance(value, str) else None
     if kind == "rrule":
         return rrule_problem(value) if isinstance(value, str) else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # checks/values.py reports it
     try:
         parse_interval(value)
     except ValueError as exc:

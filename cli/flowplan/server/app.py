@@ -40,12 +40,18 @@ class _Server6(_Server):
 
 def build(backend: LocalBackend, options: ServerOptions) -> ThreadingHTTPServer:
     """The bound server (not serving yet); an address that cannot be bound is a user error."""
+    import secrets
+
     from flowplan.server import api_deployments, api_objects, api_refused, api_runs, openapi
+    from flowplan.server.auth import LOOPBACK
     from flowplan.server.http import make_handler
     from flowplan.server.router import ROUTER
+    from flowplan.server.ui_app import UiServer
 
     del api_deployments, api_objects, api_refused, api_runs  # imported for their routes
-    handler = make_handler(backend, ROUTER, options.token, lambda: openapi.document(ROUTER))
+    ui = UiServer(backend, options.token, secrets.token_bytes(32), options.host in LOOPBACK)
+    handler = make_handler(backend, ROUTER, options.token, lambda: openapi.document(ROUTER),
+                           ui=ui)  # fmt: skip
     kind = _Server6 if ":" in options.host else _Server
     try:
         return kind((options.host, options.port), handler)

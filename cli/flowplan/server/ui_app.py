@@ -38,7 +38,7 @@ _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 HEADERS = (
     ("content-security-policy", "default-src 'self'; img-src 'self' data:; "
      "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
-    ("x-content-type-options", "nosniff"), ("referrer-policy", "no-referrer"),
+    ("x-content-type-options", "nosniff"), ("referrer-policy", "same-origin"),
     ("cache-control", "no-store"),
 )  # fmt: skip
 

@@ -35,8 +35,9 @@
         next = data.next;
         showState(data.state, data.state_name);
         if (data.final) {
-          box.dataset.done = "1";
-          if (!wasFinal) window.setTimeout(() => window.location.reload(), 300);
+          // a page drawn before the end is drawn again, with the state history and no Cancel
+          if (wasFinal) box.dataset.done = "1";
+          else window.location.reload();
           return;
         }
         if (data.lines.length) delay = 200;

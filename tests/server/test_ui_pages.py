@@ -226,3 +226,26 @@ def test_static_files_are_ours_only(backend: LocalBackend) -> None:
         assert server.answer("GET", path, LOCAL, b"").status == 404
     js = text(server.answer("GET", "/static/ui.js", LOCAL, b""))
     assert "innerHTML" not in js and "http" not in js.replace("https", "")  # no CDN, no HTML
+
+
+def test_the_runs_list_pages_by_cursor_newest_first_and_filters_by_state(
+    backend: LocalBackend, made: Deployment
+) -> None:
+    from datetime import timedelta
+
+    now = utcnow()
+    ids = [backend.create_flow_run(made.id, parameters={"n": 1},
+                                   scheduled_time=now - timedelta(minutes=i)).id
+           for i in range(120)]  # fmt: skip
+    backend.set_flow_run_state(ids[7], StateType.FAILED)
+    server = ui(backend)
+    seen: list[str] = []
+    path = "/runs"
+    while path:
+        page = text(server.answer("GET", path, LOCAL, b""))
+        seen += re.findall(r'<a href="/runs/([0-9a-f-]{36})">', page)
+        older = re.search(r'<a href="(/runs\?before=[^"]+)">Older</a>', page)
+        path = older.group(1).replace("&amp;", "&") if older else ""
+    assert seen == ids  # newest expected start first, each run once
+    failed = text(server.answer("GET", "/runs?state=FAILED", LOCAL, b""))
+    assert re.findall(r'<a href="/runs/([0-9a-f-]{36})">', failed) == [ids[7]]

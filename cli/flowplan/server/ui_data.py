@@ -98,3 +98,28 @@ def state_history(backend: LocalBackend, run_id: str) -> list[tuple[str, str, da
         ).fetchall()
     return [(str(kind), str(name), datetime.fromisoformat(at), message or "")
             for kind, name, at, message in found]  # fmt: skip
+
+
+def run_page(
+    backend: LocalBackend, kinds: list[str], before: tuple[str, str] | None, size: int
+) -> list[str]:
+    """The ids of the `size` runs of these state types (all when empty) expected to start
+    last, before the `(expected_start_time, id)` cursor: one index range per state type (no
+    sort of the whole table, at any depth), merged here."""
+    from flowplan.domain.objects import StateType
+
+    found: list[tuple[str, str]] = []
+    with backend.store.read() as conn:
+        for kind in kinds or [state.value for state in StateType]:
+            args: tuple[str, ...] = ()
+            sql = ""
+            if before is not None:
+                sql = " AND (expected_start_time < ? OR (expected_start_time = ? AND id < ?))"
+                args = (before[0], before[0], before[1])
+            found += conn.execute(
+                "SELECT expected_start_time, id FROM flow_runs INDEXED BY flow_runs_by_state"
+                f" WHERE state_type = ?{sql} ORDER BY expected_start_time DESC, id DESC LIMIT ?",
+                (kind, *args, size),
+            ).fetchall()
+    found.sort(reverse=True)
+    return [str(run_id) for _, run_id in found[:size]]

@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flowplan.domain.clock import utcnow
-from flowplan.domain.objects import StateType
 from flowplan.server import ui_data
 from flowplan.server.ui_core import UI, Answer, UiRequest, html_page
 from flowplan.server.ui_html import Safe, join, render, state_badge, table, when
-from flowplan.server.ui_runs import run_rows
+from flowplan.server.ui_runs import recent_runs, run_rows
 
 ORDER = ("LATE", "FAILED", "CRASHED", "RUNNING", "PENDING", "SCHEDULED", "CANCELLING",
          "CANCELLED", "COMPLETED", "PAUSED")  # fmt: skip
@@ -53,8 +52,8 @@ def dashboard(request: UiRequest) -> Answer:
     late = ui_data.late_run_ids(backend, 10)
     attention = (backend.page_flow_runs(ids=late, order="expected_start_time ASC", limit=10)
                  if late else [])  # fmt: skip
-    attention += backend.page_flow_runs(states=[StateType.FAILED, StateType.CRASHED], limit=10)
-    recent = backend.page_flow_runs(limit=10)
+    attention += recent_runs(request, ["FAILED", "CRASHED"], None, 10)
+    recent = recent_runs(request, [], None, 10)
     body = render(
         '<h2>Runs in the last day</h2><div class="tiles">{tiles}</div>'
         "<h2>Late and failed</h2>{attention}<h2>Recent runs</h2>{recent}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from flowplan.domain.objects import StateType
 from flowplan.server import ui_data
@@ -26,7 +27,6 @@ from flowplan.server.ui_html import (
     button_form,
     duration,
     join,
-    pager,
     render,
     state_badge,
     table,
@@ -61,12 +61,31 @@ def run_rows(runs: Iterable[FlowRun]) -> list[Safe]:
     ]  # fmt: skip
 
 
+def recent_runs(request: UiRequest, kinds: list[str], before: tuple[str, str] | None,
+                size: int) -> list[FlowRun]:  # fmt: skip
+    """The runs expected to start last (newest first), before the cursor."""
+    ids = ui_data.run_page(request.backend, kinds, before, size)
+    if not ids:
+        return []
+    return request.backend.page_flow_runs(ids=ids, order="expected_start_time DESC", limit=size)
+
+
 @UI.route("GET", "/runs")
 def runs(request: UiRequest) -> Answer:
-    offset = offset_of(request)
     state = request.query.get("state", "").upper()
-    states = [StateType(state)] if state in StateType.__members__ else []
-    page = request.backend.page_flow_runs(states=states, limit=PAGE, offset=offset)
+    kinds = [state] if state in StateType.__members__ else []
+    cursor = request.query.get("before", "")
+    time_text, _, run_id = cursor.partition("|")
+    before = (time_text, run_id) if time_text and run_id else None
+    page = recent_runs(request, kinds, before, PAGE)
+    links = [render('<a href="/runs{q}">Newest</a>', q=f"?state={state}" if kinds else "")
+             ] if before else []  # fmt: skip
+    if len(page) == PAGE:
+        last = page[-1]
+        query = {"before": f"{last.expected_start_time.isoformat()}|{last.id}"}
+        if kinds:
+            query["state"] = state
+        links.append(render('<a href="/runs?{q}">Older</a>', q=urlencode(query)))
     choices = join(
         render('<option value="{v}"{sel}>{label}</option>', v=kind, label=kind.capitalize() or
                "Any state", sel=Safe(" selected") if kind == state else Safe(""))
@@ -75,11 +94,11 @@ def runs(request: UiRequest) -> Answer:
     body = render(
         '<form method="get" class="filter"><label for="state">State</label>'
         '<select id="state" name="state">{choices}</select><button type="submit">Show</button>'
-        "</form>{table}{pager}",
+        '</form>{table}<nav class="pager">{links}</nav>',
         choices=choices,
         table=table(("Run", "Deployment", "State", "Start", "Duration"), run_rows(page),
                     "No runs."),
-        pager=pager("/runs", offset, PAGE, len(page), f"state={state}" if states else ""),
+        links=join(links),
     )  # fmt: skip
     return html_page("Flow runs", body, request, "/runs")
 

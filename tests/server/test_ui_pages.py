@@ -119,7 +119,9 @@ def test_a_bad_value_is_refused_at_its_field_and_nothing_is_run(
     page = text(answer)
     error = re.search(rf'<p class="error" id="f-{field}-error" role="alert">([^<]*)</p>', page)
     assert error and message in error.group(1), page
-    assert f'id="f-{field}" name="p.{field}" aria-invalid="true"' in page.replace(" required", "")
+    focused = f'id="f-{field}" name="p.{field}" aria-invalid="true" aria-describedby="f-{field}-error" autofocus'
+    assert focused in page.replace(" required", "")  # the invalid field takes the focus
+    assert page.count(" autofocus") == 1
     for key, value in form.items():  # what was typed is kept
         assert f"{value}".replace('"', "&quot;") in page or key == "p.color"
     assert backend.read_flow_runs() == []
@@ -249,3 +251,25 @@ def test_the_runs_list_pages_by_cursor_newest_first_and_filters_by_state(
     assert seen == ids  # newest expected start first, each run once
     failed = text(server.answer("GET", "/runs?state=FAILED", LOCAL, b""))
     assert re.findall(r'<a href="/runs/([0-9a-f-]{36})">', failed) == [ids[7]]
+
+
+def test_a_schedule_is_turned_off_and_on(backend: LocalBackend, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from flowplan.domain.schedules import IntervalSchedule
+
+    made = deployment(backend, tmp_path, name="timed",
+                      schedules=(IntervalSchedule(timedelta(minutes=10)),))  # fmt: skip
+    (schedule,) = made.schedules
+    server = ui(backend)
+    page = server.answer("GET", f"/deployments/{made.id}", LOCAL, b"")
+    assert "every 600s" in text(page) and ">Turn off</button>" in text(page)
+    base = f"/deployments/{made.id}/schedules/{schedule.id}"
+    assert post(server, f"{base}/off", {"csrf": csrf_of(page)}).status == 303
+    assert not backend.read_deployments(ids=[made.id])[0].schedules[0].active
+    after = text(server.answer("GET", f"/deployments/{made.id}", LOCAL, b""))
+    assert ">Turn on</button>" in after and "all off" in text(
+        server.answer("GET", "/deployments", LOCAL, b""))  # fmt: skip
+    assert post(server, f"{base}/on", {"csrf": csrf_of(page)}).status == 303
+    assert backend.read_deployments(ids=[made.id])[0].schedules[0].active
+    assert post(server, f"{base}/off", {}).status == 403  # the CSRF field here too

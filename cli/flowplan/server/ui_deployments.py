@@ -82,14 +82,13 @@ def _detail(request: UiRequest, d: Deployment, submitted: dict[str, str],
     backend = request.backend
     action = "resume" if d.paused else "pause"
     schedules = [
-        render(
-            "<tr><td>{what}</td><td>{slug}</td><td>{active}</td></tr>",
-            what=describe(s.schedule),
-            slug=s.slug,
-            active="on" if s.active else "off",
-        )
+        render("<tr><td>{what}</td><td>{slug}</td><td>{active}</td><td>{toggle}</td></tr>",
+               what=describe(s.schedule), slug=s.slug, active="on" if s.active else "off",
+               toggle=button_form(f"/deployments/{d.id}/schedules/{s.id}/"
+                                  f"{'off' if s.active else 'on'}",
+                                  "Turn off" if s.active else "Turn on", request.csrf))
         for s in d.schedules
-    ]
+    ]  # fmt: skip
     runs = backend.page_flow_runs(deployment_ids=[d.id], limit=20)
     general = errors.get("parameters")
     body = render(
@@ -108,7 +107,7 @@ def _detail(request: UiRequest, d: Deployment, submitted: dict[str, str],
         toggle=button_form(f"/deployments/{d.id}/{action}", action.capitalize(), request.csrf),
         pool=d.work_pool_name or "-", queue=d.work_queue_name or "-", entry=d.entrypoint or "-",
         tags=", ".join(d.tags) or "-", desc=d.description or "-",
-        schedules=table(("Schedule", "Slug", "Active"), schedules, "No schedules."),
+        schedules=table(("Schedule", "Slug", "Active", ""), schedules, "No schedules."),
         quick=button_form(f"/deployments/{d.id}/quick-run", "Quick run (defaults)", request.csrf),
         csrf=csrf_field(request.csrf),
         general=render('<p class="error" role="alert">{e}</p>', e=general) if general
@@ -158,3 +157,13 @@ def run(request: UiRequest) -> Answer:
         return _detail(request, found, submitted, errors)
     created = request.backend.create_flow_run(found.id, parameters=values)
     return redirect(f"/runs/{quote(created.id)}")
+
+
+@UI.route("POST", f"/deployments/(?P<id>{UUID})/schedules/(?P<sid>{UUID})/(?P<to>on|off)")
+def toggle_schedule(request: UiRequest) -> Answer:
+    found = _one(request.backend, request.params["id"])
+    if found is None or request.params["sid"] not in {s.id for s in found.schedules}:
+        return not_found(request, "This schedule does not exist (any more).")
+    active = request.params["to"] == "on"
+    request.backend.update_deployment_schedule(found.id, request.params["sid"], {"active": active})
+    return redirect(f"/deployments/{found.id}")

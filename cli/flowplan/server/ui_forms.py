@@ -65,16 +65,20 @@ def render_form(
 ) -> Safe:  # fmt: skip
     """The fields, showing what was submitted (after an error) or else the defaults."""
     parts = []
+    focused = False
     for name, prop, required in fields(schema):
         kind = kind_of(prop)
         default = defaults.get(name, prop.get("default"))
         shown = submitted.get(name, _shown(default, kind))
         field_id = f"f-{name}"
         error = errors.get(name)
+        first = error is not None and not focused  # the first invalid field takes the focus
+        focused = focused or first
         attrs = render(' id="{id}" name="{name}"{req}{bad}', id=field_id, name=PREFIX + name,
                        req=Safe(" required") if required and default is None else Safe(""),
-                       bad=render(' aria-invalid="true" aria-describedby="{id}-error"',
-                                  id=field_id) if error else Safe(""))  # fmt: skip
+                       bad=render(' aria-invalid="true" aria-describedby="{id}-error"{focus}',
+                                  id=field_id, focus=Safe(" autofocus") if first else Safe(""))
+                       if error else Safe(""))  # fmt: skip
         if kind in ("enum", "boolean"):
             choices = prop["enum"] if kind == "enum" else [True, False]
             options = [render('<option value="">(not set)</option>')] + [

@@ -19,6 +19,7 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 from _common import write
 from store_bench import make_store
@@ -113,6 +114,11 @@ def main() -> None:
         log_run = fill_runs(backend, count)
         fill_s = time.perf_counter() - started
         deployment_id = backend.read_deployments(ids=None)[5000].id
+        with backend.store.read() as conn:  # the cursor of the 1,000th page of runs
+            when, run_id = conn.execute("SELECT expected_start_time, id FROM flow_runs ORDER BY"
+                                        " expected_start_time DESC, id DESC LIMIT 1 OFFSET"
+                                        " 49999").fetchone()  # fmt: skip
+        deep = urlencode({"before": f"{when}|{run_id}"})
         ui = UiServer(backend, None, b"k" * 32, True)
         pages = {
             "dashboard `/`": "/",
@@ -122,7 +128,7 @@ def main() -> None:
             "one deployment (form, schedules, its runs)": f"/deployments/{deployment_id}",
             "flow runs, first page": "/runs",
             "flow runs, FAILED": "/runs?state=FAILED",
-            "flow runs, page 1,000": "/runs?offset=50000",
+            "flow runs, page 1,001 (by its cursor)": f"/runs?{deep}",
             "one run (5,000 log lines in the store)": f"/runs/{log_run}",
             "a run's logs.json, first poll (1,000 lines)": f"/runs/{log_run}/logs.json",
             "work pools": "/pools",

@@ -255,6 +255,25 @@ def test_pause_and_resume(env: Env) -> None:
     assert not env.backend.read_deployments(ids=[env.greet.id])[0].paused
 
 
+def test_every_page_fits_a_phone_screen(env: Env) -> None:
+    run = env.backend.read_flow_runs(limit=1)[0]
+    phone = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+    env.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", phone)
+    try:
+        for path in ("/", "/deployments", f"/deployments/{env.greet.id}", "/runs",
+                     f"/runs/{run.id}", "/pools"):  # fmt: skip
+            env.open(path)
+            wide = env.driver.execute_script(
+                "return [document.documentElement.scrollWidth, window.innerWidth]"
+            )
+            assert wide[0] <= wide[1], (path, wide)  # no sideways scrolling of the page
+        env.open(f"/deployments/{env.greet.id}")
+        env.shot("phone-deployment")
+    finally:
+        env.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})  # fmt: skip
+
+
 def test_a_token_server_shows_a_login_form_first(tmp_path: Path) -> None:
     home = tmp_path / "home"
     store(home).close()

@@ -273,3 +273,26 @@ def test_a_schedule_is_turned_off_and_on(backend: LocalBackend, tmp_path: Path) 
     assert post(server, f"{base}/on", {"csrf": csrf_of(page)}).status == 303
     assert backend.read_deployments(ids=[made.id])[0].schedules[0].active
     assert post(server, f"{base}/off", {}).status == 403  # the CSRF field here too
+
+
+def test_the_dashboard_counts_the_last_day_by_state_and_lists_late_and_failed_first(
+    backend: LocalBackend, made: Deployment
+) -> None:
+    from datetime import timedelta
+
+    from flowplan.server import ui_data
+
+    now = utcnow()
+    late = backend.create_flow_run(made.id, scheduled_time=now - timedelta(hours=2)).id
+    backend.mark_late_runs(before=now)
+    failed = backend.create_flow_run(made.id, scheduled_time=now - timedelta(hours=1)).id
+    backend.set_flow_run_state(failed, StateType.FAILED)
+    backend.create_flow_run(made.id, scheduled_time=now - timedelta(days=2))  # too old
+    backend.create_flow_run(made.id, scheduled_time=now + timedelta(hours=1))  # not yet
+    done = backend.create_flow_run(made.id, scheduled_time=now - timedelta(minutes=5)).id
+    backend.set_flow_run_state(done, StateType.COMPLETED)
+    assert ui_data.runs_by_state(backend, now - timedelta(days=1)) == {
+        "LATE": 1, "FAILED": 1, "COMPLETED": 1}  # fmt: skip
+    page = text(ui(backend).answer("GET", "/", LOCAL, b""))
+    attention = page.split("<h2>Late and failed</h2>")[1].split("<h2>")[0]
+    assert re.findall(r'<a href="/runs/([0-9a-f-]{36})">', attention) == [late, failed]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from flowplan.server import auth
-from flowplan.server.ui_core import UI, Answer, UiRequest, html_page, redirect
+from flowplan.server.ui_core import UI, Answer, Planner, UiRequest, html_page, redirect
 from flowplan.server.ui_html import render
 
 if TYPE_CHECKING:
@@ -49,11 +49,12 @@ class UiServer:
     token: str | None
     key: bytes  # this process's CSRF key
     loopback: bool
+    planner: Planner | None = None
 
     def answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Answer:
-        from flowplan.server import ui_deployments, ui_overview, ui_runs
+        from flowplan.server import ui_deployments, ui_overview, ui_plan, ui_runs
 
-        del ui_deployments, ui_overview, ui_runs  # imported for their routes
+        del ui_deployments, ui_overview, ui_plan, ui_runs  # imported for their routes
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
         if self.loopback and _host_name(headers.get("host", "")) not in _LOOPBACK_HOSTS:
@@ -75,12 +76,13 @@ class UiServer:
             if not hmac.compare_digest(form.get("csrf", "").encode(), csrf.encode()):
                 return _plain(403, "the form's CSRF field is missing or stale: reload the page")
         found = UI.match("GET" if method == "HEAD" else method, path)
-        request = UiRequest(self.backend, {}, dict(parse_qsl(parts.query)), form, csrf)
+        query = dict(parse_qsl(parts.query))
+        request = UiRequest(self.backend, {}, query, form, csrf, self.planner)
         if found is None:
             return html_page("Not found", render('<p class="empty">No page at {path}.</p>',
                                                  path=path), request, status=404)  # fmt: skip
         handler, params = found
-        return handler(UiRequest(self.backend, params, request.query, form, csrf))
+        return handler(UiRequest(self.backend, params, query, form, csrf, self.planner))
 
     def _given_token(self, headers: dict[str, str]) -> str | None:
         """The right token if the request carries it (cookie or bearer header), else None."""

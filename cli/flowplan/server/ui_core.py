@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from flowplan.backends.local import LocalBackend
 
 
+Planner = tuple[str, Callable[[], list[str]]]
+
+
 @dataclass(frozen=True)
 class UiRequest:
     backend: LocalBackend
@@ -21,6 +24,7 @@ class UiRequest:
     query: Mapping[str, str]
     form: Mapping[str, str]
     csrf: str
+    planner: Planner | None = None  # (the project's path, lines of its plan)
 
 
 @dataclass(frozen=True)

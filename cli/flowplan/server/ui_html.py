@@ -13,7 +13,7 @@ from flowplan.domain.clock import utcnow
 
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 NAV = (("/", "Dashboard"), ("/deployments", "Deployments"), ("/runs", "Flow runs"),
-       ("/pools", "Work pools"))  # fmt: skip
+       ("/pools", "Work pools"), ("/plan", "Plan"))  # fmt: skip
 
 
 class Safe(str):

@@ -134,10 +134,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                       parameter_openapi_schema={"type": "object", "properties": {}})  # fmt: skip
     shots = root / "screenshots"
     shots.mkdir()
+    (root / "prefect.yaml").write_text(
+        "name: demo\ndeployments:\n  - name: nightly\n    entrypoint: flows/greet.py:f\n"
+        "    work_pool: {name: pool}\n    schedules: [{cron: '0 2 * * *'}]\n"
+    )
     workers = Workers(home, root)
     driver = None
     try:
-        with flowplan_server(home) as server:
+        with flowplan_server(home, "--project", str(root)) as server:
             workers.start()
             driver = browser()
             yield Env(server, backend, driver, shots, greet, fail, slow)
@@ -255,13 +259,23 @@ def test_pause_and_resume(env: Env) -> None:
     assert not env.backend.read_deployments(ids=[env.greet.id])[0].paused
 
 
+def test_the_plan_page_shows_what_apply_would_create(env: Env) -> None:
+    env.open("/")
+    env.driver.find_element(By.LINK_TEXT, "Plan").click()
+    plan = env.driver.find_element(By.ID, "plan").text
+    assert "+ deployment 'f/nightly'" in plan and "Plan: 1 to add" in plan
+    env.driver.find_element(By.XPATH, "//button[text()='Refresh']").click()
+    assert "+ deployment 'f/nightly'" in env.driver.find_element(By.ID, "plan").text
+    env.shot("plan")
+
+
 def test_every_page_fits_a_phone_screen(env: Env) -> None:
     run = env.backend.read_flow_runs(limit=1)[0]
     phone = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
     env.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", phone)
     try:
         for path in ("/", "/deployments", f"/deployments/{env.greet.id}", "/runs",
-                     f"/runs/{run.id}", "/pools"):  # fmt: skip
+                     f"/runs/{run.id}", "/pools", "/plan"):  # fmt: skip
             env.open(path)
             wide = env.driver.execute_script(
                 "return [document.documentElement.scrollWidth, window.innerWidth]"

@@ -296,3 +296,22 @@ def test_the_dashboard_counts_the_last_day_by_state_and_lists_late_and_failed_fi
     page = text(ui(backend).answer("GET", "/", LOCAL, b""))
     attention = page.split("<h2>Late and failed</h2>")[1].split("<h2>")[0]
     assert re.findall(r'<a href="/runs/([0-9a-f-]{36})">', attention) == [late, failed]
+
+
+def test_a_pool_and_a_queue_are_paused_and_resumed(backend: LocalBackend, made: Deployment) -> None:
+    backend.create_work_queue("pool", "night shift")
+    server = ui(backend)
+    page = server.answer("GET", "/pools", LOCAL, b"")
+    token = csrf_of(page)
+    assert 'action="/pools/pool/queues/night%20shift/pause"' in text(page)
+    assert post(server, "/pools/pool/pause", {"csrf": token}).status == 303
+    assert backend.read_work_pool("pool").status == "PAUSED"
+    assert 'action="/pools/pool/resume"' in text(server.answer("GET", "/pools", LOCAL, b""))
+    assert post(server, "/pools/pool/queues/night%20shift/pause", {"csrf": token}).status == 303
+    assert backend.read_work_queue("pool", "night shift").status == "PAUSED"
+    assert post(server, "/pools/pool/queues/night%20shift/resume", {"csrf": token}).status == 303
+    assert backend.read_work_queue("pool", "night shift").status != "PAUSED"
+    assert post(server, "/pools/pool/resume", {"csrf": token}).status == 303
+    assert backend.read_work_pool("pool").status != "PAUSED"
+    assert post(server, "/pools/nope/pause", {"csrf": token}).status == 404
+    assert post(server, "/pools/pool/pause", {}).status == 403

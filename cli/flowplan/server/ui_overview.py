@@ -4,11 +4,12 @@ work pools page (pools and queues with their status, concurrency, workers' heart
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import quote, unquote
 
 from flowplan.domain.clock import utcnow
 from flowplan.server import ui_data
-from flowplan.server.ui_core import UI, Answer, UiRequest, html_page
-from flowplan.server.ui_html import Safe, join, render, state_badge, table, when
+from flowplan.server.ui_core import UI, Answer, UiRequest, html_page, not_found, redirect
+from flowplan.server.ui_html import Safe, button_form, join, render, state_badge, table, when
 from flowplan.server.ui_runs import recent_runs, run_rows
 
 ORDER = ("LATE", "FAILED", "CRASHED", "RUNNING", "PENDING", "SCHEDULED", "CANCELLING",
@@ -76,25 +77,49 @@ def pools(request: UiRequest) -> Answer:
         queues = [
             render(
                 "<tr><td>{name}</td><td>{status}</td><td>{priority}</td><td>{limit}</td>"
-                "<td>{polled}</td></tr>",
+                "<td>{polled}</td><td>{toggle}</td></tr>",
                 name=q.name,
                 status=_status(q.status),
                 priority=q.priority,
                 limit=q.concurrency_limit or "-",
                 polled=when(q.last_polled),
+                toggle=_toggle(
+                    f"/pools/{quote(pool.name)}/queues/{quote(q.name)}", q.is_paused, request.csrf
+                ),
             )
             for q in backend.read_work_queues(pool.name)
         ]
         sections.append(render(
-            '<section class="card pool"><h2>{name} {status}</h2><dl><dt>Type</dt><dd>{type}</dd>'
+            '<section class="card pool"><h2>{name} {status}</h2>{toggle}'
+            "<dl><dt>Type</dt><dd>{type}</dd>"
             "<dt>Concurrency</dt><dd>{limit}</dd><dt>Last heartbeat</dt><dd>{beat}</dd></dl>"
             "{queues}</section>",
             name=pool.name, status=_status(pool.status), type=pool.type,
+            toggle=_toggle(f"/pools/{quote(pool.name)}", pool.is_paused, request.csrf),
             limit=pool.concurrency_limit or "unlimited", beat=when(pool.last_heartbeat),
-            queues=table(("Queue", "Status", "Priority", "Concurrency", "Last polled"), queues,
+            queues=table(("Queue", "Status", "Priority", "Concurrency", "Last polled", ""), queues,
                          "No queues."),
         ))  # fmt: skip
     body = render("{pools}<h2>Workers</h2>{workers}",
                   pools=join(sections) or render('<p class="empty">No work pools yet.</p>'),
                   workers=_workers(request))  # fmt: skip
     return html_page("Work pools", body, request, "/pools")
+
+
+def _toggle(base: str, paused: bool, csrf: str) -> Safe:
+    return button_form(f"{base}/{'resume' if paused else 'pause'}",
+                       "Resume" if paused else "Pause", csrf)  # fmt: skip
+
+
+@UI.route("POST", "/pools/(?P<pool>[^/]+)(?:/queues/(?P<queue>[^/]+))?/(?P<to>pause|resume)")
+def pause(request: UiRequest) -> Answer:
+    pool, queue = unquote(request.params["pool"]), request.params.get("queue")
+    changes = {"is_paused": request.params["to"] == "pause"}
+    try:
+        if queue is None:
+            request.backend.update_work_pool(pool, changes)
+        else:
+            request.backend.update_work_queue(pool, unquote(queue), changes)
+    except LookupError:
+        return not_found(request, "This work pool or queue does not exist (any more).")
+    return redirect("/pools")

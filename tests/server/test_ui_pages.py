@@ -315,3 +315,22 @@ def test_a_pool_and_a_queue_are_paused_and_resumed(backend: LocalBackend, made: 
     assert backend.read_work_pool("pool").status != "PAUSED"
     assert post(server, "/pools/nope/pause", {"csrf": token}).status == 404
     assert post(server, "/pools/pool/pause", {}).status == 403
+
+
+def test_the_deployments_list_filters_by_name_tag_and_pool(
+    backend: LocalBackend, tmp_path: Path, made: Deployment
+) -> None:
+    deployment(backend, tmp_path, name="other", pool="gpu", tags=("ml",))
+    deployment(backend, tmp_path, name="third", tags=("ml",))
+    server = ui(backend)
+
+    def names(query: str) -> list[str]:
+        page = text(server.answer("GET", "/deployments?" + query, LOCAL, b""))
+        return re.findall(r'<a href="/deployments/[0-9a-f-]{36}">([^<]*)</a>', page)
+
+    assert names("") == ["other", "say &quot;hi&quot; now", "third"]
+    assert names("q=TH") == ["other", "third"]  # name contains, any case
+    assert names("tag=ml") == ["other", "third"]
+    assert names("tag=ml&pool=gpu") == ["other"]
+    assert names("pool=pool&q=say") == ["say &quot;hi&quot; now"]
+    assert names("tag=nope") == []

@@ -87,14 +87,25 @@ def workers(backend: LocalBackend) -> list[Worker]:
             for pool, name, beat, interval in found]  # fmt: skip
 
 
-def deployment_page(backend: LocalBackend, name_filter: str, offset: int, size: int) -> list[str]:
-    """One page of deployment ids, by full name, whose full name contains `name_filter`."""
+def deployment_page(
+    backend: LocalBackend, name_filter: str, offset: int, size: int, *, tag: str = "",
+    pool: str = "",
+) -> list[str]:  # fmt: skip
+    """One page of deployment ids, by full name, whose full name contains `name_filter`, with
+    the tag `tag` and in the work pool `pool` when given."""
+    clauses, args = ["instr(lower(f.name || '/' || d.name), lower(?)) > 0"], [name_filter]
+    if tag:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(d.tags) t WHERE t.value = ?)")
+        args.append(tag)
+    if pool:
+        clauses.append("d.work_queue_id IN (SELECT q.id FROM work_queues q JOIN work_pools p"
+                       " ON p.id = q.work_pool_id WHERE p.name = ?)")  # fmt: skip
+        args.append(pool)
     with backend.store.read() as conn:
         found = conn.execute(
             "SELECT d.id FROM deployments d JOIN flows f ON f.id = d.flow_id"
-            " WHERE instr(lower(f.name || '/' || d.name), lower(?)) > 0"
-            " ORDER BY f.name, d.name LIMIT ? OFFSET ?",
-            (name_filter, size, offset),
+            f" WHERE {' AND '.join(clauses)} ORDER BY f.name, d.name LIMIT ? OFFSET ?",
+            (*args, size, offset),
         ).fetchall()
     return [str(row[0]) for row in found]
 

@@ -21,7 +21,16 @@ from flowplan.server.ui_core import (
     offset_of,
     redirect,
 )
-from flowplan.server.ui_html import Safe, button_form, csrf_field, pager, render, table, when
+from flowplan.server.ui_html import (
+    Safe,
+    button_form,
+    csrf_field,
+    join,
+    pager,
+    render,
+    table,
+    when,
+)
 from flowplan.server.ui_runs import run_rows
 
 if TYPE_CHECKING:
@@ -41,8 +50,14 @@ def _schedule_text(deployment: Deployment) -> str:
 def deployments(request: UiRequest) -> Answer:
     backend = request.backend
     wanted = request.query.get("q", "").strip()
+    tag, pool = request.query.get("tag", "").strip(), request.query.get("pool", "")
     offset = offset_of(request)
-    ids = ui_data.deployment_page(backend, wanted, offset, PAGE)
+    ids = ui_data.deployment_page(backend, wanted, offset, PAGE, tag=tag, pool=pool)
+    pools = join(
+        render('<option value="{v}"{sel}>{label}</option>', v=name, label=name or "Any pool",
+               sel=Safe(" selected") if name == pool else Safe(""))
+        for name in ["", *(p.name for p in backend.read_work_pools())]
+    )  # fmt: skip
     chosen = backend.read_deployments(ids=ids) if ids else []
     nexts = ui_data.next_runs(backend, ids)
     rows = [
@@ -61,13 +76,16 @@ def deployments(request: UiRequest) -> Answer:
     ]
     body = render(
         '<form method="get" class="filter" role="search"><label for="q">Name contains</label>'
-        '<input id="q" name="q" value="{q}"><button type="submit">Filter</button></form>'
-        "{table}{pager}",
-        q=wanted,
+        '<input id="q" name="q" value="{q}"><label for="tag">Tag</label>'
+        '<input id="tag" name="tag" value="{tag}" size="10"><label for="pool">Pool</label>'
+        '<select id="pool" name="pool">{pools}</select><button type="submit">Filter</button>'
+        "</form>{table}{pager}",
+        q=wanted, tag=tag, pools=pools,
         table=table(("Deployment", "Flow", "Pool", "Schedule", "Status", "Next run"), rows,
-                    "No deployment matches." if wanted else "No deployments yet: flowplan apply"
-                    " creates them from prefect.yaml."),
-        pager=pager("/deployments", offset, PAGE, len(ids), urlencode({"q": wanted})),
+                    "No deployment matches." if wanted or tag or pool
+                    else "No deployments yet: flowplan apply creates them from prefect.yaml."),
+        pager=pager("/deployments", offset, PAGE, len(ids),
+                    urlencode({"q": wanted, "tag": tag, "pool": pool})),
     )  # fmt: skip
     return html_page("Deployments", body, request, "/deployments")
 

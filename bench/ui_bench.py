@@ -125,6 +125,7 @@ def main() -> None:
             "deployments, first page": "/deployments",
             "deployments, last page": "/deployments?offset=9950",
             "deployments, filtered by name": "/deployments?q=d999",
+            "deployments, filtered by tag and pool": "/deployments?tag=bench&pool=pool",
             "one deployment (form, schedules, its runs)": f"/deployments/{deployment_id}",
             "flow runs, first page": "/runs",
             "flow runs, FAILED": "/runs?state=FAILED",

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from flowplan.backends.local import LocalBackend
@@ -85,7 +87,10 @@ class Env:
 
     def wait(self, what: str, check: object, timeout: float = 60) -> object:
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(check)  # type: ignore[arg-type]
+            # a page being replaced (a reload, a form posted) is looked at again
+            ignored = (NoSuchElementException, StaleElementReferenceException)
+            waiting = WebDriverWait(self.driver, timeout, 0.1, ignored_exceptions=ignored)
+            return waiting.until(check)  # type: ignore[arg-type]
         except Exception as exc:
             raise AssertionError(f"waiting for {what}: {self.driver.page_source[-3000:]}") from exc
 
@@ -264,7 +269,9 @@ def test_the_plan_page_shows_what_apply_would_create(env: Env) -> None:
     env.driver.find_element(By.LINK_TEXT, "Plan").click()
     plan = env.driver.find_element(By.ID, "plan").text
     assert "+ deployment 'f/nightly'" in plan and "Plan: 1 to add" in plan
+    before = env.driver.find_element(By.ID, "plan")
     env.driver.find_element(By.XPATH, "//button[text()='Refresh']").click()
+    env.wait("the page made again", staleness_of(before))
     assert "+ deployment 'f/nightly'" in env.driver.find_element(By.ID, "plan").text
     env.shot("plan")
 

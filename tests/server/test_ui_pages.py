@@ -334,3 +334,23 @@ def test_the_deployments_list_filters_by_name_tag_and_pool(
     assert names("tag=ml&pool=gpu") == ["other"]
     assert names("pool=pool&q=say") == ["say &quot;hi&quot; now"]
     assert names("tag=nope") == []
+
+
+def test_a_finished_run_is_run_again_with_its_parameters(
+    backend: LocalBackend, made: Deployment
+) -> None:
+    run = backend.create_flow_run(made.id, parameters={"n": 3, "who": "Ada"})
+    server = ui(backend)
+    page = server.answer("GET", f"/runs/{run.id}", LOCAL, b"")
+    assert "Run again" not in text(page) and ">Cancel</button>" in text(page)
+    backend.set_flow_run_state(run.id, StateType.FAILED, message="boom")
+    page = server.answer("GET", f"/runs/{run.id}", LOCAL, b"")
+    assert ">Run again (same parameters)</button>" in text(page)
+    assert ">Cancel</button>" not in text(page)
+    answer = post(server, f"/runs/{run.id}/again", {"csrf": csrf_of(page)})
+    assert answer.status == 303
+    newest = backend.read_flow_runs(limit=1)[0]
+    assert dict(answer.headers)["location"] == f"/runs/{newest.id}" and newest.id != run.id
+    assert newest.parameters == backend.read_flow_run(run.id).parameters
+    assert newest.state.type is StateType.SCHEDULED
+    assert backend.read_flow_run(run.id).state.type is StateType.FAILED  # kept as it ended

@@ -115,8 +115,13 @@ def run(request: UiRequest) -> Answer:
         for kind, name, at, message in ui_data.state_history(request.backend, found.id)
     ]  # fmt: skip
     final = found.state.type.value in FINAL
-    cancel = Safe("") if final else button_form(f"/runs/{found.id}/cancel", "Cancel",
-                                                request.csrf, "danger")  # fmt: skip
+    if not final:
+        cancel = button_form(f"/runs/{found.id}/cancel", "Cancel", request.csrf, "danger")
+    elif found.deployment_id:
+        cancel = button_form(f"/runs/{found.id}/again", "Run again (same parameters)",
+                             request.csrf)  # fmt: skip
+    else:
+        cancel = Safe("")
     deployment = (render('<a href="/deployments/{id}">{name}</a>', id=found.deployment_id,
                          name=f"{found.flow_name}/{found.deployment_name}")
                   if found.deployment_id else Safe("-"))  # fmt: skip
@@ -174,3 +179,20 @@ def cancel(request: UiRequest) -> Answer:
     if found.state.type.value not in FINAL:
         request.backend.cancel_flow_run(found.id)
     return redirect(f"/runs/{found.id}")
+
+
+@UI.route("POST", f"/runs/(?P<id>{UUID})/again")
+def again(request: UiRequest) -> Answer:
+    """A new run of the same deployment with this run's parameters (this run stays as it
+    ended: its history is kept)."""
+    try:
+        found = request.backend.read_flow_run(request.params["id"])
+    except LookupError:
+        return not_found(request, "This flow run does not exist (any more).")
+    if found.deployment_id is None:
+        return not_found(request, "This run has no deployment to run again.")
+    try:
+        created = request.backend.create_flow_run(found.deployment_id, parameters=found.parameters)
+    except LookupError:
+        return not_found(request, "Its deployment does not exist any more.")
+    return redirect(f"/runs/{created.id}")

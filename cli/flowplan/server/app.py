@@ -20,6 +20,7 @@ from flowplan.errors import FlowplanError
 
 if TYPE_CHECKING:
     from flowplan.backends.local import LocalBackend
+    from flowplan.server.ui_core import Planner
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class ServerOptions:
     host: str
     port: int
     token: str | None
+    planner: Planner | None = None  # the web UI's plan page: (project, its plan's lines)
 
 
 class _Server(ThreadingHTTPServer):
@@ -40,12 +42,19 @@ class _Server6(_Server):
 
 def build(backend: LocalBackend, options: ServerOptions) -> ThreadingHTTPServer:
     """The bound server (not serving yet); an address that cannot be bound is a user error."""
+    import secrets
+
     from flowplan.server import api_deployments, api_objects, api_refused, api_runs, openapi
+    from flowplan.server.auth import LOOPBACK
     from flowplan.server.http import make_handler
     from flowplan.server.router import ROUTER
+    from flowplan.server.ui_app import UiServer
 
     del api_deployments, api_objects, api_refused, api_runs  # imported for their routes
-    handler = make_handler(backend, ROUTER, options.token, lambda: openapi.document(ROUTER))
+    ui = UiServer(backend, options.token, secrets.token_bytes(32), options.host in LOOPBACK,
+                  options.planner)  # fmt: skip
+    handler = make_handler(backend, ROUTER, options.token, lambda: openapi.document(ROUTER),
+                           ui=ui)  # fmt: skip
     kind = _Server6 if ":" in options.host else _Server
     try:
         return kind((options.host, options.port), handler)

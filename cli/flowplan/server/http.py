@@ -20,6 +20,7 @@ from flowplan.server.router import ApiError, Reply, Request, Router, invalid_bod
 
 if TYPE_CHECKING:
     from flowplan.backends.local import LocalBackend
+    from flowplan.server.ui_app import UiServer
 
 MAX_BODY = 1024 * 1024  # bytes; larger bodies answer 413
 PREFIX = "/api"
@@ -37,6 +38,7 @@ def make_handler(
     token: str | None,
     openapi: Callable[[], dict[str, Any]],
     max_body: int = MAX_BODY,
+    ui: UiServer | None = None,
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -50,6 +52,9 @@ def make_handler(
         def _answer(self) -> None:
             started = time.monotonic()
             path = urlsplit(self.path).path.rstrip("/") or "/"
+            if ui is not None and path != PREFIX and not path.startswith(PREFIX + "/"):
+                self._answer_ui(ui)
+                return
             try:
                 status, payload = self._handle(path)
             except ApiError as exc:
@@ -91,7 +96,41 @@ def make_handler(
             reply = result if isinstance(result, Reply) else Reply(result)
             return reply.status, reply.payload
 
+        def _answer_ui(self, ui: UiServer) -> None:
+            from flowplan.server.ui_app import HEADERS
+            from flowplan.server.ui_core import Answer
+
+            try:
+                raw = self._raw_body()
+                headers = {key.lower(): value for key, value in self.headers.items()}
+                answer = ui.answer(self.command, self.path, headers, raw)
+            except ApiError as exc:
+                answer = Answer(exc.status, f"{exc.detail}\n".encode(), "text/plain")
+            except Exception:
+                answer = Answer(500, b"Internal server error (see the server's log)\n",
+                                "text/plain")  # fmt: skip
+                sys.stderr.write(traceback.format_exc())
+            self.send_response(answer.status)
+            self.send_header("content-type", answer.content_type)
+            self.send_header("content-length", str(len(answer.body)))
+            for key, value in (*HEADERS, *answer.headers):
+                self.send_header(key, value)
+            if self.close_connection:
+                self.send_header("connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(answer.body)
+
         def _body(self) -> Any:
+            raw = self._raw_body()
+            if not raw.strip():
+                return None
+            try:
+                return json.loads(raw)
+            except ValueError as exc:
+                raise invalid_body(None, [], f"JSON decode error: {exc}", "json_invalid") from None
+
+        def _raw_body(self) -> bytes:
             if self.headers.get("transfer-encoding"):
                 self.close_connection = True
                 raise ApiError(411, "send the body with a Content-Length")
@@ -104,13 +143,7 @@ def make_handler(
                 self.close_connection = True
                 raise ApiError(413, f"the body has {length} bytes; this server takes at most"
                                     f" {max_body}")  # fmt: skip
-            raw = self.rfile.read(length) if length > 0 else b""
-            if not raw.strip():
-                return None
-            try:
-                return json.loads(raw)
-            except ValueError as exc:
-                raise invalid_body(None, [], f"JSON decode error: {exc}", "json_invalid") from None
+            return self.rfile.read(length) if length > 0 else b""
 
         def _send(self, status: int, payload: Any) -> None:
             data = b"" if status == 204 or (payload is None and status != 200) else (

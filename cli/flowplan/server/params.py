@@ -33,10 +33,20 @@ def check_parameters(
                             f" (it takes: {takes})")  # fmt: skip
     if not (deployment.enforce_parameter_schema if enforce is None else enforce) or not known:
         return
-    issues = _validator(schema).issues({**deployment.parameters, **given})
+    issues = parameter_issues(schema, {**deployment.parameters, **given})
     if issues:
-        where = ".".join(str(part) for part in issues[0].path) or "parameters"
-        raise ApiError(422, f"Error creating flow run: parameter {where}: {issues[0].message}")
+        where, message = issues[0]
+        raise ApiError(422, f"Error creating flow run: parameter {where}: {message}")
+
+
+def parameter_issues(schema: dict[str, Any], values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(where, message) of each problem of the merged values against the schema; `where` is
+    the parameter's dotted path ("parameters" for the whole)."""
+    found = []
+    for issue in _validator(schema).issues(dict(values)):
+        where = ".".join(str(part) for part in issue.path) or "parameters"
+        found.append((where, issue.message))
+    return found
 
 
 def check_job_variables(

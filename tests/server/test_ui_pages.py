@@ -282,14 +282,24 @@ def test_the_dashboard_counts_the_last_day_by_state_and_lists_late_and_failed_fi
 
     from flowplan.server import ui_data
 
-    now = utcnow()
-    late = backend.create_flow_run(made.id, scheduled_time=now - timedelta(hours=2)).id
+    now, N = utcnow(), {"n": 1}  # the schema requires n
+    late = backend.create_flow_run(
+        made.id, parameters=N, scheduled_time=now - timedelta(hours=2)
+    ).id
     backend.mark_late_runs(before=now)
-    failed = backend.create_flow_run(made.id, scheduled_time=now - timedelta(hours=1)).id
+    failed = backend.create_flow_run(
+        made.id, parameters=N, scheduled_time=now - timedelta(hours=1)
+    ).id
     backend.set_flow_run_state(failed, StateType.FAILED)
-    backend.create_flow_run(made.id, scheduled_time=now - timedelta(days=2))  # too old
-    backend.create_flow_run(made.id, scheduled_time=now + timedelta(hours=1))  # not yet
-    done = backend.create_flow_run(made.id, scheduled_time=now - timedelta(minutes=5)).id
+    backend.create_flow_run(
+        made.id, parameters=N, scheduled_time=now - timedelta(days=2)
+    )  # too old
+    backend.create_flow_run(
+        made.id, parameters=N, scheduled_time=now + timedelta(hours=1)
+    )  # not yet
+    done = backend.create_flow_run(
+        made.id, parameters=N, scheduled_time=now - timedelta(minutes=5)
+    ).id
     backend.set_flow_run_state(done, StateType.COMPLETED)
     assert ui_data.runs_by_state(backend, now - timedelta(days=1)) == {
         "LATE": 1, "FAILED": 1, "COMPLETED": 1}  # fmt: skip

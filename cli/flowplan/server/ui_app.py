@@ -162,4 +162,5 @@ def _static(name: str) -> Answer:
     path = STATIC / name
     if "/" in name or path.suffix not in _TYPES or not path.is_file():
         return _plain(404, "no such file")
-    return Answer(200, path.read_bytes(), _TYPES[path.suffix])
+    with open(path, "rb") as shipped:  # our own file, shipped in the package
+        return Answer(200, shipped.read(), _TYPES[path.suffix])

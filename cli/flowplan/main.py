@@ -20,6 +20,8 @@ from flowplan import console, masking
 from flowplan.errors import ExitCode, FlowplanError, ProjectFileError
 from flowplan.private_file import write_private
 
+API_URL = "FLOWPLAN_API_URL"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
@@ -29,10 +31,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # one path for every byte printed: secrets read in this process are masked
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = masking.MaskedStream(sys.stdout), masking.MaskedStream(sys.stderr)
+    api_url = os.environ.get(API_URL)  # --api-url sets it for this command line only
     try:
         return _run(args)
     finally:
         sys.stdout, sys.stderr = saved
+        if api_url is None:
+            os.environ.pop(API_URL, None)
+        else:
+            os.environ[API_URL] = api_url
 
 
 def _run(args: list[str]) -> int:

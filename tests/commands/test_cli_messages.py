@@ -119,6 +119,16 @@ def test_a_bad_api_url_is_refused_before_any_call(cli: Cli, url: str, problem: s
     ]
 
 
+def test_api_url_holds_for_its_command_line_only(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process commands (tests, the Python API) keep the environment they had: a worker
+    started later must not find a Prefect API it was never given."""
+    assert cli("--api-url", "not-a-url", "deployment", "ls").code == 1
+    assert "FLOWPLAN_API_URL" not in os.environ
+    monkeypatch.setenv("FLOWPLAN_API_URL", "http://127.0.0.1:9/api")
+    cli("--api-url", "not-a-url", "deployment", "ls")
+    assert os.environ["FLOWPLAN_API_URL"] == "http://127.0.0.1:9/api"
+
+
 @pytest.fixture
 def hangs_up() -> Iterator[str]:
     """A server on 127.0.0.1 that accepts every connection and closes it without answering."""
@@ -167,8 +177,11 @@ def test_shell_completion_through_typer(tmp_path: Path) -> None:
     assert _complete("flowplan depl", env) == ["deploy", "deployment"]
     assert _complete("flowplan deployment r", env) == ["resume", "run"]
     assert _complete("flowplan flow-run ret", env) == ["retry"]
-    installed = subprocess.run([FLOWPLAN, "--install-completion", "bash"], capture_output=True,
-                               text=True, env=env)  # fmt: skip
+    # typer finds the shell to install for from the process's parents, as from a user's
+    # terminal: run it from bash (CI runs the suite from sh, which typer does not support;
+    # a second command keeps bash from replacing itself with the first)
+    installed = subprocess.run(["bash", "-c", f"'{FLOWPLAN}' --install-completion; exit $?"],
+                               capture_output=True, text=True, env=env)  # fmt: skip
     assert installed.returncode == 0, installed.stderr
     script = tmp_path / ".bash_completions" / "flowplan.sh"
     assert "_FLOWPLAN_COMPLETE=complete_bash" in script.read_text()

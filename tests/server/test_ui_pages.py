@@ -257,6 +257,7 @@ def test_a_schedule_is_turned_off_and_on(backend: LocalBackend, tmp_path: Path) 
     from datetime import timedelta
 
     from flowplan.domain.schedules import IntervalSchedule
+    from flowplan.runtime import scheduler
 
     made = deployment(backend, tmp_path, name="timed",
                       schedules=(IntervalSchedule(timedelta(minutes=10)),))  # fmt: skip
@@ -265,13 +266,18 @@ def test_a_schedule_is_turned_off_and_on(backend: LocalBackend, tmp_path: Path) 
     page = server.answer("GET", f"/deployments/{made.id}", LOCAL, b"")
     assert "every 600s" in text(page) and ">Turn off</button>" in text(page)
     base = f"/deployments/{made.id}/schedules/{schedule.id}"
+    assert scheduler.fill(backend, utcnow()).inserted > 0  # on: the scheduler fills it
     assert post(server, f"{base}/off", {"csrf": csrf_of(page)}).status == 303
     assert not backend.read_deployments(ids=[made.id])[0].schedules[0].active
+    # off: the scheduler drops its future runs and makes none
+    assert scheduler.fill(backend, utcnow()).inserted == 0
+    assert backend.read_flow_runs(deployment=made.id, states=[StateType.SCHEDULED]) == []
     after = text(server.answer("GET", f"/deployments/{made.id}", LOCAL, b""))
     assert ">Turn on</button>" in after and "all off" in text(
         server.answer("GET", "/deployments", LOCAL, b""))  # fmt: skip
     assert post(server, f"{base}/on", {"csrf": csrf_of(page)}).status == 303
     assert backend.read_deployments(ids=[made.id])[0].schedules[0].active
+    assert scheduler.fill(backend, utcnow()).inserted > 0  # on again: filled again
     assert post(server, f"{base}/off", {}).status == 403  # the CSRF field here too
 
 

@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -87,3 +88,29 @@ def write(name: str, result: dict[str, object]) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+
+
+def fuzz_workers(
+    source: str, count: int, seed: int, tmp: Path, env: dict[str, str], *extra: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Two fuzzing workers (one a core): `python -c source REPO COUNT/2 SEED+i DIR *extra`,
+    each printing one JSON result a line and leaving its input in DIR/current.yaml. Returns the
+    results and, for a worker that died, what it was reading."""
+    repo = Path(__file__).resolve().parent.parent
+    workers = []
+    for index in range(2):
+        directory = tmp / f"w{index}"
+        directory.mkdir()
+        argv = [sys.executable, "-c", source, str(repo), str(count // 2), str(seed + index),
+                str(directory), *extra]  # fmt: skip
+        workers.append((subprocess.Popen(argv, cwd=directory, env=env, text=True,
+                                         stdout=subprocess.PIPE), directory))  # fmt: skip
+    results: list[dict[str, Any]] = []
+    dead: list[str] = []
+    for process, directory in workers:
+        assert process.stdout is not None
+        results += [json.loads(line) for line in process.stdout]
+        if process.wait() != 0:
+            text = (directory / "current.yaml").read_text(errors="replace")
+            dead.append(f"worker died ({process.returncode}) on:\n{text[:500]}")
+    return results, dead

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from _common import write
+from _common import fuzz_workers, write
 
 REPO = Path(__file__).resolve().parent.parent
 CRASHERS = Path(__file__).resolve().parent / "results" / "structure_crashers"
@@ -108,27 +107,13 @@ def kinds(bad: list[dict[str, Any]]) -> dict[str, int]:
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else random.randrange(2**32)
-    results: list[dict[str, Any]] = []
-    dead: list[str] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         documents = bases(Path(tmp))
         (Path(tmp) / "bases.json").write_text(json.dumps(documents, default=str))
         env = {**os.environ, "NO_COLOR": "1"}
-        workers = []
-        for index in range(2):
-            directory = Path(tmp) / f"w{index}"
-            directory.mkdir()
-            argv = [sys.executable, "-c", WORKER, str(REPO), str(count // 2), str(seed + index),
-                    str(directory), str(Path(tmp) / "bases.json")]  # fmt: skip
-            workers.append((subprocess.Popen(argv, cwd=directory, env=env, text=True,
-                                             stdout=subprocess.PIPE), directory))  # fmt: skip
-        for process, directory in workers:
-            assert process.stdout is not None
-            results += [json.loads(line) for line in process.stdout]
-            if process.wait() != 0:
-                text = (directory / "current.yaml").read_text(errors="replace")
-                dead.append(f"worker died ({process.returncode}) on:\n{text[:500]}")
+        results, dead = fuzz_workers(WORKER, count, seed, Path(tmp), env,
+                                     str(Path(tmp) / "bases.json"))  # fmt: skip
     bad = [r for r in results if r["bad"]]
     CRASHERS.mkdir(parents=True, exist_ok=True)
     for number, crash in enumerate(bad):

@@ -7,7 +7,6 @@ input under a 10 s alarm; a worker that dies (a segfault) is reported with its i
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import subprocess
@@ -16,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import write
+from _common import fuzz_workers, write
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER = """
@@ -89,25 +88,10 @@ print(code, rss, out.getvalue().replace(chr(10), " "), sep=chr(9))
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else random.randrange(2**32)
-    results: list[dict[str, object]] = []
-    dead: list[str] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "FLOWPLAN_HOME": str(Path(tmp) / "home")}
-        workers = []
-        for index in range(2):
-            directory = Path(tmp) / f"w{index}"
-            directory.mkdir()
-            argv = [sys.executable, "-c", WORKER, str(REPO), str(count // 2), str(seed + index),
-                    str(directory)]  # fmt: skip
-            workers.append((subprocess.Popen(argv, cwd=directory, env=env, text=True,
-                                             stdout=subprocess.PIPE), directory))  # fmt: skip
-        for process, directory in workers:
-            assert process.stdout is not None
-            results += [json.loads(line) for line in process.stdout]
-            if process.wait() != 0:
-                text = (directory / "current.yaml").read_text(errors="replace")
-                dead.append(f"worker died ({process.returncode}) on:\n{text[:500]}")
+        results, dead = fuzz_workers(WORKER, count, seed, Path(tmp), env)
         big = [time_big(big_file(Path(tmp), length), env) for length in (200, 1000)]
     bad = [r for r in results if r["code"] not in (0, 1)]
     big_ok = all(

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
+
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,3 +239,22 @@ def reset(server_url: str) -> None:
             api.delete(f"automations/{automation['id']}")
     finally:
         api.close()
+
+
+class _RetryUnavailable(httpx.HTTPTransport):
+    """Prefect's server answers 503 while its SQLite database is busy (its scheduler writes
+    too); Prefect's own client retries that, and so does this one: a few times, briefly."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(5):
+            response = super().handle_request(request)
+            if response.status_code != 503 or attempt == 4:
+                return response
+            response.close()
+            time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+
+def api_client(url: str) -> httpx.Client:
+    """A plain HTTP client for the server's API, as a test changes things behind flowplan."""
+    return httpx.Client(base_url=url + "/", transport=_RetryUnavailable())

@@ -9,12 +9,11 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from flowplan.backends.prefect import PrefectBackend
 from tests.conftest import Result, write
-from tests.prefect_server import PREFECT, PrefectServer, Proxy, prefect_env, proxy
+from tests.prefect_server import PREFECT, PrefectServer, Proxy, api_client, prefect_env, proxy
 from tests.servers import free_port
 
 FLOW = """\
@@ -99,7 +98,7 @@ def test_changes_made_through_prefect_show_as_drift(
     interop: Path, prefect_server: PrefectServer, cli: Callable[..., Result]
 ) -> None:
     assert cli("apply", "--auto-approve").code == 0
-    api = httpx.Client(base_url=prefect_server.url + "/")
+    api = api_client(prefect_server.url)
     deployment = api.get("deployments/name/etl/d02").json()
     assert api.patch(f"deployments/{deployment['id']}",
                      json={"description": "edited by hand"}).status_code == 204  # fmt: skip
@@ -294,7 +293,7 @@ def test_triggers_become_prefect_automations(
     write(root, {"prefect.yaml": text})
     monkeypatch.setenv("FLOWPLAN_API_URL", prefect_api.url)
     assert cli("apply", "--auto-approve").code == 0
-    api = httpx.Client(base_url=prefect_server.url + "/")
+    api = api_client(prefect_server.url)
     [automation] = api.post("automations/filter", json={}).json()
     deployment = api.get("deployments/name/etl/nightly").json()
     assert automation["name"] == "nightly__automation_1"

@@ -2,7 +2,7 @@
 # System packages the test suite needs, installed with apt-get when missing:
 # git (and its daemon), podman with runc (a Docker-compatible engine), Debian's docker-registry,
 # openssl (a certificate for the private git server), chromium and its driver (the web UI's
-# browser tests).
+# browser tests), PostgreSQL's server (a Prefect server on PostgreSQL, as teams run it).
 set -euo pipefail
 missing=()
 command -v git >/dev/null 2>&1 || missing+=(git)
@@ -13,6 +13,7 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing system packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

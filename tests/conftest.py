@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from flowplan.main import main
+from tests.postgres import Postgres, create_database, postgres_cluster
 from tests.prefect_server import PrefectServer, Proxy, proxy, reset
 from tests.prefect_server import prefect_server as start_prefect_server
+
+DATABASES = ["sqlite", "postgresql"]  # what the Prefect servers of the tests run on
 
 REPO = Path(__file__).resolve().parent.parent
 # ../shared beside the checkout (one level further up from mutmut's copy in mutants/)
@@ -91,22 +95,61 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """One real Prefect server for the whole session (its first start takes about 13 s)."""
-    with start_prefect_server(tmp_path_factory.mktemp("prefect")) as server:
+def postgres() -> Iterator[Postgres]:
+    """One throwaway PostgreSQL cluster for the whole session."""
+    with postgres_cluster() as server:
         yield server
 
 
+PrefectPair = tuple[PrefectServer, Proxy]
+
+
 @pytest.fixture(scope="session")
-def _prefect_proxy(prefect_server: PrefectServer) -> Iterator[Proxy]:
-    with proxy(prefect_server.url) as front:
-        yield front
+def prefect_on_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectPair]:
+    """A real Prefect server on SQLite for the whole session (its first start takes about
+    13 s), with a counting proxy in front of it."""
+    with (
+        start_prefect_server(tmp_path_factory.mktemp("prefect")) as server,
+        proxy(server.url) as front,
+    ):
+        yield server, front
+
+
+@pytest.fixture(scope="session")
+def prefect_on_postgresql(
+    tmp_path_factory: pytest.TempPathFactory, postgres: Postgres
+) -> Iterator[PrefectPair]:
+    """The same on PostgreSQL, as teams run Prefect's server in production."""
+    create_database(postgres, "prefect")
+    base = tmp_path_factory.mktemp("prefect")
+    with start_prefect_server(base, postgres.url("prefect")) as server, proxy(server.url) as front:
+        yield server, front
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def _prefect(request: pytest.FixtureRequest) -> PrefectPair:
+    pair: PrefectPair = request.getfixturevalue(f"prefect_on_{request.param}")
+    return pair
+
+
+@pytest.fixture(scope="session")
+def prefect_server(_prefect: PrefectPair) -> PrefectServer:
+    """A real Prefect server: every test that uses it runs once on SQLite, once on PostgreSQL."""
+    return _prefect[0]
+
+
+@contextmanager
+def emptied(pair: PrefectPair) -> Iterator[Proxy]:
+    """The server, empty, behind its counting proxy, reset again afterwards."""
+    server, front = pair
+    reset(server.url)
+    front.reset()
+    yield front
+    front.reset()
 
 
 @pytest.fixture
-def prefect_api(prefect_server: PrefectServer, _prefect_proxy: Proxy) -> Iterator[Proxy]:
+def prefect_api(_prefect: PrefectPair) -> Iterator[Proxy]:
     """The server, empty, behind a counting proxy: tests talk to `prefect_api.url`."""
-    reset(prefect_server.url)
-    _prefect_proxy.reset()
-    yield _prefect_proxy
-    _prefect_proxy.reset()
+    with emptied(_prefect) as front:
+        yield front

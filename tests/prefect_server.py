@@ -26,12 +26,15 @@ PREFECT_VENV = ROOT / ".venv-prefect"
 PREFECT = PREFECT_VENV / "bin" / "prefect"
 
 
-def prefect_env(home: Path, api_url: str | None = None) -> dict[str, str]:
+def prefect_env(home: Path, api_url: str | None = None, database: str | None = None
+                ) -> dict[str, str]:  # fmt: skip
+    """Prefect's settings for the tests; `database` is the server's connection URL (default:
+    a SQLite file in `home`)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     env.update(
         PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_UI_ENABLED="false", PREFECT_SERVER_UI_ENABLED="false",
-        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
+        PREFECT_API_DATABASE_CONNECTION_URL=database or f"sqlite+aiosqlite:///{home}/prefect.db",
         PREFECT_CLI_PROMPT="false",
     )  # fmt: skip
     env.pop("FLOWPLAN_API_URL", None)
@@ -53,6 +56,7 @@ class PrefectServer:
     url: str  # ends in /api
     home: Path
     process: subprocess.Popen[bytes]
+    database: str = "sqlite"  # or "postgresql"
 
     def cli(self, *args: str, cwd: Path | None = None, url: str | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess[str]:  # fmt: skip
@@ -64,7 +68,9 @@ class PrefectServer:
 
 
 @contextmanager
-def prefect_server(base: Path) -> Iterator[PrefectServer]:
+def prefect_server(base: Path, database: str | None = None) -> Iterator[PrefectServer]:
+    """A Prefect server on SQLite, or on the database at `database` (a SQLAlchemy URL such as
+    postgresql+asyncpg://user@127.0.0.1:5432/prefect)."""
     if not PREFECT.exists():
         raise RuntimeError(f"{PREFECT} is missing: run 'bash scripts/prefect-venv.sh' (make test)")
     home = base / "prefect-home"
@@ -73,7 +79,8 @@ def prefect_server(base: Path) -> Iterator[PrefectServer]:
     log = open(base / "prefect-server.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
         [str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=prefect_env(home), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=prefect_env(home, database=database), stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/api"
     try:
@@ -83,7 +90,8 @@ def prefect_server(base: Path) -> Iterator[PrefectServer]:
                 tail = (base / "prefect-server.log").read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"the Prefect server did not start:\n{tail}")
             time.sleep(0.2)
-        yield PrefectServer(url, home, process)
+        kind = "postgresql" if database and database.startswith("postgresql") else "sqlite"
+        yield PrefectServer(url, home, process, kind)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)

@@ -14,7 +14,7 @@ import pytest
 from flowplan.backends.prefect import PrefectBackend
 from tests.conftest import Result, write
 from tests.prefect_server import PREFECT, PrefectServer, Proxy, api_client, prefect_env, proxy
-from tests.servers import free_port
+from tests.servers import free_port, wait_for
 
 FLOW = """\
 from prefect import flow, get_run_logger
@@ -149,6 +149,58 @@ def test_a_prefect_worker_runs_what_flowplan_applied(
     assert done["state"]["type"] == "COMPLETED" and done["deployment_name"] == "d00"
     logs = cli("flow-run", "logs", done["id"])
     assert "etl ran with n=21" in logs.out
+
+
+def test_two_prefect_workers_on_one_pool_run_each_run_exactly_once(
+    interop: Path, prefect_server: PrefectServer, cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """The scale-out picture: flowplan applies; Prefect's workers on (here: beside) other hosts
+    share the pool's runs, each run executed by exactly one of them."""
+    assert cli("apply", "--auto-approve", "-n", "d00").code == 0
+    made = [cli("deployment", "run", "etl/d00", "--param", f"n={100 + i}") for i in range(8)]
+    assert all(run.code == 0 for run in made), [run.err for run in made]
+    env = {**prefect_env(prefect_server.home, prefect_server.url),
+           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}  # fmt: skip
+    logs = [tmp_path / f"worker-{n}.log" for n in (1, 2)]
+    workers = []
+    for n, log in enumerate(logs, 1):
+        with open(log, "wb") as out:
+            workers.append(subprocess.Popen(
+                [str(PREFECT), "worker", "start", "--pool", "interop-pool", "--type", "process",
+                 "--name", f"worker-{n}"],
+                cwd=interop, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            ))  # fmt: skip
+
+    def finished() -> list[dict[str, object]]:
+        listed = cli("flow-run", "ls", "--output", "json")
+        ours = [r for r in json.loads(listed.out) if r["parameters"].get("n", 0) >= 100]
+        return ours if all(r["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED")
+                           for r in ours) else []  # fmt: skip
+
+    def logged(run: dict[str, object]) -> str:
+        return cli("flow-run", "logs", str(run["id"])).out
+
+    try:
+        wait_for(lambda: len(finished()) == 8, "8 runs finished by two Prefect workers", 240)
+        # a run sends its logs in batches, after its final state: wait for its last ones
+        wait_for(lambda: all("etl ran with" in logged(run) for run in finished()),
+                 "the runs' logs", 60)  # fmt: skip
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            worker.wait(30)
+    runs = finished()
+    assert sorted(r["parameters"]["n"] for r in runs) == list(range(100, 108))
+    assert {r["state"]["type"] for r in runs} == {"COMPLETED"}, runs
+    texts = [log.read_text(errors="replace") for log in logs]
+    for run in runs:
+        # a worker that lost the race for a run logs its submission, then that it aborted it
+        took = [f"submitting flow run '{run['id']}'" in text
+                and f"Aborted submission of flow run '{run['id']}'" not in text
+                for text in texts]  # fmt: skip
+        assert took.count(True) == 1, (run["id"], texts)
+        assert logged(run).count(f"etl ran with n={run['parameters']['n']} ") == 1, logged(run)
 
 
 # -- faults ---------------------------------------------------------------------------------

@@ -333,7 +333,14 @@ def job_problems(
     for variable, message in job.problems:
         if variable is None or str(variable[0]) not in refused:
             found.append(JobProblem(variable, message, "k8s-render"))
-    for issue in [*schema_issues(job.manifest), *semantic_issues(job.manifest)]:
+    try:
+        schema = schema_issues(job.manifest)
+    except SchemasMissing as exc:
+        schema = []
+        found.append(JobProblem(None, f"{exc}: the Job was not checked against the Kubernetes"
+                                " schemas (pip install 'flowplan[kubernetes]')", "k8s-schemas",
+                                "warning"))  # fmt: skip
+    for issue in [*schema, *semantic_issues(job.manifest)]:
         if job.is_unknown(issue.path):
             continue
         origin = job.origin(issue.path)
@@ -418,7 +425,7 @@ def check_source(source: JobSource) -> tuple[RenderedJob, list[Finding]]:
                                     f"deployment {source.deployment!r}: {problem.message}",
                                     (*source.variables_path, *variable)))  # fmt: skip
             continue
-        if source.default_template and problem.severity == "warning":
+        if source.default_template and problem.code == "k8s-unknown-field":
             continue
         default = f" (the default of job variable {format_path(variable)})" if variable else ""
         findings.append(Finding(problem.severity, problem.code,

@@ -32,7 +32,7 @@ def check(project: Project) -> Iterator[Finding]:
     if not pools:
         return
     from flowplan.domain.job_templates import default_template
-    from flowplan.domain.k8s_checks import JobSource, SchemasMissing, check_source, prefect_labels
+    from flowplan.domain.k8s_checks import JobSource, check_source, prefect_labels
 
     templates: dict[str, Mapping[str, Any] | None] = {}
     for pool_name, (index, given) in pools.items():
@@ -61,13 +61,7 @@ def check(project: Project) -> Iterator[Finding]:
                        if pools[name][1] is not None else "type"),
             default_template=template == default_template("kubernetes"),
         )  # fmt: skip
-        try:
-            yield from check_source(source)[1]
-        except SchemasMissing as exc:
-            yield error("k8s-schemas", f"{exc}; the Kubernetes Jobs were not checked",
-                        ("work_pools", pools[name][0], "type"),
-                        "pip install kubernetes-validate")  # fmt: skip
-            return
+        yield from check_source(source)[1]
 
 
 def _template(project: Project, given: Any, path: Path_) -> tuple[Any, Finding | None]:

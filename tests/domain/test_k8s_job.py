@@ -118,6 +118,11 @@ def test_broken_job_variables_are_all_reported_at_their_paths() -> None:
     assert "repository names are lowercase" in messages["image"]
 
 
+def test_a_dotted_env_key_is_reported_as_written() -> None:
+    _, findings = check_source(source({"env.BAD=NAME": "1"}))
+    assert [(f.path, f.code) for f in findings] == [((*JV, "env.BAD=NAME"), "k8s-env-name")]
+
+
 def test_env_given_as_text_is_refused_at_env() -> None:
     _, findings = check_source(source({"env": "FOO=bar"}))
     assert [(f.path, f.code, f.message) for f in findings] == [(

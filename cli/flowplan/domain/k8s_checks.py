@@ -388,7 +388,11 @@ def unused_variables(template: Mapping[str, Any], job_variables: Mapping[str, An
         for _, placeholder in walk_placeholders(template.get("job_configuration") or {}, ())
         if placeholder.kind == "output"
     }
-    return [str(key) for key in job_variables if key not in properties and key not in used]
+    return [
+        str(key)
+        for key in job_variables
+        if str(key).partition(".")[0] not in properties and str(key).partition(".")[0] not in used
+    ]
 
 
 def prefect_labels(deployment: str, flow: str | None, pool: str) -> dict[str, str]:
@@ -419,7 +423,7 @@ def check_source(source: JobSource) -> tuple[RenderedJob, list[Finding]]:
         for key in unused_variables(source.template, source.job_variables)
     ]  # fmt: skip
     for problem in job_problems(job, source.job_variables, variables, source.unknown_text):
-        variable = problem.variable
+        variable = _as_written(problem.variable, source.job_variables)
         if variable and variable[0] in source.job_variables:
             findings.append(Finding(problem.severity, problem.code,
                                     f"deployment {source.deployment!r}: {problem.message}",
@@ -432,3 +436,12 @@ def check_source(source: JobSource) -> tuple[RenderedJob, list[Finding]]:
                                 f"work pool {source.pool!r}: {problem.message}{default}",
                                 source.pool_path))  # fmt: skip
     return job, findings
+
+
+def _as_written(variable: Path_ | None, job_variables: Mapping[str, Any]) -> Path_ | None:
+    """`("env", "FOO")` is `("env.FOO",)` when the job variables say `env.FOO: ...`."""
+    if variable and len(variable) > 1 and variable[0] not in job_variables:
+        dotted = f"{variable[0]}.{variable[1]}"
+        if dotted in job_variables:
+            return (dotted, *variable[2:])
+    return variable

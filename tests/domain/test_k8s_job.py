@@ -152,6 +152,18 @@ def test_the_schema_finds_every_error_not_the_first() -> None:
     ]
 
 
+def test_quantities_and_ports_of_the_wrong_type_say_what_they_take() -> None:
+    manifest = render_job(k8s_job_template(), {"image": "etl"}).manifest
+    main = manifest["spec"]["template"]["spec"]["containers"][0]
+    main["resources"]["limits"] = {"cpu": None, "memory": [1]}
+    main["ports"] = [{"containerPort": "80"}]
+    assert [(i.path[-1], i.message) for i in schema_issues(manifest)] == [
+        ("cpu", "expected text or a number, got null"),
+        ("memory", "expected text or a number, got a list"),
+        ("containerPort", "expected an integer, got text ('80')"),
+    ]
+
+
 def test_placeholders_are_checked_later_not_now() -> None:
     _, findings = check_source(
         source(

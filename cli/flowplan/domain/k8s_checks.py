@@ -21,7 +21,7 @@ from typing import Any
 from flowplan import files
 from flowplan.domain.k8s_job import RenderedJob, not_known
 from flowplan.findings import Finding, Path_, Severity, format_path
-from flowplan.schema_validator import Validator
+from flowplan.schema_validator import Validator, describe_value
 from flowplan.templating import path_parts, walk_placeholders
 
 
@@ -91,10 +91,20 @@ def schema_issues(manifest: Mapping[str, Any]) -> list[Issue]:
             message = (f"{issue.message}: Kubernetes {schema_version()} has no such field"
                        " (the API server drops it)")  # fmt: skip
             issues.append(Issue(issue.path, message, "k8s-unknown-field", "warning"))
+        elif issue.code == "schema-oneOf":  # a quantity or an int-or-string (a port)
+            value = _value_at(manifest, issue.path)
+            message = f"expected text or a number, got {describe_value(value)}"
+            issues.append(Issue(issue.path, message, "k8s-schema"))
         else:
             hint = f" ({issue.hint})" if issue.hint else ""
             issues.append(Issue(issue.path, issue.message + hint, "k8s-schema"))
     return issues
+
+
+def _value_at(data: Any, path: Path_) -> Any:
+    for part in path:
+        data = data[part]
+    return data
 
 
 # -- the semantic checks ----------------------------------------------------------------------

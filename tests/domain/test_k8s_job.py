@@ -123,6 +123,14 @@ def test_a_dotted_env_key_is_reported_as_written() -> None:
     assert [(f.path, f.code) for f in findings] == [((*JV, "env.BAD=NAME"), "k8s-env-name")]
 
 
+def test_a_command_that_cannot_be_split_is_one_problem() -> None:
+    _, findings = check_source(source({"command": "python -c 'unclosed"}))
+    assert [(f.path, f.code, f.message) for f in findings] == [(
+        (*JV, "command"), "k8s-render",
+        "deployment 'etl': command cannot be split into arguments: No closing quotation",
+    )]  # fmt: skip
+
+
 def test_env_given_as_text_is_refused_at_env() -> None:
     _, findings = check_source(source({"env": "FOO=bar"}))
     assert [(f.path, f.code, f.message) for f in findings] == [(

@@ -253,5 +253,6 @@ def _args(job: RenderedJob, container: dict[str, Any]) -> None:
             container["args"] = shlex.split(args)
         except ValueError as exc:
             job.problems.append((("command",), f"command cannot be split into arguments: {exc}"))
+            job.unknown.add((*CONTAINER, "args"))  # said once, not again by the schema
     elif not isinstance(args, list):
         job.problems.append((("command",), "command must be text or a list"))

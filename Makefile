@@ -40,6 +40,7 @@ demo: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python bench/startup_bench.py
 	$(BIN)/python bench/validate_bench.py
+	$(BIN)/python bench/k8s_validate_bench.py
 	$(BIN)/python bench/discovery_bench.py
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/sync_bench.py

@@ -92,16 +92,23 @@ class Validator:
     """Validates plain data (from YAML or JSON) against one schema document."""
 
     def __init__(
-        self, schema: dict[str, Any], *, lenient: bool = False, check_required: bool = True
+        self,
+        schema: dict[str, Any],
+        *,
+        lenient: bool = False,
+        check_required: bool = True,
+        registry: Any = None,
     ) -> None:
         """`lenient`: a schema users wrote (a work pool's `variables`, a flow's parameters):
         one that is itself invalid checks nothing instead of failing. `check_required=False`
-        skips `required`, as Prefect does for deployment job variables."""
+        skips `required`, as Prefect does for deployment job variables. `registry`: a
+        `referencing.Registry` for `$ref`s to other documents (the Kubernetes schemas)."""
         self.root = schema
         self.lenient = lenient
         self.check_required = check_required
         self._patterns: dict[str, re.Pattern[str]] = {}
-        self._validator = _capped_validator()(schema)
+        extra = {} if registry is None else {"registry": registry}
+        self._validator = _capped_validator()(schema, **extra)
 
     def issues(self, instance: Any) -> list[SchemaIssue]:
         """The issues of `instance`, in document order; past MAX_ERRORS errors the rest is

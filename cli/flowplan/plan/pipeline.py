@@ -15,7 +15,9 @@ from flowplan.errors import InvalidInput, UsageError
 from flowplan.plan.builds import predicted
 from flowplan.plan.compute import PlanOptions, compute_plan, left_behind
 from flowplan.plan.desired import Overrides, desired_state, select
+from flowplan.plan.kubernetes import JobsInvalid, RenderedJob, kubernetes_jobs, new_findings
 from flowplan.plan.model import Plan
+from flowplan.plan.specs import Desired
 from flowplan.plan.target import read_actual
 from flowplan.project.model import DeploymentConfig
 from flowplan.project.validate import FileReport
@@ -45,7 +47,48 @@ def make_plan(
     outputs: Callable[[DeploymentConfig], Mapping[str, Any]] | None = None,
 ) -> Plan:
     """The plan for a validated project (`report` without errors). Build and push outputs come
-    from `outputs` (by default: predicted, since a plan never runs steps)."""
+    from `outputs` (by default: predicted, since a plan never runs steps). The Kubernetes Jobs
+    of the selected deployments are checked first: all their errors at once (JobsInvalid)."""
+    project = report.project
+    assert project is not None
+    configs, desired = _desired(report, request, backend, env, outputs)
+    actual = read_actual(backend)
+    fresh = new_findings(report, kubernetes_jobs(report, configs, desired, actual))
+    errors = [finding for finding in fresh if finding.severity == "error"]
+    if errors:
+        raise JobsInvalid(errors)
+    plan = compute_plan(desired, actual, PlanOptions(request.prune, request.max_delete))
+    if fresh:
+        plan = replace(plan, warnings=(*plan.warnings, *(f.render() for f in fresh)))
+    if not request.prune and not request.names and (gone := left_behind(desired, actual)):
+        names = ", ".join(repr(name) for name in gone)
+        plan = replace(plan, warnings=(*plan.warnings, (
+            f"{names} {'is' if len(gone) == 1 else 'are'} no longer in {project.file.name} but"
+            " still on the target (made by this project): --prune deletes"
+            f" {'it' if len(gone) == 1 else 'them'}"),
+        ))  # fmt: skip
+    return replace(plan, target=backend.target, project_hash=file_hash(project.file))
+
+
+def render_jobs(
+    report: FileReport,
+    request: Request,
+    backend: Backend,
+    env: Mapping[str, str] | None = None,
+) -> list[RenderedJob]:
+    """The Kubernetes Job of each selected deployment on a kubernetes pool, as a plan renders
+    it, with all its findings (`plan --render-jobs`)."""
+    configs, desired = _desired(report, request, backend, env, None)
+    return kubernetes_jobs(report, configs, desired, read_actual(backend))
+
+
+def _desired(
+    report: FileReport,
+    request: Request,
+    backend: Backend,
+    env: Mapping[str, str] | None,
+    outputs: Callable[[DeploymentConfig], Mapping[str, Any]] | None,
+) -> tuple[list[DeploymentConfig], Desired]:
     project = report.project
     assert project is not None
     if request.prune and request.names:
@@ -65,13 +108,4 @@ def make_plan(
         env=env, overrides=request.overrides,
         outputs=outputs or predicted(variable_reader(backend)),
     )  # fmt: skip
-    actual = read_actual(backend)
-    plan = compute_plan(desired, actual, PlanOptions(request.prune, request.max_delete))
-    if not request.prune and not request.names and (gone := left_behind(desired, actual)):
-        names = ", ".join(repr(name) for name in gone)
-        plan = replace(plan, warnings=(*plan.warnings, (
-            f"{names} {'is' if len(gone) == 1 else 'are'} no longer in {project.file.name} but"
-            " still on the target (made by this project): --prune deletes"
-            f" {'it' if len(gone) == 1 else 'them'}"),
-        ))  # fmt: skip
-    return replace(plan, target=backend.target, project_hash=file_hash(project.file))
+    return configs, desired

@@ -13,12 +13,13 @@ from flowplan.findings import Finding
 from flowplan.project.checks import (
     deployments,
     entrypoints,
+    kubernetes,
     schedule_items,
     steps,
     templates,
     values,
 )
-from flowplan.project.loader import LoadedFile, load_file, load_text
+from flowplan.project.loader import LoadedFile, Positions, load_file, load_text
 from flowplan.project.model import Project, build_project
 from flowplan.resources import project_schema
 from flowplan.schema_validator import STOPPED, SchemaIssue, Validator
@@ -40,6 +41,7 @@ class FileReport:
     references: templates.References = field(default_factory=templates.References)
     project: Project | None = None
     flows: dict[int, FlowInfo] = field(default_factory=dict)  # deployment index -> its flow
+    positions: Positions | None = None  # where each path of the file is written
 
     @property
     def errors(self) -> list[Finding]:
@@ -83,6 +85,7 @@ def validate_file(
         )
         return report
     report.project = build_project(path, loaded.data)
+    report.positions = loaded.positions
     raw = list(_schema_findings(loaded)) + list(
         semantic_findings(
             report.project, report.references, os.environ if env is None else env, report.flows
@@ -153,6 +156,7 @@ def semantic_findings(
     found += values.check(project)
     found += steps.check(project)
     found += templates.check(project, references, env)
+    found += kubernetes.check(project)
     return ((finding, finding.code in _ABOUT_THE_KEY) for finding in found)
 
 

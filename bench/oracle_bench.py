@@ -1,8 +1,9 @@
-"""The four differential suites with Prefect as the oracle, on many random cases (`make test`
-runs a small derandomized set): parameter schemas, flow metadata, schedule times and run-time
-values. Writes results/oracle.json: per suite, the cases compared, the differences (and the
-first few), the cases where flowplan warned that it left something out, the listed departures,
-and the seconds the suite took (one `.venv-prefect` process per suite).
+"""The differential suites with Prefect as the oracle, on many random cases (`make test`
+runs a small derandomized set): parameter schemas, flow metadata, schedule times, run-time
+values and job variables after run-time templating. Writes results/oracle.json: per suite, the
+cases compared, the differences (and the first few), the cases where flowplan warned that it
+left something out, the listed departures, and the seconds the suite took (one `.venv-prefect`
+process per suite).
 
     .venv/bin/python bench/oracle_bench.py [CASES_PER_SUITE]
 """
@@ -10,6 +11,7 @@ and the seconds the suite took (one `.venv-prefect` process per suite).
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import write
 from tests.oracle import (
+    job_variables,
     metadata,
     schedules,
     schemas,
+    test_job_variables_oracle,
     test_metadata_oracle,
     test_run_values_oracle,
     test_schedules_oracle,
@@ -42,6 +46,10 @@ def run_suite(name: str, count: int) -> dict[str, Any]:
     elif name == "schedules":
         batch = collect(schedules.cases(), count, random=True)
         found, departures = test_schedules_oracle.differences(batch)
+    elif name == "job_variables":
+        batch = collect(job_variables.cases(), count, random=True)
+        with tempfile.TemporaryDirectory(prefix="flowplan-oracle-") as home:
+            found, departures, _ = test_job_variables_oracle.differences(batch, Path(home))
     else:
         batch = collect(values.cases(), count, random=True)
         found = test_run_values_oracle.differences(batch)
@@ -58,7 +66,7 @@ def run_suite(name: str, count: int) -> dict[str, Any]:
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     results = {}
-    for name in ("schemas", "metadata", "schedules", "run_values"):
+    for name in ("schemas", "metadata", "schedules", "run_values", "job_variables"):
         results[name] = run_suite(name, count)
         summary = {k: v for k, v in results[name].items() if k != "examples"}
         print(f"{name}: {summary}", flush=True)

@@ -66,7 +66,7 @@ def kind_of(name: str) -> Kind:
 
 def placeholders_in(text: str) -> list[Placeholder]:
     matches = list(PLACEHOLDER.finditer(text))
-    whole = len(matches) == 1 and matches[0].group(0) == text.strip()
+    whole = len(matches) == 1 and matches[0].group(0) == text
     return [Placeholder(m.group(1), kind_of(m.group(1)), whole) for m in matches]
 
 

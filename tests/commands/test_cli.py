@@ -67,7 +67,7 @@ def test_several_files_and_prefect_file(
     result = cli("validate", "prefect.yaml", "--prefect-file", "other.yaml")
     assert result.code == 1
     assert result.out.splitlines()[0].startswith(
-        "error: other.yaml:1:14: deployments: expected a list or null, got a mapping"
+        "error: other.yaml:1:14: deployments: expected a list, got a mapping"
     )
     assert result.out.splitlines()[-1] == "1 error, 0 warnings in 2 files."
 

@@ -93,10 +93,15 @@ def test_job_configuration_renders_defaults_and_layers() -> None:
         {"env": {"A": "1", "B": "2"}, "working_dir": "/srv"},
         {"env.B": "3", "name": "run-{{ ctx.flow_run.name }}"},
     )
-    assert config.env == {"A": "1", "B": "3"}
+    # as Prefect's worker: a dotted key is expanded under the plain `env`, which wins
+    assert config.env == {"A": "1", "B": "2"}
     assert (config.working_dir, config.stream_output) == ("/srv", True)
     assert config.name == "run-{{ ctx.flow_run.name }}"
     assert config.command is None and config.extra == {}
+    config = WorkPoolJobConfiguration.from_template(
+        default_template("process"), {"env": {"A": "1"}}, {"env.B": "3", "env": {"C": "4"}}
+    )
+    assert config.env == {"A": "1", "B": "3", "C": "4"}
 
 
 def test_job_configuration_keeps_other_keys_in_extra() -> None:

@@ -98,3 +98,18 @@ def answer_each(answer: Callable[[int, dict[str, Any]], dict[str, Any]]) -> None
             answers.append({"error": f"{type(exc).__name__}: {exc}"})
     with open(answers_file, "w") as out:
         json.dump(answers, out)
+
+
+# The secrets, variables and environment the job-variables suite resolves references against
+# (the same on both sides). A secret holding a JSON object is a Secret block with a dict value
+# in Prefect, so `{{ prefect.blocks.secret.db.password }}` reads a field on both sides.
+JOB_SECRETS = {
+    "api-token": "tok-3f9a1c77",
+    "db": '{"user": "alice", "password": "pw-77e1b2", "port": 5432, "nested": {"k": "deep-41x"}}',
+    "multi": "line-one-9q\nline-two-9q",
+}
+JOB_VARIABLES: dict[str, Any] = {
+    "region": "eu-west-1", "count": 3, "flag": True, "cfg": {"a": 1, "b": [1, "x"]},
+    "items": [1, "b"], "empty": "", "ratio": 0.5,
+}  # fmt: skip
+JOB_ENVIRON = {"FP_ORACLE_A": "alpha", "FP_ORACLE_EMPTY": ""}

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from flowplan.domain.schedules import CronSchedule, IntervalSchedule, RRuleSchedule, Schedule
 from flowplan.runtime.schedule_times import next_run_times
-from tests.oracle.harness import ask_prefect
+from tests.oracle import schedules
+from tests.oracle.harness import ask_prefect, collect
 
 COUNT = 150  # bench/oracle_bench.py runs many more, random
 
@@ -68,3 +69,11 @@ def _at_clock_change(moment: str, timezone: str | None) -> bool:
     at = datetime.fromisoformat(moment)
     before, after = (at + timedelta(hours=shift) for shift in (-1.5, 1.5))
     return before.astimezone(zone).utcoffset() != after.astimezone(zone).utcoffset()
+
+
+def test_the_runs_flowplan_schedules_fall_at_prefects_dates() -> None:
+    batch = collect(schedules.cases(), COUNT)
+    assert len(batch) > COUNT * 0.9
+    found, departures = differences(batch)
+    assert departures < COUNT / 10
+    assert not found, f"{len(found)} of {len(batch)} cases differ:\n" + "\n".join(found[:20])

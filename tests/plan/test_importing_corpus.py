@@ -19,8 +19,9 @@ from tests.conftest import Result, corpus_files
 pytestmark = pytest.mark.corpus
 
 # how many corpus files the local store takes (applies without build steps, secrets or
-# variables it does not have): each of them must round-trip
-TAKEN = 53
+# variables it does not have): each of them must round-trip (CBIIT__prefect-toolkit's
+# `parameters:` (null) is refused, as Prefect refuses it)
+TAKEN = 52
 
 
 def stub_flows(root: Path, data: dict[str, Any]) -> None:

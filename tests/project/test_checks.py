@@ -357,3 +357,54 @@ def test_a_pool_type_plan_refuses_is_an_error_in_validate(project: Callable[...,
         "error pool-type prefect.yaml:2:21: work_pools[0].type: unknown work pool type 'proces'; flowplan knows process, docker, kubernetes (did you mean 'process'?)"
         in found
     )
+
+
+def test_a_file_without_deployments_chains_its_build_push_and_pull(
+    project: Callable[..., Path],
+) -> None:
+    """`prefect deploy ENTRYPOINT` runs the file's build, push and pull steps in that order
+    when it declares no deployments: each step sees the outputs of the ones before it."""
+    yaml = """
+build:
+  - prefect_docker.deployments.steps.build_docker_image:
+      id: build-image
+      image_name: acme/etl
+      tag: latest
+push:
+  - prefect_docker.deployments.steps.push_docker_image:
+      id: push-it
+      image_name: "{{ build-image.image_name }}"
+      tag: "{{ build-image.tag }}"
+pull:
+  - prefect.deployments.steps.run_shell_script:
+      script: "echo {{ push-it.image_name }} {{ build-image.image }}"
+"""
+    assert findings(project, yaml) == []
+    later = yaml.replace("image_name: acme/etl", "image_name: '{{ push-it.image_name }}'")
+    assert findings(project, later) == [
+        "error template-order prefect.yaml:4:19: build[0].prefect_docker.deployments.steps.build_docker_image.image_name: {{ push-it.image_name }} refers to step 'push-it', which runs after this one",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("shape", "where", "expected"),
+    [
+        ("deployments:\n", "deployments", "expected a list, got null"),
+        ("deployments:\n  - name: n\n    entrypoint: flows/etl.py:etl\n    parameters:\n",
+         "deployments[0].parameters", "expected a mapping, got null"),
+        ("deployments:\n  - name: n\n    entrypoint: flows/etl.py:etl\n    parameters: {day: x}\n"
+         "    work_pool: {name: p, job_variables: null}\n",
+         "deployments[0].work_pool.job_variables", "expected a mapping, got null"),
+        ("deployments:\n  - name: n\n    entrypoint: flows/etl.py:etl\n    parameters: {day: x}\n"
+         "    schedules: [{cron: '0 * * * *', parameters: null}]\n",
+         "deployments[0].schedules[0].parameters", "expected a mapping, got null"),
+    ],
+)  # fmt: skip
+def test_an_empty_value_prefect_refuses_is_an_error(
+    project: Callable[..., Path], shape: str, where: str, expected: str
+) -> None:
+    """Prefect's `prefect deploy` refuses these (and then ignores the whole file)."""
+    found = findings(project, shape)
+    [finding] = [f for f in found if f.startswith("error")]
+    assert finding.startswith("error schema-type prefect.yaml:")
+    assert f": {where}: {expected} (" in finding and "ignores the whole file" in finding

@@ -217,7 +217,9 @@ def test_placeholders_are_found_with_their_paths() -> None:
         (("top", "a", 1), "b.c", "output", False),
         (("top", "d", "e"), "ctx.x", "context", True),
     ]  # fmt: skip
-    assert [p.whole for p in placeholders_in("  {{ x }} ")] == [True]
+    # as Prefect: only a string that is exactly the placeholder keeps the value's type
+    assert [p.whole for p in placeholders_in("{{ x }}")] == [True]
+    assert [p.whole for p in placeholders_in("  {{ x }} ")] == [False]
 
 
 def test_lookup_by_dotted_path_and_index() -> None:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from flowplan import masking
 from flowplan.backends import variable_reader
 from flowplan.backends.protocol import Backend
-from flowplan.domain.job_config import WorkPoolJobConfiguration
+from flowplan.domain.job_config import WorkPoolJobConfiguration, checked_fields
 from flowplan.domain.objects import Deployment, FlowRun, WorkPool
 from flowplan.errors import FlowplanError, ObjectNotFound
 from flowplan.templating import Placeholder, resolve_references, secret_name
@@ -50,25 +50,23 @@ def job_configuration(
             ) from None
         used.append(name)
         fields = placeholder.name.split(".")[4:]
-        return _field(value, name, fields) if fields else value
+        return _field(value, name, fields) if fields else _json_object_or_text(value)
 
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    resolved = resolve_references(fields, variable_reader(backend), block)
-    given = resolved.get("env") or {}
-    if not isinstance(given, dict):
-        raise FlowplanError(
-            f"job variable 'env' must be a mapping of names to values, not {given!r}"
-        )
-    env = {str(key): _text(value) for key, value in given.items()}
-    env[SECRETS_ENV] = ",".join(dict.fromkeys(used))
+    resolved = checked_fields(resolve_references(fields, variable_reader(backend), block))
+    env = {**resolved["env"], SECRETS_ENV: ",".join(dict.fromkeys(used))}
     return dataclasses.replace(config, **{**resolved, "env": env})
 
 
-def _text(value: Any) -> str | None:
-    """An environment value: text as it is, None dropped later, anything else as JSON."""
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value)
+def _json_object_or_text(secret: str) -> Any:
+    """A secret holding a JSON object is that object (as Prefect's Secret block with a dict
+    value: whole, it fills a mapping such as `env`; inside text it is refused); any other
+    secret is its text."""
+    try:
+        value = json.loads(secret)
+    except ValueError:
+        return secret
+    return value if isinstance(value, dict) else secret
 
 
 def _field(secret: str, name: str, fields: list[str]) -> Any:

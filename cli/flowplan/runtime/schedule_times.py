@@ -6,7 +6,9 @@
   changed yet (02:30 becomes 03:30).
 - interval: anchor + n * interval, n negative too (the anchor sets the phase, not a first
   run: Prefect fires before it). Intervals of whole days step in wall-clock time of the
-  schedule's time zone (a daily run stays at 09:00 across DST); shorter ones in absolute time.
+  schedule's time zone (a daily run stays at 09:00 across DST); shorter ones in absolute time;
+  days and hours (25 h, 36 h) as Prefect steps them: the whole interval added to the
+  wall-clock time, from the run at or before the window's start in absolute time.
   A naive anchor date is UTC (as Prefect reads it); without one, 2020-01-01 00:00 in the
   time zone anchors it (deterministic).
 - rrule: dateutil; a rule without DTSTART starts at that same anchor, in the time zone.
@@ -98,15 +100,30 @@ def _interval_times(schedule: IntervalSchedule, start: datetime) -> Iterator[dat
 def _days_and_rest(
     anchor: datetime, step: timedelta, start: datetime, zone: ZoneInfo
 ) -> Iterator[datetime]:
-    """An interval of days and some hours, as Prefect steps it: the days in wall-clock time of
-    the zone, the rest in real time, from the run nearest the anchor in real time."""
-    days, rest = timedelta(days=step.days), step - timedelta(days=step.days)
-    moment = anchor + int((start - anchor) / step) * step
+    """An interval of days and some hours, as Prefect (pendulum) steps it: from the last run
+    at or before `start` in real time from the anchor (a whole number of intervals, rounded
+    toward the anchor, then stepped back while past `start`), each next run the whole interval
+    added to the wall-clock time in the zone (a time the clocks skip moves forward, a time that
+    happens twice is its second occurrence). Across a DST change the runs keep their
+    wall-clock time, so they are an hour off the runs an anchor on the other side would give."""
+    count = int((start - anchor) / step)
+    while anchor + count * step > start:
+        count -= 1
+    moment = anchor + count * step
     while True:
         if moment >= start:
             yield moment
-        wall = moment.astimezone(zone).replace(tzinfo=None) + days
-        moment = wall.replace(tzinfo=zone).astimezone(UTC) + rest
+        moment = _wall_moment(moment.astimezone(zone).replace(tzinfo=None) + step, zone)
+
+
+def _wall_moment(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The moment of a wall-clock time in `zone` as pendulum makes it: a time that happens
+    twice is the later one; a time the clocks skip has the offset from before the change."""
+    early, late = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
+    if early.utcoffset() != late.utcoffset():
+        exists = early.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall
+        return (late if exists else early).astimezone(UTC)
+    return early.astimezone(UTC)
 
 
 def _rrule_times(schedule: RRuleSchedule, start: datetime) -> Iterator[datetime]:

@@ -45,10 +45,13 @@ class Scope:
 
 
 def check(project: Project, references: References, env: Mapping[str, str]) -> Iterator[Finding]:
-    if not project.deployments:
-        for action in ("build", "push", "pull"):
-            steps = steps_of(project.data.get(action), (action,)) or ()
-            yield from _check_steps(steps, [], references, env, in_pull=action == "pull")
+    if not project.deployments:  # `prefect deploy ENTRYPOINT` runs the file's steps
+        steps = {
+            a: list(steps_of(project.data.get(a), (a,)) or ()) for a in ("build", "push", "pull")
+        }
+        deploy_steps = [*steps["build"], *steps["push"]]
+        yield from _check_steps(deploy_steps, [], references, env, in_pull=False)
+        yield from _check_steps(steps["pull"], deploy_steps, references, env, in_pull=True)
     for deployment in project.deployments:
         yield from _check_deployment(deployment, references, env)
 

@@ -250,9 +250,12 @@ def build(
     digest = context.digest(significant, bases)
     name, tag = split_reference(reference)
     if not ignore_cache:
-        existing = engine.images.list(filters={"label": f"{LABEL}={digest}"})
-        if existing:
-            image = existing[0]
+        # podman also puts the label on the build's intermediate images, which have no tag
+        tagged = [image for image in engine.images.list(filters={"label": f"{LABEL}={digest}"})
+                  if image.tags]  # fmt: skip
+        tagged.sort(key=lambda image: reference not in image.tags)
+        if tagged:
+            image = tagged[0]
             if reference not in image.tags:
                 image.tag(name, tag)
             echo(f"image {reference}: unchanged, not rebuilt (digest {digest[:12]})")

@@ -202,6 +202,7 @@ def docker_engine(base: Path) -> Iterator[DockerEngine]:
     )
     (base / "containers.conf").write_text(
         '[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\nevents_logger = "file"\n'
+        f'events_logfile_path = "{base / "events.log"}"\n'
         '[containers]\nnetns = "host"\n'
         # Containers get limits this machine allows (podman's defaults exceed them: runc fails)
         f'default_ulimits = ["nofile=1024:1024", "nproc={nproc}:{nproc}"]\n'

@@ -18,11 +18,13 @@ from typing import Any
 import docker
 import pytest
 
+import flowplan
 from flowplan import DeploymentImage, RunnerDeployment, deploy
 from flowplan.backends import get_backend
 from flowplan.errors import StepExecutionError
 from flowplan.steps.builtin import images
 from tests.engine_events import Builds
+from tests.images import base_image
 from tests.servers import DockerEngine, docker_engine
 
 FLOWS = "from flowplan import flow\n\n@flow\ndef etl(day: str = 'today'):\n    return day\n"
@@ -99,6 +101,10 @@ def test_ten_deployments_one_build_then_none_until_a_file_changes(
     deploy(*ten(module), image=image(engine), print_next_steps=False)  # unchanged
     assert builds.since_start() == 1
     assert client.images.get(f"{engine.registry}/data/etl:v1").id == first.id
+    (proj / "flows" / "__pycache__").mkdir(exist_ok=True)
+    (proj / "flows" / "__pycache__" / "etl.cpython-311.pyc").write_bytes(b"bytecode")
+    deploy(*ten(module), image=image(engine), print_next_steps=False)  # bytecode is left out
+    assert builds.since_start() == 1
 
     (proj / "flows" / "etl.py").write_text(FLOWS + "# changed\n")
     deploy(*ten(module), image=image(engine), print_next_steps=False)
@@ -214,3 +220,28 @@ def test_the_auto_dockerfile_context_writes_nothing_into_the_project(
     assert "opt/prefect/proj/flows/etl.py" in names
     assert "opt/prefect/proj/secret.txt" not in names
     assert not any("flowplan-wheels" in name or "Dockerfile" in name for name in names)
+
+
+def test_an_auto_dockerfile_image_runs_this_flowplan_and_holds_the_project(
+    proj: Path, engine: DockerEngine, client: docker.DockerClient
+) -> None:
+    base = base_image(client, extras=["pip"])  # Python 3.11, flowplan, pip; built locally
+    (proj / "Dockerfile").unlink()
+    (proj / "requirements.txt").write_text("rich>=13\n")  # installed here: from the wheels
+    module = load(proj)
+    app = DeploymentImage(f"{engine.registry}/data/app", tag="1", base_image=base, pull=False)
+    deploy(module.etl.to_deployment("d", work_pool_name="docker-pool"), image=app,
+           print_next_steps=False)  # fmt: skip
+    assert tags(engine.registry, "data/app") == ["1"]
+    stored = get_backend().read_deployment("etl/d")
+    workdir = stored.pull_steps[0]["prefect.deployments.steps.set_working_directory"]["directory"]
+    script = ("import os, flowplan, importlib.metadata as m; "
+              "print(m.distribution('flowplan').read_text('INSTALLER').strip()); "
+              "print(os.getcwd()); print(open('flows/etl.py').read().splitlines()[0])")  # fmt: skip
+    output = client.containers.run(app.reference, ["python", "-c", script], remove=True)
+    installer, cwd, first_line = output.decode().splitlines()[:3]
+    assert installer == "pip"  # the wheel of the running flowplan, not the base image's copy
+    assert cwd == workdir == "/opt/prefect/proj"
+    assert first_line == FLOWS.splitlines()[0]
+    version = client.containers.run(app.reference, ["flowplan", "--version"], remove=True)
+    assert flowplan.__version__ in version.decode()

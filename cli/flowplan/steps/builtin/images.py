@@ -124,7 +124,14 @@ def _project_files(root: Path, keep: str | None = None) -> list[str]:
     if ignore.exists():
         lines = files.read_text(ignore, what="ignore files").splitlines()
         patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    return sorted(exclude_paths(str(root), patterns, dockerfile=keep or "Dockerfile"))
+    kept = exclude_paths(str(root), patterns, dockerfile=keep or "Dockerfile")
+    # bytecode is left out: Python writes it anew, and a flow file merely imported would
+    # otherwise change the digest (and rebuild the image)
+    return sorted(name for name in kept if not _bytecode(name))
+
+
+def _bytecode(name: str) -> bool:
+    return "__pycache__" in name.split("/") or name.endswith(".pyc")
 
 
 def user_context(root: Path, dockerfile: str) -> Context:
@@ -187,8 +194,14 @@ def auto_context(root: Path, base_image: str, install_flowplan: bool = True) -> 
         if uses_prefect(root, names, requirements) and wheels.installed("prefect"):
             roots.append("prefect")
         bundle = wheels.closure([*roots, *requirements])
+        own = f"/opt/flowplan/wheels/{wheels.own_wheel_name()}"
+        # the dependencies (those already in the base are kept), then this very flowplan even
+        # when the base has one of the same version number (written over it when that one
+        # cannot be uninstalled: installed without a RECORD)
+        again = f"{pip[4:]} --no-index --no-deps"
+        reinstall = f"({again} --force-reinstall {own} || {again} --ignore-installed {own})"
         lines += [f"COPY {WHEELS} /opt/flowplan/wheels",
-                  f"{pip} --no-index {links} {' '.join(roots)}"]  # fmt: skip
+                  f"{pip} --no-index {links} {' '.join(roots)} && {reinstall}"]  # fmt: skip
     if has_requirements:
         options = (f"{'--no-index ' if all_local else ''}{links} ") if install_flowplan else ""
         lines += [f"COPY {PROJECT}/requirements.txt {target}requirements.txt",

@@ -141,9 +141,18 @@ def _wheel_tag(wheel_text: str) -> str:
     return "-".join(".".join(dict.fromkeys(part[i] for part in parts)) for i in range(3))
 
 
+def _stem(dist: metadata.Distribution) -> str:
+    return f"{re.sub(r'[-_.]+', '_', dist.metadata['Name'])}-{dist.version}"
+
+
+def own_wheel_name() -> str:
+    """The file name of flowplan's own wheel (`make_wheel` of the running flowplan)."""
+    return f"{_stem(metadata.distribution('flowplan'))}-py3-none-any.whl"
+
+
 def make_wheel(dist: metadata.Distribution) -> Wheel:
     name = dist.metadata["Name"]
-    stem = f"{re.sub(r'[-_.]+', '_', name)}-{dist.version}"
+    stem = _stem(dist)
     dist_info = f"{stem}.dist-info"
     metadata_text = dist.read_text("METADATA") or ""
     entries: list[tuple[str, bytes]] = []

@@ -81,10 +81,8 @@ def rows(label: str, result: dict[str, Any]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    with tempfile.TemporaryDirectory() as tmp, docker_engine(Path(tmp) / "engine") as engine:
-        base = Path(tmp)
+def run_all(base: Path, runs: int) -> dict[str, Any]:
+    with docker_engine(base / "engine") as engine:
         os.environ["DOCKER_HOST"] = engine.host
         os.environ["FLOWPLAN_HOME"] = str(base / "home")
         root = base / "proj"
@@ -104,6 +102,15 @@ def main() -> None:
         results["auto Dockerfile, flowplan from wheels"] = scenario(
             client, root, auto, max(1, min(runs, 2))
         )
+    return results
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "engine").mkdir()
+        results = run_all(Path(tmp), runs)
+        os.chdir(ROOT)
     table = [row for label, result in results.items() for row in rows(label, result)]
     for row in table:
         print(f"{row['what']}: {row['measured']} (target {row['target']}, met {row['met']})")

@@ -64,7 +64,7 @@ class Context:
         if self.dockerfile in self.generated:
             return self.generated[self.dockerfile].decode()
         path = dict(self.entries)[self.dockerfile]
-        return files.read_text(path, what="Dockerfiles")
+        return _read(path, "Dockerfiles")
 
     def digest(self, options: Mapping[str, Any], bases: Mapping[str, str]) -> str:
         summary = {
@@ -88,6 +88,13 @@ class Context:
             for dist in self.bundle:
                 wheel = wheels.make_wheel(dist)
                 _add_bytes(archive, f"{WHEELS}/{wheel.filename}", wheel.content)
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return files.read_text(path, what=what)
+    except files.UnreadableFile as exc:
+        raise StepExecutionError(f"cannot read {path}: {exc.reason}") from None
 
 
 def _sha(data: bytes) -> str:
@@ -122,7 +129,7 @@ def _project_files(root: Path, keep: str | None = None) -> list[str]:
     patterns: list[str] = []
     ignore = root / ".dockerignore"
     if ignore.exists():
-        lines = files.read_text(ignore, what="ignore files").splitlines()
+        lines = _read(ignore, "ignore files").splitlines()
         patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     kept = exclude_paths(str(root), patterns, dockerfile=keep or "Dockerfile")
     # bytecode is left out: Python writes it anew, and a flow file merely imported would
@@ -142,14 +149,14 @@ def user_context(root: Path, dockerfile: str) -> Context:
         raise StepExecutionError(f"Dockerfile {dockerfile!r} not found in {root}")
     if path.is_relative_to(root.resolve()):
         return Context(root, path.relative_to(root.resolve()).as_posix(), entries)
-    data = files.read_bytes(path, what="Dockerfiles")
+    data = _read(path, "Dockerfiles").encode()
     return Context(root, AUTO_DOCKERFILE, entries, {AUTO_DOCKERFILE: data})
 
 
 def _requirements(root: Path) -> tuple[list[str], bool]:
     """The names requirements.txt lists, and whether all of them are installed here (then
     the image installs them from the wheels only, with --no-index)."""
-    text = files.read_text(root / "requirements.txt", what="requirements files")
+    text = _read(root / "requirements.txt", "requirements files")
     names, local = [], True
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()

@@ -253,6 +253,11 @@ def deploy(
     Each item is a RunnerDeployment or a flow (deployed as `name`, with `kwargs` such as
     schedule, parameters, tags). Raises ValueError (InvalidInput) on invalid configuration; then
     nothing is stored.
+
+    `image` (a name or a DeploymentImage) is built once for all of them (not at all when the
+    engine has an image of the same build digest), pushed when `push`, and set as each one's
+    `image` job variable; `build=False` stores the name as it is. A build or push that fails
+    raises StepExecutionError (with the build log's tail) and nothing is stored.
     """
     if not flows:
         raise InvalidInput("deploy() needs at least one flow or deployment")

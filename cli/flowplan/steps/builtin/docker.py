@@ -21,13 +21,22 @@ def default_tag(now: datetime | None = None) -> str:
     return re.sub(r"[^a-z0-9]+", "-", moment.lower()).strip("-")
 
 
+_ENGINE_SETTINGS = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+_clients: dict[tuple[str | None, ...], Any] = {}
+
+
 def client() -> Any:
+    """A client of the engine the environment names, checked with a ping. Made once per
+    process and engine: making one asks the engine its API version, which podman answers in
+    one to two seconds."""
     import docker
 
     host = os.environ.get("DOCKER_HOST", "the default socket (/var/run/docker.sock)")
+    key = tuple(os.environ.get(name) for name in _ENGINE_SETTINGS)
     try:
-        engine = docker.from_env()
+        engine = _clients.get(key) or docker.from_env()
         engine.ping()
+        _clients[key] = engine
     except Exception as exc:  # the SDK raises DockerException, ConnectionError, FileNotFoundError
         raise StepExecutionError(
             f"no Docker engine answers at DOCKER_HOST={host}: {type(exc).__name__}",

@@ -141,6 +141,14 @@ def _wheel_tag(wheel_text: str) -> str:
     return "-".join(".".join(dict.fromkeys(part[i] for part in parts)) for i in range(3))
 
 
+def _meta_text(dist: metadata.Distribution, filename: str) -> str | None:
+    """A file of the distribution's .dist-info directory, as its RECORD lists it."""
+    for item in dist.files or ():
+        if item.parent.name.endswith(".dist-info") and item.name == filename:
+            return files.read_text(Path(str(dist.locate_file(item))), what="metadata files")
+    return None
+
+
 def _stem(dist: metadata.Distribution) -> str:
     return f"{re.sub(r'[-_.]+', '_', dist.metadata['Name'])}-{dist.version}"
 
@@ -154,7 +162,7 @@ def make_wheel(dist: metadata.Distribution) -> Wheel:
     name = dist.metadata["Name"]
     stem = _stem(dist)
     dist_info = f"{stem}.dist-info"
-    metadata_text = dist.read_text("METADATA") or ""
+    metadata_text = _meta_text(dist, "METADATA") or ""
     entries: list[tuple[str, bytes]] = []
     if canonical(name) == "flowplan":
         entries = [
@@ -163,12 +171,12 @@ def make_wheel(dist: metadata.Distribution) -> Wheel:
         wheel_text = (
             "Wheel-Version: 1.0\nGenerator: flowplan\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
         )
-        extra = {"entry_points.txt": dist.read_text("entry_points.txt")}
+        extra = {"entry_points.txt": _meta_text(dist, "entry_points.txt")}
     else:
-        direct = json.loads(dist.read_text("direct_url.json") or "{}")
+        direct = json.loads(_meta_text(dist, "direct_url.json") or "{}")
         if isinstance(direct, dict) and direct.get("dir_info", {}).get("editable"):
             raise CannotPackage(f"{name} is installed in editable mode (pip install -e)")
-        wheel_text = dist.read_text("WHEEL") or ""
+        wheel_text = _meta_text(dist, "WHEEL") or ""
         if not wheel_text:
             raise CannotPackage(
                 f"{name} {dist.version} has no WHEEL file (not installed from a wheel)"
@@ -187,7 +195,7 @@ def make_wheel(dist: metadata.Distribution) -> Wheel:
             if path.is_file():
                 entries.append((posix, files.read_bytes(path, 512 * files.MB)))
         for filename in list(extra):
-            extra[filename] = dist.read_text(filename)
+            extra[filename] = _meta_text(dist, filename)
     entries.append((f"{dist_info}/METADATA", metadata_text.encode()))
     entries.append((f"{dist_info}/WHEEL", wheel_text.encode()))
     for filename, text in sorted(extra.items()):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import resource
 import shutil
 import socket
 import ssl
@@ -188,6 +189,8 @@ def docker_engine(base: Path) -> Iterator[DockerEngine]:
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed (make test installs it with apt-get)")
     port, readonly_port = free_port(), free_port()
+    # (without CAP_SYS_RESOURCE runc cannot set the host's own nproc limit, but 32768 works)
+    nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1] % (1 << 62), 32768)
     registry, readonly = f"127.0.0.1:{port}", f"127.0.0.1:{readonly_port}"
     (base / "registry.yml").write_text(
         f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {base / 'registry-data'}\n"
@@ -199,7 +202,10 @@ def docker_engine(base: Path) -> Iterator[DockerEngine]:
     )
     (base / "containers.conf").write_text(
         '[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\nevents_logger = "file"\n'
+        f'events_logfile_path = "{base / "events.log"}"\n'
         '[containers]\nnetns = "host"\n'
+        # Containers get limits this machine allows (podman's defaults exceed them: runc fails)
+        f'default_ulimits = ["nofile=1024:1024", "nproc={nproc}:{nproc}"]\n'
     )
     (base / "storage.conf").write_text(
         f'[storage]\ndriver = "vfs"\nrunroot = "{base / "run"}"\ngraphroot = "{base / "graph"}"\n'

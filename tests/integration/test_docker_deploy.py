@@ -9,11 +9,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from flowplan.backends import get_backend
 from flowplan.steps.builtin import docker as docker_steps
 from tests.conftest import Result
+from tests.engine_events import Builds
 from tests.servers import DockerEngine, docker_engine
 
 FLOW = "from prefect import flow\n\n@flow\ndef etl(day: str = 'today'):\n    pass\n"
@@ -109,3 +111,23 @@ def test_unpredictable_outputs_are_known_after_build(
     assert len(builds) == 1
     images = {d.job_variables["image"] for d in get_backend().read_deployments()}
     assert len(images) == 1 and next(iter(images)).startswith(f"{engine.registry}/data/etl:")
+
+
+def test_an_unchanged_re_apply_builds_nothing_and_a_changed_file_rebuilds(
+    cli: Callable[..., Result], shop: Path, engine: DockerEngine
+) -> None:
+    client = docker.DockerClient(base_url=engine.host)
+    (shop / "prefect.yaml").write_text(project_text(engine.registry, "v2"))
+    counted = Builds(client)
+    assert cli("apply", "--auto-approve").code == 0
+    assert counted.since_start() == 1
+    first = client.images.get(f"{engine.registry}/data/etl:v2").id
+    (shop / "flows" / "etl.py").write_text(FLOW + "# unchanged deployments, changed image\n")
+    counted = Builds(client)
+    assert cli("apply", "--auto-approve").code == 0
+    assert counted.since_start() == 1
+    assert client.images.get(f"{engine.registry}/data/etl:v2").id != first
+    counted = Builds(client)
+    applied = cli("apply", "--auto-approve")
+    assert applied.code == 0, applied.err
+    assert counted.since_start() == 0

@@ -167,7 +167,8 @@ def test_runner_deployment_from_flow_and_deploy(project: Path) -> None:
         ({"tags": "a,b"}, "tags must be a list"),
         ({"schedule": {"cron": "99 * * * *"}}, "invalid cron expression"),
         ({"job_variables": {"env": 1}}, "job variables do not fit the work pool"),
-        ({"image": "repo/img:1"}, "building or pushing an image"),
+        ({"image": 5}, "image must be an image name or a DeploymentImage"),
+        ({"image": "repo/my img"}, "must be a non-empty string without spaces"),
     ],
 )
 def test_invalid_configuration_raises_value_error_and_stores_nothing(

@@ -62,11 +62,13 @@ def test_build_push_and_read_back_from_the_registry(project: Path, engine: Docke
 def test_auto_dockerfile_with_a_configurable_base(project: Path, engine: DockerEngine) -> None:
     image = f"{engine.registry}/team/auto"
     outputs = run({BUILD: {"image_name": image, "dockerfile": "auto", "base_image": "scratch",
-                           "pull": False, "persist_dockerfile": True}})  # fmt: skip
+                           "pull": False, "persist_dockerfile": True,
+                           "install_flowplan": False}})  # fmt: skip
     assert outputs["tag"]  # a timestamp tag
     generated = (project / "Dockerfile.generated").read_text()
     assert generated.splitlines() == [
-        "FROM scratch", f"COPY . /opt/prefect/{project.name}/", f"WORKDIR /opt/prefect/{project.name}/",
+        "FROM scratch", f"COPY project/ /opt/prefect/{project.name}/",
+        f"WORKDIR /opt/prefect/{project.name}/",
     ]  # fmt: skip
     assert not (project / "Dockerfile").exists()
 

@@ -29,14 +29,24 @@ class Synced:
     action: str  # create, update or noop
 
 
+def _desired(specs: Sequence[DeploymentSpec]) -> Desired:
+    owned = tuple(replace(spec, labels={OWNER_LABEL: "flowplan", **spec.labels}) for spec in specs)
+    return Desired(project="", deployments=owned)
+
+
+def check_deployments(backend: Backend, specs: Sequence[DeploymentSpec]) -> None:
+    """Raise as `sync_deployments` would for invalid input (a missing pool, job variables that
+    do not fit), writing nothing: `deploy()` checks before it builds an image."""
+    compute_plan(_desired(specs), read_actual(backend))
+
+
 def sync_deployments(
     backend: Backend, specs: Sequence[DeploymentSpec], *, lock_timeout: float = LOCK_TIMEOUT
 ) -> list[Synced]:
     """Create or update `specs` (in their order), writing only what differs. Invalid input
     (a missing pool, job variables that do not fit) raises before anything is written; a
     write the target refuses raises FlowplanError naming every deployment that failed."""
-    owned = tuple(replace(spec, labels={OWNER_LABEL: "flowplan", **spec.labels}) for spec in specs)
-    desired = Desired(project="", deployments=owned)
+    desired = _desired(specs)
 
     def fresh() -> Plan:
         return compute_plan(desired, read_actual(backend))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -167,26 +168,72 @@ class RunnerDeployment:
         serve(self, limit=limit, pause_on_shutdown=pause_on_shutdown,
               print_starting_message=print_starting_message)  # fmt: skip
 
-    def deploy(self, work_pool_name: str | None = None, image: Any = None) -> UUID:
-        """Store this deployment (created or updated); returns its id."""
-        deploy(self, work_pool_name=work_pool_name, image=image, build=False, push=False,
+    def deploy(
+        self,
+        work_pool_name: str | None = None,
+        image: Any = None,
+        build: bool = True,
+        push: bool = True,
+    ) -> UUID:
+        """Store this deployment (created or updated), building and pushing `image` first as
+        `deploy()` does; returns its id."""
+        deploy(self, work_pool_name=work_pool_name, image=image, build=build, push=push,
                print_next_steps=False)  # fmt: skip
         assert self.id is not None
         return self.id
 
 
-def _image_reference(image: Any, build: bool, push: bool) -> str | None:
-    if image is None:
-        return None
-    reference = image.reference if isinstance(image, DeploymentImage) else image
-    if not isinstance(reference, str) or not reference:
+def _as_image(image: Any, build: bool) -> DeploymentImage | str | None:
+    """A DeploymentImage to build, or the reference to store as it is (build=False)."""
+    if image is None or isinstance(image, DeploymentImage):
+        return image
+    if not isinstance(image, str) or not image:
         raise InvalidInput(f"image must be an image name or a DeploymentImage, got {image!r}")
-    if build or push:
+    return DeploymentImage(image) if build else image
+
+
+def _build_context(deployments: Sequence[RunnerDeployment], image: DeploymentImage) -> Path:
+    if "context" in image.build_kwargs:
+        return Path(image.build_kwargs["context"]).resolve()
+    roots = {deployment.location.root for deployment in deployments}
+    if len(roots) > 1:
+        listed = ", ".join(sorted(str(root) for root in roots))
         raise InvalidInput(
-            "building or pushing an image from deploy() is not available in this version",
-            hint="build the image yourself and pass build=False, push=False",
+            f"the deployments sharing image {image.reference!r} come from several projects "
+            f"({listed}); one image holds one project",
+            hint="deploy each project with its own image, or pass DeploymentImage(context=...)",
         )
-    return reference
+    return next(iter(roots))
+
+
+def build_image(
+    image: DeploymentImage, context_dir: Path, push: bool, echo: Callable[[str], None]
+) -> bool:
+    """Build `image` once from `context_dir` (skipped when the engine has an image of the same
+    build digest) and push it if asked; returns whether a build ran. Raises
+    StepExecutionError with the build log's tail or the registry's answer."""
+    from flowplan.steps.builtin import docker as docker_steps
+    from flowplan.steps.builtin import images
+
+    options = {k: v for k, v in image.build_kwargs.items()
+               if k not in ("base_image", "install_flowplan", "context")}  # fmt: skip
+    if image.dockerfile == "auto":
+        if (context_dir / "Dockerfile").exists():
+            raise InvalidInput(
+                f"a Dockerfile already exists in {context_dir}; dockerfile='auto' would not use it",
+                hint="pass DeploymentImage(..., dockerfile='Dockerfile') to build from it",
+            )
+        base = image.build_kwargs.get("base_image") or images.default_base_image()
+        install = image.build_kwargs.get("install_flowplan", True)
+        context = images.auto_context(context_dir, base, bool(install))
+    else:
+        context = images.user_context(context_dir, image.dockerfile)
+    engine = docker_steps.client()
+    built = images.build(engine, context, image.reference, options, echo=echo)
+    if push:
+        docker_steps.push_docker_image(image.name, image.tag)
+        echo(f"image {image.reference}: pushed")
+    return built.built
 
 
 def deploy(
@@ -206,6 +253,11 @@ def deploy(
     Each item is a RunnerDeployment or a flow (deployed as `name`, with `kwargs` such as
     schedule, parameters, tags). Raises ValueError (InvalidInput) on invalid configuration; then
     nothing is stored.
+
+    `image` (a name or a DeploymentImage) is built once for all of them (not at all when the
+    engine has an image of the same build digest), pushed when `push`, and set as each one's
+    `image` job variable; `build=False` stores the name as it is. A build or push that fails
+    raises StepExecutionError (with the build log's tail) and nothing is stored.
     """
     if not flows:
         raise InvalidInput("deploy() needs at least one flow or deployment")
@@ -217,12 +269,18 @@ def deploy(
             deployments.append(RunnerDeployment.from_flow(item, name=name, **kwargs))
         else:
             raise InvalidInput(f"deploy() takes flows and RunnerDeployments, got {item!r}")
-    reference = _image_reference(image, build, push)
+    wanted = _as_image(image, build)
+    reference = wanted.reference if isinstance(wanted, DeploymentImage) else wanted
     specs = [deployment.to_spec(work_pool_name, reference) for deployment in deployments]
-    from flowplan.plan.sync import sync_deployments
+    from flowplan.plan.sync import check_deployments, sync_deployments
 
+    backend = get_backend()
     try:
-        synced = sync_deployments(get_backend(), specs)
+        if isinstance(wanted, DeploymentImage) and build:
+            check_deployments(backend, specs)  # before a build: its errors come first
+            say = _say if print_next_steps else _quiet
+            build_image(wanted, _build_context(deployments, wanted), push, say)
+        synced = sync_deployments(backend, specs)
     except ObjectNotFound as exc:
         raise InvalidInput(exc.message, hint=exc.hint) from None
     for deployment, record in zip(deployments, synced, strict=True):
@@ -230,6 +288,16 @@ def deploy(
     if print_next_steps:
         _print_next_steps(synced)
     return deployments
+
+
+def _say(text: str) -> None:
+    from flowplan import console
+
+    console.out(text)
+
+
+def _quiet(text: str) -> None:
+    pass
 
 
 def _print_next_steps(synced: Sequence[Synced]) -> None:

@@ -92,7 +92,9 @@ class Flow(Generic[P, R]):
         ignore_warnings: bool = False,
         **kwargs: Any,
     ) -> UUID:
-        """Create or update the deployment `name` of this flow; returns its id."""
+        """Create or update the deployment `name` of this flow, building and pushing `image`
+        first as `deploy()` does (`build=False`: store the image name as it is); returns its
+        id."""
         from flowplan.sdk.deployments import deploy
 
         deployed = deploy(

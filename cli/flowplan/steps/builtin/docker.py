@@ -12,9 +12,7 @@ from typing import Any
 
 from flowplan import masking
 from flowplan.errors import StepExecutionError
-
-DEFAULT_BASE_IMAGE = "prefecthq/prefect:3-python3.11"
-_TAIL_LINES = 15
+from flowplan.steps.builtin import images
 
 
 def default_tag(now: datetime | None = None) -> str:
@@ -23,29 +21,28 @@ def default_tag(now: datetime | None = None) -> str:
     return re.sub(r"[^a-z0-9]+", "-", moment.lower()).strip("-")
 
 
+_ENGINE_SETTINGS = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+_clients: dict[tuple[str | None, ...], Any] = {}
+
+
 def client() -> Any:
+    """A client of the engine the environment names, checked with a ping. Made once per
+    process and engine: making one asks the engine its API version, which podman answers in
+    one to two seconds."""
     import docker
 
     host = os.environ.get("DOCKER_HOST", "the default socket (/var/run/docker.sock)")
+    key = tuple(os.environ.get(name) for name in _ENGINE_SETTINGS)
     try:
-        engine = docker.from_env()
+        engine = _clients.get(key) or docker.from_env()
         engine.ping()
+        _clients[key] = engine
     except Exception as exc:  # the SDK raises DockerException, ConnectionError, FileNotFoundError
         raise StepExecutionError(
             f"no Docker engine answers at DOCKER_HOST={host}: {type(exc).__name__}",
             hint="start Docker or 'podman system service', and set DOCKER_HOST to its socket",
         ) from None
     return engine
-
-
-def auto_dockerfile(base_image: str, directory: Path) -> str:
-    target = f"/opt/prefect/{directory.name}/"
-    lines = [f"FROM {base_image}"]
-    if (directory / "requirements.txt").exists():
-        lines += [f"COPY requirements.txt {target}requirements.txt",
-                  f"RUN python -m pip install -r {target}requirements.txt"]  # fmt: skip
-    lines += [f"COPY . {target}", f"WORKDIR {target}"]
-    return "\n".join(lines) + "\n"
 
 
 def build_docker_image(
@@ -56,55 +53,36 @@ def build_docker_image(
     ignore_cache: bool = False,
     persist_dockerfile: bool = False,
     dockerfile_output_path: str = "Dockerfile.generated",
-    base_image: str = DEFAULT_BASE_IMAGE,
+    base_image: str | None = None,
+    install_flowplan: bool = True,
     **build_kwargs: Any,
 ) -> dict[str, Any]:
-    """Build `image_name:tag` from the current directory; errors carry the build log's tail."""
+    """Build `image_name:tag` from the current directory, unless the engine already has an
+    image of the same build digest (then it is only tagged); errors carry the build log's tail.
+
+    `dockerfile: auto` generates one from `base_image` (default: see images.default_base_image)
+    with flowplan installed from wheels (unless `install_flowplan` is false) and the project."""
     if not image_name or any(char.isspace() for char in image_name):
         raise ValueError(f"image_name {image_name!r} must not be empty or contain spaces")
     tag = tag or default_tag()
     engine = client()
-    generated = None
+    root = Path.cwd()
     if dockerfile == "auto":
-        generated = Path("Dockerfile")
-        if generated.exists():
+        if (root / "Dockerfile").exists():
             raise ValueError("Dockerfile already exists.")
-        generated.write_text(auto_dockerfile(base_image, Path.cwd()), encoding="utf-8")
-        dockerfile = "Dockerfile"
-    log: list[str] = []
-    image_id = None
-    try:
-        options = {"pull": True, **build_kwargs}
-        stream = engine.api.build(path=str(Path.cwd()), dockerfile=dockerfile,
-                                  tag=f"{image_name}:{tag}", rm=True, decode=True,
-                                  nocache=ignore_cache, **options)  # fmt: skip
-        for event in stream:
-            if "stream" in event:
-                log.extend(line for line in event["stream"].splitlines() if line.strip())
-            if "error" in event:
-                tail = "\n".join([*log, event["error"]][-_TAIL_LINES:])
-                raise StepExecutionError(f"docker build of {image_name}:{tag} failed:\n{tail}")
-            if "aux" in event and isinstance(event["aux"], dict):
-                image_id = event["aux"].get("ID", image_id)
-    except StepExecutionError:
-        raise
-    except Exception as exc:
-        tail = "\n".join(log[-_TAIL_LINES:])
-        raise StepExecutionError(
-            f"docker build of {image_name}:{tag} failed: {exc}\n{tail}"
-        ) from None
-    finally:
-        if generated is not None:
-            if persist_dockerfile:
-                generated.replace(dockerfile_output_path)
-            else:
-                generated.unlink(missing_ok=True)
-    image = engine.images.get(f"{image_name}:{tag}")
+        context = images.auto_context(root, base_image or images.default_base_image(),
+                                      install_flowplan)  # fmt: skip
+        if persist_dockerfile:
+            Path(dockerfile_output_path).write_text(context.dockerfile_text(), encoding="utf-8")
+    else:
+        context = images.user_context(root, dockerfile)
+    built = images.build(engine, context, f"{image_name}:{tag}", build_kwargs, ignore_cache)
+    image = engine.images.get(built.reference)
     extra = list(additional_tags or ())
     for other in extra:
         image.tag(image_name, other)
-    return {"image_name": image_name, "tag": tag, "image": f"{image_name}:{tag}",
-            "image_id": image_id or image.id, "additional_tags": extra}  # fmt: skip
+    return {"image_name": image_name, "tag": tag, "image": built.reference,
+            "image_id": built.image_id, "additional_tags": extra}  # fmt: skip
 
 
 def push_docker_image(

@@ -13,8 +13,9 @@ from the host:
    test environment), plus any `extras` asked for (`pip`, `prefect`, ...): pure Python ones
    in one compiled zip named by a `.pth` file, the others (extension modules, namespace
    packages) as files, with the shared libraries they need.
-3. flowplan itself: the package the tests import (this worktree's), compiled, with a
-   `flowplan` script in `/usr/local/bin`.
+3. flowplan itself: the package the tests import (this worktree's), compiled, with its
+   schemas and recipes in `flowplan/_data/` as the wheel has them, and a `flowplan` script in
+   `/usr/local/bin`.
 
 Each layer is cached under `~/.cache/flowplan-tests/layers/` (or `$FLOWPLAN_TEST_CACHE`), keyed
 by a hash of its inputs (and of this file): only the flowplan layer is rebuilt when flowplan's
@@ -123,13 +124,16 @@ def _layers(extras: tuple[str, ...]) -> list[Layer]:
     import flowplan
 
     package = Path(flowplan.__file__).parent
-    sources = sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    sources = sorted(
+        p
+        for directory in (package, *_data_dirs())
+        for p in directory.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
     recipe = _file_digest(Path(__file__))  # a change here rebuilds every layer
     python_key = _digest(recipe, sys.version, sys.executable, *_python_files_key())
     deps_key = _digest(python_key, *(f"{d.metadata['Name']}=={d.version}" for d in distributions))
-    flowplan_key = _digest(
-        deps_key, *(f"{p.relative_to(package)}:{_file_digest(p)}" for p in sources)
-    )
+    flowplan_key = _digest(deps_key, *(f"{p}:{_file_digest(p)}" for p in sources))
     return [
         _layer(f"python-{python_key[:16]}", _stage_python),
         _layer(f"deps-{deps_key[:16]}", lambda root: _stage_distributions(root, distributions)),
@@ -377,6 +381,9 @@ def _remove(path: Path) -> None:
 def _stage_flowplan(root: Path, package: Path) -> None:
     site = _mkdir(root, SITE)
     shutil.copytree(package, site / "flowplan", ignore=shutil.ignore_patterns("__pycache__"))
+    for data in _data_dirs():  # where the wheel puts them
+        if not (site / "flowplan/_data" / data.name).exists():
+            shutil.copytree(data, site / "flowplan/_data" / data.name)
     info = _mkdir(root, f"{SITE}/flowplan-{metadata.version('flowplan')}.dist-info")
     (info / "METADATA").write_text(
         f"Metadata-Version: 2.1\nName: flowplan\nVersion: {metadata.version('flowplan')}\n"
@@ -389,6 +396,13 @@ def _stage_flowplan(root: Path, package: Path) -> None:
         "sys.exit(main())\n"
     )
     script.chmod(0o755)
+
+
+def _data_dirs() -> list[Path]:
+    """The schemas and recipes flowplan reads (in a source checkout, beside the package)."""
+    from flowplan.resources import data_dir
+
+    return [data_dir(name) for name in ("schemas", "recipes")]
 
 
 # -- the archive -----------------------------------------------------------------------------

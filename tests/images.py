@@ -39,7 +39,6 @@ Usage (with `tests.servers.docker_engine`):
 
 from __future__ import annotations
 
-import compileall
 import contextlib
 import hashlib
 import importlib.util
@@ -316,7 +315,7 @@ def _stage_distributions(root: Path, distributions: Sequence[metadata.Distributi
     known = _python_libraries()
     for library in sorted({lib for so in site.rglob("*.so") for lib in _ldd(so)} - known):
         _copy_library(root, library)
-    compileall.compile_dir(str(site), quiet=2, workers=0, legacy=False)
+    _sourceless(root, site)
     _strip(root)
 
 
@@ -371,6 +370,19 @@ def _add(bundle: zipfile.ZipFile, path: Path, name: str) -> None:
         bundle.write(path, name)
 
 
+def _sourceless(root: Path, directory: Path) -> None:
+    """Every module under `directory` as bytecode only, beside where its source was (one file
+    instead of a source, a `__pycache__` and its bytecode: vfs copies files one by one). Code
+    objects are named after the bytecode file, which is the module's `__file__`."""
+    for source in sorted(directory.rglob("*.py")):
+        target = source.with_suffix(".pyc")
+        name = "/" + str(target.relative_to(root))
+        code = compile(source.read_bytes(), name, "exec", dont_inherit=True)
+        header = importlib.util.MAGIC_NUMBER + (0b01).to_bytes(4, "little") + b"\0" * 8
+        target.write_bytes(header + marshal.dumps(code))
+        source.unlink()
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -389,7 +401,7 @@ def _stage_flowplan(root: Path, package: Path) -> None:
         f"Metadata-Version: 2.1\nName: flowplan\nVersion: {metadata.version('flowplan')}\n"
     )
     (info / "entry_points.txt").write_text("[console_scripts]\nflowplan = flowplan.main:main\n")
-    compileall.compile_dir(str(site), quiet=2, workers=0, legacy=False)
+    _sourceless(root, site)
     script = _mkdir(root, f"{PREFIX}/bin") / "flowplan"
     script.write_text(
         f"#!{PREFIX}/bin/python{VERSION}\nimport sys\nfrom flowplan.main import main\n"

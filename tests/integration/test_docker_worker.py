@@ -218,7 +218,8 @@ def test_a_killed_workers_run_is_marked_crashed_and_its_container_removed_by_ano
     assert done.state.type is StateType.CRASHED
     assert "stopped sending heartbeats" in (done.state.message or "")
     wait_for("the container's removal", lambda: containers_of(client, run) == [])
-    assert "Removed container" in workers.output(peer)
+    removed = f"Removed container {run.name} of crashed flow run {run.id}."
+    wait_for("the removal in the worker's output", lambda: removed in workers.output(peer))
 
 
 def test_a_missing_image_crashes_the_run_with_a_clear_message(

@@ -48,8 +48,9 @@ def start(
         False, "--run-once", help="Run what is due now, wait for it, and exit."
     ),
 ) -> None:
-    """Start a worker: it claims due runs, runs each as its own process and keeps the pool's
-    schedules filled. Ctrl-C (or SIGTERM) stops it after the running runs finish."""
+    """Start a worker: it claims due runs, runs each on the pool type's infrastructure (its
+    own process, or its own container for a docker pool) and keeps the pool's schedules
+    filled. Ctrl-C (or SIGTERM) stops it after the running runs finish."""
     check_limit("--limit", limit)
     check_seconds("--poll-interval", poll_interval, minimum=0.001, maximum=86400)
     check_seconds("--heartbeat-interval", heartbeat_interval, minimum=0.001, maximum=86400)

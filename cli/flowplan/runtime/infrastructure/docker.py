@@ -445,17 +445,25 @@ class DockerInfrastructure:
     def reap(self, crashed: Callable[[Sequence[str]], Collection[str]]) -> None:
         """Remove the containers of runs that ended CRASHED (their worker died, or the
         container did): `crashed` says which of these runs did."""
+        import docker.errors
+
         client = self._client
         if client is None:
             return
-        containers = client.containers.list(all=True, filters={"label": RUN_LABEL})
-        by_run = {container.labels.get(RUN_LABEL): container for container in containers}
-        ended = crashed([run_id for run_id in by_run if run_id])
-        for run_id in ended:
-            container = by_run[run_id]
-            with contextlib.suppress(Exception):
-                container.remove(force=True)
-                self.say(f"Removed container {container.name} of crashed flow run {run_id}.")
+        try:  # listed only: inspecting each would fail for one removed meanwhile
+            found = client.api.containers(all=True, filters={"label": RUN_LABEL})
+        except (docker.errors.DockerException, OSError) as exc:
+            self.say(f"Could not list the containers of crashed runs: {exc}")
+            return
+        by_run = {str((item.get("Labels") or {}).get(RUN_LABEL)): item for item in found}
+        for run_id in crashed([run_id for run_id in by_run if run_id != "None"]):
+            item = by_run[run_id]
+            name = str((item.get("Names") or [item["Id"]])[0]).lstrip("/")
+            try:
+                client.api.remove_container(item["Id"], force=True)
+            except (docker.errors.DockerException, OSError):
+                continue  # gone already, or removed by another worker
+            self.say(f"Removed container {name} of crashed flow run {run_id}.")
 
     def close(self) -> None:
         client, self._client = self._client, None

@@ -13,8 +13,9 @@ from the host:
    test environment), plus any `extras` asked for (`pip`, `prefect`, ...): pure Python ones
    in one compiled zip named by a `.pth` file, the others (extension modules, namespace
    packages) as files, with the shared libraries they need.
-3. flowplan itself: the package the tests import (this worktree's), compiled, with a
-   `flowplan` script in `/usr/local/bin`.
+3. flowplan itself: the package the tests import (this worktree's), compiled, with its
+   schemas and recipes in `flowplan/_data/` as the wheel has them, and a `flowplan` script in
+   `/usr/local/bin`.
 
 Each layer is cached under `~/.cache/flowplan-tests/layers/` (or `$FLOWPLAN_TEST_CACHE`), keyed
 by a hash of its inputs (and of this file): only the flowplan layer is rebuilt when flowplan's
@@ -38,7 +39,6 @@ Usage (with `tests.servers.docker_engine`):
 
 from __future__ import annotations
 
-import compileall
 import contextlib
 import hashlib
 import importlib.util
@@ -123,13 +123,16 @@ def _layers(extras: tuple[str, ...]) -> list[Layer]:
     import flowplan
 
     package = Path(flowplan.__file__).parent
-    sources = sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    sources = sorted(
+        p
+        for directory in (package, *_data_dirs())
+        for p in directory.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
     recipe = _file_digest(Path(__file__))  # a change here rebuilds every layer
     python_key = _digest(recipe, sys.version, sys.executable, *_python_files_key())
     deps_key = _digest(python_key, *(f"{d.metadata['Name']}=={d.version}" for d in distributions))
-    flowplan_key = _digest(
-        deps_key, *(f"{p.relative_to(package)}:{_file_digest(p)}" for p in sources)
-    )
+    flowplan_key = _digest(deps_key, *(f"{p}:{_file_digest(p)}" for p in sources))
     return [
         _layer(f"python-{python_key[:16]}", _stage_python),
         _layer(f"deps-{deps_key[:16]}", lambda root: _stage_distributions(root, distributions)),
@@ -312,7 +315,7 @@ def _stage_distributions(root: Path, distributions: Sequence[metadata.Distributi
     known = _python_libraries()
     for library in sorted({lib for so in site.rglob("*.so") for lib in _ldd(so)} - known):
         _copy_library(root, library)
-    compileall.compile_dir(str(site), quiet=2, workers=0, legacy=False)
+    _sourceless(root, site)
     _strip(root)
 
 
@@ -367,6 +370,19 @@ def _add(bundle: zipfile.ZipFile, path: Path, name: str) -> None:
         bundle.write(path, name)
 
 
+def _sourceless(root: Path, directory: Path) -> None:
+    """Every module under `directory` as bytecode only, beside where its source was (one file
+    instead of a source, a `__pycache__` and its bytecode: vfs copies files one by one). Code
+    objects are named after the bytecode file, which is the module's `__file__`."""
+    for source in sorted(directory.rglob("*.py")):
+        target = source.with_suffix(".pyc")
+        name = "/" + str(target.relative_to(root))
+        code = compile(source.read_bytes(), name, "exec", dont_inherit=True)
+        header = importlib.util.MAGIC_NUMBER + (0b01).to_bytes(4, "little") + b"\0" * 8
+        target.write_bytes(header + marshal.dumps(code))
+        source.unlink()
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -377,18 +393,28 @@ def _remove(path: Path) -> None:
 def _stage_flowplan(root: Path, package: Path) -> None:
     site = _mkdir(root, SITE)
     shutil.copytree(package, site / "flowplan", ignore=shutil.ignore_patterns("__pycache__"))
+    for data in _data_dirs():  # where the wheel puts them
+        if not (site / "flowplan/_data" / data.name).exists():
+            shutil.copytree(data, site / "flowplan/_data" / data.name)
     info = _mkdir(root, f"{SITE}/flowplan-{metadata.version('flowplan')}.dist-info")
     (info / "METADATA").write_text(
         f"Metadata-Version: 2.1\nName: flowplan\nVersion: {metadata.version('flowplan')}\n"
     )
     (info / "entry_points.txt").write_text("[console_scripts]\nflowplan = flowplan.main:main\n")
-    compileall.compile_dir(str(site), quiet=2, workers=0, legacy=False)
+    _sourceless(root, site)
     script = _mkdir(root, f"{PREFIX}/bin") / "flowplan"
     script.write_text(
         f"#!{PREFIX}/bin/python{VERSION}\nimport sys\nfrom flowplan.main import main\n"
         "sys.exit(main())\n"
     )
     script.chmod(0o755)
+
+
+def _data_dirs() -> list[Path]:
+    """The schemas and recipes flowplan reads (in a source checkout, beside the package)."""
+    from flowplan.resources import data_dir
+
+    return [data_dir(name) for name in ("schemas", "recipes")]
 
 
 # -- the archive -----------------------------------------------------------------------------

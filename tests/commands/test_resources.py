@@ -37,13 +37,22 @@ def test_work_pool_create_prints_target_and_next_step(cli: Cli) -> None:
     assert result.err.startswith("Target: local store ")
 
 
-def test_work_pool_create_of_a_type_no_flowplan_worker_serves_says_so(cli: Cli) -> None:
+def test_work_pool_create_of_a_docker_pool_names_flowplans_docker_worker(cli: Cli) -> None:
     result = cli("work-pool", "create", "boxes", "--type", "docker")
     assert result.code == 0
     assert result.out == (
         "Created work pool 'boxes' of type 'docker'.\n"
-        "flowplan has no 'docker' worker yet (worker types: process): runs in pool 'boxes'"
-        " wait until a worker of type 'docker' polls it.\n"
+        "Start a worker for it with: flowplan worker start --pool 'boxes'\n"
+    )
+
+
+def test_work_pool_create_of_a_type_no_flowplan_worker_serves_says_so(cli: Cli) -> None:
+    result = cli("work-pool", "create", "cluster", "--type", "kubernetes")
+    assert result.code == 0
+    assert result.out == (
+        "Created work pool 'cluster' of type 'kubernetes'.\n"
+        "flowplan has no 'kubernetes' worker yet (worker types: docker, process): runs in pool"
+        " 'cluster' wait until a worker of type 'kubernetes' polls it.\n"
     )
 
 

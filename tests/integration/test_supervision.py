@@ -243,9 +243,12 @@ def test_a_worker_refuses_a_pool_of_another_type(tmp_path: Path, workers: Worker
         "work pool 'containers' is of type 'docker': a 'process' worker cannot run its flows"
         in explicit.stderr
     )
-    default = cli(workers, "worker", "start", "--pool", "containers", "--run-once")
+    backend.create_work_pool("cluster", "kubernetes")
+    default = cli(workers, "worker", "start", "--pool", "cluster", "--run-once")
     assert default.returncode == 1
-    assert "worker type 'docker' is not available (available: process)" in default.stderr
+    assert "worker type 'kubernetes' is not available (available: docker, process)" in (
+        default.stderr
+    )
     assert backend.read_flow_run(run.id).state.type is StateType.SCHEDULED  # nothing ran it
 
 

@@ -17,6 +17,7 @@ from flowplan.domain.objects import FlowRun, StateType
 from flowplan.errors import UsageError
 from flowplan.runtime.forkserver import ForkRefused, ForkServer
 from flowplan.runtime.infrastructure import Exit, RunHandle, infrastructure, worker_hint
+from flowplan.runtime.infrastructure.docker import DockerInfrastructure
 from flowplan.runtime.infrastructure.pipes import Pipe
 from flowplan.runtime.infrastructure.process import ProcessInfrastructure
 from tests.integration.workers import wait_for
@@ -52,8 +53,12 @@ def alive(pid: int) -> bool:
 
 def test_the_registry_names_what_is_available() -> None:
     assert isinstance(infrastructure("process"), ProcessInfrastructure)
-    with pytest.raises(UsageError, match=r"worker type 'docker' is not available \(available: "):
-        infrastructure("docker")
+    assert isinstance(infrastructure("docker"), DockerInfrastructure)
+    with pytest.raises(
+        UsageError,
+        match=r"worker type 'kubernetes' is not available \(available: docker, process\)",
+    ):
+        infrastructure("kubernetes")
 
 
 def test_a_run_gets_the_workers_environment_then_the_jobs(

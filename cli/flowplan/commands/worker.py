@@ -30,7 +30,7 @@ def start(
     limit: int = typer.Option(None, "--limit", "-l", help="At most this many runs at once."),
     name: str = typer.Option(None, "--name", "-n", help="The worker's name."),
     type_: str = typer.Option(
-        None, "--type", "-t", help="The worker type (default: the pool's type): process."
+        None, "--type", "-t", help="The worker type (default: the pool's type): process or docker."
     ),
     poll_interval: float = typer.Option(
         0.5, "--poll-interval", help="Seconds between polls when nothing changed."
@@ -48,20 +48,22 @@ def start(
         False, "--run-once", help="Run what is due now, wait for it, and exit."
     ),
 ) -> None:
-    """Start a worker: it claims due runs, runs each as its own process and keeps the pool's
-    schedules filled. Ctrl-C (or SIGTERM) stops it after the running runs finish."""
+    """Start a worker: it claims due runs, runs each on the pool type's infrastructure (its
+    own process, or its own container for a docker pool) and keeps the pool's schedules
+    filled. Ctrl-C (or SIGTERM) stops it after the running runs finish."""
     check_limit("--limit", limit)
     check_seconds("--poll-interval", poll_interval, minimum=0.001, maximum=86400)
     check_seconds("--heartbeat-interval", heartbeat_interval, minimum=0.001, maximum=86400)
     check_seconds("--grace-period", grace_period, minimum=0, maximum=86400)
     if name is not None and ("/" in name or "%" in name):
         raise InvalidInput(f"worker name {name!r} must not contain '/' or '%'")
+    target = runtime_backend(backend(changes=True), pool)  # a Prefect API: refused, nothing sent
     options = WorkerOptions(
         pool=pool, queues=tuple(work_queue), limit=limit, type=type_,
         poll_interval=poll_interval, heartbeat_interval=heartbeat_interval, run_once=run_once,
-        grace_seconds=grace_period, name=name or default_name(type_ or "process"),
+        grace_seconds=grace_period,
+        name=name or default_name(type_ or target.read_work_pool(pool).type),
     )  # fmt: skip
-    target = runtime_backend(backend(changes=True), pool)  # a Prefect API: refused, nothing sent
     code = Worker(
         target, options, say=_say, connect=lambda: runtime_backend(get_backend(), pool)
     ).run()

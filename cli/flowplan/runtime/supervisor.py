@@ -79,7 +79,8 @@ class Supervisor:
         try:
             self._execute()
         except Exception as exc:  # never lose a run silently: say why and mark it
-            message = f"Worker failed to run the flow: {type(exc).__name__}: {exc}"
+            detail = str(exc) if isinstance(exc, FlowplanError) else f"{type(exc).__name__}: {exc}"
+            message = f"Worker failed to run the flow: {detail}"
             self.say(f"Flow run {self.run.name!r}: {message}")
             self._finish(StateType.CRASHED, message)
         finally:

@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from flowplan.backends.protocol import RuntimeBackend
@@ -97,6 +97,7 @@ class Worker:
         self.infrastructure = infrastructure(kind)
         self._install_signals()
         self.infrastructure.prepare(self.say)
+        self.infrastructure.reap(_crashed_among(self.backend))  # what dead workers left
         self.channel = ReporterServer(self.connect)
         self._heartbeat(self.backend)()  # before any claim: a claimed run's worker is known
         self.say(
@@ -167,6 +168,8 @@ class Worker:
         def step() -> None:
             for run in backend.crash_orphaned_runs():
                 self.say(f"Flow run {run.name!r} ({run.id}) crashed: {run.state.message}")
+            if self.infrastructure is not None:
+                self.infrastructure.reap(_crashed_among(backend))
 
         return step
 
@@ -321,3 +324,18 @@ class Worker:
             supervisors = list(self.supervisors.values())
         for supervisor in supervisors:
             supervisor.kill()
+
+
+def _crashed_among(backend: RuntimeBackend) -> Callable[[Sequence[str]], list[str]]:
+    """Which of these runs ended CRASHED (runs this store does not know are left alone: they
+    may be another store's, on the same infrastructure)."""
+
+    def crashed(run_ids: Sequence[str]) -> list[str]:
+        found = []
+        for run_id in run_ids:
+            with contextlib.suppress(ObjectNotFound):
+                if backend.read_flow_run(run_id).state.type is StateType.CRASHED:
+                    found.append(run_id)
+        return found
+
+    return crashed

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import signal
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -85,10 +85,19 @@ class Infrastructure(Protocol):
     def launch(
         self, run: FlowRun, config: WorkPoolJobConfiguration, env: Mapping[str, str]
     ) -> RunHandle: ...
+    def reap(self, crashed: Callable[[Sequence[str]], Collection[str]]) -> None:
+        """Remove what runs that ended CRASHED left on the infrastructure (a dead worker's
+        containers); `crashed(ids)` says which of the given runs did. Called when the worker
+        starts and after each crash-detection pass."""
+        ...
+
     def close(self) -> None: ...
 
 
-REGISTRY = {"process": "flowplan.runtime.infrastructure.process:ProcessInfrastructure"}
+REGISTRY = {
+    "process": "flowplan.runtime.infrastructure.process:ProcessInfrastructure",
+    "docker": "flowplan.runtime.infrastructure.docker:DockerInfrastructure",
+}
 
 
 def available() -> list[str]:

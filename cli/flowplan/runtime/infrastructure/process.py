@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +165,9 @@ class ProcessInfrastructure:
         self.say(f"The fork server died{why.partition('died')[2].partition(';')[0]}:"
                  " its runs are marked crashed; starting a new one.")  # fmt: skip
         self._fork_server()
+
+    def reap(self, crashed: Callable[[Sequence[str]], Collection[str]]) -> None:
+        """Nothing to do: a run whose worker died stops by itself (its channel closed)."""
 
     def close(self) -> None:
         with self._lock:

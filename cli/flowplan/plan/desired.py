@@ -137,12 +137,13 @@ def desired_state(
         spec = _deployment(project, name, config, data, flows.get(config.index), pull, environ,
                            overrides)  # fmt: skip
         check_spec_values(spec)  # a variable's value, a flow's default: not in the file itself
-        if spec.triggers:
-            count = len(spec.triggers)
+        idle = [t for t in spec.triggers if t.get("type", "event") != "event"]
+        if idle:
+            count = len(idle)
             warnings.append(
-                f"{where}: {count} trigger{'' if count == 1 else 's'} stored with the deployment"
-                " and compared in plans, but nothing acts on triggers yet (the local store has"
-                " no automations)"
+                f"{where}: {count} compound or sequence trigger{'' if count == 1 else 's'} stored"
+                " with the deployment and compared in plans, but the local store's server"
+                " evaluates event triggers only"
             )
         deployments.append(spec)
     pools, queues = _pools(project, variable, environ, warnings)

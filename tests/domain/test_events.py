@@ -76,7 +76,8 @@ def test_webhook_template_problems_are_found_without_a_request() -> None:
                             ) == []  # fmt: skip
     assert webhook_problems("{{ body|tojson }}") == []
     assert webhook_problems('{"event": "e", "resource": {"id": "x"}}') == [
-        "the template gives no resource with a 'prefect.resource.id'"]
+        "the template gives no resource with a 'prefect.resource.id'"
+    ]
     assert webhook_problems('{"event": "{{ body|nope }}"}') == [
         "{{ body|nope }}: unknown filter 'nope' (known: default, float, int, lower, string,"
         " tojson, upper)"]  # fmt: skip
@@ -85,12 +86,18 @@ def test_webhook_template_problems_are_found_without_a_request() -> None:
 def test_the_webhook_is_related_and_the_payload_defaults_to_the_request() -> None:
     seen = context(b'{"a": 1}')
     name, resource, related, payload = webhook_event(
-        {"event": "e", "resource": {"prefect.resource.id": "r", "n": 2}}, seen, "w1", "hook")
+        {"event": "e", "resource": {"prefect.resource.id": "r", "n": 2}}, seen, "w1", "hook"
+    )
     assert (name, resource) == ("e", {"prefect.resource.id": "r", "n": "2"})
-    assert related == [{"prefect.resource.id": "prefect-cloud.webhook.w1",
-                        "prefect.resource.name": "hook", "prefect.resource.role": "webhook"}]
+    assert related == [
+        {
+            "prefect.resource.id": "prefect-cloud.webhook.w1",
+            "prefect.resource.name": "hook",
+            "prefect.resource.role": "webhook",
+        }
+    ]
     assert payload["body"] == {"a": 1} and payload["method"] == "POST"
-    with pytest.raises(TemplateError, match="empty 'prefect.resource.id'"):
+    with pytest.raises(TemplateError, match=r"empty 'prefect\.resource\.id'"):
         webhook_event({"event": "e", "resource": {"prefect.resource.id": ""}}, seen, "w", "h")
 
 

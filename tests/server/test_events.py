@@ -243,3 +243,58 @@ def _no_prefect_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith(("PREFECT_API", "FLOWPLAN_API")):
             monkeypatch.delenv(key)
+
+
+PROJECT = """name: shop
+work_pools:
+  - name: pool
+webhooks:
+  - name: orders
+    description: the shop's orders
+    template:
+      event: "order.{{ body.status }}"
+      resource: {prefect.resource.id: "shop.order.{{ body.id }}"}
+deployments:
+  - name: on-order
+    entrypoint: flows/f.py:f
+    work_pool: {name: pool}
+    triggers:
+      - expect: [order.paid]
+        parameters: {n: "{{ event.payload.body.id }}"}
+"""
+
+
+def test_webhooks_declared_in_the_project_go_through_plan_and_apply(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "f.py").write_text("from flowplan import flow\n\n@flow\n"
+                                             "def f(n: int = 0):\n    return n\n")  # fmt: skip
+    project = tmp_path / "prefect.yaml"
+    project.write_text(PROJECT.replace("order.{{ body.status }}", "{{ bdy.status }}"))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "flowplan", *args], env=server_env(home),
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    refused = run("validate")
+    assert refused.returncode == 1
+    assert ("webhooks[0].template: {{ bdy.status }}: unknown name 'bdy' (known: body, headers,"
+            " method, query)") in refused.stdout + refused.stderr  # fmt: skip
+    project.write_text(PROJECT)
+    planned = run("plan")
+    assert "+ webhook 'orders'" in planned.stdout, planned.stderr
+    assert run("apply", "--auto-approve").returncode == 0
+    assert "No changes" in run("plan").stdout  # the slug is the target's, never compared
+    project.write_text(PROJECT.replace("the shop's orders", "orders"))
+    assert '~ description: "the shop\'s orders" -> "orders"' in run("plan").stdout
+    assert run("apply", "--auto-approve").returncode == 0
+    (hook,) = json.loads(run("webhook", "ls", "--output", "json").stdout)
+    assert hook["description"] == "orders" and len(hook["slug"]) >= 20
+    backend = store(home)
+    with flowplan_server(home) as server:
+        status, event_id, _ = post(server, hook["slug"], {"status": "paid", "id": 5})
+        assert status == 204
+        run_ = wait_for("the triggered run", lambda: next(iter(runs_of(backend, "on-order")),
+                                                          None))  # fmt: skip
+    assert run_.parameters == {"n": 5}
+    assert backend.read_firings(flow_run_id=run_.id)[0].event_id == event_id

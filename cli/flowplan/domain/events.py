@@ -86,6 +86,27 @@ def related_matches(spec: Mapping[str, Any] | Sequence[Mapping[str, Any]], event
 # -- webhooks ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Webhook:
+    id: str
+    name: str
+    slug: str  # the secret part of its URL
+    template: str
+    description: str
+    enabled: bool
+    created: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """What plans compare and fingerprint (never the slug)."""
+        return {"name": self.name, "template": self.template, "description": self.description,
+                "enabled": self.enabled}  # fmt: skip
+
+
+def template_text(template: Any) -> str:
+    """A webhook's template as text: a mapping (from YAML) is written as JSON."""
+    return template if isinstance(template, str) else json.dumps(template, ensure_ascii=False)
+
+
 def webhook_problems(template: str) -> list[str]:
     """What makes a webhook template unusable, found without a request."""
     problems = event_template.check(template, WEBHOOK_ROOTS)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flowplan.discovery.flows import FlowInfo
+from flowplan.domain.events import template_text
 from flowplan.domain.job_templates import read_template
 from flowplan.domain.schedules import schedule_from_json
 from flowplan.domain.specs import DeploymentSpec, ScheduleSpec, check_spec_values
@@ -29,6 +30,7 @@ from flowplan.plan.specs import (
     Desired,
     PoolSpec,
     QueueSpec,
+    WebhookSpec,
 )
 from flowplan.project.model import DeploymentConfig, Project
 from flowplan.settings import default_work_pool
@@ -147,7 +149,17 @@ def desired_state(
             )
         deployments.append(spec)
     pools, queues = _pools(project, variable, environ, warnings)
-    return Desired(name, pools, queues, tuple(deployments), tuple(warnings))
+    return Desired(name, pools, queues, tuple(deployments), tuple(warnings),
+                   webhooks=_webhooks(project))  # fmt: skip
+
+
+def _webhooks(project: Project) -> tuple[WebhookSpec, ...]:
+    """`webhooks:` as declared: never rendered (their `{{ }}` are the request's, at each call)."""
+    return tuple(
+        WebhookSpec(name=item["name"], template=template_text(item["template"]),
+                    description=item.get("description"), enabled=item.get("enabled"))
+        for item in project.data.get("webhooks") or ()
+    )  # fmt: skip
 
 
 def _keep_secret_references(placeholder: Placeholder) -> str:

@@ -13,6 +13,7 @@ from flowplan.findings import Finding
 from flowplan.project.checks import (
     deployments,
     entrypoints,
+    events,
     schedule_items,
     steps,
     templates,
@@ -153,6 +154,7 @@ def semantic_findings(
     found += values.check(project)
     found += steps.check(project)
     found += templates.check(project, references, env)
+    found += events.check(project)
     return ((finding, finding.code in _ABOUT_THE_KEY) for finding in found)
 
 

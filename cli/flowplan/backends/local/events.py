@@ -7,27 +7,14 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from flowplan.backends.local import rows
 from flowplan.backends.local.store import Store
-from flowplan.domain.events import Event, webhook_problems
+from flowplan.domain.events import Event, Webhook, webhook_problems
 from flowplan.errors import InvalidInput, ObjectNotFound
 
 _EVENT_COLUMNS = "seq, id, occurred, event, resource, related, payload, received"
-
-
-@dataclass(frozen=True)
-class Webhook:
-    id: str
-    name: str
-    slug: str
-    template: str
-    description: str
-    enabled: bool
-    created: datetime
 
 
 def insert_event(
@@ -167,7 +154,13 @@ class EventsMixin:
     # -- webhooks ------------------------------------------------------------------------------
 
     def create_webhook(
-        self, name: str, template: str, *, description: str = "", slug: str | None = None
+        self,
+        name: str,
+        template: str,
+        *,
+        description: str = "",
+        slug: str | None = None,
+        enabled: bool = True,
     ) -> Webhook:
         """A webhook with an unguessable slug (unless one is given); a bad template is refused."""
         problems = webhook_problems(template)
@@ -189,9 +182,9 @@ class EventsMixin:
                                    + (" with that slug" if taken[0] != name else ""))  # fmt: skip
             webhook_id = rows.new_id()
             conn.execute(
-                f"INSERT INTO webhooks ({_WEBHOOK_COLUMNS}, updated) VALUES (?, ?, ?, ?, ?, 1, ?,"
+                f"INSERT INTO webhooks ({_WEBHOOK_COLUMNS}, updated) VALUES (?, ?, ?, ?, ?, ?, ?,"
                 " ?)",
-                (webhook_id, name, chosen, template, description, now, now),
+                (webhook_id, name, chosen, template, description, int(enabled), now, now),
             )
             return _webhook(conn.execute(
                 f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?", (webhook_id,)
@@ -208,6 +201,22 @@ class EventsMixin:
                 f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE slug = ?", (slug,)
             ).fetchone()
         return _webhook(row) if row else None
+
+    def update_webhook(self, name: str, values: Mapping[str, Any]) -> None:
+        """Change a webhook's template, description or enabled (its slug stays)."""
+        template = values.get("template")
+        problems = webhook_problems(template) if isinstance(template, str) else []
+        if problems:
+            raise InvalidInput(f"webhook {name!r}: " + "; ".join(problems))
+        allowed = {key: (int(value) if key == "enabled" else value)
+                   for key, value in values.items()
+                   if key in ("template", "description", "enabled")}  # fmt: skip
+        with self.store.write() as conn:
+            row = conn.execute("SELECT id FROM webhooks WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise ObjectNotFound(f"webhook {name!r} not found",
+                                     hint="'flowplan webhook ls' lists webhooks")  # fmt: skip
+            rows.update(conn, "webhooks", row[0], allowed)
 
     def delete_webhook(self, name: str) -> None:
         with self.store.write() as conn:

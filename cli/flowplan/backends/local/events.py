@@ -41,27 +41,28 @@ def event_row(row: Sequence[Any]) -> Event:
                  seq)  # fmt: skip
 
 
+# a run's names and related objects, and its state before this one (None: a new run)
+_RUN_RELATED = (
+    "SELECT r.name, r.tags, f.id, f.name, d.id, d.name, q.id, q.name, p.id, p.name, p.type,"
+    " s.type, s.name, s.message FROM flow_runs r JOIN flows f ON f.id = r.flow_id"
+    " LEFT JOIN deployments d ON d.id = r.deployment_id"
+    " LEFT JOIN work_queues q ON q.id = r.work_queue_id"
+    " LEFT JOIN work_pools p ON p.id = q.work_pool_id"
+    " LEFT JOIN flow_run_states s ON s.rowid = (SELECT max(rowid) FROM flow_run_states"
+    " WHERE flow_run_id = r.id) WHERE r.id = ?"
+)
+
+
 def flow_run_event(
     conn: sqlite3.Connection, run_id: str, type_: str, name: str, message: str | None, now: str
 ) -> None:
     """`prefect.flow-run.<state name>` for the run, with its flow, deployment, work queue,
     work pool and tags as related resources (roles as Prefect gives them)."""
-    found = conn.execute(
-        "SELECT r.name, r.tags, f.id, f.name, d.id, d.name, q.id, q.name, p.id, p.name, p.type"
-        " FROM flow_runs r JOIN flows f ON f.id = r.flow_id"
-        " LEFT JOIN deployments d ON d.id = r.deployment_id"
-        " LEFT JOIN work_queues q ON q.id = r.work_queue_id"
-        " LEFT JOIN work_pools p ON p.id = q.work_pool_id WHERE r.id = ?",
-        (run_id,),
-    ).fetchone()
+    found = conn.execute(_RUN_RELATED, (run_id,)).fetchone()
     if found is None:
         return
-    run_name, tags, flow_id, flow, dep_id, dep, queue_id, queue, pool_id, pool, kind = found
-    previous = conn.execute(
-        "SELECT type, name, message FROM flow_run_states WHERE flow_run_id = ?"
-        " ORDER BY rowid DESC LIMIT 1",
-        (run_id,),
-    ).fetchone()
+    run_name, tags, flow_id, flow, dep_id, dep, queue_id, queue, pool_id, pool, kind = found[:11]
+    previous = found[11:] if found[11] is not None else None
     related = [_related(f"prefect.flow.{flow_id}", "flow", flow)]
     if dep_id:
         related.append(_related(f"prefect.deployment.{dep_id}", "deployment", dep))

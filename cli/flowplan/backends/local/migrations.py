@@ -167,8 +167,6 @@ _V5 = [
         payload TEXT NOT NULL DEFAULT '{}',
         received TEXT NOT NULL
     )""",
-    "CREATE INDEX events_by_name ON events (event, occurred)",
-    "CREATE INDEX events_by_occurred ON events (occurred)",
     """CREATE TABLE webhooks (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,

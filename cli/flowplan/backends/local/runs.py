@@ -326,10 +326,19 @@ def _run_not_found(run_id: str) -> ObjectNotFound:
 
 
 def record_state(
-    conn: sqlite3.Connection, run_id: str, type_: str, name: str, message: str | None, now: str
+    conn: sqlite3.Connection,
+    run_id: str,
+    type_: str,
+    name: str,
+    message: str | None,
+    now: str,
+    *,
+    event: bool = True,
 ) -> None:
-    """Record a state in the run's history, and its `prefect.flow-run.<name>` event."""
-    flow_run_event(conn, run_id, type_, name, message, now)
+    """Record a state in the run's history, and its `prefect.flow-run.<name>` event (not for
+    the runs the scheduler makes in bulk: Prefect's scheduler inserts those without events)."""
+    if event:
+        flow_run_event(conn, run_id, type_, name, message, now)
     conn.execute(
         "INSERT INTO flow_run_states (flow_run_id, type, name, message, timestamp)"
         " VALUES (?, ?, ?, ?, ?)",

@@ -12,6 +12,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +299,30 @@ def test_webhooks_declared_in_the_project_go_through_plan_and_apply(tmp_path: Pa
                                                           None))  # fmt: skip
     assert run_.parameters == {"n": 5}
     assert backend.read_firings(flow_run_id=run_.id)[0].event_id == event_id
+
+
+def test_old_events_are_deleted_but_never_past_the_cursor_or_the_newest(tmp_path: Path) -> None:
+    from flowplan.domain.clock import utcnow
+
+    backend = store(tmp_path / "home")
+    later = utcnow() + timedelta(days=1)
+    for _ in range(3):
+        backend.write_event("e", {"prefect.resource.id": "r"})
+    assert backend.prune_events(before=later) == 2  # never the newest (it numbers new ones)
+    backend.evaluate_triggers()  # the first pass: the cursor at the newest event
+    newest = backend.write_event("e", {"prefect.resource.id": "r"})
+    assert backend.prune_events(before=later) == 1
+    assert backend.prune_events(before=utcnow() - timedelta(days=1)) == 0
+    assert [event.id for event in backend.read_events()] == [newest]
+
+
+def test_the_commands_say_a_prefect_server_keeps_its_own(tmp_path: Path) -> None:
+    env = {**server_env(tmp_path / "home"), "FLOWPLAN_API_URL": "http://127.0.0.1:9/api"}
+    for args in (["event", "ls"], ["webhook", "ls"], ["automation", "ls"]):
+        done = subprocess.run([sys.executable, "-m", "flowplan", *args], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 1
+        assert done.stderr.startswith(
+            "Error: webhooks, events and deployment triggers are kept"
+            " in the local store; the target here is Prefect API"
+        )

@@ -11,7 +11,7 @@ import typer
 from flowplan import console, files
 from flowplan.commands.common import YES, backend, confirm
 from flowplan.commands.options import OUTPUT, Output
-from flowplan.errors import InvalidInput, UsageError
+from flowplan.errors import InvalidInput
 
 if TYPE_CHECKING:
     from flowplan.backends.local import LocalBackend
@@ -28,11 +28,11 @@ def _local(*, changes: bool = False) -> LocalBackend:
 
     chosen = backend(changes=changes)
     if not isinstance(chosen, LocalBackend):
-        raise UsageError(
-            f"webhooks, events and automations here are the local store's; the target is"
-            f" {chosen.target}",
-            hint="unset FLOWPLAN_API_URL/PREFECT_API_URL (a Prefect server keeps its own"
-            " automations: 'prefect automation ls')",
+        raise InvalidInput(
+            "webhooks, events and deployment triggers are kept in the local store; the target"
+            f" here is {chosen.target}",
+            hint="unset FLOWPLAN_API_URL and PREFECT_API_URL; a Prefect server keeps its own"
+            " automations ('prefect automation ls')",
         )
     return chosen
 

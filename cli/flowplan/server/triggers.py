@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from flowplan.errors import FlowplanError
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
 
 INTERVAL = 0.2  # seconds between passes when nothing wakes it
 BACKOFF_MAX = 30.0
+RETENTION = timedelta(days=7)  # events older than this are deleted (Prefect's default too)
+PRUNE_EVERY = 3600.0  # seconds
 
 
 class TriggerService:
@@ -38,8 +42,16 @@ class TriggerService:
         self._thread.join(timeout=10)
 
     def _loop(self) -> None:
-        failures = 0
+        from flowplan.domain.clock import utcnow
+
+        failures, pruned = 0, 0.0
         while not self._stop.is_set():
+            if time.monotonic() - pruned > PRUNE_EVERY and not failures:
+                pruned = time.monotonic()
+                try:
+                    self.backend.prune_events(before=utcnow() - RETENTION)
+                except FlowplanError as exc:
+                    sys.stderr.write(f"Deleting old events failed ({exc}); retrying later.\n")
             self._wake.wait(INTERVAL if not failures else min(BACKOFF_MAX, 0.5 * 2**failures))
             self._wake.clear()
             if self._stop.is_set():

@@ -7,10 +7,12 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from flowplan.backends.local import rows
 from flowplan.backends.local.store import Store
+from flowplan.domain.clock import iso
 from flowplan.domain.events import Event, Webhook, webhook_problems
 from flowplan.errors import InvalidInput, ObjectNotFound
 
@@ -151,6 +153,19 @@ class EventsMixin:
                 (*params, limit),
             ).fetchall()
         return [event_row(row) for row in found]
+
+    def prune_events(self, *, before: datetime) -> int:
+        """Delete events received before `before` that trigger evaluation has passed (never
+        the newest one: its `seq` keeps new events numbered after the cursor)."""
+        with self.store.write() as conn:
+            cursor = conn.execute(
+                "SELECT seq FROM automation_cursor WHERE name = 'triggers'"
+            ).fetchone()
+            newest = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+            limit = min(newest - 1, cursor[0] if cursor else newest - 1)
+            return conn.execute(
+                "DELETE FROM events WHERE seq <= ? AND received < ?", (limit, iso(before))
+            ).rowcount
 
     # -- webhooks ------------------------------------------------------------------------------
 

@@ -125,6 +125,16 @@ class AutomationsMixin:
         number of events read (a full batch: call again)."""
         moment = now or utcnow()
         stamp = rows.now_text()
+        with self.store.read() as conn:  # idle: no write transaction, nothing to wait for
+            cursor_now = conn.execute(
+                "SELECT seq FROM automation_cursor WHERE name = ?", (CURSOR,)
+            ).fetchone()
+            newest = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+            clock = conn.execute(
+                "SELECT 1 FROM deployments WHERE triggers LIKE '%Proactive%' LIMIT 1"
+            ).fetchone()
+        if cursor_now is not None and cursor_now[0] >= newest and clock is None:
+            return 0
         with self.store.write() as conn:
             cursor_row = conn.execute(
                 "SELECT seq FROM automation_cursor WHERE name = ?", (CURSOR,)

@@ -16,7 +16,7 @@ from flowplan.domain.events import (
     webhook_event,
     webhook_problems,
 )
-from flowplan.domain.trigger_eval import on_clock, on_event
+from flowplan.domain.trigger_eval import on_clock, on_event, on_event_composite
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -155,3 +155,31 @@ def test_proactive_without_after_watches_each_window() -> None:
     assert on_clock(trigger, buckets, T0 + timedelta(seconds=5)) == []
     fired = on_clock(trigger, buckets, T0 + timedelta(seconds=10))
     assert [f.key for f in fired] == [f"window {(T0 + timedelta(seconds=5)).isoformat()}"]
+
+
+def composite(trigger: dict[str, Any], events: list[Event]) -> list[str]:
+    state: dict[str, Any] = {}
+    return [f.reason for e in events for f in on_event_composite(trigger, state, e)]
+
+
+def test_compound_triggers_need_their_share_of_children_within_the_window() -> None:
+    children = [{"expect": ["a"]}, {"expect": ["b"]}, {"expect": ["c"]}]
+    both = {"type": "compound", "require": "all", "triggers": children[:2], "within": 10}
+    assert composite(both, [event("a"), event("a", at=1), event("b", at=2)]) == [
+        "Compound: 2 of 2 triggers, the last on b"]  # fmt: skip
+    assert composite(both, [event("a"), event("b", at=11)]) == []  # a fell out of the window
+    two = {"type": "compound", "require": 2, "triggers": children}
+    assert len(composite(two, [event("c"), event("a", at=1), event("b", at=2)])) == 1
+    anyone = {"type": "compound", "require": "any", "triggers": children}
+    assert len(composite(anyone, [event("c"), event("x"), event("b")])) == 2
+
+
+def test_sequence_triggers_need_their_children_in_order() -> None:
+    steps = {
+        "type": "sequence",
+        "within": 60,
+        "triggers": [{"expect": ["build"]}, {"expect": ["test"]}, {"expect": ["ship"]}],
+    }
+    assert composite(steps, [event("test"), event("build", at=1), event("ship", at=2)]) == []
+    assert composite(steps, [event("build"), event("test", at=1), event("ship", at=2)]) == [
+        "Sequence: 3 of 3 triggers, the last on ship"]  # fmt: skip

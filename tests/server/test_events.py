@@ -326,3 +326,22 @@ def test_the_commands_say_a_prefect_server_keeps_its_own(tmp_path: Path) -> None
             "Error: webhooks, events and deployment triggers are kept"
             " in the local store; the target here is Prefect API"
         )
+
+
+def test_a_compound_trigger_fires_once_both_of_its_events_came(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, name="both", triggers=[{
+        "type": "compound", "require": "all", "within": 60,
+        "triggers": [{"expect": ["data.ready"]}, {"expect": ["model.ready"]}],
+        "parameters": {"n": 3},
+    }])  # fmt: skip
+    backend.evaluate_triggers()  # the store's first pass places the cursor
+    backend.write_event("data.ready", {"prefect.resource.id": "data"})
+    backend.evaluate_triggers()
+    assert runs_of(backend, "both") == []
+    last = backend.write_event("model.ready", {"prefect.resource.id": "model"})
+    backend.evaluate_triggers()
+    (run,) = runs_of(backend, "both")
+    (firing,) = backend.read_firings()
+    assert (firing.event_id, firing.flow_run_id) == (last, run.id)
+    assert firing.reason == "Compound: 2 of 2 triggers, the last on model.ready"

@@ -128,3 +128,42 @@ def _event_of(data: Mapping[str, Any]) -> Event:
     return Event(data["id"], datetime.fromisoformat(data["occurred"]), data["event"],
                  dict(data["resource"]), list(data.get("related") or []),
                  dict(data.get("payload") or {}))  # fmt: skip
+
+
+# -- compound and sequence triggers ------------------------------------------------------------
+
+
+def on_event_composite(
+    trigger: Mapping[str, Any], state: dict[str, Any], event: Event
+) -> list[Firing]:
+    """A compound trigger (`require`: all, any, or a number of its `triggers` fired within
+    `within` seconds) or a sequence trigger (its `triggers` fired in order within `within`)."""
+    children = [child for child in trigger.get("triggers") or () if isinstance(child, Mapping)]
+    buckets = state.setdefault("children", {})
+    fired: dict[str, str] = state.setdefault("fired", {})  # child index -> when it fired
+    within = _within(trigger)
+    if within > 0:
+        for key, when in list(fired.items()):
+            if (event.occurred - datetime.fromisoformat(when)).total_seconds() > within:
+                del fired[key]
+    sequence = trigger.get("type") == "sequence"
+    for index, child in enumerate(children):
+        key = str(index)
+        if not on_event(child, buckets.setdefault(key, {}), event):
+            continue
+        if sequence and any(str(before) not in fired for before in range(index)):
+            continue  # out of order: an earlier step has not fired
+        fired[key] = event.occurred.isoformat()
+    if sequence:
+        done = len(children) > 0 and all(str(index) in fired for index in range(len(children)))
+        need = len(children)
+    else:
+        require = trigger.get("require", "all")
+        need = len(children) if require == "all" else 1 if require == "any" else int(require)
+        done = len(fired) >= need > 0
+    if not done:
+        return []
+    state["fired"] = {}
+    kind = "Sequence" if sequence else "Compound"
+    return [Firing(event.id, event, f"{kind}: {need} of {len(children)} triggers, the last on"
+                                    f" {event.event}")]  # fmt: skip

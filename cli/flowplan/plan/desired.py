@@ -139,14 +139,6 @@ def desired_state(
         spec = _deployment(project, name, config, data, flows.get(config.index), pull, environ,
                            overrides)  # fmt: skip
         check_spec_values(spec)  # a variable's value, a flow's default: not in the file itself
-        idle = [t for t in spec.triggers if t.get("type", "event") != "event"]
-        if idle:
-            count = len(idle)
-            warnings.append(
-                f"{where}: {count} compound or sequence trigger{'' if count == 1 else 's'} stored"
-                " with the deployment and compared in plans, but the local store's server"
-                " evaluates event triggers only"
-            )
         deployments.append(spec)
     pools, queues = _pools(project, variable, environ, warnings)
     return Desired(name, pools, queues, tuple(deployments), tuple(warnings),

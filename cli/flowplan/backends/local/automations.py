@@ -20,7 +20,7 @@ from flowplan.backends.local.store import Store
 from flowplan.domain.clock import utcnow
 from flowplan.domain.event_template import TemplateError, render_value
 from flowplan.domain.events import Event
-from flowplan.domain.trigger_eval import Firing, on_clock, on_event
+from flowplan.domain.trigger_eval import Firing, on_clock, on_event, on_event_composite
 from flowplan.domain.triggers import canonical_trigger
 from flowplan.errors import FlowplanError
 
@@ -58,8 +58,8 @@ def _automations(conn: sqlite3.Connection) -> list[Automation]:
     for deployment_id, full, name, triggers in found:
         for index, trigger in enumerate(rows.json_loads(triggers), start=1):
             item = canonical_trigger(trigger, index, name)
-            if item["trigger"].get("type", "event") != "event":
-                continue  # compound and sequence triggers: not evaluated yet
+            if item["trigger"].get("type", "event") not in ("event", "compound", "sequence"):
+                continue
             automations.append(Automation(f"{deployment_id}/{item['name']}", item["name"],
                                           deployment_id, full, item))  # fmt: skip
     return automations
@@ -165,8 +165,9 @@ class AutomationsMixin:
                 buckets = rows.json_loads(states.get(automation.key) or "{}")
                 before = rows.dumps(buckets)
                 fired: list[Firing] = []
+                step = on_event if trigger.get("type", "event") == "event" else on_event_composite
                 for event in events:
-                    fired += on_event(trigger, buckets, event)
+                    fired += step(trigger, buckets, event)
                 fired += on_clock(trigger, buckets, moment)
                 for firing in fired:
                     _fire(conn, automation, firing, stamp)

@@ -148,7 +148,10 @@ def automation_ls(
     rows = []
     for a in automations:
         trigger = a.item["trigger"]
-        what = f"{trigger.get('posture', 'Reactive')} {', '.join(trigger.get('expect') or [])}"
+        kind = trigger.get("type", "event")
+        expect = ", ".join(trigger.get("expect") or [])
+        what = (f"{trigger.get('posture', 'Reactive')} {expect}" if kind == "event"
+                else f"{kind} of {len(trigger.get('triggers') or [])}")  # fmt: skip
         count, last = counts.get(a.key, (0, None))
         rows.append([a.name, a.deployment, what.strip(), json.dumps(trigger.get("match") or {}),
                      str(count), (last or "-")[:19].replace("T", " ")])  # fmt: skip

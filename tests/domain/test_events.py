@@ -148,7 +148,8 @@ def test_proactive_fires_when_too_few_came_within_the_window() -> None:
 
 
 def test_proactive_without_after_watches_each_window() -> None:
-    trigger = {"posture": "Proactive", "expect": ["beat"], "within": 5}
+    trigger = {"posture": "Proactive", "expect": ["beat"], "within": 5,
+               "for_each": ["prefect.resource.id"]}  # fmt: skip
     buckets: dict[str, Any] = {}
     assert on_clock(trigger, buckets, T0) == []  # the first window opens
     on_event(trigger, buckets, event("beat", at=1))

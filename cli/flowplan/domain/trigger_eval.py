@@ -53,9 +53,10 @@ def on_event(trigger: Mapping[str, Any], buckets: dict[str, Any], event: Event) 
     """Count one event into `buckets` (changed in place); the firings it causes."""
     if not _fits(trigger, event):
         return []
-    key = _bucket_key(trigger, event)
     after, expect = trigger.get("after") or [], trigger.get("expect") or []
     proactive = trigger.get("posture") == "Proactive"
+    # a proactive trigger without `after` watches one window (on_clock opens it)
+    key = "" if proactive and not after else _bucket_key(trigger, event)
     bucket = buckets.get(key)
     when = event.occurred.isoformat()
     is_expected = not expect or names_match(expect, event.event)

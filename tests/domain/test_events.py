@@ -184,3 +184,10 @@ def test_sequence_triggers_need_their_children_in_order() -> None:
     assert composite(steps, [event("test"), event("build", at=1), event("ship", at=2)]) == []
     assert composite(steps, [event("build"), event("test", at=1), event("ship", at=2)]) == [
         "Sequence: 3 of 3 triggers, the last on ship"]  # fmt: skip
+
+
+def test_a_resource_s_id_name_and_role_read_as_prefect_s_resource_objects_give_them() -> None:
+    seen = {"event": event("e", "shop.order.7", deployment="prefect.deployment.1").as_json()}
+    assert render_value("{{ event.resource.id }}", seen) == "shop.order.7"
+    assert render_value("{{ event.related[0].role }}", seen) == "deployment"
+    assert render_value("{{ event.resource['prefect.resource.id'] }}", seen) == "shop.order.7"

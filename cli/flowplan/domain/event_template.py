@@ -27,6 +27,7 @@ _TOKEN = re.compile(
 )
 FILTERS = frozenset({"tojson", "default", "lower", "upper", "string", "int", "float"})
 _MISSING = object()
+_RESOURCE_ALIASES = frozenset({"id", "name", "role"})  # resource.id: its prefect.resource.id
 
 
 class TemplateError(ValueError):
@@ -180,8 +181,10 @@ def _lookup(path: Path, context: Mapping[str, Any]) -> Any:
         if value is _MISSING:
             break
         if isinstance(value, Mapping):
-            value = value.get(key, _MISSING) if not isinstance(key, int) else value.get(
-                str(key), _MISSING)  # fmt: skip
+            found = value.get(str(key), _MISSING)
+            if found is _MISSING and key in _RESOURCE_ALIASES:  # Prefect's resource.id, .name
+                found = value.get(f"prefect.resource.{key}", _MISSING)
+            value = found
         elif isinstance(value, list) and isinstance(key, int):
             value = value[key] if -len(value) <= key < len(value) else _MISSING
         else:

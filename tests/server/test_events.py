@@ -345,3 +345,26 @@ def test_a_compound_trigger_fires_once_both_of_its_events_came(tmp_path: Path) -
     (firing,) = backend.read_firings()
     assert (firing.event_id, firing.flow_run_id) == (last, run.id)
     assert firing.reason == "Compound: 2 of 2 triggers, the last on model.ready"
+
+
+def test_a_firing_whose_run_is_refused_is_recorded_with_the_reason(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    deployment(backend, tmp_path, name="strict", parameter_openapi_schema=schema,
+               enforce_parameter_schema=True, triggers=[{
+                   "expect": ["job.done"], "parameters": {"n": "{{ event.payload.n }}"}}])  # fmt: skip
+    backend.evaluate_triggers()
+    backend.write_event("job.done", {"prefect.resource.id": "j"}, payload={"n": "many"})
+    backend.write_event("job.done", {"prefect.resource.id": "j"}, payload={})
+    backend.write_event("job.done", {"prefect.resource.id": "j"}, payload={"n": 4})
+    backend.evaluate_triggers()
+    (run,) = runs_of(backend, "strict")
+    assert run.parameters == {"n": 4}
+    refused, missing, made = reversed(backend.read_firings())
+    assert refused.flow_run_id is None and "cannot create a run of deployment 'f/strict'" in str(
+        refused.error)  # fmt: skip
+    assert missing.error == ("{{ event.payload.n }}: event.payload.n has no value in this"
+                             " request or event")  # fmt: skip
+    assert (made.flow_run_id, made.error) == (run.id, None)
+    shown = flowplan(tmp_path / "home", "automation", "ls", "--firings", "--output", "json")
+    assert [f["error"] is None for f in json.loads(shown.stdout)] == [True, False, False]

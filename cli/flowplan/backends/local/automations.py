@@ -22,7 +22,7 @@ from flowplan.domain.event_template import TemplateError, render_value
 from flowplan.domain.events import Event
 from flowplan.domain.trigger_eval import Firing, on_clock, on_event, on_event_composite
 from flowplan.domain.triggers import canonical_trigger
-from flowplan.errors import FlowplanError
+from flowplan.errors import FlowplanError, StoreError
 
 CURSOR = "triggers"
 BATCH = 500  # events per pass
@@ -105,7 +105,9 @@ def _fire(conn: sqlite3.Connection, automation: Automation, firing: Firing, now:
         )  # fmt: skip
         run_id = run.id
         conn.execute("RELEASE firing")
-    except (FlowplanError, TemplateError) as exc:
+    except StoreError:
+        raise  # the store itself: the whole pass fails and is tried again
+    except (FlowplanError, TemplateError, ValueError, TypeError) as exc:
         conn.execute("ROLLBACK TO firing")
         conn.execute("RELEASE firing")
         error = str(exc)

@@ -339,15 +339,16 @@ def test_secret_references_stay_and_missing_values_are_dropped_with_a_warning(
     )
 
 
-def test_triggers_are_stored_with_a_warning_that_nothing_acts_on_them(tmp_path: Path) -> None:
+def test_triggers_of_every_type_are_stored_without_a_warning(tmp_path: Path) -> None:
+    compound = "{type: compound, require: all, triggers: [{expect: [a]}, {expect: [b]}]}"
     result = desired(tmp_path, "name: proj\ndeployments:\n" + "".join(
         f"  - name: d{n}\n    {BASE.replace(chr(10), chr(10) + '    ')}\n    triggers:\n"
-        + "".join(f"      - {{type: event, expect: [e{i}]}}\n" for i in range(n))
+        + "      - {type: event, expect: [e]}\n"
+        + "".join(f"      - {compound}\n" for i in range(n))
         for n in (1, 2)))  # fmt: skip
-    note = (" stored with the deployment and compared in plans, but nothing acts on triggers yet"
-            " (the local store has no automations)")  # fmt: skip
-    assert result.warnings == (
-        "deployments[0] (d1): 1 trigger" + note, "deployments[1] (d2): 2 triggers" + note)  # fmt: skip
+    assert result.warnings == ()
+    assert [len(d.triggers) for d in result.deployments] == [2, 3]
+    assert result.deployments[1].triggers[1]["type"] == "compound"
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
                "Manage secrets (values are never printed)."),
     "server": ("flowplan.commands.server", "app", "group",
                "Serve Prefect's REST API over the local store."),
+    "webhook": ("flowplan.commands.events", "webhook_app", "group",
+                "Manage webhooks (POST /hooks/<slug> on flowplan server)."),
+    "event": ("flowplan.commands.events", "event_app", "group",
+              "Show events (runs' state changes, webhooks)."),
+    "automation": ("flowplan.commands.events", "automation_app", "group",
+                   "Show deployment triggers and their firings."),
 }  # fmt: skip
 
 

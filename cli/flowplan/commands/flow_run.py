@@ -80,9 +80,19 @@ def ls(
 
 @app.command("inspect")
 def inspect(run_id: str = RUN_ID, output: Output = OUTPUT) -> None:
-    """Show a flow run."""
-    run = find_run(backend(), run_id)
-    show_object(run.to_json(), output)
+    """Show a flow run (and, for a run a deployment trigger created, the event that caused it)."""
+    target = backend()
+    run = find_run(target, run_id)
+    data = run.to_json()
+    firings = getattr(target, "read_firings", None)
+    found = firings(flow_run_id=run.id, limit=1) if firings is not None else []
+    if found:
+        firing = found[0]
+        data["created_by"] = {"type": "AUTOMATION", "display_value": firing.automation}
+        data["caused_by"] = {"automation": firing.automation, "event": firing.event_name,
+                             "event_id": firing.event_id, "reason": firing.reason,
+                             "fired": firing.fired.isoformat()}  # fmt: skip
+    show_object(data, output)
 
 
 @app.command("logs")

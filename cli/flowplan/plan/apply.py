@@ -29,6 +29,7 @@ def stale_objects(plan: Plan, actual: Actual) -> list[str]:
     """Keys of planned objects that changed on the target since the plan was made."""
     live: dict[str, Any] = {
         "work_pool": actual.pools, "work_queue": actual.queues, "deployment": actual.deployments,
+        "webhook": actual.webhooks or {},
     }  # fmt: skip
     stale = []
     for change in plan.changes:
@@ -60,6 +61,8 @@ def execute(change: Change, backend: Backend) -> None:
             )  # fmt: skip
         else:
             backend.update_work_pool(change.key, changed)
+    elif change.kind == "webhook":
+        _webhook(change, backend)
     elif change.kind == "work_queue":
         if change.action == "create":
             backend.create_work_queue(
@@ -74,6 +77,19 @@ def execute(change: Change, backend: Backend) -> None:
         backend.delete_deployment(change.target_id)
     else:
         backend.upsert_deployments([_spec(change)], new=change.action == "create")
+
+
+def _webhook(change: Change, backend: Backend) -> None:
+    after = change.after or {}
+    if change.action == "create":
+        backend.create_webhook(  # type: ignore[attr-defined]
+            after["name"], after["template"], description=after["description"] or "",
+            enabled=after["enabled"] is not False,
+        )  # fmt: skip
+    else:
+        backend.update_webhook(  # type: ignore[attr-defined]
+            change.key, {field.name: field.after for field in change.fields}
+        )
 
 
 def _spec(change: Change) -> DeploymentSpec:

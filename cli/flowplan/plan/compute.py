@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from flowplan.domain.events import Webhook
 from flowplan.domain.job_templates import default_template, job_variable_problems
 from flowplan.domain.objects import Deployment, WorkPool, WorkQueue
 from flowplan.domain.schedules import canonical
@@ -24,6 +25,7 @@ from flowplan.plan.specs import (
     Desired,
     PoolSpec,
     QueueSpec,
+    WebhookSpec,
     deployment_to_json,
 )
 from flowplan.steps.predict import KNOWN_AFTER_BUILD, unknown_in
@@ -39,6 +41,7 @@ class Actual:
     pools: Mapping[str, WorkPool]
     queues: Mapping[str, WorkQueue]  # `pool/queue`
     deployments: Mapping[str, Deployment]  # `flow/deployment`
+    webhooks: Mapping[str, Webhook] | None = None  # None: the target keeps no webhooks
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ def live_fields(
     return fields
 
 
-def fingerprint(item: Deployment | WorkPool | WorkQueue) -> str:
+def fingerprint(item: Deployment | WorkPool | WorkQueue | Webhook) -> str:
     volatile = ("status", "last_polled", "last_heartbeat")
     return digest({k: v for k, v in item.to_json().items() if k not in volatile})
 
@@ -198,6 +201,38 @@ def _pool_change(spec: PoolSpec, live: WorkPool | None) -> Change:
     fields = _diff(current, wanted)
     action: Action = "update" if fields else "noop"
     return Change(action, "work_pool", spec.name, fields, after, live.id, fingerprint(live))
+
+
+def _webhook_change(spec: WebhookSpec, live: Webhook | None) -> Change:
+    wanted: dict[str, Any] = {"template": spec.template}
+    if spec.description is not None:
+        wanted["description"] = spec.description
+    if spec.enabled is not None:
+        wanted["enabled"] = spec.enabled
+    after = asdict(spec)
+    if live is None:
+        return Change("create", "webhook", spec.name, _diff({}, wanted), after)
+    fields = _diff(live.to_json(), wanted)
+    action: Action = "update" if fields else "noop"
+    return Change(action, "webhook", spec.name, fields, after, live.id, fingerprint(live))
+
+
+def _webhook_changes(desired: Desired, actual: Actual) -> tuple[list[Change], list[str]]:
+    """Declared webhooks (never deleted by a plan: `flowplan webhook delete` does that); on a
+    target without webhooks (a Prefect server), a warning instead."""
+    if not desired.webhooks:
+        return [], []
+    if actual.webhooks is None:
+        names = ", ".join(spec.name for spec in desired.webhooks)
+        return [], [
+            f"webhooks ({names}): the target keeps no webhooks (flowplan server serves"
+            " them over the local store; Prefect Cloud has its own); not applied"
+        ]
+    counts = Counter(spec.name for spec in desired.webhooks)
+    twice = sorted(name for name, count in counts.items() if count > 1)
+    if twice:
+        raise InvalidInput(f"webhook {twice[0]!r} is declared twice")
+    return [_webhook_change(spec, actual.webhooks.get(spec.name)) for spec in desired.webhooks], []
 
 
 def _queue_change(spec: QueueSpec, live: WorkQueue | None) -> Change:
@@ -329,7 +364,10 @@ def compute_plan(desired: Desired, actual: Actual, options: PlanOptions = PlanOp
     ]
     if options.prune:
         changes += _deletes(desired, actual, options)
-    return Plan(tuple(changes), warnings=(*desired.warnings, *_conflicts(desired, actual)))
+    hooks, unserved = _webhook_changes(desired, actual)
+    changes += hooks
+    return Plan(tuple(changes), warnings=(*desired.warnings, *unserved,
+                                          *_conflicts(desired, actual)))  # fmt: skip
 
 
 def _conflicts(desired: Desired, actual: Actual) -> list[str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flowplan.discovery.flows import FlowInfo
+from flowplan.domain.events import template_text
 from flowplan.domain.job_templates import read_template
 from flowplan.domain.schedules import schedule_from_json
 from flowplan.domain.specs import DeploymentSpec, ScheduleSpec, check_spec_values
@@ -29,6 +30,7 @@ from flowplan.plan.specs import (
     Desired,
     PoolSpec,
     QueueSpec,
+    WebhookSpec,
 )
 from flowplan.project.model import DeploymentConfig, Project
 from flowplan.settings import default_work_pool
@@ -137,16 +139,19 @@ def desired_state(
         spec = _deployment(project, name, config, data, flows.get(config.index), pull, environ,
                            overrides)  # fmt: skip
         check_spec_values(spec)  # a variable's value, a flow's default: not in the file itself
-        if spec.triggers:
-            count = len(spec.triggers)
-            warnings.append(
-                f"{where}: {count} trigger{'' if count == 1 else 's'} stored with the deployment"
-                " and compared in plans, but nothing acts on triggers yet (the local store has"
-                " no automations)"
-            )
         deployments.append(spec)
     pools, queues = _pools(project, variable, environ, warnings)
-    return Desired(name, pools, queues, tuple(deployments), tuple(warnings))
+    return Desired(name, pools, queues, tuple(deployments), tuple(warnings),
+                   webhooks=_webhooks(project))  # fmt: skip
+
+
+def _webhooks(project: Project) -> tuple[WebhookSpec, ...]:
+    """`webhooks:` as declared: never rendered (their `{{ }}` are the request's, at each call)."""
+    return tuple(
+        WebhookSpec(name=item["name"], template=template_text(item["template"]),
+                    description=item.get("description"), enabled=item.get("enabled"))
+        for item in project.data.get("webhooks") or ()
+    )  # fmt: skip
 
 
 def _keep_secret_references(placeholder: Placeholder) -> str:

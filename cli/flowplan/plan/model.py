@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Action = Literal["create", "update", "delete", "noop"]
-Kind = Literal["work_pool", "work_queue", "deployment"]
-KIND_ORDER: dict[str, int] = {"work_pool": 0, "work_queue": 1, "deployment": 2}
+Kind = Literal["work_pool", "work_queue", "deployment", "webhook"]
+KIND_ORDER: dict[str, int] = {"work_pool": 0, "work_queue": 1, "deployment": 2, "webhook": 3}
 
 
 @dataclass(frozen=True)

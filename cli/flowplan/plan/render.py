@@ -18,7 +18,8 @@ from flowplan.templating import PLACEHOLDER
 
 SIGNS = {"create": "+", "update": "~", "delete": "-"}
 WIDTH = 100  # the line width when the caller does not know the terminal's
-_NOUNS = {"work_pool": "work pool", "work_queue": "work queue", "deployment": "deployment"}
+_NOUNS = {"work_pool": "work pool", "work_queue": "work queue", "deployment": "deployment",
+          "webhook": "webhook"}  # fmt: skip
 _OWN_LABELS = "flowplan.dev/"
 _ALL_FIELDS = "--output json shows every field"
 _SET_WORKDIR = "prefect.deployments.steps.set_working_directory"

@@ -41,12 +41,23 @@ class PoolSpec:
 
 
 @dataclass(frozen=True)
+class WebhookSpec:
+    """A webhook of `webhooks:` (flowplan's extension); its slug is made on the target."""
+
+    name: str
+    template: str
+    description: str | None = None
+    enabled: bool | None = None
+
+
+@dataclass(frozen=True)
 class Desired:
     project: str
     pools: tuple[PoolSpec, ...] = ()
     queues: tuple[QueueSpec, ...] = ()
     deployments: tuple[DeploymentSpec, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    webhooks: tuple[WebhookSpec, ...] = ()
 
 
 def deployment_to_json(spec: DeploymentSpec) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from flowplan.findings import Finding
 from flowplan.project.checks import (
     deployments,
     entrypoints,
+    events,
     kubernetes,
     schedule_items,
     steps,
@@ -157,6 +158,7 @@ def semantic_findings(
     found += steps.check(project)
     found += templates.check(project, references, env)
     found += kubernetes.check(project)
+    found += events.check(project)
     return ((finding, finding.code in _ABOUT_THE_KEY) for finding in found)
 
 

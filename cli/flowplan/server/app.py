@@ -20,6 +20,7 @@ from flowplan.errors import FlowplanError
 
 if TYPE_CHECKING:
     from flowplan.backends.local import LocalBackend
+    from flowplan.server.triggers import TriggerService
     from flowplan.server.ui_core import Planner
 
 
@@ -34,6 +35,7 @@ class ServerOptions:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    triggers: TriggerService | None = None  # deployment triggers, evaluated while serving
 
 
 class _Server6(_Server):
@@ -48,16 +50,20 @@ def build(backend: LocalBackend, options: ServerOptions) -> ThreadingHTTPServer:
     from flowplan.server.auth import LOOPBACK
     from flowplan.server.http import make_handler
     from flowplan.server.router import ROUTER
+    from flowplan.server.triggers import TriggerService
     from flowplan.server.ui_app import UiServer
 
     del api_deployments, api_objects, api_refused, api_runs  # imported for their routes
     ui = UiServer(backend, options.token, secrets.token_bytes(32), options.host in LOOPBACK,
                   options.planner)  # fmt: skip
+    triggers = TriggerService(backend)
     handler = make_handler(backend, ROUTER, options.token, lambda: openapi.document(ROUTER),
-                           ui=ui)  # fmt: skip
+                           ui=ui, on_event=triggers.wake)  # fmt: skip
     kind = _Server6 if ":" in options.host else _Server
     try:
-        return kind((options.host, options.port), handler)
+        server = kind((options.host, options.port), handler)
+        server.triggers = triggers
+        return server
     except (OSError, OverflowError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise FlowplanError(f"cannot listen on {options.host}:{options.port}: {reason}",
@@ -73,9 +79,14 @@ def serve(server: ThreadingHTTPServer, on_stop: Callable[[str], None]) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    triggers = getattr(server, "triggers", None)
     try:
+        if triggers is not None:
+            triggers.start()
         server.serve_forever(poll_interval=0.1)
     finally:
+        if triggers is not None:
+            triggers.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         server.server_close()

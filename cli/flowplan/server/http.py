@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound, StoreError
-from flowplan.server import auth, compat
+from flowplan.server import auth, compat, hooks
 from flowplan.server.router import ApiError, Reply, Request, Router, invalid_body, not_served
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ def make_handler(
     openapi: Callable[[], dict[str, Any]],
     max_body: int = MAX_BODY,
     ui: UiServer | None = None,
+    on_event: Callable[[], None] | None = None,
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -52,6 +53,9 @@ def make_handler(
         def _answer(self) -> None:
             started = time.monotonic()
             path = urlsplit(self.path).path.rstrip("/") or "/"
+            if path.startswith(hooks.PREFIX):
+                self._answer_hook(path)
+                return
             if ui is not None and path != PREFIX and not path.startswith(PREFIX + "/"):
                 self._answer_ui(ui)
                 return
@@ -96,6 +100,30 @@ def make_handler(
             reply = result if isinstance(result, Reply) else Reply(result)
             return reply.status, reply.payload
 
+        def _answer_hook(self, path: str) -> None:
+            """A webhook: no token (its slug is the secret), a smaller body limit."""
+            try:
+                raw = self._raw_body(hooks.MAX_BODY)
+                headers = {key.lower(): value for key, value in self.headers.items()}
+                answer = hooks.receive(backend, self.command, path[len(hooks.PREFIX) :], headers,
+                                       urlsplit(self.path).query, raw, on_event)  # fmt: skip
+            except ApiError as exc:
+                answer = hooks.HookAnswer(exc.status, str(exc.detail))
+            except StoreError as exc:
+                answer = hooks.HookAnswer(503, str(exc))
+            except Exception:
+                answer = hooks.HookAnswer(500, "Internal server error (see the server's log)")
+                sys.stderr.write(traceback.format_exc())
+            if answer.status == 204:
+                self.send_response(204)
+                self.send_header("x-flowplan-event-id", answer.event_id or "")
+                self.send_header("content-length", "0")
+                if self.close_connection:
+                    self.send_header("connection", "close")
+                self.end_headers()
+                return
+            self._send(answer.status, {"detail": answer.detail})
+
         def _answer_ui(self, ui: UiServer) -> None:
             from flowplan.server.ui_app import HEADERS
             from flowplan.server.ui_core import Answer
@@ -130,7 +158,8 @@ def make_handler(
             except ValueError as exc:
                 raise invalid_body(None, [], f"JSON decode error: {exc}", "json_invalid") from None
 
-        def _raw_body(self) -> bytes:
+        def _raw_body(self, limit: int | None = None) -> bytes:
+            most = max_body if limit is None else limit
             if self.headers.get("transfer-encoding"):
                 self.close_connection = True
                 raise ApiError(411, "send the body with a Content-Length")
@@ -139,10 +168,10 @@ def make_handler(
             except ValueError:
                 self.close_connection = True
                 raise ApiError(400, "Content-Length is not a number") from None
-            if length > max_body:
+            if length > most:
                 self.close_connection = True
                 raise ApiError(413, f"the body has {length} bytes; this server takes at most"
-                                    f" {max_body}")  # fmt: skip
+                                    f" {most}")  # fmt: skip
             return self.rfile.read(length) if length > 0 else b""
 
         def _send(self, status: int, payload: Any) -> None:

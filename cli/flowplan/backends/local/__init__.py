@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flowplan.backends.local.automations import AutomationsMixin
 from flowplan.backends.local.deployments import DeploymentsMixin
+from flowplan.backends.local.events import EventsMixin
 from flowplan.backends.local.keyvalue import KeyValueMixin
 from flowplan.backends.local.pools import PoolsMixin
 from flowplan.backends.local.runs import RunsMixin
@@ -16,7 +18,14 @@ STORE_FILE = "flowplan.db"
 
 
 class LocalBackend(
-    PoolsMixin, DeploymentsMixin, SchedulesMixin, RunsMixin, WorkMixin, KeyValueMixin
+    PoolsMixin,
+    DeploymentsMixin,
+    SchedulesMixin,
+    RunsMixin,
+    WorkMixin,
+    KeyValueMixin,
+    EventsMixin,
+    AutomationsMixin,
 ):
     """The `Backend` protocol on a store file (default `$FLOWPLAN_HOME/flowplan.db`)."""
 

@@ -153,5 +153,54 @@ _V3 = ["ALTER TABLE deployments ADD COLUMN triggers TEXT NOT NULL DEFAULT '[]'"]
 # v4: the rest of prefect.yaml's `concurrency_limit: {limit, collision_strategy, ...}`
 _V4 = ["ALTER TABLE deployments ADD COLUMN concurrency_options TEXT"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+# v5: events (the runtime's and webhooks'), webhooks, and what deployment triggers did with them.
+# `seq` orders events as they were stored (the trigger evaluator's cursor); a firing's key is
+# its automation and triggering event, so a firing is made once however often it is evaluated.
+_V5 = [
+    """CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        occurred TEXT NOT NULL,
+        event TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        related TEXT NOT NULL DEFAULT '[]',
+        payload TEXT NOT NULL DEFAULT '{}',
+        received TEXT NOT NULL
+    )""",
+    """CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        slug TEXT NOT NULL UNIQUE,
+        template TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        enabled INTEGER NOT NULL DEFAULT 1,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL
+    )""",
+    """CREATE TABLE automation_state (
+        automation TEXT PRIMARY KEY,
+        deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+        trigger TEXT NOT NULL,
+        buckets TEXT NOT NULL DEFAULT '{}',
+        updated TEXT NOT NULL
+    )""",
+    """CREATE TABLE automation_cursor (
+        name TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+    )""",
+    """CREATE TABLE firings (
+        id TEXT PRIMARY KEY,
+        automation TEXT NOT NULL,
+        deployment_id TEXT REFERENCES deployments(id) ON DELETE SET NULL,
+        event_id TEXT,
+        flow_run_id TEXT,
+        fired TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        error TEXT,
+        UNIQUE (automation, event_id)
+    )""",
+    "CREATE INDEX firings_by_run ON firings (flow_run_id)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -10,6 +10,7 @@ from typing import Any
 
 from flowplan.backends.local import rows
 from flowplan.backends.local.deployments import find_deployment
+from flowplan.backends.local.events import flow_run_event
 from flowplan.backends.local.pools import resolve_queue
 from flowplan.backends.local.store import Store
 from flowplan.domain.clock import iso, utcnow
@@ -83,42 +84,11 @@ class RunsMixin:
     ) -> FlowRun:
         """A SCHEDULED run of a deployment (by name or id). A repeated idempotency key returns
         the run it created first."""
-        when = iso(scheduled_time or utcnow())
         with self.store.write() as conn:
-            deployment_id = find_deployment(conn, deployment)
-            flow_id, pool, queue, dep_parameters, dep_tags = conn.execute(
-                "SELECT d.flow_id, p.name, q.name, d.parameters, d.tags FROM deployments d"
-                " LEFT JOIN work_queues q ON q.id = d.work_queue_id"
-                " LEFT JOIN work_pools p ON p.id = q.work_pool_id WHERE d.id = ?",
-                (deployment_id,),
-            ).fetchone()
-            if idempotency_key is not None:
-                row = conn.execute(
-                    "SELECT id FROM flow_runs WHERE flow_id = ? AND idempotency_key = ?",
-                    (flow_id, idempotency_key),
-                ).fetchone()
-                if row:
-                    run_id = row[0]
-                    return read_run(conn, run_id)
-            if work_queue_name is not None and pool is None:
-                raise InvalidInput("this deployment has no work pool, so no queue can be chosen")
-            queue_id, _ = resolve_queue(conn, pool, work_queue_name or queue)
-            run_id, now = rows.new_id(), rows.now_text()
-            merged = {**rows.json_loads(dep_parameters), **dict(parameters or {})}
-            check_run_values(merged, dict(job_variables or {}))
-            _check_run(conn, deployment_id, merged, job_variables)
-            all_tags = list(dict.fromkeys([*rows.json_loads(dep_tags), *tags]))
-            conn.execute(
-                "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_queue_id,"
-                " state_type, state_name, state_timestamp, parameters, job_variables, tags,"
-                " idempotency_key, expected_start_time, created)"
-                " VALUES (?, ?, ?, ?, ?, 'SCHEDULED', 'Scheduled', ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, name or random_run_name(), flow_id, deployment_id, queue_id, now,
-                 rows.dumps(merged), rows.dumps(dict(job_variables or {})), rows.dumps(all_tags),
-                 idempotency_key, when, now),
-            )  # fmt: skip
-            record_state(conn, run_id, "SCHEDULED", "Scheduled", None, now)
-            return read_run(conn, run_id)
+            return create_run(conn, deployment, parameters=parameters, name=name,
+                              scheduled_time=scheduled_time, tags=tags,
+                              idempotency_key=idempotency_key, work_queue_name=work_queue_name,
+                              job_variables=job_variables)  # fmt: skip
 
     def read_flow_run(self, run_id: str) -> FlowRun:
         with self.store.read() as conn:
@@ -260,6 +230,56 @@ class RunsMixin:
         return [LogLine(run_id, rows.time(row[0]), row[1], row[2]) for row in found]
 
 
+def create_run(
+    conn: sqlite3.Connection,
+    deployment: str,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    scheduled_time: datetime | None = None,
+    tags: Iterable[str] = (),
+    idempotency_key: str | None = None,
+    work_queue_name: str | None = None,
+    job_variables: Mapping[str, Any] | None = None,
+) -> FlowRun:
+    """`create_flow_run` inside a write transaction of the caller's."""
+    when = iso(scheduled_time or utcnow())
+    deployment_id = find_deployment(conn, deployment)
+    flow_id, pool, queue, dep_parameters, dep_tags = conn.execute(
+        "SELECT d.flow_id, p.name, q.name, d.parameters, d.tags FROM deployments d"
+        " LEFT JOIN work_queues q ON q.id = d.work_queue_id"
+        " LEFT JOIN work_pools p ON p.id = q.work_pool_id WHERE d.id = ?",
+        (deployment_id,),
+    ).fetchone()
+    if idempotency_key is not None:
+        row = conn.execute(
+            "SELECT id FROM flow_runs WHERE flow_id = ? AND idempotency_key = ?",
+            (flow_id, idempotency_key),
+        ).fetchone()
+        if row:
+            run_id = row[0]
+            return read_run(conn, run_id)
+    if work_queue_name is not None and pool is None:
+        raise InvalidInput("this deployment has no work pool, so no queue can be chosen")
+    queue_id, _ = resolve_queue(conn, pool, work_queue_name or queue)
+    run_id, now = rows.new_id(), rows.now_text()
+    merged = {**rows.json_loads(dep_parameters), **dict(parameters or {})}
+    check_run_values(merged, dict(job_variables or {}))
+    _check_run(conn, deployment_id, merged, job_variables)
+    all_tags = list(dict.fromkeys([*rows.json_loads(dep_tags), *tags]))
+    conn.execute(
+        "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_queue_id,"
+        " state_type, state_name, state_timestamp, parameters, job_variables, tags,"
+        " idempotency_key, expected_start_time, created)"
+        " VALUES (?, ?, ?, ?, ?, 'SCHEDULED', 'Scheduled', ?, ?, ?, ?, ?, ?, ?)",
+        (run_id, name or random_run_name(), flow_id, deployment_id, queue_id, now,
+         rows.dumps(merged), rows.dumps(dict(job_variables or {})), rows.dumps(all_tags),
+         idempotency_key, when, now),
+    )  # fmt: skip
+    record_state(conn, run_id, "SCHEDULED", "Scheduled", None, now)
+    return read_run(conn, run_id)
+
+
 def _state_of(conn: sqlite3.Connection, run_id: str) -> str:
     row = conn.execute("SELECT state_type FROM flow_runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
@@ -306,8 +326,19 @@ def _run_not_found(run_id: str) -> ObjectNotFound:
 
 
 def record_state(
-    conn: sqlite3.Connection, run_id: str, type_: str, name: str, message: str | None, now: str
+    conn: sqlite3.Connection,
+    run_id: str,
+    type_: str,
+    name: str,
+    message: str | None,
+    now: str,
+    *,
+    event: bool = True,
 ) -> None:
+    """Record a state in the run's history, and its `prefect.flow-run.<name>` event (not for
+    the runs the scheduler makes in bulk: Prefect's scheduler inserts those without events)."""
+    if event:
+        flow_run_event(conn, run_id, type_, name, message, now)
     conn.execute(
         "INSERT INTO flow_run_states (flow_run_id, type, name, message, timestamp)"
         " VALUES (?, ?, ?, ?, ?)",

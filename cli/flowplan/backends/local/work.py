@@ -155,9 +155,8 @@ class WorkMixin:
                      f"scheduled {deployment_id} {schedule.id} {when}", when, stamp),
                 )  # fmt: skip
                 if cursor.rowcount:
-                    record_state(
-                        conn, run_id, "SCHEDULED", "Scheduled", "Flow run scheduled", stamp
-                    )
+                    record_state(conn, run_id, "SCHEDULED", "Scheduled", "Flow run scheduled",
+                                 stamp, event=False)  # fmt: skip
                     inserted += 1
             return inserted
 

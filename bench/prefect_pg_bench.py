@@ -100,7 +100,8 @@ def main() -> None:
          and plan_writes == 0,
          "measured": f"{summary(plan_times)['median_s']} s, {plan_writes} writes"},
         {"what": "re-apply of 1,000 after one edit, Prefect server on PostgreSQL",
-         "target": "writes only that deployment (besides the apply lock)", "measured": "; ".join(edit_writes),
+         "target": "writes only that deployment (besides the apply lock)",
+         "measured": "; ".join(edit_writes),
          "met": len(edit_writes) == 1},
     ]  # fmt: skip
     write("prefect_pg", {"rows": rows, "prefect_deploy_all": prefect_s, "widths": widths})

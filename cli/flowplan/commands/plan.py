@@ -16,6 +16,7 @@ from flowplan.commands.sync_common import (
     PREFECT_FILE,
     PRUNE,
     load_report,
+    settled,
     show_plan,
 )
 from flowplan.errors import ExitCode
@@ -44,7 +45,8 @@ def plan(
     target = backend()
     console.err(f"Target: {target.target}", "dim")
     request = Request(tuple(name), all_, prune, max_delete)
-    result = make_plan(report, request, target)
+    with settled():
+        result = make_plan(report, request, target)
     if output is Output.json:
         console.out_json(planfile.to_json(result))
     else:

@@ -120,21 +120,23 @@ def _syntax_error(exc: MarkedYAMLError, display: str) -> ProjectFileError:
     )
 
 
-def compose(text: str, display: str) -> tuple[Node | None, YAML]:
-    """The node graph of one YAML document; syntax errors carry their position.
+def compose(text: str, display: str) -> tuple[Node | None, YAML, bool]:
+    """The node graph of one YAML document, its parser, and whether the graph is a plain tree
+    already counted (no aliases, and within MAX_VALUES and MAX_DEPTH); syntax errors carry
+    their position.
 
     The C parser is tried first; when it objects, the pure-Python parser decides, because it
     accepts what PyYAML accepts (libyaml refuses `a: {b: x:y}`) and its messages are fuller.
     """
     try:
-        _check_shape(text, display)
+        aliases = _check_shape(text, display)
         yaml = _yaml(pure=False)
-        return _quiet(yaml, text), yaml
+        return _quiet(yaml, text), yaml, not aliases
     except (YAMLError, RecursionError):
         pass
     yaml = _yaml(pure=True)
     try:
-        return _quiet(yaml, text), yaml
+        return _quiet(yaml, text), yaml, False
     except MarkedYAMLError as exc:
         raise _syntax_error(exc, display) from None
     except YAMLError as exc:
@@ -153,15 +155,18 @@ def _quiet(yaml: YAML, text: str) -> Node | None:
     return node
 
 
-def _check_shape(text: str, display: str) -> None:
+def _check_shape(text: str, display: str) -> bool:
     """Refuse a document nested deeper than MAX_DEPTH, or with more than MAX_VALUES
     values, before it is composed: libyaml's composer recurses (50,000 levels crash it) and a
     composed node graph of millions of values takes seconds and hundreds of MB. The parser's
     event stream is flat, cheap (3 ms for the largest known project file) and stops at the
-    first value over a limit."""
+    first value over a limit. Returns whether the document has aliases."""
     depth = values = 0
+    aliases = False
     anchors: dict[str, int] = {}  # name -> the line of its definition
     for event in _yaml(pure=False).parse(text):
+        if isinstance(event, AliasEvent):
+            aliases = True
         if isinstance(event, NodeEvent) and not isinstance(event, AliasEvent) and event.anchor:
             if event.anchor in anchors:
                 raise _shape_error(
@@ -185,6 +190,7 @@ def _check_shape(text: str, display: str) -> None:
                 )
         elif isinstance(event, CollectionEndEvent):
             depth -= 1
+    return aliases
 
 
 def _shape_error(problem: str, event: Event, display: str) -> ProjectFileError:
@@ -212,12 +218,38 @@ def load_file(path: Path, display: str | None = None) -> LoadedFile:
 
 def load_text(text: str, path: Path, name: str) -> LoadedFile:
     """Parse and convert the text of a project file (`path` and `name` say where it is)."""
-    root, yaml = compose(text, name)
+    root, yaml, tree = compose(text, name)
     if root is None:
         raise ProjectFileError(
             "file is empty", file=name, hint="a project file is a mapping with a deployments list"
         )
     references: Counter[int] = Counter()
+    if not tree:  # aliases (or not counted yet): what they expand to is counted here
+        _check_expansion(root, references, name)
+    if not isinstance(root, MappingNode):
+        kind = "a list" if isinstance(root, SequenceNode) else "a single value"
+        raise ProjectFileError(
+            f"expected a mapping at the top level, got {kind}",
+            file=name,
+            line=root.start_mark.line + 1,
+            column=root.start_mark.column + 1,
+            hint="a project file is a mapping with keys such as name, build, pull and deployments",
+        )
+    converter = _Converter(yaml, name)
+    data = converter.convert(root, ())
+    # The anchor is where a shared node first appears, in document order (a tree shares none).
+    seen: set[int] = set()
+    holders = frozenset(
+        key.value
+        for key, value in (() if tree else root.value)
+        if isinstance(key, ScalarNode) and _holds_shared(value, references, seen)
+    )
+    return LoadedFile(path, name, data, converter.positions, holders)
+
+
+def _check_expansion(root: Node, references: Counter[int], name: str) -> None:
+    """Refuse recursive aliases, alias bombs, and too many or too deeply nested values;
+    `references` counts the uses of each node."""
     memo: dict[int, tuple[int, int]] = {}
     try:
         expanded, depth = _expanded_size(root, memo, set(), references)
@@ -234,25 +266,6 @@ def load_text(text: str, path: Path, name: str) -> LoadedFile:
         )
     if depth > MAX_DEPTH:
         raise ProjectFileError(f"aliases nest values more than {MAX_DEPTH} levels deep", file=name)
-    if not isinstance(root, MappingNode):
-        kind = "a list" if isinstance(root, SequenceNode) else "a single value"
-        raise ProjectFileError(
-            f"expected a mapping at the top level, got {kind}",
-            file=name,
-            line=root.start_mark.line + 1,
-            column=root.start_mark.column + 1,
-            hint="a project file is a mapping with keys such as name, build, pull and deployments",
-        )
-    converter = _Converter(yaml, name)
-    data = converter.convert(root, ())
-    # The anchor is where a shared node first appears, in document order.
-    seen: set[int] = set()
-    holders = frozenset(
-        key.value
-        for key, value in root.value
-        if isinstance(key, ScalarNode) and _holds_shared(value, references, seen)
-    )
-    return LoadedFile(path, name, data, converter.positions, holders)
 
 
 def _children(node: Node) -> list[Node]:

@@ -48,21 +48,29 @@ _DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)")
 _MAX_DIGITS = 4000  # Python reads at most 4,300 digits into an int (sys.int_info)
 
 
+_COLUMNS = 1 << 32  # a position is kept as one number, line * _COLUMNS + column
+
+
 @dataclass
 class Positions:
-    """1-based (line, column) of values and of mapping keys, by path."""
+    """1-based (line, column) of values and of mapping keys, by path (kept as one number
+    each: a tuple of two numbers took three times the memory, for every value of the file)."""
 
-    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    values: dict[Path_, int] = field(default_factory=dict)
+    keys: dict[Path_, int] = field(default_factory=dict)
+
+    @staticmethod
+    def pack(line: int, column: int) -> int:
+        return line * _COLUMNS + column
 
     def of(self, path: Path_, *, key: bool = False) -> tuple[int, int] | None:
         """Position of `path` (its key when `key`), else of its nearest known ancestor."""
         if key and path in self.keys:
-            return self.keys[path]
+            return divmod(self.keys[path], _COLUMNS)
         for cut in range(len(path), -1, -1):
             found = self.values.get(path[:cut])
             if found is not None:
-                return found
+                return divmod(found, _COLUMNS)
         return None
 
 
@@ -130,6 +138,7 @@ def compose(text: str, display: str) -> tuple[Node | None, YAML, bool]:
     """
     try:
         aliases = _check_shape(text, display)
+        gc.collect(0)  # the parser of the check holds a copy of the text in a cycle
         yaml = _yaml(pure=False)
         return _quiet(yaml, text), yaml, not aliases
     except (YAMLError, RecursionError):
@@ -235,7 +244,7 @@ def load_text(text: str, path: Path, name: str) -> LoadedFile:
             column=root.start_mark.column + 1,
             hint="a project file is a mapping with keys such as name, build, pull and deployments",
         )
-    converter = _Converter(yaml, name)
+    converter = _Converter(yaml, name, consume=tree)
     data = converter.convert(root, ())
     # The anchor is where a shared node first appears, in document order (a tree shares none).
     seen: set[int] = set()
@@ -318,16 +327,25 @@ def _mark(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-class _Converter:
-    """Plain dicts, lists and scalars from nodes, recording positions by path."""
+def _packed(node: Node) -> int:
+    return Positions.pack(*_mark(node))
 
-    def __init__(self, yaml: YAML, display: str) -> None:
+
+class _Converter:
+    """Plain dicts, lists and scalars from nodes, recording positions by path. With
+    `consume` (a tree: no node is used twice), a collection lets go of its nodes once
+    converted, so that the nodes of the file and its converted values are not all in memory
+    at once."""
+
+    def __init__(self, yaml: YAML, display: str, consume: bool = False) -> None:
         self.constructor = yaml.constructor
         self.display = display
+        self.consume = consume
         self.positions = Positions()
 
     def convert(self, node: Node, path: Path_) -> Any:
-        self.positions.values.setdefault(path, _mark(node))
+        if path not in self.positions.values:
+            self.positions.values[path] = _packed(node)
         if node.tag in _NO_JSON_FORM:
             line, column = _mark(node)
             raise ProjectFileError(
@@ -338,7 +356,10 @@ class _Converter:
         if isinstance(node, MappingNode):
             return self._mapping(node, path)
         if isinstance(node, SequenceNode):
-            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+            items = [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+            if self.consume:
+                node.value = []
+            return items
         return self._scalar(node)
 
     def _mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
@@ -360,11 +381,13 @@ class _Converter:
                 )  # fmt: skip
             raws[raw] = key_node.value
             child = (*path, key)
-            self.positions.keys[child] = _mark(key_node)
-            self.positions.values[child] = _mark(value_node)
+            self.positions.keys[child] = _packed(key_node)
+            self.positions.values[child] = _packed(value_node)
             result[key] = self.convert(value_node, child)
+        if self.consume:
+            node.value = []
         # Explicit keys win over merged ones (YAML merge-key rules).
-        return {**merged, **result}
+        return {**merged, **result} if merged else result
 
     def _merge(self, node: Node, path: Path_, merged: dict[str, Any]) -> None:
         sources = node.value if isinstance(node, SequenceNode) else [node]

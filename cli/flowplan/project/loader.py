@@ -5,7 +5,8 @@ file takes 5 ms instead of 60 ms in round-trip mode), and this module builds pla
 nodes, recording the `file:line:col` of every key and value. Values resolve as YAML 1.1, which is
 what Prefect's PyYAML does (`yes` is a boolean, `1:30:00` is 5400). Anchors, aliases and merge
 keys work; duplicate keys are errors. Inputs that could hurt (a huge file, binary data, an alias
-bomb, recursive aliases) are refused with a clear error before they can take time or memory.
+bomb, recursive aliases) are refused with a clear error before they can take time or memory
+(the limits and the bounded reading are in `bounds.py`).
 """
 
 from __future__ import annotations
@@ -22,25 +23,18 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import (
-    AliasEvent,
-    CollectionEndEvent,
-    CollectionStartEvent,
-    Event,
-    NodeEvent,
-)
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from flowplan import files
 from flowplan.errors import ProjectFileError
 from flowplan.findings import Path_
+from flowplan.project.bounds import (
+    MAX_DEPTH,
+    check_expansion,
+    check_shape,
+    children,
+    read_text,
+)
 from flowplan.project.yaml11 import PyYAMLResolver
-
-MAX_FILE_BYTES = files.MAX_BYTES  # real project files are a few kB; the largest known is 60 kB
-MAX_VALUES = 600_000  # written in the file; 10,000 deployments with 22 parameters have 550,000
-MAX_ALIAS_VALUES = 200_000  # added by aliases; a 113-deployment file has about 3,000 in all
-MAX_DEPTH = 100  # nesting levels; real project files have under 15
-
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
@@ -83,28 +77,6 @@ class LoadedFile:
     anchor_holders: frozenset[str]  # top-level keys whose content defines YAML anchors
 
 
-def read_text(path: Path, display: str) -> str:
-    """Read a UTF-8 text file, refusing what is not one, with an error that says why."""
-    try:
-        raw = files.read_bytes(path, MAX_FILE_BYTES, "project files")
-    except files.UnreadableFile as exc:
-        raise ProjectFileError(exc.reason, file=display) from None
-    if b"\x00" in raw[:8192]:
-        raise ProjectFileError("binary file, not YAML text", file=display)
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ProjectFileError(
-            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
-            file=display,
-            line=line,
-            column=column,
-            hint="save the file as UTF-8",
-        ) from None
-
-
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _NO_JSON_FORM = frozenset(f"tag:yaml.org,2002:{kind}" for kind in ("set", "omap", "pairs"))
 
@@ -137,7 +109,7 @@ def compose(text: str, display: str) -> tuple[Node | None, YAML, bool]:
     accepts what PyYAML accepts (libyaml refuses `a: {b: x:y}`) and its messages are fuller.
     """
     try:
-        aliases = _check_shape(text, display)
+        aliases = check_shape(_yaml(pure=False).parse(text), display)
         gc.collect(0)  # the parser of the check holds a copy of the text in a cycle
         yaml = _yaml(pure=False)
         return _quiet(yaml, text), yaml, not aliases
@@ -164,52 +136,6 @@ def _quiet(yaml: YAML, text: str) -> Node | None:
     return node
 
 
-def _check_shape(text: str, display: str) -> bool:
-    """Refuse a document nested deeper than MAX_DEPTH, or with more than MAX_VALUES
-    values, before it is composed: libyaml's composer recurses (50,000 levels crash it) and a
-    composed node graph of millions of values takes seconds and hundreds of MB. The parser's
-    event stream is flat, cheap (3 ms for the largest known project file) and stops at the
-    first value over a limit. Returns whether the document has aliases."""
-    depth = values = 0
-    aliases = False
-    anchors: dict[str, int] = {}  # name -> the line of its definition
-    for event in _yaml(pure=False).parse(text):
-        if isinstance(event, AliasEvent):
-            aliases = True
-        if isinstance(event, NodeEvent) and not isinstance(event, AliasEvent) and event.anchor:
-            if event.anchor in anchors:
-                raise _shape_error(
-                    f"anchor &{event.anchor} is defined twice (first on line"
-                    f" {anchors[event.anchor]}); PyYAML, which Prefect uses, refuses the file",
-                    event, display,
-                )  # fmt: skip
-            anchors[event.anchor] = event.start_mark.line + 1
-        if isinstance(event, NodeEvent):
-            values += 1
-            if values > MAX_VALUES:
-                raise _shape_error(
-                    f"more than {MAX_VALUES:,} values; project files are far smaller",
-                    event, display,
-                )  # fmt: skip
-        if isinstance(event, CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise _shape_error(
-                    f"values nested more than {MAX_DEPTH} levels deep", event, display
-                )
-        elif isinstance(event, CollectionEndEvent):
-            depth -= 1
-    return aliases
-
-
-def _shape_error(problem: str, event: Event, display: str) -> ProjectFileError:
-    mark = event.start_mark
-    return ProjectFileError(
-        problem, file=display, line=mark.line + 1 if mark else None,
-        column=mark.column + 1 if mark else None,
-    )  # fmt: skip
-
-
 def load_file(path: Path, display: str | None = None) -> LoadedFile:
     """Read, parse and convert a project file. Raises `ProjectFileError` for unusable files.
 
@@ -234,7 +160,7 @@ def load_text(text: str, path: Path, name: str) -> LoadedFile:
         )
     references: Counter[int] = Counter()
     if not tree:  # aliases (or not counted yet): what they expand to is counted here
-        _check_expansion(root, references, name)
+        check_expansion(root, references, name)
     if not isinstance(root, MappingNode):
         kind = "a list" if isinstance(root, SequenceNode) else "a single value"
         raise ProjectFileError(
@@ -256,69 +182,13 @@ def load_text(text: str, path: Path, name: str) -> LoadedFile:
     return LoadedFile(path, name, data, converter.positions, holders)
 
 
-def _check_expansion(root: Node, references: Counter[int], name: str) -> None:
-    """Refuse recursive aliases, alias bombs, and too many or too deeply nested values;
-    `references` counts the uses of each node."""
-    memo: dict[int, tuple[int, int]] = {}
-    try:
-        expanded, depth = _expanded_size(root, memo, set(), references)
-    except _Recursive:
-        raise ProjectFileError("recursive alias: a value contains itself", file=name) from None
-    written = len(memo)  # each node once; `expanded` counts a node once per alias to it
-    if expanded - written > MAX_ALIAS_VALUES:
-        raise ProjectFileError(
-            f"aliases add more than {MAX_ALIAS_VALUES:,} values (an alias bomb?)", file=name
-        )
-    if written > MAX_VALUES:  # only the pure-Python parser gets here (the C one counts first)
-        raise ProjectFileError(
-            f"more than {MAX_VALUES:,} values; project files are far smaller", file=name
-        )
-    if depth > MAX_DEPTH:
-        raise ProjectFileError(f"aliases nest values more than {MAX_DEPTH} levels deep", file=name)
-
-
-def _children(node: Node) -> list[Node]:
-    if isinstance(node, MappingNode):
-        return [part for pair in node.value for part in pair]
-    if isinstance(node, SequenceNode):
-        return list(node.value)
-    return []
-
-
-class _Recursive(Exception):
-    """An alias inside the value it refers to."""
-
-
-def _expanded_size(
-    node: Node, memo: dict[int, tuple[int, int]], stack: set[int], refs: Counter[int]
-) -> tuple[int, int]:
-    """The number of values `node` expands to and how deep they nest, in time linear in the
-    number of distinct nodes (aliases can nest one deep value inside another)."""
-    key = id(node)
-    refs[key] += 1
-    if key in memo:
-        return memo[key]
-    if key in stack:
-        raise _Recursive()
-    stack.add(key)
-    total, height = 1, 0
-    for child in _children(node):
-        size, child_height = _expanded_size(child, memo, stack, refs)
-        total, height = total + size, max(height, child_height + 1)
-        if total > MAX_VALUES + MAX_ALIAS_VALUES or height > MAX_DEPTH:
-            break  # over a limit: the caller says which
-    stack.discard(key)
-    memo[key] = (total, height)
-    return total, height
-
-
 def _holds_shared(node: Node, refs: Counter[int], seen: set[int]) -> bool:
     """Whether a node used more than once (an aliased anchor) first appears inside `node`."""
     if id(node) in seen:
         return False
     seen.add(id(node))
     found = refs[id(node)] > 1
-    for child in _children(node):
+    for child in children(node):
         found = _holds_shared(child, refs, seen) or found  # visit every child: mark them seen
     return found
 

@@ -7,7 +7,9 @@
   the most a file may hold); the peak RSS (ru_maxrss) of a process that validates one.
 
 CPU seconds (user + system of the child) are reported beside wall-clock seconds: on a shared
-machine the wall clock also counts the time other processes had the cores.
+machine the wall clock also counts the time other processes had the cores. An anchor, a fixed
+pure-Python loop in its own process, is timed first: each entry's `ratio_vs_anchor` (median
+over the anchor's median) compares runs made under different loads.
 Usage: `python bench/scale_bench.py [RUNS]` (default 5; apply runs 3 times)."""
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from _common import compile_package, flowplan_command, write
 from fuzz_validate import big_file, time_big
 
+ANCHOR = "sum(i * i for i in range(3_000_000))"
 FLOW = "from prefect import flow\n\n@flow\ndef etl({params}):\n    pass\n"
 
 
@@ -87,6 +90,10 @@ def main() -> None:
             (base / name).mkdir()
             make(base / name)
         env = {**os.environ, "FLOWPLAN_HOME": str(base / "home")}
+        result["anchor"] = {
+            "what": "python -c 'sum(i * i for i in range(3_000_000))'",
+            **series([sys.executable, "-c", ANCHOR], base, env, runs),
+        }
         validate = flowplan_command("validate")
         result["validate_16000_errors"] = {
             "target_s": 1.0,
@@ -125,6 +132,10 @@ def main() -> None:
         assert isinstance(entry, dict)
         if "target_s" in entry:
             entry["meets_target"] = entry["median_s"] <= entry["target_s"]
+        if "median_s" in entry and entry is not result["anchor"]:
+            anchor = result["anchor"]
+            assert isinstance(anchor, dict)
+            entry["ratio_vs_anchor"] = round(entry["median_s"] / anchor["median_s"], 2)
         if "target_mb" in entry:
             exits_ok = all(f["exit"] == 0 for f in entry["files"])
             entry["meets_target"] = exits_ok and entry["peak_rss_mb"] <= entry["target_mb"]

@@ -1,10 +1,15 @@
 """Targets (issue 20), local backend, whole process, medians of wall-clock and CPU seconds:
 - a 48 KB file with 16,000 wrong items: validate <= 1 s;
 - 10,000 lean deployments: validate <= 2 s, no-op plan <= 3 s, apply <= 10 s;
-- 10,000 deployments with 22 parameters each (550,000 values, no alias): validate accepts it.
+- 10,000 deployments with 22 parameters each (550,000 values, no alias): validate accepts it;
+- peak memory of validate <= 300 MB for 5 MB files: fuzz_validate's file of the largest shapes,
+  and 10,000 deployments with 24 parameters (590,000 values, just under the limit of 600,000:
+  the most a file may hold); the peak RSS (ru_maxrss) of a process that validates one.
 
 CPU seconds (user + system of the child) are reported beside wall-clock seconds: on a shared
-machine the wall clock also counts the time other processes had the cores.
+machine the wall clock also counts the time other processes had the cores. An anchor, a fixed
+pure-Python loop in its own process, is timed first: each entry's `ratio_vs_anchor` (median
+over the anchor's median) compares runs made under different loads.
 Usage: `python bench/scale_bench.py [RUNS]` (default 5; apply runs 3 times)."""
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ import time
 from pathlib import Path
 
 from _common import compile_package, flowplan_command, write
+from fuzz_validate import big_file, time_big
 
+ANCHOR = "sum(i * i for i in range(3_000_000))"
 FLOW = "from prefect import flow\n\n@flow\ndef etl({params}):\n    pass\n"
 
 
-def lean_project(root: Path, values: int = 0) -> None:
-    """10,000 deployments: a name, an entrypoint and a pool (and `values` parameters)."""
+def lean_project(root: Path, values: int = 0, value: str = "{k}") -> None:
+    """10,000 deployments: a name, an entrypoint and a pool (and `values` parameters, each
+    written as `value`)."""
     params = ", ".join(f"p{k}: int = 0" for k in range(values)) or "day: str = 'today'"
     (root / "flows").mkdir(parents=True, exist_ok=True)
     (root / "flows" / "etl.py").write_text(FLOW.format(params=params))
@@ -33,7 +41,8 @@ def lean_project(root: Path, values: int = 0) -> None:
         lines += [f"  - name: d{i:05d}", "    entrypoint: flows/etl.py:etl",
                   "    work_pool: {name: local}"]  # fmt: skip
         if values:
-            lines.append("    parameters: {" + ", ".join(f"p{k}: {k}" for k in range(values)) + "}")
+            written = ", ".join(f"p{k}: " + value.format(k=k) for k in range(values))
+            lines.append("    parameters: {" + written + "}")
     (root / "prefect.yaml").write_text("\n".join(lines) + "\n")
 
 
@@ -81,6 +90,10 @@ def main() -> None:
             (base / name).mkdir()
             make(base / name)
         env = {**os.environ, "FLOWPLAN_HOME": str(base / "home")}
+        result["anchor"] = {
+            "what": "python -c 'sum(i * i for i in range(3_000_000))'",
+            **series([sys.executable, "-c", ANCHOR], base, env, runs),
+        }
         validate = flowplan_command("validate")
         result["validate_16000_errors"] = {
             "target_s": 1.0,
@@ -103,10 +116,29 @@ def main() -> None:
             "target": "accepted (exit 0), no alias-bomb error",
             **series(validate, base / "values", env, max(3, runs // 2)),
         }
+        lean_project(base / "full", 24, "v{k}xxxxxxxx")  # 5 MB, 590,000 values
+        files = [big_file(base, 200), base / "full" / "prefect.yaml"]
+        peaks = [time_big(path, env) for path in files]
+        described = [
+            {"file": path.name, "bytes": path.stat().st_size, **peak}
+            for path, peak in zip(files, peaks, strict=True)
+        ]
+        result["validate_5mb_memory"] = {
+            "target_mb": 300,
+            "peak_rss_mb": max(float(str(peak["peak_rss_mb"])) for peak in peaks),
+            "files": described,
+        }
     for entry in result.values():
         assert isinstance(entry, dict)
         if "target_s" in entry:
             entry["meets_target"] = entry["median_s"] <= entry["target_s"]
+        if "median_s" in entry and entry is not result["anchor"]:
+            anchor = result["anchor"]
+            assert isinstance(anchor, dict)
+            entry["ratio_vs_anchor"] = round(entry["median_s"] / anchor["median_s"], 2)
+        if "target_mb" in entry:
+            exits_ok = all(f["exit"] == 0 for f in entry["files"])
+            entry["meets_target"] = exits_ok and entry["peak_rss_mb"] <= entry["target_mb"]
     write("scale", result)
 
 

@@ -172,6 +172,12 @@ def _scale(data: dict[str, Any]) -> list[Row]:
             f"{item['runs']} runs, exit {'/'.join(map(str, item['exit_codes']))}"
         )
         rows.append((what, target, measured, _met(item.get("meets_target"))))
+    memory = data.get("validate_5mb_memory")
+    if memory:
+        rows.append(("`flowplan validate`, peak memory of 5 MB files (the largest shapes;"
+                     " 590,000 values)", f"<= {memory['target_mb']:g} MB",
+                     " and ".join(f"{f['peak_rss_mb']:g} MB" for f in memory["files"]),
+                     _met(memory.get("meets_target"))))  # fmt: skip
     return rows
 
 

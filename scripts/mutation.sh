@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make mutation`: mutmut on plan/, templating.py, masking.py, steps/runner.py and
-# project/loader.py, with the unit tests. mutmut names modules from their path under ./, src/
-# or source/, so it runs on a copy beside this checkout with cli/ as src/ (../shared resolves
+# `make mutation`: mutmut on plan/, templating.py, masking.py, steps/runner.py,
+# project/loader.py and project/bounds.py, with the unit tests. mutmut names modules from
+# their path under ./, src/ or source/, so it runs on a copy beside this checkout with cli/ as src/ (../shared resolves
 # there too). Prints the kill rate; the copy stays in ../flowplan-mutation for `mutmut browse`.
 set -euo pipefail
 here=$(pwd)

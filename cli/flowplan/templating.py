@@ -65,6 +65,8 @@ def kind_of(name: str) -> Kind:
 
 
 def placeholders_in(text: str) -> list[Placeholder]:
+    if "{{" not in text:  # most text holds none: no need for the regular expression
+        return []
     matches = list(PLACEHOLDER.finditer(text))
     whole = len(matches) == 1 and matches[0].group(0) == text
     return [Placeholder(m.group(1), kind_of(m.group(1)), whole) for m in matches]

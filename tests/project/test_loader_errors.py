@@ -205,7 +205,8 @@ def test_a_merge_keeps_explicit_keys_and_the_earliest_source(tmp_path: Path) -> 
 
 def test_positions_without_any_known_ancestor() -> None:
     assert Positions().of(("a", 1)) is None
-    known = Positions(values={(): (1, 1), ("a",): (2, 3)}, keys={("a",): (2, 1)})
+    pack = Positions.pack
+    known = Positions(values={(): pack(1, 1), ("a",): pack(2, 3)}, keys={("a",): pack(2, 1)})
     assert known.of(("a", 1)) == (2, 3)
     assert known.of(("a",), key=True) == (2, 1)
     assert known.of(("b",), key=True) == (1, 1)

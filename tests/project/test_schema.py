@@ -164,3 +164,58 @@ def test_every_keyword_jsonschema_knows_works_and_a_broken_user_schema_checks_no
     assert Validator({"$ref": "#/$defs/missing"}, lenient=True).issues(1) == []
     with pytest.raises(Exception, match="missing"):
         Validator({"$ref": "#/$defs/missing"}).issues(1)
+
+
+def _many(count: int, **changes: Any) -> dict[str, Any]:
+    """BASE with `count` deployments that differ in their names; `changes` (index -> key ->
+    value) alter some of them."""
+    document = copy.deepcopy(BASE)
+    template = document["deployments"][0]
+    document["deployments"] = []
+    for index in range(count):
+        deployment = {**copy.deepcopy(template), "name": f"d{index}"}
+        deployment.update(changes.get(f"d{index}", {}))
+        document["deployments"].append(deployment)
+    return document
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"d7": {"name": 7}},  # a value checked by type alone, of the wrong type
+        {"d3": {"description": ["x"]}, "d9": {"description": None}},
+        {"d2": {"tags": "a,b"}, "d5": {"tags": ["b"]}},  # a value checked further
+        {"d4": {"work_pol": {}}},  # one more key
+        {"d6": {"parameters": {"a": 1}}, "d8": {"parameters": "x"}},
+        {"d1": {"schedules": [{"cron": "0 * * * *"}, {"cron": 5}]}},
+    ],
+    ids=["same", "name", "description", "tags", "key", "parameters", "schedules"],
+)
+def test_items_of_one_shape_checked_once_find_what_a_full_check_finds(
+    changes: dict[str, Any],
+) -> None:
+    document = _many(12, **changes)
+    full = Validator(SCHEMA).issues(document)
+    assert Validator(SCHEMA, same_items=True).issues(document) == full
+    assert bool(full) == bool(changes and changes != {"d6": {"parameters": {"a": 1}}})
+
+
+def test_items_of_one_shape_are_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Of deployments that differ only in their names, the first is checked."""
+    checked: list[str] = []
+    kind = type(Validator(SCHEMA)._validator)
+    descend = kind.descend
+
+    def counting(self: Any, instance: Any, schema: Any, *args: Any, **kwargs: Any) -> Any:
+        if schema == {"$ref": "#/$defs/deployment"}:
+            checked.append(instance["name"])
+        return descend(self, instance, schema, *args, **kwargs)
+
+    monkeypatch.setattr(kind, "descend", counting)
+    document = _many(50, d30={"tags": ["other"]})
+    assert Validator(SCHEMA, same_items=True).issues(document) == []
+    assert checked == ["d0", "d30"]
+    checked.clear()
+    assert Validator(SCHEMA).issues(document) == []
+    assert checked == [f"d{i}" for i in range(50)]

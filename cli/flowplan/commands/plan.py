@@ -17,6 +17,7 @@ from flowplan.commands.sync_common import (
     PREFECT_FILE,
     PRUNE,
     load_report,
+    settled,
     show_plan,
 )
 from flowplan.errors import ExitCode, UsageError
@@ -58,7 +59,8 @@ def plan(
     request = Request(tuple(name), all_, prune, max_delete)
     if render_jobs:
         return _render_jobs(report, request, target, output)
-    result = make_plan(report, request, target)
+    with settled():
+        result = make_plan(report, request, target)
     if output is Output.json:
         console.out_json(planfile.to_json(result))
     else:

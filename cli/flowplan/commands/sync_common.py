@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -45,6 +47,18 @@ def load_report(path: Path) -> FileReport:
     for finding in report.warnings:
         console.err(f"warning: {finding.render()}", "warning")
     return report
+
+
+@contextmanager
+def settled() -> Iterator[None]:
+    """The objects alive now (a loaded project: a million of them for 10,000 deployments)
+    are left out of the cyclic garbage collector's passes until the end of the block: they
+    live until the command ends, and walking them again and again took a tenth of a plan."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 _SIGN_STYLES = {"+": "ok", "~": "warning", "-": "error"}

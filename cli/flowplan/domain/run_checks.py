@@ -6,12 +6,28 @@ job variables (the pool's defaults, the deployment's, then the run's) against th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowplan.domain.job_config import merge_job_variables
 from flowplan.domain.job_templates import job_variable_problems
-from flowplan.findings import format_path
+from flowplan.findings import Path_, format_path
+
+if TYPE_CHECKING:
+    from flowplan.schema_validator import Validator
+
+_VALIDATORS: dict[str, Validator] = {}  # by schema text: building one costs more than using it
+_MAX_VALIDATORS = 256
+
+
+def parameter_issues(
+    schema: Mapping[str, Any], values: Mapping[str, Any]
+) -> list[tuple[Path_, str]]:
+    """(path, message) of each value of the merged parameters the schema refuses; the path
+    is inside the parameters (() for the whole). The one check of a run's parameters: the
+    store's and the server's, each with its own wording."""
+    return [(issue.path, issue.message) for issue in _validator(schema).issues(dict(values))]
 
 
 def parameter_problems(
@@ -20,12 +36,24 @@ def parameter_problems(
     """`parameters.<path>: <why>` for each value the schema refuses."""
     if not schema or not isinstance(schema.get("properties"), Mapping):
         return []
+    return [
+        f"{format_path(('parameters', *path))}: {message}"
+        for path, message in parameter_issues(schema, parameters)
+    ]
+
+
+def _validator(schema: Mapping[str, Any]) -> Validator:
+    """A validator of a user's schema (lenient: one that is itself invalid checks nothing),
+    kept by the schema's text (in its own key order, which messages can depend on)."""
     from flowplan.schema_validator import Validator
 
-    return [
-        f"{format_path(('parameters', *issue.path))}: {issue.message}"
-        for issue in Validator(dict(schema), lenient=True).issues(dict(parameters))
-    ]
+    key = json.dumps(schema, default=str)
+    found = _VALIDATORS.get(key)
+    if found is None:
+        if len(_VALIDATORS) >= _MAX_VALIDATORS:
+            _VALIDATORS.clear()
+        found = _VALIDATORS[key] = Validator(dict(schema), lenient=True)
+    return found
 
 
 def run_problems(

@@ -101,11 +101,15 @@ def _schema(schema: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 def live_fields(
-    deployment: Deployment, like: Mapping[str, Any], renames: Mapping[str, str] | None = None
+    deployment: Deployment,
+    like: Mapping[str, Any],
+    renames: Mapping[str, str] | None = None,
+    core: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The comparable form of a live deployment, restricted to the keys in `like`; `renames`
-    gives stored schedules the slugs that replace theirs (`replaces:`)."""
-    fields = core_fields(deployment)
+    gives stored schedules the slugs that replace theirs (`replaces:`); `core`: its
+    `core_fields`, when already known."""
+    fields = dict(core) if core is not None else core_fields(deployment)
     if fields["path"] is None:  # none stored (Prefect's `deploy` sets none): nothing to compare
         fields["path"] = like.get("path")
     if "paused" in like:
@@ -140,14 +144,15 @@ def _slugs_hash(slugs: Iterable[str]) -> str:
     return digest(sorted(slugs))[:8]
 
 
-def drifted(live: Deployment) -> bool:
+def drifted(live: Deployment, core: Mapping[str, Any] | None = None) -> bool:
     """Whether the live deployment changed outside flowplan since its last apply (a label
-    written before schedules were hashed has no `.slugs` part: only its core is compared)."""
+    written before schedules were hashed has no `.slugs` part: only its core is compared);
+    `core`: its `core_fields`, when already known."""
     stored = live.labels.get(HASH_LABEL)
     if stored is None:
         return False
-    core, _, slugs = stored.partition(".")
-    if core != digest(core_fields(live))[:16]:
+    hashed, _, slugs = stored.partition(".")
+    if hashed != digest(core_fields(live) if core is None else core)[:16]:
         return True
     return bool(slugs) and slugs != _slugs_hash(s.slug for s in live.schedules)
 
@@ -297,12 +302,13 @@ def _deployment_change(spec: DeploymentSpec, live: Deployment | None) -> Change:
     stored = {s.slug for s in live.schedules}
     renames = {s.replaces: s.effective_slug for s in spec.schedules or ()
                if s.replaces in stored and s.effective_slug not in stored}  # fmt: skip
-    fields = _diff(live_fields(live, wanted, renames), wanted)
+    core = core_fields(live)
+    fields = _diff(live_fields(live, wanted, renames, core), wanted)
     fields += tuple(FieldChange(f"schedules[{new}].slug", old, new) for old, new in renames.items())
     adopt = _adopts(fields, live)
     action: Action = "update" if fields and not adopt else "noop"
     return Change(action, "deployment", spec.full_name, fields, after, live.id, fingerprint(live),
-                  drifted(live), adopt)  # fmt: skip
+                  drifted(live, core), adopt)  # fmt: skip
 
 
 def _adopts(fields: tuple[FieldChange, ...], live: Deployment) -> bool:

@@ -33,7 +33,7 @@ from flowplan.plan.import_yaml import (
     with_secret_references,
 )
 from flowplan.plan.target import read_actual
-from flowplan.project.loader import read_text
+from flowplan.project.bounds import read_text
 from flowplan.project.model import Project, build_project
 from flowplan.project.validate import FileReport, validate_file
 from flowplan.steps.catalog import default_pull

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from flowplan.project.loader import read_text
+from flowplan.project.bounds import read_text
 
 
 def guess_indent(text: str) -> tuple[int, int, int]:

@@ -116,7 +116,7 @@ def _unused_pull(finding: Finding) -> Finding:
 
 
 def _schema_findings(loaded: LoadedFile) -> Iterable[tuple[Finding, bool]]:
-    for issue in Validator(project_schema()).issues(loaded.data):
+    for issue in Validator(project_schema(), same_items=True).issues(loaded.data):
         if _is_anchor_holder(issue, loaded):
             continue
         yield _with_hint(issue), issue.on_key

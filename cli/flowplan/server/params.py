@@ -3,18 +3,13 @@ run` refuses is refused here, before anything is stored (422, `{"detail": ...}`)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from flowplan.domain import run_checks
 from flowplan.domain.objects import Deployment
 from flowplan.errors import InvalidInput
 from flowplan.server.router import ApiError
-
-if TYPE_CHECKING:
-    from flowplan.schema_validator import Validator
-
-_VALIDATORS: dict[str, Validator] = {}  # by schema text: building one costs more than using it
 
 
 def check_parameters(
@@ -42,11 +37,10 @@ def check_parameters(
 def parameter_issues(schema: dict[str, Any], values: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(where, message) of each problem of the merged values against the schema; `where` is
     the parameter's dotted path ("parameters" for the whole)."""
-    found = []
-    for issue in _validator(schema).issues(dict(values)):
-        where = ".".join(str(part) for part in issue.path) or "parameters"
-        found.append((where, issue.message))
-    return found
+    return [
+        (".".join(str(part) for part in path) or "parameters", message)
+        for path, message in run_checks.parameter_issues(schema, values)
+    ]
 
 
 def check_job_variables(
@@ -59,15 +53,3 @@ def check_job_variables(
         check(deployment.full_name, {**deployment.job_variables, **given}, template)
     except InvalidInput as exc:
         raise ApiError(422, f"Error creating flow run: {exc}") from None
-
-
-def _validator(schema: dict[str, Any]) -> Validator:
-    from flowplan.schema_validator import Validator
-
-    key = json.dumps(schema, sort_keys=True)
-    found = _VALIDATORS.get(key)
-    if found is None:
-        if len(_VALIDATORS) >= 256:
-            _VALIDATORS.clear()
-        found = _VALIDATORS[key] = Validator(schema, lenient=True)
-    return found

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from flowplan.backends.protocol import RuntimeBackend
 from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import StateType
-from flowplan.errors import FlowplanError, ObjectNotFound, StoreFault, UsageError
+from flowplan.errors import FlowplanError, StoreFault, UsageError
 from flowplan.runtime import scheduler
 from flowplan.runtime.infrastructure import Infrastructure, infrastructure
 from flowplan.runtime.reporter_server import ReporterServer
@@ -253,12 +253,9 @@ class Worker:
             if current == marker[0]:
                 return
             marker[0] = current
+            cancelling = {run.id for run in backend.read_flow_runs(states=[StateType.CANCELLING])}
             for supervisor in running:
-                try:
-                    state = backend.read_flow_run(supervisor.run.id).state.type
-                except ObjectNotFound:
-                    continue
-                if state is StateType.CANCELLING:
+                if supervisor.run.id in cancelling:
                     supervisor.cancel()
 
         return step

@@ -153,5 +153,13 @@ _V3 = ["ALTER TABLE deployments ADD COLUMN triggers TEXT NOT NULL DEFAULT '[]'"]
 # v4: the rest of prefect.yaml's `concurrency_limit: {limit, collision_strategy, ...}`
 _V4 = ["ALTER TABLE deployments ADD COLUMN concurrency_options TEXT"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+# v5: a store with a million runs: `flow-run ls` reads the newest runs first, a run is found by
+# name, and retention deletes finished runs by when they ended
+_V5 = [
+    "CREATE INDEX flow_runs_by_start ON flow_runs (expected_start_time, created)",
+    "CREATE INDEX flow_runs_by_name ON flow_runs (name)",
+    "CREATE INDEX flow_runs_by_end ON flow_runs (end_time) WHERE end_time IS NOT NULL",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 SCHEMA_VERSION = len(MIGRATIONS)

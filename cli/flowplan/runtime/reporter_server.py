@@ -72,11 +72,11 @@ class ReporterServer:
                         continue
                     selector.register(connection, selectors.EVENT_READ, bytearray())
                     continue
-                connection, pending = key.fileobj, key.data
-                assert isinstance(connection, socket.socket)
-                if not self._receive(connection, pending):
-                    selector.unregister(connection)
-                    connection.close()
+                run_socket = key.fileobj
+                assert isinstance(run_socket, socket.socket)
+                if not self._receive(run_socket, key.data):
+                    selector.unregister(run_socket)
+                    run_socket.close()
 
     def _receive(self, connection: socket.socket, pending: bytearray) -> bool:
         """Answer the whole requests that arrived; False when the connection closed."""

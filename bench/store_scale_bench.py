@@ -151,6 +151,9 @@ def measure(python: str, cache: Path, work: Path) -> None:
         pickups = pickup(python, root, env)
     finally:
         stop(worker)
+    write("store_scale", {"runs": RUNS, "partial": "delete not measured yet",
+                          "python_c_pass": anchor, "flow_run_ls": ls, "pickups": pickups,
+                          "rows": []})  # fmt: skip
     waits: list[float] = []
     stop_probe = threading.Event()
     prober = threading.Thread(target=probe_writes, args=(home / "flowplan.db", stop_probe, waits))

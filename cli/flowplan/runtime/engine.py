@@ -43,14 +43,13 @@ class FlowTimeout(Exception):
 
 def preload() -> None:
     """Import what runs need, ahead of them (the fork server calls this once): the store,
-    the step runner and the built-in steps, the schema validator, parameter coercion, the
-    `flow` decorator, and Prefect made plain when it is installed."""
+    the step runner and the built-in steps, the schema validator, parameter coercion, and
+    Prefect made plain when it is installed."""
     import jsonschema  # noqa: F401  (the parameter check's, ~70 ms: not on each run's path)
 
     import flowplan.backends.local
     import flowplan.runtime.std_coercion
     import flowplan.schema_validator
-    import flowplan.sdk.flows
     import flowplan.steps.builtin.shell
     import flowplan.steps.runner  # noqa: F401
     from flowplan.schema_validator import Validator

@@ -6,8 +6,8 @@ and retried with backoff (see `services`): heartbeats, crash detection of dead p
 scheduler, late-run marking, claims, cancellations and (with a run retention set) deleting
 finished runs past it. Claims check the store's change marker every 50 ms and claim when
 something changed or the poll interval passed, so a new run starts within a few tens of
-milliseconds. SIGTERM or Ctrl-C: stop claiming, let running runs finish,
-exit; a second signal kills them now and marks them CRASHED.
+milliseconds. SIGTERM or Ctrl-C: stop claiming, let running runs finish, exit; a second signal
+kills them now and marks them CRASHED.
 """
 
 from __future__ import annotations

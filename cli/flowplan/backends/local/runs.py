@@ -19,6 +19,7 @@ from flowplan.domain.pool_rules import cancel_state, check_run_values
 from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound
 
 DELETE_BATCH = 200  # runs per transaction when deleting old runs (with their logs and states)
+DELETE_SECONDS = 0.25  # a transaction that took longer: the next ones delete half as many
 _FINISHED_SQL = "('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')"
 
 _ADJECTIVES = ("amber", "brisk", "calm", "dapper", "eager", "fluffy", "gentle", "humble", "jolly",
@@ -247,8 +248,9 @@ class RunsMixin:
         """Delete the finished runs (COMPLETED, FAILED, CANCELLED, CRASHED) that ended before
         `ended_before`, with their state history and logs; how many. Scheduled, pending and
         running runs are never touched, whatever their age. Deleted in transactions of `batch`
-        runs, each followed by a pause half as long as it took, so that workers and commands
-        waiting for the store get it in between (a million runs never hold it for long).
+        runs (fewer when one takes longer than DELETE_SECONDS), each followed by a pause half
+        as long as it took, so that workers and commands waiting for the store get it in
+        between (a million runs never hold it for long).
         `limit`: at most this many (the rest another time). `dry_run`: only count them."""
         cutoff = iso(ended_before)
         where = f"end_time < ? AND state_type IN {_FINISHED_SQL}"
@@ -275,7 +277,10 @@ class RunsMixin:
                 deleted += count
                 if count < size:
                     break
-                time.sleep(min(0.5, max(0.005, (time.monotonic() - started) / 2)))
+                took = time.monotonic() - started
+                if took > DELETE_SECONDS and batch > 10:  # a busy machine: shorter transactions
+                    batch //= 2
+                time.sleep(min(0.5, max(0.005, took / 2)))
         finally:
             self.store.connection.execute("PRAGMA synchronous = NORMAL")
         return deleted

@@ -36,7 +36,12 @@ def _plain_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("FLOWPLAN_HOME", str(tmp_path / ".flowplan-home"))
-    for name in ("FLOWPLAN_API_URL", "PREFECT_API_URL", "PREFECT_API_KEY"):
+    for name in (
+        "FLOWPLAN_API_URL",
+        "PREFECT_API_URL",
+        "PREFECT_API_KEY",
+        "FLOWPLAN_RUN_RETENTION",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -16,3 +16,13 @@ DEFAULT_POOL_VARIABLES = (
 def default_work_pool(env: Mapping[str, str] | None = None) -> str | None:
     environ = os.environ if env is None else env
     return next((environ[name] for name in DEFAULT_POOL_VARIABLES if environ.get(name)), None)
+
+
+# how long finished runs (with their logs) are kept; workers delete older ones
+RUN_RETENTION_VARIABLE = "FLOWPLAN_RUN_RETENTION"
+
+
+def run_retention(env: Mapping[str, str] | None = None) -> str | None:
+    """The run retention as written (`30d`, `12h`), or None: runs are kept for good."""
+    environ = os.environ if env is None else env
+    return environ.get(RUN_RETENTION_VARIABLE, "").strip() or None

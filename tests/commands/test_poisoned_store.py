@@ -111,13 +111,26 @@ def test_listing_leaves_the_row_out_and_says_how_to_fix_it(cli: Cli, poisoned: s
 
 
 def test_asking_for_the_row_is_a_clear_error_and_the_rest_works(cli: Cli, poisoned: str) -> None:
-    for args in (("deployment", "inspect", "f/bad"), ("deployment", "run", "f/bad"),
-                 ("deployment", "pause", "f/bad"), ("deployment", "schedule", "ls", "f/bad")):  # fmt: skip
+    for args in (("deployment", "run", "f/bad"), ("deployment", "pause", "f/bad"),
+                 ("deployment", "schedule", "ls", "f/bad")):  # fmt: skip
         result = cli(*args)
         assert result.code == 1, (args, result)
         assert result.err.splitlines()[-1] == (
             f"Error: deployment 'f/bad' in the store cannot be read: {poisoned} ({FIX})"
         )
+    inspected = cli("deployment", "inspect", "f/bad", "-o", "json")
+    if "not valid JSON" in poisoned:  # SQLite cannot read the row at all
+        assert inspected.code == 1, inspected
+        assert inspected.err.splitlines()[-1] == (
+            f"Error: deployment 'f/bad' in the store cannot be read: {poisoned} ({FIX})"
+        )
+    else:  # only its schedule is bad: inspect shows why the scheduler skips it
+        assert inspected.code == 0, inspected
+        document = json.loads(inspected.out)
+        assert document["schedules"] == []
+        assert [(s["slug"], s["problem"]) for s in document["skipped_schedules"]] == [
+            ("minutely", f"ValueError: {poisoned}")
+        ]
     ran = cli("deployment", "run", "f/good")
     assert ran.code == 0, ran
     assert "Created flow run" in ran.out

@@ -67,6 +67,25 @@ def test_a_bad_stored_schedule_is_skipped_and_reported_and_the_others_fire(
                      " time zone 'Mars/Olympus'", output), output  # fmt: skip
     assert output.count("Mars/Olympus") == 1  # reported once, not on every tick
     assert worker.poll() is None
+    # `deployment inspect` says why, with the reason the worker gave, and shows the rest
+    reported = re.search(r"Schedule (\S+) of deployment \S+ skipped: (.*)", output)
+    assert reported is not None
+    schedule_id, problem = reported.groups()
+    shown = cli(workers, "deployment", "inspect", "f/bad", "--output", "json")
+    assert shown.returncode == 0, shown.stderr
+    document = json.loads(shown.stdout)
+    assert document["schedules"] == []
+    assert document["skipped_schedules"] == [{
+        "id": schedule_id, "slug": document["skipped_schedules"][0]["slug"],
+        "schedule": {"cron": "0 * * * *", "timezone": "Mars/Olympus"}, "active": True,
+        "problem": problem,
+    }]  # fmt: skip
+    text = cli(workers, "deployment", "inspect", "f/bad")
+    assert text.returncode == 0, text.stderr
+    assert "warning: the scheduler skips schedule 'cron-" in text.stderr
+    assert f"({schedule_id}): {problem} (apply the project" in text.stderr
+    line = next(x for x in text.stdout.splitlines() if x.startswith("skipped_schedules"))
+    assert json.dumps(problem) in line
 
 
 HOLDER = """

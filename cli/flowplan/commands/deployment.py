@@ -5,10 +5,11 @@ from __future__ import annotations
 import typer
 
 from flowplan import console
+from flowplan.backends.protocol import RuntimeBackend
 from flowplan.commands import deployment_schedule
 from flowplan.commands.common import YES, backend, confirm, show_fields, show_object
 from flowplan.commands.options import OUTPUT, Output
-from flowplan.domain.objects import Deployment
+from flowplan.domain.objects import Deployment, SkippedSchedule, schedule_problem
 from flowplan.domain.values import MAX_WAIT, check_seconds
 from flowplan.errors import UnreadableRow, UsageError
 
@@ -44,30 +45,58 @@ def ls(
 @app.command("inspect")
 def inspect(name: str = NAME, output: Output = OUTPUT) -> None:
     """Show a deployment with its schedules, parameters and pull steps, and when its active
-    schedules fire next (none while it is paused)."""
-    deployment = backend().read_deployment(name)
-    show_object({**deployment.to_json(), "next_runs": next_runs(deployment)}, output)
+    schedules fire next (none while it is paused). A stored schedule the scheduler cannot use
+    (it skips it) is listed under skipped_schedules with the reason."""
+    target = backend()
+    skipped: list[SkippedSchedule] = []
+    if isinstance(target, RuntimeBackend):
+        deployment, skipped = target.read_deployment_leniently(name)
+    else:
+        deployment = target.read_deployment(name)
+    times, failing = _next_runs(deployment)
+    data = {**deployment.to_json(), "next_runs": times}
+    skipped += failing
+    if skipped:
+        data["skipped_schedules"] = [item.to_json() for item in skipped]
+        if output is not Output.json:
+            for item in skipped:
+                console.err(
+                    f"warning: the scheduler skips schedule {item.slug!r} ({item.id}):"
+                    f" {item.problem} (apply the project that declares it again to replace it,"
+                    f" or delete the deployment with 'flowplan deployment delete"
+                    f" {deployment.full_name}')",
+                    "warning",
+                )  # fmt: skip
+    show_object(data, output)
 
 
 def next_runs(deployment: Deployment, count: int = 3) -> list[str]:
     """The next `count` times (UTC, ISO 8601) its active schedules fire, within a year."""
+    return _next_runs(deployment, count)[0]
+
+
+def _next_runs(deployment: Deployment, count: int = 3) -> tuple[list[str], list[SkippedSchedule]]:
+    """`next_runs`, and the active schedules whose times cannot be computed (the scheduler
+    skips them too), with the reason."""
     from datetime import UTC, datetime, timedelta
 
     from flowplan.runtime.schedule_times import next_run_times
 
     if deployment.paused:
-        return []
+        return [], []
     start = datetime.now(UTC)
     end = start + timedelta(days=366)
-    times = sorted(
-        {
-            moment
-            for item in deployment.schedules
-            if item.active
-            for moment in next_run_times(item.schedule, start, end, limit=count)
-        }
-    )
-    return [moment.isoformat() for moment in times[:count]]  # fmt: skip
+    times: set[datetime] = set()
+    failing = []
+    for item in deployment.schedules:
+        if not item.active:
+            continue
+        try:
+            times.update(next_run_times(item.schedule, start, end, limit=count))
+        except Exception as exc:  # a stored schedule that passed no validation
+            failing.append(SkippedSchedule(item.id, item.slug, item.to_json()["schedule"],
+                                           item.active, schedule_problem(exc)))  # fmt: skip
+    return [moment.isoformat() for moment in sorted(times)[:count]], failing
 
 
 def _set_paused(name: str, paused: bool) -> None:

@@ -8,13 +8,14 @@ import uuid
 import typer
 
 from flowplan import console
-from flowplan.backends.protocol import Backend
+from flowplan.backends.protocol import Backend, RuntimeBackend
 from flowplan.commands import run_watch
 from flowplan.commands.common import YES, backend, confirm, show_object
 from flowplan.commands.options import OUTPUT, Output
+from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import FlowRun, StateType
-from flowplan.domain.values import check_limit
-from flowplan.errors import InvalidInput, ObjectNotFound
+from flowplan.domain.values import check_limit, parse_duration
+from flowplan.errors import InvalidInput, ObjectNotFound, UsageError
 
 app = typer.Typer(help="Inspect and manage flow runs.", no_args_is_help=True)
 
@@ -130,13 +131,61 @@ def cancel(run_id: str = RUN_ID) -> None:
 
 
 @app.command("delete")
-def delete(run_id: str = RUN_ID, yes: bool = YES) -> None:
-    """Delete a flow run with its states and logs."""
+def delete(
+    run_id: str = typer.Argument(
+        None, help="The flow run's id or name (e.g. humble-heron); or give --older-than."
+    ),
+    older_than: str = typer.Option(
+        None,
+        "--older-than",
+        help="Delete every finished run (completed, failed, cancelled, crashed) that ended"
+        " longer ago than this, e.g. 30d, 12h, 1d12h (units s, m, h, d, w).",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="With --older-than: only say how many runs would go."
+    ),
+    yes: bool = YES,
+) -> None:
+    """Delete a flow run with its states and logs; or, with --older-than, every finished run
+    that ended before then (scheduled, pending and running runs always stay)."""
+    if (run_id is None) == (older_than is None):
+        raise typer.BadParameter(
+            "give a flow run's id or name, or --older-than DURATION (not both)",
+            param_hint="RUN_ID / --older-than",
+        )
+    if older_than is not None:
+        _delete_older_than(older_than, dry_run, yes)
+        return
+    if dry_run:
+        raise typer.BadParameter("--dry-run goes with --older-than", param_hint="--dry-run")
     target = backend(changes=True)
     run = find_run(target, run_id)
     confirm(f"Delete flow run {run.name!r}?", yes)
     target.delete_flow_run(run.id)
     console.out(f"Deleted flow run {run.name!r}.")
+
+
+def _delete_older_than(text: str, dry_run: bool, yes: bool) -> None:
+    age = parse_duration("--older-than", text)
+    target = backend(changes=not dry_run)
+    if not isinstance(target, RuntimeBackend):
+        raise UsageError(
+            f"--older-than deletes runs from flowplan's own store; the target is {target.target}",
+            hint="a Prefect server keeps or deletes its runs itself",
+        )
+    before = utcnow() - age
+    count = target.delete_finished_runs(ended_before=before, dry_run=True)
+    what = f"{count:,} finished flow run(s) that ended more than {text.strip()} ago"
+    if count == 0:
+        console.out(f"No finished flow run ended more than {text.strip()} ago: nothing to delete.")
+        return
+    if dry_run:
+        console.out(f"Would delete {what}, with their logs.")
+        return
+    confirm(f"Delete {what}, with their logs?", yes)
+    deleted = target.delete_finished_runs(ended_before=before)
+    console.out(f"Deleted {deleted:,} finished flow run(s) that ended more than"
+                f" {text.strip()} ago, with their logs.")  # fmt: skip
 
 
 _FINISHED = (StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED)

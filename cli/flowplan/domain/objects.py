@@ -113,6 +113,28 @@ class ScheduleDue:
     problem: str | None = None
 
 
+def schedule_problem(exc: Exception) -> str:
+    """Why a stored schedule cannot be used, as the scheduler reports it."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True)
+class SkippedSchedule:
+    """A stored schedule of a deployment that the scheduler cannot use (it skips it and says
+    so): one stored by an older flowplan or written past every check, e.g. a time zone this
+    machine does not know. `schedule` is what is stored."""
+
+    id: str
+    slug: str
+    schedule: Any
+    active: bool
+    problem: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "slug": self.slug, "schedule": self.schedule,
+                "active": self.active, "problem": self.problem}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Deployment:
     id: str

@@ -9,13 +9,17 @@ plan, apply, the command-line options and the Python API.
   stores (a 32-bit integer column on PostgreSQL); the local store takes the same range, so that
   what applies to one applies to the other.
 - Seconds given on the command line (poll intervals, timeouts): finite and within bounds.
+- Durations written as text (`30d`, `12h`: `flow-run delete --older-than`, the run retention
+  setting): a whole number and a unit.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from flowplan.errors import InvalidInput
@@ -112,3 +116,23 @@ def _short(value: int) -> str:
     if value.bit_length() > 100:  # str() of a huge int is slow, and refused past 4,300 digits
         return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
     return str(value)
+
+
+_DURATION = re.compile(r"(\d{1,9})\s*([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(what: str, text: str) -> timedelta:
+    """`30d`, `12h`, `90m`, `45s`, `2w` (a whole number and a unit), or combined: `1d12h`.
+    Anything else, zero, or more than ten years is an error naming `what`."""
+    cleaned = text.strip().lower()
+    parts = _DURATION.findall(cleaned)
+    if not cleaned or "".join(f"{n}{unit}" for n, unit in parts) != cleaned.replace(" ", ""):
+        raise InvalidInput(
+            f"{what}: {text!r} is not a duration; write a whole number and a unit, s, m, h, d"
+            " or w (for example 30d, 12h or 1d12h)"
+        )
+    seconds = sum(int(n) * _UNITS[unit] for n, unit in parts)
+    if not 0 < seconds <= MAX_WAIT:
+        raise InvalidInput(f"{what}: {text!r} must be more than 0 and at most 10 years")
+    return timedelta(seconds=seconds)

@@ -43,12 +43,24 @@ class FlowTimeout(Exception):
 
 def preload() -> None:
     """Import what runs need, ahead of them (the fork server calls this once): the store,
-    the step runner, the schema validator, and Prefect made plain when it is installed."""
+    the step runner and the built-in steps, the schema validator, parameter coercion, and
+    Prefect made plain when it is installed."""
     import jsonschema  # noqa: F401  (the parameter check's, ~70 ms: not on each run's path)
 
     import flowplan.backends.local
+    import flowplan.runtime.std_coercion
     import flowplan.schema_validator
+    import flowplan.steps.builtin.shell
     import flowplan.steps.runner  # noqa: F401
+    from flowplan.schema_validator import Validator
+    from flowplan.steps.catalog import catalog
+
+    # what these build on first use (jsonschema's validator classes, the steps' catalog)
+    # is built once here rather than in every run
+    Validator({"type": "object", "properties": {"n": {"type": "integer"}}}, lenient=True).issues(
+        {"n": 1}
+    )
+    catalog()
 
     if _prefect_installed():
         from flowplan.runtime.prefect_compat import patch_prefect

@@ -15,6 +15,7 @@ signal).
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import random
@@ -38,6 +39,7 @@ def serve(fd: int) -> int:
 
     _name("flowplan-forks")
     engine.preload()
+    gc.freeze()  # what is loaded now is never collected: children do not copy its pages
     channel = socket.socket(fileno=fd)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)

@@ -1,12 +1,13 @@
 """The worker's side of the reporting channel (the protocol is in `reporter`): a Unix socket in
-a private directory, one thread per connection, each request checked against the run its
-token was issued for, answered from the worker's own store connection."""
+a private directory, one thread serving every connection, each request checked against the run
+its token was issued for, answered from the worker's own store connection."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import secrets
+import selectors
 import shutil
 import socket
 import tempfile
@@ -33,7 +34,7 @@ class ReporterServer:
         self._runs: dict[str, tuple[FlowRun, Watcher]] = {}  # token -> its run, and who
         # is told when the flow is called with a timeout
         self._lock = threading.Lock()
-        threading.Thread(target=self._accept, name="flowplan-reporter", daemon=True).start()
+        threading.Thread(target=self._serve, name="flowplan-reporter", daemon=True).start()
 
     def register(self, run: FlowRun, watch: Watcher = lambda timeout: None) -> str:
         """A new token for `run`: the value of `FLOWPLAN_REPORTER` for its process. `watch`
@@ -53,21 +54,47 @@ class ReporterServer:
         self._listener.close()
         shutil.rmtree(self._directory, ignore_errors=True)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(
-                target=self._serve, args=(connection,), name="flowplan-reporter-run", daemon=True
-            ).start()
+    def _serve(self) -> None:
+        """One thread serves every connection (runs ask little and the store answers one at a
+        time anyway): no thread is started per run. After `close()` the connections still
+        open are served until they close."""
+        selector = selectors.DefaultSelector()
+        selector.register(self._listener, selectors.EVENT_READ, None)
+        listening = True
+        while listening or len(selector.get_map()) > 0:
+            for key, _ in selector.select():
+                if key.data is None:
+                    try:
+                        connection, _ = self._listener.accept()
+                    except OSError:  # closed
+                        selector.unregister(self._listener)
+                        listening = False
+                        continue
+                    selector.register(connection, selectors.EVENT_READ, bytearray())
+                    continue
+                run_socket = key.fileobj
+                assert isinstance(run_socket, socket.socket)
+                if not self._receive(run_socket, key.data):
+                    selector.unregister(run_socket)
+                    run_socket.close()
 
-    def _serve(self, connection: socket.socket) -> None:
-        with connection, connection.makefile("rwb") as stream:
-            for line in stream:
-                stream.write(json.dumps(self._answer(line)).encode() + b"\n")
-                stream.flush()
+    def _receive(self, connection: socket.socket, pending: bytearray) -> bool:
+        """Answer the whole requests that arrived; False when the connection closed."""
+        try:
+            chunk = connection.recv(1 << 16)
+        except OSError:
+            return False
+        if not chunk:
+            return False
+        pending += chunk
+        while (end := pending.find(b"\n")) >= 0:
+            line = bytes(pending[:end])
+            del pending[: end + 1]
+            try:
+                connection.sendall(json.dumps(self._answer(line)).encode() + b"\n")
+            except OSError:
+                return False
+        return True
 
     def _answer(self, line: bytes) -> dict[str, Any]:
         try:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flowplan.backends.protocol import RuntimeBackend
+from flowplan.domain.objects import schedule_problem
 from flowplan.runtime.schedule_times import next_run_times
 
 MIN_RUNS = 3
@@ -60,8 +61,7 @@ def fill(backend: RuntimeBackend, now: datetime) -> TickResult:
         try:
             times = next_run_times(due.schedule.schedule, now, now + MAX_AHEAD, MAX_RUNS)
         except Exception as exc:  # a stored schedule that passed no validation: skip it
-            problem = f"{type(exc).__name__}: {exc}"
-            skipped.append(Skipped(due.deployment_id, due.schedule_id, problem))
+            skipped.append(Skipped(due.deployment_id, due.schedule_id, schedule_problem(exc)))
             continue
         inserted += backend.insert_scheduled_runs(
             due.deployment_id, due.schedule, runs_ahead(times, now)

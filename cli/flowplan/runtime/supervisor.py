@@ -115,13 +115,16 @@ class Supervisor:
         assert exit is not None
         self._exited()
         self._cancel_timer()
-        leftovers = _thread(
-            f"leftovers {run.id}", lambda: handle.end_leftovers(self.settings.grace)
-        )
+        leftovers = None
+        if handle.leftovers():  # most runs leave nothing: no thread for them
+            leftovers = _thread(
+                f"leftovers {run.id}", lambda: handle.end_leftovers(self.settings.grace)
+            )
         reader.join(DRAIN_SECONDS)
         handle.release()
         self._report(exit)
-        leftovers.join()
+        if leftovers is not None:
+            leftovers.join()
 
     def _job_configuration(self) -> WorkPoolJobConfiguration:
         pool = self.backend.read_work_pool(self.settings.pool)

@@ -3,10 +3,11 @@ ended, and keeps the pool's schedules filled (under a leader lease, so one worke
 
 Its loop services run on threads of their own, each with its own store connection, isolated
 and retried with backoff (see `services`): heartbeats, crash detection of dead peers, the
-scheduler, late-run marking, claims and cancellations. Claims check the store's change marker
-every 50 ms and claim when something changed or the poll interval passed, so a new run starts
-within a few tens of milliseconds. SIGTERM or Ctrl-C: stop claiming, let running runs finish,
-exit; a second signal kills them now and marks them CRASHED.
+scheduler, late-run marking, claims, cancellations and (with a run retention set) deleting
+finished runs past it. Claims check the store's change marker every 50 ms and claim when
+something changed or the poll interval passed, so a new run starts within a few tens of
+milliseconds. SIGTERM or Ctrl-C: stop claiming, let running runs finish, exit; a second signal
+kills them now and marks them CRASHED.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from flowplan.backends.protocol import RuntimeBackend
 from flowplan.domain.clock import utcnow
@@ -31,6 +33,8 @@ from flowplan.runtime.supervisor import Settings, Supervisor
 
 TICK = 0.05
 SCHEDULER_SECONDS = 2.0
+RETENTION_SECONDS = 600.0  # how often finished runs past the retention are deleted
+RETENTION_CHUNK = 1000  # runs deleted between two looks at whether the worker is stopping
 GRACE_SECONDS = 30.0  # Prefect's: between SIGTERM and SIGKILL when a run is stopped
 
 
@@ -46,6 +50,7 @@ class WorkerOptions:
     heartbeat_interval: float = 30.0
     grace_seconds: float = GRACE_SECONDS
     run_once: bool = False
+    retention: timedelta | None = None  # finished runs older than this are deleted
 
 
 def default_name(kind: str = "process") -> str:
@@ -139,6 +144,8 @@ class Worker:
             service("late runs", SCHEDULER_SECONDS, self._late_runs(self.connect())),
             self.claims,
             service("cancellations", TICK, self._canceller(self.connect())),
+            *([service("retention", RETENTION_SECONDS, self._retention(self.connect()))]
+              if options.retention else []),
         ]  # fmt: skip
 
     def _once_done(self) -> bool:
@@ -192,6 +199,21 @@ class Worker:
 
     def _late_runs(self, backend: RuntimeBackend) -> Callable[[], object]:
         return lambda: scheduler.mark_late(backend, utcnow())
+
+    def _retention(self, backend: RuntimeBackend) -> Callable[[], None]:
+        def step() -> None:
+            assert self.options.retention is not None
+            before, deleted = utcnow() - self.options.retention, 0
+            while not self._stop.is_set():  # a chunk at a time: a stopping worker never waits
+                done = backend.delete_finished_runs(ended_before=before, limit=RETENTION_CHUNK)
+                deleted += done
+                if done < RETENTION_CHUNK:
+                    break
+            if deleted:
+                self.say(f"Deleted {deleted:,} finished flow run(s) older than the retention"
+                         f" ({_duration(self.options.retention)}) with their logs.")  # fmt: skip
+
+        return step
 
     def _claimer(self, backend: RuntimeBackend) -> Callable[[], None]:
         marker: list[object] = [None]
@@ -256,12 +278,9 @@ class Worker:
             if current == marker[0]:
                 return
             marker[0] = current
+            cancelling = {run.id for run in backend.read_flow_runs(states=[StateType.CANCELLING])}
             for supervisor in running:
-                try:
-                    state = backend.read_flow_run(supervisor.run.id).state.type
-                except ObjectNotFound:
-                    continue
-                if state is StateType.CANCELLING:
+                if supervisor.run.id in cancelling:
                     supervisor.cancel()
 
         return step
@@ -339,3 +358,11 @@ def _crashed_among(backend: RuntimeBackend) -> Callable[[Sequence[str]], list[st
         return found
 
     return crashed
+
+
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -12,7 +12,13 @@ from flowplan.backends.local import rows, unreadable
 from flowplan.backends.local.pools import resolve_queue
 from flowplan.backends.local.schedules import reconcile_schedules
 from flowplan.backends.local.store import Store
-from flowplan.domain.objects import Deployment, Flow
+from flowplan.domain.objects import (
+    Deployment,
+    DeploymentSchedule,
+    Flow,
+    SkippedSchedule,
+    schedule_problem,
+)
 from flowplan.domain.specs import DeploymentSpec, check_changes, check_job_variables, check_spec
 from flowplan.errors import DeploymentNotFound, InvalidInput, UnreadableRow
 
@@ -65,6 +71,34 @@ class DeploymentsMixin:
         with self.store.read() as conn:
             deployment_id = find_deployment(conn, name)
         return self.read_deployments(ids=[deployment_id])[0]
+
+    def read_deployment_leniently(self, name: str) -> tuple[Deployment, list[SkippedSchedule]]:
+        """A deployment as `read_deployment` reads it, except that a stored schedule that
+        cannot be read (the scheduler skips it) is set apart with the reason instead of
+        making the whole deployment unreadable (what `deployment inspect` shows)."""
+        with self.store.read() as conn:
+            deployment_id = find_deployment(conn, name)
+        documents, bad = self._documents(None, None, [deployment_id])
+        if bad or not documents:
+            raise bad[0] if bad else DeploymentNotFound(f"deployment {name!r} not found")
+        data = json.loads(documents[0])
+        readable, skipped = [], []
+        for item in data["schedules"]:
+            try:
+                DeploymentSchedule.from_json(item)
+            except (ValueError, TypeError, KeyError) as exc:
+                skipped.append(SkippedSchedule(
+                    str(item.get("id")), str(item.get("slug")), item.get("schedule"),
+                    bool(item.get("active")), schedule_problem(exc),
+                ))  # fmt: skip
+            else:
+                readable.append(item)
+        try:
+            deployment = Deployment.from_json({**data, "schedules": readable})
+        except (ValueError, TypeError, KeyError) as exc:
+            full_name = f"{data['flow_name']}/{data['name']}"
+            raise unreadable.deployment(data["id"], full_name, str(exc)) from None
+        return deployment, skipped
 
     def read_deployments(
         self,

@@ -202,5 +202,13 @@ _V5 = [
     "CREATE INDEX firings_by_run ON firings (flow_run_id)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
+# v6: a store with a million runs: `flow-run ls` reads the newest runs first, a run is found by
+# name, and retention deletes finished runs by when they ended
+_V6 = [
+    "CREATE INDEX flow_runs_by_start ON flow_runs (expected_start_time, created)",
+    "CREATE INDEX flow_runs_by_name ON flow_runs (name)",
+    "CREATE INDEX flow_runs_by_end ON flow_runs (end_time) WHERE end_time IS NOT NULL",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]
 SCHEMA_VERSION = len(MIGRATIONS)

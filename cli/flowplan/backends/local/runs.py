@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,10 @@ from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.objects import FlowRun, LogLine, StateType
 from flowplan.domain.pool_rules import cancel_state, check_run_values
 from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound
+
+DELETE_BATCH = 200  # runs per transaction when deleting old runs (with their logs and states)
+DELETE_SECONDS = 0.25  # a transaction that took longer: the next ones delete half as many
+_FINISHED_SQL = "('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')"
 
 _ADJECTIVES = ("amber", "brisk", "calm", "dapper", "eager", "fluffy", "gentle", "humble", "jolly",
                "keen", "lively", "merry", "nimble", "outgoing", "plucky", "quiet", "rapid",
@@ -201,6 +206,54 @@ class RunsMixin:
         with self.store.write() as conn:
             _state_of(conn, run_id)
             conn.execute("DELETE FROM flow_runs WHERE id = ?", (run_id,))
+
+    def delete_finished_runs(
+        self,
+        *,
+        ended_before: datetime,
+        dry_run: bool = False,
+        limit: int | None = None,
+        batch: int = DELETE_BATCH,
+    ) -> int:
+        """Delete the finished runs (COMPLETED, FAILED, CANCELLED, CRASHED) that ended before
+        `ended_before`, with their state history and logs; how many. Scheduled, pending and
+        running runs are never touched, whatever their age. Deleted in transactions of `batch`
+        runs (fewer when one takes longer than DELETE_SECONDS), each followed by a pause half
+        as long as it took, so that workers and commands waiting for the store get it in
+        between (a million runs never hold it for long).
+        `limit`: at most this many (the rest another time). `dry_run`: only count them."""
+        cutoff = iso(ended_before)
+        where = f"end_time < ? AND state_type IN {_FINISHED_SQL}"
+        if dry_run:
+            with self.store.read() as conn:
+                return int(
+                    conn.execute(f"SELECT count(*) FROM flow_runs WHERE {where}", (cutoff,))
+                    .fetchone()[0]
+                )  # fmt: skip
+        deleted = 0
+        # a delete lost to a power cut is done again next time: no need to wait for the disk
+        # (SQLite's WAL stays consistent either way); this connection's other writes do wait
+        self.store.connection.execute("PRAGMA synchronous = OFF")
+        try:
+            while limit is None or deleted < limit:
+                size = batch if limit is None else min(batch, limit - deleted)
+                started = time.monotonic()
+                with self.store.write() as conn:
+                    count = conn.execute(
+                        "DELETE FROM flow_runs WHERE rowid IN"
+                        f" (SELECT rowid FROM flow_runs WHERE {where} LIMIT ?)",
+                        (cutoff, size),
+                    ).rowcount
+                deleted += count
+                if count < size:
+                    break
+                took = time.monotonic() - started
+                if took > DELETE_SECONDS and batch > 10:  # a busy machine: shorter transactions
+                    batch //= 2
+                time.sleep(min(0.5, max(0.005, took / 2)))
+        finally:
+            self.store.connection.execute("PRAGMA synchronous = NORMAL")
+        return deleted
 
     def write_logs(self, lines: Sequence[LogLine]) -> None:
         with self.store.write() as conn:

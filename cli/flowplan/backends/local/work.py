@@ -13,7 +13,13 @@ from flowplan.backends.local import rows, unreadable
 from flowplan.backends.local.runs import random_run_name, read_run, record_state, write_state
 from flowplan.backends.local.store import Store
 from flowplan.domain.clock import iso, utcnow
-from flowplan.domain.objects import DeploymentSchedule, FlowRun, ScheduleDue, StateType
+from flowplan.domain.objects import (
+    DeploymentSchedule,
+    FlowRun,
+    ScheduleDue,
+    StateType,
+    schedule_problem,
+)
 from flowplan.domain.values import json_problem
 
 ACTIVE = ("PENDING", "RUNNING", "CANCELLING")
@@ -203,7 +209,7 @@ def _due(row: tuple[Any, ...]) -> ScheduleDue:
             "active": True, "parameters": rows.json_loads(row[4]),
         })  # fmt: skip
     except (ValueError, TypeError, KeyError) as exc:
-        return ScheduleDue(row[0], None, str(row[1]), f"{type(exc).__name__}: {exc}")
+        return ScheduleDue(row[0], None, str(row[1]), schedule_problem(exc))
     return ScheduleDue(row[0], schedule, schedule.id)
 
 

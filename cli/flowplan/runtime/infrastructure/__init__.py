@@ -64,6 +64,11 @@ class RunHandle(Protocol):
         then SIGKILL after `grace` seconds)."""
         ...
 
+    def leftovers(self) -> bool:
+        """After the run's process ended: whether anything it started still runs (when
+        nothing does, `end_leftovers` has nothing to do)."""
+        ...
+
     def kill(self) -> None: ...
     def release(self) -> None:
         """Stop reading its output; remove what the run's start made (a temporary

@@ -72,6 +72,9 @@ class ProcessHandle:
     def end_leftovers(self, grace: float) -> None:
         end_group(self.pid, grace)
 
+    def leftovers(self) -> bool:
+        return signal_group(self.pid, 0)
+
     def kill(self) -> None:
         signal_group(self.pid, signal.SIGKILL)
 

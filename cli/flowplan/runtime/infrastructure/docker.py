@@ -319,6 +319,9 @@ class ContainerHandle:
     def end_leftovers(self, grace: float) -> None:
         """Nothing outlives a container's first process: the engine ends them all with it."""
 
+    def leftovers(self) -> bool:
+        return False  # see end_leftovers
+
     def kill(self) -> None:
         with contextlib.suppress(Exception):
             self._client.api.kill(self.container.id)

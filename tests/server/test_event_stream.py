@@ -1,0 +1,181 @@
+"""Prefect's event stream (`/api/events/out`) from the real server process: Prefect's own
+subscriber gets the stored events that match its filter and no others, backfilled and live;
+the websocket protocol itself (ping, close, masking, the token on a non-loopback bind)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import struct
+import subprocess
+import textwrap
+from pathlib import Path
+
+from flowplan.backends.local import LocalBackend
+from tests.flowplan_server import FlowplanServer, flowplan_server
+from tests.prefect_server import PREFECT_VENV, prefect_env
+from tests.runtime.helpers import store
+
+SUBSCRIBER = """
+import asyncio
+from prefect.events.clients import PrefectEventSubscriber
+from prefect.events.filters import EventAnyResourceFilter, EventFilter, EventNameFilter
+
+async def main():
+    wanted = EventFilter(event=EventNameFilter(prefix=["shop."], exclude_name=["shop.skip"]),
+                         any_resource=EventAnyResourceFilter(id=["order.1"]))
+    async with PrefectEventSubscriber(filter=wanted, reconnection_attempts=0) as events:
+        print("ready", flush=True)
+        async for event in events:
+            print(event.event, event.resource.id, flush=True)
+            if event.event == "shop.stop":
+                return
+
+asyncio.run(main())
+"""
+
+
+def _write(backend: LocalBackend, name: str, resource: str, related: str | None = None) -> None:
+    backend.write_event(
+        name,
+        {"prefect.resource.id": resource},
+        [{"prefect.resource.id": related, "prefect.resource.role": "x"}] if related else [],
+    )
+
+
+def test_prefects_subscriber_gets_only_the_matching_events(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    _write(backend, "shop.before", "order.1")  # backfilled: stored within the last minute
+    _write(backend, "shop.before", "order.2")
+    with flowplan_server(tmp_path / "home") as server:
+        process = subprocess.Popen(
+            [str(PREFECT_VENV / "bin" / "python"), "-c", textwrap.dedent(SUBSCRIBER)],
+            cwd=tmp_path, env=prefect_env(tmp_path / "prefect-home", server.url),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline()
+            assert first == "ready\n", first + (process.stderr.read() if process.stderr else "")
+            _write(backend, "shop.paid", "order.1")
+            _write(backend, "shop.paid", "order.2")  # another resource
+            _write(backend, "other.paid", "order.1")  # another name
+            _write(backend, "shop.skip", "order.1")  # an excluded name
+            _write(backend, "shop.related", "line.9", related="order.1")  # related resource
+            _write(backend, "shop.stop", "order.1")
+            out, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 0, err
+    assert out.splitlines() == [
+        "shop.before order.1",
+        "shop.paid order.1",
+        "shop.related line.9",
+        "shop.stop order.1",
+    ]
+    backend.close()
+
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
+
+
+class RawSocket:
+    """A websocket client written for the test: frames are built here, byte by byte."""
+
+    def __init__(self, server: FlowplanServer, path: str = "/api/events/out") -> None:
+        host, port = server.url.split("//")[1].split("/")[0].split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=30)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+             "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: prefect\r\n\r\n").encode()
+        )  # fmt: skip
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(1)
+        self.head = head.decode()
+        assert self.head.startswith("HTTP/1.1 101"), self.head
+        expected = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+        assert f"sec-websocket-accept: {expected}\r\n" in self.head
+
+    def send(self, opcode: int, data: bytes, *, mask: bool = True) -> None:
+        header = bytes([0x80 | opcode, (0x80 if mask else 0) | len(data)])
+        key = os.urandom(4) if mask else b""
+        body = bytes(b ^ key[i % 4] for i, b in enumerate(data)) if mask else data
+        self.sock.sendall(header + key + body)
+
+    def _exactly(self, count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = self.sock.recv(count - len(data))
+            assert chunk, "the server closed the connection without a close frame"
+            data += chunk
+        return data
+
+    def receive(self) -> tuple[int, bytes]:
+        first, second = self._exactly(2)
+        size = second & 0x7F
+        if size == 126:
+            size = struct.unpack("!H", self._exactly(2))[0]
+        elif size == 127:
+            size = struct.unpack("!Q", self._exactly(8))[0]
+        return first & 0x0F, self._exactly(size)
+
+    def json(self, value: object) -> None:
+        self.send(0x1, json.dumps(value).encode())
+
+
+def test_the_websocket_protocol(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    with flowplan_server(tmp_path / "home") as server:
+        client = RawSocket(server)
+        assert "sec-websocket-protocol: prefect" in client.head.lower()
+        client.json({"type": "auth", "token": None})
+        assert client.receive() == (0x1, b'{"type":"auth_success"}')
+        client.json({"type": "filter", "filter": {"event": {"name": ["a.b"]}}})
+        client.send(0x9, b"hello")  # ping
+        assert client.receive() == (0xA, b"hello")  # pong
+        _write(backend, "a.c", "r")
+        _write(backend, "a.b", "r")
+        kind, data = client.receive()
+        assert kind == 0x1 and json.loads(data)["event"]["event"] == "a.b"
+        client.send(0x8, struct.pack("!H", 1000))
+        assert client.receive() == (0x8, struct.pack("!H", 1000))
+
+        unmasked = RawSocket(server)
+        unmasked.send(0x1, b'{"type": "auth"}', mask=False)
+        kind, data = unmasked.receive()
+        assert (kind, data[:2], data[2:]) == (0x8, struct.pack("!H", 1002),
+                                              b"client frames must be masked")  # fmt: skip
+
+        wrong_order = RawSocket(server)
+        wrong_order.json({"type": "filter", "filter": {}})
+        assert wrong_order.receive() == (0x8, struct.pack("!H", 1008) + b"Expected 'auth' message")
+
+        text_filter = RawSocket(server)
+        text_filter.json({"type": "auth"})
+        text_filter.receive()
+        text_filter.json({"type": "filter", "filter": {"text": {"query": "x"}}})
+        assert text_filter.receive() == (
+            0x8, struct.pack("!H", 1008) + b"flowplan does not filter events by text")  # fmt: skip
+    backend.close()
+
+
+def test_a_non_loopback_stream_needs_the_token(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    with flowplan_server(tmp_path / "home", host="127.0.0.2") as server:
+        token = (tmp_path / "home" / "server-token").read_text().strip()
+        refused = RawSocket(server)
+        refused.json({"type": "auth", "token": "not-the-token"})
+        kind, data = refused.receive()
+        assert kind == 0x8 and data[:2] == struct.pack("!H", 1008)
+        accepted = RawSocket(server)
+        accepted.json({"type": "auth", "token": token})
+        assert accepted.receive() == (0x1, b'{"type":"auth_success"}')
+    backend.close()

@@ -179,3 +179,45 @@ def test_a_non_loopback_stream_needs_the_token(tmp_path: Path) -> None:
         accepted.json({"type": "auth", "token": token})
         assert accepted.receive() == (0x1, b'{"type":"auth_success"}')
     backend.close()
+
+
+READER = """
+import json
+from prefect import get_client
+from prefect.events.filters import EventFilter, EventNameFilter, EventOrder
+
+with get_client(sync_client=True) as client:
+    wanted = EventFilter(event=EventNameFilter(prefix=["shop."]), order=EventOrder.ASC)
+    page = client.read_events(filter=wanted, limit=2)
+    names = [[e.event, e.resource.id] for e in page.events]
+    total = page.total
+    while page.next_page:
+        page = client.read_events_page(page.next_page)
+        names += [[e.event, e.resource.id] for e in page.events]
+    newest = client.read_events(filter=EventFilter(), limit=1)
+    print(json.dumps({"names": names, "total": total, "newest": newest.events[0].event}))
+"""
+
+
+def test_prefects_client_reads_events_page_by_page(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    for n in range(5):
+        _write(backend, "shop.paid", f"order.{n}")
+        _write(backend, "other.paid", f"order.{n}")
+    with flowplan_server(tmp_path / "home") as server:
+        done = subprocess.run(
+            [str(PREFECT_VENV / "bin" / "python"), "-c", textwrap.dedent(READER)], cwd=tmp_path,
+            env=prefect_env(tmp_path / "prefect-home", server.url), capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+        assert answer["names"] == [["shop.paid", f"order.{n}"] for n in range(5)]
+        assert (answer["total"], answer["newest"]) == (5, "other.paid")
+        assert server.call("POST", "/events/filter", {"limit": 51})[0] == 422
+        assert server.call("GET", "/events/filter/next?page-token=bm9wZQ==")[0] == 403
+        assert server.call("POST", "/events/count-by/day", {"filter": {}}) == (501, {
+            "detail": "flowplan's server does not count events: POST /api/events/filter reads"
+                      " them, 'flowplan event ls' lists them"})  # fmt: skip
+        assert server.call("GET", "/events/out")[0] == 400
+    backend.close()

@@ -95,7 +95,9 @@ def make_handler(
             method = "GET" if self.command == "HEAD" else self.command
             route, params = router.match(method, path[len(PREFIX) :])
             try:
-                result = route.handler(backend, Request(self.command, path, params, body))
+                request = Request(self.command, path, params, body, urlsplit(self.path).query,
+                                  self.headers.get("host") or "")  # fmt: skip
+                result = route.handler(backend, request)
             except ObjectNotFound as exc:
                 raise ApiError(404, str(exc)) from None
             except StoreError as exc:

@@ -127,12 +127,17 @@ class EventsMixin:
         name: str | None = None,
         resource: str | None = None,
         after_seq: int = 0,
+        before_seq: int | None = None,
         newest_first: bool = True,
     ) -> list[Event]:
-        """Events, newest first (or oldest first from `after_seq`); `name` may end in `*`;
-        `resource` is a resource id, of the event's resource or a related one."""
+        """Events, newest first (or oldest first from `after_seq`; or only those stored before
+        `before_seq`); `name` may end in `*`; `resource` is a resource id, of the event's
+        resource or a related one."""
         clauses: list[str] = ["seq > ?"]
         params: list[Any] = [after_seq]
+        if before_seq is not None:
+            clauses.append("seq < ?")
+            params.append(before_seq)
         if name:
             if name.endswith("*"):
                 clauses.append("event LIKE ? ESCAPE '\\'")

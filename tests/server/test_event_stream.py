@@ -17,7 +17,7 @@ from pathlib import Path
 from flowplan.backends.local import LocalBackend
 from tests.flowplan_server import FlowplanServer, flowplan_server
 from tests.prefect_server import PREFECT_VENV, prefect_env
-from tests.runtime.helpers import store
+from tests.runtime.helpers import deployment, store
 
 SUBSCRIBER = """
 import asyncio
@@ -220,4 +220,58 @@ def test_prefects_client_reads_events_page_by_page(tmp_path: Path) -> None:
             "detail": "flowplan's server does not count events: POST /api/events/filter reads"
                       " them, 'flowplan event ls' lists them"})  # fmt: skip
         assert server.call("GET", "/events/out")[0] == 400
+    backend.close()
+
+
+AUTOMATIONS = """
+import json
+from prefect import get_client
+
+with get_client(sync_client=True) as client:
+    found = client.read_automations()
+    deployment = client.read_deployment_by_name("f/chain")
+    related = client.read_resource_related_automations(f"prefect.deployment.{deployment.id}")
+    one = client.read_automation(found[0].id)
+    print(json.dumps({
+        "names": [a.name for a in found],
+        "related": [a.name for a in related],
+        "one": one.model_dump(mode="json"),
+    }))
+"""
+
+
+def test_deployment_triggers_are_prefects_automations(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, name="other")
+    deployment(backend, tmp_path, name="chain", triggers=[
+        {"expect": ["prefect.flow-run.Completed"],
+         "match_related": {"prefect.resource.role": "deployment",
+                           "prefect.resource.name": "other"},
+         "parameters": {"n": "{{ flow_run.parameters.n }}"}},
+        {"name": "both", "type": "compound", "require": "all", "within": 60, "triggers": [
+            {"expect": ["a.done"]}, {"expect": ["b.done"]}]},
+    ])  # fmt: skip
+    chain = backend.read_deployment("f/chain")
+    with flowplan_server(tmp_path / "home") as server:
+        done = subprocess.run(
+            [str(PREFECT_VENV / "bin" / "python"), "-c", textwrap.dedent(AUTOMATIONS)],
+            cwd=tmp_path, env=prefect_env(tmp_path / "prefect-home", server.url),
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+        listed = subprocess.run(
+            [str(PREFECT_VENV / "bin" / "prefect"), "automation", "ls"], cwd=tmp_path,
+            env={**prefect_env(tmp_path / "prefect-home", server.url), "COLUMNS": "250"},
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert answer["names"] == ["both", "chain__automation_1"]
+    assert answer["related"] == ["chain__automation_1", "both"]  # as declared
+    one = answer["one"]
+    assert one["name"] == "both" and one["trigger"]["type"] == "compound"
+    assert [t["expect"] for t in one["trigger"]["triggers"]] == [["a.done"], ["b.done"]]
+    assert one["actions"][0]["type"] == "run-deployment"
+    assert one["actions"][0]["deployment_id"] == chain.id
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "chain__automation_1" in listed.stdout and "both" in listed.stdout
     backend.close()

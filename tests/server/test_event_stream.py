@@ -178,6 +178,27 @@ def test_a_non_loopback_stream_needs_the_token(tmp_path: Path) -> None:
         accepted = RawSocket(server)
         accepted.json({"type": "auth", "token": token})
         assert accepted.receive() == (0x1, b'{"type":"auth_success"}')
+
+        # Prefect's client with PREFECT_API_AUTH_STRING: Basic auth over HTTP, the token in
+        # the stream's first message
+        _write(backend, "shop.stop", "order.1")
+        env = {**prefect_env(tmp_path / "prefect-home", server.url),
+               "PREFECT_API_AUTH_STRING": token}  # fmt: skip
+        subscribed = subprocess.run(
+            [str(PREFECT_VENV / "bin" / "python"), "-c", textwrap.dedent(SUBSCRIBER)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert subscribed.returncode == 0, subscribed.stderr
+        assert subscribed.stdout.splitlines() == ["ready", "shop.stop order.1"]
+        listed = subprocess.run([str(PREFECT_VENV / "bin" / "prefect"), "deployment", "ls"],
+                                cwd=tmp_path, env=env, capture_output=True, text=True,
+                                timeout=120)  # fmt: skip
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        env["PREFECT_API_AUTH_STRING"] = "not-the-token"
+        refused = subprocess.run([str(PREFECT_VENV / "bin" / "prefect"), "deployment", "ls"],
+                                 cwd=tmp_path, env=env, capture_output=True, text=True,
+                                 timeout=120)  # fmt: skip
+        assert refused.returncode == 1
     backend.close()
 
 

@@ -6,7 +6,7 @@ role, labels), `id`. A part that is null or empty does not filter, as on Prefect
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flowplan.domain.events import Event, resource_matches
@@ -32,9 +32,10 @@ def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # naive: UTC
 
 
 def since(value: Mapping[str, Any] | None) -> datetime | None:

@@ -187,6 +187,7 @@ def test_prefect_deployment_run_watch_follows_the_run_to_completed(setup: Setup)
 
 
 def test_prefect_deployment_run_watch_shows_a_failed_run(setup: Setup) -> None:
+    """The flow writes `ran-12-///.txt`: not a file name, so the run fails."""
     watched = setup.prefect("deployment", "run", "f/d", "--param", "n=12", "--param",
                             "label=" + "/" * 3, "--watch", "--watch-timeout", "120")  # fmt: skip
     assert watched.returncode == 1, watched.stdout + watched.stderr

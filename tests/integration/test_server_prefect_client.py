@@ -171,3 +171,25 @@ def test_prefects_client_sends_the_token_on_a_non_loopback_bind(tmp_path: Path) 
         assert created.returncode == 0, created.stdout + created.stderr
         assert [run.parameters for run in backend.read_flow_runs()] == [{"n": 2}]
     backend.close()
+
+
+def test_prefect_deployment_run_watch_follows_the_run_to_completed(setup: Setup) -> None:
+    """`--watch` follows the run through Prefect's events and logs websockets."""
+    watched = setup.prefect("deployment", "run", "f/d", "--param", "n=11", "--watch",
+                            "--watch-timeout", "120")  # fmt: skip
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    run_id = watched.stdout.split("└── UUID: ")[1].split()[0]
+    text = " ".join(watched.stdout.split())
+    assert "Flow run finished successfully in 'Completed'." in text
+    assert "prefect.flow-run.Running" in text and "prefect.flow-run.Completed" in text
+    assert "n=11 label=x" in text  # the run's log line, from the logs stream
+    assert setup.backend.read_flow_run(run_id).state.type is StateType.COMPLETED
+
+
+def test_prefect_deployment_run_watch_shows_a_failed_run(setup: Setup) -> None:
+    """The flow writes `ran-12-///.txt`: not a file name, so the run fails."""
+    watched = setup.prefect("deployment", "run", "f/d", "--param", "n=12", "--param",
+                            "label=" + "/" * 3, "--watch", "--watch-timeout", "120")  # fmt: skip
+    assert watched.returncode == 1, watched.stdout + watched.stderr
+    assert "Flow run finished in state 'Failed'." in " ".join(watched.stdout.split())
+    assert "prefect.flow-run.Failed" in watched.stdout

@@ -139,10 +139,10 @@ def test_writes_prefect_takes_answer_501_with_what_to_do(
 
 
 def test_the_openapi_document_lists_exactly_the_served_routes(server: FlowplanServer) -> None:
-    from flowplan.server import api_deployments, api_objects, api_refused, api_runs
+    from flowplan.server import api_deployments, api_events, api_objects, api_refused, api_runs
     from flowplan.server.router import ROUTER
 
-    del api_deployments, api_objects, api_refused, api_runs
+    del api_deployments, api_events, api_objects, api_refused, api_runs
     status, document = server.call("GET", "/openapi.json")
     assert status == 200 and document["openapi"] == "3.1.0"
     listed = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}

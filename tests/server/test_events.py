@@ -368,3 +368,42 @@ def test_a_firing_whose_run_is_refused_is_recorded_with_the_reason(tmp_path: Pat
     assert (made.flow_run_id, made.error) == (run.id, None)
     shown = flowplan(tmp_path / "home", "automation", "ls", "--firings", "--output", "json")
     assert [f["error"] is None for f in json.loads(shown.stdout)] == [True, False, False]
+
+
+def test_work_pool_and_deployment_status_events(tmp_path: Path) -> None:
+    """A worker's first heartbeat makes its pool READY and its first poll the pool's
+    deployments READY, each with Prefect's event (once: a second worker changes nothing);
+    pausing and resuming the pool emit theirs."""
+    home, backend = tmp_path / "home", store(tmp_path / "home")
+    deployment(backend, tmp_path, name="d")
+    dep = backend.read_deployment("f/d")
+    pool = backend.read_work_pool("pool")
+
+    def status_events() -> list[dict[str, Any]]:
+        shown = flowplan(home, "event", "ls", "--output", "json")
+        assert shown.returncode == 0, shown.stderr
+        return [e for e in reversed(json.loads(shown.stdout))
+                if not e["event"].startswith("prefect.flow-run.")]  # fmt: skip
+
+    assert status_events() == []
+    workers = Workers(home, tmp_path)
+    try:
+        workers.start()
+        wait_for("the deployment's ready event", lambda: len(status_events()) >= 2)
+        workers.start()
+        assert flowplan(home, "work-pool", "pause", "pool").returncode == 0
+        assert flowplan(home, "work-pool", "resume", "pool").returncode == 0
+    finally:
+        workers.stop_all()
+    found = status_events()
+    assert [e["event"] for e in found] == [
+        "prefect.work-pool.ready", "prefect.deployment.ready", "prefect.work-pool.paused",
+        "prefect.work-pool.ready"]  # fmt: skip
+    assert found[0]["resource"] == {"prefect.resource.id": f"prefect.work-pool.{pool.id}",
+                                    "prefect.resource.name": "pool",
+                                    "prefect.work-pool.type": pool.type}  # fmt: skip
+    assert found[1]["resource"] == {"prefect.resource.id": f"prefect.deployment.{dep.id}",
+                                    "prefect.resource.name": "d"}  # fmt: skip
+    roles = {r["prefect.resource.role"]: r["prefect.resource.name"] for r in found[1]["related"]}
+    assert roles == {"flow": "f", "work-queue": "default", "work-pool": "pool"}
+    backend.close()

@@ -10,6 +10,7 @@ from flowplan.server.router import ROUTER, ApiError, Request
 
 if TYPE_CHECKING:
     from flowplan.backends.local import LocalBackend
+    from flowplan.backends.local.automations import Automation
 
 _FLOWS = {"flows": "object?", "flow_runs": "object?", "task_runs": "object?",
           "deployments": "object?", "work_pools": "object?", "sort": "string?",
@@ -46,23 +47,57 @@ def hello(backend: LocalBackend, request: Request) -> Any:
     return "👋"
 
 
+_AUTOMATIONS = {"automations": "object?", "sort": "string?", "limit": "integer?",
+                "offset": "integer?"}  # fmt: skip
+
+
+def _automation(item: Automation) -> dict[str, Any]:
+    """A deployment trigger as the automation Prefect makes of it: the trigger, and the action
+    that runs the deployment (ids are stable: made from the deployment and trigger name)."""
+    spec = item.item
+    trigger = {**spec["trigger"], "id": compat.stable_id(item.key, "trigger")}
+    if isinstance(trigger.get("triggers"), list):
+        trigger["triggers"] = [{**child, "id": compat.stable_id(item.key, "trigger", str(n))}
+                               for n, child in enumerate(trigger["triggers"])]  # fmt: skip
+    action = {"type": "run-deployment", "source": "selected",
+              "deployment_id": item.deployment_id, "parameters": spec["parameters"],
+              "job_variables": spec["job_variables"],
+              "schedule_after": spec["schedule_after"]}  # fmt: skip
+    return {"id": compat.stable_id(item.key, "automation"), "name": item.name,
+            "description": spec["description"], "enabled": bool(spec["enabled"]), "tags": [],
+            "trigger": trigger, "actions": [action], "actions_on_trigger": [],
+            "actions_on_resolve": [],
+            "owner_resource": f"prefect.deployment.{item.deployment_id}"}  # fmt: skip
+
+
+def _automations(backend: LocalBackend) -> list[dict[str, Any]]:
+    return [_automation(item) for item in backend.read_automations()]
+
+
 @ROUTER.route(
     "GET",
     "/automations/related-to/{resource_id}",
-    "Automations related to a resource (none: flowplan's server has no automations)",
+    "Automations related to a resource (a deployment's triggers)",
 )
 def related_automations(backend: LocalBackend, request: Request) -> Any:
-    return []
+    owner = request.params["resource_id"]
+    return [item for item in _automations(backend) if item["owner_resource"] == owner]
+
+
+@ROUTER.route("GET", "/automations/{id:uuid}", "Read an automation (a deployment's trigger)")
+def read_automation(backend: LocalBackend, request: Request) -> Any:
+    return _only(_automations(backend), "id", request.params["id"], "Automation not found")
 
 
 @ROUTER.route(
     "POST",
     "/automations/filter",
-    "Filter automations (none: flowplan's server has no automations)",
+    "Filter automations (the deployments' triggers)",
     body=True,
 )
 def filter_automations(backend: LocalBackend, request: Request) -> Any:
-    return []
+    body = api_common.body_of(request, _AUTOMATIONS, strict=False)
+    return api_common.filtered(_automations(backend), body, "automations", "NAME_ASC")
 
 
 # -- flows ------------------------------------------------------------------------------------

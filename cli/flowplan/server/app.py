@@ -46,14 +46,21 @@ def build(backend: LocalBackend, options: ServerOptions) -> ThreadingHTTPServer:
     """The bound server (not serving yet); an address that cannot be bound is a user error."""
     import secrets
 
-    from flowplan.server import api_deployments, api_objects, api_refused, api_runs, openapi
+    from flowplan.server import (
+        api_deployments,
+        api_events,
+        api_objects,
+        api_refused,
+        api_runs,
+        openapi,
+    )
     from flowplan.server.auth import LOOPBACK
     from flowplan.server.http import make_handler
     from flowplan.server.router import ROUTER
     from flowplan.server.triggers import TriggerService
     from flowplan.server.ui_app import UiServer
 
-    del api_deployments, api_objects, api_refused, api_runs  # imported for their routes
+    del api_deployments, api_events, api_objects, api_refused, api_runs  # for their routes
     ui = UiServer(backend, options.token, secrets.token_bytes(32), options.host in LOOPBACK,
                   options.planner)  # fmt: skip
     triggers = TriggerService(backend)

@@ -6,6 +6,8 @@ first start into) the 0600 file `$FLOWPLAN_HOME/server-token`."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import os
 import secrets
@@ -70,9 +72,17 @@ def _generate(path: Path) -> str:
 
 
 def authorized(header: str | None, token: str | None) -> bool:
-    """`Authorization: Bearer <token>`, compared in constant time."""
+    """`Authorization: Bearer <token>`, or `Basic <base64 of the token>` (what Prefect's client
+    sends for PREFECT_API_AUTH_STRING), compared in constant time."""
     if token is None:
         return True
     scheme, _, value = (header or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(),
-                                                              token.encode())  # fmt: skip
+    given = value.strip().encode()
+    if scheme.lower() == "basic":
+        try:
+            given = base64.b64decode(given, validate=True)
+        except (ValueError, binascii.Error):
+            return False
+    elif scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given, token.encode())

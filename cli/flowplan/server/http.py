@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound, StoreError
-from flowplan.server import auth, compat, hooks
+from flowplan.server import auth, compat, hooks, streams, websocket
 from flowplan.server.router import ApiError, Reply, Request, Router, invalid_body, not_served
 
 if TYPE_CHECKING:
@@ -56,6 +56,13 @@ def make_handler(
             if path.startswith(hooks.PREFIX):
                 self._answer_hook(path)
                 return
+            if (
+                path in streams.PATHS
+                and self.command == "GET"
+                and "websocket" in (self.headers.get("upgrade") or "").lower()
+            ):
+                self._answer_websocket(path)
+                return
             if ui is not None and path != PREFIX and not path.startswith(PREFIX + "/"):
                 self._answer_ui(ui)
                 return
@@ -88,7 +95,9 @@ def make_handler(
             method = "GET" if self.command == "HEAD" else self.command
             route, params = router.match(method, path[len(PREFIX) :])
             try:
-                result = route.handler(backend, Request(self.command, path, params, body))
+                request = Request(self.command, path, params, body, urlsplit(self.path).query,
+                                  self.headers.get("host") or "")  # fmt: skip
+                result = route.handler(backend, request)
             except ObjectNotFound as exc:
                 raise ApiError(404, str(exc)) from None
             except StoreError as exc:
@@ -123,6 +132,34 @@ def make_handler(
                 self.end_headers()
                 return
             self._send(answer.status, {"detail": answer.detail})
+
+        def _answer_websocket(self, path: str) -> None:
+            """Prefect's event or log stream. The token is the `Authorization` header's or,
+            as Prefect's client sends it, the first message's."""
+            key = self.headers.get("sec-websocket-key")
+            self.close_connection = True
+            if not key or self.headers.get("sec-websocket-version") != "13":
+                self._send(400, {"detail": "a websocket upgrade needs Sec-WebSocket-Key and"
+                                           " Sec-WebSocket-Version: 13"})  # fmt: skip
+                return
+            self.send_response(101)
+            self.send_header("upgrade", "websocket")
+            self.send_header("connection", "Upgrade")
+            self.send_header("sec-websocket-accept", websocket.accept_key(key))
+            offered = [item.strip() for item in
+                       (self.headers.get("sec-websocket-protocol") or "").split(",")]  # fmt: skip
+            if "prefect" in offered:
+                self.send_header("sec-websocket-protocol", "prefect")
+            self.end_headers()
+            self.wfile.flush()
+            self.connection.settimeout(120)  # Prefect's client pings every 20 s
+            header_ok = token is not None and auth.authorized(self.headers.get("authorization"),
+                                                              token)  # fmt: skip
+            try:
+                streams.serve(path, websocket.Socket(self.rfile, self.wfile), backend,
+                              None if header_ok else token)  # fmt: skip
+            except Exception:
+                sys.stderr.write(traceback.format_exc())
 
         def _answer_ui(self, ui: UiServer) -> None:
             from flowplan.server.ui_app import HEADERS

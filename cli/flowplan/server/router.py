@@ -43,6 +43,8 @@ class Request:
     path: str
     params: Mapping[str, str]
     body: Any = None
+    query: str = ""  # the URL's query string
+    host: str = ""  # the Host header (for links back to this server)
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,8 @@ class Router:
 def not_served(path: str) -> str:
     return (
         f"flowplan's server does not serve {path}: it serves Prefect's API for deployments,"
-        " flows, flow runs, logs, work pools and queues, and variables (the routes are listed"
-        " in /api/openapi.json)"
+        " flows, flow runs, logs, work pools and queues, variables, and events (the routes are"
+        " listed in /api/openapi.json)"
     )
 
 

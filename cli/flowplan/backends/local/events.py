@@ -7,12 +7,12 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flowplan.backends.local import rows
 from flowplan.backends.local.store import Store
-from flowplan.domain.clock import iso
+from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.events import Event, Webhook, webhook_problems
 from flowplan.errors import InvalidInput, ObjectNotFound
 
@@ -127,12 +127,17 @@ class EventsMixin:
         name: str | None = None,
         resource: str | None = None,
         after_seq: int = 0,
+        before_seq: int | None = None,
         newest_first: bool = True,
     ) -> list[Event]:
-        """Events, newest first (or oldest first from `after_seq`); `name` may end in `*`;
-        `resource` is a resource id, of the event's resource or a related one."""
+        """Events, newest first (or oldest first from `after_seq`; or only those stored before
+        `before_seq`); `name` may end in `*`; `resource` is a resource id, of the event's
+        resource or a related one."""
         clauses: list[str] = ["seq > ?"]
         params: list[Any] = [after_seq]
+        if before_seq is not None:
+            clauses.append("seq < ?")
+            params.append(before_seq)
         if name:
             if name.endswith("*"):
                 clauses.append("event LIKE ? ESCAPE '\\'")
@@ -243,3 +248,63 @@ class EventsMixin:
 
 def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# -- status events: the changes flowplan makes happen at a seam ---------------------------------
+# A pool's status is derived (PAUSED, READY while a worker's heartbeat is recent, NOT_READY),
+# as is a deployment's (READY while a worker polls its queue). So the changes to READY (a
+# heartbeat, a poll) and to and from PAUSED (an update) have a seam and get Prefect's events;
+# a status that lapses with time (NOT_READY) has none and gets no event.
+
+POOL_READY_SECONDS = 90  # as WorkPool.status
+_POOL_STATUS = (
+    "SELECT p.name, p.type, p.is_paused, (SELECT max(last_heartbeat) FROM workers w"
+    " WHERE w.work_pool_id = p.id) FROM work_pools p WHERE p.id = ?"
+)
+
+
+def pool_status(conn: sqlite3.Connection, pool_id: str) -> str:
+    row = conn.execute(_POOL_STATUS, (pool_id,)).fetchone()
+    if row is None:
+        return ""
+    if row[2]:
+        return "PAUSED"
+    cutoff = utcnow() - timedelta(seconds=POOL_READY_SECONDS)
+    return "READY" if row[3] is not None and rows.time(row[3]) >= cutoff else "NOT_READY"
+
+
+def pool_status_event(conn: sqlite3.Connection, pool_id: str, before: str) -> None:
+    """`prefect.work-pool.<status>` when the pool's status is no longer `before`."""
+    after = pool_status(conn, pool_id)
+    if after in ("", before):
+        return
+    name, kind = conn.execute("SELECT name, type FROM work_pools WHERE id = ?",
+                              (pool_id,)).fetchone()  # fmt: skip
+    insert_event(conn, f"prefect.work-pool.{after.lower().replace('_', '-')}",
+                 {"prefect.resource.id": f"prefect.work-pool.{pool_id}",
+                  "prefect.resource.name": name, "prefect.work-pool.type": kind})  # fmt: skip
+
+
+def deployments_ready_events(
+    conn: sqlite3.Connection, pool_id: str, queues: Sequence[str], cutoff: str
+) -> None:
+    """`prefect.deployment.ready` for each deployment on the polled queues that was not READY
+    (not polled since `cutoff`); call before recording the poll."""
+    where = f" AND q.name IN ({','.join('?' * len(queues))})" if queues else ""
+    found = conn.execute(
+        "SELECT d.id, d.name, f.id, f.name, q.id, q.name, p.name, p.type FROM deployments d"
+        " JOIN flows f ON f.id = d.flow_id JOIN work_queues q ON q.id = d.work_queue_id"
+        " JOIN work_pools p ON p.id = q.work_pool_id WHERE q.work_pool_id = ?"
+        f" AND coalesce(coalesce(d.last_polled, q.last_polled) < ?, 1){where}",
+        (pool_id, cutoff, *queues),
+    ).fetchall()
+    for dep_id, dep, flow_id, flow, queue_id, queue, pool, kind in found:
+        related = [
+            _related(f"prefect.flow.{flow_id}", "flow", flow),
+            _related(f"prefect.work-queue.{queue_id}", "work-queue", queue),
+            {**_related(f"prefect.work-pool.{pool_id}", "work-pool", pool),
+             "prefect.work-pool.type": kind},
+        ]  # fmt: skip
+        insert_event(conn, "prefect.deployment.ready",
+                     {"prefect.resource.id": f"prefect.deployment.{dep_id}",
+                      "prefect.resource.name": dep}, related)  # fmt: skip

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flowplan.backends.local import rows
+from flowplan.backends.local import events, rows
 from flowplan.backends.local.store import Store
 from flowplan.domain.names import check_name
 from flowplan.domain.objects import WorkPool, WorkQueue
@@ -81,7 +81,9 @@ class PoolsMixin:
             values["base_job_template"] = rows.dumps(values["base_job_template"])
         with self.store.write() as conn:
             pool_id = _require_pool(conn, name)
+            before = events.pool_status(conn, pool_id)
             rows.update(conn, "work_pools", pool_id, values)
+            events.pool_status_event(conn, pool_id, before)
         return self.read_work_pool(name)
 
     def delete_work_pool(self, name: str, *, force: bool = False) -> None:
@@ -98,6 +100,7 @@ class PoolsMixin:
         check_name("worker", worker)
         with self.store.write() as conn:
             pool_id = _require_pool(conn, pool)
+            before = events.pool_status(conn, pool_id)
             conn.execute(
                 "INSERT INTO workers (work_pool_id, name, heartbeat_interval, last_heartbeat)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (work_pool_id, name) DO UPDATE SET"
@@ -105,6 +108,7 @@ class PoolsMixin:
                 " last_heartbeat = excluded.last_heartbeat",
                 (pool_id, worker, heartbeat_interval, rows.now_text()),
             )
+            events.pool_status_event(conn, pool_id, before)  # READY at a first heartbeat
 
     # -- queues ----------------------------------------------------------------------------------
 
@@ -191,6 +195,7 @@ class PoolsMixin:
         with self.store.write() as conn:
             pool_id = _require_pool(conn, pool)
             where = f" AND name IN ({','.join('?' * len(names))})" if names else ""
+            events.deployments_ready_events(conn, pool_id, names, rows.ready_cutoff())
             conn.execute(
                 f"UPDATE work_queues SET last_polled = ? WHERE work_pool_id = ?{where}",
                 (rows.now_text(), pool_id, *names),

@@ -89,10 +89,15 @@ def main() -> None:
                 timed(flowplan_command("apply", "--auto-approve"), big, counted)
                 edit_writes = [w for w in front.writes() if "/deployments" in w]
     ratio = round(prefect_s["median_s"] / default["median_s"], 1)
+    floor = widths["postgresql"]["floor_100_creates_one_by_one"]
     rows = [
         {"what": "apply 100 new deployments, Prefect server on PostgreSQL, vs prefect deploy --all",
          "target": ">= 10x faster", "met": ratio >= 10,
          "measured": f"{default['median_s']} s vs {prefect_s['median_s']} s ({ratio}x)"},
+        {"what": "the server's floor: 100 creates one by one, Prefect server on PostgreSQL",
+         "target": "(what any client pays)", "met": None,
+         "measured": f"{floor['median_s']} s: prefect deploy --all / floor ="
+                     f" {round(prefect_s['median_s'] / floor['median_s'], 1)}x at most"},
         {"what": "apply 1,000 new deployments, Prefect server on PostgreSQL",
          "target": "<= 15 s", "measured": f"{apply_big[0]:.2f} s", "met": apply_big[0] <= 15},
         {"what": "no-op plan of 1,000 deployments, Prefect server on PostgreSQL",

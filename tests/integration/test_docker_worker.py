@@ -102,7 +102,25 @@ def workers(
     yield started
     started.stop_all()
     for container in client.api.containers(all=True):
-        client.api.remove_container(container["Id"], force=True)
+        remove(client, container["Id"])
+
+
+def remove(client: Any, container: str) -> None:
+    """Remove a container, waiting while podman is still cleaning it up after it stopped (it
+    answers 500 "container state improper" meanwhile)."""
+
+    def removed() -> bool:
+        try:
+            client.api.remove_container(container, force=True)
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError as exc:
+            if "state improper" not in str(exc):
+                raise
+            return False
+        return True
+
+    wait_for("podman to let the container go", removed, 30)
 
 
 def docker_deployment(

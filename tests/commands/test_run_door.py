@@ -4,13 +4,17 @@ run exists (as Prefect's server refuses the creation), saying where and why."""
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flowplan.backends.local import LocalBackend
+from flowplan.domain.job_config import WorkPoolJobConfiguration
+from flowplan.domain.job_templates import default_template
 from flowplan.errors import InvalidInput
 from flowplan.sdk.runs import run_deployment
 from tests.conftest import Result
@@ -134,3 +138,54 @@ def test_a_literal_alias_at_module_level_types_its_parameter(
     assert result.code == 1
     assert "deployments[0].parameters.mode: parameter 'mode' (Mode): must be" in result.out
     assert "'medium'" in result.out
+
+
+RESOURCES = {
+    "type": "object", "required": ["limits"],
+    "properties": {"limits": {"type": "object", "properties": {"cpu": {"type": "string"}}}},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("deployment_vars", "run_vars", "outcome"),
+    [
+        # a dotted key deeper than one level: the worker makes {"limits": {"cpu": "1"}}
+        ({}, {"resources.limits.cpu": "1"}, {"limits": {"cpu": "1"}}),
+        # a plain key's mapping deep-merged over a dotted key: the worker sees cpu 2
+        ({}, {"resources.limits.cpu": 2, "resources": {"limits": {}}},
+         "job_variables.resources.limits.cpu: expected text, got an integer"),
+        # the run's dotted key under the deployment's plain mapping, which wins (as in Prefect)
+        ({"resources": {"limits": {"cpu": "3"}}}, {"resources.limits.cpu": 1},
+         {"limits": {"cpu": "3"}}),
+        # the run's env over the deployment's mapping: the worker cannot merge text into it
+        ({"env": {"A": "1"}}, {"env": "text"}, "job variable env must be a mapping"),
+    ],
+)  # fmt: skip
+def test_the_door_checks_the_job_variables_the_worker_renders_with(
+    tmp_path: Path,
+    deployment_vars: dict[str, Any],
+    run_vars: dict[str, Any],
+    outcome: str | dict[str, Any],
+) -> None:
+    """The door merges the pool's defaults, the deployment's and the run's job variables as the
+    worker does (`WorkPoolJobConfiguration.from_template`), so it refuses what the worker would
+    get wrong and takes what the worker takes. A null default (here `image`) is left out, as the
+    worker leaves it out: it no longer refuses every run of the pool."""
+    template = copy.deepcopy(default_template("process"))
+    template["variables"]["properties"]["resources"] = RESOURCES
+    template["variables"]["properties"]["image"] = {"type": "string", "default": None}
+    template["job_configuration"]["resources"] = "{{ resources }}"
+    store = LocalBackend(Path(os.environ["FLOWPLAN_HOME"]) / "flowplan.db")
+    store.create_work_pool("shaped", "process", base_job_template=template)
+    deployment(store, tmp_path, pool="shaped", job_variables=deployment_vars)
+    if isinstance(outcome, dict):
+        run = store.create_flow_run("f/d", job_variables=run_vars)
+        rendered = WorkPoolJobConfiguration.from_template(template, deployment_vars, run_vars)
+        assert rendered.extra["resources"] == outcome
+        assert [found.id for found in store.read_flow_runs()] == [run.id]
+        return
+    with pytest.raises(InvalidInput) as raised:
+        store.create_flow_run("f/d", job_variables=run_vars)
+    assert raised.value.message.startswith("cannot create a run of deployment 'f/d': ")
+    assert outcome in raised.value.message, raised.value.message
+    assert store.read_flow_runs() == []

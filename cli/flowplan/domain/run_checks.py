@@ -1,8 +1,9 @@
 """What a new run of a deployment is checked against before it exists, as Prefect's server
 checks a flow-run creation: its parameters (the deployment's, overlaid by the run's) against
 the deployment's parameter schema when the deployment enforces it, with `required` checked; its
-job variables (the pool's defaults, the deployment's, then the run's) against the pool's
-`variables` schema, with `required` checked."""
+job variables against the pool's `variables` schema, with `required` checked, as the worker
+will render with them (`job_config.template_values`: the run's over the deployment's, the
+non-null defaults under, dotted keys expanded)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from flowplan.domain.job_config import merge_job_variables
+from flowplan.domain.job_config import template_values
 from flowplan.domain.job_templates import job_variable_problems
+from flowplan.errors import InvalidInput
 from flowplan.findings import Path_, format_path
 
 if TYPE_CHECKING:
@@ -67,11 +69,9 @@ def run_problems(
     """Everything wrong with a new run; [] when it may be created."""
     problems = parameter_problems(parameters, schema) if enforce else []
     if template:
-        defaults = {
-            key: spec["default"]
-            for key, spec in ((template.get("variables") or {}).get("properties") or {}).items()
-            if isinstance(spec, Mapping) and "default" in spec
-        }
-        merged = merge_job_variables(defaults, *job_variables)
-        problems += job_variable_problems(merged, template, check_required=True)
+        try:
+            _, values = template_values(template, *job_variables)
+        except InvalidInput as exc:  # the worker could not merge them either
+            return [*problems, exc.message]
+        problems += job_variable_problems(values, template, check_required=True)
     return problems

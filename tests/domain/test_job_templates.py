@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from flowplan.domain.job_config import WorkPoolJobConfiguration, merge_job_variables
+from flowplan.domain.job_config import WorkPoolJobConfiguration
 from flowplan.domain.job_templates import (
     POOL_TYPES,
     default_template,
@@ -109,13 +109,6 @@ def test_job_configuration_keeps_other_keys_in_extra() -> None:
     assert config.extra["image"] == "i:1"
     assert config.extra["auto_remove"] is False  # the variable's default
     assert "networks" not in config.extra  # no value and no default: the key is dropped
-
-
-def test_merge_job_variables() -> None:
-    assert merge_job_variables({"env": {"A": "1"}, "x": 1}, None, {"env": {"B": "2"}, "x": 2}) == {
-        "env": {"A": "1", "B": "2"},
-        "x": 2,
-    }
 
 
 def test_names() -> None:

@@ -261,3 +261,21 @@ def test_label_slugs() -> None:
     assert label_key("prefect.io/flow name!") == "prefect.io/flow-name"
     assert label_value("--a b--") == "a-b"
     assert label_value("x" * 80) == "x" * 63
+
+
+def test_job_variables_merge_as_every_prefect_worker_merges_them() -> None:
+    """The kubernetes worker merges with Prefect's base worker (as the process and docker
+    workers do): dotted keys expanded at any depth, a plain key's mapping deep-merged over them,
+    the defaults' `env` under the job variables' one."""
+    template = default_template("kubernetes")
+    template["variables"]["properties"]["env"]["default"] = {"FROM_POOL": "1"}
+    job = render_job(template, {"labels": {"team": "data"}, "labels.tier": "gold",
+                                "env.A": "1", "env": {"B": "2"}})  # fmt: skip
+    assert job.problems == []
+    assert job.manifest["metadata"]["labels"] == {"team": "data", "tier": "gold"}
+    env = {item["name"]: item["value"] for item in container(job.manifest)["env"]}
+    assert {key: env[key] for key in ("FROM_POOL", "A", "B")} == {"FROM_POOL": "1", "A": "1",
+                                                                  "B": "2"}  # fmt: skip
+    refused = render_job(template, {"env": "text"})
+    assert refused.problems == [(("env",), "job variable env must be a mapping of names to"
+                                           " values, not str")]  # fmt: skip

@@ -15,21 +15,6 @@ from flowplan.templating import apply_values
 _KNOWN = ("command", "env", "labels", "name", "stream_output", "working_dir")
 
 
-def merge_job_variables(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Later layers win; `env` mappings are merged key by key; `env.FOO` keys are expanded."""
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        for key, value in (layer or {}).items():
-            if "." in key:
-                head, _, rest = key.partition(".")
-                value, key = {rest: value}, head
-            if key == "env" and isinstance(value, Mapping) and isinstance(merged.get("env"), dict):
-                merged["env"] = {**merged["env"], **value}
-            else:
-                merged[key] = dict(value) if isinstance(value, Mapping) else value
-    return merged
-
-
 @dataclass(frozen=True)
 class WorkPoolJobConfiguration:
     """What a worker needs to start one run: the known fields, plus `extra` for the rest of the

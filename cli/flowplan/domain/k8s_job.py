@@ -1,7 +1,8 @@
 """The Kubernetes Job a deployment on a `kubernetes` work pool would submit, rendered offline.
 
 Follows Prefect's kubernetes worker: the pool's `job_configuration` is filled with the variables'
-defaults overlaid by the deployment's job variables, then the worker's own touches are applied to
+defaults overlaid by the deployment's job variables, merged as every Prefect worker merges them
+(`job_config.template_values`), then the worker's own touches are applied to
 `job_manifest` (env as a list of `{name, value}`, the eviction setting, slugified labels on the
 Job and its pod, the default image, `args` split like a shell, `generateName` from the name).
 What only a flow run knows (its id and name, the API URL) is left out.
@@ -20,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowplan.domain.job_config import merge_job_variables
+from flowplan.domain.job_config import template_values
+from flowplan.errors import InvalidInput
 from flowplan.findings import Path_
 from flowplan.templating import apply_values, has_placeholder, path_parts, walk_placeholders
 
@@ -94,14 +96,11 @@ def render_job(
     the pool's); text holding one of `unknown_text` (a plan's "known after build") is not
     known yet, like a placeholder. Never raises for odd templates or values: they become
     `problems`."""
-    properties = (template.get("variables") or {}).get("properties") or {}
-    defaults = {
-        key: schema["default"]
-        for key, schema in properties.items()
-        if isinstance(schema, Mapping) and schema.get("default") is not None
-    }
-    values = merge_job_variables(defaults, job_variables)
-    configuration = template.get("job_configuration") or {}
+    try:
+        configuration, values = template_values(template, job_variables)
+    except InvalidInput as exc:  # env not a mapping under a mapping, a dotted key's clash
+        where = ("env",) if exc.message.startswith("job variable env ") else None
+        return RenderedJob({}, problems=[(where, exc.message)])
     try:
         rendered = apply_values(configuration, values, skip_prefixes=("ctx.",), resolve_env=False)
     except ValueError as exc:

@@ -235,6 +235,22 @@ def test_parameters_and_job_variables_are_checked_at_the_door(
     assert len(backend.read_flow_runs()) == before  # nothing stored
 
 
+def test_a_run_may_turn_enforcement_off_for_itself(
+    server: FlowplanServer, backend: LocalBackend, deployment_id: str
+) -> None:
+    """The request's `enforce_parameter_schema: false` overrides the deployment's, as in
+    Prefect: the door checks the parameters once, with that override, and the store takes the
+    door's word (it does not check them again against the deployment's own flag)."""
+    path = f"/deployments/{deployment_id}/create_flow_run"
+    body = {"parameters": {"n": "three"}, "enforce_parameter_schema": False}
+    status, run = server.call("POST", path, body)
+    assert status == 201, run
+    assert backend.read_flow_run(run["id"]).parameters == {"n": "three"}
+    status, answer = server.call("POST", path, {"parameters": {"n": "three"}})
+    assert status == 422
+    assert answer["detail"].startswith("Error creating flow run: parameter n: ")
+
+
 def test_a_malformed_body_is_refused_in_prefects_validation_shape(server: FlowplanServer,
                                                                    deployment_id: str) -> None:  # fmt: skip
     path = f"/deployments/{deployment_id}/create_flow_run"

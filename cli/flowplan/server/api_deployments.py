@@ -132,7 +132,7 @@ def create_flow_run(backend: LocalBackend, request: Request) -> Any:
         deployment.id, parameters=given, name=body.get("name"),
         scheduled_time=_scheduled_time(body), tags=tags,
         idempotency_key=body.get("idempotency_key"), work_queue_name=body.get("work_queue_name"),
-        job_variables=job_variables,
+        job_variables=job_variables, parameters_checked=True,
     )  # fmt: skip
     lookups = api_common.Lookups(backend)
     status = 201 if run.created >= before else 200  # an idempotency key's first run: 200

@@ -173,7 +173,9 @@ def run(request: UiRequest) -> Answer:
         submitted = {key[len(ui_forms.PREFIX):]: value for key, value in request.form.items()
                      if key.startswith(ui_forms.PREFIX)}  # fmt: skip
         return _detail(request, found, submitted, errors)
-    created = request.backend.create_flow_run(found.id, parameters=values)
+    created = request.backend.create_flow_run(
+        found.id, parameters=values, parameters_checked=True
+    )  # read_form checked them
     return redirect(f"/runs/{quote(created.id)}")
 
 

@@ -46,9 +46,11 @@ def _check_run(
     deployment_id: str,
     parameters: Mapping[str, Any],
     job_variables: Mapping[str, Any] | None,
+    parameters_checked: bool = False,
 ) -> None:
     """Refuse a run its deployment's schema or its pool's template refuses (as Prefect's
-    server does), before it exists."""
+    server does), before it exists. `parameters_checked`: the caller has checked the
+    parameters against the schema already (the server's door, in its own words)."""
     from flowplan.domain.run_checks import run_problems
 
     flow, name, schema, enforce, dep_variables, template = conn.execute(
@@ -59,7 +61,8 @@ def _check_run(
         (deployment_id,),
     ).fetchone()
     problems = run_problems(
-        parameters=parameters, schema=rows.json_loads(schema), enforce=bool(enforce),
+        parameters=parameters, schema=rows.json_loads(schema),
+        enforce=bool(enforce) and not parameters_checked,
         template=rows.json_loads(template) if template else None,
         job_variables=(rows.json_loads(dep_variables), job_variables),
     )  # fmt: skip
@@ -86,14 +89,18 @@ class RunsMixin:
         idempotency_key: str | None = None,
         work_queue_name: str | None = None,
         job_variables: Mapping[str, Any] | None = None,
+        parameters_checked: bool = False,
     ) -> FlowRun:
         """A SCHEDULED run of a deployment (by name or id). A repeated idempotency key returns
-        the run it created first."""
+        the run it created first. `parameters_checked`: the caller has checked the merged
+        parameters against the deployment's schema (`run_checks.parameter_issues`) and worded
+        what it refused; they are not checked again."""
         with self.store.write() as conn:
             return create_run(conn, deployment, parameters=parameters, name=name,
                               scheduled_time=scheduled_time, tags=tags,
                               idempotency_key=idempotency_key, work_queue_name=work_queue_name,
-                              job_variables=job_variables)  # fmt: skip
+                              job_variables=job_variables,
+                              parameters_checked=parameters_checked)  # fmt: skip
 
     def read_flow_run(self, run_id: str) -> FlowRun:
         with self.store.read() as conn:
@@ -294,6 +301,7 @@ def create_run(
     idempotency_key: str | None = None,
     work_queue_name: str | None = None,
     job_variables: Mapping[str, Any] | None = None,
+    parameters_checked: bool = False,
 ) -> FlowRun:
     """`create_flow_run` inside a write transaction of the caller's."""
     when = iso(scheduled_time or utcnow())
@@ -318,7 +326,7 @@ def create_run(
     run_id, now = rows.new_id(), rows.now_text()
     merged = {**rows.json_loads(dep_parameters), **dict(parameters or {})}
     check_run_values(merged, dict(job_variables or {}))
-    _check_run(conn, deployment_id, merged, job_variables)
+    _check_run(conn, deployment_id, merged, job_variables, parameters_checked)
     all_tags = list(dict.fromkeys([*rows.json_loads(dep_tags), *tags]))
     conn.execute(
         "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_queue_id,"

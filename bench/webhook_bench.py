@@ -26,6 +26,7 @@ from _common import compile_package, flowplan_command, summary, write
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.integration.workers import wait_for  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 LATENCY_RUNS = 21
@@ -35,17 +36,6 @@ ROUNDS = 3
 FLOW = "from flowplan import flow\n\n@flow\ndef ping(n: int = 0):\n    return n\n"
 TEMPLATE = ('{"event": "bench.{{ body.kind }}", "resource": {"prefect.resource.id":'
             ' "bench.item.{{ body.n }}"}, "payload": {"n": {{ body.n|tojson }}}}')  # fmt: skip
-
-
-def wait(what: str, check, timeout: float = 60):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            sys.exit(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 def post(connection: http.client.HTTPConnection, body: dict[str, object]) -> int:
@@ -106,18 +96,18 @@ def main() -> None:
                                   env=env, cwd=base, stdout=worker_log.open("w"),
                                   stderr=subprocess.STDOUT)  # fmt: skip
         try:
-            wait("the server", lambda: _healthy(port))
-            wait("the worker", lambda: "started on work pool" in worker_log.read_text())
+            wait_for("the server", lambda: _healthy(port))
+            wait_for("the worker", lambda: "started on work pool" in worker_log.read_text())
             latencies = []
             connection = http.client.HTTPConnection("127.0.0.1", port)
             for n in range(LATENCY_RUNS + 1):
                 sent = datetime.now(UTC)
                 if post(connection, {"kind": "ping", "n": n}) != 204:
                     sys.exit("a webhook post was refused")
-                run = wait("the triggered run to start", lambda n=n: _started(backend, n))
+                run = wait_for("the triggered run to start", lambda n=n: _started(backend, n))
                 if n:  # the first is a warm-up (the fork server's first flow import)
                     latencies.append((run.start_time - sent).total_seconds())
-                wait("the run to finish", lambda run=run: backend.read_flow_run(
+                wait_for("the run to finish", lambda run=run: backend.read_flow_run(
                     run.id).state.type.is_final)  # fmt: skip
             connection.close()
             rounds = [flood(port) for _ in range(ROUNDS)]

@@ -279,3 +279,17 @@ def test_job_variables_merge_as_every_prefect_worker_merges_them() -> None:
     refused = render_job(template, {"env": "text"})
     assert refused.problems == [(("env",), "job variable env must be a mapping of names to"
                                            " values, not str")]  # fmt: skip
+
+
+def test_a_problem_is_reported_at_the_dotted_key_that_made_it() -> None:
+    """A dotted job variable deeper than one level (`pod.resources.limits.cpu`) is expanded as
+    the worker expands it, and what the Job refuses is reported at that key as written."""
+    template = default_template("kubernetes")
+    template["variables"]["properties"]["pod"] = {"type": "object"}
+    main = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
+    main["containers"][0]["resources"] = "{{ pod.resources }}"
+    _, findings = check_source(source({"image": "etl:1", "pod.resources.limits.cpu": "lots"},
+                                      template))  # fmt: skip
+    assert [(f.path, f.code) for f in findings if f.severity == "error"] == [
+        ((*JV, "pod.resources.limits.cpu"), "k8s-quantity")
+    ]

@@ -449,9 +449,12 @@ def check_source(source: JobSource) -> tuple[RenderedJob, list[Finding]]:
 
 
 def _as_written(variable: Path_ | None, job_variables: Mapping[str, Any]) -> Path_ | None:
-    """`("env", "FOO")` is `("env.FOO",)` when the job variables say `env.FOO: ...`."""
-    if variable and len(variable) > 1 and variable[0] not in job_variables:
-        dotted = f"{variable[0]}.{variable[1]}"
+    """`("env", "FOO")` is `("env.FOO",)` when the job variables say `env.FOO: ...` (and
+    `("a", "b", "c")` is `("a.b", "c")` for `a.b: {c: ...}`): the longest dotted key written."""
+    if not variable or variable[0] in job_variables:
+        return variable
+    for cut in range(len(variable), 1, -1):
+        dotted = ".".join(str(part) for part in variable[:cut])
         if dotted in job_variables:
-            return (dotted, *variable[2:])
+            return (dotted, *variable[cut:])
     return variable

@@ -9,15 +9,9 @@ from typing import Any
 import pytest
 
 from flowplan.domain.job_templates import default_template
-from flowplan.domain.k8s_checks import (
-    JobSource,
-    check_source,
-    image_problem,
-    quantity_value,
-    schema_issues,
-    semantic_issues,
-)
+from flowplan.domain.k8s_checks import JobSource, check_source, schema_issues
 from flowplan.domain.k8s_job import CONTAINER, label_key, label_value, render_job
+from flowplan.domain.k8s_rules import image_problem, quantity_value, semantic_issues
 from flowplan.project.init import k8s_job_template
 
 JV = ("deployments", 0, "work_pool", "job_variables")

@@ -17,7 +17,7 @@ import pytest
 
 from flowplan.backends.local import LocalBackend
 from flowplan.domain.objects import FlowRun, StateType
-from flowplan.runtime.infrastructure.docker import RUN_LABEL, SOCKET
+from flowplan.runtime.infrastructure.docker_config import RUN_LABEL, SOCKET
 from tests.images import base_image
 from tests.integration.test_runtime import final
 from tests.integration.workers import Workers, wait_for

@@ -13,10 +13,10 @@ from flowplan.domain.job_config import WorkPoolJobConfiguration
 from flowplan.domain.job_templates import default_template
 from flowplan.domain.objects import FlowRun
 from flowplan.errors import FlowplanError
-from flowplan.runtime.infrastructure.docker import (
+from flowplan.runtime.infrastructure.docker import _split
+from flowplan.runtime.infrastructure.docker_config import (
     RUN_LABEL,
     SOCKET,
-    _split,
     container_name,
     container_settings,
     docker_labels,

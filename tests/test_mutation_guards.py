@@ -13,7 +13,7 @@ from flowplan.backends import get_backend
 from flowplan.backends.local import LocalBackend
 from flowplan.domain.specs import HASH_LABEL
 from flowplan.errors import FlowplanError
-from flowplan.plan.compute import core_fields, digest
+from flowplan.plan.comparable import core_fields, digest
 from flowplan.plan.lock import LOCK, apply_lock
 from flowplan.project.loader import load_file
 from tests.conftest import Result

@@ -167,7 +167,7 @@ def test_damaged_plan_files_are_refused(
     cli("plan", "--out", str(saved))
     saved.write_text(damage(saved.read_text()))
     if "remote store" in saved.read_text():  # keep the checksum right: only the target differs
-        from flowplan.plan.compute import digest
+        from flowplan.plan.comparable import digest
 
         data = json.loads(saved.read_text())
         data["checksum"] = digest({k: v for k, v in data.items() if k != "checksum"})

@@ -16,7 +16,8 @@ from flowplan.domain.schedules import IntervalSchedule
 from flowplan.domain.specs import HASH_LABEL, DeploymentSpec, ScheduleSpec
 from flowplan.errors import FlowplanError
 from flowplan.plan.apply import Result, _batches, _pool_of, apply_plan, execute, stale_objects
-from flowplan.plan.compute import PlanOptions, compute_plan, spec_hash
+from flowplan.plan.comparable import spec_hash
+from flowplan.plan.compute import PlanOptions, compute_plan
 from flowplan.plan.model import Change, Plan
 from flowplan.plan.specs import OWNER_LABEL, PROJECT_LABEL, Desired, PoolSpec, QueueSpec
 from flowplan.plan.target import read_actual

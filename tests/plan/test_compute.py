@@ -13,7 +13,8 @@ from flowplan.domain.objects import Deployment, DeploymentSchedule, WorkPool, Wo
 from flowplan.domain.schedules import CronSchedule
 from flowplan.domain.specs import HASH_LABEL, DeploymentSpec, ScheduleSpec
 from flowplan.errors import InvalidInput
-from flowplan.plan.compute import Actual, PlanOptions, compute_plan, core_fields, digest
+from flowplan.plan.comparable import core_fields, digest
+from flowplan.plan.compute import Actual, PlanOptions, compute_plan
 from flowplan.plan.model import FieldChange
 from flowplan.plan.specs import OWNER_LABEL, PROJECT_LABEL, Desired, PoolSpec, QueueSpec
 

@@ -16,17 +16,8 @@ from flowplan.domain.objects import Deployment, DeploymentSchedule, WorkPool, Wo
 from flowplan.domain.schedules import IntervalSchedule
 from flowplan.domain.specs import HASH_LABEL, DeploymentSpec, ScheduleSpec
 from flowplan.errors import InvalidInput
-from flowplan.plan.compute import (
-    EMPTY_SCHEMA,
-    Actual,
-    PlanOptions,
-    compute_plan,
-    core_fields,
-    digest,
-    fingerprint,
-    settle,
-    spec_hash,
-)
+from flowplan.plan.comparable import EMPTY_SCHEMA, core_fields, digest, fingerprint, spec_hash
+from flowplan.plan.compute import Actual, PlanOptions, compute_plan, settle
 from flowplan.plan.model import Change, FieldChange
 from flowplan.plan.specs import (
     BUILD_LABEL,

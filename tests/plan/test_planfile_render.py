@@ -11,7 +11,7 @@ import pytest
 from flowplan import __version__
 from flowplan.errors import FlowplanError
 from flowplan.plan import planfile
-from flowplan.plan.compute import digest
+from flowplan.plan.comparable import digest
 from flowplan.plan.model import Change, FieldChange, Plan
 from flowplan.plan.render import changed, full, render, render_change, show
 

@@ -13,7 +13,8 @@ from typing import Any
 from flowplan.backends.protocol import Backend
 from flowplan.domain.specs import HASH_LABEL, DeploymentSpec
 from flowplan.errors import FlowplanError
-from flowplan.plan.compute import Actual, fingerprint, spec_hash
+from flowplan.plan.comparable import fingerprint, spec_hash
+from flowplan.plan.compute import Actual
 from flowplan.plan.model import Change, Plan
 from flowplan.plan.specs import deployment_from_json
 

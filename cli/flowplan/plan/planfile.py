@@ -9,7 +9,7 @@ from typing import Any
 
 from flowplan import __version__, files
 from flowplan.errors import FlowplanError
-from flowplan.plan.compute import digest
+from flowplan.plan.comparable import digest
 from flowplan.plan.model import Change, Plan
 from flowplan.private_file import write_private
 from flowplan.resources import data_dir

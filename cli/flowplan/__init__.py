@@ -29,7 +29,7 @@ _EXPORTS = {
     "IntervalSchedule": "flowplan.domain.schedules",
     "RRuleSchedule": "flowplan.domain.schedules",
     "Deployment": "flowplan.domain.objects",
-    "DeploymentImage": "flowplan.domain.objects",
+    "DeploymentImage": "flowplan.domain.images",
     "DeploymentSchedule": "flowplan.domain.objects",
     "FlowRun": "flowplan.domain.objects",
     "State": "flowplan.domain.objects",
@@ -77,10 +77,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from flowplan.domain.images import DeploymentImage
     from flowplan.domain.job_config import WorkPoolJobConfiguration
     from flowplan.domain.objects import (
         Deployment,
-        DeploymentImage,
         DeploymentSchedule,
         FlowRun,
         State,

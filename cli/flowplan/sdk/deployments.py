@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from flowplan.backends import get_backend
+from flowplan.domain.images import DeploymentImage
 from flowplan.domain.names import check_name
-from flowplan.domain.objects import DeploymentImage
 from flowplan.domain.schedules import (
     CronSchedule,
     IntervalSchedule,

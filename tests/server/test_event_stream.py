@@ -12,10 +12,15 @@ import socket
 import struct
 import subprocess
 import textwrap
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flowplan.backends.local import LocalBackend
+from flowplan.domain.objects import LogLine
+from flowplan.server.changes import ChangeWatch
 from tests.flowplan_server import FlowplanServer, flowplan_server
+from tests.integration.workers import wait_for
 from tests.prefect_server import PREFECT_VENV, prefect_env
 from tests.runtime.helpers import deployment, store
 
@@ -295,4 +300,48 @@ def test_deployment_triggers_are_prefects_automations(tmp_path: Path) -> None:
     assert one["actions"][0]["deployment_id"] == chain.id
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert "chain__automation_1" in listed.stdout and "both" in listed.stdout
+    backend.close()
+
+
+def test_the_log_stream_sends_a_runs_lines_as_they_are_stored(tmp_path: Path) -> None:
+    """`/api/logs/out`: the lines already stored, then each new one once the store changes
+    (the server's change watcher wakes the stream; writes here come from another process's
+    connection, as a worker's do); a run not named in the filter is not streamed."""
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path)
+    run, other = (backend.create_flow_run("f/d") for _ in range(2))
+
+    def line(run_id: str, text: str) -> LogLine:
+        return LogLine(run_id, datetime.now(UTC), 20, text)
+
+    backend.write_logs([line(run.id, "before")])
+    with flowplan_server(tmp_path / "home") as server:
+        client = RawSocket(server, "/api/logs/out")
+        client.json({"type": "auth", "token": None})
+        assert client.receive() == (0x1, b'{"type":"auth_success"}')
+        client.json({"type": "filter", "filter": {"flow_run_id": {"any_": [run.id]}}})
+        kind, data = client.receive()
+        assert (kind, json.loads(data)["log"]["message"]) == (0x1, "before")
+        for text in ("one", "two"):
+            backend.write_logs([line(other.id, f"not {text}"), line(run.id, text)])
+            kind, data = client.receive()
+            sent = json.loads(data)["log"]
+            assert (kind, sent["message"], sent["flow_run_id"]) == (0x1, text, run.id)
+        client.send(0x8, struct.pack("!H", 1000))
+        assert client.receive() == (0x8, struct.pack("!H", 1000))
+    backend.close()
+
+
+def test_one_watcher_wakes_waiters_on_a_commit_and_ends_with_the_last(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    backend.read_events()  # the store exists
+    watch = ChangeWatch(backend.store.path)
+    with watch.watching():
+        seen = watch.wait(watch.generation, 30)  # the watcher's first look counts as a change
+        _write(backend, "a.b", "r")  # committed by another connection
+        assert watch.wait(seen, 30) > seen
+    wait_for(
+        "the watcher to end with its last watcher",
+        lambda: "flowplan-changes" not in {t.name for t in threading.enumerate()},
+    )
     backend.close()

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound, StoreError
 from flowplan.server import auth, compat, hooks, streams, websocket
+from flowplan.server.changes import ChangeWatch
 from flowplan.server.router import ApiError, Reply, Request, Router, invalid_body, not_served
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ def make_handler(
     ui: UiServer | None = None,
     on_event: Callable[[], None] | None = None,
 ) -> type[BaseHTTPRequestHandler]:
+    changes = ChangeWatch(backend.store.path)  # one per server, for its streams
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "flowplan"
@@ -157,7 +160,7 @@ def make_handler(
                                                               token)  # fmt: skip
             try:
                 streams.serve(path, websocket.Socket(self.rfile, self.wfile), backend,
-                              None if header_ok else token)  # fmt: skip
+                              None if header_ok else token, changes)  # fmt: skip
             except Exception:
                 sys.stderr.write(traceback.format_exc())
 

@@ -27,9 +27,12 @@ from typing import Any
 from _common import RESULTS, compile_package, flowplan_command, summary, time_command, write
 from runtime_bench import FLOW, SETUP, start_worker, stop, trigger
 
+from flowplan.backends.local.migrations import SCHEMA_VERSION
+
 RUNS = int(os.environ.get("FLOWPLAN_BENCH_RUNS", "1000000"))
 LOGS_PER_RUN = 10
-CACHE = Path(tempfile.gettempdir()) / f"flowplan-store-scale-{RUNS}-v1"
+# named by the store's schema version: a store kept from older code is made again, not migrated
+CACHE = Path(tempfile.gettempdir()) / f"flowplan-store-scale-{RUNS}-schema{SCHEMA_VERSION}"
 
 RUN_ID = (
     "lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4'"

@@ -83,12 +83,23 @@ def test_flow_run_ls_in_a_process_imports_only_what_it_needs(cli: Cli) -> None:
     assert drawn == done.stdout
 
 
-def rich_drawn(title: str | None, columns: list[str], rows: list[list[str]]) -> str:
+class Terminal(io.StringIO):
+    """Captured output that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def drawn(title: str | None, columns: list[str], rows: list[list[str]], tty: bool) -> tuple[
+    str | None, str
+]:  # fmt: skip
+    """The table as drawn without rich (None when it is left to rich), and as rich draws it."""
     saved = sys.stdout
-    sys.stdout = io.StringIO()
+    sys.stdout = Terminal() if tty else io.StringIO()
     try:
+        plain = console._plain_table(title, columns, rows)
         console._rich_table(title, columns, rows)
-        return sys.stdout.getvalue()
+        return plain, sys.stdout.getvalue()
     finally:
         sys.stdout = saved
 
@@ -110,24 +121,63 @@ def tables(draw: st.DrawFn) -> Table:
     return draw(st.none() | text), columns, rows
 
 
+ENVIRONMENTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "COLUMNS": st.sampled_from(["", "200", "30", "12", "wide"]),
+        "FORCE_COLOR": st.sampled_from(["", "1"]),
+        "TTY_COMPATIBLE": st.sampled_from(["0", "1", "2"]),
+        "TERM": st.sampled_from(["xterm-256color", "dumb"]),
+        "NO_COLOR": st.just("1"),
+    },
+)
+
+
 @settings(max_examples=500, deadline=None)
-@given(table=tables(), width=st.sampled_from(["", "200", "30", "12", "wide"]))
-def test_a_table_drawn_without_rich_is_the_one_rich_draws(table: Table, width: str) -> None:
+@given(table=tables(), environment=ENVIRONMENTS, tty=st.booleans())
+def test_a_table_drawn_without_rich_is_the_one_rich_draws(
+    table: Table, environment: dict[str, str], tty: bool
+) -> None:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("COLUMNS", width)
-        plain = console._plain_table(*table)
+        for name in ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE", "TERM", "NO_COLOR"):
+            patch.delenv(name, raising=False)
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        plain, rich = drawn(*table, tty=tty)
         if plain is not None:
-            assert plain == rich_drawn(*table)
+            assert plain == rich
 
 
-@pytest.mark.parametrize("columns", ["", "200", "85"])
+@pytest.mark.parametrize(
+    ("columns", "tty"), [("", False), ("200", False), ("85", False), ("200", True), ("85", True)]
+)
 def test_a_plain_listing_is_drawn_without_rich_at_any_width_it_fits(
-    columns: str, monkeypatch: pytest.MonkeyPatch
+    columns: str, tty: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", columns)
-    rows = [["6b5c1f5e-7a0e-4f7e-9a44-0c2d4d0f5a11", "etl", "Completed", "2026-12-04 17:44:42 UTC"]]
-    plain = console._plain_table("Flow Runs", ["ID", "Flow", "State", "When"], rows)
+    monkeypatch.delenv("NO_COLOR")  # colours or not, only bold and italic are used
+    monkeypatch.setenv("TERM", "xterm")
+    listing = (
+        "Flow Runs",
+        ["ID", "Flow", "State", "When"],
+        [["6b5c1f5e-7a0e-4f7e-9a44-0c2d4d0f5a11", "etl", "Completed", "2026-12-04 17:44:42 UTC"]],
+    )
+    plain, rich = drawn(*listing, tty=tty)
     assert plain is not None
-    assert plain == rich_drawn("Flow Runs", ["ID", "Flow", "State", "When"], rows)
-    monkeypatch.setenv("COLUMNS", str(len(plain.splitlines()[0]) - 1))  # rich folds cells then
-    assert console._plain_table("Flow Runs", ["ID", "Flow", "State", "When"], rows) is None
+    assert plain == rich
+    assert ("\x1b[1mID" in plain) is tty  # a terminal shows the header bold
+    monkeypatch.setenv("COLUMNS", str(len(plain.splitlines()[1]) - 1))  # rich folds cells then
+    assert drawn(*listing, tty=tty)[0] is None
+
+
+@pytest.mark.parametrize("value", ["[/]", "[bold]b:smile:"])
+def test_a_value_that_looks_like_markup_is_listed_as_it_is(cli: Cli, value: str) -> None:
+    """Rich markup and emoji codes are not interpreted (`[/]` used to crash the listing)."""
+    assert cli("variable", "set", "v", value).code == 0
+    result = cli("variable", "ls")
+    assert result.code == 0, result.err
+    assert f'│ v    │ "{value}" │' in result.out
+    # and when rich draws the table (a wide character)
+    plain, rich = drawn(None, ["Name", "Value"], [["v", f"é{value}"]], tty=True)
+    assert plain is None
+    assert f"│ v    │ é{value}" in rich

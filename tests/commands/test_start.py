@@ -27,7 +27,7 @@ FLOWPLAN = str(Path(sys.executable).with_name("flowplan"))
 
 # Modules `flow-run ls` used to import and does not need: rich (the table is drawn by
 # console.table), the run watcher's logging, the job-template validator, event templates,
-# the crash log's helpers, and hashing (OpenSSL).
+# deployment specs' checks, the crash log's helpers, and hashing (OpenSSL).
 NOT_IMPORTED = {
     "rich",
     "rich.console",
@@ -37,6 +37,7 @@ NOT_IMPORTED = {
     "flowplan.templating",
     "flowplan.domain.job_templates",
     "flowplan.domain.event_template",
+    "flowplan.domain.specs",
     "tempfile",
     "secrets",
     "hashlib",

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +16,6 @@ from typing import Any
 
 from flowplan import console, masking
 from flowplan.errors import ExitCode, FlowplanError, ProjectFileError
-from flowplan.private_file import write_private
 
 API_URL = "FLOWPLAN_API_URL"
 
@@ -108,6 +105,11 @@ def _report(exc: FlowplanError) -> None:
 
 
 def _bug(exc: BaseException) -> int:
+    import tempfile  # only for a crash: every command pays for what is imported at the top
+    import traceback
+
+    from flowplan.private_file import write_private
+
     log_dir = Path(os.environ.get("FLOWPLAN_HOME", Path.home() / ".flowplan")) / "logs"
     try:
         log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

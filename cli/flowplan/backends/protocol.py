@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from flowplan.domain.objects import (
     Deployment,
@@ -29,7 +29,9 @@ from flowplan.domain.objects import (
     WorkPool,
     WorkQueue,
 )
-from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
+
+if TYPE_CHECKING:  # not imported at run time: reading runs needs no specs (start-up time)
+    from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
 
 
 class Backend(Protocol):

@@ -9,7 +9,6 @@ import typer
 
 from flowplan import console
 from flowplan.backends.protocol import Backend, RuntimeBackend
-from flowplan.commands import run_watch
 from flowplan.commands.common import YES, backend, confirm, show_object
 from flowplan.commands.options import OUTPUT, Output
 from flowplan.domain.clock import utcnow
@@ -106,6 +105,8 @@ def logs(
     output: Output = OUTPUT,
 ) -> None:
     """Print a flow run's logs."""
+    from flowplan.commands import run_watch  # not at import: `flow-run ls` needs none of it
+
     check_limit("--tail", tail, minimum=0)
     target = backend()
     run_id = find_run(target, run_id).id

@@ -11,8 +11,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from flowplan.domain import event_template
-
 MAX_LABEL = 1024  # characters of one resource label (longer ones are refused)
 WEBHOOK_ROOTS = frozenset({"body", "headers", "query", "method"})
 
@@ -109,6 +107,8 @@ def template_text(template: Any) -> str:
 
 def webhook_problems(template: str) -> list[str]:
     """What makes a webhook template unusable, found without a request."""
+    from flowplan.domain import event_template  # here: reading runs needs no templates
+
     problems = event_template.check(template, WEBHOOK_ROOTS)
     if problems:
         return problems
@@ -169,6 +169,8 @@ def webhook_event(rendered: Any, context: Mapping[str, Any], webhook_id: str,
                                               dict[str, Any]]:  # fmt: skip
     """The event a rendered template describes: name, resource, related (the webhook added),
     payload (the request's method, headers and body when the template gives none)."""
+    from flowplan.domain import event_template
+
     problems = _shape_problems(rendered)
     if problems:
         raise event_template.TemplateError("; ".join(f"the rendered template {p}"
@@ -189,6 +191,8 @@ def webhook_event(rendered: Any, context: Mapping[str, Any], webhook_id: str,
 
 
 def _labels(value: Any, where: str) -> dict[str, str]:
+    from flowplan.domain import event_template
+
     if not isinstance(value, dict):
         raise event_template.TemplateError(f"the rendered template's {where} is not an object")
     labels = {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flowplan.domain.job_templates import check_pool_type, check_template, default_template
 from flowplan.domain.names import check_name
 from flowplan.domain.objects import FlowRun, StateType
 from flowplan.domain.values import check_json, check_limit
@@ -27,6 +26,9 @@ def new_pool_template(
     name: str, type: str, base_job_template: Mapping[str, Any] | None, limit: int | None
 ) -> dict[str, Any]:
     """Check a new pool; its base job template (the type's default when none is given)."""
+    # imported here: the job templates' validator is not needed to read runs (start-up time)
+    from flowplan.domain.job_templates import check_pool_type, check_template, default_template
+
     check_name("work pool", name)
     if name.lower().startswith("prefect"):
         raise InvalidInput(f"work pool name {name!r} is reserved (names starting 'prefect')")
@@ -44,6 +46,8 @@ def pool_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
     if "concurrency_limit" in values:
         check_limit("concurrency limit", values["concurrency_limit"])
     if "base_job_template" in values:
+        from flowplan.domain.job_templates import check_template
+
         template = check_json("base job template", values["base_job_template"])
         values["base_job_template"] = check_template(template)
     return values

@@ -8,7 +8,6 @@ schedule validates it and raises ValueError with a message that says what is wro
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -180,6 +179,8 @@ def canonical(schedule: Schedule) -> dict[str, Any]:
 
 def derived_slug(schedule: Schedule, parameters: Mapping[str, Any] | None = None) -> str:
     """A stable slug for a schedule declared without one: its kind plus a content hash."""
+    import hashlib  # here: loading OpenSSL is a start-up cost every command would pay
+
     content = {"schedule": schedule.to_json(), "parameters": dict(parameters or {})}
     digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:10]
     kind = next(iter(schedule.to_json()))

@@ -18,7 +18,6 @@ from flowplan.backends.local.events import _EVENT_COLUMNS, event_row
 from flowplan.backends.local.runs import create_run, read_run
 from flowplan.backends.local.store import Store
 from flowplan.domain.clock import utcnow
-from flowplan.domain.event_template import TemplateError, render_value
 from flowplan.domain.events import Event
 from flowplan.domain.trigger_eval import Firing, on_clock, on_event, on_event_composite
 from flowplan.domain.triggers import canonical_trigger
@@ -87,6 +86,8 @@ def _context(conn: sqlite3.Connection, event: Event | None) -> dict[str, Any]:
 
 def _fire(conn: sqlite3.Connection, automation: Automation, firing: Firing, now: str) -> None:
     """Create the firing's run (once: its key is unique) and record the firing, or its error."""
+    from flowplan.domain.event_template import TemplateError, render_value  # only when firing
+
     if conn.execute(
         "SELECT 1 FROM firings WHERE automation = ? AND event_id = ?", (automation.key, firing.key)
     ).fetchone():

@@ -6,7 +6,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowplan.backends.local import rows, unreadable
 from flowplan.backends.local.pools import resolve_queue
@@ -19,8 +19,10 @@ from flowplan.domain.objects import (
     SkippedSchedule,
     schedule_problem,
 )
-from flowplan.domain.specs import DeploymentSpec, check_changes, check_job_variables, check_spec
 from flowplan.errors import DeploymentNotFound, InvalidInput, UnreadableRow
+
+if TYPE_CHECKING:  # the checks are imported where they are used: `flow-run ls` needs none
+    from flowplan.domain.specs import DeploymentSpec
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _JSON_FIELDS = (
@@ -51,6 +53,8 @@ class DeploymentsMixin:
         (left alone). Schedules are matched by slug: a matched schedule keeps its id, and its
         active flag unless the spec gives one; stored schedules not in the spec are removed.
         """
+        from flowplan.domain.specs import check_spec
+
         seen: set[str] = set()
         for spec in specs:
             check_spec(spec)
@@ -174,6 +178,8 @@ class DeploymentsMixin:
     def update_deployment(self, deployment_id: str, changes: Mapping[str, Any]) -> Deployment:
         """Change some fields of a deployment (see DEPLOYMENT_FIELDS). `schedules` (ScheduleSpecs)
         are reconciled by slug, as in `upsert_deployments`."""
+        from flowplan.domain.specs import check_changes, check_job_variables
+
         check_changes(changes)
         with self.store.write() as conn:
             current = _current(conn, deployment_id)
@@ -222,6 +228,8 @@ def _ensure_flow(conn: sqlite3.Connection, name: str) -> str:
 
 
 def _upsert(conn: sqlite3.Connection, flow_id: str, spec: DeploymentSpec) -> str:
+    from flowplan.domain.specs import check_job_variables
+
     queue_id, template = resolve_queue(conn, spec.work_pool_name, spec.work_queue_name)
     check_job_variables(spec.full_name, spec.job_variables, template)
     now = rows.now_text()

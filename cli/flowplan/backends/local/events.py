@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -189,6 +188,8 @@ class EventsMixin:
             raise InvalidInput(f"webhook {name!r}: " + "; ".join(problems))
         if not name.strip():
             raise InvalidInput("a webhook needs a name")
+        import secrets  # here: not needed by a command that only reads
+
         chosen = slug or secrets.token_urlsafe(16)
         if not chosen.replace("-", "").replace("_", "").isalnum() or len(chosen) > 128:
             raise InvalidInput(f"webhook slug {chosen!r}: use letters, digits, '-' and '_'"

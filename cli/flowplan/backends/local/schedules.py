@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowplan.backends.local import rows
 from flowplan.backends.local.store import Store
 from flowplan.domain.objects import Deployment, DeploymentSchedule
 from flowplan.domain.pool_rules import check_schedule_changes, check_schedule_parameters
-from flowplan.domain.specs import ScheduleSpec
 from flowplan.errors import DeploymentNotFound, InvalidInput, ObjectNotFound
+
+if TYPE_CHECKING:
+    from flowplan.domain.specs import ScheduleSpec
 
 
 class SchedulesMixin:

@@ -59,19 +59,23 @@ def test_prefects_subscriber_gets_only_the_matching_events(tmp_path: Path) -> No
         process = subprocess.Popen(
             [str(PREFECT_VENV / "bin" / "python"), "-c", textwrap.dedent(SUBSCRIBER)],
             cwd=tmp_path, env=prefect_env(tmp_path / "prefect-home", server.url),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
         )  # fmt: skip
         try:
+            # unbuffered: readline takes only the first line; a buffered reader could take the
+            # backfilled event's line too, which communicate() (reading the pipe) never sees
             assert process.stdout is not None
-            first = process.stdout.readline()
-            assert first == "ready\n", first + (process.stderr.read() if process.stderr else "")
+            first = process.stdout.readline().decode()
+            assert first == "ready\n", first + (
+                process.stderr.read().decode() if process.stderr else ""
+            )
             _write(backend, "shop.paid", "order.1")
             _write(backend, "shop.paid", "order.2")  # another resource
             _write(backend, "other.paid", "order.1")  # another name
             _write(backend, "shop.skip", "order.1")  # an excluded name
             _write(backend, "shop.related", "line.9", related="order.1")  # related resource
             _write(backend, "shop.stop", "order.1")
-            out, err = process.communicate(timeout=60)
+            out, err = (text.decode() for text in process.communicate(timeout=60))
         finally:
             if process.poll() is None:
                 process.kill()

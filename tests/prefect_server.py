@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -68,21 +70,40 @@ class PrefectServer:
 
 
 @contextmanager
-def prefect_server(base: Path, database: str | None = None) -> Iterator[PrefectServer]:
+def prefect_server(base: Path, database: str | None = None, workers: int = 1
+                   ) -> Iterator[PrefectServer]:  # fmt: skip
     """A Prefect server on SQLite, or on the database at `database` (a SQLAlchemy URL such as
-    postgresql+asyncpg://user@127.0.0.1:5432/prefect)."""
+    postgresql+asyncpg://user@127.0.0.1:5432/prefect). `workers` > 1 (PostgreSQL only) runs
+    that many API processes as Prefect's multi-worker setup asks: Redis for messaging (a
+    throwaway redis-server), the database migrated and the block types registered by one
+    single-process start first (concurrent starts on a fresh database collide on both)."""
     if not PREFECT.exists():
         raise RuntimeError(f"{PREFECT} is missing: run 'bash scripts/prefect-venv.sh' (make test)")
     home = base / "prefect-home"
     home.mkdir(parents=True)
     port = free_port()
-    log = open(base / "prefect-server.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=prefect_env(home, database=database), stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
     url = f"http://127.0.0.1:{port}/api"
+    env = prefect_env(home, database=database)
+    argv = [str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with ExitStack() as stack:
+        log = stack.enter_context(open(base / "prefect-server.log", "wb"))
+        if workers > 1:
+            env.update(_redis_settings(stack.enter_context(_redis())))
+            with _running([*argv, "--no-services"], env, log, url, base):
+                pass  # healthy: migrated, block types registered
+            env.update(PREFECT_API_DATABASE_MIGRATE_ON_START="false",
+                       PREFECT_API_BLOCKS_REGISTER_ON_START="false")  # fmt: skip
+            argv += ["--workers", str(workers)]
+        process = stack.enter_context(_running(argv, env, log, url, base))
+        kind = "postgresql" if database and database.startswith("postgresql") else "sqlite"
+        yield PrefectServer(url, home, process, kind)
+
+
+@contextmanager
+def _running(argv: list[str], env: dict[str, str], log: IO[bytes], url: str, base: Path
+             ) -> Iterator[subprocess.Popen[bytes]]:  # fmt: skip
+    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         while not _healthy(url):
@@ -90,17 +111,55 @@ def prefect_server(base: Path, database: str | None = None) -> Iterator[PrefectS
                 tail = (base / "prefect-server.log").read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"the Prefect server did not start:\n{tail}")
             time.sleep(0.2)
-        kind = "postgresql" if database and database.startswith("postgresql") else "sqlite"
-        yield PrefectServer(url, home, process, kind)
+        yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+        _stop_process(process)
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextmanager
+def _redis() -> Iterator[int]:
+    """A throwaway redis-server on a free 127.0.0.1 port, nothing saved to disk."""
+    port = free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
             try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        log.close()
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _redis_settings(port: int) -> dict[str, str]:
+    return {
+        "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+        "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+        "PREFECT_REDIS_MESSAGING_HOST": "127.0.0.1",
+        "PREFECT_REDIS_MESSAGING_PORT": str(port),
+        "PREFECT_REDIS_MESSAGING_DB": "0",
+    }
 
 
 @dataclass

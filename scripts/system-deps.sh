@@ -2,7 +2,8 @@
 # System packages the test suite needs, installed with apt-get when missing:
 # git (and its daemon), podman with runc (a Docker-compatible engine), Debian's docker-registry,
 # openssl (a certificate for the private git server), chromium and its driver (the web UI's
-# browser tests), PostgreSQL's server (a Prefect server on PostgreSQL, as teams run it).
+# browser tests), PostgreSQL's server (a Prefect server on PostgreSQL, as teams run it),
+# redis-server (the benchmark's multi-worker Prefect server).
 set -euo pipefail
 missing=()
 command -v git >/dev/null 2>&1 || missing+=(git)
@@ -14,6 +15,7 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing system packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

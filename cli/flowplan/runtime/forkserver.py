@@ -18,14 +18,12 @@ import contextlib
 import gc
 import json
 import os
-import random
 import select
 import signal
 import socket
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from flowplan.runtime.infrastructure import Exit
@@ -89,7 +87,8 @@ def threads_running() -> str:
     """Why this process must not fork (a fork copies a lock another thread holds, forever
     held in the child): its threads other than this one, or '' when it has none."""
     try:
-        count = sum(1 for _ in Path("/proc/self/task").iterdir())
+        count = len(os.listdir("/proc/self/task"))  # noqa: PTH208 (no Path objects: every
+        # page the server writes between two forks is copied once more)
     except OSError:
         count = threading.active_count()
     if count <= 1:
@@ -101,7 +100,11 @@ def threads_running() -> str:
 def _name(name: str) -> None:
     """Name this process (as `ps` and /proc/PID/comm show it; Linux only)."""
     with contextlib.suppress(OSError):
-        Path("/proc/self/comm").write_text(name)
+        fd = os.open("/proc/self/comm", os.O_WRONLY)
+        try:
+            os.write(fd, name.encode())
+        finally:
+            os.close(fd)
 
 
 def _child(order: Mapping[str, Any], output: int) -> int:
@@ -115,7 +118,6 @@ def _child(order: Mapping[str, Any], output: int) -> int:
         os.dup2(output, 1)
         os.dup2(output, 2)
         os.close(output)
-        random.seed()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         env = order["env"]

@@ -19,14 +19,16 @@ closes while the run goes on (its worker was killed), the run stops: it gets SIG
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from flowplan import masking
@@ -35,6 +37,7 @@ from flowplan.domain.objects import Deployment, FlowRun, LogLine, StateType, Var
 from flowplan.errors import FlowplanError, ObjectNotFound
 
 ENV = "FLOWPLAN_REPORTER"
+IDLE_SECONDS = 0.2  # how often the channel's thread looks for work given with `every`
 
 
 class RunReporter(Protocol):
@@ -50,6 +53,19 @@ class RunReporter(Protocol):
         force: bool = False,
     ) -> object: ...
     def write_logs(self, lines: Sequence[LogLine]) -> None: ...
+    def finish(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        logs: Sequence[LogLine] = (),
+    ) -> None:
+        """The run's last logs, then its new state (one request; the logs are written even
+        when the state is refused)."""
+        ...
+
     def read_variable(self, name: str) -> Variable: ...
     def read_secret_value(self, name: str) -> str: ...
     def flow_call(self, run_id: str, timeout: float | None) -> None:
@@ -81,6 +97,19 @@ class StoreReporter:
         self.read_variable = backend.read_variable
         self.read_secret_value = backend.read_secret_value
 
+    def finish(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        logs: Sequence[LogLine] = (),
+    ) -> None:
+        if logs:
+            self.backend.write_logs(logs)
+        self.backend.set_flow_run_state(run_id, state_type, name=name, message=message)
+
     def flow_call(self, run_id: str, timeout: float | None) -> None:
         pass
 
@@ -97,8 +126,16 @@ class SocketReporter:
         self._stream = self._socket.makefile("rwb")
         self._lock = threading.Lock()
         self._closing = False
+        self._tick: tuple[float, Callable[[], None]] | None = None
         self._watch = _open(path)  # a second connection, only to notice the worker going
-        threading.Thread(target=self._watch_worker, name="flowplan-reporter", daemon=True).start()
+        # the run's one helper thread: it watches the worker and does what `every` asks (a
+        # bare thread: `threading`'s bookkeeping costs a forked run a third of a millisecond)
+        _thread.start_new_thread(self._watch_worker, ())
+
+    def every(self, seconds: float, action: Callable[[], None]) -> None:
+        """Call `action` every `seconds` on the channel's own thread (the run's log flushes:
+        one thread per run does both, a thread costs a forked run about a millisecond)."""
+        self._tick = (seconds, action)
 
     def _call(self, method: str, **args: Any) -> Any:
         request = json.dumps({"token": self._token, "method": method, "args": args}).encode()
@@ -119,8 +156,13 @@ class SocketReporter:
         return reply.get("result")
 
     def _watch_worker(self) -> None:
-        with contextlib.suppress(OSError):
-            self._watch.recv(1)  # the worker never writes here: this returns when it is gone
+        with contextlib.suppress(OSError, ValueError):
+            while True:  # the worker never writes here: readable means it is gone
+                tick = self._tick
+                if select.select([self._watch], [], [], tick[0] if tick else IDLE_SECONDS)[0]:
+                    break
+                if tick is not None:
+                    tick[1]()
         if self._closing:
             return
         with contextlib.suppress(OSError):
@@ -157,6 +199,28 @@ class SocketReporter:
 
     def write_logs(self, lines: Sequence[LogLine]) -> None:
         self._call("write_logs", lines=[line.to_json() for line in lines])
+
+    def finish(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        logs: Sequence[LogLine] = (),
+    ) -> None:
+        try:
+            self._call(
+                "finish", run_id=run_id, state_type=state_type.value, name=name,
+                message=message, lines=[line.to_json() for line in logs],
+            )  # fmt: skip
+        except FlowplanError as exc:
+            if not exc.message.startswith("unknown method"):
+                raise
+            # a worker from before `finish` (an engine in an image newer than its worker)
+            if logs:
+                self.write_logs(logs)
+            self.set_flow_run_state(run_id, state_type, name=name, message=message)
 
     def read_variable(self, name: str) -> Variable:
         data = self._call("read_variable", name=name)

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from flowplan.backends.protocol import RuntimeBackend
 from flowplan.domain.clock import utcnow
-from flowplan.domain.objects import StateType
+from flowplan.domain.objects import Deployment, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound, StoreFault, UsageError
 from flowplan.runtime import scheduler
 from flowplan.runtime.infrastructure import Infrastructure, infrastructure
@@ -240,10 +240,19 @@ class Worker:
         )  # fmt: skip
         assert self.infrastructure is not None
         settings = Settings(self.options.name, self.options.pool, self.options.grace_seconds)
+        if runs:  # read once for all the runs claimed together, not once a run
+            pool = backend.read_work_pool(self.options.pool)
+            deployments: dict[str, Deployment | None] = {}
         for run in runs:
+            key = run.deployment_id or ""
+            if key not in deployments:
+                try:
+                    deployments[key] = backend.read_deployment(key)
+                except ObjectNotFound:
+                    deployments[key] = None
             supervisor = Supervisor(
                 run, self.backend, self.infrastructure, settings, self.say, self._run_exited,
-                self.channel,
+                self.channel, (pool, deployments[key]),
             )  # fmt: skip
             with self._lock:
                 self.supervisors[run.id] = supervisor

@@ -195,6 +195,29 @@ class RunsMixin:
             write_state(conn, run_id, state_type, name, message)
             return read_run(conn, run_id)
 
+    def finish_flow_run(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        logs: Sequence[LogLine] = (),
+    ) -> None:
+        """A run's last logs and its new state in one transaction (its engine's end: one
+        commit instead of two). The logs are kept even when the state is refused (the run is
+        in a final state already)."""
+        refused = None
+        with self.store.write() as conn:
+            _insert_logs(conn, logs)
+            current = _state_of(conn, run_id)
+            if StateType(current).is_final:
+                refused = f"flow run {run_id} is already {current}; its state cannot change"
+            else:
+                write_state(conn, run_id, state_type, name, message)
+        if refused:
+            raise FlowplanError(refused)
+
     def cancel_flow_run(self, run_id: str) -> FlowRun:
         """A run that has not started is CANCELLED at once; a running one becomes CANCELLING
         (its worker stops it)."""
@@ -257,11 +280,7 @@ class RunsMixin:
 
     def write_logs(self, lines: Sequence[LogLine]) -> None:
         with self.store.write() as conn:
-            conn.executemany(
-                "INSERT INTO logs (flow_run_id, timestamp, level, message) VALUES (?, ?, ?, ?)",
-                [(line.flow_run_id, iso(line.timestamp), line.level, line.message)
-                 for line in lines],
-            )  # fmt: skip
+            _insert_logs(conn, lines)
 
     def read_logs(self, run_id: str, *, limit: int | None = None, offset: int = 0) -> list[LogLine]:
         """A run's log lines, oldest first: from the `offset`-th, or the last `limit`."""
@@ -331,6 +350,13 @@ def create_run(
     )  # fmt: skip
     record_state(conn, run_id, "SCHEDULED", "Scheduled", None, now)
     return read_run(conn, run_id)
+
+
+def _insert_logs(conn: sqlite3.Connection, lines: Sequence[LogLine]) -> None:
+    conn.executemany(
+        "INSERT INTO logs (flow_run_id, timestamp, level, message) VALUES (?, ?, ?, ?)",
+        [(line.flow_run_id, iso(line.timestamp), line.level, line.message) for line in lines],
+    )
 
 
 def _state_of(conn: sqlite3.Connection, run_id: str) -> str:

@@ -46,16 +46,21 @@ def preload() -> None:
     and the built-in steps, the schema validator, parameter coercion, flowplan's `flow`, and
     Prefect made plain when it is installed. Not the store: a forked run reports through its
     worker's channel. Every page held here costs each run's fork and exit a little."""
+    import importlib
+
     import jsonschema  # noqa: F401  (the parameter check's, ~70 ms: not on each run's path)
 
     import flowplan.runtime.reporter
     import flowplan.runtime.std_coercion
     import flowplan.schema_validator
-    import flowplan.sdk.flows
     import flowplan.steps.builtin.shell
     import flowplan.steps.runner  # noqa: F401
     from flowplan.schema_validator import Validator
     from flowplan.steps.catalog import catalog
+
+    # what every flowplan flow file imports (`from flowplan import flow`), loaded by name as
+    # the flows' own imports are: the runtime itself never uses the SDK
+    importlib.import_module("flowplan.sdk.flows")
 
     # what these build on first use (jsonschema's validator classes, the steps' catalog)
     # is built once here rather than in every run
@@ -96,13 +101,9 @@ def main(argv: list[str]) -> int:
 
 def _run(run_id: str) -> int:
     backend = reporter.connect()  # the worker's channel: the engine never opens the store
-    run = backend.read_flow_run(run_id)
-    if run.state.type is StateType.CANCELLING:
-        backend.set_flow_run_state(run_id, StateType.CANCELLED, message="Cancelled before start")
+    run, deployment = backend.start(run_id)  # RUNNING now, or cancelled (or ended) already
+    if run.state.type is not StateType.RUNNING:
         return 0
-    if run.state.type.is_final:
-        return 0
-    deployment = backend.read_deployment(run.deployment_id) if run.deployment_id else None
     mask_run_secrets(backend)
     channel = backend if isinstance(backend, reporter.SocketReporter) else None
     with LogSink(run_id, backend.write_logs, masking.clean, thread=channel is None) as sink:
@@ -146,7 +147,6 @@ def execute(reporter: _Reporter, run: FlowRun, deployment: Deployment | None) ->
         deployment_version=deployment.version if deployment else None,
         deployment_parameters=dict(deployment.parameters) if deployment else {},
     )  # fmt: skip
-    reporter.set_state(run.id, StateType.RUNNING)
     logger.info("Running flow run %r of %s", run.name, _deployment_name(run))
     try:
         target = _prepare(reporter.backend, run, deployment)

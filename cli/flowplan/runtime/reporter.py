@@ -41,6 +41,11 @@ IDLE_SECONDS = 0.2  # how often the channel's thread looks for work given with `
 
 
 class RunReporter(Protocol):
+    def start(self, run_id: str) -> tuple[FlowRun, Deployment | None]:
+        """The run marked RUNNING (CANCELLED when it is being cancelled; a run in a final
+        state is left so), with its deployment: the engine's first question."""
+        ...
+
     def read_flow_run(self, run_id: str) -> FlowRun: ...
     def read_deployment(self, name: str) -> Deployment: ...
     def set_flow_run_state(
@@ -85,8 +90,30 @@ def connect() -> RunReporter:
     return SocketReporter(address)
 
 
+def start_run(backend: Backend, run_id: str) -> FlowRun:
+    """`RunReporter.start` from a backend: in one transaction when it can (the local store)."""
+    starter = getattr(backend, "start_flow_run", None)
+    if starter is not None:
+        started: FlowRun = starter(run_id)
+        return started
+    run = backend.read_flow_run(run_id)
+    if run.state.type is StateType.CANCELLING:
+        return backend.set_flow_run_state(
+            run_id, StateType.CANCELLED, message="Cancelled before start"
+        )
+    if run.state.type.is_final:
+        return run
+    return backend.set_flow_run_state(run_id, StateType.RUNNING)
+
+
 class StoreReporter:
     """The store itself, for an engine started by hand (nobody enforces timeouts from outside)."""
+
+    def start(self, run_id: str) -> tuple[FlowRun, Deployment | None]:
+        run = start_run(self.backend, run_id)
+        if run.state.type is not StateType.RUNNING or not run.deployment_id:
+            return run, None
+        return run, self.backend.read_deployment(run.deployment_id)
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -176,6 +203,29 @@ class SocketReporter:
             with contextlib.suppress(OSError):
                 channel.shutdown(socket.SHUT_RDWR)
             channel.close()
+
+    def start(self, run_id: str) -> tuple[FlowRun, Deployment | None]:
+        try:
+            answer = self._call("start", run_id=run_id)
+        except FlowplanError as exc:
+            if not exc.message.startswith("unknown method"):
+                raise
+            return self._start_by_parts(run_id)  # a worker from before `start`
+        deployment = answer["deployment"]
+        return FlowRun.from_json(answer["run"]), (
+            None if deployment is None else Deployment.from_json(deployment)
+        )
+
+    def _start_by_parts(self, run_id: str) -> tuple[FlowRun, Deployment | None]:
+        run = self.read_flow_run(run_id)
+        if run.state.type is StateType.CANCELLING:
+            self.set_flow_run_state(run_id, StateType.CANCELLED, message="Cancelled before start")
+            return self.read_flow_run(run_id), None
+        if run.state.type.is_final:
+            return run, None
+        deployment = self.read_deployment(run.deployment_id) if run.deployment_id else None
+        self.set_flow_run_state(run_id, StateType.RUNNING)
+        return self.read_flow_run(run_id), deployment
 
     def read_flow_run(self, run_id: str) -> FlowRun:
         return FlowRun.from_json(self._call("read_flow_run", run_id=run_id))

@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from flowplan.backends.protocol import Backend
 from flowplan.domain.objects import Deployment, FlowRun, LogLine, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound
+from flowplan.runtime.reporter import start_run
 
 Watcher = Callable[[float | None], None]
 
@@ -140,11 +141,8 @@ class ReporterServer:
                 timeout = args.get("timeout")
                 found[1](float(timeout) if timeout is not None else None)
                 return {"result": None}
-            if method == "read_deployment":
-                with self._lock:
-                    known = self._deployments.pop(str(request.get("token")), None)
-                if known is not None and args.get("name") == found[0].deployment_id:
-                    return {"result": known}
+            if method == "start":
+                return {"result": self._start(found[0], str(request.get("token")), args)}
             return {"result": self._call(found[0], method, args)}
         except ObjectNotFound as exc:
             return {"error": {"kind": "not_found", "message": exc.message}}
@@ -158,6 +156,20 @@ class ReporterServer:
         supervisor then needs not read it back)."""
         with self._lock:
             return self._finished.get(run_id)
+
+    def _start(self, run: FlowRun, token: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The run started (see `RunReporter.start`), with its deployment as its worker read it
+        when it claimed the run (else from the store; not found: the error, and the run is not
+        started)."""
+        run_id = _own(run, args["run_id"])
+        with self._lock:
+            deployment = self._deployments.pop(token, None)
+        if deployment is None and run.deployment_id:
+            deployment = self._backend.read_deployment(run.deployment_id).to_json()
+        started = start_run(self._backend, run_id)
+        if started.state.type is not StateType.RUNNING:
+            deployment = None
+        return {"run": started.to_json(), "deployment": deployment}
 
     def _finish(self, run: FlowRun, args: dict[str, Any]) -> None:
         """A run's last logs and its final state: one request, and one transaction when the

@@ -19,6 +19,7 @@ from flowplan.domain.objects import FlowRun, LogLine, StateType
 from flowplan.domain.pool_rules import cancel_state, check_run_values
 from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound
 
+CANCELLED_BEFORE_START = "Cancelled before start"
 DELETE_BATCH = 200  # runs per transaction when deleting old runs (with their logs and states)
 DELETE_SECONDS = 0.25  # a transaction that took longer: the next ones delete half as many
 _FINISHED_SQL = "('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')"
@@ -193,6 +194,17 @@ class RunsMixin:
                     f"flow run {run_id} is already {current}; its state cannot change"
                 )
             write_state(conn, run_id, state_type, name, message)
+            return read_run(conn, run_id)
+
+    def start_flow_run(self, run_id: str) -> FlowRun:
+        """A run's engine starts it, in one transaction: RUNNING, or CANCELLED when it is being
+        cancelled; a run in a final state already is left as it is."""
+        with self.store.write() as conn:
+            current = StateType(_state_of(conn, run_id))
+            if current is StateType.CANCELLING:
+                write_state(conn, run_id, StateType.CANCELLED, None, CANCELLED_BEFORE_START)
+            elif not current.is_final:
+                write_state(conn, run_id, StateType.RUNNING)
             return read_run(conn, run_id)
 
     def finish_flow_run(

@@ -6,6 +6,7 @@ falls back to the single requests."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -170,3 +171,32 @@ def test_a_run_of_the_defaults_is_still_checked_against_required_parameters(
     state = backend.read_flow_run(run.id).state
     assert state.type is StateType.FAILED
     assert "Validation of flow parameters failed" in (state.message or "")
+
+
+def test_the_fork_server_refuses_an_order_it_cannot_read_and_goes_on_serving(
+    tmp_path: Path,
+) -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flowplan.runtime.engine", "--fork-server", str(theirs.fileno())],
+        pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    theirs.close()
+    try:
+        ours.send(b"run-1\n{}")  # no pipe for the run's output
+        ours.settimeout(120)
+        assert ours.recv(4096).startswith(b"refused run-1 the order was malformed")
+        # a good order after it is served: the child runs the engine (which finds no run)
+        order = b'run-2\n{"cwd": "%s", "env": {"FLOWPLAN_HOME": "%s"}, "unset": []}' % (
+            str(tmp_path).encode(), str(tmp_path / "home").encode(),
+        )  # fmt: skip
+        output_read, output_write = os.pipe()
+        socket.send_fds(ours, [order], [output_write])
+        os.close(output_write)
+        started = ours.recv(4096).split()
+        assert started[:2] == [b"started", b"run-2"] and int(started[2]) > 0
+        assert ours.recv(4096).split()[:2] == [b"exit", started[2]]
+        os.close(output_read)
+    finally:
+        ours.close()
+        server.wait(timeout=60)

@@ -3,9 +3,10 @@ and Prefect when it is installed), then forks a child per run. A run then starts
 milliseconds instead of paying for an interpreter and its imports (Prefect alone takes 1.5 s
 to import here), and many runs cost the CPU of one import.
 
-The worker and the server talk over a SOCK_SEQPACKET socket pair. The worker sends
-`<run id>\n{"env", "unset", "cwd"}` with the write end of a pipe for the run's output attached
-(the server reads only the id: the child parses the rest); the server forks, the child makes the pipe its stdout and stderr, starts a new session (so the
+The worker and the server talk over a SOCK_SEQPACKET socket pair. The worker sends the run's
+id, a newline and `{"env", "unset", "cwd"}`, with the write end of a pipe for the run's output
+attached (the server reads only the id: the child parses the rest); the server forks, the
+child makes the pipe its stdout and stderr, starts a new session (so the
 run is its own process group), and runs the engine. The server answers `started <run> <pid>`
 (or `refused <run> <why>` when it cannot fork safely: a threaded process must not fork) and,
 when a child ends (it is woken by SIGCHLD), `exit <pid> <code>` (negative: killed by that

@@ -208,7 +208,8 @@ def _uses_prefect(entrypoint: str, root: Path) -> bool:
                 return False
         except files.UnreadableFile:
             return False
-    return _prefect_installed()  # a module path: cheaper to patch than to find its source
+    # a file that mentions it, or a module path (cheaper to patch than to find its source)
+    return _prefect_installed()
 
 
 # keywords of an object schema that no empty object can fail

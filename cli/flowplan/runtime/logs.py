@@ -91,12 +91,13 @@ class LogSink:
             self.tick()
 
     def tick(self) -> None:
-        """A flush between two others: a failure is said, and the lines kept for the next."""
+        """A flush between two others: a failure is said (on the process's own stderr) and the
+        run goes on."""
         if self._stop.is_set():
             return  # the sink is closing: its last flush is its own
         try:
             self.flush()
-        except Exception as exc:  # the store stayed busy: keep the lines for the next try
+        except Exception as exc:  # the store stayed busy, or the worker is gone
             print(f"flowplan: could not write logs yet: {exc}", file=self._saved[1])
 
 

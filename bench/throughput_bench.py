@@ -126,16 +126,16 @@ def latency(python: str) -> float:
 def main() -> None:
     compile_package()
     python = sys.executable
-    batches, cpus, parts = zip(*(batch(python) for _ in range(ROUNDS)), strict=True)
     # FLOWPLAN_BENCH_BASELINE: the `cli` directory of an older flowplan (e.g. from `git archive
     # <commit> cli`), measured the same way in the same conditions, for the ratio
     baseline = os.environ.get("FLOWPLAN_BENCH_BASELINE")
     before: tuple[float, float, float] | None = None
-    latencies = []
+    latencies, results = [], []
     if baseline:
         subprocess.run([python, "-m", "compileall", "-q", baseline], check=True)
         old, old_latencies = [], []
         for _ in range(ROUNDS):  # the two in turn: both see the same conditions
+            results.append(batch(python))
             os.environ["PYTHONPATH"] = baseline
             try:
                 old.append(batch(python))
@@ -149,7 +149,9 @@ def main() -> None:
             statistics.median(old_latencies),
         )
     else:
+        results = [batch(python) for _ in range(ROUNDS)]
         latencies = [latency(python) for _ in range(ROUNDS)]
+    batches, cpus, parts = zip(*results, strict=True)
     seconds, p50 = statistics.median(batches), statistics.median(latencies)
     cpu_ms = statistics.median(cpus) / RUNS * 1000
     load = os.getloadavg()[0]

@@ -26,12 +26,12 @@ from typing import Any
 
 from flowplan import masking
 from flowplan.backends import variable_reader
-from flowplan.domain.objects import Deployment, FlowRun, StateType
+from flowplan.domain.objects import Deployment, FlowRun, LogLine, StateType
 from flowplan.errors import FlowplanError
 from flowplan.runtime import context, control, reporter
 from flowplan.runtime.coercion import coerce
 from flowplan.runtime.loading import Callable_, load_entrypoint
-from flowplan.runtime.logs import LogSink
+from flowplan.runtime.logs import FLUSH_SECONDS, LogSink
 from flowplan.runtime.run_config import mask_run_secrets
 
 logger = logging.getLogger("flowplan.flow_run")
@@ -42,18 +42,25 @@ class FlowTimeout(Exception):
 
 
 def preload() -> None:
-    """Import what runs need, ahead of them (the fork server calls this once): the store,
-    the step runner and the built-in steps, the schema validator, parameter coercion, and
-    Prefect made plain when it is installed."""
+    """Import what runs need, ahead of them (the fork server calls this once): the step runner
+    and the built-in steps, the schema validator, parameter coercion, flowplan's `flow`, and
+    Prefect made plain when it is installed. Not the store: a forked run reports through its
+    worker's channel. Every page held here costs each run's fork and exit a little."""
+    import importlib
+
     import jsonschema  # noqa: F401  (the parameter check's, ~70 ms: not on each run's path)
 
-    import flowplan.backends.local
+    import flowplan.runtime.reporter
     import flowplan.runtime.std_coercion
     import flowplan.schema_validator
     import flowplan.steps.builtin.shell
     import flowplan.steps.runner  # noqa: F401
     from flowplan.schema_validator import Validator
     from flowplan.steps.catalog import catalog
+
+    # what every flowplan flow file imports (`from flowplan import flow`), loaded by name as
+    # the flows' own imports are: the runtime itself never uses the SDK
+    importlib.import_module("flowplan.sdk.flows")
 
     # what these build on first use (jsonschema's validator classes, the steps' catalog)
     # is built once here rather than in every run
@@ -94,15 +101,14 @@ def main(argv: list[str]) -> int:
 
 def _run(run_id: str) -> int:
     backend = reporter.connect()  # the worker's channel: the engine never opens the store
-    run = backend.read_flow_run(run_id)
-    if run.state.type is StateType.CANCELLING:
-        backend.set_flow_run_state(run_id, StateType.CANCELLED, message="Cancelled before start")
+    run, deployment = backend.start(run_id)  # RUNNING now, or cancelled (or ended) already
+    if run.state.type is not StateType.RUNNING:
         return 0
-    if run.state.type.is_final:
-        return 0
-    deployment = backend.read_deployment(run.deployment_id) if run.deployment_id else None
     mask_run_secrets(backend)
-    with LogSink(run_id, backend.write_logs, masking.clean) as sink:
+    channel = backend if isinstance(backend, reporter.SocketReporter) else None
+    with LogSink(run_id, backend.write_logs, masking.clean, thread=channel is None) as sink:
+        if channel is not None:  # its thread flushes the logs: one thread per run, not two
+            channel.every(FLUSH_SECONDS, sink.tick)
         return execute(_Reporter(backend, sink), run, deployment)
 
 
@@ -117,9 +123,14 @@ class _Reporter:
     def set_state(
         self, run_id: str, state: StateType, name: str | None = None, message: str | None = None
     ) -> None:
-        if state.is_final:
-            self._sink.flush()
         message = masking.clean(message) if message else message
+        if state.is_final:  # with the logs so far: one request
+
+            def send(lines: list[LogLine]) -> None:
+                self.backend.finish(run_id, state, name=name, message=message, logs=lines)
+
+            self._sink.flush_with(send)
+            return
         self.backend.set_flow_run_state(run_id, state, name=name, message=message)
 
     def flow_call(self, run_id: str, timeout: float | None) -> None:
@@ -136,7 +147,6 @@ def execute(reporter: _Reporter, run: FlowRun, deployment: Deployment | None) ->
         deployment_version=deployment.version if deployment else None,
         deployment_parameters=dict(deployment.parameters) if deployment else {},
     )  # fmt: skip
-    reporter.set_state(run.id, StateType.RUNNING)
     logger.info("Running flow run %r of %s", run.name, _deployment_name(run))
     try:
         target = _prepare(reporter.backend, run, deployment)
@@ -190,21 +200,25 @@ def _uses_prefect(entrypoint: str, root: Path) -> bool:
     bound at import). Only when it is installed, and the flow file mentions it."""
     if "prefect" in sys.modules:
         return True
-    if not _prefect_installed():
-        return False
-    if ":" not in entrypoint:
-        return True  # a module path: cheaper to patch than to find its source
-    from flowplan import files
+    if ":" in entrypoint:  # a file: read first, cheaper than looking for Prefect on the path
+        from flowplan import files
 
-    try:
-        return b"prefect" in files.read_bytes(root / entrypoint.rpartition(":")[0])
-    except files.UnreadableFile:
-        return False
+        try:
+            if b"prefect" not in files.read_bytes(root / entrypoint.rpartition(":")[0]):
+                return False
+        except files.UnreadableFile:
+            return False
+    # a file that mentions it, or a module path (cheaper to patch than to find its source)
+    return _prefect_installed()
+
+
+# keywords of an object schema that no empty object can fail
+_EMPTY_PASSES = frozenset(
+    {"type", "title", "description", "properties", "definitions", "$defs", "$schema"}
+)
 
 
 def _check_parameters(parameters: Mapping[str, Any], schema: dict[str, Any]) -> None:
-    from flowplan.schema_validator import Validator
-
     known = schema.get("properties") or {}
     unknown = [name for name in parameters if known and name not in known]
     if unknown:
@@ -212,6 +226,10 @@ def _check_parameters(parameters: Mapping[str, Any], schema: dict[str, Any]) -> 
             f"Validation of flow parameters failed: unknown parameter(s) {', '.join(unknown)}"
             f" (the flow takes: {', '.join(known) or 'none'})"
         )
+    if not parameters and schema.get("type") == "object" and _EMPTY_PASSES.issuperset(schema):
+        return  # nothing to check (a run of the defaults): the validator costs a run ~0.5 ms
+    from flowplan.schema_validator import Validator
+
     issues = Validator(schema, lenient=True).issues(dict(parameters))
     if issues:
         where = ".".join(str(part) for part in issues[0].path)

@@ -3,9 +3,10 @@ and Prefect when it is installed), then forks a child per run. A run then starts
 milliseconds instead of paying for an interpreter and its imports (Prefect alone takes 1.5 s
 to import here), and many runs cost the CPU of one import.
 
-The worker and the server talk over a SOCK_SEQPACKET socket pair. The worker sends
-`{"run_id", "env", "unset", "cwd"}` with the write end of a pipe for the run's output attached;
-the server forks, the child makes the pipe its stdout and stderr, starts a new session (so the
+The worker and the server talk over a SOCK_SEQPACKET socket pair. The worker sends the run's
+id, a newline and `{"env", "unset", "cwd"}`, with the write end of a pipe for the run's output
+attached (the server reads only the id: the child parses the rest); the server forks, the
+child makes the pipe its stdout and stderr, starts a new session (so the
 run is its own process group), and runs the engine. The server answers `started <run> <pid>`
 (or `refused <run> <why>` when it cannot fork safely: a threaded process must not fork) and,
 when a child ends (it is woken by SIGCHLD), `exit <pid> <code>` (negative: killed by that
@@ -14,21 +15,22 @@ signal).
 
 from __future__ import annotations
 
+import array
 import contextlib
 import gc
 import json
 import os
-import random
 import select
 import signal
 import socket
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from flowplan.runtime.infrastructure import Exit
+
+ORDER_LIMIT = 1 << 20  # bytes: a run's order (its id, directory and environment changes)
 
 # -- the server ------------------------------------------------------------------------------
 
@@ -45,21 +47,27 @@ def serve(fd: int) -> int:
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    # Orders are received into this one buffer and parsed only by the child, in its copy:
+    # every page the server writes between two forks is copied once more, for nothing.
+    buffer = bytearray(ORDER_LIMIT)
     while True:
         ready, _, _ = select.select([channel.fileno(), wake_read], [], [])
         if wake_read in ready:
             os.read(wake_read, 4096)
             _reap(channel)
         if channel.fileno() in ready:
-            data, fds, _, _ = socket.recv_fds(channel, 1 << 20, 1)
-            if not data:
+            size, fds, truncated = _receive(channel, buffer)
+            if not size:
                 return 0  # the worker is gone: stop (running children go on)
-            order = json.loads(data)
+            end = buffer.find(b"\n", 0, size)
+            run_id = bytes(buffer[: max(end, 0)])
             problem = threads_running()
+            if truncated or end < 0 or len(fds) != 1:
+                problem = problem or "the order was malformed or larger than 1 MB"
             if problem:
                 for item in fds:
                     os.close(item)
-                channel.send(f"refused {order['run_id']} {problem}".encode())
+                channel.send(b"refused %s %s" % (run_id, problem.encode()))
                 continue
             pid = os.fork()
             if pid == 0:
@@ -68,10 +76,22 @@ def serve(fd: int) -> int:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 os.close(wake_read)
                 os.close(wake_write)
-                os._exit(_child(order, fds[0]))
-            for item in fds:
-                os.close(item)
-            channel.send(f"started {order['run_id']} {pid}".encode())
+                order = json.loads(buffer[end + 1 : size])
+                os._exit(_child(run_id.decode(), order, fds[0]))
+            os.close(fds[0])
+            channel.send(b"started %s %d" % (run_id, pid))
+
+
+def _receive(channel: socket.socket, buffer: bytearray) -> tuple[int, list[int], bool]:
+    """One order into `buffer`: its size (0: the channel closed), the file descriptors sent
+    with it, and whether it was cut short (larger than the buffer)."""
+    ancillary = socket.CMSG_SPACE(array.array("i").itemsize * 2)
+    size, messages, flags, _ = channel.recvmsg_into([buffer], ancillary)
+    fds = array.array("i")
+    for level, kind, data in messages:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    return size, list(fds), bool(flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC))
 
 
 def _reap(channel: socket.socket) -> None:
@@ -89,7 +109,8 @@ def threads_running() -> str:
     """Why this process must not fork (a fork copies a lock another thread holds, forever
     held in the child): its threads other than this one, or '' when it has none."""
     try:
-        count = sum(1 for _ in Path("/proc/self/task").iterdir())
+        count = len(os.listdir("/proc/self/task"))  # noqa: PTH208 (no Path objects: every
+        # page the server writes between two forks is copied once more)
     except OSError:
         count = threading.active_count()
     if count <= 1:
@@ -101,10 +122,14 @@ def threads_running() -> str:
 def _name(name: str) -> None:
     """Name this process (as `ps` and /proc/PID/comm show it; Linux only)."""
     with contextlib.suppress(OSError):
-        Path("/proc/self/comm").write_text(name)
+        fd = os.open("/proc/self/comm", os.O_WRONLY)
+        try:
+            os.write(fd, name.encode())
+        finally:
+            os.close(fd)
 
 
-def _child(order: Mapping[str, Any], output: int) -> int:
+def _child(run_id: str, order: Mapping[str, Any], output: int) -> int:
     from flowplan.runtime import engine
 
     try:
@@ -115,7 +140,6 @@ def _child(order: Mapping[str, Any], output: int) -> int:
         os.dup2(output, 1)
         os.dup2(output, 2)
         os.close(output)
-        random.seed()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         env = order["env"]
@@ -124,7 +148,7 @@ def _child(order: Mapping[str, Any], output: int) -> int:
         for key in order.get("unset") or ():
             os.environ.pop(str(key), None)
         os.chdir(str(order["cwd"]))
-        code = engine.main([str(order["run_id"])])
+        code = engine.main([run_id])
     except BaseException as exc:  # report anything at all: this is a run's whole process
         print(f"flowplan engine: {type(exc).__name__}: {exc}", file=sys.stderr)
         code = 1
@@ -169,11 +193,11 @@ class ForkServer:
         event, box = threading.Event(), list[str]()
         with self._lock:
             self._started[run_id] = (event, box)
-        order = json.dumps({
-            "run_id": run_id, "cwd": cwd,  # the server has this process's environment: changes
+        order = b"%s\n%s" % (run_id.encode(), json.dumps({
+            "cwd": cwd,  # the server has this process's environment: only the changes
             "env": {key: value for key, value in env.items() if os.environ.get(key) != value},
             "unset": [key for key in os.environ if key not in env],
-        }).encode()  # fmt: skip
+        }).encode())  # fmt: skip
         try:
             socket.send_fds(self.channel, [order], [output_write])
         except OSError:

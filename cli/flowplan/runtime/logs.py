@@ -1,6 +1,7 @@
 """A flow run's output, into the store as it happens, secrets masked: `print` (stdout,
-stderr) and `logging` records are buffered and written every 0.2 s by a thread, and once more
-at the end, so that the logs are complete before the final state is recorded. What the process
+stderr) and `logging` records are buffered and written every 0.2 s (by a thread of the sink's
+own, or by whoever calls `tick`: the reporting channel's thread in a worker's run), and once
+more at the end, so that the logs are complete before the final state is recorded. What the process
 writes also still goes to its own stdout and stderr, which the worker streams, masked the same
 and a whole line at a time."""
 
@@ -27,14 +28,22 @@ class LogSink:
         run_id: str,
         write: Callable[[Sequence[LogLine]], None],
         clean: Callable[[str], str] = lambda text: text,
+        thread: bool = True,
     ) -> None:
+        """`thread`: flush from a thread of the sink's own; without, the caller calls `tick`
+        every FLUSH_SECONDS."""
         self.run_id = run_id
         self._write = write
         self.clean = clean
         self._pending: list[LogLine] = []
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="flowplan-logs", daemon=True)
+        self._thread = (
+            threading.Thread(target=self._loop, name="flowplan-logs", daemon=True)
+            if thread
+            else None
+        )
 
     def add(self, level: int, message: str) -> None:
         """Keep a line that `clean` was applied to already."""
@@ -43,10 +52,15 @@ class LogSink:
             self._pending.append(line)
 
     def flush(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, []
-        if pending:
-            self._write(pending)
+        self.flush_with(lambda lines: self._write(lines) if lines else None)
+
+    def flush_with(self, send: Callable[[list[LogLine]], None]) -> None:
+        """Hand the lines so far to `send` (which writes them, with more: a run's final state),
+        after any flush under way: lines reach the store in order."""
+        with self._flushing:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            send(pending)
 
     def __enter__(self) -> LogSink:
         self._saved = (sys.stdout, sys.stderr)
@@ -57,7 +71,8 @@ class LogSink:
         root.addHandler(self._handler)
         if root.level == logging.WARNING or root.level == logging.NOTSET:
             root.setLevel(logging.INFO)
-        self._thread.start()
+        if self._thread is not None:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -67,15 +82,23 @@ class LogSink:
         sys.stdout, sys.stderr = self._saved
         logging.getLogger().removeHandler(self._handler)
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         self.flush()
 
     def _loop(self) -> None:
         while not self._stop.wait(FLUSH_SECONDS):
-            try:
-                self.flush()
-            except Exception as exc:  # the store stayed busy: keep the lines for the next try
-                print(f"flowplan: could not write logs yet: {exc}", file=self._saved[1])
+            self.tick()
+
+    def tick(self) -> None:
+        """A flush between two others: a failure is said (on the process's own stderr) and the
+        run goes on."""
+        if self._stop.is_set():
+            return  # the sink is closing: its last flush is its own
+        try:
+            self.flush()
+        except Exception as exc:  # the store stayed busy, or the worker is gone
+            print(f"flowplan: could not write logs yet: {exc}", file=self._saved[1])
 
 
 def write_through(stream: TextIO, text: str) -> None:

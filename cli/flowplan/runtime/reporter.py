@@ -19,14 +19,16 @@ closes while the run goes on (its worker was killed), the run stops: it gets SIG
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from flowplan import masking
@@ -35,9 +37,15 @@ from flowplan.domain.objects import Deployment, FlowRun, LogLine, StateType, Var
 from flowplan.errors import FlowplanError, ObjectNotFound
 
 ENV = "FLOWPLAN_REPORTER"
+IDLE_SECONDS = 0.2  # how often the channel's thread looks for work given with `every`
 
 
 class RunReporter(Protocol):
+    def start(self, run_id: str) -> tuple[FlowRun, Deployment | None]:
+        """The run marked RUNNING (CANCELLED when it is being cancelled; a run in a final
+        state is left so), with its deployment: the engine's first question."""
+        ...
+
     def read_flow_run(self, run_id: str) -> FlowRun: ...
     def read_deployment(self, name: str) -> Deployment: ...
     def set_flow_run_state(
@@ -50,6 +58,19 @@ class RunReporter(Protocol):
         force: bool = False,
     ) -> object: ...
     def write_logs(self, lines: Sequence[LogLine]) -> None: ...
+    def finish(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        logs: Sequence[LogLine] = (),
+    ) -> None:
+        """The run's last logs, then its new state (one request; the logs are written even
+        when the state is refused)."""
+        ...
+
     def read_variable(self, name: str) -> Variable: ...
     def read_secret_value(self, name: str) -> str: ...
     def flow_call(self, run_id: str, timeout: float | None) -> None:
@@ -69,8 +90,30 @@ def connect() -> RunReporter:
     return SocketReporter(address)
 
 
+def start_run(backend: Backend, run_id: str) -> FlowRun:
+    """`RunReporter.start` from a backend: in one transaction when it can (the local store)."""
+    starter = getattr(backend, "start_flow_run", None)
+    if starter is not None:
+        started: FlowRun = starter(run_id)
+        return started
+    run = backend.read_flow_run(run_id)
+    if run.state.type is StateType.CANCELLING:
+        return backend.set_flow_run_state(
+            run_id, StateType.CANCELLED, message="Cancelled before start"
+        )
+    if run.state.type.is_final:
+        return run
+    return backend.set_flow_run_state(run_id, StateType.RUNNING)
+
+
 class StoreReporter:
     """The store itself, for an engine started by hand (nobody enforces timeouts from outside)."""
+
+    def start(self, run_id: str) -> tuple[FlowRun, Deployment | None]:
+        run = start_run(self.backend, run_id)
+        if run.state.type is not StateType.RUNNING or not run.deployment_id:
+            return run, None
+        return run, self.backend.read_deployment(run.deployment_id)
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -80,6 +123,19 @@ class StoreReporter:
         self.write_logs = backend.write_logs
         self.read_variable = backend.read_variable
         self.read_secret_value = backend.read_secret_value
+
+    def finish(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        logs: Sequence[LogLine] = (),
+    ) -> None:
+        if logs:
+            self.backend.write_logs(logs)
+        self.backend.set_flow_run_state(run_id, state_type, name=name, message=message)
 
     def flow_call(self, run_id: str, timeout: float | None) -> None:
         pass
@@ -97,8 +153,16 @@ class SocketReporter:
         self._stream = self._socket.makefile("rwb")
         self._lock = threading.Lock()
         self._closing = False
+        self._tick: tuple[float, Callable[[], None]] | None = None
         self._watch = _open(path)  # a second connection, only to notice the worker going
-        threading.Thread(target=self._watch_worker, name="flowplan-reporter", daemon=True).start()
+        # the run's one helper thread: it watches the worker and does what `every` asks (a
+        # bare thread: `threading`'s bookkeeping costs a forked run a third of a millisecond)
+        _thread.start_new_thread(self._watch_worker, ())
+
+    def every(self, seconds: float, action: Callable[[], None]) -> None:
+        """Call `action` every `seconds` on the channel's own thread (the run's log flushes:
+        one thread per run does both, a thread costs a forked run about a millisecond)."""
+        self._tick = (seconds, action)
 
     def _call(self, method: str, **args: Any) -> Any:
         request = json.dumps({"token": self._token, "method": method, "args": args}).encode()
@@ -119,8 +183,13 @@ class SocketReporter:
         return reply.get("result")
 
     def _watch_worker(self) -> None:
-        with contextlib.suppress(OSError):
-            self._watch.recv(1)  # the worker never writes here: this returns when it is gone
+        with contextlib.suppress(OSError, ValueError):
+            while True:  # the worker never writes here: readable means it is gone
+                tick = self._tick
+                if select.select([self._watch], [], [], tick[0] if tick else IDLE_SECONDS)[0]:
+                    break
+                if tick is not None:
+                    tick[1]()
         if self._closing:
             return
         with contextlib.suppress(OSError):
@@ -134,6 +203,29 @@ class SocketReporter:
             with contextlib.suppress(OSError):
                 channel.shutdown(socket.SHUT_RDWR)
             channel.close()
+
+    def start(self, run_id: str) -> tuple[FlowRun, Deployment | None]:
+        try:
+            answer = self._call("start", run_id=run_id)
+        except FlowplanError as exc:
+            if not exc.message.startswith("unknown method"):
+                raise
+            return self._start_by_parts(run_id)  # a worker from before `start`
+        deployment = answer["deployment"]
+        return FlowRun.from_json(answer["run"]), (
+            None if deployment is None else Deployment.from_json(deployment)
+        )
+
+    def _start_by_parts(self, run_id: str) -> tuple[FlowRun, Deployment | None]:
+        run = self.read_flow_run(run_id)
+        if run.state.type is StateType.CANCELLING:
+            self.set_flow_run_state(run_id, StateType.CANCELLED, message="Cancelled before start")
+            return self.read_flow_run(run_id), None
+        if run.state.type.is_final:
+            return run, None
+        deployment = self.read_deployment(run.deployment_id) if run.deployment_id else None
+        self.set_flow_run_state(run_id, StateType.RUNNING)
+        return self.read_flow_run(run_id), deployment
 
     def read_flow_run(self, run_id: str) -> FlowRun:
         return FlowRun.from_json(self._call("read_flow_run", run_id=run_id))
@@ -157,6 +249,28 @@ class SocketReporter:
 
     def write_logs(self, lines: Sequence[LogLine]) -> None:
         self._call("write_logs", lines=[line.to_json() for line in lines])
+
+    def finish(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        logs: Sequence[LogLine] = (),
+    ) -> None:
+        try:
+            self._call(
+                "finish", run_id=run_id, state_type=state_type.value, name=name,
+                message=message, lines=[line.to_json() for line in logs],
+            )  # fmt: skip
+        except FlowplanError as exc:
+            if not exc.message.startswith("unknown method"):
+                raise
+            # a worker from before `finish` (an engine in an image newer than its worker)
+            if logs:
+                self.write_logs(logs)
+            self.set_flow_run_state(run_id, state_type, name=name, message=message)
 
     def read_variable(self, name: str) -> Variable:
         data = self._call("read_variable", name=name)

@@ -12,15 +12,31 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from flowplan.backends.protocol import Backend
-from flowplan.domain.objects import FlowRun, LogLine, StateType
+from flowplan.domain.objects import Deployment, FlowRun, LogLine, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound
+from flowplan.runtime.reporter import start_run
 
 Watcher = Callable[[float | None], None]
+
+
+@runtime_checkable
+class Finisher(Protocol):
+    """A backend that writes a run's last logs and its state in one transaction."""
+
+    def finish_flow_run(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        logs: Sequence[LogLine] = (),
+    ) -> None: ...
 
 
 class ReporterServer:
@@ -33,20 +49,36 @@ class ReporterServer:
         self._listener.listen(128)
         self._runs: dict[str, tuple[FlowRun, Watcher]] = {}  # token -> its run, and who
         # is told when the flow is called with a timeout
+        self._deployments: dict[str, Any] = {}  # token -> its run's deployment, as JSON
+        self._finished: dict[str, str] = {}  # run id -> the final state it reported, until
+        # it is unregistered
         self._lock = threading.Lock()
         threading.Thread(target=self._serve, name="flowplan-reporter", daemon=True).start()
 
-    def register(self, run: FlowRun, watch: Watcher = lambda timeout: None) -> str:
+    def register(
+        self,
+        run: FlowRun,
+        watch: Watcher = lambda timeout: None,
+        deployment: Deployment | None = None,
+    ) -> str:
         """A new token for `run`: the value of `FLOWPLAN_REPORTER` for its process. `watch`
-        hears when the flow is called with a timeout (and None when the call ended)."""
+        hears when the flow is called with a timeout (and None when the call ended).
+        `deployment`: the run's deployment as its worker just read it (the run's first
+        question, answered without asking the store again)."""
         token = secrets.token_hex(16)
         with self._lock:
             self._runs[token] = (run, watch)
+            if deployment is not None and deployment.id == run.deployment_id:
+                self._deployments[token] = deployment.to_json()
         return f"unix:{self.path} {token}"
 
     def unregister(self, address: str) -> None:
         with self._lock:
-            self._runs.pop(address.rpartition(" ")[2], None)
+            token = address.rpartition(" ")[2]
+            found = self._runs.pop(token, None)
+            self._deployments.pop(token, None)
+            if found is not None:
+                self._finished.pop(found[0].id, None)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -109,6 +141,8 @@ class ReporterServer:
                 timeout = args.get("timeout")
                 found[1](float(timeout) if timeout is not None else None)
                 return {"result": None}
+            if method == "start":
+                return {"result": self._start(found[0], str(request.get("token")), args)}
             return {"result": self._call(found[0], method, args)}
         except ObjectNotFound as exc:
             return {"error": {"kind": "not_found", "message": exc.message}}
@@ -116,6 +150,43 @@ class ReporterServer:
             return {"error": {"kind": "error", "message": exc.message}}
         except Exception as exc:  # a malformed request: say so, keep serving
             return {"error": {"kind": "error", "message": f"{type(exc).__name__}: {exc}"}}
+
+    def final_state(self, run_id: str) -> str | None:
+        """The name of the final state the run reported through the channel, if it did (its
+        supervisor then needs not read it back)."""
+        with self._lock:
+            return self._finished.get(run_id)
+
+    def _start(self, run: FlowRun, token: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The run started (see `RunReporter.start`), with its deployment as its worker read it
+        when it claimed the run (else from the store; not found: the error, and the run is not
+        started)."""
+        run_id = _own(run, args["run_id"])
+        with self._lock:
+            deployment = self._deployments.pop(token, None)
+        if deployment is None and run.deployment_id:
+            deployment = self._backend.read_deployment(run.deployment_id).to_json()
+        started = start_run(self._backend, run_id)
+        if started.state.type is not StateType.RUNNING:
+            deployment = None
+        return {"run": started.to_json(), "deployment": deployment}
+
+    def _finish(self, run: FlowRun, args: dict[str, Any]) -> None:
+        """A run's last logs and its final state: one request, and one transaction when the
+        backend can (the local store)."""
+        run_id, state = _own(run, args["run_id"]), StateType(args["state_type"])
+        name, message = args.get("name"), args.get("message")
+        lines = _lines(run, args.get("lines") or [])
+        backend = self._backend
+        if isinstance(backend, Finisher):
+            backend.finish_flow_run(run_id, state, name=name, message=message, logs=lines)
+        else:
+            if lines:
+                backend.write_logs(lines)
+            backend.set_flow_run_state(run_id, state, name=name, message=message)
+        if state.is_final:
+            with self._lock:
+                self._finished[run_id] = name or state.value.capitalize()
 
     def _call(self, run: FlowRun, method: str, args: dict[str, Any]) -> Any:
         backend = self._backend
@@ -132,16 +203,23 @@ class ReporterServer:
             )  # fmt: skip
             return None
         if method == "write_logs":
-            lines = [LogLine.from_json(item) for item in args["lines"]]
-            for item in lines:
-                _own(run, item.flow_run_id)
-            backend.write_logs(lines)
+            backend.write_logs(_lines(run, args["lines"]))
+            return None
+        if method == "finish":
+            self._finish(run, args)
             return None
         if method == "read_variable":
             return backend.read_variable(str(args["name"])).to_json()
         if method == "read_secret_value":
             return backend.read_secret_value(str(args["name"]))
         raise FlowplanError(f"unknown method {method!r}")
+
+
+def _lines(run: FlowRun, items: list[Any]) -> list[LogLine]:
+    lines = [LogLine.from_json(item) for item in items]
+    for item in lines:
+        _own(run, item.flow_run_id)
+    return lines
 
 
 def _own(run: FlowRun, run_id: object) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from flowplan import masking
 from flowplan.backends.protocol import Backend
 from flowplan.domain.job_config import WorkPoolJobConfiguration
-from flowplan.domain.objects import FlowRun, StateType
+from flowplan.domain.objects import Deployment, FlowRun, StateType, WorkPool
 from flowplan.errors import FlowplanError, ObjectNotFound
 from flowplan.runtime import reporter, run_config
 from flowplan.runtime.infrastructure import Exit, Infrastructure, RunHandle
@@ -45,8 +45,12 @@ class Supervisor:
         say: Callable[[str], None],
         on_exit: Callable[[Supervisor], None],
         channel: ReporterServer,
+        found: tuple[WorkPool, Deployment | None] | None = None,
     ) -> None:
+        """`found`: the pool and the run's deployment (None: it no longer exists) as the
+        worker read them when it claimed the run (else they are read here)."""
         self.run, self.backend, self.infrastructure = run, backend, infrastructure
+        self._found = found
         self.channel = channel
         self.settings, self.say, self._on_exit = settings, say, on_exit
         self.handle: RunHandle | None = None
@@ -88,14 +92,23 @@ class Supervisor:
 
     def _execute(self) -> None:
         run = self.run
-        try:
-            config = self._job_configuration()
-        except ObjectNotFound:
+        if self._found is None:
+            pool = self.backend.read_work_pool(self.settings.pool)
+            try:
+                deployment: Deployment | None = self.backend.read_deployment(
+                    run.deployment_id or ""
+                )
+            except ObjectNotFound:
+                deployment = None
+        else:
+            pool, deployment = self._found
+        if deployment is None:
             message = f"Deployment {run.deployment_id} no longer exists, cancelled run."
             self._finish(StateType.CANCELLED, message)
             return
+        config = run_config.job_configuration(self.backend, pool, deployment, run)
         env = self.infrastructure.environment(run, config)
-        env[reporter.ENV] = address = self.channel.register(run, self._flow_call)
+        env[reporter.ENV] = address = self.channel.register(run, self._flow_call, deployment)
         try:
             self._launch(config, env)
         finally:
@@ -125,11 +138,6 @@ class Supervisor:
         self._report(exit)
         if leftovers is not None:
             leftovers.join()
-
-    def _job_configuration(self) -> WorkPoolJobConfiguration:
-        pool = self.backend.read_work_pool(self.settings.pool)
-        deployment = self.backend.read_deployment(self.run.deployment_id or "")
-        return run_config.job_configuration(self.backend, pool, deployment, self.run)
 
     def _read(self, handle: RunHandle, stream: bool) -> None:
         for output in handle.lines():
@@ -180,13 +188,17 @@ class Supervisor:
 
     def _report(self, exit: Exit) -> None:
         run = self.run
-        state = self.backend.read_flow_run(run.id).state
         if self.cancelled:
             self._finish(StateType.CANCELLED, "Cancelled: the run's process was stopped")
             self.say(f"Flow run {run.name!r} cancelled.")
             return
-        if state.type.is_final:
-            self.say(f"Flow run {run.name!r} finished: {state.name}.")
+        # the final state the run reported through the channel, else as the store has it
+        final = self.channel.final_state(run.id)
+        if final is None:
+            state = self.backend.read_flow_run(run.id).state
+            final = state.name if state.type.is_final else None
+        if final is not None:
+            self.say(f"Flow run {run.name!r} finished: {final}.")
             return
         if self.timed_out is not None:
             message = (

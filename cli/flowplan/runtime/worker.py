@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from flowplan.backends.protocol import RuntimeBackend
 from flowplan.domain.clock import utcnow
-from flowplan.domain.objects import StateType
+from flowplan.domain.objects import Deployment, StateType, WorkPool
 from flowplan.errors import FlowplanError, ObjectNotFound, StoreFault, UsageError
 from flowplan.runtime import scheduler
 from flowplan.runtime.infrastructure import Infrastructure, infrastructure
@@ -240,10 +240,12 @@ class Worker:
         )  # fmt: skip
         assert self.infrastructure is not None
         settings = Settings(self.options.name, self.options.pool, self.options.grace_seconds)
+        lookups = _Lookups(backend, self.options.pool) if runs else None
         for run in runs:
+            assert lookups is not None
             supervisor = Supervisor(
                 run, self.backend, self.infrastructure, settings, self.say, self._run_exited,
-                self.channel,
+                self.channel, lookups.found(run.deployment_id or ""),
             )  # fmt: skip
             with self._lock:
                 self.supervisors[run.id] = supervisor
@@ -343,6 +345,33 @@ class Worker:
             supervisors = list(self.supervisors.values())
         for supervisor in supervisors:
             supervisor.kill()
+
+
+class _Lookups:
+    """The pool and deployments of the runs claimed together, read once for all of them, not
+    once a run. What cannot be read here (a deployment the store cannot read) is left to each
+    run's supervisor, which reads it again and says why the run cannot start."""
+
+    def __init__(self, backend: RuntimeBackend, pool: str) -> None:
+        self.backend = backend
+        self.deployments: dict[str, Deployment | Exception | None] = {}
+        try:
+            self.pool: WorkPool | None = backend.read_work_pool(pool)
+        except Exception:
+            self.pool = None
+
+    def found(self, deployment_id: str) -> tuple[WorkPool, Deployment | None] | None:
+        if self.pool is None:
+            return None
+        if deployment_id not in self.deployments:
+            try:
+                self.deployments[deployment_id] = self.backend.read_deployment(deployment_id)
+            except ObjectNotFound:
+                self.deployments[deployment_id] = None
+            except Exception as exc:
+                self.deployments[deployment_id] = exc
+        deployment = self.deployments[deployment_id]
+        return None if isinstance(deployment, Exception) else (self.pool, deployment)
 
 
 def _crashed_among(backend: RuntimeBackend) -> Callable[[Sequence[str]], list[str]]:

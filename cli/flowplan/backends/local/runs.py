@@ -19,6 +19,7 @@ from flowplan.domain.objects import FlowRun, LogLine, StateType
 from flowplan.domain.pool_rules import cancel_state, check_run_values
 from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound
 
+CANCELLED_BEFORE_START = "Cancelled before start"
 DELETE_BATCH = 200  # runs per transaction when deleting old runs (with their logs and states)
 DELETE_SECONDS = 0.25  # a transaction that took longer: the next ones delete half as many
 _FINISHED_SQL = "('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')"
@@ -202,6 +203,40 @@ class RunsMixin:
             write_state(conn, run_id, state_type, name, message)
             return read_run(conn, run_id)
 
+    def start_flow_run(self, run_id: str) -> FlowRun:
+        """A run's engine starts it, in one transaction: RUNNING, or CANCELLED when it is being
+        cancelled; a run in a final state already is left as it is."""
+        with self.store.write() as conn:
+            current = StateType(_state_of(conn, run_id))
+            if current is StateType.CANCELLING:
+                write_state(conn, run_id, StateType.CANCELLED, None, CANCELLED_BEFORE_START)
+            elif not current.is_final:
+                write_state(conn, run_id, StateType.RUNNING)
+            return read_run(conn, run_id)
+
+    def finish_flow_run(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        logs: Sequence[LogLine] = (),
+    ) -> None:
+        """A run's last logs and its new state in one transaction (its engine's end: one
+        commit instead of two). The logs are kept even when the state is refused (the run is
+        in a final state already)."""
+        refused = None
+        with self.store.write() as conn:
+            _insert_logs(conn, logs)
+            current = _state_of(conn, run_id)
+            if StateType(current).is_final:
+                refused = f"flow run {run_id} is already {current}; its state cannot change"
+            else:
+                write_state(conn, run_id, state_type, name, message)
+        if refused:
+            raise FlowplanError(refused)
+
     def cancel_flow_run(self, run_id: str) -> FlowRun:
         """A run that has not started is CANCELLED at once; a running one becomes CANCELLING
         (its worker stops it)."""
@@ -264,11 +299,7 @@ class RunsMixin:
 
     def write_logs(self, lines: Sequence[LogLine]) -> None:
         with self.store.write() as conn:
-            conn.executemany(
-                "INSERT INTO logs (flow_run_id, timestamp, level, message) VALUES (?, ?, ?, ?)",
-                [(line.flow_run_id, iso(line.timestamp), line.level, line.message)
-                 for line in lines],
-            )  # fmt: skip
+            _insert_logs(conn, lines)
 
     def read_logs(self, run_id: str, *, limit: int | None = None, offset: int = 0) -> list[LogLine]:
         """A run's log lines, oldest first: from the `offset`-th, or the last `limit`."""
@@ -339,6 +370,13 @@ def create_run(
     )  # fmt: skip
     record_state(conn, run_id, "SCHEDULED", "Scheduled", None, now)
     return read_run(conn, run_id)
+
+
+def _insert_logs(conn: sqlite3.Connection, lines: Sequence[LogLine]) -> None:
+    conn.executemany(
+        "INSERT INTO logs (flow_run_id, timestamp, level, message) VALUES (?, ?, ?, ?)",
+        [(line.flow_run_id, iso(line.timestamp), line.level, line.message) for line in lines],
+    )
 
 
 def _state_of(conn: sqlite3.Connection, run_id: str) -> str:

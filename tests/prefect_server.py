@@ -6,7 +6,6 @@ of it counts requests and can answer with injected errors (429, 503) to test ret
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import threading
@@ -21,7 +20,7 @@ from typing import IO
 
 import httpx
 
-from tests.servers import free_port
+from tests.servers import free_port, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFECT_VENV = ROOT / ".venv-prefect"
@@ -113,17 +112,7 @@ def _running(argv: list[str], env: dict[str, str], log: IO[bytes], url: str, bas
             time.sleep(0.2)
         yield process
     finally:
-        _stop_process(process)
-
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
 
 
 @contextmanager

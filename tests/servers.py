@@ -7,6 +7,7 @@ import base64
 import os
 import resource
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -23,6 +24,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """End a process started in its own session, with its children: SIGTERM, then SIGKILL
+    after 20 s."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def wait_for(check, what: str, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]

@@ -131,3 +131,10 @@ def test_an_unknown_schedule_or_deployment_is_named(backend: LocalBackend, tmp_p
     assert "schedule 'nope'" in str(error)
     error = not_found(backend.delete_deployment_schedule, "no-such-id", "nope")
     assert "deployment 'no-such-id' not found" in str(error)
+
+
+def test_a_new_queue_takes_priority_1_when_it_is_free(backend: LocalBackend) -> None:
+    backend.create_work_pool("pool", "process")
+    backend.update_work_queue("pool", "default", {"priority": 5})
+    made = backend.create_work_queue("pool", "first")
+    assert (made.priority, made.is_paused) == (1, False)

@@ -43,10 +43,17 @@ class LogSink:
             self._pending.append(line)
 
     def flush(self) -> None:
+        """Write the lines kept so far; when that fails they stay, before any newer ones."""
         with self._lock:
             pending, self._pending = self._pending, []
-        if pending:
+        if not pending:
+            return
+        try:
             self._write(pending)
+        except BaseException:
+            with self._lock:
+                self._pending[:0] = pending
+            raise
 
     def __enter__(self) -> LogSink:
         self._saved = (sys.stdout, sys.stderr)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from flowplan import masking
 from flowplan.backends.local import LocalBackend
 from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import StateType
 from flowplan.domain.schedules import IntervalSchedule
-from flowplan.errors import ObjectAlreadyExists, ObjectNotFound
+from flowplan.errors import InvalidInput, ObjectAlreadyExists, ObjectNotFound
 from tests.runtime.helpers import deployment, store
 
 
@@ -138,3 +139,50 @@ def test_a_new_queue_takes_priority_1_when_it_is_free(backend: LocalBackend) -> 
     backend.update_work_queue("pool", "default", {"priority": 5})
     made = backend.create_work_queue("pool", "first")
     assert (made.priority, made.is_paused) == (1, False)
+
+
+def test_a_secret_read_is_masked_and_one_set_twice_needs_overwrite(backend: LocalBackend) -> None:
+    first = backend.set_secret("api-key", "lookups-s3cret-1")
+    assert "lookups-s3cret-1" in masking.mask("lookups-s3cret-1")  # stored, not read yet
+    assert backend.read_secret_value("api-key") == "lookups-s3cret-1"
+    assert masking.mask("key: lookups-s3cret-1") == f"key: {masking.MASK}"
+    with pytest.raises(ObjectAlreadyExists) as caught:
+        backend.set_secret("api-key", "other")
+    assert str(caught.value) == "secret 'api-key' already exists (pass --overwrite to replace it)"
+    second = backend.set_secret("api-key", "lookups-s3cret-2", overwrite=True)
+    (listed,) = backend.read_secrets()
+    assert listed == second and second.created == first.created
+    assert second.updated > first.updated
+    with pytest.raises(InvalidInput, match="secret"):
+        backend.set_secret("has.dot", "x")
+    error = not_found(backend.read_secret_value, "api-kee")
+    assert str(error) == "secret 'api-kee' not found (did you mean 'api-key'?)"
+
+
+def test_a_pool_s_template_is_replaced_and_pausing_it_is_an_event(backend: LocalBackend) -> None:
+    backend.create_work_pool("pool", "process")
+    template = {"job_configuration": {"command": "{{ command }}"},
+                "variables": {"properties": {"command": {"type": "string", "default": "run"}}}}  # fmt: skip
+    changed = backend.update_work_pool("pool", {"base_job_template": template})
+    assert changed.base_job_template == template
+    assert backend.read_work_pool("pool").base_job_template == template
+    assert backend.read_events(name="prefect.work-pool.*") == []  # not a status change
+    paused = backend.update_work_pool("pool", {"is_paused": True})
+    assert paused.is_paused is True
+    (event,) = backend.read_events(name="prefect.work-pool.*")
+    assert event.event == "prefect.work-pool.paused"
+    assert event.resource == {"prefect.resource.id": f"prefect.work-pool.{paused.id}",
+                              "prefect.resource.name": "pool", "prefect.work-pool.type": "process"}  # fmt: skip
+    backend.update_work_pool("pool", {"is_paused": True})  # paused already: no second event
+    assert len(backend.read_events(name="prefect.work-pool.*")) == 1
+    backend.update_work_pool("pool", {"is_paused": False})
+    assert backend.read_events(name="prefect.work-pool.*")[0].event == "prefect.work-pool.not-ready"
+
+
+def test_an_unknown_webhook_says_how_to_list_them(backend: LocalBackend) -> None:
+    for call, args in (
+        (backend.delete_webhook, ()),
+        (backend.update_webhook, ({"enabled": True},)),
+    ):
+        error = not_found(call, "nope", *args)
+        assert str(error) == "webhook 'nope' not found ('flowplan webhook ls' lists webhooks)"

@@ -3,6 +3,7 @@ names the kind and the name (and the closest known name), so a command can show 
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -142,14 +143,15 @@ def test_a_new_queue_takes_priority_1_when_it_is_free(backend: LocalBackend) -> 
 
 
 def test_a_secret_read_is_masked_and_one_set_twice_needs_overwrite(backend: LocalBackend) -> None:
-    first = backend.set_secret("api-key", "lookups-s3cret-1")
-    assert "lookups-s3cret-1" in masking.mask("lookups-s3cret-1")  # stored, not read yet
-    assert backend.read_secret_value("api-key") == "lookups-s3cret-1"
-    assert masking.mask("key: lookups-s3cret-1") == f"key: {masking.MASK}"
+    value = f"lookups-{uuid.uuid4().hex}"  # new: masking is the whole process's
+    first = backend.set_secret("api-key", value)
+    assert masking.mask(value) == value  # stored, not read yet
+    assert backend.read_secret_value("api-key") == value
+    assert masking.mask(f"key: {value}") == f"key: {masking.MASK}"
     with pytest.raises(ObjectAlreadyExists) as caught:
         backend.set_secret("api-key", "other")
     assert str(caught.value) == "secret 'api-key' already exists (pass --overwrite to replace it)"
-    second = backend.set_secret("api-key", "lookups-s3cret-2", overwrite=True)
+    second = backend.set_secret("api-key", f"{value}-2", overwrite=True)
     (listed,) = backend.read_secrets()
     assert listed == second and second.created == first.created
     assert second.updated > first.updated

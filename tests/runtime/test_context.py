@@ -52,3 +52,12 @@ def test_pull_steps_read_the_run_and_its_deployment() -> None:
         "flow": {"name": "etl"},
         "deployment": {"id": "dep-1", "name": "nightly", "version": "v2", "parameters": {"n": 0}},
     }}  # fmt: skip
+
+
+def test_the_runtime_package_gives_its_two_modules_by_name_only() -> None:
+    import flowplan.runtime
+
+    assert flowplan.runtime.__getattr__("flow_run") is flow_run
+    assert flowplan.runtime.__getattr__("deployment") is deployment
+    with pytest.raises(AttributeError, match=r"^module 'flowplan.runtime' has no attribute 'x'$"):
+        flowplan.runtime.__getattr__("x")

@@ -144,3 +144,54 @@ def test_a_worker_with_a_retention_deletes_the_finished_runs_older_than_it(
     assert old.id not in left and recent.id in left
     assert [line for line in said if line.startswith("Deleted")] == [
         "Deleted 1 finished flow run(s) older than the retention (2d) with their logs."]  # fmt: skip
+
+
+CRASHING = """
+import os
+from flowplan import flow
+
+@flow
+def f(n: int = 1):
+    print("about to exit")
+    os._exit(3)
+"""
+
+
+def test_a_run_that_ends_without_a_final_state_is_crashed_with_its_last_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("FLOWPLAN_HOME", str(home))
+    backend = store(home)
+    deployment(backend, tmp_path, name="crash", source=CRASHING)
+    deployment(backend, tmp_path, name="fine")
+    crashing, fine = backend.create_flow_run("f/crash"), backend.create_flow_run("f/fine")
+    said: list[str] = []
+    options = WorkerOptions(pool="pool", poll_interval=0.05)
+    worker = Worker(store(home), options, say=said.append, connect=lambda: store(home))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+
+    def final(run_id: str) -> bool:
+        return backend.read_flow_run(run_id).state.type.is_final
+
+    try:
+        wait_for("both runs to end", lambda: final(crashing.id) and final(fine.id))
+        wait_for("the worker to say so", lambda: len([s for s in said if "Flow run" in s]) >= 2)
+    finally:
+        worker.stop()
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+    state = backend.read_flow_run(crashing.id).state
+    assert state.type is StateType.CRASHED
+    assert state.message is not None
+    assert state.message.startswith(
+        "Process exited with status code 3 before reporting a final state; last output:\n"
+    )
+    assert state.message.endswith("\nabout to exit")
+    assert (
+        f"Flow run {crashing.name!r} crashed: Process exited with status code 3 before"
+        " reporting a final state; last output:" in said
+    )
+    assert backend.read_flow_run(fine.id).state.type is StateType.COMPLETED
+    assert f"Flow run {fine.name!r} finished: Completed." in said

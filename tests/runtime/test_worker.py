@@ -195,3 +195,42 @@ def test_a_run_that_ends_without_a_final_state_is_crashed_with_its_last_output(
     )
     assert backend.read_flow_run(fine.id).state.type is StateType.COMPLETED
     assert f"Flow run {fine.name!r} finished: Completed." in said
+
+
+SLOW = """
+import time
+from flowplan import flow
+
+@flow
+def f(n: int = 1):
+    print("started", flush=True)
+    for _ in range(1200):
+        time.sleep(0.1)
+"""
+
+
+def test_a_cancelled_run_is_stopped_and_recorded_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("FLOWPLAN_HOME", str(home))
+    backend = store(home)
+    deployment(backend, tmp_path, name="slow", source=SLOW)
+    run = backend.create_flow_run("f/slow")
+    said: list[str] = []
+    options = WorkerOptions(pool="pool", poll_interval=0.05)
+    worker = Worker(store(home), options, say=said.append, connect=lambda: store(home))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for("the run to start", lambda: any(
+            line.message == "started" for line in backend.read_logs(run.id)))  # fmt: skip
+        backend.cancel_flow_run(run.id)
+        wait_for("the run to be cancelled",
+                 lambda: backend.read_flow_run(run.id).state.type is StateType.CANCELLED)  # fmt: skip
+        wait_for("the worker to say so", lambda: f"Flow run {run.name!r} cancelled." in said)
+    finally:
+        worker.stop()
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert backend.read_flow_run(run.id).state.message == "Cancelled: the run's process was stopped"

@@ -190,3 +190,53 @@ def test_the_environment_is_the_jobs_not_the_workers(
         "A": "1", "PYTHONUNBUFFERED": "0", "FLOWPLAN_FLOW_RUN_ID": run.id,
         "PREFECT__FLOW_RUN_ID": run.id,
     }  # fmt: skip
+
+
+SIZES = "is not a size like 100000b, 1000k, 128m or 1g"
+
+
+@pytest.mark.parametrize(
+    ("variables", "said"),
+    [
+        ({"image": None}, "the docker worker needs an image: set job variable 'image' to an image"
+         " with Python and flowplan installed (e.g. -jv image=my-registry/flows:v1, or"
+         " job_variables: {image: ...})"),
+        ({"networks": ["n"], "network_mode": "host"}, "job variables 'networks' and"
+         " 'network_mode' cannot both be set (Docker attaches a container either to networks or"
+         " in a network mode)"),
+        ({"volumes": ["/a:/b:ro,zz"]}, "job variable 'volumes[0]': '/a:/b:ro,zz' is not"
+         " 'host-path-or-volume:/container/path[:mode]' (mode 'ro,zz' is not one of ro, rw, z,"
+         " Z, ...)"),
+        ({"mem_limit": "-1"}, f"job variable 'mem_limit': '-1' {SIZES}"),
+        ({"memswap_limit": "-2"}, f"job variable 'memswap_limit': '-2' {SIZES} (or -1: no swap"
+         " limit)"),
+        ({"networks": "n"}, "job variable 'networks' must be a list of strings, not 'n'"),
+        ({"network_mode": 5}, "job variable 'network_mode' must be a string, not 5"),
+        ({"auto_remove": "x"}, "job variable 'auto_remove' must be true or false, not 'x'"),
+    ],
+)  # fmt: skip
+def test_the_whole_message_of_a_refused_configuration(
+    run: FlowRun, variables: dict[str, Any], said: str
+) -> None:
+    config = WorkPoolJobConfiguration(extra={"image": "flows:v1", **variables})
+    with pytest.raises(FlowplanError) as caught:
+        container_settings(config, run, {}, HOST_SOCKET)
+    assert str(caught.value) == said
+
+
+def test_modes_of_a_volume_are_a_comma_separated_list_and_flags_default_to_false(
+    run: FlowRun,
+) -> None:
+    config = WorkPoolJobConfiguration(extra={"image": "flows:v1", "volumes": ["/a:/b:ro,z"]})
+    got = container_settings(config, run, {}, None)
+    assert got["volumes"] == ["/a:/b:ro,z"] and got["auto_remove"] is False
+
+
+@pytest.mark.parametrize(("name", "expected"), [("ab", "ab"), ("a", None), ("ab-!", "ab"),
+                                                ("a-", None)])  # fmt: skip
+def test_a_container_name_keeps_two_characters_at_least(name: str, expected: str | None) -> None:
+    assert container_name(name) == expected
+
+
+def test_a_label_with_two_slashes_converts_its_first_part_only() -> None:
+    assert docker_labels({"a.b/c/d": "x"}) == {"b.a.c/d": "x"}

@@ -4,19 +4,24 @@ token lets a run read and report only itself."""
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from flowplan import masking
 from flowplan.backends.local import LocalBackend
 from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import LogLine, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound
-from flowplan.runtime.reporter import ENV, SocketReporter
+from flowplan.runtime.reporter import ENV, ChannelClosed, SocketReporter
 from flowplan.runtime.reporter_server import ReporterServer
+from tests.integration.workers import wait_for
 from tests.runtime.helpers import deployment, store
 
 SOURCE = """
@@ -88,3 +93,70 @@ def test_a_token_reads_and_reports_only_its_own_run(
     with pytest.raises(FlowplanError, match="unknown or expired reporting token"):
         client.read_flow_run(mine.id)
     assert backend.read_logs(other.id) == []
+
+
+def test_a_run_reports_its_states_and_logs_and_reads_variables_and_secrets(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer, request: pytest.FixtureRequest
+) -> None:
+    deployment(backend, tmp_path)
+    backend.set_variable("greeting", {"text": "hello"}, tags=["a", "b"])
+    backend.set_secret("token", "reporter-s3cret-value")
+    run = backend.create_flow_run("f/d")
+    client = SocketReporter(server.register(run))
+    request.addfinalizer(client.close)
+    client.set_flow_run_state(run.id, StateType.RUNNING, name="Running", message="started")
+    client.set_flow_run_state(run.id, StateType.COMPLETED, message="done")
+    state = backend.read_flow_run(run.id).state
+    assert (state.type, state.name, state.message) == (StateType.COMPLETED, "Completed", "done")
+    client.set_flow_run_state(run.id, StateType.FAILED, name="Oops", message="late", force=True)
+    state = backend.read_flow_run(run.id).state
+    assert (state.type, state.name, state.message) == (StateType.FAILED, "Oops", "late")
+    client.write_logs([LogLine(run.id, utcnow(), 20, "one"), LogLine(run.id, utcnow(), 40, "two")])
+    assert [(line.level, line.message) for line in backend.read_logs(run.id)] == [
+        (20, "one"), (40, "two")]  # fmt: skip
+    variable = client.read_variable("greeting")
+    stored = backend.read_variable("greeting")
+    assert (variable.name, variable.value, variable.tags) == ("greeting", {"text": "hello"},
+                                                             ("a", "b"))  # fmt: skip
+    assert (variable.created, variable.updated) == (stored.created, stored.updated)
+    assert client.read_secret_value("token") == "reporter-s3cret-value"
+    assert "reporter-s3cret-value" not in masking.mask("the token is reporter-s3cret-value")
+
+
+def test_a_channel_that_cannot_be_reached_or_closes_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "worker.sock")
+    with pytest.raises(ChannelClosed, match="cannot reach the worker's reporting channel"):
+        SocketReporter(f"unix:{path} token")
+    stopped: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "killpg", lambda group, sig: stopped.append((group, sig)))
+    worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a worker that then goes
+    worker.bind(path)
+    worker.listen(2)
+    client = SocketReporter(f"unix:{path} token")
+    for _ in range(2):
+        worker.accept()[0].close()
+    worker.close()
+    wait_for("the run to be stopped", lambda: stopped)
+    assert stopped == [(os.getpgrp(), signal.SIGTERM)]
+    assert "flowplan engine: the worker is gone; stopping the run" in capsys.readouterr().err
+    with pytest.raises(ChannelClosed, match="the worker's reporting channel closed"):
+        client.read_flow_run("any")
+    client.close()
+
+
+def test_a_run_that_closes_its_channel_is_not_stopped(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    stopped: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "killpg", lambda group, sig: stopped.append((group, sig)))
+    before = set(threading.enumerate())
+    client = SocketReporter(server.register(run))
+    (watcher,) = set(threading.enumerate()) - before
+    assert watcher.name == "flowplan-reporter"
+    client.close()
+    watcher.join(60)
+    assert not watcher.is_alive() and stopped == []

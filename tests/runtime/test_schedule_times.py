@@ -103,3 +103,32 @@ def test_intervals_whose_next_time_is_past_year_9999_give_no_times() -> None:
     assert all(b - a == timedelta(hours=1) for a, b in itertools.pairwise(times))
     shortest = next_run_times(IntervalSchedule(1e-6), now, now + timedelta(days=100))
     assert len(shortest) == 100 and shortest[1] - shortest[0] == timedelta(microseconds=1)
+
+
+NEW_YORK = "America/New_York"  # 2026: clocks forward on 03-08 at 02:00, back on 11-01 at 02:00
+
+
+def test_days_and_hours_step_in_wall_clock_time_across_spring_forward() -> None:
+    # 36 h from 03-06 12:00 EST: 03-08 00:00 EST, then 03-09 12:00 EDT (an hour less in real
+    # time), 03-11 00:00 EDT
+    schedule = IntervalSchedule(timedelta(hours=36), utc(2026, 3, 6, 17), NEW_YORK)
+    times = next_run_times(schedule, utc(2026, 3, 6, 17), utc(2026, 3, 11, 5))
+    assert hours(times) == ["03-06 17:00", "03-08 05:00", "03-09 16:00", "03-11 04:00"]
+    # from inside the window: the run at or before the start, then the next ones
+    later = next_run_times(schedule, utc(2026, 3, 8, 9), utc(2026, 3, 11, 5))
+    assert hours(later) == ["03-09 16:00", "03-11 04:00"]
+    # before the anchor: stepped back to a run at or before the start, as Prefect fires
+    earlier = next_run_times(schedule, utc(2026, 3, 4, 15), utc(2026, 3, 8, 6))
+    assert hours(earlier) == ["03-05 05:00", "03-06 17:00", "03-08 05:00"]
+
+
+def test_days_and_hours_onto_a_skipped_or_repeated_wall_time() -> None:
+    # 03-06 14:30 EST + 36 h = 03-08 02:30, a time the clocks skip: the offset from before
+    # the change (07:30 UTC, 03:30 EDT); the next is 36 h after 03:30 EDT
+    spring = IntervalSchedule(timedelta(hours=36), utc(2026, 3, 6, 19, 30), NEW_YORK)
+    times = next_run_times(spring, utc(2026, 3, 6, 19), utc(2026, 3, 10))
+    assert hours(times) == ["03-06 19:30", "03-08 07:30", "03-09 19:30"]
+    # 10-30 13:30 EDT + 36 h = 11-01 01:30, which happens twice: the later one (EST)
+    autumn = IntervalSchedule(timedelta(hours=36), utc(2026, 10, 30, 17, 30), NEW_YORK)
+    times = next_run_times(autumn, utc(2026, 10, 30, 17), utc(2026, 11, 3))
+    assert hours(times) == ["10-30 17:30", "11-01 06:30", "11-02 18:30"]

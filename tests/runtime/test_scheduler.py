@@ -3,6 +3,7 @@ schedule wants, marks late runs."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -100,3 +101,23 @@ def test_overdue_runs_become_late(tmp_path: Path) -> None:
     assert backend.read_flow_run(old.id).state.name == "Late"
     assert backend.read_flow_run(old.id).state.type is StateType.SCHEDULED
     assert backend.read_flow_run(recent.id).state.name == "Scheduled"
+
+
+def test_a_bad_stored_schedule_is_skipped_with_the_reason_and_the_others_filled(
+    tmp_path: Path,
+) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, name="bad", schedules=(CronSchedule("0 * * * *"),))
+    deployment(backend, tmp_path, name="d", schedules=(CronSchedule("0 * * * *"),))
+    bad = backend.read_deployment("f/bad")
+    backend.store.connection.execute(
+        "UPDATE deployment_schedules SET schedule = ? WHERE deployment_id = ?",
+        (json.dumps({"cron": "0 * * * *", "timezone": "Mars/Olympus"}), bad.id),
+    )  # written straight into the store, past every check
+    result = scheduler.tick(backend, NOW)
+    (skipped,) = result.skipped
+    assert skipped.deployment_id == bad.id
+    assert skipped.problem.startswith("ValueError: schedule ")
+    assert skipped.problem.endswith("unknown time zone 'Mars/Olympus'")
+    assert result.inserted == 3 and len(future_runs(backend)) == 3
+    assert future_runs(backend, "f/bad") == []

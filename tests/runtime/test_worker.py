@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flowplan.backends.local import LocalBackend
+from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.objects import StateType
 from flowplan.domain.schedules import IntervalSchedule
 from flowplan.runtime.services import backoff
@@ -110,3 +112,125 @@ def test_backoff_doubles_from_half_a_second_up_to_a_minute() -> None:
     assert [backoff(n, 30) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
     assert backoff(1, 0.05) == 0.05
     assert backoff(20, 30) == 60
+
+
+def test_a_worker_with_a_retention_deletes_the_finished_runs_older_than_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("FLOWPLAN_HOME", str(home))
+    backend = store(home)
+    deployment(backend, tmp_path)
+    old, recent = (backend.create_flow_run("f/d") for _ in range(2))
+    for run in (old, recent):
+        backend.set_flow_run_state(run.id, StateType.RUNNING)
+        backend.set_flow_run_state(run.id, StateType.COMPLETED)
+    backend.store.connection.execute(
+        "UPDATE flow_runs SET end_time = ? WHERE id = ?",
+        (iso(utcnow() - timedelta(days=3)), old.id),
+    )  # backdated straight in the store: nothing else makes a run 3 days old
+    said: list[str] = []
+    options = WorkerOptions(pool="pool", retention=timedelta(days=2), poll_interval=0.05)
+    worker = Worker(store(home), options, say=said.append, connect=lambda: store(home))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for("the retention's pass", lambda: any(line.startswith("Deleted") for line in said))
+    finally:
+        worker.stop()
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+    left = {run.id for run in backend.read_flow_runs(deployment="f/d")}
+    assert old.id not in left and recent.id in left
+    assert [line for line in said if line.startswith("Deleted")] == [
+        "Deleted 1 finished flow run(s) older than the retention (2d) with their logs."]  # fmt: skip
+
+
+CRASHING = """
+import os
+from flowplan import flow
+
+@flow
+def f(n: int = 1):
+    print("about to exit")
+    os._exit(3)
+"""
+
+
+def test_a_run_that_ends_without_a_final_state_is_crashed_with_its_last_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("FLOWPLAN_HOME", str(home))
+    backend = store(home)
+    deployment(backend, tmp_path, name="crash", source=CRASHING)
+    deployment(backend, tmp_path, name="fine")
+    crashing, fine = backend.create_flow_run("f/crash"), backend.create_flow_run("f/fine")
+    said: list[str] = []
+    options = WorkerOptions(pool="pool", poll_interval=0.05)
+    worker = Worker(store(home), options, say=said.append, connect=lambda: store(home))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+
+    def final(run_id: str) -> bool:
+        return backend.read_flow_run(run_id).state.type.is_final
+
+    try:
+        wait_for("both runs to end", lambda: final(crashing.id) and final(fine.id))
+        wait_for("the worker to say so", lambda: len([s for s in said if "Flow run" in s]) >= 2)
+    finally:
+        worker.stop()
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+    state = backend.read_flow_run(crashing.id).state
+    assert state.type is StateType.CRASHED
+    assert state.message is not None
+    assert state.message.startswith(
+        "Process exited with status code 3 before reporting a final state; last output:\n"
+    )
+    assert state.message.endswith("\nabout to exit")
+    assert (
+        f"Flow run {crashing.name!r} crashed: Process exited with status code 3 before"
+        " reporting a final state; last output:" in said
+    )
+    assert backend.read_flow_run(fine.id).state.type is StateType.COMPLETED
+    assert f"Flow run {fine.name!r} finished: Completed." in said
+
+
+SLOW = """
+import time
+from flowplan import flow
+
+@flow
+def f(n: int = 1):
+    print("started", flush=True)
+    for _ in range(1200):
+        time.sleep(0.1)
+"""
+
+
+def test_a_cancelled_run_is_stopped_and_recorded_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("FLOWPLAN_HOME", str(home))
+    backend = store(home)
+    deployment(backend, tmp_path, name="slow", source=SLOW)
+    run = backend.create_flow_run("f/slow")
+    said: list[str] = []
+    options = WorkerOptions(pool="pool", poll_interval=0.05)
+    worker = Worker(store(home), options, say=said.append, connect=lambda: store(home))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for("the run to start", lambda: any(
+            line.message == "started" for line in backend.read_logs(run.id)))  # fmt: skip
+        backend.cancel_flow_run(run.id)
+        wait_for("the run to be cancelled",
+                 lambda: backend.read_flow_run(run.id).state.type is StateType.CANCELLED)  # fmt: skip
+        wait_for("the worker to say so", lambda: f"Flow run {run.name!r} cancelled." in said)
+    finally:
+        worker.stop()
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert backend.read_flow_run(run.id).state.message == "Cancelled: the run's process was stopped"

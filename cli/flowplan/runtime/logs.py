@@ -52,15 +52,22 @@ class LogSink:
             self._pending.append(line)
 
     def flush(self) -> None:
+        """Write the lines kept so far; when that fails they stay, before any newer ones."""
         self.flush_with(lambda lines: self._write(lines) if lines else None)
 
     def flush_with(self, send: Callable[[list[LogLine]], None]) -> None:
         """Hand the lines so far to `send` (which writes them, with more: a run's final state),
-        after any flush under way: lines reach the store in order."""
+        after any flush under way: lines reach the store in order. When `send` fails they
+        stay, before any newer ones."""
         with self._flushing:
             with self._lock:
                 pending, self._pending = self._pending, []
-            send(pending)
+            try:
+                send(pending)
+            except BaseException:
+                with self._lock:
+                    self._pending[:0] = pending
+                raise
 
     def __enter__(self) -> LogSink:
         self._saved = (sys.stdout, sys.stderr)

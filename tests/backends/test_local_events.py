@@ -1,0 +1,250 @@
+"""Events, webhooks and deployment triggers in the local store, called in this process (the
+server tests reach the same code through a server process)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from flowplan.backends.local import LocalBackend
+from flowplan.domain.clock import utcnow
+from flowplan.domain.objects import StateType
+from flowplan.errors import InvalidInput, ObjectNotFound
+from tests.runtime.helpers import deployment, store
+
+TEMPLATE = '{"event": "order.{{ body.status }}", "resource": {"prefect.resource.id": "shop"}}'
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> LocalBackend:
+    return store(tmp_path / "home")
+
+
+def test_events_are_read_newest_first_filtered_by_name_resource_and_seq(
+    backend: LocalBackend,
+) -> None:
+    first = backend.write_event("order.paid", {"prefect.resource.id": "shop.order.1"},
+                                payload={"n": 1})  # fmt: skip
+    second = backend.write_event(
+        "order_x.paid", {"prefect.resource.id": "shop.order.2"},
+        related=[{"prefect.resource.id": "shop.customer.7", "prefect.resource.role": "buyer"}],
+    )  # fmt: skip
+    third = backend.write_event("orderAx.paid", {"prefect.resource.id": "shop.order.3"})
+    assert [e.id for e in backend.read_events()] == [third, second, first]
+    assert [e.id for e in backend.read_events(limit=2)] == [third, second]
+    assert [e.id for e in backend.read_events(newest_first=False)] == [first, second, third]
+    assert [e.id for e in backend.read_events(name="order.paid")] == [first]
+    assert [e.id for e in backend.read_events(name="order.*")] == [first]
+    # `_` and `%` in a prefix are the characters themselves, not LIKE's wildcards
+    assert [e.id for e in backend.read_events(name="order_x*")] == [second]
+    assert backend.read_events(name="order%*") == []
+    assert [e.id for e in backend.read_events(resource="shop.customer.7")] == [second]
+    assert [e.id for e in backend.read_events(resource="shop.order.3")] == [third]
+    seqs = [e.seq for e in backend.read_events(newest_first=False)]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+    assert [e.id for e in backend.read_events(after_seq=seqs[0])] == [third, second]
+    assert [e.id for e in backend.read_events(before_seq=seqs[2])] == [second, first]
+    event = backend.read_events(name="order_x.paid")[0]
+    assert event.event == "order_x.paid"
+    assert event.resource == {"prefect.resource.id": "shop.order.2"}
+    assert event.related == [{"prefect.resource.id": "shop.customer.7",
+                              "prefect.resource.role": "buyer"}]  # fmt: skip
+    assert backend.read_events(name="order.paid")[0].payload == {"n": 1}
+    assert event.received is not None and event.occurred == event.received
+
+
+def test_a_run_state_event_names_the_run_and_its_related_objects(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    made = deployment(backend, tmp_path, tags=("team",))
+    run = backend.create_flow_run(made.id, tags=["extra"])
+    (event,) = backend.read_events(name="prefect.flow-run.*")
+    assert event.event == "prefect.flow-run.Scheduled"
+    assert event.resource["prefect.resource.id"] == f"prefect.flow-run.{run.id}"
+    assert event.resource["prefect.resource.name"] == run.name
+    assert event.resource["prefect.state-type"] == "SCHEDULED"
+    assert event.resource["prefect.state-name"] == "Scheduled"
+    roles = {item["prefect.resource.role"]: item for item in event.related}
+    assert set(roles) == {"flow", "deployment", "work-queue", "work-pool", "tag"}
+    assert roles["deployment"]["prefect.resource.id"] == f"prefect.deployment.{made.id}"
+    assert roles["deployment"]["prefect.resource.name"] == "d"
+    assert roles["flow"]["prefect.resource.name"] == "f"
+    assert roles["work-queue"]["prefect.resource.name"] == "default"
+    assert roles["work-pool"]["prefect.resource.name"] == "pool"
+    assert roles["work-pool"]["prefect.work-pool.type"] == "process"
+    tags = sorted(
+        i["prefect.resource.id"] for i in event.related if i["prefect.resource.role"] == "tag"
+    )
+    assert tags == ["prefect.tag.extra", "prefect.tag.team"]
+    assert all("prefect.resource.name" not in i for i in event.related
+               if i["prefect.resource.role"] == "tag")  # fmt: skip
+    assert event.payload["intended"] == {"from": None, "to": "SCHEDULED"}
+    assert event.payload["initial_state"] is None
+    backend.cancel_flow_run(run.id)
+    cancelled = backend.read_events(name="prefect.flow-run.Cancel*")[0]
+    assert cancelled.payload["intended"] == {"from": "SCHEDULED", "to": "CANCELLED"}
+    assert cancelled.payload["initial_state"]["type"] == "SCHEDULED"
+    assert cancelled.payload["initial_state"]["name"] == "Scheduled"
+
+
+def test_a_webhook_is_created_read_updated_and_deleted(backend: LocalBackend) -> None:
+    made = backend.create_webhook("orders", TEMPLATE, description="shop", slug="my-hook_1")
+    assert (made.name, made.slug, made.template, made.description, made.enabled) == (
+        "orders", "my-hook_1", TEMPLATE, "shop", True)  # fmt: skip
+    generated = backend.create_webhook("another", TEMPLATE, enabled=False)
+    assert len(generated.slug) >= 20 and generated.slug != made.slug
+    assert generated.enabled is False and generated.description == ""
+    assert [w.name for w in backend.read_webhooks()] == ["another", "orders"]
+    assert backend.webhook_by_slug("my-hook_1") == made
+    assert backend.webhook_by_slug("nope") is None
+    other = TEMPLATE.replace("order.", "shop.")
+    backend.update_webhook("orders", {"template": other, "enabled": False, "slug": "changed",
+                                      "description": "new"})  # fmt: skip
+    updated = backend.webhook_by_slug("my-hook_1")
+    assert updated is not None
+    assert (updated.template, updated.enabled, updated.description) == (other, False, "new")
+    backend.delete_webhook("orders")
+    assert [w.name for w in backend.read_webhooks()] == ["another"]
+    with pytest.raises(ObjectNotFound, match="webhook 'orders' not found"):
+        backend.delete_webhook("orders")
+    with pytest.raises(ObjectNotFound, match="webhook 'orders' not found"):
+        backend.update_webhook("orders", {"description": "x"})
+
+
+def test_a_webhook_is_refused_with_the_reason(backend: LocalBackend) -> None:
+    backend.create_webhook("orders", TEMPLATE, slug="s1")
+    with pytest.raises(InvalidInput, match=r"^a webhook named 'orders' already exists$"):
+        backend.create_webhook("orders", TEMPLATE, slug="s2")
+    with pytest.raises(InvalidInput, match=r"^a webhook named 'orders' already exists with that"):
+        backend.create_webhook("other", TEMPLATE, slug="s1")
+    with pytest.raises(InvalidInput, match=r"^a webhook needs a name$"):
+        backend.create_webhook("  ", TEMPLATE)
+    with pytest.raises(InvalidInput, match=r"^webhook 'bad': "):
+        backend.create_webhook("bad", '{"event": "{{ body.x ')
+    with pytest.raises(InvalidInput, match=r"^webhook 'orders': "):
+        backend.update_webhook("orders", {"template": '{"event": "{{ body.x '})
+    with pytest.raises(InvalidInput, match=r"^webhook slug 'a/b': use letters, digits"):
+        backend.create_webhook("slash", TEMPLATE, slug="a/b")
+    with pytest.raises(InvalidInput, match="at most 128"):
+        backend.create_webhook("long", TEMPLATE, slug="a" * 129)
+    assert backend.create_webhook("longest", TEMPLATE, slug="a" * 128).slug == "a" * 128
+    assert [w.name for w in backend.read_webhooks()] == ["longest", "orders"]
+
+
+def test_an_event_trigger_runs_its_deployment_with_the_event_in_its_parameters(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    made = deployment(backend, tmp_path, triggers=[{
+        "expect": ["order.paid"], "parameters": {"n": "{{ event.payload.n }}"},
+        "job_variables": {"env": {"ORDER": "{{ event.resource['prefect.resource.id'] }}"}},
+    }])  # fmt: skip
+    (automation,) = backend.read_automations()
+    assert (automation.name, automation.deployment, automation.deployment_id) == (
+        "d__automation_1", "f/d", made.id)  # fmt: skip
+    assert automation.key == f"{made.id}/d__automation_1"
+    early = backend.write_event("order.paid", {"prefect.resource.id": "o0"}, payload={"n": 0})
+    assert backend.evaluate_triggers() == 0  # the first pass starts from now: not `early`
+    assert backend.evaluate_triggers() == 0
+    backend.write_event("order.shipped", {"prefect.resource.id": "o1"}, payload={"n": 1})
+    paid = backend.write_event("order.paid", {"prefect.resource.id": "o2"}, payload={"n": 2})
+    assert backend.evaluate_triggers() == 2
+    assert backend.evaluate_triggers() == 1  # the new run's own Scheduled event: no firing
+    assert backend.evaluate_triggers() == 0
+    (run,) = backend.read_flow_runs(deployment="f/d")
+    assert run.parameters == {"n": 2}
+    assert run.job_variables == {"env": {"ORDER": "o2"}}
+    (firing,) = backend.read_firings()
+    assert (firing.automation, firing.deployment, firing.event_id, firing.event_name) == (
+        "d__automation_1", "f/d", paid, "order.paid")  # fmt: skip
+    assert (firing.flow_run_id, firing.error) == (run.id, None)
+    assert backend.read_firings(flow_run_id=run.id) == [firing]
+    assert backend.read_firings(automation=automation.key) == [firing]
+    assert backend.read_firings(automation="other") == []
+    assert backend.read_firings(flow_run_id="nope") == []
+    count, last = backend.firing_counts([automation.key, "other"])[automation.key]
+    assert count == 1 and last is not None
+    assert backend.firing_counts(["other"]) == {}
+    assert early not in {f.event_id for f in backend.read_firings()}
+
+
+def test_a_pass_reads_at_most_a_batch_and_the_next_pass_goes_on(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    deployment(backend, tmp_path, triggers=[{"expect": ["tick"]}])
+    backend.evaluate_triggers()
+    for n in range(5):
+        backend.write_event("tick", {"prefect.resource.id": f"t{n}"})
+    assert backend.evaluate_triggers(batch=3) == 3
+    assert len(backend.read_flow_runs(deployment="f/d")) == 3
+    passes = 1
+    while backend.evaluate_triggers(batch=3) == 3:  # the rest, and the runs' own events
+        passes += 1
+    assert passes >= 3  # 5 ticks and 5 runs' events: at least 10 events in passes of 3
+    assert len(backend.read_flow_runs(deployment="f/d")) == 5
+    assert len(backend.read_firings()) == 5
+
+
+def test_without_triggers_the_cursor_still_moves(backend: LocalBackend, tmp_path: Path) -> None:
+    backend.evaluate_triggers()
+    backend.write_event("tick", {"prefect.resource.id": "t"})
+    assert backend.evaluate_triggers() == 1
+    assert backend.evaluate_triggers() == 0
+    deployment(backend, tmp_path, triggers=[{"expect": ["tick"]}])
+    assert backend.evaluate_triggers() == 0
+    assert backend.read_firings() == []  # the event before the trigger existed is passed
+
+
+def test_a_disabled_trigger_does_not_fire(backend: LocalBackend, tmp_path: Path) -> None:
+    deployment(backend, tmp_path, name="off", triggers=[{"expect": ["tick"], "enabled": False}])
+    deployment(backend, tmp_path, name="on", triggers=[{"expect": ["tick"]}])
+    assert [a.deployment for a in backend.read_automations()] == ["f/off", "f/on"]
+    backend.evaluate_triggers()
+    backend.write_event("tick", {"prefect.resource.id": "t"})
+    backend.evaluate_triggers()
+    assert backend.read_flow_runs(deployment="f/off") == []
+    assert len(backend.read_flow_runs(deployment="f/on")) == 1
+
+
+def test_a_trigger_on_a_run_s_event_sees_the_run(backend: LocalBackend, tmp_path: Path) -> None:
+    first = deployment(backend, tmp_path, name="a")
+    deployment(backend, tmp_path, name="b", triggers=[{
+        "expect": ["prefect.flow-run.Scheduled"],
+        "match_related": {"prefect.resource.id": f"prefect.deployment.{first.id}"},
+        "parameters": {"n": "{{ flow_run.parameters.n }}",
+                       "label": "{{ flow_run.name }} {{ flow_run.state.type }}"},
+        "schedule_after": 3600,
+    }])  # fmt: skip
+    backend.evaluate_triggers()
+    started = backend.create_flow_run(first.id, parameters={"n": 17})
+    backend.evaluate_triggers()
+    (run,) = backend.read_flow_runs(deployment="f/b")
+    assert run.parameters == {"n": 17, "label": f"{started.name} SCHEDULED"}
+    assert run.expected_start_time > utcnow() + timedelta(minutes=50)
+    (firing,) = backend.read_firings(flow_run_id=run.id)
+    assert firing.event_name == "prefect.flow-run.Scheduled"
+
+
+def test_active_runs_are_counted_by_queue_and_by_pool(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    deployment(backend, tmp_path, name="a")
+    backend.create_work_queue("pool", "fast")
+    deployment(backend, tmp_path, name="b", queue="fast")
+    deployment(backend, tmp_path, name="c", pool="other")
+    states = {"a": [StateType.PENDING, StateType.RUNNING, StateType.COMPLETED],
+              "b": [StateType.RUNNING, StateType.SCHEDULED], "c": [StateType.RUNNING]}  # fmt: skip
+    for name, wanted in states.items():
+        for state in wanted:
+            run = backend.create_flow_run(f"f/{name}")
+            if state is not StateType.SCHEDULED:
+                backend.set_flow_run_state(run.id, state)
+    pool, other = backend.read_work_pool("pool"), backend.read_work_pool("other")
+    default, fast = (
+        backend.read_work_queue("pool", "default"),
+        backend.read_work_queue("pool", "fast"),
+    )
+    elsewhere = backend.read_work_queue("other", "default")
+    assert backend.count_active_runs() == {
+        default.id: 2, fast.id: 1, pool.id: 3, elsewhere.id: 1, other.id: 1}  # fmt: skip

@@ -1,0 +1,75 @@
+"""A run's job configuration as its worker starts it: secrets and variables resolved at run
+time, the names of the secrets used passed on, and their values masked in the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flowplan import masking
+from flowplan.errors import FlowplanError
+from flowplan.runtime import run_config
+from tests.runtime.helpers import deployment, store
+
+
+def configuration(tmp_path: Path, env: dict[str, str]) -> dict[str, str]:
+    backend = store(tmp_path / "home")
+    backend.set_secret("token", "t0ken-value")
+    backend.set_secret("db", '{"user": "app", "password": "pw-123"}')
+    backend.set_secret("listed", '["a", "b"]')
+    backend.set_variable("region", "eu-west")
+    made = deployment(backend, tmp_path, job_variables={"env": env})
+    run = backend.create_flow_run(made.id)
+    pool = backend.read_work_pool("pool")
+    return dict(run_config.job_configuration(backend, pool, made, run).env)
+
+
+def test_secrets_and_variables_are_resolved_and_the_secrets_used_named(tmp_path: Path) -> None:
+    env = configuration(tmp_path, {
+        "TOKEN": "{{ prefect.blocks.secret.token }}",
+        "AGAIN": "Bearer {{ prefect.blocks.secret.token }}",
+        "USER": "{{ prefect.blocks.secret.db.user }}",
+        "LISTED": "{{ prefect.blocks.secret.listed }}",
+        "REGION": "{{ prefect.variables.region }}",
+    })  # fmt: skip
+    assert env["TOKEN"] == "t0ken-value"
+    assert env["AGAIN"] == "Bearer t0ken-value"
+    assert env["USER"] == "app"
+    assert env["LISTED"] == '["a", "b"]'  # JSON that is not an object is the secret's text
+    assert env["REGION"] == "eu-west"
+    assert env[run_config.SECRETS_ENV] == "token,db,listed"  # each once, in order of use
+
+
+def test_a_secret_holding_an_object_is_given_whole(tmp_path: Path) -> None:
+    env = configuration(tmp_path, {"DB": "{{ prefect.blocks.secret.db }}"})
+    assert json.loads(env["DB"]) == {"user": "app", "password": "pw-123"}
+
+
+def test_no_secrets_used_is_an_empty_list(tmp_path: Path) -> None:
+    env = configuration(tmp_path, {"PLAIN": "x"})
+    assert env["PLAIN"] == "x" and env[run_config.SECRETS_ENV] == ""
+
+
+def test_a_missing_secret_is_an_error_naming_it_and_how_to_set_it(tmp_path: Path) -> None:
+    with pytest.raises(FlowplanError) as caught:
+        configuration(tmp_path, {"X": "{{ prefect.blocks.secret.nope }}"})
+    assert str(caught.value) == (
+        "the run's job variables use {{ prefect.blocks.secret.nope }}, but secret 'nope' does"
+        " not exist (flowplan secret set nope)"
+    )
+
+
+def test_the_run_masks_the_values_of_the_secrets_it_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = store(tmp_path / "home")
+    backend.set_secret("token", "t0ken-value-1")
+    backend.set_secret("db", '{"user": "app-user-1", "password": "pw-123-xyz"}')
+    backend.set_secret("unused", "never-given-value")
+    monkeypatch.setenv(run_config.SECRETS_ENV, "token,,db,deleted-since")
+    run_config.mask_run_secrets(backend)
+    said = masking.mask("t0ken-value-1 pw-123-xyz never-given-value")
+    assert "t0ken-value-1" not in said and "pw-123-xyz" not in said
+    assert "never-given-value" in said

@@ -13,6 +13,7 @@ before the flow starts, saying which parameter and why.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import typing
@@ -42,11 +43,20 @@ def coerce(source: Any, fn: Callable[..., Any], parameters: Mapping[str, Any]) -
         return _spread_keywords(fn, validated)
     signature = inspect.signature(fn)
     _check_names(signature, parameters)
+    if not pydantic_installed():
+        return _standard(fn, signature, parameters)
+    return _pydantic(fn, signature, parameters)
+
+
+@functools.cache
+def pydantic_installed() -> bool:
+    """Whether pydantic can be imported: asked once per process (the fork server asks before
+    it forks, so no run searches the path for a pydantic that is not there)."""
     try:
         import pydantic  # noqa: F401
     except ImportError:
-        return _standard(fn, signature, parameters)
-    return _pydantic(fn, signature, parameters)
+        return False
+    return True
 
 
 def _is_prefect_flow(source: Any) -> bool:

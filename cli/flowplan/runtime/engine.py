@@ -50,11 +50,13 @@ def preload() -> None:
 
     import jsonschema  # noqa: F401  (the parameter check's, ~70 ms: not on each run's path)
 
+    import flowplan.files  # what a run's pull steps read files with
     import flowplan.runtime.reporter
     import flowplan.runtime.std_coercion
     import flowplan.schema_validator
     import flowplan.steps.builtin.shell
     import flowplan.steps.runner  # noqa: F401
+    from flowplan.runtime.coercion import pydantic_installed
     from flowplan.schema_validator import Validator
     from flowplan.steps.catalog import catalog
 
@@ -68,6 +70,7 @@ def preload() -> None:
         {"n": 1}
     )
     catalog()
+    pydantic_installed()  # asked once here, not by each run
 
     if _prefect_installed():
         from flowplan.runtime.prefect_compat import patch_prefect

@@ -38,9 +38,26 @@ def process() -> Iterator[ProcessInfrastructure]:
     infra.close()
 
 
+LAUNCHED: list[RunHandle] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_run_left_running() -> Iterator[None]:
+    """A test that fails half-way (as under `make mutation`, where most do) must not leave its
+    run's process group running: one whose leader still runs is killed."""
+    yield
+    while LAUNCHED:
+        handle = LAUNCHED.pop()
+        if handle.wait(0) is None:
+            handle.kill()
+            handle.wait(10)
+
+
 def launch(infra: ProcessInfrastructure, run: FlowRun, script: str) -> RunHandle:
     config = WorkPoolJobConfiguration(command=f"sh -c '{script}'")
-    return infra.launch(run, config, infra.environment(run, config))
+    handle = infra.launch(run, config, infra.environment(run, config))
+    LAUNCHED.append(handle)
+    return handle
 
 
 def alive(pid: int) -> bool:

@@ -157,7 +157,7 @@ class SocketReporter:
         self._watch = _open(path)  # a second connection, only to notice the worker going
         # the run's one helper thread: it watches the worker and does what `every` asks (a
         # bare thread: `threading`'s bookkeeping costs a forked run a third of a millisecond)
-        _thread.start_new_thread(self._watch_worker, ())
+        self.helper_ident = _thread.start_new_thread(self._watch_worker, ())
 
     def every(self, seconds: float, action: Callable[[], None]) -> None:
         """Call `action` every `seconds` on the channel's own thread (the run's log flushes:

@@ -13,11 +13,15 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from flowplan.backends.local import LocalBackend
@@ -63,6 +67,21 @@ GREET_SCHEMA = {
     },
 }  # fmt: skip
 XSS = "<script>document.title='pwned'</script>"
+
+
+def replaced(element: WebElement) -> bool:
+    """The element's page has been replaced. chromedriver says so in two ways: a stale element,
+    or, while the new page is being built, 'Node with given id does not belong to the
+    document' (selenium's own staleness_of only knows the first)."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 @dataclass
@@ -271,7 +290,7 @@ def test_the_plan_page_shows_what_apply_would_create(env: Env) -> None:
     assert "+ deployment 'f/nightly'" in plan and "Plan: 1 to add" in plan
     before = env.driver.find_element(By.ID, "plan")
     env.driver.find_element(By.XPATH, "//button[text()='Refresh']").click()
-    env.wait("the page made again", staleness_of(before))
+    env.wait("the page made again", lambda _: replaced(before))
     assert "+ deployment 'f/nightly'" in env.driver.find_element(By.ID, "plan").text
     env.shot("plan")
 

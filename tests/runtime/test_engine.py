@@ -4,6 +4,9 @@ store, every failure a FAILED state with a message that says why."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -321,3 +324,26 @@ def test_a_json_secret_is_masked_in_pull_step_output_logs_and_the_state_message(
     assert "https://********@git.example/x.git" in logs
     for value in (password, user, "tok-in-a-url"):
         assert value not in logs and value not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("target", ["prefect", "unknown run"])
+def test_an_engine_started_by_hand_without_a_run_to_report_to_says_why(
+    tmp_path: Path, backend: LocalBackend, target: str
+) -> None:
+    """By hand (no worker's channel) the engine reports to the local store; a Prefect API is
+    refused before any request (Prefect's workers run its flows), an unknown run is named."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "FLOWPLAN_"))}
+    env["FLOWPLAN_HOME"] = str(tmp_path / "home")
+    if target == "prefect":
+        env["PREFECT_API_URL"] = "http://127.0.0.1:9/api"  # nothing listens: nothing is sent
+    run_id = str(uuid.uuid4())
+    done = subprocess.run(
+        [sys.executable, "-m", "flowplan.runtime.engine", run_id], cwd=tmp_path / "elsewhere",
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    if target == "prefect":
+        assert "flowplan's worker runs flows from the local store" in done.stderr
+        assert "prefect worker start" in done.stderr
+    else:
+        assert f"flowplan engine: flow run {run_id!r} not found" in done.stderr

@@ -93,19 +93,19 @@ def test_finish_writes_the_last_logs_and_the_final_state_together(
     backend.set_flow_run_state(run.id, StateType.RUNNING)
     address = server.register(run)
     channel = client(request, address)
-    assert server.final_state(run.id) is None
+    assert server.final_state(address) is None
     lines = [LogLine(run.id, utcnow(), 20, f"line {n}") for n in range(3)]
     channel.finish(run.id, StateType.COMPLETED, logs=lines)
     assert backend.read_flow_run(run.id).state.type is StateType.COMPLETED
     assert [line.message for line in backend.read_logs(run.id)] == ["line 0", "line 1", "line 2"]
-    assert server.final_state(run.id) == "Completed"  # its supervisor needs not read it back
+    assert server.final_state(address) == "Completed"  # its supervisor needs not read it back
     # a refused state (the run is final already) still keeps the logs
     with pytest.raises(FlowplanError, match="already COMPLETED"):
         channel.finish(run.id, StateType.FAILED, logs=[LogLine(run.id, utcnow(), 40, "late")])
     assert backend.read_logs(run.id)[-1].message == "late"
     assert backend.read_flow_run(run.id).state.type is StateType.COMPLETED
     server.unregister(address)
-    assert server.final_state(run.id) is None
+    assert server.final_state(address) is None
 
 
 def test_finish_reports_only_the_run_itself(

@@ -191,6 +191,24 @@ class RuntimeBackend(Backend, Protocol):
         now: datetime | None = None,
     ) -> list[FlowRun]: ...
     def crash_orphaned_runs(self, *, now: datetime | None = None) -> list[FlowRun]: ...
+    def start_flow_run(self, run_id: str) -> FlowRun:
+        """A run's engine starts it, in one transaction: RUNNING, or CANCELLED when it is being
+        cancelled; a run in a final state already is left as it is."""
+        ...
+
+    def finish_flow_run(
+        self,
+        run_id: str,
+        state_type: StateType,
+        *,
+        name: str | None = None,
+        message: str | None = None,
+        logs: Sequence[LogLine] = (),
+    ) -> None:
+        """A run's last logs and its new state in one transaction; the logs are kept even when
+        the state is refused (the run is in a final state already)."""
+        ...
+
     def read_schedules_to_fill(
         self, *, now: datetime, min_runs: int, min_until: datetime
     ) -> list[ScheduleDue]: ...

@@ -96,6 +96,9 @@ def main(argv: list[str]) -> int:
     control.install()
     try:
         return _run(run_id)
+    except FlowplanError as exc:  # no channel, no store: nothing to report the run to
+        print(f"flowplan engine: {exc}", file=sys.stderr)
+        return 1
     except control.Terminated:
         print("flowplan engine: the run was stopped (SIGTERM)", file=sys.stderr)
         control.end_by_sigterm()

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from flowplan import masking
-from flowplan.backends.protocol import Backend
+from flowplan.backends.protocol import RuntimeBackend
 from flowplan.domain.objects import Deployment, FlowRun, LogLine, StateType, Variable
 from flowplan.errors import FlowplanError, ObjectNotFound
 
@@ -84,38 +84,16 @@ def connect() -> RunReporter:
     own processes do not inherit it), or the store when there is none."""
     address = os.environ.pop(ENV, "")
     if not address:
-        from flowplan.backends import get_backend
+        from flowplan.backends import get_backend, runtime_backend
 
-        return StoreReporter(get_backend())
+        return StoreReporter(runtime_backend(get_backend()))
     return SocketReporter(address)
-
-
-def start_run(backend: Backend, run_id: str) -> FlowRun:
-    """`RunReporter.start` from a backend: in one transaction when it can (the local store)."""
-    starter = getattr(backend, "start_flow_run", None)
-    if starter is not None:
-        started: FlowRun = starter(run_id)
-        return started
-    run = backend.read_flow_run(run_id)
-    if run.state.type is StateType.CANCELLING:
-        return backend.set_flow_run_state(
-            run_id, StateType.CANCELLED, message="Cancelled before start"
-        )
-    if run.state.type.is_final:
-        return run
-    return backend.set_flow_run_state(run_id, StateType.RUNNING)
 
 
 class StoreReporter:
     """The store itself, for an engine started by hand (nobody enforces timeouts from outside)."""
 
-    def start(self, run_id: str) -> tuple[FlowRun, Deployment | None]:
-        run = start_run(self.backend, run_id)
-        if run.state.type is not StateType.RUNNING or not run.deployment_id:
-            return run, None
-        return run, self.backend.read_deployment(run.deployment_id)
-
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: RuntimeBackend) -> None:
         self.backend = backend
         self.read_flow_run = backend.read_flow_run
         self.read_deployment = backend.read_deployment
@@ -123,19 +101,13 @@ class StoreReporter:
         self.write_logs = backend.write_logs
         self.read_variable = backend.read_variable
         self.read_secret_value = backend.read_secret_value
+        self.finish = backend.finish_flow_run
 
-    def finish(
-        self,
-        run_id: str,
-        state_type: StateType,
-        *,
-        name: str | None = None,
-        message: str | None = None,
-        logs: Sequence[LogLine] = (),
-    ) -> None:
-        if logs:
-            self.backend.write_logs(logs)
-        self.backend.set_flow_run_state(run_id, state_type, name=name, message=message)
+    def start(self, run_id: str) -> tuple[FlowRun, Deployment | None]:
+        run = self.backend.start_flow_run(run_id)
+        if run.state.type is not StateType.RUNNING or not run.deployment_id:
+            return run, None
+        return run, self.backend.read_deployment(run.deployment_id)
 
     def flow_call(self, run_id: str, timeout: float | None) -> None:
         pass

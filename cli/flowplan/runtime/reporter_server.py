@@ -12,46 +12,37 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from flowplan.backends.protocol import Backend
+from flowplan.backends.protocol import RuntimeBackend
 from flowplan.domain.objects import Deployment, FlowRun, LogLine, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound
-from flowplan.runtime.reporter import start_run
 
 Watcher = Callable[[float | None], None]
 
 
-@runtime_checkable
-class Finisher(Protocol):
-    """A backend that writes a run's last logs and its state in one transaction."""
+@dataclass
+class _Registered:
+    """A run the channel serves, under its token."""
 
-    def finish_flow_run(
-        self,
-        run_id: str,
-        state_type: StateType,
-        *,
-        name: str | None = None,
-        message: str | None = None,
-        logs: Sequence[LogLine] = (),
-    ) -> None: ...
+    run: FlowRun
+    watch: Watcher  # told when the flow is called with a timeout (None: the call ended)
+    deployment: Any  # the run's deployment as JSON, until its start takes it
+    final: str | None = None  # the final state the run reported
 
 
 class ReporterServer:
-    def __init__(self, connect: Callable[[], Backend]) -> None:
+    def __init__(self, connect: Callable[[], RuntimeBackend]) -> None:
         self._backend = connect()
         self._directory = Path(tempfile.mkdtemp(prefix="flowplan-worker-"))  # mode 0700
         self.path = str(self._directory / "reporter.sock")
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(self.path)
         self._listener.listen(128)
-        self._runs: dict[str, tuple[FlowRun, Watcher]] = {}  # token -> its run, and who
-        # is told when the flow is called with a timeout
-        self._deployments: dict[str, Any] = {}  # token -> its run's deployment, as JSON
-        self._finished: dict[str, str] = {}  # run id -> the final state it reported, until
-        # it is unregistered
+        self._runs: dict[str, _Registered] = {}  # by token
         self._lock = threading.Lock()
         threading.Thread(target=self._serve, name="flowplan-reporter", daemon=True).start()
 
@@ -66,19 +57,22 @@ class ReporterServer:
         `deployment`: the run's deployment as its worker just read it (the run's first
         question, answered without asking the store again)."""
         token = secrets.token_hex(16)
+        known = deployment is not None and deployment.id == run.deployment_id
+        record = _Registered(run, watch, deployment.to_json() if known and deployment else None)
         with self._lock:
-            self._runs[token] = (run, watch)
-            if deployment is not None and deployment.id == run.deployment_id:
-                self._deployments[token] = deployment.to_json()
+            self._runs[token] = record
         return f"unix:{self.path} {token}"
 
     def unregister(self, address: str) -> None:
         with self._lock:
-            token = address.rpartition(" ")[2]
-            found = self._runs.pop(token, None)
-            self._deployments.pop(token, None)
-            if found is not None:
-                self._finished.pop(found[0].id, None)
+            self._runs.pop(_token(address), None)
+
+    def final_state(self, address: str) -> str | None:
+        """The name of the final state the run of `address` reported through the channel, if
+        it did (its supervisor then needs not read it back)."""
+        with self._lock:
+            record = self._runs.get(_token(address))
+        return None if record is None else record.final
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -132,18 +126,21 @@ class ReporterServer:
         try:
             request = json.loads(line)
             with self._lock:
-                found = self._runs.get(str(request.get("token")))
-            if found is None:
+                record = self._runs.get(str(request.get("token")))
+            if record is None:
                 raise FlowplanError("unknown or expired reporting token")
             method, args = str(request["method"]), request.get("args") or {}
             if method == "flow_call":
-                _own(found[0], args["run_id"])
+                _own(record.run, args["run_id"])
                 timeout = args.get("timeout")
-                found[1](float(timeout) if timeout is not None else None)
+                record.watch(float(timeout) if timeout is not None else None)
                 return {"result": None}
             if method == "start":
-                return {"result": self._start(found[0], str(request.get("token")), args)}
-            return {"result": self._call(found[0], method, args)}
+                return {"result": self._start(record, args)}
+            if method == "finish":
+                self._finish(record, args)
+                return {"result": None}
+            return {"result": self._call(record.run, method, args)}
         except ObjectNotFound as exc:
             return {"error": {"kind": "not_found", "message": exc.message}}
         except FlowplanError as exc:
@@ -151,42 +148,30 @@ class ReporterServer:
         except Exception as exc:  # a malformed request: say so, keep serving
             return {"error": {"kind": "error", "message": f"{type(exc).__name__}: {exc}"}}
 
-    def final_state(self, run_id: str) -> str | None:
-        """The name of the final state the run reported through the channel, if it did (its
-        supervisor then needs not read it back)."""
-        with self._lock:
-            return self._finished.get(run_id)
-
-    def _start(self, run: FlowRun, token: str, args: dict[str, Any]) -> dict[str, Any]:
+    def _start(self, record: _Registered, args: dict[str, Any]) -> dict[str, Any]:
         """The run started (see `RunReporter.start`), with its deployment as its worker read it
         when it claimed the run (else from the store; not found: the error, and the run is not
         started)."""
+        run = record.run
         run_id = _own(run, args["run_id"])
         with self._lock:
-            deployment = self._deployments.pop(token, None)
+            deployment, record.deployment = record.deployment, None
         if deployment is None and run.deployment_id:
             deployment = self._backend.read_deployment(run.deployment_id).to_json()
-        started = start_run(self._backend, run_id)
+        started = self._backend.start_flow_run(run_id)
         if started.state.type is not StateType.RUNNING:
             deployment = None
         return {"run": started.to_json(), "deployment": deployment}
 
-    def _finish(self, run: FlowRun, args: dict[str, Any]) -> None:
-        """A run's last logs and its final state: one request, and one transaction when the
-        backend can (the local store)."""
-        run_id, state = _own(run, args["run_id"]), StateType(args["state_type"])
+    def _finish(self, record: _Registered, args: dict[str, Any]) -> None:
+        """A run's last logs and its final state: one request, one transaction."""
+        run_id, state = _own(record.run, args["run_id"]), StateType(args["state_type"])
         name, message = args.get("name"), args.get("message")
-        lines = _lines(run, args.get("lines") or [])
-        backend = self._backend
-        if isinstance(backend, Finisher):
-            backend.finish_flow_run(run_id, state, name=name, message=message, logs=lines)
-        else:
-            if lines:
-                backend.write_logs(lines)
-            backend.set_flow_run_state(run_id, state, name=name, message=message)
+        lines = _lines(record.run, args.get("lines") or [])
+        self._backend.finish_flow_run(run_id, state, name=name, message=message, logs=lines)
         if state.is_final:
             with self._lock:
-                self._finished[run_id] = name or state.value.capitalize()
+                record.final = name or state.value.capitalize()
 
     def _call(self, run: FlowRun, method: str, args: dict[str, Any]) -> Any:
         backend = self._backend
@@ -205,14 +190,15 @@ class ReporterServer:
         if method == "write_logs":
             backend.write_logs(_lines(run, args["lines"]))
             return None
-        if method == "finish":
-            self._finish(run, args)
-            return None
         if method == "read_variable":
             return backend.read_variable(str(args["name"])).to_json()
         if method == "read_secret_value":
             return backend.read_secret_value(str(args["name"]))
         raise FlowplanError(f"unknown method {method!r}")
+
+
+def _token(address: str) -> str:
+    return address.rpartition(" ")[2]
 
 
 def _lines(run: FlowRun, items: list[Any]) -> list[LogLine]:

@@ -61,6 +61,7 @@ class Supervisor:
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self._address = ""  # the run's reporting channel, once registered
 
     # -- what the worker asks ------------------------------------------------------------
 
@@ -108,11 +109,11 @@ class Supervisor:
             return
         config = run_config.job_configuration(self.backend, pool, deployment, run)
         env = self.infrastructure.environment(run, config)
-        env[reporter.ENV] = address = self.channel.register(run, self._flow_call, deployment)
+        env[reporter.ENV] = self._address = self.channel.register(run, self._flow_call, deployment)
         try:
             self._launch(config, env)
         finally:
-            self.channel.unregister(address)
+            self.channel.unregister(self._address)
 
     def _launch(self, config: WorkPoolJobConfiguration, env: dict[str, str]) -> None:
         run = self.run
@@ -193,7 +194,7 @@ class Supervisor:
             self.say(f"Flow run {run.name!r} cancelled.")
             return
         # the final state the run reported through the channel, else as the store has it
-        final = self.channel.final_state(run.id)
+        final = self.channel.final_state(self._address)
         if final is None:
             state = self.backend.read_flow_run(run.id).state
             final = state.name if state.type.is_final else None

@@ -122,7 +122,7 @@ def private_https_git(base: Path, token: str) -> Iterator[str]:
     """Smart HTTP (git http-backend) over TLS, answering only requests that carry `token`."""
     certificate = base / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-keyout", str(certificate),
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(certificate),
                     "-out", str(certificate)], capture_output=True, check=True)  # fmt: skip
     backend = Path(subprocess.run(["git", "--exec-path"], capture_output=True, text=True,
                                   check=True).stdout.strip()) / "git-http-backend"  # fmt: skip

@@ -1,4 +1,4 @@
-"""The Prefect server backend: a Prefect server or Prefect Cloud over its REST API (httpx)."""
+"""The Prefect server backend: a Prefect server or Prefect Cloud over its REST API."""
 
 from __future__ import annotations
 

@@ -1,17 +1,16 @@
-"""The one seam to a Prefect server: httpx with the API key, the API version header, retries
-that never repeat a write blindly, and the server's answers turned into flowplan's errors."""
+"""The one seam to a Prefect server: requests (see `transport`) with the API key, the API
+version header, retries that never repeat a write blindly, and the server's answers turned into
+flowplan's errors."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from flowplan.backends.prefect.transport import Lost, Response, Transport, Unreachable
 from flowplan.errors import FlowplanError, InvalidInput, ObjectAlreadyExists, ObjectNotFound
-
-if TYPE_CHECKING:
-    import httpx
 
 API_VERSION = "0.8.4"  # the API version Prefect 3.x clients send
 RETRIED_STATUS = frozenset({429, 502, 503, 504})
@@ -69,22 +68,14 @@ class Api:
         timeout: float = 30,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        import httpx
-
         self.url = url.rstrip("/")
         headers = {"X-PREFECT-API-VERSION": API_VERSION, "User-Agent": "flowplan"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self._client = httpx.Client(
-            base_url=self.url + "/",
-            headers=headers,
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-            # a plain-HTTP server: no TLS connection is ever made (requests go to paths under
-            # base_url, redirects are not followed), so the CA bundle is not loaded (~0.1 s of
-            # every command's start); an https URL is verified as always
-            verify=not self.url.startswith("http://"),
-        )
+        try:
+            self._client = Transport(self.url, headers, timeout)
+        except Unreachable as exc:
+            raise FlowplanError(f"cannot call the Prefect API at {self.url} ({exc})") from None
         self.retries, self.backoff, self._sleep = retries, backoff, sleep
         self.gate = Gate(16)
 
@@ -129,8 +120,6 @@ class Api:
         """Send one request. 429/502/503/504 and refused connections are retried for any call
         (the server did not act on it); a request that may have reached the server (a timeout,
         a dropped connection) is sent again only when it is idempotent."""
-        import httpx
-
         safe = method in ("GET", "PATCH", "DELETE") if idempotent is None else idempotent
         attempt = 0
         while True:
@@ -138,13 +127,12 @@ class Api:
             delay = min(2.0, self.backoff * 2 ** (attempt - 1))
             try:
                 if method == "GET" or path.endswith("/filter"):
-                    response = self._client.request(method, path.lstrip("/"), json=body,
-                                                    params=params)  # fmt: skip
+                    response = self._client.request(method, path, body, params)
                 else:
                     with self.gate:
-                        response = self._client.request(method, path.lstrip("/"), json=body)
-                    self.gate.result(response.status_code in (429, 503))
-            except httpx.ConnectError as exc:
+                        response = self._client.request(method, path, body)
+                    self.gate.result(response.status in (429, 503))
+            except Unreachable as exc:
                 if attempt > CONNECT_RETRIES:  # a server that is down stays down: say so soon
                     raise FlowplanError(
                         f"cannot reach the Prefect API at {self.url} ({_reason(exc)})",
@@ -152,10 +140,7 @@ class Api:
                     ) from None
                 self._sleep(delay)
                 continue
-            except httpx.TransportError as exc:
-                if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-                    raise FlowplanError(f"cannot call the Prefect API at {self.url}"
-                                        f" ({_reason(exc)})") from None  # fmt: skip
+            except Lost as exc:
                 if (method == "GET" or path.endswith("/filter")) and attempt > self.retries:
                     raise FlowplanError(  # a read: nothing to have been applied
                         f"the Prefect API at {self.url} could not be reached for {method} {path}"
@@ -170,7 +155,7 @@ class Api:
                     ) from None
                 self._sleep(delay)
                 continue
-            if response.status_code in RETRIED_STATUS and attempt <= self.retries:
+            if response.status in RETRIED_STATUS and attempt <= self.retries:
                 self._sleep(_wait(response, _jitter(delay)))
                 continue
             return _result(response, method, path)
@@ -188,7 +173,7 @@ def _reason(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _wait(response: httpx.Response, default: float) -> float:
+def _wait(response: Response, default: float) -> float:
     """`Retry-After` in seconds when the server gives it (capped), else the backoff."""
     try:
         return min(float(response.headers.get("retry-after", "")), 60.0)
@@ -196,11 +181,11 @@ def _wait(response: httpx.Response, default: float) -> float:
         return default
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: Response) -> str:
     try:
         data = response.json()
     except ValueError:
-        return response.text.strip()[:300] or response.reason_phrase
+        return response.text.strip()[:300] or response.reason
     if isinstance(data, dict):
         detail = data.get("detail") or data.get("exception_detail") or data
         if isinstance(detail, list):  # pydantic errors: where and what
@@ -213,8 +198,8 @@ def _detail(response: httpx.Response) -> str:
     return str(data)
 
 
-def _result(response: httpx.Response, method: str, path: str) -> Any:
-    status = response.status_code
+def _result(response: Response, method: str, path: str) -> Any:
+    status = response.status
     if status < 400:
         return response.json() if response.content else None
     detail = _detail(response)

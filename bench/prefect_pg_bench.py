@@ -102,11 +102,15 @@ def main() -> None:
 
 def thousand(big: Path, name: str, runs: int, fresh: Callable[[], None],
              flowplan_env: dict[str, str], front: Proxy) -> list[dict[str, object]]:  # fmt: skip
-    """1,000 deployments: apply, no-op plan (its writes counted), one edit re-applied."""
+    """1,000 deployments: apply (median of `runs`), no-op plan (its writes counted), one edit
+    re-applied, import."""
     big.mkdir(exist_ok=True)
     make_project(big, 1000, "k")
-    fresh()
-    apply_big = timed(flowplan_command("apply", "--auto-approve"), big, flowplan_env)
+    applies = []
+    for _ in range(runs):  # the last one leaves the 1,000 applied for what follows
+        fresh()
+        applies.append(timed(flowplan_command("apply", "--auto-approve"), big, flowplan_env))
+    apply_big = summary(applies)["median_s"]
     counted = {**flowplan_env, "FLOWPLAN_API_URL": front.url}
     front.reset()
     plan = summary([timed(flowplan_command("plan"), big, counted) for _ in range(runs)])
@@ -127,7 +131,8 @@ def thousand(big: Path, name: str, runs: int, fresh: Callable[[], None],
                            env=flowplan_env, capture_output=True, text=True)  # fmt: skip
     return [
         {"what": f"apply 1,000 new deployments, Prefect server on {name}",
-         "target": "<= 15 s", "measured": f"{apply_big:.2f} s", "met": apply_big <= 15},
+         "target": "<= 15 s", "measured": f"{apply_big:.2f} s (median of {runs})",
+         "met": apply_big <= 15},
         {"what": f"no-op plan of 1,000 deployments, Prefect server on {name}",
          "target": "<= 3 s, 0 writes", "met": plan["median_s"] <= 3 and plan_writes == 0,
          "measured": f"{plan['median_s']} s, {plan_writes} writes"},

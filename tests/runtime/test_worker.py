@@ -51,9 +51,12 @@ class Watched:
 
 
 @pytest.fixture
-def shared() -> dict[str, Any]:
+def shared(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """What the test and its worker's store share; a test's indirect parameter sets some of it
+    before the worker starts."""
     return {"heartbeats": 0, "scheduler entered": threading.Event(),
-            "release scheduler": threading.Event(), "failures left": 0, "crash checks": 0}  # fmt: skip
+            "release scheduler": threading.Event(), "failures left": 0, "crash checks": 0,
+            **getattr(request, "param", {})}  # fmt: skip
 
 
 @pytest.fixture
@@ -88,11 +91,13 @@ def test_heartbeats_go_on_while_the_scheduler_is_stuck(
     assert not shared["release scheduler"].is_set()  # the scheduler was stuck all along
 
 
+@pytest.mark.parametrize("shared", [{"failures left": 2}], indirect=True)
 def test_a_failing_service_is_logged_retried_and_the_others_go_on(
     tmp_path: Path, started: tuple[Worker, list[str]], shared: dict[str, Any]
 ) -> None:
+    """Crash detection fails its first two times (set before the worker starts: set later, a
+    first check could pass before the failures and the test would see no failure)."""
     shared["release scheduler"].set()
-    shared["failures left"] = 2
     _, said = started
     run = store(tmp_path / "home").create_flow_run("f/d")
 

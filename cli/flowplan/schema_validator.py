@@ -13,30 +13,16 @@ Annotations we read: `x-flowplan-hint` (added to errors at that schema), and
 from __future__ import annotations
 
 import difflib
-import json
 import re
-from collections.abc import Hashable, Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from flowplan import schema_fast
 from flowplan.findings import Finding, Path_, error, warning
+from flowplan.schema_fast import MAX_ERRORS, TYPE_NAMES
 
-# jsonschema builds an object per error (about 40 microseconds each): past this many, the rest
-# of the document is not checked and one issue says so (16,000 wrong items: 45 s before).
-MAX_ERRORS = 1000
 STOPPED = "schema-stopped"
-
-_TYPE_NAMES = {
-    "null": "null",
-    "boolean": "a boolean",
-    "integer": "an integer",
-    "number": "a number",
-    "string": "text",
-    "array": "a list",
-    "object": "a mapping",
-}
 
 
 @dataclass(frozen=True)
@@ -80,7 +66,7 @@ def _is_type(value: Any, name: str) -> bool:
 
 
 def describe_value(value: Any) -> str:
-    kind = _TYPE_NAMES[json_type(value)]
+    kind = TYPE_NAMES[json_type(value)]
     if isinstance(value, str):
         shown = value if len(value) <= 40 else value[:37] + "..."
         return f"{kind} ({shown!r})"
@@ -105,32 +91,28 @@ class Validator:
         one that is itself invalid checks nothing instead of failing. `check_required=False`
         skips `required`, as Prefect does for deployment job variables. `registry`: a
         `referencing.Registry` for `$ref`s to other documents (the Kubernetes schemas).
-        `same_items`: list items of one shape are checked once (see `_ValidItems`; for our own
-        schemas, whose `$ref`s all point into the root document)."""
+        `same_items`: list items of one shape are checked once (`schema_fast.ValidItems`;
+        for our own schemas, whose `$ref`s all point into the root document)."""
         self.root = schema
         self.lenient = lenient
         self.check_required = check_required
         self.same_items = same_items
         self._patterns: dict[str, re.Pattern[str]] = {}
-        self._loose: dict[int, dict[str, list[str]] | None] = {}
         extra = {} if registry is None else {"registry": registry}
-        self._validator = _capped_validator()(schema, **extra)
+        self._validator = schema_fast.capped_validator()(schema, **extra)
 
     def issues(self, instance: Any) -> list[SchemaIssue]:
         """The issues of `instance`, in document order; past MAX_ERRORS errors the rest is
         not checked, and a last issue (code `schema-stopped`) says so."""
         budget = [MAX_ERRORS]
-        token = _BUDGET.set(budget)
-        items = _ITEMS.set(_ValidItems(self) if self.same_items else None)
+        shapes = schema_fast.ValidItems(self.root) if self.same_items else None
         try:
-            errors = list(islice(self._validator.iter_errors(instance), MAX_ERRORS + 1))
+            with schema_fast.checking(budget, shapes):
+                errors = list(islice(self._validator.iter_errors(instance), MAX_ERRORS + 1))
         except Exception:  # a schema jsonschema cannot apply: a bad $ref, a bad regex, ...
             if self.lenient:
                 return []
             raise
-        finally:
-            _BUDGET.reset(token)
-            _ITEMS.reset(items)
         issues = _settle(self._convert(errors, instance))
         if len(errors) > MAX_ERRORS or budget[0] < 0 or len(issues) > MAX_ERRORS:
             message = f"checking stopped after {MAX_ERRORS:,} schema errors"
@@ -160,7 +142,7 @@ class Validator:
                 if isinstance(err.validator_value, str)
                 else list(err.validator_value)
             )
-            expected = " or ".join(_TYPE_NAMES[name] for name in names)
+            expected = " or ".join(TYPE_NAMES[name] for name in names)
             return [SchemaIssue(path, f"expected {expected}, got {describe_value(value)}",
                                 "schema-type", hint)]  # fmt: skip
         if keyword == "enum":
@@ -248,14 +230,6 @@ class Validator:
             schema = target
         return schema
 
-    def loose_properties(self, schema: Any) -> dict[str, list[str]] | None:
-        """For an object schema whose keywords look only at its keys and, property by
-        property, at each value (`properties`, `required`, ...): the properties checked by
-        their type alone, with their types. None for any other schema."""
-        if id(schema) not in self._loose:
-            self._loose[id(schema)] = _loose_properties(self.root, schema)
-        return self._loose[id(schema)]
-
     def _pattern(self, pattern: str) -> re.Pattern[str]:
         if pattern not in self._patterns:
             self._patterns[pattern] = re.compile(pattern)
@@ -276,128 +250,7 @@ class Validator:
         if types is None:
             return "any value"
         names = [types] if isinstance(types, str) else types
-        return " or ".join(_TYPE_NAMES[name] for name in names)
-
-
-_ANNOTATIONS = frozenset({"title", "description", "$comment", "default", "examples", "deprecated"})
-_BY_KEYS = frozenset(
-    {"type", "properties", "additionalProperties", "required", "minProperties", "maxProperties"}
-)
-
-
-def _only(schema: dict[str, Any], keywords: frozenset[str]) -> bool:
-    return all(k in keywords or k in _ANNOTATIONS or k.startswith("x-") for k in schema)
-
-
-def _loose_properties(root: dict[str, Any], schema: Any) -> dict[str, list[str]] | None:
-    seen = 0
-    while isinstance(schema, dict) and "$ref" in schema and seen < 20:
-        ref = schema["$ref"]
-        if not _only(schema, frozenset({"$ref"})) or not isinstance(ref, str):
-            return None
-        if not ref.startswith("#/"):
-            return None
-        target: Any = root
-        for part in ref[2:].split("/"):
-            if not isinstance(target, dict) or part not in target:
-                return None
-            target = target[part]
-        schema, seen = target, seen + 1
-    if not isinstance(schema, dict) or "$ref" in schema or not _only(schema, _BY_KEYS):
-        return None
-    properties = schema.get("properties")
-    if not isinstance(properties, dict):
-        return None
-    loose = {}
-    for name, sub in properties.items():
-        if isinstance(sub, dict) and "type" in sub and _only(sub, frozenset({"type"})):
-            types = sub["type"]
-            if isinstance(types, str) and types in _TYPE_NAMES:
-                loose[name] = [types]
-            elif isinstance(types, list) and all(t in _TYPE_NAMES for t in types):
-                loose[name] = list(types)
-    return loose
-
-
-class _ValidItems:
-    """List items found valid, by what their validity depends on: a list of 10,000
-    deployments that differ only in values checked by type alone (a name, a description,
-    parameters: a mapping) is checked once per shape, not once per item. The key of an item
-    is exact everywhere else (its keys in order, every other value as JSON text), so an item
-    with the key of a valid one is valid; items with errors are always checked in full."""
-
-    def __init__(self, owner: Validator) -> None:
-        self.owner = owner
-        self.valid: set[Hashable] = set()
-
-    def key(self, validator: Any, schema: Any, item: Any) -> Hashable | None:
-        if not isinstance(item, dict):
-            return None
-        loose = self.owner.loose_properties(schema)
-        if loose is None:
-            return None
-        parts: list[Any] = [id(schema)]
-        try:
-            for name, value in item.items():
-                types = loose.get(name)
-                if types is not None and any(validator.is_type(value, t) for t in types):
-                    parts.append((name,))
-                else:
-                    parts.append((name, json.dumps(value)))
-        except (TypeError, ValueError, RecursionError):  # not JSON data: check it in full
-            return None
-        return tuple(parts)
-
-
-def _capped_validator() -> Any:
-    """Draft 2020-12 whose `anyOf` stops listing a branch's errors when the budget of
-    `issues()` is spent (the stock one lists every error of every branch before it decides;
-    one error is enough to know that a branch does not fit), and whose `items` checks each
-    shape of item once (`_ValidItems`, when `issues()` keeps one)."""
-    global _CAPPED
-    if _CAPPED is None:
-        from jsonschema import Draft202012Validator, ValidationError, validators
-
-        stock_items = Draft202012Validator.VALIDATORS["items"]
-
-        def items(validator: Any, schema: Any, instance: Any, parent: Any) -> Iterator[Any]:
-            seen = _ITEMS.get()
-            if seen is None or schema is False or not validator.is_type(instance, "array"):
-                yield from stock_items(validator, schema, instance, parent)
-                return
-            for index in range(len(parent.get("prefixItems", [])), len(instance)):
-                key = seen.key(validator, schema, instance[index])
-                if key is not None and key in seen.valid:
-                    continue
-                failed = False
-                for error in validator.descend(instance[index], schema, path=index):
-                    failed = True
-                    yield error
-                if key is not None and not failed:
-                    seen.valid.add(key)
-
-        def any_of(validator: Any, branches: list[Any], instance: Any, _: Any) -> Iterator[Any]:
-            budget = _BUDGET.get() or [MAX_ERRORS]
-            found: list[Any] = []
-            for index, branch in enumerate(branches):
-                errors = validator.descend(instance, branch, schema_path=index)
-                first = list(islice(errors, max(1, budget[0] + 1)))
-                if not first:
-                    budget[0] += len(found)  # the value fits: those errors are not reported
-                    return
-                budget[0] -= len(first)
-                found += first
-            yield ValidationError(
-                f"{instance!r} is not valid under any of the given schemas", context=found
-            )
-
-        _CAPPED = validators.extend(Draft202012Validator, {"anyOf": any_of, "items": items})
-    return _CAPPED
-
-
-_CAPPED: Any = None
-_BUDGET: ContextVar[list[int] | None] = ContextVar("schema_error_budget", default=None)
-_ITEMS: ContextVar[_ValidItems | None] = ContextVar("schema_valid_items", default=None)
+        return " or ".join(TYPE_NAMES[name] for name in names)
 
 
 def _order(err: Any, instance: Any, indexes: dict[int, dict[Any, int]]) -> tuple[int, ...]:

@@ -8,7 +8,9 @@ from flowplan.backends.local.automations import AutomationsMixin
 from flowplan.backends.local.deployments import DeploymentsMixin
 from flowplan.backends.local.events import EventsMixin
 from flowplan.backends.local.keyvalue import KeyValueMixin
+from flowplan.backends.local.logs import LogsMixin
 from flowplan.backends.local.pools import PoolsMixin
+from flowplan.backends.local.retention import RetentionMixin
 from flowplan.backends.local.runs import RunsMixin
 from flowplan.backends.local.schedules import SchedulesMixin
 from flowplan.backends.local.store import Store, default_home
@@ -22,6 +24,8 @@ class LocalBackend(
     DeploymentsMixin,
     SchedulesMixin,
     RunsMixin,
+    LogsMixin,
+    RetentionMixin,
     WorkMixin,
     KeyValueMixin,
     EventsMixin,

@@ -17,6 +17,7 @@ from flowplan.domain.objects import (
     WorkPool,
     WorkQueue,
 )
+from flowplan.errors import ObjectNotFound
 
 
 def new_id() -> str:
@@ -150,3 +151,16 @@ def flow_run(row: tuple[Any, ...]) -> FlowRun:
 
 def json_loads(text: str) -> Any:
     return json.loads(text)
+
+
+def state_of(conn: sqlite3.Connection, run_id: str) -> str:
+    row = conn.execute("SELECT state_type FROM flow_runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise run_not_found(run_id)
+    return str(row[0])
+
+
+def run_not_found(run_id: str) -> ObjectNotFound:
+    return ObjectNotFound(
+        f"flow run {run_id!r} not found", hint="'flowplan flow-run ls' lists runs"
+    )

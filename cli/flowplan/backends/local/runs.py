@@ -1,10 +1,10 @@
-"""Flow runs, their state history and logs, in the local store."""
+"""Flow runs and their state history in the local store (their logs: `logs`; deleting the old
+ones: `retention`)."""
 
 from __future__ import annotations
 
 import random
 import sqlite3
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -12,17 +12,15 @@ from typing import Any
 from flowplan.backends.local import rows
 from flowplan.backends.local.deployments import find_deployment
 from flowplan.backends.local.events import flow_run_event
+from flowplan.backends.local.logs import insert_logs
 from flowplan.backends.local.pools import resolve_queue
 from flowplan.backends.local.store import Store
 from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.objects import FlowRun, LogLine, StateType
 from flowplan.domain.pool_rules import cancel_state, check_run_values
-from flowplan.errors import FlowplanError, InvalidInput, ObjectNotFound
+from flowplan.errors import FlowplanError, InvalidInput
 
 CANCELLED_BEFORE_START = "Cancelled before start"
-DELETE_BATCH = 200  # runs per transaction when deleting old runs (with their logs and states)
-DELETE_SECONDS = 0.25  # a transaction that took longer: the next ones delete half as many
-_FINISHED_SQL = "('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')"
 
 _ADJECTIVES = ("amber", "brisk", "calm", "dapper", "eager", "fluffy", "gentle", "humble", "jolly",
                "keen", "lively", "merry", "nimble", "outgoing", "plucky", "quiet", "rapid",
@@ -195,7 +193,7 @@ class RunsMixin:
     ) -> FlowRun:
         """Move a run to a new state. A run in a final state stays there unless `force`."""
         with self.store.write() as conn:
-            current = _state_of(conn, run_id)
+            current = rows.state_of(conn, run_id)
             if StateType(current).is_final and not force:
                 raise FlowplanError(
                     f"flow run {run_id} is already {current}; its state cannot change"
@@ -207,7 +205,7 @@ class RunsMixin:
         """A run's engine starts it, in one transaction: RUNNING, or CANCELLED when it is being
         cancelled; a run in a final state already is left as it is."""
         with self.store.write() as conn:
-            current = StateType(_state_of(conn, run_id))
+            current = StateType(rows.state_of(conn, run_id))
             if current is StateType.CANCELLING:
                 write_state(conn, run_id, StateType.CANCELLED, None, CANCELLED_BEFORE_START)
             elif not current.is_final:
@@ -228,8 +226,8 @@ class RunsMixin:
         in a final state already)."""
         refused = None
         with self.store.write() as conn:
-            _insert_logs(conn, logs)
-            current = _state_of(conn, run_id)
+            insert_logs(conn, logs)
+            current = rows.state_of(conn, run_id)
             if StateType(current).is_final:
                 refused = f"flow run {run_id} is already {current}; its state cannot change"
             else:
@@ -246,79 +244,8 @@ class RunsMixin:
 
     def delete_flow_run(self, run_id: str) -> None:
         with self.store.write() as conn:
-            _state_of(conn, run_id)
+            rows.state_of(conn, run_id)
             conn.execute("DELETE FROM flow_runs WHERE id = ?", (run_id,))
-
-    def delete_finished_runs(
-        self,
-        *,
-        ended_before: datetime,
-        dry_run: bool = False,
-        limit: int | None = None,
-        batch: int = DELETE_BATCH,
-    ) -> int:
-        """Delete the finished runs (COMPLETED, FAILED, CANCELLED, CRASHED) that ended before
-        `ended_before`, with their state history and logs; how many. Scheduled, pending and
-        running runs are never touched, whatever their age. Deleted in transactions of `batch`
-        runs (fewer when one takes longer than DELETE_SECONDS), each followed by a pause half
-        as long as it took, so that workers and commands waiting for the store get it in
-        between (a million runs never hold it for long).
-        `limit`: at most this many (the rest another time). `dry_run`: only count them."""
-        cutoff = iso(ended_before)
-        where = f"end_time < ? AND state_type IN {_FINISHED_SQL}"
-        if dry_run:
-            with self.store.read() as conn:
-                return int(
-                    conn.execute(f"SELECT count(*) FROM flow_runs WHERE {where}", (cutoff,))
-                    .fetchone()[0]
-                )  # fmt: skip
-        deleted = 0
-        # a delete lost to a power cut is done again next time: no need to wait for the disk
-        # (SQLite's WAL stays consistent either way); this connection's other writes do wait
-        self.store.connection.execute("PRAGMA synchronous = OFF")
-        try:
-            while limit is None or deleted < limit:
-                size = batch if limit is None else min(batch, limit - deleted)
-                started = time.monotonic()
-                with self.store.write() as conn:
-                    count = conn.execute(
-                        "DELETE FROM flow_runs WHERE rowid IN"
-                        f" (SELECT rowid FROM flow_runs WHERE {where} LIMIT ?)",
-                        (cutoff, size),
-                    ).rowcount
-                deleted += count
-                if count < size:
-                    break
-                took = time.monotonic() - started
-                if took > DELETE_SECONDS and batch > 10:  # a busy machine: shorter transactions
-                    batch //= 2
-                time.sleep(min(0.5, max(0.005, took / 2)))
-        finally:
-            self.store.connection.execute("PRAGMA synchronous = NORMAL")
-        return deleted
-
-    def write_logs(self, lines: Sequence[LogLine]) -> None:
-        with self.store.write() as conn:
-            _insert_logs(conn, lines)
-
-    def read_logs(self, run_id: str, *, limit: int | None = None, offset: int = 0) -> list[LogLine]:
-        """A run's log lines, oldest first: from the `offset`-th, or the last `limit`."""
-        with self.store.read() as conn:
-            _state_of(conn, run_id)
-            if limit is None:
-                found = conn.execute(
-                    "SELECT timestamp, level, message FROM logs WHERE flow_run_id = ?"
-                    " ORDER BY timestamp, rowid LIMIT -1 OFFSET ?",
-                    (run_id, max(0, offset)),
-                ).fetchall()
-            else:
-                found = conn.execute(
-                    "SELECT timestamp, level, message FROM (SELECT rowid, * FROM logs"
-                    " WHERE flow_run_id = ? ORDER BY timestamp DESC, rowid DESC LIMIT ?)"
-                    " ORDER BY timestamp, rowid",
-                    (run_id, limit),
-                ).fetchall()
-        return [LogLine(run_id, rows.time(row[0]), row[1], row[2]) for row in found]
 
 
 def create_run(
@@ -372,26 +299,12 @@ def create_run(
     return read_run(conn, run_id)
 
 
-def _insert_logs(conn: sqlite3.Connection, lines: Sequence[LogLine]) -> None:
-    conn.executemany(
-        "INSERT INTO logs (flow_run_id, timestamp, level, message) VALUES (?, ?, ?, ?)",
-        [(line.flow_run_id, iso(line.timestamp), line.level, line.message) for line in lines],
-    )
-
-
-def _state_of(conn: sqlite3.Connection, run_id: str) -> str:
-    row = conn.execute("SELECT state_type FROM flow_runs WHERE id = ?", (run_id,)).fetchone()
-    if row is None:
-        raise _run_not_found(run_id)
-    return str(row[0])
-
-
 def read_run(conn: sqlite3.Connection, run_id: str) -> FlowRun:
     row = conn.execute(
         f"SELECT {rows.RUN_COLUMNS} FROM {rows.RUN_FROM} WHERE r.id = ?", (run_id,)
     ).fetchone()
     if row is None:
-        raise _run_not_found(run_id)
+        raise rows.run_not_found(run_id)
     return rows.flow_run(row)
 
 
@@ -416,12 +329,6 @@ def write_state(
          now, run_id),
     )  # fmt: skip
     record_state(conn, run_id, state_type.value, state_name, message, now)
-
-
-def _run_not_found(run_id: str) -> ObjectNotFound:
-    return ObjectNotFound(
-        f"flow run {run_id!r} not found", hint="'flowplan flow-run ls' lists runs"
-    )
 
 
 def record_state(

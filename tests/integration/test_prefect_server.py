@@ -372,3 +372,42 @@ def test_triggers_become_prefect_automations(
     write(root, {"prefect.yaml": text.split("            triggers:")[0]})
     assert cli("apply", "--auto-approve").code == 0
     assert [a["name"] for a in api.post("automations/filter", json={}).json()] == ["by hand"]
+
+
+READ_SECRETS = """
+import asyncio, json
+from prefect.blocks.system import Secret
+from prefect.utilities.templating import resolve_block_document_references
+template = {"whole": "{{ prefect.blocks.secret.db }}",
+            "field": "{{ prefect.blocks.secret.db.password }}",
+            "text": "{{ prefect.blocks.secret.token }}"}
+print(json.dumps({"get": Secret.load("db").get(), "token": Secret.load("token").get(),
+                  "resolved": asyncio.run(resolve_block_document_references(template))}))
+"""
+
+
+def test_prefect_reads_a_json_secret_set_by_flowplan_as_an_object(
+    prefect_server: PrefectServer, prefect_api: Proxy, tmp_path: Path
+) -> None:
+    """A secret holding a JSON object is stored as one (Prefect's Secret block with a dict), so
+    Prefect's templating reads its fields as flowplan's does (stored as text, the field was
+    refused: "Could not resolve the keypath"); other text stays text."""
+    backend = PrefectBackend(prefect_api.url)
+    backend.set_secret("db", '{"user": "app", "password": "pw-123"}')
+    backend.set_secret("token", '["looks", "like", "JSON"]')  # not an object: text
+    done = subprocess.run(
+        [str(PREFECT.parent / "python"), "-c", READ_SECRETS], cwd=tmp_path,
+        env=prefect_env(prefect_server.home, prefect_server.url), capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    read = json.loads(done.stdout.strip().splitlines()[-1])
+    assert read["get"] == {"user": "app", "password": "pw-123"}
+    assert read["token"] == ["looks", "like", "JSON"]  # Secret.get() parses any JSON text
+    assert read["resolved"] == {"whole": {"user": "app", "password": "pw-123"},
+                                "field": "pw-123", "text": '["looks", "like", "JSON"]'}  # fmt: skip
+    # flowplan reads back the same JSON, and replacing it keeps the shape
+    assert json.loads(backend.read_secret_value("db")) == {"user": "app", "password": "pw-123"}
+    backend.set_secret("db", '{"password": "pw-456"}', overwrite=True)
+    assert json.loads(backend.read_secret_value("db")) == {"password": "pw-456"}
+    backend.close()

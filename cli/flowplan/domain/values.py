@@ -11,6 +11,7 @@ plan, apply, the command-line options and the Python API.
 - Seconds given on the command line (poll intervals, timeouts): finite and within bounds.
 - Durations written as text (`30d`, `12h`: `flow-run delete --older-than`, the run retention
   setting): a whole number and a unit.
+- Secrets: text; one holding a JSON object is that object (`secret_value`).
 """
 
 from __future__ import annotations
@@ -136,3 +137,14 @@ def parse_duration(what: str, text: str) -> timedelta:
     if not 0 < seconds <= MAX_WAIT:
         raise InvalidInput(f"{what}: {text!r} must be more than 0 and at most 10 years")
     return timedelta(seconds=seconds)
+
+
+def secret_value(text: str) -> Any:
+    """A secret as Prefect's Secret block holds it: a JSON object is that object (its fields
+    are what `{{ prefect.blocks.secret.NAME.field }}` reads; whole, it fills a mapping such as
+    `env`), any other text is text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, dict) else text

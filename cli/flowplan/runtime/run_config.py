@@ -22,6 +22,7 @@ from flowplan.backends import variable_reader
 from flowplan.backends.protocol import Backend
 from flowplan.domain.job_config import WorkPoolJobConfiguration, checked_fields
 from flowplan.domain.objects import Deployment, FlowRun, WorkPool
+from flowplan.domain.values import secret_value
 from flowplan.errors import FlowplanError, ObjectNotFound
 from flowplan.templating import Placeholder, resolve_references, secret_name
 
@@ -50,23 +51,12 @@ def job_configuration(
             ) from None
         used.append(name)
         fields = placeholder.name.split(".")[4:]
-        return _field(value, name, fields) if fields else _json_object_or_text(value)
+        return _field(value, name, fields) if fields else secret_value(value)
 
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     resolved = checked_fields(resolve_references(fields, variable_reader(backend), block))
     env = {**resolved["env"], SECRETS_ENV: ",".join(dict.fromkeys(used))}
     return dataclasses.replace(config, **{**resolved, "env": env})
-
-
-def _json_object_or_text(secret: str) -> Any:
-    """A secret holding a JSON object is that object (as Prefect's Secret block with a dict
-    value: whole, it fills a mapping such as `env`; inside text it is refused); any other
-    secret is its text."""
-    try:
-        value = json.loads(secret)
-    except ValueError:
-        return secret
-    return value if isinstance(value, dict) else secret
 
 
 def _field(secret: str, name: str, fields: list[str]) -> Any:

@@ -22,6 +22,7 @@ from flowplan.domain.pool_rules import (
     pool_changes,
     pool_in_use,
 )
+from flowplan.domain.values import secret_value
 from flowplan.errors import FlowplanError, InvalidInput, ObjectAlreadyExists, ObjectNotFound
 
 LEASE_PREFIX = (
@@ -207,10 +208,14 @@ class ResourcesMixin:
         return str(block_type["id"]), str(schemas[0]["id"])
 
     def set_secret(self, name: str, value: str, *, overwrite: bool = False) -> SecretInfo:
+        """A Secret block; a JSON object is stored as one, so that Prefect's own runs read its
+        fields (`{{ prefect.blocks.secret.NAME.field }}`, `Secret.load(NAME).get()["field"]`)
+        as flowplan's do."""
         check_key_name("secret", name)
         type_id, schema_id = self._secret_ids()
+        stored = secret_value(value)
         body = {"name": name, "block_type_id": type_id, "block_schema_id": schema_id,
-                "data": {"value": value}, "is_anonymous": False}  # fmt: skip
+                "data": {"value": stored}, "is_anonymous": False}  # fmt: skip
         try:
             self.api.post("block_documents/", body)
         except ObjectAlreadyExists:
@@ -220,7 +225,7 @@ class ResourcesMixin:
                 ) from None
             document = self._secret_document(name)
             self.api.patch(f"block_documents/{document['id']}",
-                           {"data": {"value": value}, "merge_existing_data": False})  # fmt: skip
+                           {"data": {"value": stored}, "merge_existing_data": False})  # fmt: skip
         return self._secret_info(self._secret_document(name))
 
     def _secret_document(self, name: str, *, values: bool = False) -> dict[str, Any]:

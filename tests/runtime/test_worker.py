@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,29 @@ def started(
     assert not thread.is_alive()
 
 
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The store's directory, where the runs' engines find it too."""
+    monkeypatch.setenv("FLOWPLAN_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@contextmanager
+def running(home: Path, **options: Any) -> Iterator[list[str]]:
+    """A worker on `pool` in this process until the block ends; what it said."""
+    said: list[str] = []
+    settings = WorkerOptions(**{"pool": "pool", "poll_interval": 0.05, **options})
+    worker = Worker(store(home), settings, say=said.append, connect=lambda: store(home))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        yield said
+    finally:
+        worker.stop()
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+
+
 def test_heartbeats_go_on_while_the_scheduler_is_stuck(
     started: tuple[Worker, list[str]], shared: dict[str, Any]
 ) -> None:
@@ -120,10 +144,8 @@ def test_backoff_doubles_from_half_a_second_up_to_a_minute() -> None:
 
 
 def test_a_worker_with_a_retention_deletes_the_finished_runs_older_than_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, home: Path
 ) -> None:
-    home = tmp_path / "home"
-    monkeypatch.setenv("FLOWPLAN_HOME", str(home))
     backend = store(home)
     deployment(backend, tmp_path)
     old, recent = (backend.create_flow_run("f/d") for _ in range(2))
@@ -134,17 +156,8 @@ def test_a_worker_with_a_retention_deletes_the_finished_runs_older_than_it(
         "UPDATE flow_runs SET end_time = ? WHERE id = ?",
         (iso(utcnow() - timedelta(days=3)), old.id),
     )  # backdated straight in the store: nothing else makes a run 3 days old
-    said: list[str] = []
-    options = WorkerOptions(pool="pool", retention=timedelta(days=2), poll_interval=0.05)
-    worker = Worker(store(home), options, say=said.append, connect=lambda: store(home))
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
+    with running(home, retention=timedelta(days=2)) as said:
         wait_for("the retention's pass", lambda: any(line.startswith("Deleted") for line in said))
-    finally:
-        worker.stop()
-        thread.join(timeout=120)
-    assert not thread.is_alive()
     left = {run.id for run in backend.read_flow_runs(deployment="f/d")}
     assert old.id not in left and recent.id in left
     assert [line for line in said if line.startswith("Deleted")] == [
@@ -163,30 +176,19 @@ def f(n: int = 1):
 
 
 def test_a_run_that_ends_without_a_final_state_is_crashed_with_its_last_output(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, home: Path
 ) -> None:
-    home = tmp_path / "home"
-    monkeypatch.setenv("FLOWPLAN_HOME", str(home))
     backend = store(home)
     deployment(backend, tmp_path, name="crash", source=CRASHING)
     deployment(backend, tmp_path, name="fine")
     crashing, fine = backend.create_flow_run("f/crash"), backend.create_flow_run("f/fine")
-    said: list[str] = []
-    options = WorkerOptions(pool="pool", poll_interval=0.05)
-    worker = Worker(store(home), options, say=said.append, connect=lambda: store(home))
-    thread = threading.Thread(target=worker.run)
-    thread.start()
 
     def final(run_id: str) -> bool:
         return backend.read_flow_run(run_id).state.type.is_final
 
-    try:
+    with running(home) as said:
         wait_for("both runs to end", lambda: final(crashing.id) and final(fine.id))
         wait_for("the worker to say so", lambda: len([s for s in said if "Flow run" in s]) >= 2)
-    finally:
-        worker.stop()
-        thread.join(timeout=120)
-    assert not thread.is_alive()
     state = backend.read_flow_run(crashing.id).state
     assert state.type is StateType.CRASHED
     assert state.message is not None
@@ -214,28 +216,15 @@ def f(n: int = 1):
 """
 
 
-def test_a_cancelled_run_is_stopped_and_recorded_cancelled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    home = tmp_path / "home"
-    monkeypatch.setenv("FLOWPLAN_HOME", str(home))
+def test_a_cancelled_run_is_stopped_and_recorded_cancelled(tmp_path: Path, home: Path) -> None:
     backend = store(home)
     deployment(backend, tmp_path, name="slow", source=SLOW)
     run = backend.create_flow_run("f/slow")
-    said: list[str] = []
-    options = WorkerOptions(pool="pool", poll_interval=0.05)
-    worker = Worker(store(home), options, say=said.append, connect=lambda: store(home))
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
+    with running(home) as said:
         wait_for("the run to start", lambda: any(
             line.message == "started" for line in backend.read_logs(run.id)))  # fmt: skip
         backend.cancel_flow_run(run.id)
         wait_for("the run to be cancelled",
                  lambda: backend.read_flow_run(run.id).state.type is StateType.CANCELLED)  # fmt: skip
         wait_for("the worker to say so", lambda: f"Flow run {run.name!r} cancelled." in said)
-    finally:
-        worker.stop()
-        thread.join(timeout=120)
-    assert not thread.is_alive()
     assert backend.read_flow_run(run.id).state.message == "Cancelled: the run's process was stopped"

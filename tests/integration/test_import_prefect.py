@@ -153,3 +153,27 @@ def test_a_concurrency_limit_with_a_strategy_plans_no_change_and_round_trips(
     assert entry["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
     planned = cli("plan", "--detailed-exitcode")
     assert planned.code == 0, planned.out + planned.err
+
+
+def test_new_deployments_sharing_a_new_queue_apply_at_once(
+    prefect_api: Proxy, project: Callable[..., Path], cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # the server makes a queue a deployment names when the pool lacks it: two such writes at
+    # once collided on PostgreSQL (a unique constraint: 409 "Data integrity conflict")
+    lines = ["name: queued", "deployments:"]
+    for i in range(12):
+        lines += [f"- name: d{i:02d}", "  entrypoint: flows/etl.py:etl",
+                  "  work_pool: {name: queued-pool, work_queue_name: helm}"]  # fmt: skip
+    lines += ["work_pools:", "- name: queued-pool", "  type: process"]
+    project({"flows/etl.py": FLOW, "prefect.yaml": "\n".join(lines) + "\n"})
+    monkeypatch.setenv("FLOWPLAN_API_URL", prefect_api.url)
+    applied = cli("apply", "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    assert "Apply complete: 13 added" in applied.out
+    deployments = PrefectBackend(prefect_api.url).read_deployments()
+    assert sorted((d.name, d.work_queue_name) for d in deployments) == [
+        (f"d{i:02d}", "helm") for i in range(12)
+    ]
+    planned = cli("plan", "--detailed-exitcode")
+    assert planned.code == 0, planned.out + planned.err

@@ -167,6 +167,18 @@ def test_upsert_creates_then_updates_in_place(pool: Backend) -> None:
     assert len(pool.read_deployments()) == 1
 
 
+def test_concurrency_options_read_back_as_given(pool: Backend) -> None:
+    # Prefect 3.9 answers grace_period_seconds: null when it was not given
+    options = {"collision_strategy": "CANCEL_NEW"}
+    made = pool.upsert_deployments([spec(concurrency_limit=1, concurrency_options=options)])[0]
+    assert made.concurrency_options == options
+    assert pool.read_deployment("etl/nightly").concurrency_options == options
+    assert [d.concurrency_options for d in pool.read_deployments()] == [options]
+    graced = {"collision_strategy": "ENQUEUE", "grace_period_seconds": 120}
+    pool.upsert_deployments([spec(concurrency_limit=2, concurrency_options=graced)])
+    assert pool.read_deployment("etl/nightly").concurrency_options == graced
+
+
 def test_absent_paused_and_schedules_are_left_alone(pool: Backend) -> None:
     cron = ScheduleSpec(CronSchedule("0 2 * * *"), slug="nightly")
     pool.upsert_deployments([spec(paused=True, schedules=(cron,))])

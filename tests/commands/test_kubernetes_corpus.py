@@ -17,7 +17,7 @@ import pytest
 from flowplan.backends.local import LocalBackend
 from flowplan.project.loader import load_file
 from tests.conftest import Result, corpus_files
-from tests.plan.test_importing_corpus import stub_flows
+from tests.plan.corpus_round_trip import stub_flows
 
 pytestmark = pytest.mark.corpus
 

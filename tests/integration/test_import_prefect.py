@@ -118,3 +118,62 @@ def test_deployments_made_by_prefect_deploy_are_imported_and_taken_over(
     assert again.code == 0, again.out + again.err
     assert again.out.splitlines()[-1] == "Plan: 0 to add, 0 to change, 0 to destroy."
     assert httpx.get(f"{prefect_api.url}/health").status_code == 200
+
+
+LIMITED = """\
+name: limited
+deployments:
+- name: one-at-a-time
+  entrypoint: flows/etl.py:etl
+  concurrency_limit: {limit: 1, collision_strategy: CANCEL_NEW}
+  work_pool: {name: limited-pool}
+work_pools:
+- name: limited-pool
+  type: process
+"""
+
+
+def test_a_concurrency_limit_with_a_strategy_plans_no_change_and_round_trips(
+    prefect_api: Proxy, project: Callable[..., Path], cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # Prefect 3.9 reads the options back with grace_period_seconds: null added
+    root = project({"flows/etl.py": FLOW, "prefect.yaml": LIMITED})
+    monkeypatch.setenv("FLOWPLAN_API_URL", prefect_api.url)
+    applied = cli("apply", "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    planned = cli("plan", "--detailed-exitcode")
+    assert planned.code == 0, planned.out + planned.err
+    (root / "prefect.yaml").write_text(LIMITED.partition("deployments:")[0] + "work_pools:"
+                                       + LIMITED.partition("work_pools:")[2])  # fmt: skip
+    imported = cli("import")
+    assert imported.code == 0, imported.err
+    assert "warning" not in imported.err
+    (entry,) = load_file(root / "prefect.yaml").data["deployments"]
+    assert entry["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    planned = cli("plan", "--detailed-exitcode")
+    assert planned.code == 0, planned.out + planned.err
+
+
+def test_new_deployments_sharing_a_new_queue_apply_at_once(
+    prefect_api: Proxy, project: Callable[..., Path], cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # the server makes a queue a deployment names when the pool lacks it: two such writes at
+    # once collided on PostgreSQL (a unique constraint: 409 "Data integrity conflict")
+    lines = ["name: queued", "deployments:"]
+    for i in range(12):
+        lines += [f"- name: d{i:02d}", "  entrypoint: flows/etl.py:etl",
+                  "  work_pool: {name: queued-pool, work_queue_name: helm}"]  # fmt: skip
+    lines += ["work_pools:", "- name: queued-pool", "  type: process"]
+    project({"flows/etl.py": FLOW, "prefect.yaml": "\n".join(lines) + "\n"})
+    monkeypatch.setenv("FLOWPLAN_API_URL", prefect_api.url)
+    applied = cli("apply", "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    assert "Apply complete: 13 added" in applied.out
+    deployments = PrefectBackend(prefect_api.url).read_deployments()
+    assert sorted((d.name, d.work_queue_name) for d in deployments) == [
+        (f"d{i:02d}", "helm") for i in range(12)
+    ]
+    planned = cli("plan", "--detailed-exitcode")
+    assert planned.code == 0, planned.out + planned.err

@@ -15,7 +15,15 @@ from flowplan.backends.local import LocalBackend
 from flowplan.domain.schedules import IntervalSchedule
 from flowplan.domain.specs import HASH_LABEL, DeploymentSpec, ScheduleSpec
 from flowplan.errors import FlowplanError
-from flowplan.plan.apply import Result, _batches, _pool_of, apply_plan, execute, stale_objects
+from flowplan.plan.apply import (
+    Result,
+    _batches,
+    _pool_of,
+    _waves,
+    apply_plan,
+    execute,
+    stale_objects,
+)
 from flowplan.plan.comparable import spec_hash
 from flowplan.plan.compute import PlanOptions, compute_plan
 from flowplan.plan.model import Change, Plan
@@ -290,6 +298,20 @@ def test_batches_split_at_deletes_and_at_their_size() -> None:
     assert [[c.key for c in b] for b in _batches(changes)] == [
         ["a", "b"], ["c"], ["d"], ["e", "f", "g"]]  # fmt: skip
     assert len(_batches([change("create", str(i)) for i in range(1001)])) == 3
+
+
+def test_the_first_deployment_naming_each_queue_goes_before_the_rest() -> None:
+    def change(key: str, pool: str, queue: str | None, action: str = "create") -> Change:
+        after = {"work_pool_name": pool, "work_queue_name": queue}
+        return Change(action, "deployment", key, after=after)  # type: ignore[arg-type]
+
+    changes = [change("a", "p", "helm"), change("b", "p", "helm"), change("c", "p", None),
+               change("d", "p", "default"), change("e", "q", "helm"), change("f", "p", "fast"),
+               change("g", "p", "fast"), change("h", "p", "slow", "delete")]  # fmt: skip
+    assert [[c.key for c in wave] for wave in _waves(changes)] == [
+        ["a", "e", "f"], ["b", "c", "d", "g", "h"]]  # fmt: skip
+    assert [[c.key for c in wave] for wave in _waves(changes[2:4])] == [["c", "d"]]
+    assert _waves([]) == []
 
 
 def test_the_pool_of_each_kind_of_change() -> None:

@@ -50,6 +50,24 @@ def _pool_of(change: Change) -> str | None:
     return None
 
 
+def _waves(changes: list[Change]) -> list[list[Change]]:
+    """The first deployment naming each work queue, then the rest: a Prefect server makes a
+    queue a deployment names when its pool lacks it, and two such writes at once collide on
+    PostgreSQL (a unique constraint), so the writes that may make a queue do not share one."""
+    first: list[Change] = []
+    rest: list[Change] = []
+    queues: set[tuple[str | None, str]] = set()
+    for change in changes:
+        queue = (change.after or {}).get("work_queue_name")
+        key = (_pool_of(change), str(queue))
+        if change.action == "delete" or queue in (None, "default") or key in queues:
+            rest.append(change)
+        else:
+            queues.add(key)
+            first.append(change)
+    return [wave for wave in (first, rest) if wave]
+
+
 def execute(change: Change, backend: Backend) -> None:
     after = change.after or {}
     changed = {field.name: field.after for field in change.fields}
@@ -155,8 +173,9 @@ def apply_plan(
                     continue
             results.update({id(change): run(change) for change in batch})
         results.update({id(c): run(c) for c in rest if id(c) not in results})
-    elif rest:
-        with ThreadPoolExecutor(min(backend.write_concurrency, len(rest))) as pool:
-            for change, result in zip(rest, pool.map(run, rest), strict=True):
-                results[id(change)] = result
+    else:
+        for wave in _waves(rest):
+            with ThreadPoolExecutor(min(backend.write_concurrency, len(wave))) as pool:
+                for change, result in zip(wave, pool.map(run, wave), strict=True):
+                    results[id(change)] = result
     return [results[id(change)] for change in todo]

@@ -147,8 +147,16 @@ def deployment(data: Mapping[str, Any], flow_name: str) -> Deployment:
         pull_steps=data.get("pull_steps") or None, entrypoint=data.get("entrypoint"),
         path=data.get("path"), work_pool_name=data.get("work_pool_name"),
         work_queue_name=data.get("work_queue_name"), last_polled=when(data.get("last_polled")),
-        concurrency_options=data.get("concurrency_options"),
+        concurrency_options=_options(data.get("concurrency_options")),
     )  # fmt: skip
+
+
+def _options(data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A deployment's concurrency options as set: Prefect 3.9 answers every option it knows,
+    null where unset (`grace_period_seconds`: null = the server's setting), which a project
+    file says by leaving the key out."""
+    found = {key: value for key, value in (data or {}).items() if value is not None}
+    return found or None
 
 
 def work_pool(data: Mapping[str, Any]) -> WorkPool:

@@ -1,0 +1,364 @@
+"""The fork server's side, in this process: its loop given real orders over a real socket pair
+(forking real runs of the engine), and its parts: receiving an order with its descriptor,
+reaping children, refusing to fork beside threads. (test_infrastructure.py runs it as the
+worker does, in a process of its own; mutmut only sees what runs in the test process.)"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flowplan.domain.objects import StateType
+from flowplan.runtime import forkserver
+from flowplan.runtime.infrastructure import Exit
+from tests.runtime.helpers import deployment, store
+
+
+def pair() -> tuple[socket.socket, socket.socket]:
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+
+def test_an_order_is_received_with_its_descriptor() -> None:
+    ours, theirs = pair()
+    read, write = os.pipe()
+    try:
+        socket.send_fds(ours, [b"run-1\n{}"], [write])
+        buffer = bytearray(64)
+        size, fds, truncated = forkserver._receive(theirs, buffer)
+        assert (bytes(buffer[:size]), len(fds), truncated) == (b"run-1\n{}", 1, False)
+        os.write(fds[0], b"through")  # the same pipe, another descriptor
+        assert os.read(read, 16) == b"through"
+        os.close(fds[0])
+        # two descriptors come as two; an order larger than the buffer is cut short
+        socket.send_fds(ours, [b"x" * 100], [write, write])
+        size, fds, truncated = forkserver._receive(theirs, buffer)
+        assert (size, len(fds), truncated) == (64, 2, True)
+        for fd in fds:
+            os.close(fd)
+        ours.send(b"plain")  # no descriptor
+        size, fds, truncated = forkserver._receive(theirs, buffer)
+        assert (bytes(buffer[:size]), fds, truncated) == (b"plain", [], False)
+        ours.close()
+        assert forkserver._receive(theirs, buffer) == (0, [], False)
+    finally:
+        for fd in (read, write):
+            os.close(fd)
+        theirs.close()
+
+
+def _ended(pid: int) -> None:
+    """Wait until child `pid` has ended, without reaping it."""
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+
+
+def test_ended_children_are_reported_with_their_exit_code_or_signal() -> None:
+    ours, theirs = pair()
+    exited = os.fork()
+    if exited == 0:
+        os._exit(3)
+    killed = os.fork()
+    if killed == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+        os._exit(0)
+    try:
+        _ended(exited)
+        _ended(killed)
+        forkserver._reap(theirs)
+        theirs.close()
+        messages = set()
+        while message := ours.recv(100):
+            messages.add(message.decode())
+        assert {f"exit {exited} 3", f"exit {killed} -9"} <= messages
+        forkserver._reap(ours)  # nothing left to reap: returns
+    finally:
+        ours.close()
+
+
+def test_reaping_stops_at_a_child_still_running() -> None:
+    ours, theirs = pair()
+    read, write = os.pipe()
+    running = os.fork()
+    if running == 0:
+        os.close(write)
+        os.read(read, 1)  # until the test lets it end
+        os._exit(0)
+    os.close(read)
+    try:
+        forkserver._reap(theirs)  # returns at once: the child runs on
+        ours.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            ours.recv(100)
+    finally:
+        os.close(write)
+        os.waitpid(running, 0)
+        ours.close()
+        theirs.close()
+
+
+def test_threads_are_named_when_they_forbid_a_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    stop = threading.Event()
+    holder = threading.Thread(target=stop.wait, name="lock-holder")
+    holder.start()
+    try:
+        why = forkserver.threads_running()
+        count = len(list(Path("/proc/self/task").iterdir()))
+        assert why.startswith(f"{count - 1} other thread(s) are running (")
+        assert "lock-holder" in why and "MainThread" not in why
+
+        # without /proc, Python's own count
+        def no_proc(path: str) -> list[str]:
+            raise OSError(path)
+
+        monkeypatch.setattr(os, "listdir", no_proc)
+        why = forkserver.threads_running()
+        assert why.startswith(f"{threading.active_count() - 1} other thread(s) are running (")
+    finally:
+        stop.set()
+        holder.join()
+
+
+def _in_child(action: str) -> str:
+    """What `action` (a forkserver function) says in a forked child: a single thread."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        result = forkserver.threads_running() if action == "threads" else ""
+        os.write(write, json.dumps(result).encode())
+        os._exit(0)
+    os.close(write)
+    data = b""
+    while chunk := os.read(read, 4096):
+        data += chunk
+    os.close(read)
+    os.waitpid(pid, 0)
+    return str(json.loads(data))
+
+
+def test_a_single_threaded_process_may_fork() -> None:
+    assert _in_child("threads") == ""
+
+
+def test_the_process_is_named() -> None:
+    comm = Path("/proc/self/comm")
+    before = comm.read_text().strip()
+    try:
+        forkserver._name("fp-test-name")
+        assert comm.read_text().strip() == "fp-test-name"
+    finally:
+        forkserver._name(before)
+
+
+@contextlib.contextmanager
+def _server_state() -> Iterator[None]:
+    """What `serve` changes in its process, put back (it is meant to own its process)."""
+    sigchld = signal.getsignal(signal.SIGCHLD)
+    comm = Path("/proc/self/comm").read_text().strip()
+    streams = sys.stdout, sys.stderr
+    # the runs' `print` reaches their descriptors 1 and 2, as in a server of its own
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+    try:
+        yield
+    finally:
+        sys.stdout.close()
+        sys.stderr.close()
+        sys.stdout, sys.stderr = streams
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, sigchld)
+        gc.unfreeze()
+        forkserver._name(comm)
+
+
+def _read_all(fd: int) -> str:
+    data = b""
+    while chunk := os.read(fd, 65536):
+        data += chunk
+    os.close(fd)
+    return data.decode()
+
+
+def test_the_server_forks_runs_refuses_bad_orders_and_stops_when_the_worker_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    backend = store(home)
+    source = """
+        import os, sys
+        from flowplan import flow
+
+        @flow
+        def f(n: int = 1):
+            print(f"n={n} mark={os.environ.get('RUN_MARK')} gone={os.environ.get('GONE_VAR')}")
+            print(f"session={os.getsid(0) == os.getpid()} stdin={os.read(0, 10)!r}")
+            print("to stderr", file=sys.stderr)
+        """
+    deployment(backend, tmp_path, source=source)
+    run = backend.create_flow_run("f/d", parameters={"n": 4})
+    monkeypatch.setenv("GONE_VAR", "present")
+    monkeypatch.delenv("FLOWPLAN_REPORTER", raising=False)
+    ours, theirs = pair()
+    outputs = [os.pipe() for _ in range(4)]
+    order = {"env": {"FLOWPLAN_HOME": str(home), "RUN_MARK": "m1"}, "unset": ["GONE_VAR"],
+             "cwd": str(tmp_path)}  # fmt: skip
+    socket.send_fds(ours, [b"%s\n%s" % (run.id.encode(), json.dumps(order).encode())],
+                    [outputs[0][1]])  # fmt: skip
+    missing = {"env": {}, "cwd": str(tmp_path / "no-such-directory")}
+    socket.send_fds(ours, [b"run-x\n" + json.dumps(missing).encode()], [outputs[1][1]])
+    socket.send_fds(ours, [b"no-newline"], [outputs[2][1]])  # malformed: refused
+    socket.send_fds(ours, [b"two\n{}"], [outputs[3][1], outputs[3][1]])  # two descriptors
+    ours.send(b"none\n{}")  # no descriptor
+    for _, write in outputs:
+        os.close(write)
+    ours.shutdown(socket.SHUT_WR)  # then the worker is gone: the server stops
+    with _server_state():
+        assert forkserver.serve(theirs.detach()) == 0
+    answers = []
+    with contextlib.suppress(OSError):
+        while answer := ours.recv(4096):
+            answers.append(answer.decode())
+    ours.close()
+    started = [a for a in answers if a.startswith("started ")]
+    assert [a.rsplit(" ", 1)[0] for a in started] == [f"started {run.id}", "started run-x"]
+    refusal = "the order was malformed or larger than 1 MB"
+    assert [a for a in answers if a.startswith("refused ")] == [
+        f"refused  {refusal}", f"refused two {refusal}", f"refused none {refusal}"
+    ]  # fmt: skip
+    pids = [int(a.rsplit(" ", 1)[1]) for a in started]
+    codes = {}
+    for answer in answers:  # children that ended while the server still ran: reported
+        if answer.startswith("exit "):
+            codes[int(answer.split()[1])] = int(answer.split()[2])
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError):
+            codes[pid] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    assert [codes[pid] for pid in pids] == [0, 1]
+    output = _read_all(outputs[0][0])
+    assert "n=4 mark=m1 gone=None" in output
+    assert "session=True stdin=b''" in output
+    assert "to stderr" in output and "Finished in state Completed()" in output
+    assert backend.read_flow_run(run.id).state.type is StateType.COMPLETED
+    assert "n=4 mark=m1 gone=None" in [line.message for line in backend.read_logs(run.id)]
+    assert _read_all(outputs[1][0]).startswith(
+        "flowplan engine: FileNotFoundError: [Errno 2] No such file or directory:"
+    )
+    for read, _ in outputs[2:]:  # refused: the server kept no end of these pipes
+        assert _read_all(read) == ""
+
+
+def test_a_forked_run_reports_when_its_engine_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowplan.runtime import engine
+
+    def broken(argv: list[str]) -> int:
+        raise KeyboardInterrupt()
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a child, as the server's: `_child` returns the code it exits with
+        os.close(read)
+        monkeypatch.setattr(engine, "main", broken)
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115  (not pytest's capture)
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        os._exit(forkserver._child("r1", {"env": {}, "cwd": str(tmp_path)}, write))
+    os.close(write)
+    assert _read_all(read) == "flowplan engine: KeyboardInterrupt: \n"
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 1
+
+
+def test_the_workers_side_follows_exits_early_or_late_and_the_servers_death(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "fake_server.py"
+    # a fake server: writes each order into the run's output, answers as the run id asks
+    script.write_text(
+        "import os, socket, sys\n"
+        "channel = socket.socket(fileno=int(sys.argv[1]))\n"
+        "while True:\n"
+        "    message, fds, _, _ = socket.recv_fds(channel, 4096, 2)\n"
+        "    if not message:\n"
+        "        break\n"
+        "    for fd in fds:\n"
+        "        os.write(fd, message.split(b'\\n', 1)[1])\n"
+        "        os.close(fd)\n"
+        "    run_id = message.split(b'\\n')[0].decode()\n"
+        "    if run_id == 'bad':\n"
+        "        channel.send(f'refused {run_id} not today'.encode())\n"
+        "    elif run_id == 'die':\n"
+        "        sys.exit(7)\n"
+        "    else:\n"
+        "        pid = 1000 + len(run_id)\n"
+        "        channel.send(f'started {run_id} {pid}'.encode())\n"
+        "        if run_id == 'early':\n"
+        "            channel.send(f'exit {pid} 5'.encode())\n"
+    )
+    deaths: list[str] = []
+    server = forkserver.ForkServer([sys.executable, str(script)], on_death=deaths.append)
+    env = {**os.environ, "ADDED": "1"}
+    env.pop("HOME", None)
+    pid, output = server.fork("early", env, str(tmp_path))
+    # only the changes to this process's environment travel
+    assert pid == 1005
+    assert json.loads(_read_all(output)) == {
+        "cwd": str(tmp_path), "env": {"ADDED": "1"}, "unset": ["HOME"]
+    }  # fmt: skip
+    early = forkserver.Forked()
+    server.follow(pid, early)  # its exit may have come before: kept, then given
+    assert early.done.wait(30)
+    assert early.exit == Exit(5)
+    with pytest.raises(forkserver.ForkRefused, match=r"^not today$"):
+        server.fork("bad", env, str(tmp_path))
+    pid, output = server.fork("late", env, str(tmp_path))
+    os.close(output)
+    late = forkserver.Forked()
+    server.follow(pid, late)
+    with pytest.raises(forkserver.ForkRefused, match="the fork server did not answer"):
+        server.fork("die", env, str(tmp_path))
+    assert late.done.wait(30)
+    assert late.exit is not None and late.exit.code == 255
+    assert late.exit.reason == server.death
+    assert server.death.startswith("the worker's fork server died (")
+    assert server.death.endswith("; the run's process was ended")
+    assert deaths == [server.death] and server.alive is False
+    after = forkserver.Forked()
+    server.follow(1234, after)  # a run followed after the death ends at once
+    assert after.exit == Exit(255, server.death)
+    with pytest.raises(forkserver.ForkRefused, match="the fork server is gone"):
+        server.fork("again", env, str(tmp_path))
+    server.close()
+
+
+def test_a_closed_server_tells_nobody_of_its_death(tmp_path: Path) -> None:
+    script = tmp_path / "idle.py"
+    script.write_text(
+        "import socket, sys\n"
+        "channel = socket.socket(fileno=int(sys.argv[1]))\n"
+        "while channel.recv(4096):\n"
+        "    pass\n"
+    )
+    deaths: list[str] = []
+    server = forkserver.ForkServer([sys.executable, str(script)], on_death=deaths.append)
+    server.close()
+    assert server.process.returncode == 0
+    for thread in threading.enumerate():
+        if thread.name == "flowplan-forkserver":
+            thread.join(30)
+    assert server.alive is False and deaths == []
+
+
+def test_a_forked_run_finishes_once() -> None:
+    forked = forkserver.Forked()
+    forked.finish(Exit(0))
+    forked.finish(Exit(1))
+    assert forked.exit == Exit(0) and forked.done.is_set()

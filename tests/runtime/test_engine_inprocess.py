@@ -19,8 +19,9 @@ from flowplan import masking
 from flowplan.backends.local import LocalBackend
 from flowplan.domain.objects import FlowRun, LogLine, StateType
 from flowplan.errors import FlowplanError
-from flowplan.runtime import context, control, engine, reporter
+from flowplan.runtime import context, control, engine, forkserver, reporter
 from flowplan.runtime.logs import LogSink
+from flowplan.runtime.reporter_server import ReporterServer
 from flowplan.runtime.run_config import SECRETS_ENV
 from tests.runtime.helpers import deployment, store
 
@@ -217,8 +218,9 @@ def test_a_flow_past_its_timeout_is_timed_out_and_the_worker_told(eng: Engine, k
     assert (run.state.type, run.state.name) == (StateType.FAILED, "TimedOut")
     assert run.state.message == "Flow run exceeded timeout of 0.5 seconds"
     assert eng.recorder is not None
-    watched = [call[2] for call in eng.recorder.calls if call[0] == "flow_call"]
-    assert watched == [0.5, None]  # the call and its end, for the worker to enforce it too
+    watched = [call[1:] for call in eng.recorder.calls if call[0] == "flow_call"]
+    # the call and its end, for the worker to enforce it too
+    assert watched == [(run.id, 0.5), (run.id, None)]
     # the alarm is off and its handler back
     assert signal.getsignal(signal.SIGALRM) == previous
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
@@ -389,6 +391,8 @@ def test_check_parameters_directly() -> None:
         engine._check_parameters({"m": 1}, {"type": "object", "properties": {"n": {}}})
     with pytest.raises(FlowplanError, match="missing required"):
         engine._check_parameters({}, {"properties": {"n": {}}, "required": ["n"]})
+    # a schema the validator cannot apply (users wrote it) checks nothing rather than failing
+    engine._check_parameters({"n": 1}, {"properties": {"n": {"$ref": "#/definitions/gone"}}})
 
 
 def test_an_entrypoint_gone_at_run_time(eng: Engine) -> None:
@@ -528,7 +532,8 @@ def test_sigterm_interrupts_the_flow_runs_its_finally_and_ends_the_process_by_it
     with pytest.raises(control.Terminated):
         eng.run(run.id)
     assert ended == [True]
-    assert "flowplan engine: the run was stopped (SIGTERM)" in capsys.readouterr().err
+    err = capsys.readouterr().err.splitlines()
+    assert "flowplan engine: the run was stopped (SIGTERM)" in err
     assert "cleaned up" in eng.messages(run)
     # no state: the worker reads the end by SIGTERM as "stopped"
     assert eng.backend.read_flow_run(run.id).state.type is StateType.RUNNING
@@ -606,5 +611,98 @@ def test_uses_prefect_when_the_flow_file_mentions_it_or_it_is_imported(
     monkeypatch.setattr(engine, "_prefect_installed", lambda: False)
     assert not engine._uses_prefect("p.py:f", tmp_path)
     assert not engine._uses_prefect("package.module.f", tmp_path)
+    (tmp_path / "a:b").mkdir()  # a directory with a colon: the function is after the last
+    (tmp_path / "a:b" / "p.py").write_text("import os\n")
+    monkeypatch.setattr(engine, "_prefect_installed", lambda: True)
+    assert not engine._uses_prefect("a:b/p.py:f", tmp_path)
     monkeypatch.setitem(sys.modules, "prefect", object())  # type: ignore[arg-type]
     assert engine._uses_prefect("plain.py:f", tmp_path)
+
+
+def test_prefect_is_found_where_the_worker_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert engine._prefect_installed() is False  # not in this environment
+    (tmp_path / "prefect").mkdir()
+    (tmp_path / "prefect" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert engine._prefect_installed() is True
+
+
+def test_the_fork_server_is_started_by_its_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[int] = []
+    monkeypatch.setattr(forkserver, "serve", lambda fd: served.append(fd) or 5)
+    assert engine.main(["--fork-server", "7"]) == 5
+    assert served == [7]
+
+
+LIVE = """
+import time
+from pathlib import Path
+from flowplan import flow
+from flowplan.backends.local import LocalBackend
+
+@flow
+def f(db: str = ""):
+    print("early line")
+    deadline = time.monotonic() + 60
+    store = LocalBackend(Path(db))
+    while time.monotonic() < deadline:  # the line reaches the store while the run goes on
+        if any(line.message == "early line" for line in store.read_logs(RUN_ID)):
+            print("seen while running")
+            return
+        time.sleep(0.05)
+    raise RuntimeError("the early line was not written while the run went on")
+"""
+
+
+def _live_run(eng: Engine) -> FlowRun:
+    deployment(eng.backend, eng.tmp_path, source=LIVE.replace("RUN_ID", "__import__('flowplan')"
+               ".runtime.flow_run.id"))  # fmt: skip
+    return eng.backend.create_flow_run(
+        "f/d", parameters={"db": str(eng.tmp_path / "home" / "flowplan.db")}
+    )
+
+
+def test_logs_are_written_while_the_run_goes_on(eng: Engine) -> None:
+    run = _live_run(eng)
+    assert eng.run(run.id) == 0
+    assert "seen while running" in eng.messages(run)
+
+
+def test_through_the_workers_channel_its_thread_writes_the_logs_while_the_run_goes_on(
+    eng: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = _live_run(eng)
+    server = ReporterServer(lambda: store(eng.tmp_path / "home"))
+    try:
+        monkeypatch.setenv(reporter.ENV, server.register(run))
+        code = eng.run(run.id)
+        assert eng.recorder is not None
+        assert isinstance(eng.recorder.inner, reporter.SocketReporter)
+        eng.recorder.inner.close()  # a run's process ends here: nothing to watch any more
+    finally:
+        server.close()
+    assert code == 0
+    assert "seen while running" in eng.messages(run)
+    assert eng.backend.read_flow_run(run.id).state.type is StateType.COMPLETED
+
+
+def test_a_pull_step_that_clones_changes_into_the_clone(eng: Engine) -> None:
+    import subprocess
+
+    repository = eng.tmp_path / "repo"
+    (repository / "flows").mkdir(parents=True)
+    (repository / "flows" / "d.py").write_text(
+        "import os\ndef f():\n    print('in', os.getcwd())\n"
+    )
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for command in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "flow"]):
+        subprocess.run([*git, *command], cwd=repository, check=True)
+    steps = [{"prefect.deployments.steps.git_clone": {"repository": f"file://{repository}"}}]
+    deployment(eng.backend, eng.tmp_path, pull_steps=steps)
+    (eng.tmp_path / "flows" / "d.py").unlink()  # only the clone has the flow
+    run = eng.execute()
+    assert run.state.type is StateType.COMPLETED, run.state.message
+    clone = eng.tmp_path / "elsewhere" / "repo"
+    assert f"in {clone}" in eng.messages(run)

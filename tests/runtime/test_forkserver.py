@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -256,7 +256,72 @@ def test_the_server_forks_runs_refuses_bad_orders_and_stops_when_the_worker_goes
         assert _read_all(read) == ""
 
 
-def test_a_forked_run_reports_when_its_engine_raises(
+def _forked(action: Callable[[], int]) -> int:
+    """`action` in a forked child (a run's process, as the server makes it): its exit code.
+    Under mutmut, the functions the child ran are added to those this test ran (mutmut
+    attributes a mutant's tests by what runs in the test's own process)."""
+    hits_read, hits_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(hits_read)
+        code = 1
+        try:
+            code = action()
+        finally:
+            stats = sys.modules.get("mutmut.state")
+            names = sorted(stats.state()._stats) if stats is not None else []
+            os.write(hits_write, json.dumps(names).encode())
+            os._exit(code)
+    os.close(hits_write)
+    hits = json.loads(_read_all(hits_read) or "[]")
+    stats = sys.modules.get("mutmut.state")
+    if stats is not None:
+        stats.state()._stats.update(hits)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def _streams_to_descriptors() -> None:
+    """`print` to descriptors 1 and 2, as in a server of its own (not pytest's capture)."""
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+
+
+def test_a_run_process_is_set_up_from_its_order_and_runs_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowplan.runtime import engine
+
+    def fake_main(argv: list[str]) -> int:
+        print(f"argv={argv} mark={os.environ.get('RUN_MARK')} gone={os.environ.get('GONE_VAR')}")
+        print(f"cwd={Path.cwd()} session={os.getsid(0) == os.getpid()} stdin={os.read(0, 9)!r}")
+        print(f"term={signal.getsignal(signal.SIGTERM) == signal.SIG_DFL}")
+        print(f"int={signal.getsignal(signal.SIGINT) is signal.default_int_handler}")
+        print(f"comm={Path('/proc/self/comm').read_text().strip()}")
+        print("to stderr", file=sys.stderr, end="")
+        return 4
+
+    monkeypatch.setenv("GONE_VAR", "here")
+    read, write = os.pipe()
+    order = {"env": {"RUN_MARK": "m2"}, "unset": ["GONE_VAR"], "cwd": str(tmp_path)}
+
+    def child() -> int:
+        os.close(read)
+        monkeypatch.setattr(engine, "main", fake_main)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # what the server's process had
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _streams_to_descriptors()
+        return forkserver._child("r1", order, write)
+
+    assert _forked(child) == 4
+    os.close(write)
+    assert _read_all(read).splitlines() == [
+        "argv=['r1'] mark=m2 gone=None",
+        f"cwd={tmp_path} session=True stdin=b''",
+        "term=True", "int=True", "comm=flowplan-run", "to stderr",
+    ]  # fmt: skip
+
+
+def test_a_run_process_reports_when_its_engine_raises(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from flowplan.runtime import engine
@@ -265,16 +330,16 @@ def test_a_forked_run_reports_when_its_engine_raises(
         raise KeyboardInterrupt()
 
     read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # a child, as the server's: `_child` returns the code it exits with
+
+    def child() -> int:
         os.close(read)
         monkeypatch.setattr(engine, "main", broken)
-        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115  (not pytest's capture)
-        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-        os._exit(forkserver._child("r1", {"env": {}, "cwd": str(tmp_path)}, write))
+        _streams_to_descriptors()
+        return forkserver._child("r1", {"env": {}, "cwd": str(tmp_path)}, write)
+
+    assert _forked(child) == 1
     os.close(write)
     assert _read_all(read) == "flowplan engine: KeyboardInterrupt: \n"
-    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 1
 
 
 def test_the_workers_side_follows_exits_early_or_late_and_the_servers_death(

@@ -5,15 +5,13 @@ worker does, in a process of its own; mutmut only sees what runs in the test pro
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import os
 import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -159,27 +157,6 @@ def test_the_process_is_named() -> None:
         forkserver._name(before)
 
 
-@contextlib.contextmanager
-def _server_state() -> Iterator[None]:
-    """What `serve` changes in its process, put back (it is meant to own its process)."""
-    sigchld = signal.getsignal(signal.SIGCHLD)
-    comm = Path("/proc/self/comm").read_text().strip()
-    streams = sys.stdout, sys.stderr
-    # the runs' `print` reaches their descriptors 1 and 2, as in a server of its own
-    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-    try:
-        yield
-    finally:
-        sys.stdout.close()
-        sys.stderr.close()
-        sys.stdout, sys.stderr = streams
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, sigchld)
-        gc.unfreeze()
-        forkserver._name(comm)
-
-
 def _read_all(fd: int) -> str:
     data = b""
     while chunk := os.read(fd, 65536):
@@ -220,13 +197,24 @@ def test_the_server_forks_runs_refuses_bad_orders_and_stops_when_the_worker_goes
     ours.send(b"none\n{}")  # no descriptor
     for _, write in outputs:
         os.close(write)
-    ours.shutdown(socket.SHUT_WR)  # then the worker is gone: the server stops
-    with _server_state():
-        assert forkserver.serve(theirs.detach()) == 0
-    answers = []
-    with contextlib.suppress(OSError):
-        while answer := ours.recv(4096):
-            answers.append(answer.decode())
+    fd = theirs.detach()
+    answers: list[str] = []
+    texts: list[str] = []
+
+    def server() -> int:  # in a process of its own, as the worker starts it: one thread
+        ours.close()
+        _streams_to_descriptors()
+        return forkserver.serve(fd)
+
+    def worker() -> None:
+        os.close(fd)
+        texts.extend(_read_all(read) for read, _ in outputs)  # until the runs ended
+        # every order answered, and both runs' exits reported
+        while sum(a.startswith(("exit ", "refused ")) for a in answers) < 5:
+            answers.append(ours.recv(4096).decode())
+        ours.shutdown(socket.SHUT_WR)  # the worker is gone: the server stops
+
+    assert _forked(server, worker) == 0
     ours.close()
     started = [a for a in answers if a.startswith("started ")]
     assert [a.rsplit(" ", 1)[0] for a in started] == [f"started {run.id}", "started run-x"]
@@ -235,28 +223,21 @@ def test_the_server_forks_runs_refuses_bad_orders_and_stops_when_the_worker_goes
         f"refused  {refusal}", f"refused two {refusal}", f"refused none {refusal}"
     ]  # fmt: skip
     pids = [int(a.rsplit(" ", 1)[1]) for a in started]
-    codes = {}
-    for answer in answers:  # children that ended while the server still ran: reported
-        if answer.startswith("exit "):
-            codes[int(answer.split()[1])] = int(answer.split()[2])
-    for pid in pids:
-        with contextlib.suppress(ChildProcessError):
-            codes[pid] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    assert [codes[pid] for pid in pids] == [0, 1]
-    output = _read_all(outputs[0][0])
+    codes = {int(a.split()[1]): int(a.split()[2]) for a in answers if a.startswith("exit ")}
+    assert codes == {pids[0]: 0, pids[1]: 1}
+    output = texts[0]
     assert "n=4 mark=m1 gone=None" in output
     assert "session=True stdin=b''" in output
     assert "to stderr" in output and "Finished in state Completed()" in output
     assert backend.read_flow_run(run.id).state.type is StateType.COMPLETED
     assert "n=4 mark=m1 gone=None" in [line.message for line in backend.read_logs(run.id)]
-    assert _read_all(outputs[1][0]).startswith(
+    assert texts[1].startswith(
         "flowplan engine: FileNotFoundError: [Errno 2] No such file or directory:"
     )
-    for read, _ in outputs[2:]:  # refused: the server kept no end of these pipes
-        assert _read_all(read) == ""
+    assert texts[2:] == ["", ""]  # refused: the server kept no end of these pipes
 
 
-def _forked(action: Callable[[], int]) -> int:
+def _forked(action: Callable[[], int], meanwhile: Callable[[], None] = lambda: None) -> int:
     """`action` in a forked child (a run's process, as the server makes it): its exit code.
     Under mutmut, the functions the child ran are added to those this test ran (mutmut
     attributes a mutant's tests by what runs in the test's own process)."""
@@ -273,6 +254,7 @@ def _forked(action: Callable[[], int]) -> int:
             os.write(hits_write, json.dumps(names).encode())
             os._exit(code)
     os.close(hits_write)
+    meanwhile()
     hits = json.loads(_read_all(hits_read) or "[]")
     stats = sys.modules.get("mutmut.state")
     if stats is not None:

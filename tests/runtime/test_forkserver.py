@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -324,66 +325,97 @@ def test_a_run_process_reports_when_its_engine_raises(
     assert _read_all(read) == "flowplan engine: KeyboardInterrupt: \n"
 
 
+FAKE_SERVER = """
+import json, os, socket, sys
+channel = socket.socket(fileno=int(sys.argv[1]))
+os.write(1, f"session={os.getsid(0) == os.getpid()}\\n".encode())
+while True:
+    message, fds, _, _ = socket.recv_fds(channel, 4096, 2)
+    if not message:
+        break
+    run_id, _, order = message.decode().partition("\\n")
+    for fd in fds:  # the run's output: its order, as the server got it
+        os.write(fd, order.encode())
+        os.close(fd)
+    env = json.loads(order)["env"]
+    if "EXIT_FIRST" in env:  # a run's end, reported before this answer
+        channel.send(f"exit {env['EXIT_FIRST']}".encode())
+    if env.get("ANSWER") == "refused":
+        channel.send(f"refused {run_id} not today".encode())
+    elif env.get("ANSWER") == "die":
+        sys.exit(7)
+    else:
+        channel.send(f"started {run_id} {env['FAKE_PID']}".encode())
+"""
+
+
 def test_the_workers_side_follows_exits_early_or_late_and_the_servers_death(
-    tmp_path: Path,
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    """A fake server run by the test: what the worker's side sends, and what it makes of the
+    answers. Runs are real processes in sessions of their own (the server's children are)."""
     script = tmp_path / "fake_server.py"
-    # a fake server: writes each order into the run's output, answers as the run id asks
-    script.write_text(
-        "import os, socket, sys\n"
-        "channel = socket.socket(fileno=int(sys.argv[1]))\n"
-        "while True:\n"
-        "    message, fds, _, _ = socket.recv_fds(channel, 4096, 2)\n"
-        "    if not message:\n"
-        "        break\n"
-        "    for fd in fds:\n"
-        "        os.write(fd, message.split(b'\\n', 1)[1])\n"
-        "        os.close(fd)\n"
-        "    run_id = message.split(b'\\n')[0].decode()\n"
-        "    if run_id == 'bad':\n"
-        "        channel.send(f'refused {run_id} not today'.encode())\n"
-        "    elif run_id == 'die':\n"
-        "        sys.exit(7)\n"
-        "    else:\n"
-        "        pid = 1000 + len(run_id)\n"
-        "        channel.send(f'started {run_id} {pid}'.encode())\n"
-        "        if run_id == 'early':\n"
-        "            channel.send(f'exit {pid} 5'.encode())\n"
-    )
+    script.write_text(FAKE_SERVER)
+    sleepers = [
+        subprocess.Popen(["sleep", "60"], start_new_session=True) for _ in range(3)
+    ]  # fmt: skip
+    early, late, stay = (str(p.pid) for p in sleepers)
     deaths: list[str] = []
     server = forkserver.ForkServer([sys.executable, str(script)], on_death=deaths.append)
-    env = {**os.environ, "ADDED": "1"}
-    env.pop("HOME", None)
-    pid, output = server.fork("early", env, str(tmp_path))
-    # only the changes to this process's environment travel
-    assert pid == 1005
-    assert json.loads(_read_all(output)) == {
-        "cwd": str(tmp_path), "env": {"ADDED": "1"}, "unset": ["HOME"]
-    }  # fmt: skip
-    early = forkserver.Forked()
-    server.follow(pid, early)  # its exit may have come before: kept, then given
-    assert early.done.wait(30)
-    assert early.exit == Exit(5)
-    with pytest.raises(forkserver.ForkRefused, match=r"^not today$"):
-        server.fork("bad", env, str(tmp_path))
-    pid, output = server.fork("late", env, str(tmp_path))
-    os.close(output)
-    late = forkserver.Forked()
-    server.follow(pid, late)
-    with pytest.raises(forkserver.ForkRefused, match="the fork server did not answer"):
-        server.fork("die", env, str(tmp_path))
-    assert late.done.wait(30)
-    assert late.exit is not None and late.exit.code == 255
-    assert late.exit.reason == server.death
-    assert server.death.startswith("the worker's fork server died (")
-    assert server.death.endswith("; the run's process was ended")
-    assert deaths == [server.death] and server.alive is False
-    after = forkserver.Forked()
-    server.follow(1234, after)  # a run followed after the death ends at once
-    assert after.exit == Exit(255, server.death)
-    with pytest.raises(forkserver.ForkRefused, match="the fork server is gone"):
-        server.fork("again", env, str(tmp_path))
-    server.close()
+    try:
+        base = {**os.environ, "ADDED": "1"}
+        base.pop("HOME", None)
+        here = str(tmp_path)
+        # its exit comes before its start is answered: kept until it is followed
+        env = {**base, "FAKE_PID": early, "EXIT_FIRST": f"{early} 5"}
+        pid, output = server.fork("early", env, here)
+        assert pid == int(early)
+        assert json.loads(_read_all(output)) == {  # only the changes to this environment
+            "cwd": here, "env": {"ADDED": "1", "FAKE_PID": early, "EXIT_FIRST": f"{early} 5"},
+            "unset": ["HOME"],
+        }  # fmt: skip
+        followed = forkserver.Forked()
+        server.follow(pid, followed)
+        assert followed.exit == Exit(5)
+        with pytest.raises(forkserver.ForkRefused, match=r"^not today$"):
+            server.fork("bad", {**base, "ANSWER": "refused"}, here)
+        # its exit comes after it is followed
+        pid, output = server.fork("late", {**base, "FAKE_PID": late}, here)
+        os.close(output)
+        followed_late = forkserver.Forked()
+        server.follow(pid, followed_late)
+        assert followed_late.exit is None
+        env = {**base, "FAKE_PID": stay, "EXIT_FIRST": f"{late} -15"}
+        pid, output = server.fork("stay", env, here)
+        os.close(output)
+        assert followed_late.exit == Exit(-15)
+        followed_stay = forkserver.Forked()
+        server.follow(pid, followed_stay)
+        # the server dies: nobody will report the runs it started, which are ended
+        with pytest.raises(forkserver.ForkRefused, match="the fork server did not answer"):
+            server.fork("die", {**base, "ANSWER": "die"}, here)
+        assert followed_stay.done.wait(30)
+        death = (
+            "the worker's fork server died (process exited with status code 7); the run's"
+            " process was ended"
+        )
+        assert server.death == death and deaths == [death] and server.alive is False
+        assert followed_stay.exit == Exit(255, death)
+        assert sleepers[2].wait(30) == -signal.SIGKILL  # its process group was killed
+        assert sleepers[1].poll() is None  # a run that ended is not the worker's to kill
+        after = forkserver.Forked()
+        server.follow(1234, after)  # a run followed after the death ends at once
+        assert after.exit == Exit(255, death)
+        with pytest.raises(forkserver.ForkRefused, match=r"^the fork server is gone$"):
+            server.fork("again", base, here)
+        reader = [t for t in threading.enumerate() if t.name == "flowplan-forkserver"]
+        assert all(t.daemon for t in reader)  # it never holds the worker's exit
+        assert "session=True" in capfd.readouterr().out  # the server is its own session
+    finally:
+        server.close()
+        for sleeper in sleepers:
+            sleeper.kill()
+            sleeper.wait()
 
 
 def test_a_closed_server_tells_nobody_of_its_death(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ worker does, in a process of its own; mutmut only sees what runs in the test pro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -126,26 +127,8 @@ def test_threads_are_named_when_they_forbid_a_fork(monkeypatch: pytest.MonkeyPat
         holder.join()
 
 
-def _in_child(action: str) -> str:
-    """What `action` (a forkserver function) says in a forked child: a single thread."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        result = forkserver.threads_running() if action == "threads" else ""
-        os.write(write, json.dumps(result).encode())
-        os._exit(0)
-    os.close(write)
-    data = b""
-    while chunk := os.read(read, 4096):
-        data += chunk
-    os.close(read)
-    os.waitpid(pid, 0)
-    return str(json.loads(data))
-
-
 def test_a_single_threaded_process_may_fork() -> None:
-    assert _in_child("threads") == ""
+    assert _forked(lambda: 0 if forkserver.threads_running() == "" else 1) == 0
 
 
 def test_the_process_is_named() -> None:
@@ -244,15 +227,19 @@ def _forked(action: Callable[[], int], meanwhile: Callable[[], None] = lambda: N
     attributes a mutant's tests by what runs in the test's own process)."""
     hits_read, hits_write = os.pipe()
     pid = os.fork()
-    if pid == 0:
-        os.close(hits_read)
-        code = 1
+    if pid == 0:  # never back into pytest from here, whatever `action` does
+        code = 70
         try:
-            code = action()
+            os.close(hits_read)
+            result = action()
+            code = result if isinstance(result, int) else 71
+        except BaseException:
+            code = 72
         finally:
-            stats = sys.modules.get("mutmut.state")
-            names = sorted(stats.state()._stats) if stats is not None else []
-            os.write(hits_write, json.dumps(names).encode())
+            with contextlib.suppress(BaseException):
+                stats = sys.modules.get("mutmut.state")
+                names = sorted(stats.state()._stats) if stats is not None else []
+                os.write(hits_write, json.dumps(names).encode())
             os._exit(code)
     os.close(hits_write)
     meanwhile()

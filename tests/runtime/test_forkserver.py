@@ -272,10 +272,14 @@ def test_a_run_process_is_set_up_from_its_order_and_runs_the_engine(
 
     monkeypatch.setenv("GONE_VAR", "here")
     read, write = os.pipe()
-    order = {"env": {"RUN_MARK": "m2"}, "unset": ["GONE_VAR"], "cwd": str(tmp_path)}
+    order = {"env": {"RUN_MARK": "m2"}, "unset": ["GONE_VAR", "NEVER_SET_VAR"],
+             "cwd": str(tmp_path)}  # fmt: skip
 
     def child() -> int:
         os.close(read)
+        given, feed = os.pipe()  # what the server's stdin had: the run reads none of it
+        os.write(feed, b"not-yours")
+        os.dup2(given, 0)
         monkeypatch.setattr(engine, "main", fake_main)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # what the server's process had
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -312,10 +316,32 @@ def test_a_run_process_reports_when_its_engine_raises(
     assert _read_all(read) == "flowplan engine: KeyboardInterrupt: \n"
 
 
+def test_a_run_process_whose_output_nobody_reads_still_ends_with_its_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowplan.runtime import engine
+
+    def main(argv: list[str]) -> int:
+        print("buffered, flushed at the end into a pipe nobody reads")
+        return 3
+
+    read, write = os.pipe()
+    os.close(read)  # the worker is gone
+
+    def child() -> int:
+        monkeypatch.setattr(engine, "main", main)
+        _streams_to_descriptors()
+        return forkserver._child("r1", {"env": {}, "cwd": str(tmp_path)}, write)
+
+    assert _forked(child) == 3
+    os.close(write)
+
+
 FAKE_SERVER = """
 import json, os, socket, sys
 channel = socket.socket(fileno=int(sys.argv[1]))
-os.write(1, f"session={os.getsid(0) == os.getpid()}\\n".encode())
+null = os.path.samestat(os.fstat(0), os.stat(os.devnull))
+os.write(1, f"session={os.getsid(0) == os.getpid()} stdin_null={null}\\n".encode())
 while True:
     message, fds, _, _ = socket.recv_fds(channel, 4096, 2)
     if not message:
@@ -337,10 +363,12 @@ while True:
 
 
 def test_the_workers_side_follows_exits_early_or_late_and_the_servers_death(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A fake server run by the test: what the worker's side sends, and what it makes of the
     answers. Runs are real processes in sessions of their own (the server's children are)."""
+    # the fake answers at once: a lost answer fails the test in seconds, not minutes
+    monkeypatch.setattr(forkserver, "ANSWER_SECONDS", 20.0)
     script = tmp_path / "fake_server.py"
     script.write_text(FAKE_SERVER)
     sleepers = [
@@ -348,7 +376,14 @@ def test_the_workers_side_follows_exits_early_or_late_and_the_servers_death(
     ]  # fmt: skip
     early, late, stay = (str(p.pid) for p in sleepers)
     deaths: list[str] = []
-    server = forkserver.ForkServer([sys.executable, str(script)], on_death=deaths.append)
+    stdin, (piped, feed) = os.dup(0), os.pipe()
+    os.dup2(piped, 0)  # this process's stdin is a pipe: the server's must not be
+    try:
+        server = forkserver.ForkServer([sys.executable, str(script)], on_death=deaths.append)
+    finally:
+        os.dup2(stdin, 0)
+        for fd in (stdin, piped, feed):
+            os.close(fd)
     try:
         base = {**os.environ, "ADDED": "1"}
         base.pop("HOME", None)
@@ -397,7 +432,8 @@ def test_the_workers_side_follows_exits_early_or_late_and_the_servers_death(
             server.fork("again", base, here)
         reader = [t for t in threading.enumerate() if t.name == "flowplan-forkserver"]
         assert all(t.daemon for t in reader)  # it never holds the worker's exit
-        assert "session=True" in capfd.readouterr().out  # the server is its own session
+        # the server is its own session, reading nothing
+        assert "session=True stdin_null=True" in capfd.readouterr().out
     finally:
         server.close()
         for sleeper in sleepers:

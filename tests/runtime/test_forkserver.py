@@ -430,8 +430,6 @@ def test_the_workers_side_follows_exits_early_or_late_and_the_servers_death(
         assert after.exit == Exit(255, death)
         with pytest.raises(forkserver.ForkRefused, match=r"^the fork server is gone$"):
             server.fork("again", base, here)
-        reader = [t for t in threading.enumerate() if t.name == "flowplan-forkserver"]
-        assert all(t.daemon for t in reader)  # it never holds the worker's exit
         # the server is its own session, reading nothing
         assert "session=True stdin_null=True" in capfd.readouterr().out
     finally:
@@ -451,6 +449,8 @@ def test_a_closed_server_tells_nobody_of_its_death(tmp_path: Path) -> None:
     )
     deaths: list[str] = []
     server = forkserver.ForkServer([sys.executable, str(script)], on_death=deaths.append)
+    readers = [t for t in threading.enumerate() if t.name == "flowplan-forkserver"]
+    assert readers and all(t.daemon for t in readers)  # it never holds up the worker's exit
     server.close()
     assert server.process.returncode == 0
     for thread in threading.enumerate():

@@ -21,6 +21,7 @@ import pytest
 from flowplan.domain.objects import StateType
 from flowplan.runtime import forkserver
 from flowplan.runtime.infrastructure import Exit
+from tests.integration.workers import wait_for
 from tests.runtime.helpers import deployment, store
 
 
@@ -367,8 +368,8 @@ def test_the_workers_side_follows_exits_early_or_late_and_the_servers_death(
 ) -> None:
     """A fake server run by the test: what the worker's side sends, and what it makes of the
     answers. Runs are real processes in sessions of their own (the server's children are)."""
-    # the fake answers at once: a lost answer fails the test in seconds, not minutes
-    monkeypatch.setattr(forkserver, "ANSWER_SECONDS", 20.0)
+    # the fake answers at once once it runs: a lost answer fails the test in seconds
+    monkeypatch.setattr(forkserver, "ANSWER_SECONDS", 5.0)
     script = tmp_path / "fake_server.py"
     script.write_text(FAKE_SERVER)
     sleepers = [
@@ -384,6 +385,8 @@ def test_the_workers_side_follows_exits_early_or_late_and_the_servers_death(
         os.dup2(stdin, 0)
         for fd in (stdin, piped, feed):
             os.close(fd)
+    out: list[str] = []
+    wait_for("the fake server", lambda: out.append(capfd.readouterr().out) or "".join(out))
     try:
         base = {**os.environ, "ADDED": "1"}
         base.pop("HOME", None)
@@ -431,7 +434,7 @@ def test_the_workers_side_follows_exits_early_or_late_and_the_servers_death(
         with pytest.raises(forkserver.ForkRefused, match=r"^the fork server is gone$"):
             server.fork("again", base, here)
         # the server is its own session, reading nothing
-        assert "session=True stdin_null=True" in capfd.readouterr().out
+        assert "session=True stdin_null=True" in "".join(out)
     finally:
         server.close()
         for sleeper in sleepers:

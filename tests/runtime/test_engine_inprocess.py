@@ -33,6 +33,9 @@ SCHEMA = {
 }  # fmt: skip
 
 
+REAL_CONNECT = reporter.connect
+
+
 class Recorder:
     """The store's reporter, with what the engine sent it written down."""
 
@@ -673,15 +676,23 @@ def test_logs_are_written_while_the_run_goes_on(eng: Engine) -> None:
 def test_through_the_workers_channel_its_thread_writes_the_logs_while_the_run_goes_on(
     eng: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    real_connect = REAL_CONNECT
     run = _live_run(eng)
     server = ReporterServer(lambda: store(eng.tmp_path / "home"))
+    channels: list[reporter.RunReporter] = []
+
+    def connect() -> reporter.RunReporter:  # the real channel, unwrapped: its thread flushes
+        channels.append(real_connect())
+        return channels[-1]
+
+    monkeypatch.setattr(reporter, "connect", connect)
     try:
         monkeypatch.setenv(reporter.ENV, server.register(run))
         code = eng.run(run.id)
-        assert eng.recorder is not None
-        assert isinstance(eng.recorder.inner, reporter.SocketReporter)
-        eng.recorder.inner.close()  # a run's process ends here: nothing to watch any more
+        assert [type(channel) for channel in channels] == [reporter.SocketReporter]
     finally:
+        for channel in channels:  # a run's process ends here: nothing to watch any more
+            channel.close()  # type: ignore[attr-defined]
         server.close()
     assert code == 0
     assert "seen while running" in eng.messages(run)

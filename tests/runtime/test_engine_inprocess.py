@@ -615,9 +615,9 @@ def test_uses_prefect_when_the_flow_file_mentions_it_or_it_is_imported(
     assert not engine._uses_prefect("p.py:f", tmp_path)
     assert not engine._uses_prefect("package.module.f", tmp_path)
     (tmp_path / "a:b").mkdir()  # a directory with a colon: the function is after the last
-    (tmp_path / "a:b" / "p.py").write_text("import os\n")
+    (tmp_path / "a:b" / "p.py").write_text("import prefect\n")
     monkeypatch.setattr(engine, "_prefect_installed", lambda: True)
-    assert not engine._uses_prefect("a:b/p.py:f", tmp_path)
+    assert engine._uses_prefect("a:b/p.py:f", tmp_path)
     monkeypatch.setitem(sys.modules, "prefect", object())  # type: ignore[arg-type]
     assert engine._uses_prefect("plain.py:f", tmp_path)
 

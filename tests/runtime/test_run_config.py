@@ -73,3 +73,19 @@ def test_the_run_masks_the_values_of_the_secrets_it_was_given(
     said = masking.mask("t0ken-value-1 pw-123-xyz never-given-value")
     assert "t0ken-value-1" not in said and "pw-123-xyz" not in said
     assert "never-given-value" in said
+
+
+def test_a_secret_holding_json_that_is_not_an_object_is_its_text(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    backend.set_secret("quoted", '"text in quotes"')
+    made = deployment(backend, tmp_path,
+                      job_variables={"env": {"Q": "{{ prefect.blocks.secret.quoted }}"}})  # fmt: skip
+    run = backend.create_flow_run(made.id)
+    pool = backend.read_work_pool("pool")
+    env = dict(run_config.job_configuration(backend, pool, made, run).env)
+    assert env["Q"] == '"text in quotes"'  # quotes and all
+
+
+def test_a_missing_field_of_a_secret_names_the_secret(tmp_path: Path) -> None:
+    with pytest.raises(FlowplanError, match=r"^secret 'db' has no field 'nope' in its top level"):
+        configuration(tmp_path, {"X": "{{ prefect.blocks.secret.db.nope }}"})

@@ -31,6 +31,7 @@ from typing import Any
 from flowplan.runtime.infrastructure import Exit
 
 ORDER_LIMIT = 1 << 20  # bytes: a run's order (its id, directory and environment changes)
+ANSWER_SECONDS = 120.0  # how long the worker waits for the server to answer an order
 
 # -- the server ------------------------------------------------------------------------------
 
@@ -204,7 +205,7 @@ class ForkServer:
             box.append("refused the fork server is gone")
         finally:
             os.close(output_write)
-        if not box and (not event.wait(120) or not box):
+        if not box and (not event.wait(ANSWER_SECONDS) or not box):
             box.append(f"refused the fork server did not answer{self._why()}")
         kind, _, detail = box[0].partition(" ")
         if kind == "refused":

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,3 +146,99 @@ def test_a_read_only_store_directory_gives_a_clear_error(open_dir: Path, existin
     assert "Traceback" not in done.stderr
     assert f"Error: cannot {'write to' if existing else 'create'} the store {home}" in done.stderr
     assert "FLOWPLAN_HOME" in done.stderr
+
+
+def test_without_flowplan_home_the_store_is_in_the_users_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("FLOWPLAN_HOME", "")  # empty counts as unset
+    backend = LocalBackend()
+    backend.set_variable("x", 1)
+    backend.close()
+    assert (tmp_path / ".flowplan" / "flowplan.db").is_file()
+
+
+def test_a_closed_backend_lets_go_of_the_file_and_opens_it_again_on_next_use(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "flowplan.db"
+    backend = LocalBackend(path)
+    backend.set_variable("x", 1)
+    assert path.with_name("flowplan.db-wal").exists()
+    backend.close()
+    assert not path.with_name("flowplan.db-wal").exists()  # the last connection checkpointed
+    backend.set_variable("y", 2)
+    assert sorted(v.name for v in backend.read_variables()) == ["x", "y"]
+    backend.close()
+
+
+def test_a_store_that_cannot_be_created_says_why_and_leaves_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    # a name the file system takes, but not with the temporary suffix added while creating it
+    path = tmp_path / ("s" * 250)
+    with pytest.raises(StoreError) as raised:
+        LocalBackend(path).read_work_pools()
+    assert raised.value.message == f"cannot create the store {path}: File name too long"
+    assert raised.value.hint == "set FLOWPLAN_HOME to use another directory"
+    assert list(tmp_path.iterdir()) == []
+
+
+def _store_in_rollback_mode(path: Path) -> sqlite3.Connection:
+    """A flowplan store switched back to a rollback journal, and a reader holding it: switching
+    it to WAL needs the file to itself."""
+    made = LocalBackend(path)
+    made.read_variables()
+    made.close()
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    assert connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    connection.execute("BEGIN")
+    connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return connection
+
+
+def test_opening_waits_for_a_reader_to_switch_the_store_to_wal(tmp_path: Path) -> None:
+    path = tmp_path / "flowplan.db"
+    holder = _store_in_rollback_mode(path)
+    releasing = threading.Timer(0.3, holder.execute, ("COMMIT",))
+    releasing.start()
+    backend = LocalBackend(path)
+    assert backend.read_variables() == []  # opened once the reader was done, not refused
+    releasing.join()
+    assert backend.store.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    backend.close()
+    holder.close()
+
+
+def test_opening_gives_up_on_a_reader_that_never_lets_go_after_the_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowplan.backends.local import store
+
+    path = tmp_path / "flowplan.db"
+    holder = _store_in_rollback_mode(path)
+    # a safety net for a wait that would never end: the reader lets go long after the timeout
+    releasing = threading.Timer(20, holder.execute, ("COMMIT",))
+    releasing.start()
+    monkeypatch.setattr(store, "BUSY_TIMEOUT_MS", 200)
+    try:
+        with pytest.raises(StoreError, match=r"stayed busy for \d+\.\d s"):
+            LocalBackend(path).read_variables()
+        assert releasing.is_alive()  # it gave up while the reader still held the file
+    finally:
+        releasing.cancel()
+        holder.close()
+
+
+def test_a_busy_error_inside_a_transaction_is_reported_as_a_busy_store(tmp_path: Path) -> None:
+    """SQLite says "locked" or "busy"; either way the message says what to do."""
+    backend = LocalBackend(tmp_path / "flowplan.db")
+    for text in ("database is locked", "database is busy"):
+        busy = pytest.raises(StoreError, match=r"stayed busy .* \(another flowplan process")
+        with busy, backend.store.write():
+            raise sqlite3.OperationalError(text)
+    other = pytest.raises(sqlite3.OperationalError, match="no such table")
+    with other, backend.store.write():
+        raise sqlite3.OperationalError("no such table: x")  # anything else: as it is
+    backend.close()

@@ -121,3 +121,18 @@ def test_a_bad_stored_schedule_is_skipped_with_the_reason_and_the_others_filled(
     assert skipped.problem.endswith("unknown time zone 'Mars/Olympus'")
     assert result.inserted == 3 and len(future_runs(backend)) == 3
     assert future_runs(backend, "f/bad") == []
+
+
+def test_the_scheduler_makes_runs_without_events_and_a_late_run_gets_one(tmp_path: Path) -> None:
+    """Prefect's scheduler inserts its runs in bulk without events; renaming one Late is a
+    state change with its event."""
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, schedules=(IntervalSchedule(3600),))
+    scheduler.tick(backend, NOW)
+    runs = future_runs(backend)
+    assert len(runs) >= 3
+    assert backend.read_events(name="prefect.flow-run.*") == []
+    assert scheduler.tick(backend, runs[0].expected_start_time + timedelta(minutes=1)).late == 1
+    (late,) = backend.read_events(name="prefect.flow-run.*")
+    assert late.event == "prefect.flow-run.Late"
+    assert late.resource["prefect.resource.id"] == f"prefect.flow-run.{runs[0].id}"

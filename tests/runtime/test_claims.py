@@ -207,3 +207,15 @@ def test_a_run_whose_worker_never_sent_a_heartbeat_crashes_at_once(tmp_path: Pat
     assert (later[0].state.message or "").startswith(
         "Worker 'alive' stopped sending heartbeats since 20"
     )
+
+
+def test_the_change_marker_moves_when_another_connection_commits(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path)
+    marker = backend.change_marker()
+    assert backend.change_marker() == marker  # nothing changed
+    other = LocalBackend(tmp_path / "home" / "flowplan.db")
+    other.create_flow_run("f/d")
+    assert backend.change_marker() != marker
+    other.close()
+    backend.close()

@@ -187,46 +187,46 @@ def test_a_store_that_cannot_be_created_says_why_and_leaves_nothing_behind(
 
 
 def _store_in_rollback_mode(path: Path) -> sqlite3.Connection:
-    """A flowplan store switched back to a rollback journal, and a reader holding it: switching
-    it to WAL needs the file to itself."""
+    """A flowplan store switched back to a rollback journal, and a writer in the middle of a
+    transaction on it: switching it to WAL needs the file to itself, and SQLite says "locked" at
+    once instead of waiting (so opening retries until the busy timeout)."""
     made = LocalBackend(path)
     made.read_variables()
     made.close()
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     assert connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
-    connection.execute("BEGIN")
-    connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    connection.execute("BEGIN IMMEDIATE")
     return connection
 
 
-def test_opening_waits_for_a_reader_to_switch_the_store_to_wal(tmp_path: Path) -> None:
+def test_opening_waits_for_a_writer_to_switch_the_store_to_wal(tmp_path: Path) -> None:
     path = tmp_path / "flowplan.db"
     holder = _store_in_rollback_mode(path)
     releasing = threading.Timer(0.3, holder.execute, ("COMMIT",))
     releasing.start()
     backend = LocalBackend(path)
-    assert backend.read_variables() == []  # opened once the reader was done, not refused
+    assert backend.read_variables() == []  # opened once the writer was done, not refused
     releasing.join()
     assert backend.store.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     backend.close()
     holder.close()
 
 
-def test_opening_gives_up_on_a_reader_that_never_lets_go_after_the_busy_timeout(
+def test_opening_gives_up_on_a_writer_that_never_lets_go_after_the_busy_timeout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from flowplan.backends.local import store
 
     path = tmp_path / "flowplan.db"
     holder = _store_in_rollback_mode(path)
-    # a safety net for a wait that would never end: the reader lets go long after the timeout
+    # a safety net for a wait that would never end: the writer lets go long after the timeout
     releasing = threading.Timer(20, holder.execute, ("COMMIT",))
     releasing.start()
     monkeypatch.setattr(store, "BUSY_TIMEOUT_MS", 200)
     try:
         with pytest.raises(StoreError, match=r"stayed busy for \d+\.\d s"):
             LocalBackend(path).read_variables()
-        assert releasing.is_alive()  # it gave up while the reader still held the file
+        assert releasing.is_alive()  # it gave up while the writer still held the file
     finally:
         releasing.cancel()
         holder.close()

@@ -290,8 +290,12 @@ def test_an_empty_sqlite_database_becomes_a_store_but_one_with_a_version_is_refu
     assert backend.read_work_pools() == []
     backend.close()
     before = digest(tmp_path / "versioned.db")
-    with pytest.raises(StoreError, match="SQLite database but not a flowplan store") as raised:
+    with pytest.raises(StoreError) as raised:
         LocalBackend(tmp_path / "versioned.db").read_work_pools()
+    assert raised.value.message == (
+        f"{tmp_path / 'versioned.db'} is an SQLite database but not a flowplan store;"
+        " it was left untouched"
+    )
     assert raised.value.hint == "set FLOWPLAN_HOME to use another directory"
     assert digest(tmp_path / "versioned.db") == before
 

@@ -28,14 +28,15 @@ def digest(path: Path) -> str:
 
 
 def test_store_is_created_private_and_versioned(tmp_path: Path) -> None:
-    backend = LocalBackend(tmp_path / "home" / "flowplan.db")
+    home = tmp_path / "new" / "home"  # directories that do not exist yet
+    backend = LocalBackend(home / "flowplan.db")
     backend.set_secret("token", "s3cr3t")
-    assert stat.S_IMODE((tmp_path / "home").stat().st_mode) == 0o700
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
     for name in ("flowplan.db", "flowplan.db-wal"):
-        path = tmp_path / "home" / name
+        path = home / name
         if path.exists():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
-    connection = sqlite3.connect(tmp_path / "home" / "flowplan.db")
+    connection = sqlite3.connect(home / "flowplan.db")
     assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     backend.close()

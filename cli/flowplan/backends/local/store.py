@@ -113,10 +113,7 @@ class Store:
             raise StoreFault(_truncated(self.path), hint=_RESTORE)
         self._identity = (identity.st_dev, identity.st_ino)
         with self._translate():
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                check_same_thread=False,
-            )  # fmt: skip
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 conn.execute("PRAGMA foreign_keys = ON")

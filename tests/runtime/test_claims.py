@@ -219,3 +219,16 @@ def test_the_change_marker_moves_when_another_connection_commits(tmp_path: Path)
     assert backend.change_marker() != marker
     other.close()
     backend.close()
+
+
+def test_a_run_crashes_only_after_three_heartbeat_intervals_have_passed(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path)
+    backend.worker_heartbeat("pool", "w", 10)
+    run = backend.create_flow_run("f/d")
+    backend.claim_flow_runs("pool", "w")
+    last = backend.read_work_pool("pool").last_heartbeat
+    assert last is not None
+    assert backend.crash_orphaned_runs(now=last + timedelta(seconds=30)) == []
+    crashed = backend.crash_orphaned_runs(now=last + timedelta(seconds=30, microseconds=1))
+    assert [r.id for r in crashed] == [run.id]

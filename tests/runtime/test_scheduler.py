@@ -8,9 +8,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from flowplan.domain.objects import StateType
 from flowplan.domain.schedules import CronSchedule, IntervalSchedule
 from flowplan.domain.specs import ScheduleSpec
+from flowplan.errors import UnreadableRowWarning
 from flowplan.runtime import scheduler
 from tests.runtime.helpers import deployment, store
 
@@ -136,3 +139,33 @@ def test_the_scheduler_makes_runs_without_events_and_a_late_run_gets_one(tmp_pat
     (late,) = backend.read_events(name="prefect.flow-run.*")
     assert late.event == "prefect.flow-run.Late"
     assert late.resource["prefect.resource.id"] == f"prefect.flow-run.{runs[0].id}"
+
+
+def test_runs_are_scheduled_with_prefects_message_in_their_state_and_history(
+    tmp_path: Path,
+) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, schedules=(CronSchedule("0 * * * *"),))
+    scheduler.tick(backend, NOW)
+    runs = future_runs(backend)
+    assert {(r.state.name, r.state.message) for r in runs} == {("Scheduled", "Flow run scheduled")}
+    history = backend.store.connection.execute(
+        "SELECT type, name, message FROM flow_run_states WHERE flow_run_id = ?", (runs[0].id,)
+    ).fetchall()
+    assert history == [("SCHEDULED", "Scheduled", "Flow run scheduled")]
+
+
+def test_a_deployment_with_parameters_it_cannot_read_gets_no_runs_and_a_warning(
+    tmp_path: Path,
+) -> None:
+    backend = store(tmp_path / "home")
+    made = deployment(backend, tmp_path, schedules=(CronSchedule("0 * * * *"),))
+    backend.store.connection.execute(
+        "UPDATE deployments SET parameters = ? WHERE id = ?", ('{"n":Infinity}', made.id)
+    )  # stored by an older flowplan
+    with pytest.warns(UnreadableRowWarning) as caught:
+        result = scheduler.tick(backend, NOW)
+    assert result.inserted == 0 and future_runs(backend) == []
+    assert str(caught[0].message).startswith(
+        "deployment 'f/d' in the store cannot be read: n: Infinity is not a finite number"
+    )

@@ -169,3 +169,21 @@ def test_a_deployment_with_parameters_it_cannot_read_gets_no_runs_and_a_warning(
     assert str(caught[0].message).startswith(
         "deployment 'f/d' in the store cannot be read: n: Infinity is not a finite number"
     )
+
+
+def test_the_schedules_to_fill_name_their_deployment_and_schedule(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    made = deployment(backend, tmp_path, schedules=(CronSchedule("0 * * * *"),))
+    bad = deployment(backend, tmp_path, name="bad", schedules=(CronSchedule("0 * * * *"),))
+    backend.store.connection.execute(
+        "UPDATE deployment_schedules SET schedule = ? WHERE deployment_id = ?",
+        (json.dumps({"cron": "0 * * * *", "timezone": "Mars/Olympus"}), bad.id),
+    )  # written straight into the store, past every check
+    found = backend.read_schedules_to_fill(now=NOW, min_runs=3, min_until=NOW)
+    by_deployment = {due.deployment_id: due for due in found}
+    good = by_deployment[made.id]
+    assert good.schedule == made.schedules[0] and good.schedule.active is True
+    assert good.schedule_id == made.schedules[0].id and good.problem is None
+    broken = by_deployment[bad.id]
+    assert broken.schedule is None and broken.schedule_id == bad.schedules[0].id
+    assert (broken.problem or "").endswith("unknown time zone 'Mars/Olympus'")

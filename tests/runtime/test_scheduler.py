@@ -187,3 +187,14 @@ def test_the_schedules_to_fill_name_their_deployment_and_schedule(tmp_path: Path
     broken = by_deployment[bad.id]
     assert broken.schedule is None and broken.schedule_id == bad.schedules[0].id
     assert (broken.problem or "").endswith("unknown time zone 'Mars/Olympus'")
+
+
+def test_a_filled_schedule_is_no_longer_to_fill_until_its_runs_run_short(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    made = deployment(backend, tmp_path, schedules=(CronSchedule("0 * * * *"),))
+    scheduler.tick(backend, NOW)  # 13:00, 14:00, 15:00
+    assert backend.read_schedules_to_fill(now=NOW, min_runs=3, min_until=NOW) == []
+    assert backend.read_schedules_to_fill(now=NOW, min_runs=4, min_until=NOW) != []
+    later = NOW + timedelta(hours=5)
+    assert [due.deployment_id for due in backend.read_schedules_to_fill(
+        now=NOW, min_runs=3, min_until=later)] == [made.id]  # fmt: skip

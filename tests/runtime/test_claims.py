@@ -127,7 +127,10 @@ def test_a_deployments_collision_strategy(tmp_path: Path, strategy: str) -> None
     assert [r.id for r in backend.claim_flow_runs("pool", "w")] == [first.id]
     held = backend.read_flow_run(second.id).state
     if strategy == "CANCEL_NEW":
-        assert held.type is StateType.CANCELLED and "CANCEL_NEW" in (held.message or "")
+        assert held.type is StateType.CANCELLED
+        assert held.message == (
+            "the deployment's concurrency limit is reached and its collision strategy is CANCEL_NEW"
+        )
         return
     assert (held.type, held.name) == (StateType.SCHEDULED, "AwaitingConcurrencySlot")
     backend.set_flow_run_state(first.id, StateType.COMPLETED)
@@ -148,7 +151,9 @@ def test_a_claimed_run_is_pending_for_its_worker_with_the_old_message_cleared(
     first, second = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
     assert [r.id for r in backend.claim_flow_runs("pool", "w")] == [first.id]
     assert backend.claim_flow_runs("pool", "w") == []  # still held: written once, not again
-    assert backend.read_flow_run(second.id).state.message  # why it waits
+    assert backend.read_flow_run(second.id).state.message == (
+        "waiting for a slot under the deployment's concurrency limit"
+    )
     assert state_events(backend, second.id) == [
         "prefect.flow-run.Scheduled", "prefect.flow-run.AwaitingConcurrencySlot"]  # fmt: skip
     backend.set_flow_run_state(first.id, StateType.COMPLETED)
@@ -157,6 +162,10 @@ def test_a_claimed_run_is_pending_for_its_worker_with_the_old_message_cleared(
         StateType.PENDING, "Pending", None)  # fmt: skip
     assert backend.read_flow_run(second.id).state == claimed.state
     assert state_events(backend, second.id)[-1] == "prefect.flow-run.Pending"
+    history = backend.store.connection.execute(
+        "SELECT type, name, message FROM flow_run_states WHERE flow_run_id = ?", (second.id,)
+    ).fetchall()
+    assert history[-1] == ("PENDING", "Pending", None)
 
 
 def test_a_limit_of_zero_claims_nothing_and_a_later_now_claims_future_runs(
@@ -183,6 +192,10 @@ def test_claims_can_be_narrowed_to_queues_and_deployments(tmp_path: Path) -> Non
     runs["a"] = backend.create_flow_run("f/a").id
     claimed = backend.claim_flow_runs("pool", "w", queues=["q1", "q2"])
     assert sorted(r.id for r in claimed) == sorted([runs["b"], runs["c"]])
+    assert backend.claim_flow_runs("pool", "w", queues=["q3", "default"],
+                                   deployment_ids=[backend.read_deployment("f/e").id]) == [
+        backend.read_flow_run(runs["e"])]  # fmt: skip
+    backend.set_flow_run_state(runs["e"], StateType.SCHEDULED)
     ids = [backend.read_deployment(f"f/{name}").id for name in ("a", "e")]
     claimed = backend.claim_flow_runs("pool", "w", deployment_ids=ids)
     assert sorted(r.id for r in claimed) == sorted([runs["a"], runs["e"]])
@@ -232,3 +245,28 @@ def test_a_run_crashes_only_after_three_heartbeat_intervals_have_passed(tmp_path
     assert backend.crash_orphaned_runs(now=last + timedelta(seconds=30)) == []
     crashed = backend.crash_orphaned_runs(now=last + timedelta(seconds=30, microseconds=1))
     assert [r.id for r in crashed] == [run.id]
+
+
+def test_a_queue_at_its_limit_counts_its_running_runs_and_other_queues_still_claim(
+    tmp_path: Path,
+) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, name="a")
+    backend.create_work_queue("pool", "other", priority=5)
+    deployment(backend, tmp_path, name="b", queue="other")
+    backend.update_work_queue("pool", "default", {"concurrency_limit": 1})
+    first = backend.create_flow_run("f/a")
+    assert [r.id for r in backend.claim_flow_runs("pool", "w", limit=1)] == [first.id]
+    waiting, elsewhere = backend.create_flow_run("f/a"), backend.create_flow_run("f/b")
+    # the default queue comes first (priority 1) but its one slot is taken: the next queue's run
+    assert [r.id for r in backend.claim_flow_runs("pool", "w")] == [elsewhere.id]
+    assert backend.read_flow_run(waiting.id).state.type is StateType.SCHEDULED
+
+
+def test_ten_runs_are_claimed_at_a_time_unless_a_limit_is_given(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path)
+    for _ in range(11):
+        backend.create_flow_run("f/d")
+    assert len(backend.claim_flow_runs("pool", "w")) == 10
+    assert len(backend.claim_flow_runs("pool", "w")) == 1

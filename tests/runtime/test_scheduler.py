@@ -139,6 +139,10 @@ def test_the_scheduler_makes_runs_without_events_and_a_late_run_gets_one(tmp_pat
     (late,) = backend.read_events(name="prefect.flow-run.*")
     assert late.event == "prefect.flow-run.Late"
     assert late.resource["prefect.resource.id"] == f"prefect.flow-run.{runs[0].id}"
+    history = backend.store.connection.execute(
+        "SELECT type, name FROM flow_run_states WHERE flow_run_id = ?", (runs[0].id,)
+    ).fetchall()
+    assert history == [("SCHEDULED", "Scheduled"), ("SCHEDULED", "Late")]
 
 
 def test_runs_are_scheduled_with_prefects_message_in_their_state_and_history(

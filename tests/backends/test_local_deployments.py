@@ -4,6 +4,7 @@ schedule; moved between pools and queues; deleted with the runs that have not st
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,15 +12,15 @@ import pytest
 from flowplan.backends.local import LocalBackend
 from flowplan.domain.objects import StateType
 from flowplan.domain.schedules import CronSchedule
-from flowplan.domain.specs import DeploymentSpec
+from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
 from flowplan.errors import DeploymentNotFound, InvalidInput, UnreadableRow
 from tests.runtime.helpers import deployment, store
 
 
 @pytest.fixture
-def backend(tmp_path: Path) -> LocalBackend:
+def backend(tmp_path: Path) -> Iterator[LocalBackend]:
     made = store(tmp_path / "home")
-    yield made  # type: ignore[misc]
+    yield made
     made.close()
 
 
@@ -56,14 +57,14 @@ def test_a_bad_stored_schedule_is_set_apart_with_the_reason(
     bad, good = sorted(made.schedules, key=lambda s: s.slug or "")
     stored = {"cron": "0 * * * *", "timezone": "Mars/Olympus"}
     backend.store.connection.execute(
-        "UPDATE deployment_schedules SET schedule = ?, active = 0 WHERE id = ?",
+        "UPDATE deployment_schedules SET schedule = ?, active = 1 WHERE id = ?",
         (json.dumps(stored), bad.id),
     )  # written straight into the store, past every check
     read, skipped = backend.read_deployment_leniently("f/d")
     assert [s.id for s in read.schedules] == [good.id]
     (set_apart,) = skipped
     assert (set_apart.id, set_apart.slug, set_apart.schedule, set_apart.active) == (
-        bad.id, bad.slug, stored, False)  # fmt: skip
+        bad.id, bad.slug, stored, True)  # fmt: skip
     assert set_apart.problem.endswith("unknown time zone 'Mars/Olympus'")
     with pytest.raises(UnreadableRow):
         backend.read_deployment("f/d")  # the strict read refuses the whole deployment
@@ -95,7 +96,11 @@ def test_moving_a_deployment_to_another_pool_takes_its_default_queue_unless_one_
     assert (moved.work_pool_name, moved.work_queue_name) == ("b", "slow")
     moved = backend.update_deployment(made.id, {"work_pool_name": "a", "work_queue_name": "fast"})
     assert (moved.work_pool_name, moved.work_queue_name) == ("a", "fast")
+    moved = backend.update_deployment(made.id, {"work_pool_name": "a"})  # the same pool
+    assert (moved.work_pool_name, moved.work_queue_name) == ("a", "fast")
+    deployment(backend, tmp_path, name="a-first", pool="a")  # listed before it
     moved = backend.update_deployment(made.id, {"tags": ["x"], "pull_steps": None})
+    assert moved.id == made.id
     assert (moved.work_pool_name, moved.work_queue_name) == ("a", "fast")
     assert moved.tags == ("x",) and moved.pull_steps is None
 
@@ -109,7 +114,7 @@ def test_a_job_variable_the_new_pool_does_not_know_is_refused(
     }
     made = deployment(backend, tmp_path, pool="a")
     backend.create_work_pool("strict", "process", base_job_template=template)
-    with pytest.raises(InvalidInput, match="command"):
+    with pytest.raises(InvalidInput, match=f"^deployment {made.id}: job variables do not fit"):
         backend.update_deployment(
             made.id, {"work_pool_name": "strict", "job_variables": {"command": 5}}
         )
@@ -148,3 +153,47 @@ def test_deleting_a_deployment_deletes_its_runs_not_started_and_keeps_the_others
     backend.delete_deployment(made.id)
     assert [run.id for run in backend.read_flow_runs()] == [done.id]
     assert backend.read_deployments() == []
+
+
+def test_the_job_variables_a_deployment_has_are_checked_against_the_pool_it_moves_to(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    backend.create_work_pool("free", "process", base_job_template={})
+    made = deployment(backend, tmp_path, pool="free", job_variables={"command": 5})
+    backend.create_work_pool("strict", "process", base_job_template={
+        "job_configuration": {"command": "{{ command }}"},
+        "variables": {"properties": {"command": {"type": "string"}}},
+    })  # fmt: skip
+    with pytest.raises(InvalidInput, match="command"):
+        backend.update_deployment(made.id, {"work_pool_name": "strict"})
+    assert backend.read_deployment(made.id).work_pool_name == "free"
+
+
+def test_updating_schedules_reconciles_them_by_slug(backend: LocalBackend, tmp_path: Path) -> None:
+    made = deployment(backend, tmp_path, schedules=(CronSchedule("0 * * * *"),))
+    (kept,) = made.schedules
+    changed = backend.update_deployment(made.id, {"schedules": [
+        ScheduleSpec(CronSchedule("0 * * * *"), slug=kept.slug, active=False),
+        ScheduleSpec(CronSchedule("30 * * * *"), slug="half"),
+    ]})  # fmt: skip
+    by_slug = {s.slug: s for s in changed.schedules}
+    assert by_slug[kept.slug].id == kept.id and by_slug[kept.slug].active is False
+    assert by_slug["half"].schedule == CronSchedule("30 * * * *")
+    assert backend.read_deployment(made.id).schedules == changed.schedules
+
+
+def test_exports_are_narrowed_by_flow_pool_or_ids(backend: LocalBackend, tmp_path: Path) -> None:
+    one = deployment(backend, tmp_path, name="one", flow="f", pool="a")
+    two = deployment(backend, tmp_path, name="two", flow="g", pool="b")
+
+    def names(
+        flow: str | None = None, pool: str | None = None, ids: list[str] | None = None
+    ) -> list[str]:
+        found = backend.export_deployments(flow_name=flow, work_pool_name=pool, ids=ids)
+        return [json.loads(document)["name"] for document in found]
+
+    assert names() == ["one", "two"]
+    assert names(flow="g") == ["two"]
+    assert names(pool="a") == ["one"]
+    assert names(ids=[two.id]) == ["two"]
+    assert names(ids=[one.id], flow="g") == []

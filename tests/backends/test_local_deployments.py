@@ -142,6 +142,23 @@ def test_upserting_again_keeps_what_the_spec_leaves_open(
     (new,) = backend.upsert_deployments([fresh])
     assert new.paused is False and new.enforce_parameter_schema is True
     assert [f.name for f in backend.read_flows()] == ["f"]  # one flow for both
+    unpause = DeploymentSpec("f", "d", entrypoint="flows/d.py:f", work_pool_name="pool",
+                             paused=False)  # fmt: skip
+    assert backend.upsert_deployments([unpause])[0].paused is False
+
+
+def test_job_variables_that_do_not_fit_the_pool_name_the_deployment(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    backend.create_work_pool("strict", "process", base_job_template={
+        "job_configuration": {"command": "{{ command }}"},
+        "variables": {"properties": {"command": {"type": "string"}}},
+    })  # fmt: skip
+    spec = DeploymentSpec("f", "d", entrypoint="flows/d.py:f", work_pool_name="strict",
+                          job_variables={"command": 5})  # fmt: skip
+    with pytest.raises(InvalidInput, match=r"^deployment f/d: job variables do not fit"):
+        backend.upsert_deployments([spec])
+    assert backend.read_deployments() == []
 
 
 def test_deleting_a_deployment_deletes_its_runs_not_started_and_keeps_the_others(

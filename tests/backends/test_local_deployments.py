@@ -127,8 +127,11 @@ def test_a_job_variable_the_new_pool_does_not_know_is_refused(
 def test_upserting_again_keeps_what_the_spec_leaves_open(
     backend: LocalBackend, tmp_path: Path
 ) -> None:
-    made = deployment(backend, tmp_path, paused=True, enforce_parameter_schema=False)
+    options = {"collision_strategy": "CANCEL_NEW"}
+    made = deployment(backend, tmp_path, paused=True, enforce_parameter_schema=False,
+                      concurrency_limit=1, concurrency_options=options)  # fmt: skip
     assert made.paused is True and made.enforce_parameter_schema is False
+    assert made.concurrency_options == options
     spec = DeploymentSpec(
         "f", "d", entrypoint="flows/d.py:f", work_pool_name="pool", enforce_parameter_schema=None
     )

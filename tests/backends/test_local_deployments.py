@@ -98,6 +98,9 @@ def test_moving_a_deployment_to_another_pool_takes_its_default_queue_unless_one_
     assert (moved.work_pool_name, moved.work_queue_name) == ("a", "fast")
     moved = backend.update_deployment(made.id, {"work_pool_name": "a"})  # the same pool
     assert (moved.work_pool_name, moved.work_queue_name) == ("a", "fast")
+    moved = backend.update_deployment(made.id, {"work_pool_name": "b"})  # b has no "fast"
+    assert (moved.work_pool_name, moved.work_queue_name) == ("b", "default")
+    moved = backend.update_deployment(made.id, {"work_pool_name": "a", "work_queue_name": "fast"})
     deployment(backend, tmp_path, name="a-first", pool="a")  # listed before it
     moved = backend.update_deployment(made.id, {"tags": ["x"], "pull_steps": None})
     assert moved.id == made.id
@@ -217,3 +220,5 @@ def test_exports_are_narrowed_by_flow_pool_or_ids(backend: LocalBackend, tmp_pat
     assert names(pool="a") == ["one"]
     assert names(ids=[two.id]) == ["two"]
     assert names(ids=[one.id], flow="g") == []
+    assert [d.name for d in backend.read_deployments(flow_name="g")] == ["two"]
+    assert [d.name for d in backend.read_deployments(work_pool_name="a")] == ["one"]

@@ -127,8 +127,146 @@ def test_a_deployments_collision_strategy(tmp_path: Path, strategy: str) -> None
     assert [r.id for r in backend.claim_flow_runs("pool", "w")] == [first.id]
     held = backend.read_flow_run(second.id).state
     if strategy == "CANCEL_NEW":
-        assert held.type is StateType.CANCELLED and "CANCEL_NEW" in (held.message or "")
+        assert held.type is StateType.CANCELLED
+        assert held.message == (
+            "the deployment's concurrency limit is reached and its collision strategy is CANCEL_NEW"
+        )
         return
     assert (held.type, held.name) == (StateType.SCHEDULED, "AwaitingConcurrencySlot")
     backend.set_flow_run_state(first.id, StateType.COMPLETED)
     assert [r.id for r in backend.claim_flow_runs("pool", "w")] == [second.id]
+
+
+def state_events(backend: LocalBackend, run_id: str) -> list[str]:
+    """The run's state changes, oldest first, as their events name them."""
+    found = backend.read_events(resource=f"prefect.flow-run.{run_id}", newest_first=False)
+    return [event.event for event in found]
+
+
+def test_a_claimed_run_is_pending_for_its_worker_with_the_old_message_cleared(
+    tmp_path: Path,
+) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, concurrency_limit=1)
+    first, second = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
+    assert [r.id for r in backend.claim_flow_runs("pool", "w")] == [first.id]
+    assert backend.claim_flow_runs("pool", "w") == []  # still held: written once, not again
+    assert backend.read_flow_run(second.id).state.message == (
+        "waiting for a slot under the deployment's concurrency limit"
+    )
+    assert state_events(backend, second.id) == [
+        "prefect.flow-run.Scheduled", "prefect.flow-run.AwaitingConcurrencySlot"]  # fmt: skip
+    backend.set_flow_run_state(first.id, StateType.COMPLETED)
+    (claimed,) = backend.claim_flow_runs("pool", "w")
+    assert (claimed.state.type, claimed.state.name, claimed.state.message) == (
+        StateType.PENDING, "Pending", None)  # fmt: skip
+    assert backend.read_flow_run(second.id).state == claimed.state
+    assert state_events(backend, second.id)[-1] == "prefect.flow-run.Pending"
+    history = backend.store.connection.execute(
+        "SELECT type, name, message FROM flow_run_states WHERE flow_run_id = ?", (second.id,)
+    ).fetchall()
+    assert history[-1] == ("PENDING", "Pending", None)
+
+
+def test_a_limit_of_zero_claims_nothing_and_a_later_now_claims_future_runs(
+    tmp_path: Path,
+) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d", scheduled_time=utcnow() + timedelta(hours=1))
+    assert backend.claim_flow_runs("pool", "w", limit=0, now=utcnow() + timedelta(hours=2)) == []
+    assert backend.claim_flow_runs("pool", "w") == []
+    claimed = backend.claim_flow_runs("pool", "w", now=utcnow() + timedelta(hours=2))
+    assert [r.id for r in claimed] == [run.id]
+
+
+def test_claims_can_be_narrowed_to_queues_and_deployments(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, name="a")
+    for queue in ("q1", "q2", "q3"):
+        backend.create_work_queue("pool", queue)
+    runs = {}
+    for name, queue in (("b", "q1"), ("c", "q2"), ("e", "q3")):
+        deployment(backend, tmp_path, name=name, queue=queue)
+        runs[name] = backend.create_flow_run(f"f/{name}").id
+    runs["a"] = backend.create_flow_run("f/a").id
+    claimed = backend.claim_flow_runs("pool", "w", queues=["q1", "q2"])
+    assert sorted(r.id for r in claimed) == sorted([runs["b"], runs["c"]])
+    assert backend.claim_flow_runs("pool", "w", queues=["q3", "default"],
+                                   deployment_ids=[backend.read_deployment("f/e").id]) == [
+        backend.read_flow_run(runs["e"])]  # fmt: skip
+    backend.set_flow_run_state(runs["e"], StateType.SCHEDULED)
+    ids = [backend.read_deployment(f"f/{name}").id for name in ("a", "e")]
+    claimed = backend.claim_flow_runs("pool", "w", deployment_ids=ids)
+    assert sorted(r.id for r in claimed) == sorted([runs["a"], runs["e"]])
+
+
+def test_a_run_whose_worker_never_sent_a_heartbeat_crashes_at_once(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path)
+    backend.worker_heartbeat("pool", "alive", 10)
+    ghost, kept = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
+    backend.claim_flow_runs("pool", "ghost", limit=1)
+    backend.claim_flow_runs("pool", "alive", limit=1)
+    (crashed,) = backend.crash_orphaned_runs()
+    assert crashed.id == ghost.id
+    assert crashed.state.type is StateType.CRASHED
+    assert crashed.state.message == (
+        "Worker 'ghost' stopped sending heartbeats; the run was marked crashed"
+    )
+    assert backend.read_flow_run(kept.id).state.type is StateType.PENDING
+    later = backend.crash_orphaned_runs(now=utcnow() + timedelta(seconds=31))
+    assert [r.id for r in later] == [kept.id]
+    assert (later[0].state.message or "").startswith(
+        "Worker 'alive' stopped sending heartbeats since 20"
+    )
+
+
+def test_the_change_marker_moves_when_another_connection_commits(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path)
+    marker = backend.change_marker()
+    assert backend.change_marker() == marker  # nothing changed
+    other = LocalBackend(tmp_path / "home" / "flowplan.db")
+    other.create_flow_run("f/d")
+    assert backend.change_marker() != marker
+    other.close()
+    backend.close()
+
+
+def test_a_run_crashes_only_after_three_heartbeat_intervals_have_passed(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path)
+    backend.worker_heartbeat("pool", "w", 10)
+    run = backend.create_flow_run("f/d")
+    backend.claim_flow_runs("pool", "w")
+    last = backend.read_work_pool("pool").last_heartbeat
+    assert last is not None
+    assert backend.crash_orphaned_runs(now=last + timedelta(seconds=30)) == []
+    crashed = backend.crash_orphaned_runs(now=last + timedelta(seconds=30, microseconds=1))
+    assert [r.id for r in crashed] == [run.id]
+
+
+def test_a_queue_at_its_limit_counts_its_running_runs_and_other_queues_still_claim(
+    tmp_path: Path,
+) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, name="a")
+    backend.create_work_queue("pool", "other", priority=5)
+    deployment(backend, tmp_path, name="b", queue="other")
+    backend.update_work_queue("pool", "default", {"concurrency_limit": 1})
+    first = backend.create_flow_run("f/a")
+    assert [r.id for r in backend.claim_flow_runs("pool", "w", limit=1)] == [first.id]
+    waiting, elsewhere = backend.create_flow_run("f/a"), backend.create_flow_run("f/b")
+    # the default queue comes first (priority 1) but its one slot is taken: the next queue's run
+    assert [r.id for r in backend.claim_flow_runs("pool", "w")] == [elsewhere.id]
+    assert backend.read_flow_run(waiting.id).state.type is StateType.SCHEDULED
+
+
+def test_ten_runs_are_claimed_at_a_time_unless_a_limit_is_given(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path)
+    for _ in range(11):
+        backend.create_flow_run("f/d")
+    assert len(backend.claim_flow_runs("pool", "w")) == 10
+    assert len(backend.claim_flow_runs("pool", "w")) == 1

@@ -8,9 +8,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from flowplan.domain.objects import StateType
 from flowplan.domain.schedules import CronSchedule, IntervalSchedule
 from flowplan.domain.specs import ScheduleSpec
+from flowplan.errors import UnreadableRowWarning
 from flowplan.runtime import scheduler
 from tests.runtime.helpers import deployment, store
 
@@ -121,3 +124,81 @@ def test_a_bad_stored_schedule_is_skipped_with_the_reason_and_the_others_filled(
     assert skipped.problem.endswith("unknown time zone 'Mars/Olympus'")
     assert result.inserted == 3 and len(future_runs(backend)) == 3
     assert future_runs(backend, "f/bad") == []
+
+
+def test_the_scheduler_makes_runs_without_events_and_a_late_run_gets_one(tmp_path: Path) -> None:
+    """Prefect's scheduler inserts its runs in bulk without events; renaming one Late is a
+    state change with its event."""
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, schedules=(IntervalSchedule(3600),))
+    scheduler.tick(backend, NOW)
+    runs = future_runs(backend)
+    assert len(runs) >= 3
+    assert backend.read_events(name="prefect.flow-run.*") == []
+    assert scheduler.tick(backend, runs[0].expected_start_time + timedelta(minutes=1)).late == 1
+    (late,) = backend.read_events(name="prefect.flow-run.*")
+    assert late.event == "prefect.flow-run.Late"
+    assert late.resource["prefect.resource.id"] == f"prefect.flow-run.{runs[0].id}"
+    history = backend.store.connection.execute(
+        "SELECT type, name FROM flow_run_states WHERE flow_run_id = ?", (runs[0].id,)
+    ).fetchall()
+    assert history == [("SCHEDULED", "Scheduled"), ("SCHEDULED", "Late")]
+
+
+def test_runs_are_scheduled_with_prefects_message_in_their_state_and_history(
+    tmp_path: Path,
+) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, schedules=(CronSchedule("0 * * * *"),))
+    scheduler.tick(backend, NOW)
+    runs = future_runs(backend)
+    assert {(r.state.name, r.state.message) for r in runs} == {("Scheduled", "Flow run scheduled")}
+    history = backend.store.connection.execute(
+        "SELECT type, name, message FROM flow_run_states WHERE flow_run_id = ?", (runs[0].id,)
+    ).fetchall()
+    assert history == [("SCHEDULED", "Scheduled", "Flow run scheduled")]
+
+
+def test_a_deployment_with_parameters_it_cannot_read_gets_no_runs_and_a_warning(
+    tmp_path: Path,
+) -> None:
+    backend = store(tmp_path / "home")
+    made = deployment(backend, tmp_path, schedules=(CronSchedule("0 * * * *"),))
+    backend.store.connection.execute(
+        "UPDATE deployments SET parameters = ? WHERE id = ?", ('{"n":Infinity}', made.id)
+    )  # stored by an older flowplan
+    with pytest.warns(UnreadableRowWarning) as caught:
+        result = scheduler.tick(backend, NOW)
+    assert result.inserted == 0 and future_runs(backend) == []
+    assert str(caught[0].message).startswith(
+        "deployment 'f/d' in the store cannot be read: n: Infinity is not a finite number"
+    )
+
+
+def test_the_schedules_to_fill_name_their_deployment_and_schedule(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    made = deployment(backend, tmp_path, schedules=(CronSchedule("0 * * * *"),))
+    bad = deployment(backend, tmp_path, name="bad", schedules=(CronSchedule("0 * * * *"),))
+    backend.store.connection.execute(
+        "UPDATE deployment_schedules SET schedule = ? WHERE deployment_id = ?",
+        (json.dumps({"cron": "0 * * * *", "timezone": "Mars/Olympus"}), bad.id),
+    )  # written straight into the store, past every check
+    found = backend.read_schedules_to_fill(now=NOW, min_runs=3, min_until=NOW)
+    by_deployment = {due.deployment_id: due for due in found}
+    good = by_deployment[made.id]
+    assert good.schedule == made.schedules[0] and good.schedule.active is True
+    assert good.schedule_id == made.schedules[0].id and good.problem is None
+    broken = by_deployment[bad.id]
+    assert broken.schedule is None and broken.schedule_id == bad.schedules[0].id
+    assert (broken.problem or "").endswith("unknown time zone 'Mars/Olympus'")
+
+
+def test_a_filled_schedule_is_no_longer_to_fill_until_its_runs_run_short(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    made = deployment(backend, tmp_path, schedules=(CronSchedule("0 * * * *"),))
+    scheduler.tick(backend, NOW)  # 13:00, 14:00, 15:00
+    assert backend.read_schedules_to_fill(now=NOW, min_runs=3, min_until=NOW) == []
+    assert backend.read_schedules_to_fill(now=NOW, min_runs=4, min_until=NOW) != []
+    later = NOW + timedelta(hours=5)
+    assert [due.deployment_id for due in backend.read_schedules_to_fill(
+        now=NOW, min_runs=3, min_until=later)] == [made.id]  # fmt: skip

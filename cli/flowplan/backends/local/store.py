@@ -113,10 +113,7 @@ class Store:
             raise StoreFault(_truncated(self.path), hint=_RESTORE)
         self._identity = (identity.st_dev, identity.st_ino)
         with self._translate():
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                check_same_thread=False,
-            )  # fmt: skip
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 conn.execute("PRAGMA foreign_keys = ON")
@@ -152,8 +149,10 @@ class Store:
         (migrating it is left to `_open`, under the write lock). So a store is never an empty
         file, and an empty file is a truncated store, never a new one."""
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{random.random():.9f}")
+        created = False  # only then is there anything to clean up (or to look for)
         try:
             fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            created = True
             os.close(fd)
             with self._translate():
                 conn = sqlite3.connect(temporary, isolation_level=None)
@@ -169,8 +168,9 @@ class Store:
                 f"cannot create the store {self.path}: {exc.strerror}", hint=_HINT
             ) from None
         finally:
-            for leftover in (temporary, *temporary.parent.glob(f"{temporary.name}-*")):
-                leftover.unlink(missing_ok=True)
+            if created:
+                for leftover in (temporary, *temporary.parent.glob(f"{temporary.name}-*")):
+                    leftover.unlink(missing_ok=True)
 
     def _check(self, conn: sqlite3.Connection) -> None:
         """Refuse a file that is not ours, or is newer than this flowplan, without writing."""

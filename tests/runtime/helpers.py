@@ -68,3 +68,16 @@ def run_engine(home: Path, run_id: str, cwd: Path) -> subprocess.CompletedProces
         [sys.executable, "-m", "flowplan.runtime.engine", run_id], cwd=cwd, env=env,
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
+
+
+FAILS_TWICE = """
+from pathlib import Path
+from flowplan import flow
+
+@flow(retries=2, retry_delay_seconds=0.1)
+def f():
+    marker = Path("attempts")
+    marker.write_text(marker.read_text() + "x" if marker.exists() else "x")
+    if len(marker.read_text()) < 3:
+        raise RuntimeError("flaky")
+"""  # a flow that fails its first two tries: its `attempts` file counts them

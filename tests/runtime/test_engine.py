@@ -15,7 +15,7 @@ import pytest
 
 from flowplan.backends.local import LocalBackend
 from flowplan.domain.objects import FlowRun, StateType
-from tests.runtime.helpers import deployment, run_engine, store
+from tests.runtime.helpers import FAILS_TWICE, deployment, run_engine, store
 
 SCHEMA = {
     "title": "Parameters", "type": "object",
@@ -136,18 +136,7 @@ def test_a_flow_past_its_timeout_is_timed_out(tmp_path: Path, backend: LocalBack
 
 
 def test_retries_then_success(tmp_path: Path, backend: LocalBackend) -> None:
-    source = """
-        from pathlib import Path
-        from flowplan import flow
-
-        @flow(retries=2, retry_delay_seconds=0.1)
-        def f():
-            marker = Path("attempts")
-            marker.write_text(marker.read_text() + "x" if marker.exists() else "x")
-            if len(marker.read_text()) < 3:
-                raise RuntimeError("flaky")
-        """
-    deployment(backend, tmp_path, source=source)
+    deployment(backend, tmp_path, source=FAILS_TWICE)
     run = execute(tmp_path, backend)
     assert run.state.type is StateType.COMPLETED
     assert (tmp_path / "attempts").read_text() == "xxx"

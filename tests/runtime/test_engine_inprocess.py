@@ -23,7 +23,7 @@ from flowplan.runtime import context, control, engine, forkserver, reporter
 from flowplan.runtime.logs import LogSink
 from flowplan.runtime.reporter_server import ReporterServer
 from flowplan.runtime.run_config import SECRETS_ENV
-from tests.runtime.helpers import deployment, store
+from tests.runtime.helpers import FAILS_TWICE, deployment, store
 
 SCHEMA = {
     "title": "Parameters", "type": "object",
@@ -265,18 +265,7 @@ def test_a_timeout_error_of_the_flow_itself_is_a_failure_not_a_timeout(eng: Engi
 
 
 def test_retries_then_success(eng: Engine) -> None:
-    source = """
-        from pathlib import Path
-        from flowplan import flow
-
-        @flow(retries=2, retry_delay_seconds=0.1)
-        def f():
-            marker = Path("attempts")
-            marker.write_text(marker.read_text() + "x" if marker.exists() else "x")
-            if len(marker.read_text()) < 3:
-                raise RuntimeError("flaky")
-        """
-    deployment(eng.backend, eng.tmp_path, source=source)
+    deployment(eng.backend, eng.tmp_path, source=FAILS_TWICE)
     run = eng.execute()
     assert eng.code == 0 and run.state.type is StateType.COMPLETED
     assert (eng.tmp_path / "attempts").read_text() == "xxx"

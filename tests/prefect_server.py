@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO
+from urllib.parse import quote
 
 import httpx
 
@@ -286,9 +287,9 @@ def reset(server_url: str) -> None:
                 api.delete(f"{path}/{item[key]}")
         for pool in list(api.filter("work_pools/filter")):
             if not pool["name"].lower().startswith("prefect"):
-                api.delete(f"work_pools/{pool['name']}")
+                api.delete(f"work_pools/{quote(pool['name'], safe='')}")
         for variable in list(api.filter("variables/filter")):
-            api.delete(f"variables/name/{variable['name']}")
+            api.delete(f"variables/name/{quote(variable['name'], safe='')}")
         for document in api.get("block_types/slug/secret/block_documents"):
             api.delete(f"block_documents/{document['id']}")
         for automation in list(api.filter("automations/filter")):

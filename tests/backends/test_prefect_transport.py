@@ -157,6 +157,22 @@ def test_a_kept_connection_the_server_closed_is_replaced() -> None:
     assert len(set(connections)) == 3  # each on a new connection
 
 
+def test_a_path_is_escaped_once(forward_proxy: _Proxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name with a space or a non-ASCII letter in the path reaches the server escaped; a
+    path its caller escaped already is sent as it is (not escaped twice)."""
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{forward_proxy.server_address[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    api = Api("http://prefect.example/api", retries=0)
+    api.get("work_pools/Claude CICD é")
+    api.get("work_pools/a%20b%2Fc")
+    api.close()
+    assert forward_proxy.seen == [
+        "GET http://prefect.example:80/api/work_pools/Claude%20CICD%20%C3%A9",
+        "GET http://prefect.example:80/api/work_pools/a%20b%2Fc",
+    ]
+
+
 @pytest.mark.parametrize(
     ("host", "no_proxy", "exempt"),
     [

@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 IDLE_KEPT = 16  # connections kept open for the next requests
 
@@ -74,7 +74,9 @@ class Transport:
         body: Any = None,
         params: Mapping[str, Any] | None = None,
     ) -> Response:
-        target = self._prefix + path.lstrip("/")
+        # characters a path cannot hold (spaces, controls, non-ASCII) are escaped, as httpx
+        # did; escapes already made (`%20`) and the path's own delimiters are kept
+        target = quote(self._prefix + path.lstrip("/"), safe="/%:@!$&'()*+,;=~")
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if query:
             target += "?" + urlencode(query, doseq=True)

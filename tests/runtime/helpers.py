@@ -81,3 +81,10 @@ def f():
     if len(marker.read_text()) < 3:
         raise RuntimeError("flaky")
 """  # a flow that fails its first two tries: its `attempts` file counts them
+
+SCHEMA = {
+    "title": "Parameters", "type": "object",
+    "properties": {"n": {"title": "n", "type": "integer", "position": 0},
+                   "who": {"title": "who", "type": "string", "default": "x", "position": 1}},
+    "required": ["n"],
+}  # fmt: skip  # the parameter schema of `f(n: int, who: str = "x")`

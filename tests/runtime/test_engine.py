@@ -15,14 +15,7 @@ import pytest
 
 from flowplan.backends.local import LocalBackend
 from flowplan.domain.objects import FlowRun, StateType
-from tests.runtime.helpers import FAILS_TWICE, deployment, run_engine, store
-
-SCHEMA = {
-    "title": "Parameters", "type": "object",
-    "properties": {"n": {"title": "n", "type": "integer", "position": 0},
-                   "who": {"title": "who", "type": "string", "default": "x", "position": 1}},
-    "required": ["n"],
-}  # fmt: skip
+from tests.runtime.helpers import FAILS_TWICE, SCHEMA, deployment, run_engine, store
 
 
 @pytest.fixture

@@ -23,15 +23,7 @@ from flowplan.runtime import context, control, engine, forkserver, reporter
 from flowplan.runtime.logs import LogSink
 from flowplan.runtime.reporter_server import ReporterServer
 from flowplan.runtime.run_config import SECRETS_ENV
-from tests.runtime.helpers import FAILS_TWICE, deployment, store
-
-SCHEMA = {
-    "title": "Parameters", "type": "object",
-    "properties": {"n": {"title": "n", "type": "integer", "position": 0},
-                   "who": {"title": "who", "type": "string", "default": "x", "position": 1}},
-    "required": ["n"],
-}  # fmt: skip
-
+from tests.runtime.helpers import FAILS_TWICE, SCHEMA, deployment, store
 
 REAL_CONNECT = reporter.connect
 

@@ -66,6 +66,37 @@ def test_a_worker_runs_what_is_triggered(tmp_path: Path, workers: Workers) -> No
     assert engines_of(workers.home) == []  # the fork server went with the worker
 
 
+WAITS_FOR_ITS_LOG = """
+import os, time
+from flowplan import flow
+
+@flow
+def f(marker: str):
+    print("an early line", flush=True)
+    while not os.path.exists(marker):  # the test creates it once the line is in the store
+        time.sleep(0.02)
+    print(f"threads={len(os.listdir('/proc/self/task'))}")
+"""
+
+
+def test_a_forked_runs_logs_reach_the_store_while_it_runs(tmp_path: Path, workers: Workers) -> None:
+    # a forked run starts its channel's thread (the log flushes) only when its fork server
+    # wakes it, a flush interval after the fork: it must come, or the line would wait for
+    # the run's end, which waits for the line
+    backend = store(workers.home)
+    deployment(backend, tmp_path, source=WAITS_FOR_ITS_LOG)
+    workers.start()
+    marker = tmp_path / "marker"
+    run = backend.create_flow_run("f/d", parameters={"marker": str(marker)})
+    wait_for("the early line in the store", lambda: "an early line" in [
+        line.message for line in backend.read_logs(run.id)])  # fmt: skip
+    assert backend.read_flow_run(run.id).state.type is StateType.RUNNING
+    marker.touch()
+    assert final(backend, run).state.type is StateType.COMPLETED
+    messages = [line.message for line in backend.read_logs(run.id)]
+    assert "threads=2" in messages  # the run's own and the channel's
+
+
 def test_four_workers_run_each_run_exactly_once(tmp_path: Path, workers: Workers) -> None:
     backend = store(workers.home)
     deployment(backend, tmp_path)

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,13 +75,15 @@ def test_ended_children_are_reported_with_their_exit_code_or_signal() -> None:
     try:
         _ended(exited)
         _ended(killed)
-        forkserver._reap(theirs)
+        sleepers = {exited: 1.0, killed: 1.0}  # not woken yet: reaped, they are forgotten
+        forkserver._reap(theirs, sleepers)
+        assert sleepers == {}
         theirs.close()
         messages = set()
         while message := ours.recv(100):
             messages.add(message.decode())
         assert {f"exit {exited} 3", f"exit {killed} -9"} <= messages
-        forkserver._reap(ours)  # nothing left to reap: returns
+        forkserver._reap(ours, {})  # nothing left to reap: returns
     finally:
         ours.close()
 
@@ -95,7 +98,9 @@ def test_reaping_stops_at_a_child_still_running() -> None:
         os._exit(0)
     os.close(read)
     try:
-        forkserver._reap(theirs)  # returns at once: the child runs on
+        sleepers = {running: 1.0}
+        forkserver._reap(theirs, sleepers)  # returns at once: the child runs on
+        assert sleepers == {running: 1.0}
         ours.setblocking(False)
         with pytest.raises(BlockingIOError):
             ours.recv(100)
@@ -104,6 +109,49 @@ def test_reaping_stops_at_a_child_still_running() -> None:
         os.waitpid(running, 0)
         ours.close()
         theirs.close()
+
+
+def _said(fd: int, size: int) -> bytes:
+    """What a child wrote to `fd` (nothing if it wrote nothing in 30 s)."""
+    import select
+
+    return os.read(fd, size) if select.select([fd], [], [], 30)[0] else b""
+
+
+def test_children_are_woken_when_due_and_then_forgotten() -> None:
+    from flowplan.runtime import reporter
+
+    children: dict[int, int] = {}  # pid: the read end of what it says when woken
+    for _ in range(2):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # never back into pytest
+            try:
+                os.close(read)
+                signal.signal(reporter.WAKE_SIGNAL, lambda *_, fd=write: os.write(fd, b"woken"))
+                os.write(write, b"ready ")
+                for _ in range(600):
+                    time.sleep(0.05)
+            finally:
+                os._exit(0)
+        os.close(write)
+        children[pid] = read
+    first, second = children
+    try:
+        for read in children.values():
+            assert _said(read, 6) == b"ready "
+        sleepers = {first: 10.0, second: 20.0, 2**22 + 1: 0.0}  # and a pid nobody has
+        forkserver._wake(sleepers, 15.0)
+        assert sleepers == {second: 20.0}
+        assert _said(children[first], 5) == b"woken"
+        forkserver._wake(sleepers, float("inf"))  # the worker went: every one left
+        assert sleepers == {}
+        assert _said(children[second], 5) == b"woken"
+    finally:
+        for pid, read in children.items():
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(read)
 
 
 def test_threads_are_named_when_they_forbid_a_fork(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -220,6 +268,67 @@ def test_the_server_forks_runs_refuses_bad_orders_and_stops_when_the_worker_goes
         "flowplan engine: FileNotFoundError: [Errno 2] No such file or directory:"
     )
     assert texts[2:] == ["", ""]  # refused: the server kept no end of these pipes
+
+
+def test_runs_not_woken_yet_are_woken_when_the_worker_goes_and_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowplan.backends.local import LocalBackend
+    from flowplan.runtime.reporter_server import ReporterServer
+
+    home = tmp_path / "home"
+    backend = store(home)
+    source = """
+        import pathlib, sys, time
+        from flowplan import flow
+
+        @flow
+        def f(marker: str):
+            print("started", flush=True)
+            try:
+                time.sleep(20)  # not woken, it would end by itself, and not say the line below
+            finally:
+                pathlib.Path(marker).write_text("finally ran")
+        """
+    deployment(backend, tmp_path, source=source)
+    marker = tmp_path / "marker"
+    run = backend.create_flow_run("f/d", parameters={"marker": str(marker)})
+    monkeypatch.setattr(forkserver, "WAKE_SECONDS", 3600.0)  # (the server is forked from here)
+    channel = ReporterServer(lambda: LocalBackend(home / "flowplan.db"))
+    ours, theirs = pair()
+    read, write = os.pipe()
+    order = {"env": {"FLOWPLAN_HOME": str(home), "FLOWPLAN_REPORTER": channel.register(run)},
+             "cwd": str(tmp_path)}  # fmt: skip
+    socket.send_fds(ours, [b"%s\n%s" % (run.id.encode(), json.dumps(order).encode())], [write])
+    os.close(write)
+    fd = theirs.detach()
+
+    def server() -> int:
+        ours.close()
+        _streams_to_descriptors()
+        return forkserver.serve(fd)
+
+    pids: list[int] = []
+
+    def worker() -> None:
+        os.close(fd)
+        pids.append(int(ours.recv(4096).decode().rsplit(" ", 1)[1]))  # started <run> <pid>
+        output = b""
+        while b"started" not in output:
+            output += os.read(read, 4096)
+        channel.close()  # the worker dies: its channel, then its fork server's socket
+        ours.shutdown(socket.SHUT_WR)
+
+    try:
+        assert _forked(server, worker) == 0  # the server stopped, and woke its run first
+        wait_for("the run to stop", marker.exists)
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    ours.close()
+    assert "flowplan engine: the worker is gone; stopping the run" in _read_all(read)
+    assert marker.read_text() == "finally ran"
 
 
 def _forked(action: Callable[[], int], meanwhile: Callable[[], None] = lambda: None) -> int:

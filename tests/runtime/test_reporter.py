@@ -18,6 +18,7 @@ from flowplan.backends.local import LocalBackend
 from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import LogLine, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound
+from flowplan.runtime import reporter
 from flowplan.runtime.reporter import ENV, ChannelClosed, SocketReporter
 from flowplan.runtime.reporter_server import ReporterServer
 from tests.integration.workers import wait_for
@@ -160,3 +161,67 @@ def test_a_run_that_closes_its_channel_is_not_stopped(
         "the channel's thread to end", lambda: client.helper_ident not in sys._current_frames()
     )
     assert stopped == []  # it ended without stopping the run
+
+
+@pytest.fixture
+def wake_expected(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process as a run the fork server forked: its channel's thread waits for the wake."""
+    monkeypatch.setattr(reporter, "_woken", False)
+    monkeypatch.setattr(reporter, "_current", None)
+    previous = signal.getsignal(reporter.WAKE_SIGNAL)
+    reporter.expect_wake()
+    try:
+        yield
+    finally:
+        signal.signal(reporter.WAKE_SIGNAL, previous)
+
+
+def test_a_forked_runs_channel_starts_its_thread_only_when_woken(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer, wake_expected: None
+) -> None:
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    client = SocketReporter(server.register(run))
+    assert client.helper_ident is None  # a run that ends before the wake pays no thread
+    ticks: list[int] = []
+    client.every(3600, lambda: ticks.append(1))
+    assert client.read_flow_run(run.id).id == run.id  # the channel itself works meanwhile
+    os.kill(os.getpid(), reporter.WAKE_SIGNAL)  # the fork server: "still going"
+    first = wait_for("the channel's thread", lambda: client.helper_ident)
+    wait_for("the channel's thread to run", lambda: first in sys._current_frames())
+    wait_for("the flush that was due", lambda: ticks)  # at once, not an interval later
+    os.kill(os.getpid(), reporter.WAKE_SIGNAL)  # a second wake starts no second thread
+    assert client.read_flow_run(run.id).id == run.id  # (the handler has run by now)
+    assert client.helper_ident == first
+    client.close()
+    wait_for("the channel's thread to end", lambda: first not in sys._current_frames())
+
+
+def test_a_wake_before_the_channel_opens_starts_its_thread_with_it(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer, wake_expected: None
+) -> None:
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    os.kill(os.getpid(), reporter.WAKE_SIGNAL)
+    assert reporter._woken
+    client = SocketReporter(server.register(run))
+    assert client.helper_ident is not None
+    client.close()
+
+
+def test_a_run_woken_after_its_worker_went_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wake_expected: None
+) -> None:
+    path = str(tmp_path / "worker.sock")
+    stopped: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "killpg", lambda group, sig: stopped.append((group, sig)))
+    worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    worker.bind(path)
+    worker.listen(2)
+    client = SocketReporter(f"unix:{path} token")
+    worker.accept()[0].close()
+    worker.close()  # gone before the wake: the thread cannot even connect
+    os.kill(os.getpid(), reporter.WAKE_SIGNAL)
+    wait_for("the run to be stopped", lambda: stopped)
+    assert stopped == [(os.getpgrp(), signal.SIGTERM)]
+    client.close()

@@ -10,7 +10,9 @@ child makes the pipe its stdout and stderr, starts a new session (so the
 run is its own process group), and runs the engine. The server answers `started <run> <pid>`
 (or `refused <run> <why>` when it cannot fork safely: a threaded process must not fork) and,
 when a child ends (it is woken by SIGCHLD), `exit <pid> <code>` (negative: killed by that
-signal).
+signal). A child still running after `WAKE_SECONDS` gets `reporter.WAKE_SIGNAL` (it starts its
+channel's helper thread then: most runs end before), and so does every child left running
+when the worker goes.
 """
 
 from __future__ import annotations
@@ -25,13 +27,17 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from flowplan.runtime import reporter
 from flowplan.runtime.infrastructure import Exit
+from flowplan.runtime.logs import FLUSH_SECONDS
 
 ORDER_LIMIT = 1 << 20  # bytes: a run's order (its id, directory and environment changes)
 ANSWER_SECONDS = 120.0  # how long the worker waits for the server to answer an order
+WAKE_SECONDS = FLUSH_SECONDS  # a run still going then starts its channel's helper thread
 
 # -- the server ------------------------------------------------------------------------------
 
@@ -48,18 +54,25 @@ def serve(fd: int) -> int:
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    reporter.expect_wake()
     # Orders are received into this one buffer and parsed only by the child, in its copy:
     # every page the server writes between two forks is copied once more, for nothing.
     buffer = bytearray(ORDER_LIMIT)
+    sleepers: dict[int, float] = {}  # children not woken yet: when they are due
     while True:
-        ready, _, _ = select.select([channel.fileno(), wake_read], [], [])
+        due = min(sleepers.values(), default=None)
+        wait = None if due is None else max(due - time.monotonic(), 0.0)
+        ready, _, _ = select.select([channel.fileno(), wake_read], [], [], wait)
         if wake_read in ready:
             os.read(wake_read, 4096)
-            _reap(channel)
+            _reap(channel, sleepers)
+        if due is not None:
+            _wake(sleepers, time.monotonic())
         if channel.fileno() in ready:
             size, fds, truncated = _receive(channel, buffer)
-            if not size:
-                return 0  # the worker is gone: stop (running children go on)
+            if not size:  # the worker is gone: stop; the runs still going notice it themselves
+                _wake(sleepers, float("inf"))
+                return 0
             end = buffer.find(b"\n", 0, size)
             run_id = bytes(buffer[: max(end, 0)])
             problem = threads_running()
@@ -80,6 +93,7 @@ def serve(fd: int) -> int:
                 order = json.loads(buffer[end + 1 : size])
                 os._exit(_child(run_id.decode(), order, fds[0]))
             os.close(fds[0])
+            sleepers[pid] = time.monotonic() + WAKE_SECONDS
             channel.send(b"started %s %d" % (run_id, pid))
 
 
@@ -95,7 +109,7 @@ def _receive(channel: socket.socket, buffer: bytearray) -> tuple[int, list[int],
     return size, list(fds), bool(flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC))
 
 
-def _reap(channel: socket.socket) -> None:
+def _reap(channel: socket.socket, sleepers: dict[int, float]) -> None:
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -103,7 +117,16 @@ def _reap(channel: socket.socket) -> None:
             return
         if pid == 0:
             return
+        sleepers.pop(pid, None)
         channel.send(f"exit {pid} {os.waitstatus_to_exitcode(status)}".encode())
+
+
+def _wake(sleepers: dict[int, float], now: float) -> None:
+    """Wake the children due by `now` (not reaped yet: their pids are still theirs)."""
+    for pid in [pid for pid, due in sleepers.items() if due <= now]:
+        del sleepers[pid]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, reporter.WAKE_SIGNAL)
 
 
 def threads_running() -> str:

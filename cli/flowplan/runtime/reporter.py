@@ -15,7 +15,14 @@ Besides reading and reporting, the engine says when it calls the flow with a tim
 
 Without the variable (the engine started by hand) the engine uses the store. When the channel
 closes while the run goes on (its worker was killed), the run stops: it gets SIGTERM, so its
-`finally:` blocks run, and a live worker marks it CRASHED."""
+`finally:` blocks run, and a live worker marks it CRASHED.
+
+A run's helper thread (log flushes, and a second connection that notices the worker going)
+starts with the channel, except in a run forked by the fork server: most runs end within a
+flush interval, and a thread costs a forked run more CPU than the rest of a trivial run's
+reporting. There the fork server sends `WAKE_SIGNAL` (SIGURG, ignored by default) to a run
+still going after `logs.FLUSH_SECONDS`, and to every run it leaves when its worker goes; the
+signal starts the thread."""
 
 from __future__ import annotations
 
@@ -38,6 +45,7 @@ from flowplan.errors import FlowplanError, ObjectNotFound
 
 ENV = "FLOWPLAN_REPORTER"
 IDLE_SECONDS = 0.2  # how often the channel's thread looks for work given with `every`
+WAKE_SIGNAL = signal.SIGURG  # "this run is still going": start the channel's helper thread
 
 
 class RunReporter(Protocol):
@@ -121,14 +129,26 @@ class SocketReporter:
     def __init__(self, address: str) -> None:
         location, _, self._token = address.partition(" ")
         path = location.removeprefix("unix:")
+        self._path = path
         self._socket = _open(path)
         self._stream = self._socket.makefile("rwb")
         self._lock = threading.Lock()
         self._closing = False
         self._tick: tuple[float, Callable[[], None]] | None = None
-        self._watch = _open(path)  # a second connection, only to notice the worker going
-        # the run's one helper thread: it watches the worker and does what `every` asks (a
-        # bare thread: `threading`'s bookkeeping costs a forked run a third of a millisecond)
+        self._watch: socket.socket | None = None  # the helper's connection, to notice the worker go
+        self._helper = threading.Lock()  # held once the helper thread is started
+        self.helper_ident: int | None = None
+        global _current
+        _current = self
+        if _woken or signal.getsignal(WAKE_SIGNAL) is not _wake:  # nobody will wake it later
+            self.start_helper()
+
+    def start_helper(self) -> None:
+        """Start the run's one helper thread (once): it watches the worker and does what
+        `every` asks (a bare thread: `threading`'s bookkeeping costs a forked run a third of a
+        millisecond)."""
+        if self._closing or not self._helper.acquire(blocking=False):
+            return
         self.helper_ident = _thread.start_new_thread(self._watch_worker, ())
 
     def every(self, seconds: float, action: Callable[[], None]) -> None:
@@ -155,14 +175,22 @@ class SocketReporter:
         return reply.get("result")
 
     def _watch_worker(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            while True:  # the worker never writes here: readable means it is gone
+        watch = None
+        wait = 0.0 if _woken else None  # woken late: what `every` asks is due at once
+        with contextlib.suppress(OSError, ValueError, ChannelClosed):
+            self._watch = watch = _open(self._path)
+            while not self._closing:  # the worker never writes here: readable means it is gone
                 tick = self._tick
-                if select.select([self._watch], [], [], tick[0] if tick else IDLE_SECONDS)[0]:
+                if wait is None:
+                    wait = tick[0] if tick else IDLE_SECONDS
+                if select.select([watch], [], [], wait)[0]:
                     break
+                wait = None
                 if tick is not None:
                     tick[1]()
         if self._closing:
+            if watch is not None:
+                watch.close()
             return
         with contextlib.suppress(OSError):
             print("flowplan engine: the worker is gone; stopping the run", file=sys.stderr)
@@ -172,6 +200,8 @@ class SocketReporter:
     def close(self) -> None:
         self._closing = True
         for channel in (self._watch, self._socket):
+            if channel is None:
+                continue
             with contextlib.suppress(OSError):
                 channel.shutdown(socket.SHUT_RDWR)
             channel.close()
@@ -256,6 +286,24 @@ class SocketReporter:
 
     def flow_call(self, run_id: str, timeout: float | None) -> None:
         self._call("flow_call", run_id=run_id, timeout=timeout)
+
+
+_current: SocketReporter | None = None  # this process's channel, for `_wake`
+_woken = False  # the wake came (perhaps before the channel was opened)
+
+
+def expect_wake() -> None:
+    """The fork server, before it forks any run: its runs start their channel's helper thread
+    when `WAKE_SIGNAL` comes (a blocked system call is restarted, not interrupted, by it)."""
+    signal.signal(WAKE_SIGNAL, _wake)
+    signal.siginterrupt(WAKE_SIGNAL, False)
+
+
+def _wake(signum: int, frame: object) -> None:
+    global _woken
+    _woken = True
+    if _current is not None:
+        _current.start_helper()
 
 
 def _open(path: str) -> socket.socket:

@@ -22,6 +22,7 @@ from flowplan.errors import FlowplanError, ObjectNotFound
 from flowplan.runtime import reporter, run_config
 from flowplan.runtime.infrastructure import Exit, Infrastructure, RunHandle
 from flowplan.runtime.reporter_server import ReporterServer
+from flowplan.runtime.threads import THREADS, Task
 
 TAIL_LINES = 15
 DRAIN_SECONDS = 5.0  # how long output is read after the run's process ended
@@ -225,7 +226,5 @@ class Supervisor:
             self.backend.set_flow_run_state(self.run.id, state, name=name, message=message)
 
 
-def _thread(name: str, target: Callable[[], object]) -> threading.Thread:
-    thread = threading.Thread(target=target, name=f"flowplan-{name}", daemon=True)
-    thread.start()
-    return thread
+def _thread(name: str, target: Callable[[], object]) -> Task:
+    return THREADS.start(f"flowplan-{name}", target)

@@ -13,6 +13,7 @@ kills them now and marks them CRASHED.
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import threading
 import time
@@ -30,6 +31,7 @@ from flowplan.runtime.infrastructure import Infrastructure, infrastructure
 from flowplan.runtime.reporter_server import ReporterServer
 from flowplan.runtime.services import Service
 from flowplan.runtime.supervisor import Settings, Supervisor
+from flowplan.runtime.threads import THREADS
 
 TICK = 0.05
 SCHEDULER_SECONDS = 2.0
@@ -249,10 +251,7 @@ class Worker:
             )  # fmt: skip
             with self._lock:
                 self.supervisors[run.id] = supervisor
-            threading.Thread(
-                target=self._supervise, args=(supervisor,), name=f"flowplan-run {run.id}",
-                daemon=True,
-            ).start()  # fmt: skip
+            THREADS.start(f"flowplan-run {run.id}", functools.partial(self._supervise, supervisor))
 
     def _supervise(self, supervisor: Supervisor) -> None:
         try:

@@ -3,11 +3,13 @@ token lets a run read and report only itself."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from tests.integration.workers import wait_for
 from tests.runtime.helpers import deployment, store
 
 SOURCE = """
+import json
 import os
 from flowplan import flow
 from flowplan.runtime import flow_run
@@ -160,3 +163,91 @@ def test_a_run_that_closes_its_channel_is_not_stopped(
         "the channel's thread to end", lambda: client.helper_ident not in sys._current_frames()
     )
     assert stopped == []  # it ended without stopping the run
+
+
+def test_a_run_says_when_its_flow_is_called_with_a_timeout(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer, request: pytest.FixtureRequest
+) -> None:
+    """The worker enforces the timeout too: its watcher hears the call and its end."""
+    deployment(backend, tmp_path)
+    run, other = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
+    heard: list[float | None] = []
+    client = SocketReporter(server.register(run, heard.append))
+    request.addfinalizer(client.close)
+    client.flow_call(run.id, 2.5)
+    client.flow_call(run.id, None)
+    with pytest.raises(FlowplanError, match="a run may read and report only itself"):
+        client.flow_call(other.id, 1.0)
+    assert heard == [2.5, None]
+
+
+def test_the_channels_errors_keep_their_kind_and_its_end_is_said(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer
+) -> None:
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    client = SocketReporter(server.register(run))
+    with pytest.raises(ObjectNotFound, match="missing"):
+        client.read_variable("missing")
+    with pytest.raises(FlowplanError) as refused:
+        client.read_flow_run("someone-else")
+    assert type(refused.value) is FlowplanError  # not "not found": the run exists
+    client.close()
+    with pytest.raises(ChannelClosed) as closed:
+        client.read_flow_run(run.id)
+    assert str(closed.value) == "the worker's reporting channel closed (the worker is gone)"
+
+
+def test_a_secret_read_through_the_channel_is_masked_in_the_runs_output(tmp_path: Path) -> None:
+    """The run masks what it read itself, whatever the worker did: here the test is the
+    worker, answering over a real socket."""
+    path = str(tmp_path / "worker.sock")
+    worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    worker.bind(path)
+    worker.listen(2)
+    client = SocketReporter(f"unix:{path} the-token")
+    connection, watch = worker.accept()[0], worker.accept()[0]
+    try:
+        stream = connection.makefile("rwb")
+        connection.sendall(b'{"result": "channel-only-s3cret"}\n')
+        assert client.read_secret_value("token") == "channel-only-s3cret"
+        assert json.loads(stream.readline()) == {
+            "token": "the-token", "method": "read_secret_value", "args": {"name": "token"}}  # fmt: skip
+        assert "channel-only-s3cret" not in masking.mask("it is channel-only-s3cret")
+    finally:
+        client.close()  # first: a channel whose worker goes stops its run
+        for each in (connection, watch, worker):
+            each.close()
+
+
+def test_a_run_that_closes_its_channel_while_the_channel_works_ends_it_quietly(
+    tmp_path: Path,
+    backend: LocalBackend,
+    server: ReporterServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Closed while its thread runs what `every` asked (the run's last log flush): the thread
+    then finds its connection closed, ends, and neither stops the run nor says anything."""
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    stopped: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "killpg", lambda group, sig: stopped.append((group, sig)))
+    failed: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", failed.append)
+    client = SocketReporter(server.register(run))
+    inside, release = threading.Event(), threading.Event()
+
+    def flush() -> None:
+        inside.set()
+        release.wait()
+
+    client.every(0.01, flush)
+    assert inside.wait(60)
+    client.close()
+    release.set()
+    wait_for(
+        "the channel's thread to end", lambda: client.helper_ident not in sys._current_frames()
+    )
+    assert (stopped, failed) == ([], [])
+    assert "worker is gone" not in capsys.readouterr().err

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -251,3 +254,94 @@ def test_a_run_that_closes_its_channel_while_the_channel_works_ends_it_quietly(
     )
     assert (stopped, failed) == ([], [])
     assert "worker is gone" not in capsys.readouterr().err
+
+
+def test_a_run_reads_only_its_own_deployment_and_asks_only_known_methods(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer, request: pytest.FixtureRequest
+) -> None:
+    deployment(backend, tmp_path)
+    other = deployment(backend, tmp_path, name="other")
+    run = backend.create_flow_run("f/d")
+    address = server.register(run)
+    client = SocketReporter(address)
+    request.addfinalizer(client.close)
+    with pytest.raises(FlowplanError) as refused:
+        client.read_deployment(other.id)
+    assert str(refused.value) == "a run may read only its own deployment"
+    with pytest.raises(FlowplanError) as unknown:
+        client._call("delete_everything", run_id=run.id)
+    assert str(unknown.value) == "unknown method 'delete_everything'"
+    server.unregister(address)
+    server.unregister(address)  # twice, or an address never registered: nothing to do
+    server.unregister(f"unix:{server.path} never-issued")
+    with pytest.raises(FlowplanError) as expired:
+        client.read_flow_run(run.id)
+    assert str(expired.value) == "unknown or expired reporting token"
+
+
+def ask(stream: Any, *requests: bytes) -> list[dict[str, Any]]:
+    """Send raw request bytes as they are, then read one answer line per newline sent."""
+    for part in requests:
+        stream.write(part)
+        stream.flush()
+    return [json.loads(stream.readline()) for _ in range(sum(r.count(b"\n") for r in requests))]
+
+
+def test_the_channel_answers_whole_lines_in_order_and_survives_bad_requests(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer
+) -> None:
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    token = server.register(run).rpartition(" ")[2]
+    read = json.dumps({"token": token, "method": "read_flow_run", "args": {"run_id": run.id}})
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+        raw.connect(server.path)
+        stream = raw.makefile("rwb")
+        # two requests in one write, then one request split over two writes
+        first, second = ask(stream, f"{read}\n{read}\n".encode())
+        assert first["result"]["id"] == second["result"]["id"] == run.id
+        [split] = ask(stream, read[:10].encode(), read[10:].encode() + b"\n")
+        assert split["result"]["id"] == run.id
+        [bad] = ask(stream, b"this is no json\n")
+        assert bad["error"]["kind"] == "error"
+        assert bad["error"]["message"].startswith("JSONDecodeError: ")
+        [incomplete] = ask(stream, json.dumps({"token": token, "method": "read_flow_run"}).encode()
+                           + b"\n")  # fmt: skip
+        assert incomplete == {"error": {"kind": "error", "message": "KeyError: 'run_id'"}}
+        [missing] = ask(stream, json.dumps({"token": token, "method": "read_variable",
+                                            "args": {"name": "nope"}}).encode() + b"\n")  # fmt: skip
+        assert missing["error"]["kind"] == "not_found"
+        [again] = ask(stream, f"{read}\n".encode())  # still served
+        assert again["result"]["id"] == run.id
+        # closed: connections still open are served until they close, new ones are refused
+        server.close()
+        [late] = ask(stream, f"{read}\n".encode())
+        assert late["result"]["id"] == run.id
+        refused = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with refused, pytest.raises(OSError):
+            refused.connect(server.path)
+    assert not Path(server.path).parent.exists()  # its private directory is removed
+
+
+def test_the_channels_directory_is_private(server: ReporterServer) -> None:
+    directory = Path(server.path).parent
+    assert directory.stat().st_mode & 0o777 == 0o700
+    assert server.path == str(directory / "reporter.sock")
+
+
+def test_a_channel_in_a_directory_with_a_space_is_reached(
+    tmp_path: Path, backend: LocalBackend, monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:  # fmt: skip
+    """TMPDIR may hold a space: the address is `unix:<path> <token>`, the token has none."""
+    spaced = Path(tempfile.mkdtemp(prefix="flowplan test "))  # short: a socket path is
+    request.addfinalizer(lambda: shutil.rmtree(spaced))  # at most 107 bytes
+    monkeypatch.setattr(tempfile, "tempdir", str(spaced))
+    server = ReporterServer(lambda: LocalBackend(tmp_path / "home" / "flowplan.db"))
+    request.addfinalizer(server.close)
+    assert server.path.startswith(str(spaced))
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    client = SocketReporter(server.register(run))
+    request.addfinalizer(client.close)
+    assert client.read_flow_run(run.id).id == run.id

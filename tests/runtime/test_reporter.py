@@ -3,6 +3,8 @@ token lets a run read and report only itself."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import shutil
@@ -311,6 +313,14 @@ def test_the_channel_answers_whole_lines_in_order_and_survives_bad_requests(
         [missing] = ask(stream, json.dumps({"token": token, "method": "read_variable",
                                             "args": {"name": "nope"}}).encode() + b"\n")  # fmt: skip
         assert missing["error"]["kind"] == "not_found"
+        [unknown] = ask(stream, json.dumps({"token": "nope", "method": "read_flow_run",
+                                            "args": {"run_id": run.id}}).encode() + b"\n")  # fmt: skip
+        assert unknown == {
+            "error": {"kind": "error", "message": "unknown or expired reporting token"}}  # fmt: skip
+        [called] = ask(stream, json.dumps({"token": token, "method": "flow_call",
+                                           "args": {"run_id": run.id, "timeout": 3}}).encode()
+                       + b"\n")  # fmt: skip
+        assert called == {"result": None}
         [again] = ask(stream, f"{read}\n".encode())  # still served
         assert again["result"]["id"] == run.id
         # closed: connections still open are served until they close, new ones are refused
@@ -345,3 +355,29 @@ def test_a_channel_in_a_directory_with_a_space_is_reached(
     client = SocketReporter(server.register(run))
     request.addfinalizer(client.close)
     assert client.read_flow_run(run.id).id == run.id
+
+
+def open_sockets() -> int:
+    """The sockets open in this process (the test's and the worker's channel's)."""
+    count = 0
+    for descriptor in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            count += str(descriptor.readlink()).startswith("socket:")
+    return count
+
+
+def test_the_worker_closes_its_end_of_a_channel_the_run_closed(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer
+) -> None:
+    """A long-lived worker serves thousands of runs: no descriptor is left per run."""
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    before = open_sockets()
+    for _ in range(10):
+        client = SocketReporter(server.register(run))
+        client.read_flow_run(run.id)
+        client.close()
+    # the channel's buffered stream keeps the run's own descriptor until it is collected
+    del client
+    gc.collect()
+    wait_for("the worker to close its ends", lambda: open_sockets() <= before)

@@ -25,6 +25,7 @@ from flowplan.backends.local import LocalBackend
 from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import LogLine, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound
+from flowplan.runtime import reporter_server
 from flowplan.runtime.reporter import ENV, ChannelClosed, SocketReporter
 from flowplan.runtime.reporter_server import ReporterServer
 from tests.integration.workers import wait_for
@@ -381,3 +382,26 @@ def test_the_worker_closes_its_end_of_a_channel_the_run_closed(
     del client
     gc.collect()
     wait_for("the worker to close its ends", lambda: open_sockets() <= before)
+
+
+def test_a_channel_closed_before_its_thread_began_ends_it_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker stopped as soon as it started: its channel's thread may begin only after
+    `close()` (it printed a traceback)."""
+    held: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    class Held(threading.Thread):
+        def start(self) -> None:
+            held.append(self)  # started below, after close()
+
+    monkeypatch.setattr(reporter_server.threading, "Thread", Held)  # its one thread
+    failed: list[object] = []
+    monkeypatch.setattr(threading, "excepthook", failed.append)
+    server = ReporterServer(lambda: LocalBackend(tmp_path / "home" / "flowplan.db"))
+    server.close()
+    [thread] = held
+    start(thread)
+    thread.join(timeout=60)
+    assert not thread.is_alive() and failed == []

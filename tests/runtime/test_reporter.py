@@ -305,6 +305,9 @@ def test_the_channel_answers_whole_lines_in_order_and_survives_bad_requests(
         assert first["result"]["id"] == second["result"]["id"] == run.id
         [split] = ask(stream, read[:10].encode(), read[10:].encode() + b"\n")
         assert split["result"]["id"] == run.id
+        [empty, after] = ask(stream, b"\n" + read.encode() + b"\n")  # an empty line too
+        assert empty["error"]["message"].startswith("JSONDecodeError: ")
+        assert after["result"]["id"] == run.id
         [bad] = ask(stream, b"this is no json\n")
         assert bad["error"]["kind"] == "error"
         assert bad["error"]["message"].startswith("JSONDecodeError: ")
@@ -334,10 +337,21 @@ def test_the_channel_answers_whole_lines_in_order_and_survives_bad_requests(
     assert not Path(server.path).parent.exists()  # its private directory is removed
 
 
-def test_the_channels_directory_is_private(server: ReporterServer) -> None:
+def test_the_channels_directory_is_private_and_its_thread_never_holds_the_worker(
+    tmp_path: Path,
+) -> None:
+    before = set(threading.enumerate())
+    server = ReporterServer(lambda: LocalBackend(tmp_path / "home" / "flowplan.db"))
     directory = Path(server.path).parent
     assert directory.stat().st_mode & 0o777 == 0o700
+    assert directory.name.startswith("flowplan-worker-")  # whose it is, for an operator
     assert server.path == str(directory / "reporter.sock")
+    [thread] = set(threading.enumerate()) - before
+    assert thread.name == "flowplan-reporter"
+    assert thread.daemon  # a worker that ends without closing its channel still exits
+    server.close()
+    server.close()  # twice: nothing more to do
+    assert not directory.exists()
 
 
 def test_a_channel_in_a_directory_with_a_space_is_reached(

@@ -216,6 +216,10 @@ def test_start_answers_the_deployment_as_the_worker_read_it_not_as_changed_since
     assert found is not None and found.version == "1"  # the same id: kept
     _, found = client(request, server.register(other)).start(other.id)
     assert found is not None and found.version == "2"
+    elsewhere = deployment(backend, tmp_path, name="elsewhere")
+    third = backend.create_flow_run("f/d")
+    _, found = client(request, server.register(third, deployment=elsewhere)).start(third.id)
+    assert found is not None and (found.id, found.version) == (claimed.id, "2")
 
 
 class RecordingOldServer(OldServer):

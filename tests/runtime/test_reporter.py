@@ -116,6 +116,8 @@ def test_a_run_reports_its_states_and_logs_and_reads_variables_and_secrets(
     client.set_flow_run_state(run.id, StateType.COMPLETED, message="done")
     state = backend.read_flow_run(run.id).state
     assert (state.type, state.name, state.message) == (StateType.COMPLETED, "Completed", "done")
+    with pytest.raises(FlowplanError, match="already COMPLETED"):  # not forced unless asked
+        client.set_flow_run_state(run.id, StateType.FAILED, name="Oops", message="late")
     client.set_flow_run_state(run.id, StateType.FAILED, name="Oops", message="late", force=True)
     state = backend.read_flow_run(run.id).state
     assert (state.type, state.name, state.message) == (StateType.FAILED, "Oops", "late")
@@ -367,9 +369,17 @@ def test_a_channel_in_a_directory_with_a_space_is_reached(
     assert server.path.startswith(str(spaced))
     deployment(backend, tmp_path)
     run = backend.create_flow_run("f/d")
-    client = SocketReporter(server.register(run))
+    address = server.register(run)
+    client = SocketReporter(address)
     request.addfinalizer(client.close)
     assert client.read_flow_run(run.id).id == run.id
+    backend.set_flow_run_state(run.id, StateType.RUNNING)
+    client.finish(run.id, StateType.COMPLETED)
+    assert server.final_state(address) == "Completed"
+    server.unregister(address)
+    assert server.final_state(address) is None
+    with pytest.raises(FlowplanError, match="unknown or expired reporting token"):
+        client.read_flow_run(run.id)
 
 
 def open_sockets() -> int:

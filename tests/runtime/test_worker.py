@@ -495,12 +495,18 @@ def test_a_store_fault_stops_the_worker_and_its_runs(tmp_path: Path, home: Path)
     thread = threading.Thread(target=work)
     thread.start()
     wait_for("the run to start", lambda: has_started(backend, run.id))
+    server = worker.infrastructure._server  # type: ignore[union-attr]
+    assert server is not None and server.process.poll() is None
     failing.set()
     thread.join(timeout=120)
     assert not thread.is_alive()
     assert [str(fault) for fault in raised] == ["the disk is full"]
     assert "Stopping: the store failed: the disk is full" in said
-    assert backend.read_flow_run(run.id).state.type is StateType.CRASHED  # nothing left running
+    state = backend.read_flow_run(run.id).state
+    assert state.type is StateType.CRASHED  # nothing left running
+    # its supervisor marked it when it ended (the worker waited for that), with its output
+    assert (state.message or "").startswith("Worker 'w' was stopped while the run was in progress")
+    assert server.process.poll() is not None  # the fork server stopped too
     assert all(not service.thread.is_alive() for service in worker._service_list)
     assert not Path(worker.channel.path).exists()
 
@@ -568,3 +574,24 @@ def test_runs_claimed_together_read_their_pool_and_deployments_once(
     unreadable = Counting(backend, {"pool": RuntimeError("unreadable")})
     assert _Lookups(unreadable, "pool").found(first.id) is None  # type: ignore[arg-type]
     assert unreadable.reads == [("pool", "pool")]
+
+
+def test_the_retention_deletes_chunk_after_chunk_and_counts_them_all(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "RETENTION_CHUNK", 2)
+    backend = store(home)
+    deployment(backend, tmp_path)
+    old = [backend.create_flow_run("f/d") for _ in range(5)]
+    for run in old:
+        backend.set_flow_run_state(run.id, StateType.RUNNING)
+        backend.set_flow_run_state(run.id, StateType.COMPLETED)
+        backend.store.connection.execute(
+            "UPDATE flow_runs SET end_time = ? WHERE id = ?",
+            (iso(utcnow() - timedelta(hours=3)), run.id),
+        )
+    with running(home, retention=timedelta(hours=1, minutes=30)) as said:
+        wait_for("the retention's pass", lambda: any(line.startswith("Deleted") for line in said))
+    assert backend.read_flow_runs(deployment="f/d") == []
+    assert [line for line in said if line.startswith("Deleted")] == [
+        "Deleted 5 finished flow run(s) older than the retention (90m) with their logs."]  # fmt: skip

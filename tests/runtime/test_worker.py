@@ -387,13 +387,18 @@ def test_a_second_signal_stops_the_running_runs_now(
 def test_a_worker_with_a_limit_runs_that_many_at_a_time(tmp_path: Path, home: Path) -> None:
     backend = store(home)
     deployment(backend, tmp_path, source=WAITS)
-    first, second = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
+    deployment(backend, tmp_path, name="quick")
+    quick = backend.create_flow_run("f/quick")
     said: list[str] = []
     options = WorkerOptions(pool="pool", name="w", poll_interval=0.05, limit=1)
     worker = Worker(store(home), options, said.append, connect=lambda: store(home))
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
+        # a run that came and went gives its slot back, once
+        wait_for("the first run to end", lambda: f"Flow run {quick.name!r} finished: Completed."
+                 in said and not worker._busy())  # fmt: skip
+        first, second = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
         one = wait_for("one run to start", lambda: [r for r in (first, second)
                                                     if has_started(backend, r.id)])  # fmt: skip
         claim_passes_after(worker)

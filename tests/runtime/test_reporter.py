@@ -150,7 +150,7 @@ def test_a_channel_that_cannot_be_reached_or_closes_says_so(
     worker.close()
     wait_for("the run to be stopped", lambda: stopped)
     assert stopped == [(os.getpgrp(), signal.SIGTERM)]
-    assert "flowplan engine: the worker is gone; stopping the run" in capsys.readouterr().err
+    assert capsys.readouterr().err == "flowplan engine: the worker is gone; stopping the run\n"
     with pytest.raises(ChannelClosed, match="the worker's reporting channel closed"):
         client.read_flow_run("any")
     client.close()
@@ -184,8 +184,9 @@ def test_a_run_says_when_its_flow_is_called_with_a_timeout(
     request.addfinalizer(client.close)
     client.flow_call(run.id, 2.5)
     client.flow_call(run.id, None)
-    with pytest.raises(FlowplanError, match="a run may read and report only itself"):
+    with pytest.raises(FlowplanError) as refused:
         client.flow_call(other.id, 1.0)
+    assert str(refused.value) == "a run may read and report only itself"
     assert heard == [2.5, None]
 
 
@@ -327,6 +328,10 @@ def test_the_channel_answers_whole_lines_in_order_and_survives_bad_requests(
                                            "args": {"run_id": run.id, "timeout": 3}}).encode()
                        + b"\n")  # fmt: skip
         assert called == {"result": None}
+        backend.set_flow_run_state(run.id, StateType.RUNNING)
+        [finished] = ask(stream, json.dumps({"token": token, "method": "finish", "args": {
+            "run_id": run.id, "state_type": "COMPLETED"}}).encode() + b"\n")  # fmt: skip
+        assert finished == {"result": None}
         [again] = ask(stream, f"{read}\n".encode())  # still served
         assert again["result"]["id"] == run.id
         # closed: connections still open are served until they close, new ones are refused
@@ -429,3 +434,47 @@ def test_a_channel_closed_before_its_thread_began_ends_it_quietly(
     start(thread)
     thread.join(timeout=60)
     assert not thread.is_alive() and failed == []
+
+
+class BrokenStderr:
+    """The run's stderr once its worker, which read it, is gone."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["stopped", "group-gone"])
+def test_a_run_whose_worker_went_is_stopped_even_when_it_cannot_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: bool
+) -> None:
+    """The worker read the run's output: with it gone, printing fails; the run is stopped all
+    the same, and a stop that fails (the group gone already) ends the channel's thread
+    quietly."""
+    stopped: list[tuple[int, int]] = []
+
+    def killpg(group: int, sig: int) -> None:
+        stopped.append((group, sig))
+        if refused:
+            raise ProcessLookupError(3, "No such process")
+
+    monkeypatch.setattr(os, "killpg", killpg)
+    monkeypatch.setattr(sys, "stderr", BrokenStderr())
+    failed: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", failed.append)
+    path = str(tmp_path / "worker.sock")
+    worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    worker.bind(path)
+    worker.listen(2)
+    client = SocketReporter(f"unix:{path} token")
+    for _ in range(2):
+        worker.accept()[0].close()
+    worker.close()
+    wait_for("the run to be stopped", lambda: stopped)
+    wait_for(
+        "the channel's thread to end", lambda: client.helper_ident not in sys._current_frames()
+    )
+    assert (stopped, failed) == ([(os.getpgrp(), signal.SIGTERM)], [])
+    client.close()

@@ -26,7 +26,7 @@ from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import LogLine, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound
 from flowplan.runtime import reporter_server
-from flowplan.runtime.reporter import ENV, ChannelClosed, SocketReporter
+from flowplan.runtime.reporter import ENV, ChannelClosed, SocketReporter, StoreReporter
 from flowplan.runtime.reporter_server import ReporterServer
 from tests.integration.workers import wait_for
 from tests.runtime.helpers import deployment, store
@@ -478,3 +478,20 @@ def test_a_run_whose_worker_went_is_stopped_even_when_it_cannot_say_so(
     )
     assert (stopped, failed) == ([(os.getpgrp(), signal.SIGTERM)], [])
     client.close()
+
+
+def test_the_store_serves_an_engine_started_by_hand(tmp_path: Path, backend: LocalBackend) -> None:
+    """Without a channel the engine reports to the store: the same answers as the channel."""
+    first = deployment(backend, tmp_path)
+    reporter = StoreReporter(backend)
+    run = backend.create_flow_run("f/d")
+    assert reporter.read_flow_run(run.id).id == run.id
+    assert reporter.read_deployment(first.id).id == first.id
+    started, found = reporter.start(run.id)
+    assert started.state.type is StateType.RUNNING and found is not None and found.id == first.id
+    cancelling = backend.create_flow_run("f/d")
+    backend.set_flow_run_state(cancelling.id, StateType.RUNNING)
+    backend.cancel_flow_run(cancelling.id)
+    started, found = reporter.start(cancelling.id)
+    assert (started.state.type, found) == (StateType.CANCELLED, None)
+    reporter.flow_call(run.id, 1.0)  # nobody enforces a timeout from outside: nothing to tell

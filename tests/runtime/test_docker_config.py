@@ -240,3 +240,15 @@ def test_a_container_name_keeps_two_characters_at_least(name: str, expected: str
 
 def test_a_label_with_two_slashes_converts_its_first_part_only() -> None:
     assert docker_labels({"a.b/c/d": "x"}) == {"b.a.c/d": "x"}
+
+
+def test_a_channel_whose_path_holds_a_space_reaches_the_container_with_its_token(
+    run: FlowRun,
+) -> None:
+    config = WorkPoolJobConfiguration.from_template(default_template("docker"), {"image": "x"})
+    env = environment(run, config)
+    host = "/tmp/flowplan test/flowplan-worker-x/reporter.sock"
+    env["FLOWPLAN_REPORTER"] = f"unix:{host} token123"
+    got = container_settings(config, run, env, host)
+    assert got["environment"]["FLOWPLAN_REPORTER"] == f"unix:{SOCKET} token123"
+    assert got["volumes"] == [f"{host}:{SOCKET}"]

@@ -3,13 +3,20 @@ token lets a run read and report only itself."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,13 +25,14 @@ from flowplan.backends.local import LocalBackend
 from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import LogLine, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound
-from flowplan.runtime import reporter
-from flowplan.runtime.reporter import ENV, ChannelClosed, SocketReporter
+from flowplan.runtime import reporter, reporter_server
+from flowplan.runtime.reporter import ENV, ChannelClosed, SocketReporter, StoreReporter
 from flowplan.runtime.reporter_server import ReporterServer
 from tests.integration.workers import wait_for
 from tests.runtime.helpers import deployment, store
 
 SOURCE = """
+import json
 import os
 from flowplan import flow
 from flowplan.runtime import flow_run
@@ -108,6 +116,8 @@ def test_a_run_reports_its_states_and_logs_and_reads_variables_and_secrets(
     client.set_flow_run_state(run.id, StateType.COMPLETED, message="done")
     state = backend.read_flow_run(run.id).state
     assert (state.type, state.name, state.message) == (StateType.COMPLETED, "Completed", "done")
+    with pytest.raises(FlowplanError, match="already COMPLETED"):  # not forced unless asked
+        client.set_flow_run_state(run.id, StateType.FAILED, name="Oops", message="late")
     client.set_flow_run_state(run.id, StateType.FAILED, name="Oops", message="late", force=True)
     state = backend.read_flow_run(run.id).state
     assert (state.type, state.name, state.message) == (StateType.FAILED, "Oops", "late")
@@ -140,7 +150,7 @@ def test_a_channel_that_cannot_be_reached_or_closes_says_so(
     worker.close()
     wait_for("the run to be stopped", lambda: stopped)
     assert stopped == [(os.getpgrp(), signal.SIGTERM)]
-    assert "flowplan engine: the worker is gone; stopping the run" in capsys.readouterr().err
+    assert capsys.readouterr().err == "flowplan engine: the worker is gone; stopping the run\n"
     with pytest.raises(ChannelClosed, match="the worker's reporting channel closed"):
         client.read_flow_run("any")
     client.close()
@@ -161,6 +171,330 @@ def test_a_run_that_closes_its_channel_is_not_stopped(
         "the channel's thread to end", lambda: client.helper_ident not in sys._current_frames()
     )
     assert stopped == []  # it ended without stopping the run
+
+
+def test_a_run_says_when_its_flow_is_called_with_a_timeout(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer, request: pytest.FixtureRequest
+) -> None:
+    """The worker enforces the timeout too: its watcher hears the call and its end."""
+    deployment(backend, tmp_path)
+    run, other = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
+    heard: list[float | None] = []
+    client = SocketReporter(server.register(run, heard.append))
+    request.addfinalizer(client.close)
+    client.flow_call(run.id, 2.5)
+    client.flow_call(run.id, None)
+    with pytest.raises(FlowplanError) as refused:
+        client.flow_call(other.id, 1.0)
+    assert str(refused.value) == "a run may read and report only itself"
+    assert heard == [2.5, None]
+
+
+def test_the_channels_errors_keep_their_kind_and_its_end_is_said(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer
+) -> None:
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    client = SocketReporter(server.register(run))
+    with pytest.raises(ObjectNotFound, match="missing"):
+        client.read_variable("missing")
+    with pytest.raises(FlowplanError) as refused:
+        client.read_flow_run("someone-else")
+    assert type(refused.value) is FlowplanError  # not "not found": the run exists
+    client.close()
+    with pytest.raises(ChannelClosed) as closed:
+        client.read_flow_run(run.id)
+    assert str(closed.value) == "the worker's reporting channel closed (the worker is gone)"
+
+
+def test_a_secret_read_through_the_channel_is_masked_in_the_runs_output(tmp_path: Path) -> None:
+    """The run masks what it read itself, whatever the worker did: here the test is the
+    worker, answering over a real socket."""
+    path = str(tmp_path / "worker.sock")
+    worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    worker.bind(path)
+    worker.listen(2)
+    client = SocketReporter(f"unix:{path} the-token")
+    connection, watch = worker.accept()[0], worker.accept()[0]
+    try:
+        stream = connection.makefile("rwb")
+        connection.sendall(b'{"result": "channel-only-s3cret"}\n')
+        assert client.read_secret_value("token") == "channel-only-s3cret"
+        assert json.loads(stream.readline()) == {
+            "token": "the-token", "method": "read_secret_value", "args": {"name": "token"}}  # fmt: skip
+        assert "channel-only-s3cret" not in masking.mask("it is channel-only-s3cret")
+    finally:
+        client.close()  # first: a channel whose worker goes stops its run
+        for each in (connection, watch, worker):
+            each.close()
+
+
+def test_a_run_that_closes_its_channel_while_the_channel_works_ends_it_quietly(
+    tmp_path: Path,
+    backend: LocalBackend,
+    server: ReporterServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Closed while its thread runs what `every` asked (the run's last log flush): the thread
+    then finds its connection closed, ends, and neither stops the run nor says anything."""
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    stopped: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "killpg", lambda group, sig: stopped.append((group, sig)))
+    failed: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", failed.append)
+    client = SocketReporter(server.register(run))
+    inside, release = threading.Event(), threading.Event()
+
+    def flush() -> None:
+        inside.set()
+        release.wait()
+
+    client.every(0.01, flush)
+    assert inside.wait(60)
+    client.close()
+    release.set()
+    wait_for(
+        "the channel's thread to end", lambda: client.helper_ident not in sys._current_frames()
+    )
+    assert (stopped, failed) == ([], [])
+    assert "worker is gone" not in capsys.readouterr().err
+
+
+def test_a_run_reads_only_its_own_deployment_and_asks_only_known_methods(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer, request: pytest.FixtureRequest
+) -> None:
+    deployment(backend, tmp_path)
+    other = deployment(backend, tmp_path, name="other")
+    run = backend.create_flow_run("f/d")
+    address = server.register(run)
+    client = SocketReporter(address)
+    request.addfinalizer(client.close)
+    with pytest.raises(FlowplanError) as refused:
+        client.read_deployment(other.id)
+    assert str(refused.value) == "a run may read only its own deployment"
+    with pytest.raises(FlowplanError) as unknown:
+        client._call("delete_everything", run_id=run.id)
+    assert str(unknown.value) == "unknown method 'delete_everything'"
+    server.unregister(address)
+    server.unregister(address)  # twice, or an address never registered: nothing to do
+    server.unregister(f"unix:{server.path} never-issued")
+    with pytest.raises(FlowplanError) as expired:
+        client.read_flow_run(run.id)
+    assert str(expired.value) == "unknown or expired reporting token"
+
+
+def ask(stream: Any, *requests: bytes) -> list[dict[str, Any]]:
+    """Send raw request bytes as they are, then read one answer line per newline sent."""
+    for part in requests:
+        stream.write(part)
+        stream.flush()
+    return [json.loads(stream.readline()) for _ in range(sum(r.count(b"\n") for r in requests))]
+
+
+def test_the_channel_answers_whole_lines_in_order_and_survives_bad_requests(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer
+) -> None:
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    token = server.register(run).rpartition(" ")[2]
+    read = json.dumps({"token": token, "method": "read_flow_run", "args": {"run_id": run.id}})
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+        raw.connect(server.path)
+        stream = raw.makefile("rwb")
+        # two requests in one write, then one request split over two writes
+        first, second = ask(stream, f"{read}\n{read}\n".encode())
+        assert first["result"]["id"] == second["result"]["id"] == run.id
+        [split] = ask(stream, read[:10].encode(), read[10:].encode() + b"\n")
+        assert split["result"]["id"] == run.id
+        [empty, after] = ask(stream, b"\n" + read.encode() + b"\n")  # an empty line too
+        assert empty["error"]["message"].startswith("JSONDecodeError: ")
+        assert after["result"]["id"] == run.id
+        [bad] = ask(stream, b"this is no json\n")
+        assert bad["error"]["kind"] == "error"
+        assert bad["error"]["message"].startswith("JSONDecodeError: ")
+        [incomplete] = ask(stream, json.dumps({"token": token, "method": "read_flow_run"}).encode()
+                           + b"\n")  # fmt: skip
+        assert incomplete == {"error": {"kind": "error", "message": "KeyError: 'run_id'"}}
+        [missing] = ask(stream, json.dumps({"token": token, "method": "read_variable",
+                                            "args": {"name": "nope"}}).encode() + b"\n")  # fmt: skip
+        assert missing["error"]["kind"] == "not_found"
+        [unknown] = ask(stream, json.dumps({"token": "nope", "method": "read_flow_run",
+                                            "args": {"run_id": run.id}}).encode() + b"\n")  # fmt: skip
+        assert unknown == {
+            "error": {"kind": "error", "message": "unknown or expired reporting token"}}  # fmt: skip
+        [called] = ask(stream, json.dumps({"token": token, "method": "flow_call",
+                                           "args": {"run_id": run.id, "timeout": 3}}).encode()
+                       + b"\n")  # fmt: skip
+        assert called == {"result": None}
+        backend.set_flow_run_state(run.id, StateType.RUNNING)
+        [finished] = ask(stream, json.dumps({"token": token, "method": "finish", "args": {
+            "run_id": run.id, "state_type": "COMPLETED"}}).encode() + b"\n")  # fmt: skip
+        assert finished == {"result": None}
+        [again] = ask(stream, f"{read}\n".encode())  # still served
+        assert again["result"]["id"] == run.id
+        # closed: connections still open are served until they close, new ones are refused
+        server.close()
+        [late] = ask(stream, f"{read}\n".encode())
+        assert late["result"]["id"] == run.id
+        refused = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with refused, pytest.raises(OSError):
+            refused.connect(server.path)
+    assert not Path(server.path).parent.exists()  # its private directory is removed
+
+
+def test_the_channels_directory_is_private_and_its_thread_never_holds_the_worker(
+    tmp_path: Path,
+) -> None:
+    before = set(threading.enumerate())
+    server = ReporterServer(lambda: LocalBackend(tmp_path / "home" / "flowplan.db"))
+    directory = Path(server.path).parent
+    assert directory.stat().st_mode & 0o777 == 0o700
+    assert directory.name.startswith("flowplan-worker-")  # whose it is, for an operator
+    assert server.path == str(directory / "reporter.sock")
+    [thread] = set(threading.enumerate()) - before
+    assert thread.name == "flowplan-reporter"
+    assert thread.daemon  # a worker that ends without closing its channel still exits
+    server.close()
+    server.close()  # twice: nothing more to do
+    assert not directory.exists()
+
+
+def test_a_channel_in_a_directory_with_a_space_is_reached(
+    tmp_path: Path, backend: LocalBackend, monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:  # fmt: skip
+    """TMPDIR may hold a space: the address is `unix:<path> <token>`, the token has none."""
+    spaced = Path(tempfile.mkdtemp(prefix="flowplan test "))  # short: a socket path is
+    request.addfinalizer(lambda: shutil.rmtree(spaced))  # at most 107 bytes
+    monkeypatch.setattr(tempfile, "tempdir", str(spaced))
+    server = ReporterServer(lambda: LocalBackend(tmp_path / "home" / "flowplan.db"))
+    request.addfinalizer(server.close)
+    assert server.path.startswith(str(spaced))
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    address = server.register(run)
+    client = SocketReporter(address)
+    request.addfinalizer(client.close)
+    assert client.read_flow_run(run.id).id == run.id
+    backend.set_flow_run_state(run.id, StateType.RUNNING)
+    client.finish(run.id, StateType.COMPLETED)
+    assert server.final_state(address) == "Completed"
+    server.unregister(address)
+    assert server.final_state(address) is None
+    with pytest.raises(FlowplanError, match="unknown or expired reporting token"):
+        client.read_flow_run(run.id)
+
+
+def open_sockets() -> int:
+    """The sockets open in this process (the test's and the worker's channel's)."""
+    count = 0
+    for descriptor in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            count += str(descriptor.readlink()).startswith("socket:")
+    return count
+
+
+def test_the_worker_closes_its_end_of_a_channel_the_run_closed(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer
+) -> None:
+    """A long-lived worker serves thousands of runs: no descriptor is left per run."""
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    before = open_sockets()
+    for _ in range(10):
+        client = SocketReporter(server.register(run))
+        client.read_flow_run(run.id)
+        client.close()
+    # the channel's buffered stream keeps the run's own descriptor until it is collected
+    del client
+    gc.collect()
+    wait_for("the worker to close its ends", lambda: open_sockets() <= before)
+
+
+def test_a_channel_closed_before_its_thread_began_ends_it_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker stopped as soon as it started: its channel's thread may begin only after
+    `close()` (it printed a traceback)."""
+    held: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    class Held(threading.Thread):
+        def start(self) -> None:
+            held.append(self)  # started below, after close()
+
+    monkeypatch.setattr(reporter_server.threading, "Thread", Held)  # its one thread
+    failed: list[object] = []
+    monkeypatch.setattr(threading, "excepthook", failed.append)
+    server = ReporterServer(lambda: LocalBackend(tmp_path / "home" / "flowplan.db"))
+    server.close()
+    [thread] = held
+    start(thread)
+    thread.join(timeout=60)
+    assert not thread.is_alive() and failed == []
+
+
+class BrokenStderr:
+    """The run's stderr once its worker, which read it, is gone."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["stopped", "group-gone"])
+def test_a_run_whose_worker_went_is_stopped_even_when_it_cannot_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: bool
+) -> None:
+    """The worker read the run's output: with it gone, printing fails; the run is stopped all
+    the same, and a stop that fails (the group gone already) ends the channel's thread
+    quietly."""
+    stopped: list[tuple[int, int]] = []
+
+    def killpg(group: int, sig: int) -> None:
+        stopped.append((group, sig))
+        if refused:
+            raise ProcessLookupError(3, "No such process")
+
+    monkeypatch.setattr(os, "killpg", killpg)
+    monkeypatch.setattr(sys, "stderr", BrokenStderr())
+    failed: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", failed.append)
+    path = str(tmp_path / "worker.sock")
+    worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    worker.bind(path)
+    worker.listen(2)
+    client = SocketReporter(f"unix:{path} token")
+    for _ in range(2):
+        worker.accept()[0].close()
+    worker.close()
+    wait_for("the run to be stopped", lambda: stopped)
+    wait_for(
+        "the channel's thread to end", lambda: client.helper_ident not in sys._current_frames()
+    )
+    assert (stopped, failed) == ([(os.getpgrp(), signal.SIGTERM)], [])
+    client.close()
+
+
+def test_the_store_serves_an_engine_started_by_hand(tmp_path: Path, backend: LocalBackend) -> None:
+    """Without a channel the engine reports to the store: the same answers as the channel."""
+    first = deployment(backend, tmp_path)
+    reporter = StoreReporter(backend)
+    run = backend.create_flow_run("f/d")
+    assert reporter.read_flow_run(run.id).id == run.id
+    assert reporter.read_deployment(first.id).id == first.id
+    started, found = reporter.start(run.id)
+    assert started.state.type is StateType.RUNNING and found is not None and found.id == first.id
+    cancelling = backend.create_flow_run("f/d")
+    backend.set_flow_run_state(cancelling.id, StateType.RUNNING)
+    backend.cancel_flow_run(cancelling.id)
+    started, found = reporter.start(cancelling.id)
+    assert (started.state.type, found) == (StateType.CANCELLED, None)
+    reporter.flow_call(run.id, 1.0)  # nobody enforces a timeout from outside: nothing to tell
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ falls back to the single requests."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -40,14 +41,10 @@ def server(tmp_path: Path) -> Iterator[ReporterServer]:
 class OldServer(ReporterServer):
     """A worker's channel from before `start` and `finish`: it answers them as unknown."""
 
-    def _call(self, run: Any, method: str, args: dict[str, Any]) -> Any:
-        if method in ("start", "finish"):
-            raise FlowplanError(f"unknown method {method!r}")
-        return super()._call(run, method, args)
-
     def _answer(self, line: bytes) -> dict[str, Any]:
-        if b'"method": "start"' in line:
-            return {"error": {"kind": "error", "message": "unknown method 'start'"}}
+        method = json.loads(line).get("method")
+        if method in ("start", "finish"):
+            return {"error": {"kind": "error", "message": f"unknown method {method!r}"}}
         return super()._answer(line)
 
 
@@ -200,3 +197,125 @@ def test_the_fork_server_refuses_an_order_it_cannot_read_and_goes_on_serving(
     finally:
         ours.close()
         server.wait(timeout=60)
+
+
+def test_start_answers_the_deployment_as_the_worker_read_it_not_as_changed_since(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer, request: pytest.FixtureRequest
+) -> None:
+    claimed = deployment(backend, tmp_path, version="1")
+    run = backend.create_flow_run("f/d")
+    address = server.register(run, deployment=claimed)
+    deployment(backend, tmp_path, version="2")  # applied again between the claim and the start
+    started, found = client(request, address).start(run.id)
+    assert started.state.type is StateType.RUNNING
+    assert found is not None and found.version == "1"
+    # a deployment the worker did not read (or read for another run) comes from the store
+    again = backend.create_flow_run("f/d")
+    other = backend.create_flow_run("f/d")
+    _, found = client(request, server.register(again, deployment=claimed)).start(again.id)
+    assert found is not None and found.version == "1"  # the same id: kept
+    _, found = client(request, server.register(other)).start(other.id)
+    assert found is not None and found.version == "2"
+    elsewhere = deployment(backend, tmp_path, name="elsewhere")
+    third = backend.create_flow_run("f/d")
+    _, found = client(request, server.register(third, deployment=elsewhere)).start(third.id)
+    assert found is not None and (found.id, found.version) == (claimed.id, "2")
+
+
+class RecordingOldServer(OldServer):
+    """An old worker's channel that remembers the methods it was asked, in order."""
+
+    asked: list[str]
+
+    def _answer(self, line: bytes) -> dict[str, Any]:
+        self.asked.append(json.loads(line)["method"])
+        return super()._answer(line)
+
+
+@pytest.fixture
+def old(tmp_path: Path) -> Iterator[RecordingOldServer]:
+    channel = RecordingOldServer(lambda: LocalBackend(tmp_path / "home" / "flowplan.db"))
+    channel.asked = []
+    yield channel
+    channel.close()
+
+
+def test_with_a_worker_from_before_start_a_run_starts_by_single_requests(
+    tmp_path: Path, backend: LocalBackend, old: RecordingOldServer, request: pytest.FixtureRequest
+) -> None:
+    first = deployment(backend, tmp_path, version="1")
+    run = backend.create_flow_run("f/d")
+    started, found = client(request, old.register(run)).start(run.id)
+    assert started.id == run.id and started.state.type is StateType.RUNNING
+    assert backend.read_flow_run(run.id).state.type is StateType.RUNNING
+    assert found is not None and (found.id, found.version) == (first.id, "1")
+    assert old.asked == ["start", "read_flow_run", "read_deployment", "set_flow_run_state",
+                         "read_flow_run"]  # fmt: skip
+    # a run being cancelled is cancelled, without its deployment
+    cancelling = backend.create_flow_run("f/d")
+    backend.set_flow_run_state(cancelling.id, StateType.RUNNING)
+    backend.cancel_flow_run(cancelling.id)
+    started, found = client(request, old.register(cancelling)).start(cancelling.id)
+    assert (started.id, started.state.type) == (cancelling.id, StateType.CANCELLED)
+    assert started.state.message == "Cancelled before start" and found is None
+    assert backend.read_flow_run(cancelling.id).state.type is StateType.CANCELLED
+    # a run in a final state is left as it is
+    done = backend.create_flow_run("f/d")
+    backend.set_flow_run_state(done.id, StateType.RUNNING)
+    backend.set_flow_run_state(done.id, StateType.FAILED, message="earlier")
+    old.asked.clear()
+    started, found = client(request, old.register(done)).start(done.id)
+    assert (started.id, started.state.type, found) == (done.id, StateType.FAILED, None)
+    assert backend.read_flow_run(done.id).state.message == "earlier"
+    assert old.asked == ["start", "read_flow_run"]
+
+
+def test_with_a_worker_from_before_finish_a_run_finishes_by_single_requests(
+    tmp_path: Path, backend: LocalBackend, old: RecordingOldServer, request: pytest.FixtureRequest
+) -> None:
+    deployment(backend, tmp_path)
+    run, quiet = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
+    for each in (run, quiet):
+        backend.set_flow_run_state(each.id, StateType.RUNNING)
+    lines = [LogLine(run.id, utcnow(), 20, "one"), LogLine(run.id, utcnow(), 40, "two")]
+    client(request, old.register(run)).finish(
+        run.id, StateType.FAILED, name="Broken", message="it broke", logs=lines
+    )
+    state = backend.read_flow_run(run.id).state
+    assert (state.type, state.name, state.message) == (StateType.FAILED, "Broken", "it broke")
+    assert [(line.level, line.message) for line in backend.read_logs(run.id)] == [
+        (20, "one"), (40, "two")]  # fmt: skip
+    assert old.asked == ["finish", "write_logs", "set_flow_run_state"]
+    old.asked.clear()
+    client(request, old.register(quiet)).finish(quiet.id, StateType.COMPLETED)
+    assert backend.read_flow_run(quiet.id).state.type is StateType.COMPLETED
+    assert old.asked == ["finish", "set_flow_run_state"]  # no logs: none written
+
+
+def test_finish_sends_the_states_name_and_message(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer, request: pytest.FixtureRequest
+) -> None:
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    backend.set_flow_run_state(run.id, StateType.RUNNING)
+    address = server.register(run)
+    client(request, address).finish(run.id, StateType.FAILED, name="Broken", message="it broke")
+    state = backend.read_flow_run(run.id).state
+    assert (state.type, state.name, state.message) == (StateType.FAILED, "Broken", "it broke")
+    assert server.final_state(address) == "Broken"
+    assert backend.read_logs(run.id) == []
+
+
+def test_a_finish_refused_for_another_reason_than_age_is_not_sent_again(
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer, request: pytest.FixtureRequest
+) -> None:
+    """Only "unknown method" (a worker from before `finish`) makes the engine fall back."""
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    backend.set_flow_run_state(run.id, StateType.RUNNING)
+    backend.set_flow_run_state(run.id, StateType.COMPLETED)
+    channel = client(request, server.register(run))
+    with pytest.raises(FlowplanError, match="already COMPLETED") as refused:
+        channel.finish(run.id, StateType.FAILED, logs=[LogLine(run.id, utcnow(), 40, "late")])
+    assert type(refused.value) is FlowplanError
+    assert [line.message for line in backend.read_logs(run.id)] == ["late"]  # written once

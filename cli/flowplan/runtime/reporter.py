@@ -127,7 +127,7 @@ class ChannelClosed(FlowplanError):
 
 class SocketReporter:
     def __init__(self, address: str) -> None:
-        location, _, self._token = address.partition(" ")
+        location, _, self._token = address.rpartition(" ")  # a path may hold spaces
         path = location.removeprefix("unix:")
         self._path = path
         self._socket = _open(path)

@@ -85,7 +85,10 @@ class ReporterServer:
         time anyway): no thread is started per run. After `close()` the connections still
         open are served until they close."""
         selector = selectors.DefaultSelector()
-        selector.register(self._listener, selectors.EVENT_READ, None)
+        try:
+            selector.register(self._listener, selectors.EVENT_READ, None)
+        except ValueError:  # closed before this thread began: nothing to serve
+            return
         listening = True
         while listening or len(selector.get_map()) > 0:
             for key, _ in selector.select():

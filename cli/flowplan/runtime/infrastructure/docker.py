@@ -64,7 +64,7 @@ class DockerInfrastructure:
 
         client = self._client if self._client is not None else _connect()
         address = env.get("FLOWPLAN_REPORTER", "")
-        socket = address.partition(" ")[0].removeprefix("unix:") if address else None
+        socket = address.rpartition(" ")[0].removeprefix("unix:") if address else None
         if socket:
             _reachable_by_any_user(socket)
         settings = container_settings(config, run, env, socket)

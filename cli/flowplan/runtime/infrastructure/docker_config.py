@@ -56,7 +56,7 @@ def container_settings(
         volumes.append(f"{socket}:{SOCKET}")
         address = environment_.get("FLOWPLAN_REPORTER", "")
         if address.startswith("unix:"):
-            token = address.partition(" ")[2]
+            token = address.rpartition(" ")[2]  # the path may hold spaces, the token none
             environment_["FLOWPLAN_REPORTER"] = f"unix:{SOCKET} {token}"
     networks = _strings(extra.get("networks"), "networks")
     network_mode = _optional_text(extra.get("network_mode"), "network_mode")

@@ -1,0 +1,41 @@
+"""A run's reporting channel stops its own process group with SIGTERM when its worker goes
+(`reporter.SocketReporter`). A channel opened in a test process belongs to pytest's process
+group (under `make mutation`, to mutmut's own, which that signal ends): here that one signal is
+recorded instead of sent, and a test during which the channel asked for it fails. Signals to
+other process groups (a run's, a fork server's) are sent as usual."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+_send = os.killpg
+_to_own_group: list[int] = []
+
+
+def _killpg(group: int, signum: int) -> None:
+    if group == os.getpgrp():
+        _to_own_group.append(signum)
+        return
+    _send(group, signum)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_process_group_kept() -> Iterator[None]:
+    os.killpg = _killpg
+    try:
+        yield
+    finally:
+        os.killpg = _send
+
+
+@pytest.fixture(autouse=True)
+def _no_signal_to_own_group(_own_process_group_kept: None) -> Iterator[None]:
+    _to_own_group.clear()
+    yield
+    assert not _to_own_group, (
+        f"something in this test process signalled its own process group: {_to_own_group}"
+        " (a reporting channel whose worker went away?)"
+    )

@@ -89,3 +89,24 @@ def test_a_secret_holding_json_that_is_not_an_object_is_its_text(tmp_path: Path)
 def test_a_missing_field_of_a_secret_names_the_secret(tmp_path: Path) -> None:
     with pytest.raises(FlowplanError, match=r"^secret 'db' has no field 'nope' in its top level"):
         configuration(tmp_path, {"X": "{{ prefect.blocks.secret.db.nope }}"})
+
+
+def test_the_runs_job_variables_go_over_the_deployments(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    backend.set_secret("token", "t0ken-value")
+    made = deployment(backend, tmp_path, job_variables={"env": {"A": "deployment", "B": "d"}})
+    run = backend.create_flow_run(
+        made.id, job_variables={"env": {"B": "{{ prefect.blocks.secret.token }}"}}
+    )
+    config = run_config.job_configuration(backend, backend.read_work_pool("pool"), made, run)
+    assert config.env == {"A": "deployment", "B": "t0ken-value", run_config.SECRETS_ENV: "token"}
+
+
+def test_a_secret_deleted_since_the_worker_read_it_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = store(tmp_path / "home")
+    backend.set_secret("token", "t0ken-value-2")
+    monkeypatch.setenv(run_config.SECRETS_ENV, "deleted-since,token")
+    run_config.mask_run_secrets(backend)
+    assert "t0ken-value-2" not in masking.mask("the t0ken-value-2")

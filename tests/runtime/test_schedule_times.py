@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flowplan.domain.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from flowplan.runtime.schedule_times import next_run_times
@@ -132,3 +133,54 @@ def test_days_and_hours_onto_a_skipped_or_repeated_wall_time() -> None:
     autumn = IntervalSchedule(timedelta(hours=36), utc(2026, 10, 30, 17, 30), NEW_YORK)
     times = next_run_times(autumn, utc(2026, 10, 30, 17), utc(2026, 11, 3))
     assert hours(times) == ["10-30 17:30", "11-01 06:30", "11-02 18:30"]
+
+
+# the expected times below are what Prefect 3's own schedules give (`get_dates` of
+# `prefect.server.schemas.schedules`, checked in .venv-prefect)
+
+
+def test_a_window_that_starts_on_a_run_includes_it() -> None:
+    daily = IntervalSchedule(timedelta(days=1), utc(2026, 1, 1, 9))
+    assert hours(next_run_times(daily, utc(2026, 1, 5, 9), utc(2026, 1, 7, 10))) == [
+        "01-05 09:00", "01-06 09:00", "01-07 09:00",
+    ]  # fmt: skip
+    days_and_hours = IntervalSchedule(timedelta(hours=36), utc(2026, 1, 1))
+    assert hours(next_run_times(days_and_hours, utc(2026, 1, 4), utc(2026, 1, 8))) == [
+        "01-04 00:00", "01-05 12:00", "01-07 00:00",
+    ]  # fmt: skip
+    rule = RRuleSchedule("FREQ=DAILY;BYHOUR=9;BYMINUTE=0", "Europe/Berlin")
+    assert hours(next_run_times(rule, utc(2026, 1, 5, 8), utc(2026, 1, 7))) == [
+        "01-05 08:00", "01-06 08:00",
+    ]  # fmt: skip
+
+
+def test_an_interval_fires_before_its_anchor() -> None:
+    daily = IntervalSchedule(timedelta(days=1), utc(2026, 1, 10, 9))
+    assert hours(next_run_times(daily, utc(2026, 1, 5), utc(2026, 1, 8))) == [
+        "01-05 09:00", "01-06 09:00", "01-07 09:00",
+    ]  # fmt: skip
+
+
+def test_whole_days_keep_the_wall_clock_time_of_the_zone() -> None:
+    every_other_day = IntervalSchedule(timedelta(days=2), utc(2026, 3, 20, 8), "Europe/Berlin")
+    times = next_run_times(every_other_day, utc(2026, 3, 24, 8), utc(2026, 4, 2))
+    assert hours(times) == ["03-24 08:00", "03-26 08:00", "03-28 08:00", "03-30 07:00",
+                            "04-01 07:00"]  # fmt: skip
+
+
+def test_an_rrule_start_without_a_zone_is_in_the_schedules_zone() -> None:
+    rule = RRuleSchedule("DTSTART:20260105T090000\nRRULE:FREQ=DAILY;COUNT=3", "Europe/Berlin")
+    assert hours(next_run_times(rule, utc(2026, 1, 1), utc(2026, 1, 30))) == [
+        "01-05 08:00", "01-06 08:00", "01-07 08:00",
+    ]  # fmt: skip
+
+
+def test_a_window_given_in_another_zone_gives_utc_times() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    times = next_run_times(
+        CronSchedule("0 * * * *"),
+        datetime(2026, 1, 1, 10, tzinfo=berlin),
+        datetime(2026, 1, 1, 12, tzinfo=berlin),
+    )
+    assert times == [utc(2026, 1, 1, 9), utc(2026, 1, 1, 10)]
+    assert all(time.tzinfo is UTC for time in times)

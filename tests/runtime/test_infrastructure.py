@@ -21,7 +21,7 @@ from flowplan.runtime.forkserver import ForkRefused, ForkServer
 from flowplan.runtime.infrastructure import Exit, RunHandle, infrastructure, worker_hint
 from flowplan.runtime.infrastructure.docker import DockerInfrastructure
 from flowplan.runtime.infrastructure.pipes import Pipe
-from flowplan.runtime.infrastructure.process import ProcessInfrastructure
+from flowplan.runtime.infrastructure.process import ProcessHandle, ProcessInfrastructure
 from tests.integration.workers import wait_for
 from tests.runtime.helpers import deployment, store
 
@@ -288,7 +288,15 @@ def test_a_run_gets_its_environment_and_no_input(
     process: ProcessInfrastructure, run: FlowRun
 ) -> None:
     config = WorkPoolJobConfiguration(command="sh -c 'echo $EXTRA; readlink /proc/self/fd/0'")
-    handle = process.launch(run, config, {"EXTRA": "x", "PATH": os.environ["PATH"]})
+    # this process's own input is a pipe: the run's is still /dev/null
+    saved, (read_end, write_end) = os.dup(0), os.pipe()
+    os.dup2(read_end, 0)
+    try:
+        handle = process.launch(run, config, {"EXTRA": "x", "PATH": os.environ["PATH"]})
+    finally:
+        os.dup2(saved, 0)
+        for fd in (saved, read_end, write_end):
+            os.close(fd)
     LAUNCHED.append(handle)
     assert list(handle.lines()) == ["x", os.devnull]
     assert handle.wait() == Exit(0)
@@ -311,28 +319,30 @@ from flowplan import flow
 
 @flow
 def f():
-    print(f"parent={os.getppid()} cwd={os.getcwd()}")
+    print(f"parent={os.getppid()} pid={os.getpid()}")
 """
 
 
 @pytest.fixture
 def where_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FlowRun:
-    """A run of a flow that prints its parent process and its directory."""
+    """A run of a flow that prints its parent process and its own."""
     monkeypatch.setenv("FLOWPLAN_HOME", str(tmp_path / "home"))
     backend = store(tmp_path / "home")
     deployment(backend, tmp_path, source=WHERE)
     return backend.create_flow_run("f/d")
 
 
-def run_where(infra: ProcessInfrastructure, run: FlowRun, **job: Any) -> tuple[int, str]:
+def run_where(infra: ProcessInfrastructure, run: FlowRun, **job: Any) -> int:
+    """The run's parent process (checking that the handle is named by the run's process)."""
     config = WorkPoolJobConfiguration(**job)
     handle = infra.launch(run, config, infra.environment(run, config))
     LAUNCHED.append(handle)
     (line,) = [line for line in handle.lines() if line.startswith("parent=")]
     assert handle.wait() == Exit(0)
     handle.release()
-    parent, _, cwd = line.removeprefix("parent=").partition(" cwd=")
-    return int(parent), cwd
+    parent, _, pid = line.removeprefix("parent=").partition(" pid=")
+    assert handle.id == f"process {pid}"
+    return int(parent)
 
 
 def test_a_run_is_forked_from_the_fork_server_in_its_working_dir(
@@ -342,9 +352,7 @@ def test_a_run_is_forked_from_the_fork_server_in_its_working_dir(
     process.prepare(said.append)
     assert process._server is not None
     server = process._server.process.pid
-    # the engine changes into the deployment's directory (its pull step): the run's own
-    # directory shows in the temporary one it was started in, removed when released
-    parent, _ = run_where(process, where_run, working_dir=str(tmp_path / "flows"))
+    parent = run_where(process, where_run, working_dir=str(tmp_path / "flows"))
     assert parent == server and said == []
     assert (tmp_path / "flows").is_dir()
 
@@ -352,13 +360,14 @@ def test_a_run_is_forked_from_the_fork_server_in_its_working_dir(
 def test_a_forked_run_starts_in_a_temporary_directory_removed_when_released(
     process: ProcessInfrastructure, where_run: FlowRun
 ) -> None:
-    before = set(Path(tempfile.gettempdir()).glob("flowplan-run-*"))
     config = WorkPoolJobConfiguration()
     handle = process.launch(where_run, config, process.environment(where_run, config))
     LAUNCHED.append(handle)
-    (created,) = set(Path(tempfile.gettempdir()).glob("flowplan-run-*")) - before
+    assert isinstance(handle, ProcessHandle) and handle.temporary is not None
+    created = Path(handle.temporary)
+    assert created.name.startswith("flowplan-run-") and created.is_dir()
     assert any(line.startswith("parent=") for line in handle.lines())
-    assert handle.wait() == Exit(0) and handle.id.startswith("process ")
+    assert handle.wait() == Exit(0)
     handle.release()
     assert not created.exists()
 
@@ -366,7 +375,7 @@ def test_a_forked_run_starts_in_a_temporary_directory_removed_when_released(
 def test_a_run_with_python_variables_starts_as_a_new_interpreter(
     process: ProcessInfrastructure, where_run: FlowRun
 ) -> None:
-    parent, _ = run_where(process, where_run, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    parent = run_where(process, where_run, env={"PYTHONDONTWRITEBYTECODE": "1"})
     assert parent == os.getpid()
 
 
@@ -385,7 +394,7 @@ def test_a_dead_fork_server_is_said_and_replaced(
     ]
     assert process._server is not first and process._server is not None
     assert process._server.alive
-    parent, _ = run_where(process, where_run)
+    parent = run_where(process, where_run)
     assert parent == process._server.process.pid
 
 

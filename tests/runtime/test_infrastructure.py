@@ -271,6 +271,7 @@ def test_a_run_starts_in_its_working_dir_which_is_kept(
     handle = launch(process, run, "pwd; echo $EXTRA", working_dir=str(tmp_path), env={"EXTRA": "x"})
     assert list(handle.lines()) == [str(tmp_path), "x"]
     handle.wait()
+    assert isinstance(handle, ProcessHandle) and handle.temporary is None  # none made
     handle.release()
     assert tmp_path.is_dir()
 

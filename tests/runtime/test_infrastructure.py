@@ -55,9 +55,11 @@ def _no_run_left_running() -> Iterator[None]:
             handle.wait(10)
 
 
-# a loop in a run's script: until the test process is gone (a test stopped half-way, as by
-# mutmut's timeout, leaves no run behind)
-WHILE_TESTING = f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.05; done"
+def while_testing() -> str:
+    """A loop in a run's script: until the test's process is gone (a test stopped half-way, as
+    by mutmut's timeout, leaves no run behind). Read when the test runs: mutmut forks one
+    process per mutant from the one that imported this module."""
+    return f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.05; done"
 
 
 def launch(infra: ProcessInfrastructure, run: FlowRun, script: str, **job: Any) -> RunHandle:
@@ -108,7 +110,7 @@ def test_output_and_exit_of_a_run(process: ProcessInfrastructure, run: FlowRun) 
 def test_terminate_lets_the_run_clean_up_within_the_grace_period(
     process: ProcessInfrastructure, run: FlowRun
 ) -> None:
-    handle = launch(process, run, f'trap "echo bye; exit 3" TERM; echo ready; {WHILE_TESTING}')
+    handle = launch(process, run, f'trap "echo bye; exit 3" TERM; echo ready; {while_testing()}')
     lines = handle.lines()
     assert next(lines) == "ready"
     handle.terminate(grace=60)
@@ -120,7 +122,7 @@ def test_terminate_lets_the_run_clean_up_within_the_grace_period(
 def test_terminate_kills_a_run_that_ignores_sigterm_after_the_grace_period(
     process: ProcessInfrastructure, run: FlowRun
 ) -> None:
-    handle = launch(process, run, f'trap "" TERM; echo ready; {WHILE_TESTING}')
+    handle = launch(process, run, f'trap "" TERM; echo ready; {while_testing()}')
     assert next(handle.lines()) == "ready"
     handle.terminate(grace=0.2)
     exit = handle.wait()
@@ -131,7 +133,7 @@ def test_terminate_kills_a_run_that_ignores_sigterm_after_the_grace_period(
 def test_leftovers_are_ended_after_the_run_exits(
     process: ProcessInfrastructure, run: FlowRun
 ) -> None:
-    handle = launch(process, run, f"({WHILE_TESTING}) & echo $!")
+    handle = launch(process, run, f"({while_testing()}) & echo $!")
     leftover = int(next(handle.lines()))
     assert handle.wait() == Exit(0)
     assert alive(leftover) and handle.leftovers()
@@ -208,7 +210,7 @@ def test_runs_start_as_new_interpreters_when_the_fork_server_refuses(
 def test_a_leftover_that_ignores_sigterm_is_killed_after_the_grace_period(
     process: ProcessInfrastructure, run: FlowRun
 ) -> None:
-    handle = launch(process, run, f'(trap "" TERM; {WHILE_TESTING}) & echo $!')
+    handle = launch(process, run, f'(trap "" TERM; {while_testing()}) & echo $!')
     leftover = int(next(handle.lines()))
     assert handle.wait() == Exit(0)
     handle.end_leftovers(grace=0.2)
@@ -222,7 +224,7 @@ def test_a_leftover_gets_its_grace_period_to_clean_up(
 ) -> None:
     marker = tmp_path / "cleaned"
     handle = launch(
-        process, run, f'(trap "echo > {marker}; exit" TERM; echo ready; {WHILE_TESTING}) &'
+        process, run, f'(trap "echo > {marker}; exit" TERM; echo ready; {while_testing()}) &'
     )
     assert next(handle.lines()) == "ready"
     assert handle.wait() == Exit(0)

@@ -496,3 +496,32 @@ def test_closing_a_pipe_its_reader_waits_on_ends_the_reader_cleanly() -> None:
     assert not reader.is_alive() and errors == []
     assert lines == ["held", "part"]  # what was read of an unfinished line too
     os.close(write_end)
+
+
+HOLDS_SIGHUP = """
+import os, signal, sys, time
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+print(os.getpid(), flush=True)
+while os.path.exists(f"/proc/{sys.argv[1]}"):
+    time.sleep(0.05)
+"""
+
+
+def pending(pid: int) -> int:
+    """The signals sent to a process and not yet delivered (it blocks them), as a bit mask."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    masks = [line.split()[1] for line in status if line.startswith(("SigPnd:", "ShdPnd:"))]
+    return int(masks[0], 16) | int(masks[1], 16)
+
+
+def test_looking_for_leftovers_sends_them_no_signal(
+    process: ProcessInfrastructure, run: FlowRun, tmp_path: Path
+) -> None:
+    script = tmp_path / "holds.py"
+    script.write_text(HOLDS_SIGHUP)
+    handle = launch(process, run, f"{sys.executable} {script} {os.getpid()} &")
+    leftover = int(next(handle.lines()))
+    assert handle.wait() == Exit(0)
+    assert handle.leftovers() and pending(leftover) == 0  # (a signal sent is pending at once)
+    handle.end_leftovers(grace=60)
+    handle.release()

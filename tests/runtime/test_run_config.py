@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flowplan import masking
-from flowplan.errors import FlowplanError
+from flowplan.errors import FlowplanError, ObjectNotFound
 from flowplan.runtime import run_config
 from tests.runtime.helpers import deployment, store
 
@@ -110,3 +110,36 @@ def test_a_secret_deleted_since_the_worker_read_it_is_skipped(
     monkeypatch.setenv(run_config.SECRETS_ENV, "deleted-since,token")
     run_config.mask_run_secrets(backend)
     assert "t0ken-value-2" not in masking.mask("the t0ken-value-2")
+
+
+class Reader:
+    """Secrets as the run's channel gives them (the local store's own reads also mask what
+    they read: this one does not, so what is masked is what `mask_run_secrets` did)."""
+
+    def __init__(self, secrets: dict[str, str]) -> None:
+        self.secrets = secrets
+
+    def read_secret_value(self, name: str) -> str:
+        if name not in self.secrets:
+            raise ObjectNotFound(f"secret {name!r} not found")
+        return self.secrets[name]
+
+
+def test_the_named_secrets_are_masked_in_the_run_and_nothing_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reader = Reader({
+        "token": "reader-t0ken-3", "db": '{"user": "reader-user-3", "password": "reader-pw-3"}',
+        "unnamed": "reader-unnamed-3",
+    })  # fmt: skip
+    monkeypatch.setenv(run_config.SECRETS_ENV, "gone,token,db")
+    run_config.mask_run_secrets(reader)
+    said = masking.mask("reader-t0ken-3 reader-pw-3 reader-user-3 reader-unnamed-3")
+    assert said.split() == [masking.MASK, masking.MASK, masking.MASK, "reader-unnamed-3"]
+    monkeypatch.delenv(run_config.SECRETS_ENV)
+    run_config.mask_run_secrets(NoReads())  # none named: nothing read
+
+
+class NoReads:
+    def read_secret_value(self, name: str) -> str:
+        raise AssertionError(f"read {name!r}")

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,9 @@ def test_lines_are_written_while_the_run_goes_on_and_kept_while_the_store_is_bus
     _, err = own_streams(monkeypatch)
     store = Store(failures=1)
     with LogSink("run-1", store.write):
+        # its own thread, which never keeps the process from ending
+        (thread,) = [thread for thread in threading.enumerate() if thread.name == "flowplan-logs"]
+        assert thread.daemon
         print("first")
         wait_for("the busy store's answer", lambda: "could not write logs yet" in err.getvalue())
         wait_for("the line in the store", lambda: store.lines)
@@ -162,15 +166,18 @@ def test_nothing_is_written_when_there_is_nothing_new() -> None:
 
 
 def test_lines_a_failed_send_kept_go_before_newer_ones() -> None:
-    store = Store(failures=1)
-    sink = LogSink("run-1", store.write, thread=False)
+    sink = LogSink("run-1", Store().write, thread=False)
     sink.add(logging.INFO, "one")
+
+    def send(lines: list[LogLine]) -> None:
+        sink.add(logging.INFO, "two")  # the flow logs on while the write is under way
+        raise RuntimeError("database is locked")
+
     with pytest.raises(RuntimeError):
-        sink.flush()
-    sink.add(logging.INFO, "two")
+        sink.flush_with(send)
     sent: list[list[str]] = []
     sink.flush_with(lambda lines: sent.append([line.message for line in lines]))
-    assert sent == [["one", "two"]] and store.lines == []
+    assert sent == [["one", "two"]]
 
 
 def test_without_its_own_thread_the_sink_writes_when_ticked_and_at_the_end(
@@ -262,3 +269,17 @@ def test_output_nobody_reads_goes_to_devnull_and_the_run_goes_on() -> None:
         for fd, copy in zip((1, 2), saved, strict=True):
             os.dup2(copy, fd)
             os.close(copy)
+
+
+def test_lines_are_stamped_when_they_come_and_written_through_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out, _ = own_streams(monkeypatch)
+    store = Store()
+    before = datetime.now(UTC)
+    with LogSink("run-1", store.write):
+        sys.stdout.write("a\nb\nc")
+    after = datetime.now(UTC)
+    assert [line.message for line in store.lines] == ["a", "b", "c"]
+    assert all(before <= line.timestamp <= after for line in store.lines)
+    assert out.getvalue() == "a\nb\nc"

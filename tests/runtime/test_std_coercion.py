@@ -104,6 +104,8 @@ ID = "12345678-1234-5678-1234-567812345678"
     (datetime, "2024-01-05T10:20:30.5", datetime(2024, 1, 5, 10, 20, 30, 500000)),
     (Num, 1.0, Num.ONE), (Union[bool, float], 1, 1.0), (Union[int, float], 1.0, 1.0),
     (Union[float, Any], 1, 1.0),
+    (datetime, 20_000_000_000, datetime(2603, 10, 11, 11, 33, 20, tzinfo=UTC)),  # seconds still
+    (datetime, 1700000000.1, datetime(2023, 11, 14, 22, 13, 20, 100000, tzinfo=UTC)),
 ])  # fmt: skip
 def test_values_are_coerced_as_pydantic_coerces_them(
     annotation: Any, value: Any, expected: Any
@@ -152,6 +154,7 @@ def test_values_are_coerced_as_pydantic_coerces_them(
      "Input should be a valid integer, unable to parse string as an integer", (1,)),
     (tuple, "ab", "Input should be a valid tuple", ()),
     (tuple[int], 5, "Input should be a valid tuple", ()),
+    (datetime, 10**20, "Input should be a valid datetime, out of range", ()),
     (dict[str, int], [], "Input should be a valid dictionary", ()),
     (dict[str, int], {"a": "x"},
      "Input should be a valid integer, unable to parse string as an integer", ("a",)),

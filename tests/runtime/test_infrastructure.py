@@ -219,13 +219,24 @@ def test_a_leftover_that_ignores_sigterm_is_killed_after_the_grace_period(
     handle.release()
 
 
+CLEANS_UP = """
+import os, signal, sys, time
+def stop(signum, frame):
+    open(sys.argv[2], "w").close()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+print("ready", flush=True)
+while os.path.exists(f"/proc/{sys.argv[1]}"):
+    time.sleep(0.05)
+"""
+
+
 def test_a_leftover_gets_its_grace_period_to_clean_up(
     process: ProcessInfrastructure, run: FlowRun, tmp_path: Path
 ) -> None:
-    marker = tmp_path / "cleaned"
-    handle = launch(
-        process, run, f'(trap "echo > {marker}; exit" TERM; echo ready; {while_testing()}) &'
-    )
+    marker, script = tmp_path / "cleaned", tmp_path / "cleans_up.py"
+    script.write_text(CLEANS_UP)
+    handle = launch(process, run, f"{sys.executable} {script} {os.getpid()} {marker} &")
     assert next(handle.lines()) == "ready"
     assert handle.wait() == Exit(0)
     handle.end_leftovers(grace=60)

@@ -83,3 +83,50 @@ def test_entrypoints_that_cannot_be_loaded_say_why(root: Path, tmp_path: Path) -
     assert refused(f"flows/{STEM}.py:VALUE") == "the entrypoint is a int, not a flow or function"
     with pytest.raises(FlowplanError, match="the entrypoint is a str, not a flow or function"):
         describe("text")
+
+
+def test_a_flow_file_imports_its_neighbours_and_the_projects_packages_first(
+    root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # a module of the same name elsewhere, ahead on the path: the project's wins
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / f"{STEM}_near.py").write_text("WHO = 'elsewhere'\n")
+    sys.path.insert(0, str(elsewhere))
+    (root / "flows" / f"{STEM}_near.py").write_text("WHO = 'neighbour'\n")
+    (root / "flows" / f"{STEM}_uses.py").write_text(
+        f"import {STEM}_near\nfrom {STEM}_pkg import mod\n"
+        f"def main():\n    return {STEM}_near.WHO, mod.VALUE\n"
+    )
+    loaded = load_entrypoint(f"flows/{STEM}_uses.py:main", root)
+    assert loaded.fn() == ("neighbour", 3)
+
+
+def test_a_module_entrypoint_comes_from_the_project_first(
+    root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / f"{STEM}_top.py").write_text("def main():\n    return 'elsewhere'\n")
+    sys.path.insert(0, str(elsewhere))
+    (root / f"{STEM}_top.py").write_text("def main():\n    return 'project'\n")
+    assert load_entrypoint(f"{STEM}_top.main", root).fn() == "project"
+
+
+def test_a_flow_file_can_define_dataclasses_and_a_path_can_hold_a_colon(root: Path) -> None:
+    (root / "we:ird").mkdir()
+    (root / "we:ird" / f"{STEM}_dc.py").write_text(
+        "from __future__ import annotations\nimport dataclasses\n\n"
+        "@dataclasses.dataclass\nclass Point:\n    x: int\n\n"
+        "def main(p: Point) -> int:\n    return p.x\n"
+    )
+    loaded = load_entrypoint(f"we:ird/{STEM}_dc.py:main", root)
+    assert loaded.fn(sys.modules[f"{STEM}_dc"].Point(4)) == 4
+
+
+def test_an_object_with_a_function_but_no_settings_gets_the_defaults() -> None:
+    class Wrapper:
+        def fn(self) -> str:
+            return "called"
+
+    loaded = describe(Wrapper())
+    assert (loaded.retries, loaded.retry_delay_seconds, loaded.timeout_seconds) == (0, 0, None)
+    assert loaded.fn() == "called"

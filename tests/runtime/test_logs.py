@@ -4,15 +4,21 @@ reach the process's own streams; written by a thread as they come and once more 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
 import sys
+import tempfile
+import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from flowplan.domain.objects import LogLine
-from flowplan.runtime.logs import LogSink
+from flowplan.runtime.logs import LogSink, write_through
 from tests.integration.workers import wait_for
 
 
@@ -95,6 +101,9 @@ def test_lines_are_written_while_the_run_goes_on_and_kept_while_the_store_is_bus
     _, err = own_streams(monkeypatch)
     store = Store(failures=1)
     with LogSink("run-1", store.write):
+        # its own thread, which never keeps the process from ending
+        (thread,) = [thread for thread in threading.enumerate() if thread.name == "flowplan-logs"]
+        assert thread.daemon
         print("first")
         wait_for("the busy store's answer", lambda: "could not write logs yet" in err.getvalue())
         wait_for("the line in the store", lambda: store.lines)
@@ -102,3 +111,175 @@ def test_lines_are_written_while_the_run_goes_on_and_kept_while_the_store_is_bus
         print("second")
     assert [line.message for line in store.lines] == ["first", "second"]
     assert err.getvalue() == "flowplan: could not write logs yet: database is locked\n"
+
+
+def test_a_root_logger_without_a_level_logs_info(monkeypatch: pytest.MonkeyPatch) -> None:
+    own_streams(monkeypatch)
+    logging.getLogger().setLevel(logging.NOTSET)
+    store = Store()
+    with LogSink("run-1", store.write):
+        assert logging.getLogger().level == logging.INFO
+        logging.getLogger("my.flow").info("hello")
+    assert [line.message for line in store.lines] == ["my.flow - hello"]
+
+
+def test_a_logger_set_to_debug_by_the_flow_is_logged_at_debug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, err = own_streams(monkeypatch)
+    store = Store()
+    logger = logging.getLogger("my.debugging.flow")
+    monkeypatch.setattr(logger, "level", logging.DEBUG)
+    with LogSink("run-1", store.write):
+        logger.debug("details")
+    assert [(line.level, line.message) for line in store.lines] == [
+        (logging.DEBUG, "my.debugging.flow - details")
+    ]
+    assert err.getvalue() == "DEBUG    | my.debugging.flow - details\n"
+
+
+def test_a_record_that_cannot_be_cleaned_is_reported_by_logging_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    own_streams(monkeypatch)
+    handled: list[logging.LogRecord] = []
+    monkeypatch.setattr(logging.Handler, "handleError", lambda self, record: handled.append(record))
+
+    def clean(text: str) -> str:
+        raise ValueError("cannot clean")
+
+    store = Store()
+    with LogSink("run-1", store.write, clean=clean):
+        logging.getLogger("my.flow").warning("hello")
+    assert [record.getMessage() for record in handled] == ["hello"] and store.lines == []
+
+
+def test_nothing_is_written_when_there_is_nothing_new() -> None:
+    writes: list[Sequence[LogLine]] = []
+    sink = LogSink("run-1", writes.append, thread=False)
+    sink.flush()
+    assert writes == []
+    sink.add(logging.INFO, "one")
+    sink.flush()
+    sink.flush()
+    assert [[line.message for line in lines] for lines in writes] == [["one"]]
+
+
+def test_lines_a_failed_send_kept_go_before_newer_ones() -> None:
+    sink = LogSink("run-1", Store().write, thread=False)
+    sink.add(logging.INFO, "one")
+
+    def send(lines: list[LogLine]) -> None:
+        sink.add(logging.INFO, "two")  # the flow logs on while the write is under way
+        raise RuntimeError("database is locked")
+
+    with pytest.raises(RuntimeError):
+        sink.flush_with(send)
+    sent: list[list[str]] = []
+    sink.flush_with(lambda lines: sent.append([line.message for line in lines]))
+    assert sent == [["one", "two"]]
+
+
+def test_without_its_own_thread_the_sink_writes_when_ticked_and_at_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, err = own_streams(monkeypatch)
+    store = Store(failures=1)
+    with LogSink("run-1", store.write, thread=False) as sink:
+        assert not any(thread.name == "flowplan-logs" for thread in threading.enumerate())
+        print("first")
+        sink.tick()  # the store is busy: said, kept
+        assert store.lines == []
+        sink.tick()
+        assert [line.message for line in store.lines] == ["first"]
+        print("second")
+    assert [line.message for line in store.lines] == ["first", "second"]
+    assert err.getvalue() == "flowplan: could not write logs yet: database is locked\n"
+    sink.tick()  # closed: its last flush was its own
+    assert len(store.lines) == 2
+
+
+class Bare:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+class Unflushable(io.StringIO):
+    def flush(self) -> None:
+        raise OSError("gone")
+
+
+def test_the_streams_as_the_flow_sees_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    own_streams(monkeypatch)
+    with LogSink("run-1", Store().write):
+        assert sys.stdout.write("abc") == 3
+        with pytest.raises(io.UnsupportedOperation):
+            sys.stdout.fileno()
+        sys.stdout.flush()
+    monkeypatch.setattr(sys, "stdout", Bare())
+    with LogSink("run-1", Store().write):
+        assert sys.stdout.encoding == "utf-8"  # a stream that names none
+    with tempfile.TemporaryFile("w", encoding="latin-1") as real:
+        monkeypatch.setattr(sys, "stdout", real)
+        with LogSink("run-1", Store().write):
+            assert sys.stdout.encoding == "latin-1"
+            assert sys.stdout.fileno() == real.fileno()
+    monkeypatch.setattr(sys, "stdout", Unflushable())
+    with LogSink("run-1", Store().write):
+        sys.stdout.flush()  # a stream that cannot be flushed any more: the run goes on
+
+
+class Broken(io.StringIO):
+    """A stream nobody reads any more: writes and flushes fail with BrokenPipeError."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError
+
+    def flush(self) -> None:
+        self.flushes += 1
+        raise BrokenPipeError
+
+
+def devnulls() -> int:
+    """How many of this process's descriptors besides stdout and stderr are /dev/null."""
+    found = 0
+    for entry in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # (the descriptor iterdir itself used is gone)
+            found += entry.name not in ("1", "2") and str(entry.readlink()) == os.devnull
+    return found
+
+
+def test_output_nobody_reads_goes_to_devnull_and_the_run_goes_on() -> None:
+    saved = os.dup(1), os.dup(2)
+    before = devnulls()
+    try:
+        stream = Broken()
+        write_through(stream, "text\n")  # no BrokenPipeError
+        assert [str(Path(f"/proc/self/fd/{fd}").readlink()) for fd in (1, 2)] == [os.devnull] * 2
+        assert stream.flushes == 1  # what was buffered: flushed into /dev/null
+        assert devnulls() == before
+    finally:
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def test_lines_are_stamped_when_they_come_and_written_through_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out, _ = own_streams(monkeypatch)
+    store = Store()
+    before = datetime.now(UTC)
+    with LogSink("run-1", store.write):
+        sys.stdout.write("a\nb\nc")
+    after = datetime.now(UTC)
+    assert [line.message for line in store.lines] == ["a", "b", "c"]
+    assert all(before <= line.timestamp <= after for line in store.lines)
+    assert out.getvalue() == "a\nb\nc"

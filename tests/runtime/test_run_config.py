@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flowplan import masking
-from flowplan.errors import FlowplanError
+from flowplan.errors import FlowplanError, ObjectNotFound
 from flowplan.runtime import run_config
 from tests.runtime.helpers import deployment, store
 
@@ -89,3 +89,57 @@ def test_a_secret_holding_json_that_is_not_an_object_is_its_text(tmp_path: Path)
 def test_a_missing_field_of_a_secret_names_the_secret(tmp_path: Path) -> None:
     with pytest.raises(FlowplanError, match=r"^secret 'db' has no field 'nope' in its top level"):
         configuration(tmp_path, {"X": "{{ prefect.blocks.secret.db.nope }}"})
+
+
+def test_the_runs_job_variables_go_over_the_deployments(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    backend.set_secret("token", "t0ken-value")
+    made = deployment(backend, tmp_path, job_variables={"env": {"A": "deployment", "B": "d"}})
+    run = backend.create_flow_run(
+        made.id, job_variables={"env": {"B": "{{ prefect.blocks.secret.token }}"}}
+    )
+    config = run_config.job_configuration(backend, backend.read_work_pool("pool"), made, run)
+    assert config.env == {"A": "deployment", "B": "t0ken-value", run_config.SECRETS_ENV: "token"}
+
+
+def test_a_secret_deleted_since_the_worker_read_it_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = store(tmp_path / "home")
+    backend.set_secret("token", "t0ken-value-2")
+    monkeypatch.setenv(run_config.SECRETS_ENV, "deleted-since,token")
+    run_config.mask_run_secrets(backend)
+    assert "t0ken-value-2" not in masking.mask("the t0ken-value-2")
+
+
+class Reader:
+    """Secrets as the run's channel gives them (the local store's own reads also mask what
+    they read: this one does not, so what is masked is what `mask_run_secrets` did)."""
+
+    def __init__(self, secrets: dict[str, str]) -> None:
+        self.secrets = secrets
+
+    def read_secret_value(self, name: str) -> str:
+        if name not in self.secrets:
+            raise ObjectNotFound(f"secret {name!r} not found")
+        return self.secrets[name]
+
+
+def test_the_named_secrets_are_masked_in_the_run_and_nothing_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reader = Reader({
+        "token": "reader-t0ken-3", "db": '{"user": "reader-user-3", "password": "reader-pw-3"}',
+        "unnamed": "reader-unnamed-3",
+    })  # fmt: skip
+    monkeypatch.setenv(run_config.SECRETS_ENV, "gone,token,db")
+    run_config.mask_run_secrets(reader)
+    said = masking.mask("reader-t0ken-3 reader-pw-3 reader-user-3 reader-unnamed-3")
+    assert said.split() == [masking.MASK, masking.MASK, masking.MASK, "reader-unnamed-3"]
+    monkeypatch.delenv(run_config.SECRETS_ENV)
+    run_config.mask_run_secrets(NoReads())  # none named: nothing read
+
+
+class NoReads:
+    def read_secret_value(self, name: str) -> str:
+        raise AssertionError(f"read {name!r}")

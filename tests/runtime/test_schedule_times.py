@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from flowplan.domain.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from flowplan.runtime.schedule_times import next_run_times
@@ -132,3 +137,108 @@ def test_days_and_hours_onto_a_skipped_or_repeated_wall_time() -> None:
     autumn = IntervalSchedule(timedelta(hours=36), utc(2026, 10, 30, 17, 30), NEW_YORK)
     times = next_run_times(autumn, utc(2026, 10, 30, 17), utc(2026, 11, 3))
     assert hours(times) == ["10-30 17:30", "11-01 06:30", "11-02 18:30"]
+
+
+# the expected times below are what Prefect 3's own schedules give (`get_dates` of
+# `prefect.server.schemas.schedules`, checked in .venv-prefect)
+
+
+def test_a_window_that_starts_on_a_run_includes_it() -> None:
+    daily = IntervalSchedule(timedelta(days=1), utc(2026, 1, 1, 9))
+    assert hours(next_run_times(daily, utc(2026, 1, 5, 9), utc(2026, 1, 7, 10))) == [
+        "01-05 09:00", "01-06 09:00", "01-07 09:00",
+    ]  # fmt: skip
+    days_and_hours = IntervalSchedule(timedelta(hours=36), utc(2026, 1, 1))
+    assert hours(next_run_times(days_and_hours, utc(2026, 1, 4), utc(2026, 1, 8))) == [
+        "01-04 00:00", "01-05 12:00", "01-07 00:00",
+    ]  # fmt: skip
+    rule = RRuleSchedule("FREQ=DAILY;BYHOUR=9;BYMINUTE=0", "Europe/Berlin")
+    assert hours(next_run_times(rule, utc(2026, 1, 5, 8), utc(2026, 1, 7))) == [
+        "01-05 08:00", "01-06 08:00",
+    ]  # fmt: skip
+
+
+def test_an_interval_fires_before_its_anchor() -> None:
+    daily = IntervalSchedule(timedelta(days=1), utc(2026, 1, 10, 9))
+    assert hours(next_run_times(daily, utc(2026, 1, 5), utc(2026, 1, 8))) == [
+        "01-05 09:00", "01-06 09:00", "01-07 09:00",
+    ]  # fmt: skip
+
+
+def test_whole_days_keep_the_wall_clock_time_of_the_zone() -> None:
+    every_other_day = IntervalSchedule(timedelta(days=2), utc(2026, 3, 20, 8), "Europe/Berlin")
+    times = next_run_times(every_other_day, utc(2026, 3, 24, 8), utc(2026, 4, 2))
+    assert hours(times) == ["03-24 08:00", "03-26 08:00", "03-28 08:00", "03-30 07:00",
+                            "04-01 07:00"]  # fmt: skip
+
+
+def test_an_rrule_start_without_a_zone_is_in_the_schedules_zone() -> None:
+    rule = RRuleSchedule("DTSTART:20260105T090000\nRRULE:FREQ=DAILY;COUNT=3", "Europe/Berlin")
+    assert hours(next_run_times(rule, utc(2026, 1, 1), utc(2026, 1, 30))) == [
+        "01-05 08:00", "01-06 08:00", "01-07 08:00",
+    ]  # fmt: skip
+
+
+def test_a_window_given_in_another_zone_gives_utc_times() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    times = next_run_times(
+        CronSchedule("0 * * * *"),
+        datetime(2026, 1, 1, 10, tzinfo=berlin),
+        datetime(2026, 1, 1, 12, tzinfo=berlin),
+    )
+    assert times == [utc(2026, 1, 1, 9), utc(2026, 1, 1, 10)]
+    assert all(time.tzinfo is UTC for time in times)
+
+
+def test_an_rrule_start_in_another_zone_is_read_in_the_schedules_zone() -> None:
+    """As Prefect localizes it: DTSTART's wall-clock time, whatever zone it names."""
+
+    def times(rule: str, zone: str | None, start: datetime) -> list[str]:
+        return hours(next_run_times(RRuleSchedule(rule, zone), start, utc(2026, 1, 30)))
+
+    utc_start = "DTSTART:20260105T090000Z\nRRULE:FREQ=DAILY;COUNT="
+    assert times(utc_start + "2", "Europe/Berlin", utc(2026, 1, 1)) == [
+        "01-05 08:00",
+        "01-06 08:00",
+    ]
+    new_york_start = "DTSTART;TZID=America/New_York:20260105T090000\nRRULE:FREQ=DAILY;COUNT=2"
+    assert times(new_york_start, "Europe/Berlin", utc(2026, 1, 1)) == ["01-05 08:00", "01-06 08:00"]
+    # west of the start's zone: 09:00 in New York is after the window's start, 09:00 UTC before
+    assert times(utc_start + "3", NEW_YORK, utc(2026, 1, 5, 12)) == [
+        "01-05 14:00", "01-06 14:00", "01-07 14:00",
+    ]  # fmt: skip
+    assert times(utc_start + "2", None, utc(2026, 1, 1)) == ["01-05 09:00", "01-06 09:00"]
+
+
+@pytest.fixture
+def tokyo_local_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process's local time zone is Asia/Tokyo (the machine's must not matter)."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_machines_time_zone_changes_nothing(tokyo_local_time: None) -> None:
+    assert datetime(2026, 1, 1, tzinfo=UTC).astimezone().utcoffset() == timedelta(hours=9)
+    start = datetime(2026, 3, 28, tzinfo=ZoneInfo("Europe/Berlin"))  # 08:00 in Tokyo
+    end = utc(2026, 3, 31)
+    cron = next_run_times(CronSchedule("30 2 * * *", "Europe/Berlin"), start, end)
+    assert hours(cron) == ["03-28 01:30", "03-29 01:30", "03-30 00:30"]
+    daily = IntervalSchedule(timedelta(days=1), utc(2026, 3, 20, 8), "Europe/Berlin")
+    assert hours(next_run_times(daily, start, end)) == ["03-28 08:00", "03-29 07:00", "03-30 07:00"]
+    days_and_hours = IntervalSchedule(timedelta(hours=36), utc(2026, 3, 6, 17), NEW_YORK)
+    assert hours(next_run_times(days_and_hours, utc(2026, 3, 8, 9), utc(2026, 3, 11, 5))) == [
+        "03-09 16:00", "03-11 04:00",
+    ]  # fmt: skip
+    spring = IntervalSchedule(timedelta(hours=36), utc(2026, 3, 6, 19, 30), NEW_YORK)
+    assert hours(next_run_times(spring, utc(2026, 3, 6, 19), utc(2026, 3, 10))) == [
+        "03-06 19:30", "03-08 07:30", "03-09 19:30",
+    ]  # fmt: skip
+    rule = RRuleSchedule("FREQ=DAILY;BYHOUR=9;BYMINUTE=0", "Europe/Berlin")
+    assert hours(next_run_times(rule, start, end)) == ["03-28 08:00", "03-29 07:00", "03-30 07:00"]
+    short = IntervalSchedule(timedelta(minutes=25), utc(2026, 1, 1, 0, 10))
+    assert hours(next_run_times(short, utc(2026, 1, 1, 1), utc(2026, 1, 1, 2))) == [
+        "01-01 01:00", "01-01 01:25", "01-01 01:50",
+    ]  # fmt: skip

@@ -24,6 +24,13 @@ class Color(enum.Enum):
     ONE = 1
 
 
+class Num(enum.Enum):
+    """Members that are not text, one that does not match before one that does."""
+
+    TWO = 2
+    ONE = 1
+
+
 class Level(enum.IntEnum):
     LOW = 1
     HIGH = 2
@@ -92,6 +99,13 @@ ID = "12345678-1234-5678-1234-567812345678"
     (Annotated[int, "doc"], "4", 4), (Any, {"k": 1}, {"k": 1}), (object, 1, 1),
     (type(None), None, None), (None, None, None),
     (Point, {"x": "1", "tags": ["a"]}, Point(1, 0.0, ["a"])), (Point, Point(2), Point(2)),
+    # (checked against pydantic 2 in .venv-prefect)
+    (datetime, "2024-01-05T10:20:30z", datetime(2024, 1, 5, 10, 20, 30, tzinfo=UTC)),
+    (datetime, "2024-01-05T10:20:30.5", datetime(2024, 1, 5, 10, 20, 30, 500000)),
+    (Num, 1.0, Num.ONE), (Union[bool, float], 1, 1.0), (Union[int, float], 1.0, 1.0),
+    (Union[float, Any], 1, 1.0),
+    (datetime, 20_000_000_000, datetime(2603, 10, 11, 11, 33, 20, tzinfo=UTC)),  # seconds still
+    (datetime, 1700000000.1, datetime(2023, 11, 14, 22, 13, 20, 100000, tzinfo=UTC)),
 ])  # fmt: skip
 def test_values_are_coerced_as_pydantic_coerces_them(
     annotation: Any, value: Any, expected: Any
@@ -139,6 +153,8 @@ def test_values_are_coerced_as_pydantic_coerces_them(
     (tuple[int, ...], [1, "z"],
      "Input should be a valid integer, unable to parse string as an integer", (1,)),
     (tuple, "ab", "Input should be a valid tuple", ()),
+    (tuple[int], 5, "Input should be a valid tuple", ()),
+    (datetime, 10**20, "Input should be a valid datetime, out of range", ()),
     (dict[str, int], [], "Input should be a valid dictionary", ()),
     (dict[str, int], {"a": "x"},
      "Input should be a valid integer, unable to parse string as an integer", ("a",)),
@@ -165,5 +181,5 @@ def test_a_dataclass_missing_a_field_and_an_unknown_annotation() -> None:
         coerce(Opaque, {"a": 1})
     instance = Opaque()
     assert coerce(Opaque, instance) is instance  # an instance is taken as it is
-    with pytest.raises(Unsupported):
+    with pytest.raises(Unsupported, match=r"^collections\.abc\.Callable\[\[int\], int\]$"):
         coerce(abc.Callable[[int], int], 1)

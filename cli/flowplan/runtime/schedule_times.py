@@ -11,11 +11,13 @@
   wall-clock time, from the run at or before the window's start in absolute time.
   A naive anchor date is UTC (as Prefect reads it); without one, 2020-01-01 00:00 in the
   time zone anchors it (deterministic).
-- rrule: dateutil; a rule without DTSTART starts at that same anchor, in the time zone.
+- rrule: dateutil; a rule without DTSTART starts at that same anchor, in the time zone; a
+  DTSTART's wall-clock time is in the schedule's zone whatever zone it names (as Prefect).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -136,5 +138,16 @@ def _rrule_times(schedule: RRuleSchedule, start: datetime) -> Iterator[datetime]
         rule.after(local, inc=True)
     except TypeError:  # a DTSTART without a zone: the rule's times are wall-clock times
         local = local.replace(tzinfo=None)
-    for moment in rule.xafter(local, inc=True):
-        yield moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    moments: Iterator[datetime] = rule.xafter(local, inc=True)
+    first = next(moments, None)
+    if first is None:
+        return
+    if first.tzinfo not in (None, zone):
+        # a DTSTART in another zone (`Z`, a TZID): Prefect reads its wall-clock time in the
+        # schedule's zone. From 26 h earlier (the widest gap between two zones' clocks), so
+        # that no time moved into the window by that is missed.
+        moments = rule.xafter(local - timedelta(hours=26), inc=True)
+    else:
+        moments = itertools.chain([first], moments)
+    for moment in moments:
+        yield moment.replace(tzinfo=zone)

@@ -96,7 +96,8 @@ def _union(members: tuple[Any, ...], value: Any) -> Any:
             return _lax(member, value)
         except Invalid as exc:
             first = first or exc
-    raise first or Invalid("Input matches no member of the union")
+    assert first is not None  # a union has members, and each refused the value
+    raise first
 
 
 def _tier(tp: Any, value: Any) -> int:

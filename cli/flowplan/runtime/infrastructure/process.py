@@ -108,8 +108,8 @@ class ProcessInfrastructure:
         self, run: FlowRun, config: WorkPoolJobConfiguration, env: Mapping[str, str]
     ) -> RunHandle:
         job = ProcessJobConfiguration.from_config(config)
-        temporary = None if job.working_dir else tempfile.mkdtemp(prefix="flowplan-run-")
-        cwd = job.working_dir or temporary or "."
+        cwd = job.working_dir or tempfile.mkdtemp(prefix="flowplan-run-")
+        temporary = None if job.working_dir else cwd  # removed when the run is released
         if not job.command and not any(key.startswith("PYTHON") for key in job.env):
             try:
                 return self._fork(run, env, cwd, temporary)

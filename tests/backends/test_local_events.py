@@ -3,12 +3,14 @@ server tests reach the same code through a server process)."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from flowplan.backends.local import LocalBackend
+from flowplan.backends.local import store as store_module
 from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import StateType
 from flowplan.errors import InvalidInput, ObjectNotFound
@@ -248,3 +250,131 @@ def test_active_runs_are_counted_by_queue_and_by_pool(
     elsewhere = backend.read_work_queue("other", "default")
     assert backend.count_active_runs() == {
         default.id: 2, fast.id: 1, pool.id: 3, elsewhere.id: 1, other.id: 1}  # fmt: skip
+
+
+def test_event_compound_and_sequence_triggers_are_automations_other_kinds_are_not(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    deployment(backend, tmp_path, name="a-metric", triggers=[
+        {"type": "metric", "name": "cpu", "metric": {"name": "lateness", "threshold": 1}},
+    ])  # fmt: skip
+    deployment(backend, tmp_path, name="b", triggers=[
+        {"type": "sequence", "name": "steps", "triggers": [{"expect": ["x"]}]},
+        {"type": "compound", "name": "both", "require": "all", "triggers": [{"expect": ["y"]}]},
+        {"name": "plain", "expect": ["z"]},
+    ])  # fmt: skip
+    assert [(a.deployment, a.name) for a in backend.read_automations()] == [
+        ("f/b", "steps"), ("f/b", "both"), ("f/b", "plain")]  # fmt: skip
+
+
+def test_a_sequence_trigger_fires_once_its_steps_came_in_order_across_passes(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    deployment(backend, tmp_path, triggers=[{
+        "type": "sequence", "name": "a/then/b", "within": 3600,
+        "triggers": [{"expect": ["step.a"]}, {"expect": ["step.b"]}, {"expect": ["step.c"]}],
+    }])  # fmt: skip
+    backend.evaluate_triggers()
+    for step in ("a", "b", "c"):  # one step per pass: what a pass learnt is kept for the next
+        assert backend.read_flow_runs(deployment="f/d") == []
+        backend.write_event(f"step.{step}", {"prefect.resource.id": "job"})
+        assert backend.evaluate_triggers() == 1
+    (run,) = backend.read_flow_runs(deployment="f/d")
+    (firing,) = backend.read_firings()
+    assert firing.automation == "a/then/b"  # a name with '/' read back whole
+    assert firing.flow_run_id == run.id
+
+
+def test_a_proactive_trigger_fires_when_its_window_closes_without_the_event(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    deployment(backend, tmp_path, triggers=[
+        {"posture": "Proactive", "expect": ["heartbeat"], "within": 60},
+    ])  # fmt: skip
+    start = utcnow()
+    backend.evaluate_triggers(now=start)  # the first pass places the cursor
+    backend.evaluate_triggers(now=start)  # opens the window
+    backend.evaluate_triggers(now=start + timedelta(seconds=59))
+    assert backend.read_firings() == []
+    backend.evaluate_triggers(now=start + timedelta(seconds=61))  # no new event, the clock only
+    (firing,) = backend.read_firings()
+    assert firing.reason == "Proactive: 0 of 1 heartbeat within 60 s"
+    assert (firing.event_id, firing.error) == (f"window {start.isoformat()}", None)
+    (run,) = backend.read_flow_runs(deployment="f/d")
+    assert firing.flow_run_id == run.id
+
+
+def test_an_idle_pass_does_not_wait_for_a_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 200)
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, triggers=[{"expect": ["tick"]}])
+    backend.evaluate_triggers()
+    backend.write_event("tick", {"prefect.resource.id": "t"})
+    assert backend.evaluate_triggers() == 1
+    assert backend.evaluate_triggers() == 1  # the run's own Scheduled event
+    writer = sqlite3.connect(backend.store.path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process in a write transaction
+    try:
+        assert backend.evaluate_triggers() == 0  # nothing new: it only read
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    backend.close()
+
+
+def test_a_triggered_run_is_keyed_by_its_automation_and_event_and_sees_the_run_it_is_about(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    watched = deployment(backend, tmp_path, name="a", tags=("nightly",))
+    deployment(backend, tmp_path, name="b", triggers=[{
+        "expect": ["prefect.flow-run.Cancelled"],
+        "parameters": {"about": {"id": "{{ flow_run.id }}", "tags": "{{ flow_run.tags }}",
+                                 "deployment": "{{ flow_run.deployment_id }}",
+                                 "state": "{{ flow_run.state.name }}"}},
+    }])  # fmt: skip
+    (automation,) = backend.read_automations()
+    backend.evaluate_triggers()
+    cancelled = backend.create_flow_run(watched.id)
+    backend.cancel_flow_run(cancelled.id)
+    backend.evaluate_triggers()
+    after = utcnow()
+    (run,) = backend.read_flow_runs(deployment="f/b")
+    assert run.parameters == {"about": {"id": cancelled.id, "tags": ["nightly"],
+                                        "deployment": watched.id, "state": "Cancelled"}}  # fmt: skip
+    assert run.expected_start_time <= after  # no schedule_after: due at once
+    (firing,) = backend.read_firings(flow_run_id=run.id)
+    assert run.idempotency_key == f"trigger {automation.key} {firing.event_id}"
+
+
+def test_an_event_without_a_resource_id_still_fires_its_trigger(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    deployment(backend, tmp_path, triggers=[
+        {"expect": ["bare"], "match": {}, "parameters": {"n": "{{ event.payload.n }}"}},
+    ])  # fmt: skip
+    backend.evaluate_triggers()
+    backend.write_event("bare", {"source": "somewhere"}, payload={"n": 3})
+    backend.evaluate_triggers()
+    (run,) = backend.read_flow_runs(deployment="f/d")
+    assert run.parameters == {"n": 3}
+
+
+def test_firings_are_read_newest_first_fifty_unless_asked_and_filtered_together(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    deployment(backend, tmp_path, triggers=[{"expect": ["tick"]}])
+    (automation,) = backend.read_automations()
+    backend.evaluate_triggers()
+    for n in range(51):
+        backend.write_event("tick", {"prefect.resource.id": f"t{n}"})
+    backend.evaluate_triggers(batch=100)
+    assert len(backend.read_firings()) == 50
+    every = backend.read_firings(limit=100)
+    assert len(every) == 51
+    newest = every[0]
+    assert newest.flow_run_id is not None
+    both = backend.read_firings(flow_run_id=newest.flow_run_id, automation=automation.key)
+    assert both == [newest]
+    assert backend.read_firings(flow_run_id=newest.flow_run_id, automation="other") == []

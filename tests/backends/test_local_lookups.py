@@ -188,3 +188,42 @@ def test_an_unknown_webhook_says_how_to_list_them(backend: LocalBackend) -> None
     ):
         error = not_found(call, "nope", *args)
         assert str(error) == "webhook 'nope' not found ('flowplan webhook ls' lists webhooks)"
+
+
+def test_a_variable_set_again_keeps_its_creation_and_takes_the_new_value_and_tags(
+    backend: LocalBackend,
+) -> None:
+    first = backend.set_variable("region", "eu", tags=["geo", "prod"])
+    assert (first.name, first.value, first.tags) == ("region", "eu", ("geo", "prod"))
+    assert first.created == first.updated
+    backend.set_variable("area", [1, 2])
+    with pytest.raises(ObjectAlreadyExists) as caught:
+        backend.set_variable("region", "us")
+    assert str(caught.value) == "variable 'region' already exists (pass --overwrite to replace it)"
+    second = backend.set_variable("region", {"zone": "us"}, tags=["geo"], overwrite=True)
+    assert (second.value, second.tags, second.created) == ({"zone": "us"}, ("geo",), first.created)
+    assert second.updated > first.updated
+    assert backend.read_variables() == [backend.read_variable("area"), second]
+    error = not_found(backend.read_variable, "regio")
+    assert str(error) == "variable 'regio' not found (did you mean 'region'?)"
+
+
+def test_a_lease_runs_for_its_time_from_when_it_was_taken_and_renewing_keeps_that(
+    backend: LocalBackend,
+) -> None:
+    held = backend.acquire_lease("apply", "me", 30)
+    assert held is not None and (held.name, held.holder) == ("apply", "me")
+    assert held.expires - held.acquired == timedelta(seconds=30)
+    assert backend.read_lease("apply") == held
+    renewed = backend.acquire_lease("apply", "me", 600)
+    assert renewed is not None and renewed.acquired == held.acquired
+    assert renewed.expires - held.acquired >= timedelta(seconds=600)
+    assert backend.acquire_lease("apply", "you", 30) is None  # held: nothing changes
+    assert backend.read_lease("apply") == renewed
+    assert backend.release_lease("other") is False and backend.read_lease("other") is None
+    lapsed = backend.acquire_lease("lapsed", "dead", -1)
+    assert lapsed is not None
+    taken = backend.acquire_lease("lapsed", "alive", 30)
+    assert taken is not None and taken.holder == "alive"
+    assert taken.acquired > lapsed.acquired  # a new holder's lease starts when it takes it
+    assert taken.expires - taken.acquired == timedelta(seconds=30)

@@ -12,7 +12,7 @@ import pytest
 from flowplan import masking
 from flowplan.backends.local import LocalBackend
 from flowplan.domain.clock import utcnow
-from flowplan.domain.objects import StateType
+from flowplan.domain.objects import LogLine, StateType
 from flowplan.domain.schedules import IntervalSchedule
 from flowplan.errors import InvalidInput, ObjectAlreadyExists, ObjectNotFound
 from tests.runtime.helpers import deployment, store
@@ -227,3 +227,19 @@ def test_a_lease_runs_for_its_time_from_when_it_was_taken_and_renewing_keeps_tha
     assert taken is not None and taken.holder == "alive"
     assert taken.acquired > lapsed.acquired  # a new holder's lease starts when it takes it
     assert taken.expires - taken.acquired == timedelta(seconds=30)
+
+
+def test_log_lines_are_read_by_time_then_as_written_from_an_offset_or_the_last_ones(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    run = backend.create_flow_run(deployment(backend, tmp_path).id)
+    moment = utcnow()
+    backend.write_logs([LogLine(run.id, moment + timedelta(seconds=1), 20, "late")])
+    backend.write_logs([LogLine(run.id, moment, 30, f"line {n}") for n in range(3)])
+    every = backend.read_logs(run.id)
+    assert [(line.message, line.level) for line in every] == [
+        ("line 0", 30), ("line 1", 30), ("line 2", 30), ("late", 20)]  # fmt: skip
+    assert every[0].timestamp == moment and every[0].flow_run_id == run.id
+    assert backend.read_logs(run.id, offset=-5) == every
+    assert backend.read_logs(run.id, limit=2) == every[2:]
+    assert backend.read_logs(run.id, limit=0) == []

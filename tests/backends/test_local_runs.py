@@ -4,6 +4,7 @@ engine moves a run through (start, finish, a cancel that came first) and the tim
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def test_a_page_of_runs_is_in_the_default_order_and_narrowed_by_flow(
     first = deployment(backend, tmp_path, name="d", flow="f")
     other = deployment(backend, tmp_path, name="e", flow="g")
     now = utcnow()
-    made = [backend.create_flow_run(first.id, scheduled_time=now.replace(year=now.year + 1 + n))
+    made = [backend.create_flow_run(first.id, scheduled_time=now + timedelta(days=n + 1))
             for n in range(3)]  # fmt: skip
     elsewhere = backend.create_flow_run(other.id)
     page = backend.page_flow_runs()  # newest expected start first, from the first

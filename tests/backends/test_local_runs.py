@@ -102,3 +102,40 @@ def test_a_run_starts_once_and_ends_with_its_state_name_message_and_last_logs(
     )
     assert [x.message for x in backend.read_logs(run.id)] == ["done", "too late"]
     assert backend.read_flow_run(run.id).state.name == "Done"
+
+
+def test_a_run_its_deployment_or_pool_refuses_is_not_made_and_says_every_reason(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    strict = deployment(backend, tmp_path, name="strict", parameter_openapi_schema=schema,
+                        enforce_parameter_schema=True)  # fmt: skip
+    loose = deployment(backend, tmp_path, name="loose", parameter_openapi_schema=schema,
+                       enforce_parameter_schema=False)  # fmt: skip
+    with pytest.raises(InvalidInput) as both:
+        backend.create_flow_run(strict.id, parameters={"n": "x"}, job_variables={"env": 5})
+    assert both.value.message == (
+        "cannot create a run of deployment 'f/strict': parameters.n: expected an integer, got"
+        " text ('x'); job_variables.env: expected a mapping, got an integer (5)"
+    )
+    assert both.value.hint == (
+        "the deployment enforces its parameter schema (enforce_parameter_schema: true)"
+    )
+    with pytest.raises(InvalidInput) as variables_only:
+        backend.create_flow_run(strict.id, parameters={"n": 1}, job_variables={"env": 5})
+    assert variables_only.value.hint is None  # the schema is not what refused it
+    with pytest.raises(InvalidInput) as not_enforced:
+        backend.create_flow_run(loose.id, parameters={"n": "x"}, job_variables={"env": 5})
+    assert not_enforced.value.message.endswith("job_variables.env: expected a mapping, got an"
+                                               " integer (5)")  # fmt: skip
+    assert not_enforced.value.hint is None
+    assert backend.read_flow_runs() == []
+    # the caller checked the parameters already (the server's door): not checked again
+    checked = backend.create_flow_run(strict.id, parameters={"n": "x"}, parameters_checked=True)
+    assert checked.parameters == {"n": "x"}
+    assert backend.create_flow_run(loose.id, parameters={"n": "x"}).parameters == {"n": "x"}
+    named = backend.create_flow_run(loose.id, name="my-run", work_queue_name="side")
+    assert (named.name, named.work_queue_name) == ("my-run", "side")
+    for values in ({"parameters": {"n": float("nan")}}, {"job_variables": {"x": float("inf")}}):
+        with pytest.raises(InvalidInput, match="not a finite number"):
+            backend.create_flow_run(loose.id, **values)  # type: ignore[arg-type]

@@ -259,6 +259,7 @@ def test_event_compound_and_sequence_triggers_are_automations_other_kinds_are_no
         {"type": "metric", "name": "cpu", "metric": {"name": "lateness", "threshold": 1}},
     ])  # fmt: skip
     deployment(backend, tmp_path, name="b", triggers=[
+        {"type": "metric", "name": "slow", "metric": {"name": "duration", "threshold": 9}},
         {"type": "sequence", "name": "steps", "triggers": [{"expect": ["x"]}]},
         {"type": "compound", "name": "both", "require": "all", "triggers": [{"expect": ["y"]}]},
         {"name": "plain", "expect": ["z"]},

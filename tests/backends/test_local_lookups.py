@@ -243,3 +243,18 @@ def test_log_lines_are_read_by_time_then_as_written_from_an_offset_or_the_last_o
     assert backend.read_logs(run.id, offset=-5) == every
     assert backend.read_logs(run.id, limit=2) == every[2:]
     assert backend.read_logs(run.id, limit=0) == []
+
+
+def test_a_bad_variable_or_secret_name_says_which_and_a_secret_lists_its_times(
+    backend: LocalBackend,
+) -> None:
+    with pytest.raises(InvalidInput) as variable:
+        backend.set_variable("has.dot", 1)
+    assert variable.value.message == "variable name 'has.dot' is not valid"
+    with pytest.raises(InvalidInput) as secret:
+        backend.set_secret("has.dot", "x")
+    assert secret.value.message == "secret name 'has.dot' is not valid"
+    before = utcnow()
+    made = backend.set_secret("token", "x")
+    assert before <= made.created == made.updated <= utcnow()
+    assert backend.read_secrets() == [made]

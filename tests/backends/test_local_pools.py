@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from flowplan.backends.local import LocalBackend
+from flowplan.domain.specs import DeploymentSpec
 from flowplan.errors import InvalidInput, ObjectAlreadyExists
 from tests.runtime.helpers import deployment, store
 
@@ -58,9 +59,10 @@ def test_queues_of_every_pool_are_listed_by_pool_then_priority_then_name(
 def test_a_queue_keeping_its_priority_moves_no_other(backend: LocalBackend) -> None:
     backend.create_work_pool("p", "process")
     backend.create_work_queue("p", "second")
+    backend.create_work_queue("p", "third")
     backend.update_work_queue("p", "second", {"priority": 2, "description": "same place"})
     assert [(q.name, q.priority) for q in backend.read_work_queues("p")] == [
-        ("default", 1), ("second", 2)]  # fmt: skip
+        ("default", 1), ("second", 2), ("third", 3)]  # fmt: skip
     assert backend.read_work_queue("p", "second").description == "same place"
 
 
@@ -92,8 +94,24 @@ def test_a_run_goes_to_the_queue_it_names_made_if_missing_and_needs_a_pool_for_i
     run = backend.create_flow_run(made.id, work_queue_name="urgent")
     assert (run.work_pool_name, run.work_queue_name) == ("pool", "urgent")
     assert [q.name for q in backend.read_work_queues("pool")] == ["default", "urgent"]
+    made_queue = backend.read_work_queue("pool", "urgent")
+    assert (made_queue.priority, made_queue.is_paused) == (2, False)
+    with pytest.raises(InvalidInput) as bad:
+        backend.create_flow_run(made.id, work_queue_name="bad/name")
+    assert bad.value.message == "work queue name 'bad/name' contains '/'"
+    with pytest.raises(InvalidInput) as without:
+        backend.upsert_deployments([DeploymentSpec("f", "x", work_queue_name="q")])
+    assert without.value.message == "work queue 'q' given without a work pool"
     backend.delete_work_pool("pool", force=True)  # the deployment is left without a pool
     with pytest.raises(InvalidInput) as caught:
         backend.create_flow_run(made.id, work_queue_name="urgent")
     assert caught.value.message == "this deployment has no work pool, so no queue can be chosen"
     assert backend.create_flow_run(made.id).work_queue_name is None
+
+
+def test_a_worker_with_a_bad_name_is_refused_as_a_worker(backend: LocalBackend) -> None:
+    backend.create_work_pool("p", "process")
+    with pytest.raises(InvalidInput) as caught:
+        backend.worker_heartbeat("p", "bad/name")
+    assert caught.value.message == "worker name 'bad/name' contains '/'"
+    assert backend.read_work_pool("p").last_heartbeat is None

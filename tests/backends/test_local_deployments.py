@@ -4,6 +4,7 @@ schedule; moved between pools and queues; deleted with the runs that have not st
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from flowplan.backends.local import LocalBackend
 from flowplan.domain.objects import StateType
 from flowplan.domain.schedules import CronSchedule
 from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
-from flowplan.errors import DeploymentNotFound, InvalidInput, UnreadableRow
+from flowplan.errors import DeploymentNotFound, InvalidInput, UnreadableRow, UnreadableRowWarning
 from tests.runtime.helpers import deployment, store
 
 
@@ -81,6 +82,35 @@ def test_a_deployment_unreadable_past_its_schedules_is_named(
         backend.read_deployment_leniently("f/d")
     assert raised.value.object_id == made.id
     assert "deployment 'f/d' in the store cannot be read" in raised.value.message
+
+
+def test_a_row_sqlite_cannot_read_names_each_bad_value_and_is_warned_once_per_command(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    made = deployment(backend, tmp_path, schedules=(CronSchedule("0 * * * *"),))
+    (schedule,) = made.schedules
+    deployment(backend, tmp_path, name="good")
+    conn = backend.store.connection
+    conn.execute(
+        "UPDATE deployments SET parameters = '{\"v\":Infinity}', tags = '[NaN]' WHERE id = ?",
+        (made.id,),
+    )  # values an older flowplan let in
+    conn.execute("UPDATE deployment_schedules SET parameters = '{\"n\":NaN}' WHERE id = ?",
+                 (schedule.id,))  # fmt: skip
+    with pytest.raises(UnreadableRow) as raised:
+        backend.read_deployments(ids=[made.id])
+    assert raised.value.message == (
+        f"deployment 'f/d' in the store cannot be read: parameters, tags, schedule"
+        f" {schedule.slug!r} is not valid JSON (NaN or Infinity, stored by an older flowplan)"
+    )
+    assert raised.value.object_id == made.id
+    # as the CLI shows them (flowplan.main): a message once, whichever reader met the row
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.filterwarnings("default", category=UnreadableRowWarning)
+        assert [d.name for d in backend.read_deployments()] == ["good"]
+        assert len(backend.export_deployments()) == 1
+        assert [d.name for d in backend.read_deployments()] == ["good"]
+    assert [str(w.message) for w in shown] == [raised.value.warning().args[0]]
 
 
 def test_moving_a_deployment_to_another_pool_takes_its_default_queue_unless_one_is_named(

@@ -12,7 +12,7 @@ import pytest
 from flowplan import masking
 from flowplan.backends.local import LocalBackend
 from flowplan.domain.clock import utcnow
-from flowplan.domain.objects import StateType
+from flowplan.domain.objects import LogLine, StateType
 from flowplan.domain.schedules import IntervalSchedule
 from flowplan.errors import InvalidInput, ObjectAlreadyExists, ObjectNotFound
 from tests.runtime.helpers import deployment, store
@@ -188,3 +188,73 @@ def test_an_unknown_webhook_says_how_to_list_them(backend: LocalBackend) -> None
     ):
         error = not_found(call, "nope", *args)
         assert str(error) == "webhook 'nope' not found ('flowplan webhook ls' lists webhooks)"
+
+
+def test_a_variable_set_again_keeps_its_creation_and_takes_the_new_value_and_tags(
+    backend: LocalBackend,
+) -> None:
+    first = backend.set_variable("region", "eu", tags=["geo", "prod"])
+    assert (first.name, first.value, first.tags) == ("region", "eu", ("geo", "prod"))
+    assert first.created == first.updated
+    backend.set_variable("area", [1, 2])
+    with pytest.raises(ObjectAlreadyExists) as caught:
+        backend.set_variable("region", "us")
+    assert str(caught.value) == "variable 'region' already exists (pass --overwrite to replace it)"
+    second = backend.set_variable("region", {"zone": "us"}, tags=["geo"], overwrite=True)
+    assert (second.value, second.tags, second.created) == ({"zone": "us"}, ("geo",), first.created)
+    assert second.updated > first.updated
+    assert backend.read_variables() == [backend.read_variable("area"), second]
+    error = not_found(backend.read_variable, "regio")
+    assert str(error) == "variable 'regio' not found (did you mean 'region'?)"
+
+
+def test_a_lease_runs_for_its_time_from_when_it_was_taken_and_renewing_keeps_that(
+    backend: LocalBackend,
+) -> None:
+    held = backend.acquire_lease("apply", "me", 30)
+    assert held is not None and (held.name, held.holder) == ("apply", "me")
+    assert held.expires - held.acquired == timedelta(seconds=30)
+    assert backend.read_lease("apply") == held
+    renewed = backend.acquire_lease("apply", "me", 600)
+    assert renewed is not None and renewed.acquired == held.acquired
+    assert renewed.expires - held.acquired >= timedelta(seconds=600)
+    assert backend.acquire_lease("apply", "you", 30) is None  # held: nothing changes
+    assert backend.read_lease("apply") == renewed
+    assert backend.release_lease("other") is False and backend.read_lease("other") is None
+    lapsed = backend.acquire_lease("lapsed", "dead", -1)
+    assert lapsed is not None
+    taken = backend.acquire_lease("lapsed", "alive", 30)
+    assert taken is not None and taken.holder == "alive"
+    assert taken.acquired > lapsed.acquired  # a new holder's lease starts when it takes it
+    assert taken.expires - taken.acquired == timedelta(seconds=30)
+
+
+def test_log_lines_are_read_by_time_then_as_written_from_an_offset_or_the_last_ones(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    run = backend.create_flow_run(deployment(backend, tmp_path).id)
+    moment = utcnow()
+    backend.write_logs([LogLine(run.id, moment + timedelta(seconds=1), 20, "late")])
+    backend.write_logs([LogLine(run.id, moment, 30, f"line {n}") for n in range(3)])
+    every = backend.read_logs(run.id)
+    assert [(line.message, line.level) for line in every] == [
+        ("line 0", 30), ("line 1", 30), ("line 2", 30), ("late", 20)]  # fmt: skip
+    assert every[0].timestamp == moment and every[0].flow_run_id == run.id
+    assert backend.read_logs(run.id, offset=-5) == every
+    assert backend.read_logs(run.id, limit=2) == every[2:]
+    assert backend.read_logs(run.id, limit=0) == []
+
+
+def test_a_bad_variable_or_secret_name_says_which_and_a_secret_lists_its_times(
+    backend: LocalBackend,
+) -> None:
+    with pytest.raises(InvalidInput) as variable:
+        backend.set_variable("has.dot", 1)
+    assert variable.value.message == "variable name 'has.dot' is not valid"
+    with pytest.raises(InvalidInput) as secret:
+        backend.set_secret("has.dot", "x")
+    assert secret.value.message == "secret name 'has.dot' is not valid"
+    before = utcnow()
+    made = backend.set_secret("token", "x")
+    assert before <= made.created == made.updated <= utcnow()
+    assert backend.read_secrets() == [made]

@@ -138,3 +138,14 @@ def test_deletes_in_batches_until_none_is_left(runs: dict[str, str]) -> None:
     assert backend.delete_finished_runs(ended_before=before, batch=2) == 0
     names = {runs[n] for n in ("old-scheduled", "old-running", "old-retried")}
     assert {run.id for run in backend.read_flow_runs()} == names
+
+
+def test_deleting_gives_the_store_s_other_writes_their_durability_back(
+    runs: dict[str, str],
+) -> None:
+    backend = get_backend()
+    assert isinstance(backend, LocalBackend)
+    assert backend.delete_finished_runs(ended_before=utcnow(), batch=2) == 5
+    # the deletes skip waiting for the disk; the writes that follow wait again (NORMAL = 1)
+    assert backend.store.connection.execute("PRAGMA synchronous").fetchone()[0] == 1
+    assert backend.delete_finished_runs(ended_before=utcnow(), dry_run=True) == 0

@@ -57,7 +57,7 @@ def _automations(conn: sqlite3.Connection) -> list[Automation]:
     for deployment_id, full, name, triggers in found:
         for index, trigger in enumerate(rows.json_loads(triggers), start=1):
             item = canonical_trigger(trigger, index, name)
-            if item["trigger"].get("type", "event") not in ("event", "compound", "sequence"):
+            if item["trigger"]["type"] not in ("event", "compound", "sequence"):
                 continue
             automations.append(Automation(f"{deployment_id}/{item['name']}", item["name"],
                                           deployment_id, full, item))  # fmt: skip
@@ -162,13 +162,13 @@ class AutomationsMixin:
             ).fetchall())  # fmt: skip
             changed = set()
             for automation in automations:
-                if not automation.item.get("enabled", True):
+                if not automation.item["enabled"]:  # canonical_trigger sets it, and "type"
                     continue
                 trigger = automation.item["trigger"]
                 buckets = rows.json_loads(states.get(automation.key) or "{}")
                 before = rows.dumps(buckets)
                 fired: list[Firing] = []
-                step = on_event if trigger.get("type", "event") == "event" else on_event_composite
+                step = on_event if trigger["type"] == "event" else on_event_composite
                 for event in events:
                     fired += step(trigger, buckets, event)
                 fired += on_clock(trigger, buckets, moment)

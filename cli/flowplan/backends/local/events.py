@@ -265,9 +265,8 @@ _POOL_STATUS = (
 
 
 def pool_status(conn: sqlite3.Connection, pool_id: str) -> str:
+    """The status of a pool its caller has found in this transaction."""
     row = conn.execute(_POOL_STATUS, (pool_id,)).fetchone()
-    if row is None:
-        return ""
     if row[2]:
         return "PAUSED"
     cutoff = utcnow() - timedelta(seconds=POOL_READY_SECONDS)
@@ -277,7 +276,7 @@ def pool_status(conn: sqlite3.Connection, pool_id: str) -> str:
 def pool_status_event(conn: sqlite3.Connection, pool_id: str, before: str) -> None:
     """`prefect.work-pool.<status>` when the pool's status is no longer `before`."""
     after = pool_status(conn, pool_id)
-    if after in ("", before):
+    if after == before:
         return
     name, kind = conn.execute("SELECT name, type FROM work_pools WHERE id = ?",
                               (pool_id,)).fetchone()  # fmt: skip

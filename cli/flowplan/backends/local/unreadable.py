@@ -25,12 +25,13 @@ def deployment(object_id: str, name: str, reason: str) -> UnreadableRow:
 
 
 def deployment_by_id(conn: sqlite3.Connection, object_id: str, reason: str) -> UnreadableRow:
-    row = conn.execute(
+    """The problem of a deployment its caller has just read in this transaction."""
+    (name,) = conn.execute(
         "SELECT f.name || '/' || d.name FROM deployments d JOIN flows f ON f.id = d.flow_id"
         " WHERE d.id = ?",
         (object_id,),
     ).fetchone()
-    return deployment(object_id, row[0] if row else object_id, reason)
+    return deployment(object_id, name, reason)
 
 
 def is_json_error(exc: sqlite3.OperationalError) -> bool:
@@ -67,10 +68,8 @@ def _bad_columns(conn: sqlite3.Connection, deployment_id: str) -> str:
         )
     ]
     columns += [f"schedule {slug!r}" for slug in slugs]
-    return (
-        f"{', '.join(columns) or 'a value'} is not valid JSON"
-        " (NaN or Infinity, stored by an older flowplan)"
-    )
+    # DEPLOYMENT_COLUMNS and the schedules are every value the document query parses as JSON
+    return f"{', '.join(columns)} is not valid JSON (NaN or Infinity, stored by an older flowplan)"
 
 
 def warn(problems: Iterable[UnreadableRow]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flowplan.backends.local import LocalBackend
+from flowplan.backends.local import LocalBackend, retention
 from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import LogLine, StateType
 from flowplan.errors import FlowplanError, InvalidInput
@@ -139,3 +139,52 @@ def test_a_run_its_deployment_or_pool_refuses_is_not_made_and_says_every_reason(
     for values in ({"parameters": {"n": float("nan")}}, {"job_variables": {"x": float("inf")}}):
         with pytest.raises(InvalidInput, match="not a finite number"):
             backend.create_flow_run(loose.id, **values)  # type: ignore[arg-type]
+
+
+class _Clock:
+    """Stands in for `time` in retention: every transaction takes `took` seconds, and each
+    pause is recorded with the finished runs left at that moment."""
+
+    def __init__(self, backend: LocalBackend, took: float) -> None:
+        self.backend, self.took, self.now = backend, took, 1000.0
+        self.pauses: list[tuple[int, float]] = []
+
+    def monotonic(self) -> float:
+        self.now += self.took  # read when a transaction starts and when it has ended
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        left = len(self.backend.read_flow_runs(states=[StateType.COMPLETED]))
+        self.pauses.append((left, seconds))
+
+
+@pytest.mark.parametrize(
+    ("runs", "batch", "took", "pauses"),
+    [
+        # slow transactions: the next ones delete half as many, down to 10 a transaction
+        (45, 20, 0.3, [(25, 0.15), (15, 0.15), (5, 0.15)]),
+        # at the limit (not over it) the batch stays; the pause is half the transaction
+        (45, 20, 0.25, [(25, 0.125), (5, 0.125)]),
+        # fast: the batch stays, the pause is at least 5 ms; very slow: at most 0.5 s
+        (45, 20, 0.001, [(25, 0.005), (5, 0.005)]),
+        (3, 2, 2.0, [(1, 0.5)]),
+    ],
+)
+def test_old_runs_are_deleted_in_transactions_that_shrink_when_slow_with_pauses_between(
+    backend: LocalBackend,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    runs: int,
+    batch: int,
+    took: float,
+    pauses: list[tuple[int, float]],
+) -> None:
+    made = deployment(backend, tmp_path)
+    for _ in range(runs):
+        run = backend.create_flow_run(made.id)
+        backend.set_flow_run_state(run.id, StateType.COMPLETED)
+    clock = _Clock(backend, took)
+    monkeypatch.setattr(retention, "time", clock)
+    later = utcnow() + timedelta(hours=1)
+    assert backend.delete_finished_runs(ended_before=later, batch=batch) == runs
+    assert [(left, round(seconds, 6)) for left, seconds in clock.pauses] == pauses

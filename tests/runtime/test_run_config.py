@@ -4,6 +4,7 @@ time, the names of the secrets used passed on, and their values masked in the ru
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -128,14 +129,17 @@ class Reader:
 def test_the_named_secrets_are_masked_in_the_run_and_nothing_else(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # values new to this process (`masking` keeps what it registered for the process's life,
+    # and mutmut forks each mutant's tests from a process that ran them all once)
+    token, user, password, unnamed = (f"{what}-{uuid.uuid4().hex}" for what in "tupn")
     reader = Reader({
-        "token": "reader-t0ken-3", "db": '{"user": "reader-user-3", "password": "reader-pw-3"}',
-        "unnamed": "reader-unnamed-3",
+        "token": token, "db": json.dumps({"user": user, "password": password}),
+        "unnamed": unnamed,
     })  # fmt: skip
     monkeypatch.setenv(run_config.SECRETS_ENV, "gone,token,db")
     run_config.mask_run_secrets(reader)
-    said = masking.mask("reader-t0ken-3 reader-pw-3 reader-user-3 reader-unnamed-3")
-    assert said.split() == [masking.MASK, masking.MASK, masking.MASK, "reader-unnamed-3"]
+    said = masking.mask(f"{token} {password} {user} {unnamed}")
+    assert said.split() == [masking.MASK, masking.MASK, masking.MASK, unnamed]
     monkeypatch.delenv(run_config.SECRETS_ENV)
     run_config.mask_run_secrets(NoReads())  # none named: nothing read
 

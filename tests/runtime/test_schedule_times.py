@@ -210,19 +210,22 @@ def test_an_rrule_start_in_another_zone_is_read_in_the_schedules_zone() -> None:
     assert times(utc_start + "2", None, utc(2026, 1, 1)) == ["01-05 09:00", "01-06 09:00"]
 
 
-@pytest.fixture
-def tokyo_local_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """This process's local time zone is Asia/Tokyo (the machine's must not matter)."""
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
+@pytest.fixture(params=["Asia/Tokyo", "America/Los_Angeles"])
+def machine_zone(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """This process's local time zone is another one than UTC (the machine's must not
+    matter): one far east, one with its own DST change (2026-03-08 10:00 UTC)."""
+    monkeypatch.setenv("TZ", request.param)
     time.tzset()
-    yield
+    yield request.param
     monkeypatch.undo()
     time.tzset()
 
 
-def test_the_machines_time_zone_changes_nothing(tokyo_local_time: None) -> None:
-    assert datetime(2026, 1, 1, tzinfo=UTC).astimezone().utcoffset() == timedelta(hours=9)
-    start = datetime(2026, 3, 28, tzinfo=ZoneInfo("Europe/Berlin"))  # 08:00 in Tokyo
+def test_the_machines_time_zone_changes_nothing(machine_zone: str) -> None:
+    assert datetime(2026, 1, 1, tzinfo=UTC).astimezone().tzinfo != UTC
+    start = datetime(
+        2026, 3, 28, tzinfo=ZoneInfo("Europe/Berlin")
+    )  # 08:00 in Tokyo, 15:00 in Los Angeles
     end = utc(2026, 3, 31)
     cron = next_run_times(CronSchedule("30 2 * * *", "Europe/Berlin"), start, end)
     assert hours(cron) == ["03-28 01:30", "03-29 01:30", "03-30 00:30"]
@@ -241,4 +244,13 @@ def test_the_machines_time_zone_changes_nothing(tokyo_local_time: None) -> None:
     short = IntervalSchedule(timedelta(minutes=25), utc(2026, 1, 1, 0, 10))
     assert hours(next_run_times(short, utc(2026, 1, 1, 1), utc(2026, 1, 1, 2))) == [
         "01-01 01:00", "01-01 01:25", "01-01 01:50",
+    ]  # fmt: skip
+    # intervals counted across the machine's own DST change
+    across = IntervalSchedule(timedelta(minutes=25), utc(2026, 3, 7, 0, 10))
+    assert hours(next_run_times(across, utc(2026, 3, 8, 9, 30), utc(2026, 3, 8, 11))) == [
+        "03-08 09:30", "03-08 09:55", "03-08 10:20", "03-08 10:45",
+    ]  # fmt: skip
+    longer = IntervalSchedule(timedelta(hours=36), utc(2026, 3, 7, 0, 10))
+    assert hours(next_run_times(longer, utc(2026, 3, 7), utc(2026, 3, 12))) == [
+        "03-07 00:10", "03-08 12:10", "03-10 00:10", "03-11 12:10",
     ]  # fmt: skip

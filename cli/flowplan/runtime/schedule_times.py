@@ -135,7 +135,7 @@ def _rrule_times(schedule: RRuleSchedule, start: datetime) -> Iterator[datetime]
     rule = rrule.rrulestr(schedule.rrule, dtstart=DEFAULT_ANCHOR.replace(tzinfo=zone))
     local = start.astimezone(zone)
     try:
-        rule.after(local, inc=True)
+        rule.after(local)  # (only to see whether the rule compares with an aware time)
     except TypeError:  # a DTSTART without a zone: the rule's times are wall-clock times
         local = local.replace(tzinfo=None)
     moments: Iterator[datetime] = rule.xafter(local, inc=True)
@@ -146,7 +146,7 @@ def _rrule_times(schedule: RRuleSchedule, start: datetime) -> Iterator[datetime]
         # a DTSTART in another zone (`Z`, a TZID): Prefect reads its wall-clock time in the
         # schedule's zone. From 26 h earlier (the widest gap between two zones' clocks), so
         # that no time moved into the window by that is missed.
-        moments = rule.xafter(local - timedelta(hours=26), inc=True)
+        moments = rule.xafter(local - timedelta(hours=26))
     else:
         moments = itertools.chain([first], moments)
     for moment in moments:

@@ -2,14 +2,22 @@
 (`reporter.SocketReporter`). A channel opened in a test process belongs to pytest's process
 group (under `make mutation`, to mutmut's own, which that signal ends): here that one signal is
 recorded instead of sent, and a test during which the channel asked for it fails. Signals to
-other process groups (a run's, a fork server's) are sent as usual."""
+other process groups (a run's, a fork server's) are sent as usual.
+
+Also the channel tests' `backend` (a store in the test's directory) and `server` (a worker's
+reporting channel serving that store)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from flowplan.backends.local import LocalBackend
+from flowplan.runtime.reporter_server import ReporterServer
+from tests.runtime.helpers import store
 
 _send = os.killpg
 _to_own_group: list[int] = []
@@ -39,3 +47,15 @@ def _no_signal_to_own_group(_own_process_group_kept: None) -> Iterator[None]:
         f"something in this test process signalled its own process group: {_to_own_group}"
         " (a reporting channel whose worker went away?)"
     )
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> LocalBackend:
+    return store(tmp_path / "home")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ReporterServer]:
+    channel = ReporterServer(lambda: LocalBackend(tmp_path / "home" / "flowplan.db"))
+    yield channel
+    channel.close()

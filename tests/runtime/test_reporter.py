@@ -29,7 +29,7 @@ from flowplan.runtime import reporter, reporter_server
 from flowplan.runtime.reporter import ENV, ChannelClosed, SocketReporter, StoreReporter
 from flowplan.runtime.reporter_server import ReporterServer
 from tests.integration.workers import wait_for
-from tests.runtime.helpers import deployment, store
+from tests.runtime.helpers import deployment
 
 SOURCE = """
 import json
@@ -43,16 +43,29 @@ def f(n: int = 1):
 """
 
 
-@pytest.fixture
-def backend(tmp_path: Path) -> LocalBackend:
-    return store(tmp_path / "home")
+def listening_worker(tmp_path: Path) -> tuple[str, socket.socket]:
+    """The test as a run's worker: the channel's address and its listening socket (a run opens
+    two connections: requests, and its helper thread's watch)."""
+    path = str(tmp_path / "worker.sock")
+    worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    worker.bind(path)
+    worker.listen(2)
+    return f"unix:{path}", worker
+
+
+def worker_goes(worker: socket.socket, connections: int) -> None:
+    """The worker takes the run's connections, then goes away."""
+    for _ in range(connections):
+        worker.accept()[0].close()
+    worker.close()
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ReporterServer]:
-    channel = ReporterServer(lambda: LocalBackend(tmp_path / "home" / "flowplan.db"))
-    yield channel
-    channel.close()
+def stops(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The process groups the channel asks to stop, and with which signal (recorded, not sent)."""
+    stopped: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "killpg", lambda group, sig: stopped.append((group, sig)))
+    return stopped
 
 
 def test_a_run_needs_only_the_channel_and_its_code(
@@ -134,22 +147,15 @@ def test_a_run_reports_its_states_and_logs_and_reads_variables_and_secrets(
 
 
 def test_a_channel_that_cannot_be_reached_or_closes_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, stops: list[tuple[int, int]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = str(tmp_path / "worker.sock")
     with pytest.raises(ChannelClosed, match="cannot reach the worker's reporting channel"):
-        SocketReporter(f"unix:{path} token")
-    stopped: list[tuple[int, int]] = []
-    monkeypatch.setattr(os, "killpg", lambda group, sig: stopped.append((group, sig)))
-    worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a worker that then goes
-    worker.bind(path)
-    worker.listen(2)
-    client = SocketReporter(f"unix:{path} token")
-    for _ in range(2):
-        worker.accept()[0].close()
-    worker.close()
-    wait_for("the run to be stopped", lambda: stopped)
-    assert stopped == [(os.getpgrp(), signal.SIGTERM)]
+        SocketReporter(f"unix:{tmp_path / 'worker.sock'} token")
+    address, worker = listening_worker(tmp_path)  # a worker that then goes
+    client = SocketReporter(f"{address} token")
+    worker_goes(worker, 2)
+    wait_for("the run to be stopped", lambda: stops)
+    assert stops == [(os.getpgrp(), signal.SIGTERM)]
     assert capsys.readouterr().err == "flowplan engine: the worker is gone; stopping the run\n"
     with pytest.raises(ChannelClosed, match="the worker's reporting channel closed"):
         client.read_flow_run("any")
@@ -157,12 +163,10 @@ def test_a_channel_that_cannot_be_reached_or_closes_says_so(
 
 
 def test_a_run_that_closes_its_channel_is_not_stopped(
-    tmp_path: Path, backend: LocalBackend, server: ReporterServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, backend: LocalBackend, server: ReporterServer, stops: list[tuple[int, int]]
 ) -> None:
     deployment(backend, tmp_path)
     run = backend.create_flow_run("f/d")
-    stopped: list[tuple[int, int]] = []
-    monkeypatch.setattr(os, "killpg", lambda group, sig: stopped.append((group, sig)))
     client = SocketReporter(server.register(run))
     # the run's one helper thread is a bare thread (no threading.Thread): found by its ident
     wait_for("the channel's thread", lambda: client.helper_ident in sys._current_frames())
@@ -170,7 +174,7 @@ def test_a_run_that_closes_its_channel_is_not_stopped(
     wait_for(
         "the channel's thread to end", lambda: client.helper_ident not in sys._current_frames()
     )
-    assert stopped == []  # it ended without stopping the run
+    assert stops == []  # it ended without stopping the run
 
 
 def test_a_run_says_when_its_flow_is_called_with_a_timeout(
@@ -210,11 +214,8 @@ def test_the_channels_errors_keep_their_kind_and_its_end_is_said(
 def test_a_secret_read_through_the_channel_is_masked_in_the_runs_output(tmp_path: Path) -> None:
     """The run masks what it read itself, whatever the worker did: here the test is the
     worker, answering over a real socket."""
-    path = str(tmp_path / "worker.sock")
-    worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    worker.bind(path)
-    worker.listen(2)
-    client = SocketReporter(f"unix:{path} the-token")
+    address, worker = listening_worker(tmp_path)
+    client = SocketReporter(f"{address} the-token")
     connection, watch = worker.accept()[0], worker.accept()[0]
     try:
         stream = connection.makefile("rwb")
@@ -235,13 +236,12 @@ def test_a_run_that_closes_its_channel_while_the_channel_works_ends_it_quietly(
     server: ReporterServer,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    stops: list[tuple[int, int]],
 ) -> None:
     """Closed while its thread runs what `every` asked (the run's last log flush): the thread
     then finds its connection closed, ends, and neither stops the run nor says anything."""
     deployment(backend, tmp_path)
     run = backend.create_flow_run("f/d")
-    stopped: list[tuple[int, int]] = []
-    monkeypatch.setattr(os, "killpg", lambda group, sig: stopped.append((group, sig)))
     failed: list[object] = []
     monkeypatch.setattr(sys, "unraisablehook", failed.append)
     client = SocketReporter(server.register(run))
@@ -258,7 +258,7 @@ def test_a_run_that_closes_its_channel_while_the_channel_works_ends_it_quietly(
     wait_for(
         "the channel's thread to end", lambda: client.helper_ident not in sys._current_frames()
     )
-    assert (stopped, failed) == ([], [])
+    assert (stops, failed) == ([], [])
     assert "worker is gone" not in capsys.readouterr().err
 
 
@@ -464,14 +464,9 @@ def test_a_run_whose_worker_went_is_stopped_even_when_it_cannot_say_so(
     monkeypatch.setattr(sys, "stderr", BrokenStderr())
     failed: list[object] = []
     monkeypatch.setattr(sys, "unraisablehook", failed.append)
-    path = str(tmp_path / "worker.sock")
-    worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    worker.bind(path)
-    worker.listen(2)
-    client = SocketReporter(f"unix:{path} token")
-    for _ in range(2):
-        worker.accept()[0].close()
-    worker.close()
+    address, worker = listening_worker(tmp_path)
+    client = SocketReporter(f"{address} token")
+    worker_goes(worker, 2)
     wait_for("the run to be stopped", lambda: stopped)
     wait_for(
         "the channel's thread to end", lambda: client.helper_ident not in sys._current_frames()
@@ -544,18 +539,12 @@ def test_a_wake_before_the_channel_opens_starts_its_thread_with_it(
 
 
 def test_a_run_woken_after_its_worker_went_is_stopped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wake_expected: None
+    tmp_path: Path, stops: list[tuple[int, int]], wake_expected: None
 ) -> None:
-    path = str(tmp_path / "worker.sock")
-    stopped: list[tuple[int, int]] = []
-    monkeypatch.setattr(os, "killpg", lambda group, sig: stopped.append((group, sig)))
-    worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    worker.bind(path)
-    worker.listen(2)
-    client = SocketReporter(f"unix:{path} token")
-    worker.accept()[0].close()
-    worker.close()  # gone before the wake: the thread cannot even connect
+    address, worker = listening_worker(tmp_path)
+    client = SocketReporter(f"{address} token")
+    worker_goes(worker, 1)  # gone before the wake: the thread cannot even connect
     os.kill(os.getpid(), reporter.WAKE_SIGNAL)
-    wait_for("the run to be stopped", lambda: stopped)
-    assert stopped == [(os.getpgrp(), signal.SIGTERM)]
+    wait_for("the run to be stopped", lambda: stops)
+    assert stops == [(os.getpgrp(), signal.SIGTERM)]
     client.close()

@@ -23,19 +23,7 @@ from flowplan.domain.objects import LogLine, StateType
 from flowplan.errors import FlowplanError
 from flowplan.runtime.reporter import ENV, SocketReporter
 from flowplan.runtime.reporter_server import ReporterServer
-from tests.runtime.helpers import deployment, store
-
-
-@pytest.fixture
-def backend(tmp_path: Path) -> LocalBackend:
-    return store(tmp_path / "home")
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ReporterServer]:
-    channel = ReporterServer(lambda: LocalBackend(tmp_path / "home" / "flowplan.db"))
-    yield channel
-    channel.close()
+from tests.runtime.helpers import deployment
 
 
 class OldServer(ReporterServer):

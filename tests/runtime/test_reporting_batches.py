@@ -19,11 +19,20 @@ import pytest
 
 from flowplan.backends.local import LocalBackend
 from flowplan.domain.clock import utcnow
-from flowplan.domain.objects import LogLine, StateType
+from flowplan.domain.objects import FlowRun, LogLine, StateType
 from flowplan.errors import FlowplanError
 from flowplan.runtime.reporter import ENV, SocketReporter
 from flowplan.runtime.reporter_server import ReporterServer
 from tests.runtime.helpers import deployment
+
+
+@pytest.fixture
+def run(tmp_path: Path, backend: LocalBackend) -> FlowRun:
+    """A run of a deployment that its engine has started (RUNNING)."""
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    backend.set_flow_run_state(run.id, StateType.RUNNING)
+    return run
 
 
 class OldServer(ReporterServer):
@@ -71,11 +80,11 @@ def test_start_of_a_run_being_cancelled_cancels_it_and_answers_no_deployment(
 
 
 def test_finish_writes_the_last_logs_and_the_final_state_together(
-    tmp_path: Path, backend: LocalBackend, server: ReporterServer, request: pytest.FixtureRequest
+    run: FlowRun,
+    backend: LocalBackend,
+    server: ReporterServer,
+    request: pytest.FixtureRequest,
 ) -> None:
-    deployment(backend, tmp_path)
-    run = backend.create_flow_run("f/d")
-    backend.set_flow_run_state(run.id, StateType.RUNNING)
     address = server.register(run)
     channel = client(request, address)
     assert server.final_state(address) is None
@@ -281,11 +290,11 @@ def test_with_a_worker_from_before_finish_a_run_finishes_by_single_requests(
 
 
 def test_finish_sends_the_states_name_and_message(
-    tmp_path: Path, backend: LocalBackend, server: ReporterServer, request: pytest.FixtureRequest
+    run: FlowRun,
+    backend: LocalBackend,
+    server: ReporterServer,
+    request: pytest.FixtureRequest,
 ) -> None:
-    deployment(backend, tmp_path)
-    run = backend.create_flow_run("f/d")
-    backend.set_flow_run_state(run.id, StateType.RUNNING)
     address = server.register(run)
     client(request, address).finish(run.id, StateType.FAILED, name="Broken", message="it broke")
     state = backend.read_flow_run(run.id).state
@@ -295,12 +304,12 @@ def test_finish_sends_the_states_name_and_message(
 
 
 def test_a_finish_refused_for_another_reason_than_age_is_not_sent_again(
-    tmp_path: Path, backend: LocalBackend, server: ReporterServer, request: pytest.FixtureRequest
+    run: FlowRun,
+    backend: LocalBackend,
+    server: ReporterServer,
+    request: pytest.FixtureRequest,
 ) -> None:
     """Only "unknown method" (a worker from before `finish`) makes the engine fall back."""
-    deployment(backend, tmp_path)
-    run = backend.create_flow_run("f/d")
-    backend.set_flow_run_state(run.id, StateType.RUNNING)
     backend.set_flow_run_state(run.id, StateType.COMPLETED)
     channel = client(request, server.register(run))
     with pytest.raises(FlowplanError, match="already COMPLETED") as refused:

@@ -4,13 +4,14 @@ ones whatever their age), and the durations it refuses."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from flowplan.backends import get_backend
-from flowplan.backends.local import LocalBackend
+from flowplan.backends.local import LocalBackend, retention
 from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.objects import LogLine, StateType
 from flowplan.domain.specs import DeploymentSpec
@@ -140,12 +141,55 @@ def test_deletes_in_batches_until_none_is_left(runs: dict[str, str]) -> None:
     assert {run.id for run in backend.read_flow_runs()} == names
 
 
-def test_deleting_gives_the_store_s_other_writes_their_durability_back(
-    runs: dict[str, str],
+def test_deleting_keeps_the_store_safe_from_a_power_cut(
+    runs: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Every transaction of a delete is written as the store's other writes are (synchronous
+    NORMAL = 1: with OFF, a power cut during a checkpoint could corrupt the whole store)."""
     backend = get_backend()
     assert isinstance(backend, LocalBackend)
+    seen: list[int] = []
+
+    class Clock:
+        monotonic = staticmethod(time.monotonic)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:  # between two transactions
+            seen.append(backend.store.connection.execute("PRAGMA synchronous").fetchone()[0])
+
+    monkeypatch.setattr(retention, "time", Clock)
     assert backend.delete_finished_runs(ended_before=utcnow(), batch=2) == 5
-    # the deletes skip waiting for the disk; the writes that follow wait again (NORMAL = 1)
+    assert seen == [1, 1]  # after the first two transactions (of 2, 2 and 1 runs)
     assert backend.store.connection.execute("PRAGMA synchronous").fetchone()[0] == 1
     assert backend.delete_finished_runs(ended_before=utcnow(), dry_run=True) == 0
+
+
+def _steps(backend: LocalBackend, ended_before: datetime) -> int:
+    """How much work SQLite did for a delete (virtual machine steps, counted by thousands)."""
+    counted = [0]
+
+    def count() -> int:
+        counted[0] += 1
+        return 0
+
+    backend.store.connection.set_progress_handler(count, 1000)
+    try:
+        backend.delete_finished_runs(ended_before=ended_before)
+    finally:
+        backend.store.connection.set_progress_handler(None, 0)
+    return counted[0]
+
+
+def test_finding_that_no_run_is_old_enough_reads_none_of_the_newer_ones(
+    runs: dict[str, str],
+) -> None:
+    """Each transaction of a delete ends by finding that no old run is left: that must not
+    read every finished run (with a million runs, 0.4-1.5 s holding the write lock)."""
+    backend = get_backend()
+    assert isinstance(backend, LocalBackend)
+    long_ago = utcnow() - timedelta(days=3650)
+    few = _steps(backend, long_ago)
+    for number in range(300):
+        aged(backend, StateType.COMPLETED, 1, f"recent-{number}")
+    assert _steps(backend, long_ago) == few
+    assert len(backend.read_flow_runs(states=[StateType.COMPLETED])) == 302

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from flowplan.domain.objects import StateType
@@ -25,22 +23,15 @@ FLAKY = """
     """
 
 
-def flowplan(workers: Workers, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flowplan", *args], cwd=workers.cwd, env=workers.env,
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-
-
 def test_a_failed_run_retried_by_name_runs_again(tmp_path: Path, workers: Workers) -> None:
     backend = store(workers.home)
     deployment(backend, tmp_path, source=FLAKY)
     workers.start()
-    failed = flowplan(workers, "deployment", "run", "f/d", "--flow-run-name", "flaky", "--watch")
+    failed = workers.cli("deployment", "run", "f/d", "--flow-run-name", "flaky", "--watch")
     assert failed.returncode == 1, failed.stderr
-    early = flowplan(workers, "flow-run", "retry", "nope")
+    early = workers.cli("flow-run", "retry", "nope")
     assert early.returncode == 1 and "flow run 'nope' not found" in early.stderr
-    retried = flowplan(workers, "flow-run", "retry", "flaky")
+    retried = workers.cli("flow-run", "retry", "flaky")
     assert retried.returncode == 0, retried.stderr
     assert retried.stdout == (
         "Flow run 'flaky' is scheduled again; a worker on its pool picks it up.\n"
@@ -49,11 +40,11 @@ def test_a_failed_run_retried_by_name_runs_again(tmp_path: Path, workers: Worker
     done = wait_for("the retried run to finish", lambda: (
         r if (r := backend.read_flow_run(run.id)).state.type.is_final else None))  # fmt: skip
     assert done.state.type is StateType.COMPLETED
-    assert "second try works" in flowplan(workers, "flow-run", "logs", "flaky").stdout
-    again = flowplan(workers, "deployment", "run", "f/d", "--flow-run-name", "waiting",
+    assert "second try works" in workers.cli("flow-run", "logs", "flaky").stdout
+    again = workers.cli("deployment", "run", "f/d", "--flow-run-name", "waiting",
                      "--start-in", "2 hours")  # fmt: skip
     assert again.returncode == 0, again.stderr
-    busy = flowplan(workers, "flow-run", "retry", "waiting")
+    busy = workers.cli("flow-run", "retry", "waiting")
     assert busy.returncode == 1
     assert (
         "flow run 'waiting' is Scheduled: only a finished run (Completed, Failed, Cancelled or"

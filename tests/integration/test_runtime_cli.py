@@ -26,13 +26,6 @@ SCHEMA = {"title": "Parameters", "type": "object",
           "properties": {"n": {"title": "n", "type": "integer", "default": 1, "position": 0}}}  # fmt: skip
 
 
-def flowplan(workers: Workers, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flowplan", *args], cwd=workers.cwd, env=workers.env,
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-
-
 def test_deployment_run_watch_streams_and_exits_with_the_outcome(
     tmp_path: Path, workers: Workers
 ) -> None:
@@ -48,20 +41,20 @@ def test_deployment_run_watch_streams_and_exits_with_the_outcome(
         """
     deployment(backend, tmp_path, source=source, parameter_openapi_schema=SCHEMA)
     workers.start()
-    done = flowplan(workers, "deployment", "run", "f/d", "--param", "n=5", "--watch",
+    done = workers.cli("deployment", "run", "f/d", "--param", "n=5", "--watch",
                     "--flow-run-name", "five-{n}", "--tag", "manual")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Creating flow run for deployment 'f/d'...\nCreated flow run 'five-5'." in done.stdout
     assert "| INFO     | n=5" in done.stdout
     assert "Flow run 'five-5' is Completed." in done.stderr
-    failed = flowplan(workers, "deployment", "run", "f/d", "-p", "n=-1", "--watch")
+    failed = workers.cli("deployment", "run", "f/d", "-p", "n=-1", "--watch")
     assert failed.returncode == 1
     assert "Flow run finished in state 'Failed': Flow run encountered an exception: ValueError:" \
         " negative" in failed.stderr  # fmt: skip
     run_id = failed.stdout.split("UUID")[1].split()[0]
-    logs = flowplan(workers, "flow-run", "logs", run_id)
+    logs = workers.cli("flow-run", "logs", run_id)
     assert "ValueError: negative" in logs.stdout
-    follow = flowplan(workers, "flow-run", "logs", run_id, "--follow")
+    follow = workers.cli("flow-run", "logs", run_id, "--follow")
     assert follow.returncode == 0 and follow.stdout == logs.stdout
     (run,) = [r for r in backend.read_flow_runs() if r.name == "five-5"]
     assert "manual" in run.tags and run.parameters == {"n": 5}
@@ -83,7 +76,7 @@ def test_deployment_run_refuses_bad_options(
     tmp_path: Path, workers: Workers, args: list[str], message: str
 ) -> None:
     deployment(store(workers.home), tmp_path, parameter_openapi_schema=SCHEMA)
-    done = flowplan(workers, "deployment", "run", "f/d", *args)
+    done = workers.cli("deployment", "run", "f/d", *args)
     assert done.returncode == 1 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
 
@@ -91,11 +84,11 @@ def test_deployment_run_refuses_bad_options(
 def test_deployment_run_later_and_an_unknown_deployment(tmp_path: Path, workers: Workers) -> None:
     backend = store(workers.home)
     deployment(backend, tmp_path)
-    done = flowplan(workers, "deployment", "run", "f/d", "--start-in", "2 hours")
+    done = workers.cli("deployment", "run", "f/d", "--start-in", "2 hours")
     assert done.returncode == 0 and re.search(r"\(in 7(199|200) s\)", done.stdout), done.stdout
     (run,) = backend.read_flow_runs()
     assert timedelta(minutes=119) < run.expected_start_time - utcnow() < timedelta(minutes=121)
-    unknown = flowplan(workers, "deployment", "run", "f/dd")
+    unknown = workers.cli("deployment", "run", "f/dd")
     assert unknown.returncode == 1 and "did you mean 'f/d'?" in unknown.stderr
 
 

@@ -36,13 +36,6 @@ def running(backend, run) -> bool:  # type: ignore[no-untyped-def]
     return backend.read_flow_run(run.id).state.type is StateType.RUNNING
 
 
-def cli(workers: Workers, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flowplan", *args], cwd=workers.cwd, env=workers.env,
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-
-
 def test_a_bad_stored_schedule_is_skipped_and_reported_and_the_others_fire(
     tmp_path: Path, workers: Workers
 ) -> None:
@@ -71,7 +64,7 @@ def test_a_bad_stored_schedule_is_skipped_and_reported_and_the_others_fire(
     reported = re.search(r"Schedule (\S+) of deployment \S+ skipped: (.*)", output)
     assert reported is not None
     schedule_id, problem = reported.groups()
-    shown = cli(workers, "deployment", "inspect", "f/bad", "--output", "json")
+    shown = workers.cli("deployment", "inspect", "f/bad", "--output", "json")
     assert shown.returncode == 0, shown.stderr
     document = json.loads(shown.stdout)
     assert document["schedules"] == []
@@ -80,7 +73,7 @@ def test_a_bad_stored_schedule_is_skipped_and_reported_and_the_others_fire(
         "schedule": {"cron": "0 * * * *", "timezone": "Mars/Olympus"}, "active": True,
         "problem": problem,
     }]  # fmt: skip
-    text = cli(workers, "deployment", "inspect", "f/bad")
+    text = workers.cli("deployment", "inspect", "f/bad")
     assert text.returncode == 0, text.stderr
     assert "warning: the scheduler skips schedule 'cron-" in text.stderr
     assert f"({schedule_id}): {problem} (apply the project" in text.stderr
@@ -154,7 +147,7 @@ def test_cancel_lets_finally_blocks_run(tmp_path: Path, workers: Workers) -> Non
     run = backend.create_flow_run("f/d", parameters={"marker": str(marker)})
     wait_for("the run to start", lambda: running(backend, run))
     wait_for("its output", lambda: "started" in [m.message for m in backend.read_logs(run.id)])
-    cancel = cli(workers, "flow-run", "cancel", run.id)
+    cancel = workers.cli("flow-run", "cancel", run.id)
     assert cancel.returncode == 0, cancel.stderr
     done = final(backend, run)
     assert done.state.type is StateType.CANCELLED
@@ -256,14 +249,14 @@ def test_a_worker_refuses_a_pool_of_another_type(tmp_path: Path, workers: Worker
     backend.create_work_pool("containers", "docker")
     deployment(backend, tmp_path, pool="containers")
     run = backend.create_flow_run("f/d")
-    explicit = cli(workers, "worker", "start", "--pool", "containers", "--type", "process")
+    explicit = workers.cli("worker", "start", "--pool", "containers", "--type", "process")
     assert explicit.returncode == 1
     assert (
         "work pool 'containers' is of type 'docker': a 'process' worker cannot run its flows"
         in explicit.stderr
     )
     backend.create_work_pool("cluster", "kubernetes")
-    default = cli(workers, "worker", "start", "--pool", "cluster", "--run-once")
+    default = workers.cli("worker", "start", "--pool", "cluster", "--run-once")
     assert default.returncode == 1
     assert "worker type 'kubernetes' is not available (available: docker, process)" in (
         default.stderr

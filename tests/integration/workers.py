@@ -47,6 +47,13 @@ class Workers:
         wait_for("the worker to start", lambda: "started on work pool" in log.read_text())
         return process
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`flowplan ARGS` against this store, run to its end."""
+        return subprocess.run(
+            [sys.executable, "-m", "flowplan", *args], cwd=self.cwd, env=self.env,
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
     def output(self, process: subprocess.Popen[str]) -> str:
         return next(log for p, log in self.started if p is process).read_text()
 

@@ -359,6 +359,39 @@ def run_where(infra: ProcessInfrastructure, run: FlowRun, **job: Any) -> int:
     return int(parent)
 
 
+ENVIRONMENT = """
+import os
+from flowplan import flow
+
+@flow
+def f():
+    print(f"late={os.environ.get('LATE')} gone={os.environ.get('GONE')} job={os.environ['JOB']}")
+"""
+
+
+def test_a_forked_run_gets_its_environment_though_the_worker_changed_since_the_server_began(
+    process: ProcessInfrastructure, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fork server keeps the environment it was started with; a run's order carries the
+    differences from that one, not from the worker's environment of the moment."""
+    monkeypatch.setenv("FLOWPLAN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GONE", "1")
+    monkeypatch.delenv("LATE", raising=False)
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, source=ENVIRONMENT)
+    run = backend.create_flow_run("f/d")
+    process.prepare(lambda text: None)  # the server starts with GONE and without LATE
+    monkeypatch.setenv("LATE", "2")
+    monkeypatch.delenv("GONE")
+    config = WorkPoolJobConfiguration(env={"JOB": "3"})
+    handle = process.launch(run, config, process.environment(run, config))
+    LAUNCHED.append(handle)
+    assert "late=2 gone=None job=3" in list(handle.lines())
+    assert handle.wait() == Exit(0)
+    handle.release()
+    assert process.refused == ""  # forked, not started as a new interpreter
+
+
 def test_a_run_is_forked_from_the_fork_server_in_its_working_dir(
     process: ProcessInfrastructure, where_run: FlowRun, tmp_path: Path
 ) -> None:

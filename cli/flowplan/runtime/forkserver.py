@@ -195,8 +195,9 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         import subprocess
 
+        self.environment = dict(os.environ)  # the server's: an order carries changes to it
         self.process = subprocess.Popen(
-            [*argv, str(theirs.fileno())], pass_fds=[theirs.fileno()],
+            [*argv, str(theirs.fileno())], pass_fds=[theirs.fileno()], env=self.environment,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         theirs.close()
@@ -217,10 +218,11 @@ class ForkServer:
         event, box = threading.Event(), list[str]()
         with self._lock:
             self._started[run_id] = (event, box)
+        server = self.environment
         order = b"%s\n%s" % (run_id.encode(), json.dumps({
-            "cwd": cwd,  # the server has this process's environment: only the changes
-            "env": {key: value for key, value in env.items() if os.environ.get(key) != value},
-            "unset": [key for key in os.environ if key not in env],
+            "cwd": cwd,  # only the changes to the server's environment
+            "env": {key: value for key, value in env.items() if server.get(key) != value},
+            "unset": [key for key in server if key not in env],
         }).encode())  # fmt: skip
         try:
             socket.send_fds(self.channel, [order], [output_write])

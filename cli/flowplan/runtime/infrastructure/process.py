@@ -94,13 +94,18 @@ class ProcessInfrastructure:
         self.refused = ""  # why the fork server refused to fork, once it did
         self._closed = False
         self.say: Callable[[str], None] = lambda text: None
+        self._worker_environment: dict[str, str] | None = None
 
     def prepare(self, say: Callable[[str], None]) -> None:
         self.say = say
         self._fork_server()
 
     def environment(self, run: FlowRun, config: WorkPoolJobConfiguration) -> dict[str, str]:
-        env = {**os.environ, **config.env}
+        # the worker's environment, read at its first run: `os.environ` decodes each variable
+        # every time it is read (a third of the Python calls the worker made for each run)
+        if self._worker_environment is None:
+            self._worker_environment = dict(os.environ)
+        env = {**self._worker_environment, **config.env}
         env.update(FLOWPLAN_FLOW_RUN_ID=run.id, PREFECT__FLOW_RUN_ID=run.id)
         return {key: value for key, value in env.items() if value is not None}
 

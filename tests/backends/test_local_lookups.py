@@ -229,6 +229,24 @@ def test_a_lease_runs_for_its_time_from_when_it_was_taken_and_renewing_keeps_tha
     assert taken.expires - taken.acquired == timedelta(seconds=30)
 
 
+def test_a_lease_is_free_from_the_moment_it_expires(
+    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowplan.backends.local import keyvalue
+
+    start = utcnow()
+    monkeypatch.setattr(keyvalue, "utcnow", lambda: start)
+    assert backend.acquire_lease("apply", "me", 30) is not None
+    monkeypatch.setattr(keyvalue, "utcnow", lambda: start + timedelta(seconds=30, microseconds=-1))
+    assert backend.acquire_lease("apply", "you", 30) is None  # one microsecond before: held
+    monkeypatch.setattr(keyvalue, "utcnow", lambda: start + timedelta(seconds=30))
+    taken = backend.acquire_lease("apply", "you", 30)
+    assert taken is not None and (taken.holder, taken.acquired) == (
+        "you",
+        start + timedelta(seconds=30),
+    )
+
+
 def test_log_lines_are_read_by_time_then_as_written_from_an_offset_or_the_last_ones(
     backend: LocalBackend, tmp_path: Path
 ) -> None:

@@ -115,3 +115,16 @@ def test_a_worker_with_a_bad_name_is_refused_as_a_worker(backend: LocalBackend) 
         backend.worker_heartbeat("p", "bad/name")
     assert caught.value.message == "worker name 'bad/name' contains '/'"
     assert backend.read_work_pool("p").last_heartbeat is None
+
+
+def test_a_worker_s_heartbeat_keeps_its_interval_30_seconds_unless_given(
+    backend: LocalBackend,
+) -> None:
+    from flowplan.server import ui_data  # what reads the interval: the UI's online check
+
+    backend.create_work_pool("p", "process")
+    backend.worker_heartbeat("p", "plain")
+    backend.worker_heartbeat("p", "quick", heartbeat_interval=5)
+    backend.worker_heartbeat("p", "quick", heartbeat_interval=7)  # beats again, with another
+    found = [(w.pool, w.name, w.heartbeat_interval) for w in ui_data.workers(backend)]
+    assert found == [("p", "plain", 30.0), ("p", "quick", 7.0)]

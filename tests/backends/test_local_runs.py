@@ -163,6 +163,9 @@ class _Clock:
     [
         # slow transactions: the next ones delete half as many, down to 10 a transaction
         (45, 20, 0.3, [(25, 0.15), (15, 0.15), (5, 0.15)]),
+        # halving never goes below 10: 25, then 12, then 10 (not 6); 11, then 10 (not 5)
+        (45, 25, 0.3, [(20, 0.15), (8, 0.15)]),
+        (25, 11, 0.3, [(14, 0.15), (4, 0.15)]),
         # at the limit (not over it) the batch stays; the pause is half the transaction
         (45, 20, 0.25, [(25, 0.125), (5, 0.125)]),
         # fast: the batch stays, the pause is at least 5 ms; very slow: at most 0.5 s

@@ -77,3 +77,48 @@ def test_added_schedules_are_returned_and_stored(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match=r"^the deployment already has a schedule 'x'$"):
         backend.create_deployment_schedules(made.id, twice)
     assert len(backend.read_deployment("f/d").schedules) == 3  # nothing half-added
+
+
+def test_a_schedule_applied_again_keeps_its_runs_and_a_renamed_one_its_id_and_runs(
+    tmp_path: Path,
+) -> None:
+    backend = store(tmp_path / "home")
+    hourly = ScheduleSpec(IntervalSchedule(3600), parameters={"n": 1}, slug="hourly")
+    made = deployment(backend, tmp_path)
+    backend.update_deployment(made.id, {"schedules": (hourly,)})
+    (first,) = backend.read_deployment("f/d").schedules
+    scheduler.tick(backend, utcnow())
+    runs = {r.id for r in scheduled(backend)}
+    assert len(runs) == 3
+
+    backend.update_deployment(made.id, {"schedules": (hourly,)})  # the same: nothing changes
+    assert backend.read_deployment("f/d").schedules == (first,)
+    assert {r.id for r in scheduled(backend)} == runs
+
+    renamed = ScheduleSpec(IntervalSchedule(3600), parameters={"n": 1}, slug="every-hour",
+                           replaces="hourly")  # fmt: skip
+    backend.update_deployment(made.id, {"schedules": (renamed,)})
+    (now,) = backend.read_deployment("f/d").schedules
+    assert (now.id, now.slug, now.active, now.parameters) == (
+        first.id,
+        "every-hour",
+        True,
+        {"n": 1},
+    )
+    assert {r.id for r in scheduled(backend)} == runs  # the same schedule: its runs stay
+
+
+def test_a_new_schedule_is_stored_active_or_not_as_asked_and_deleting_one_counts_as_a_change(
+    tmp_path: Path,
+) -> None:
+    backend = store(tmp_path / "home")
+    made = deployment(backend, tmp_path)
+    added = backend.create_deployment_schedules(
+        made.id, [ScheduleSpec(IntervalSchedule(60), active=True, slug="on"),
+                  ScheduleSpec(IntervalSchedule(90), active=False, slug="off")])  # fmt: skip
+    assert {s.slug: s.active for s in added} == {"on": True, "off": False}
+    on, off = sorted(added, key=lambda s: not s.active)
+    updated = backend.read_deployment("f/d").updated
+    backend.delete_deployment_schedule(made.id, off.id)
+    after = backend.read_deployment("f/d")
+    assert after.schedules == (on,) and after.updated > updated

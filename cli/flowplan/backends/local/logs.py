@@ -25,15 +25,16 @@ class LogsMixin:
             rows.state_of(conn, run_id)
             if limit is None:
                 found = conn.execute(
-                    "SELECT timestamp, level, message FROM logs WHERE flow_run_id = ?"
-                    " ORDER BY timestamp, rowid LIMIT -1 OFFSET ?",
+                    """SELECT timestamp, level, message FROM logs WHERE flow_run_id = ?
+                       ORDER BY timestamp, rowid LIMIT -1 OFFSET ?""",
                     (run_id, max(0, offset)),
                 ).fetchall()
             else:
                 found = conn.execute(
-                    "SELECT timestamp, level, message FROM (SELECT rowid, * FROM logs"
-                    " WHERE flow_run_id = ? ORDER BY timestamp DESC, rowid DESC LIMIT ?)"
-                    " ORDER BY timestamp, rowid",
+                    """SELECT timestamp, level, message FROM (
+                         SELECT rowid, * FROM logs WHERE flow_run_id = ?
+                         ORDER BY timestamp DESC, rowid DESC LIMIT ?
+                       ) ORDER BY timestamp, rowid""",
                     (run_id, limit),
                 ).fetchall()
         return [LogLine(run_id, rows.time(row[0]), row[1], row[2]) for row in found]
@@ -41,6 +42,6 @@ class LogsMixin:
 
 def insert_logs(conn: sqlite3.Connection, lines: Sequence[LogLine]) -> None:
     conn.executemany(
-        "INSERT INTO logs (flow_run_id, timestamp, level, message) VALUES (?, ?, ?, ?)",
+        """INSERT INTO logs (flow_run_id, timestamp, level, message) VALUES (?, ?, ?, ?)""",
         [(line.flow_run_id, iso(line.timestamp), line.level, line.message) for line in lines],
     )

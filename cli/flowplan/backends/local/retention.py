@@ -31,9 +31,9 @@ class RetentionMixin:
         """Delete the finished runs (COMPLETED, FAILED, CANCELLED, CRASHED) that ended before
         `ended_before`, with their state history and logs; how many. Scheduled, pending and
         running runs are never touched, whatever their age. Deleted in transactions of `batch`
-        runs (fewer when one takes longer than DELETE_SECONDS), each followed by a pause half
-        as long as it took, so that workers and commands waiting for the store get it in
-        between (a million runs never hold it for long).
+        runs (half as many, not below 10, when one takes longer than DELETE_SECONDS), each
+        followed by a pause half as long as it took, so that workers and commands waiting for
+        the store get it in between (a million runs never hold it for long).
         `limit`: at most this many (the rest another time). `dry_run`: only count them."""
         cutoff = iso(ended_before)
         if dry_run:
@@ -60,6 +60,6 @@ class RetentionMixin:
                 break
             took = time.monotonic() - started
             if took > DELETE_SECONDS and batch > 10:  # a busy machine: shorter transactions
-                batch //= 2
+                batch = max(10, batch // 2)
             time.sleep(min(0.5, max(0.005, took / 2)))
         return deleted

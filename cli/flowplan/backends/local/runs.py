@@ -45,7 +45,7 @@ def _check_run(
     deployment_id: str,
     parameters: Mapping[str, Any],
     job_variables: Mapping[str, Any] | None,
-    parameters_checked: bool = False,
+    parameters_checked: bool,
 ) -> None:
     """Refuse a run its deployment's schema or its pool's template refuses (as Prefect's
     server does), before it exists. `parameters_checked`: the caller has checked the
@@ -224,16 +224,14 @@ class RunsMixin:
         """A run's last logs and its new state in one transaction (its engine's end: one
         commit instead of two). The logs are kept even when the state is refused (the run is
         in a final state already)."""
-        refused = None
         with self.store.write() as conn:
             insert_logs(conn, logs)
             current = rows.state_of(conn, run_id)
-            if StateType(current).is_final:
-                refused = f"flow run {run_id} is already {current}; its state cannot change"
-            else:
+            final = StateType(current).is_final
+            if not final:
                 write_state(conn, run_id, state_type, name, message)
-        if refused:
-            raise FlowplanError(refused)
+        if final:  # raised after the commit: the logs stay
+            raise FlowplanError(f"flow run {run_id} is already {current}; its state cannot change")
 
     def cancel_flow_run(self, run_id: str) -> FlowRun:
         """A run that has not started is CANCELLED at once; a running one becomes CANCELLING

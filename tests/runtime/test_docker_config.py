@@ -252,3 +252,41 @@ def test_a_channel_whose_path_holds_a_space_reaches_the_container_with_its_token
     got = container_settings(config, run, env, host)
     assert got["environment"]["FLOWPLAN_REPORTER"] == f"unix:{SOCKET} token123"
     assert got["volumes"] == [f"{host}:{SOCKET}"]
+
+
+def test_an_unknown_pull_policy_names_the_policies() -> None:
+    with pytest.raises(FlowplanError) as caught:
+        pull_policy("flows", "Sometimes")
+    assert str(caught.value) == (
+        "job variable 'image_pull_policy': 'Sometimes' is not one of IfNotPresent, Always,"
+        " IfPossible, Never"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("Nightly Run", "Nightly-Run"), ("Xmas-X", "Xmas-X"), ("XX", "XX")],
+)
+def test_a_container_name_keeps_capitals_and_strips_only_separators(
+    name: str, expected: str
+) -> None:
+    assert container_name(name) == expected
+
+
+def test_a_volume_without_a_mode_is_refused_without_a_word_about_modes(run: FlowRun) -> None:
+    config = WorkPoolJobConfiguration(extra={"image": "flows:v1", "volumes": ["/tmp:relative"]})
+    with pytest.raises(FlowplanError) as caught:
+        container_settings(config, run, {}, None)
+    assert str(caught.value) == (
+        "job variable 'volumes[0]': '/tmp:relative' is not"
+        " 'host-path-or-volume:/container/path[:mode]'"
+    )
+
+
+def test_memory_limits_take_capital_units_and_an_empty_one_is_no_limit(run: FlowRun) -> None:
+    config = WorkPoolJobConfiguration(
+        extra={"image": "flows:v1", "mem_limit": "1G", "memswap_limit": "", "network_mode": ""}
+    )
+    got = container_settings(config, run, {}, None)
+    assert got["mem_limit"] == "1G"
+    assert "memswap_limit" not in got and "network_mode" not in got

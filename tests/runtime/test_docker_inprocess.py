@@ -192,8 +192,8 @@ def test_terminate_lets_the_run_end_in_its_grace_period(
     assert next(lines) == "started"
     assert handle.wait(0) is None  # still running
     handle.terminate(60.0)
-    assert list(lines) == ["finally ran"]
     assert handle.wait(60) == Exit(7, "Container 'polite' exited with status code 7")
+    assert list(lines) == ["finally ran"]
 
 
 def test_terminate_kills_a_run_that_ignores_it_after_the_grace_period(
@@ -442,21 +442,32 @@ def test_an_engine_that_goes_away_is_said(
     tmp_path_factory: pytest.TempPathFactory, run: FlowRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     said: list[str] = []
-    with docker_engine(tmp_path_factory.mktemp("lost")) as lost:
-        monkeypatch.setenv("DOCKER_HOST", lost.host)
-        client = docker.DockerClient(base_url=lost.host)
-        image = base_image(client)
-        infrastructure = DockerInfrastructure()
-        infrastructure.prepare(said.append)
-        script = SLEEPER.replace("300", "20")  # outlives its engine: not for long
-        handle = infrastructure.launch(run, config(image, script, name="stranded"), {})
-        assert next(handle.lines()) == "started"
-    exit = handle.wait(120)
-    assert exit is not None and exit.code == -1
-    assert (exit.reason or "").startswith("Lost the Docker engine while container 'stranded' ran: ")
-    with pytest.raises(FlowplanError) as caught:
-        infrastructure.launch(run, config(image), {})
-    assert str(caught.value).startswith("cannot reach the Docker engine: ")
-    infrastructure.reap(lambda ids: list(ids))
-    assert said[-1].startswith("Could not list the containers of crashed runs: ")
-    infrastructure.close()
+    shared = tmp_path_factory.mktemp("shared")
+    script = (  # outlives its engine: until the test lets it go
+        "import os, time\nprint('started', flush=True)\n"
+        "while not os.path.exists('/shared/stop'):\n    time.sleep(0.05)\n"
+    )
+    infrastructure = DockerInfrastructure()
+    try:
+        with docker_engine(tmp_path_factory.mktemp("lost")) as lost:
+            monkeypatch.setenv("DOCKER_HOST", lost.host)
+            client = docker.DockerClient(base_url=lost.host)
+            image = base_image(client)
+            client.close()
+            infrastructure.prepare(said.append)
+            job = config(image, script, name="stranded", volumes=[f"{shared}:/shared"])
+            handle = infrastructure.launch(run, job, {})
+            assert next(handle.lines()) == "started"
+        exit = handle.wait(120)
+        assert exit is not None and exit.code == -1
+        assert (exit.reason or "").startswith(
+            "Lost the Docker engine while container 'stranded' ran: "
+        )
+        with pytest.raises(FlowplanError) as caught:
+            infrastructure.launch(run, config(image), {})
+        assert str(caught.value).startswith("cannot reach the Docker engine: ")
+        infrastructure.reap(lambda ids: list(ids))
+        assert said[-1].startswith("Could not list the containers of crashed runs: ")
+    finally:
+        infrastructure.close()
+        (shared / "stop").write_text("")

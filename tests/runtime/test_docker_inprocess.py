@@ -338,6 +338,47 @@ def test_policy_if_possible_runs_the_engines_image_when_the_pull_fails(
         client.images.remove(local)
 
 
+@pytest.fixture(scope="module")
+def pushed(engine: DockerEngine, image: str, client: Any) -> str:
+    """The base image in the test registry (and not on the engine under that name)."""
+    repository = f"{engine.registry}/team/flows"
+    client.images.get(image).tag(repository, "v2")
+    answer = client.images.push(repository, tag="v2")
+    assert '"error' not in answer, answer
+    client.images.remove(f"{repository}:v2")
+    return f"{repository}:v2"
+
+
+def test_an_image_is_pulled_from_its_registry_with_its_tag(
+    infrastructure: DockerInfrastructure,
+    run: FlowRun,
+    said: list[str],
+    pushed: str,
+    image: str,
+    client: Any,
+) -> None:
+    try:
+        handle = infrastructure.launch(run, config(pushed, image_pull_policy="IfNotPresent"), {})
+        assert said == [f"Pulling image {pushed!r}..."]
+        assert handle.wait(60) is not None
+        assert client.images.get(pushed).id == client.images.get(image).id
+    finally:
+        client.images.remove(pushed)
+
+
+def test_registry_credentials_log_in_to_their_registry_first(
+    infrastructure: DockerInfrastructure, run: FlowRun, pushed: str, engine: DockerEngine
+) -> None:
+    credentials = {"username": "ana", "password": "pw", "registry_url": engine.registry}
+    job = config(pushed, image_pull_policy="Always", registry_credentials=credentials)
+    with pytest.raises(FlowplanError) as caught:  # podman logs in with https only
+        infrastructure.launch(run, job, {})
+    assert str(caught.value).startswith(
+        f"image {pushed!r} could not be pulled (login attempt to {engine.registry} failed"
+    )
+    assert str(caught.value).endswith(")")  # Always: no word about the engine's images
+
+
 def test_an_image_on_the_engine_is_not_pulled_if_not_present(
     infrastructure: DockerInfrastructure, run: FlowRun, said: list[str], image: str
 ) -> None:
@@ -448,8 +489,9 @@ def test_an_engine_that_goes_away_is_said(
         "while not os.path.exists('/shared/stop'):\n    time.sleep(0.05)\n"
     )
     infrastructure = DockerInfrastructure()
+    base = tmp_path_factory.mktemp("lost")
     try:
-        with docker_engine(tmp_path_factory.mktemp("lost")) as lost:
+        with docker_engine(base) as lost:
             monkeypatch.setenv("DOCKER_HOST", lost.host)
             client = docker.DockerClient(base_url=lost.host)
             image = base_image(client)
@@ -471,3 +513,9 @@ def test_an_engine_that_goes_away_is_said(
     finally:
         infrastructure.close()
         (shared / "stop").write_text("")
+        (base / "podman.sock").unlink(missing_ok=True)
+        with docker_engine(base) as again:  # the engine back: the container removed, unmounted
+            client = docker.DockerClient(base_url=again.host)
+            wait_for("the stranded container's end", lambda: not client.api.containers())
+            remove(client, "stranded")
+            client.close()

@@ -7,6 +7,7 @@ runs these in a subprocess, where mutation testing cannot see them."""
 from __future__ import annotations
 
 import shlex
+import signal
 import socket
 import stat
 from collections.abc import Iterator
@@ -31,10 +32,21 @@ from tests.servers import DockerEngine, docker_engine
 SLEEPER = "import time\nprint('started', flush=True)\ntime.sleep(300)\n"
 
 
+def _time_limit(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt("time limit (SIGXCPU)")
+
+
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
-    with docker_engine(tmp_path_factory.mktemp("podman")) as started:
-        yield started
+    """One engine for the module. mutmut ends a test process that runs too long with SIGXCPU,
+    which would leave the engine and its containers running: here it interrupts the tests, so
+    that the fixtures' teardown still removes the containers and stops the engine."""
+    previous = signal.signal(signal.SIGXCPU, _time_limit)
+    try:
+        with docker_engine(tmp_path_factory.mktemp("podman")) as started:
+            yield started
+    finally:
+        signal.signal(signal.SIGXCPU, previous)
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,10 @@ import shlex
 import signal
 import socket
 import stat
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import docker
 import pytest
@@ -29,7 +30,29 @@ from tests.integration.workers import wait_for
 from tests.runtime.helpers import deployment, store
 from tests.servers import DockerEngine, docker_engine
 
+T = TypeVar("T")
+
 SLEEPER = "import time\nprint('started', flush=True)\ntime.sleep(300)\n"
+LIMIT = 30.0  # how long a container may take to end, or its output (a failure after that)
+
+
+def within(what: str, read: Callable[[], T]) -> T:
+    """`read()`, failing the test when it has not returned after LIMIT seconds (a container's
+    output that never ends would otherwise hold the test as long as the container runs)."""
+    got: list[T] = []
+    reader = threading.Thread(target=lambda: got.append(read()), daemon=True)
+    reader.start()
+    reader.join(LIMIT)
+    assert got, f"{what} did not come within {LIMIT} s"
+    return got[0]
+
+
+def output(lines: Iterator[str]) -> list[str]:
+    return within("the end of the output", lambda: list(lines))
+
+
+def first(lines: Iterator[str]) -> str:
+    return within("a line of output", lambda: next(lines))
 
 
 def _time_limit(signum: int, frame: object) -> None:
@@ -134,10 +157,10 @@ def test_a_runs_container_gives_its_output_lines_and_exit(
     handle = infrastructure.launch(run, job, env)
     container = client.containers.get("lines")
     assert handle.id == f"container lines ({container.id[:12]})"
-    assert list(handle.lines()) == [
+    assert output(handle.lines()) == [
         "one", "two", run.id, "no DOCKER_HOST", "café", "last, without a newline"
     ]  # fmt: skip
-    assert handle.wait(60) == Exit(3, "Container 'lines' exited with status code 3")
+    assert handle.wait(LIMIT) == Exit(3, "Container 'lines' exited with status code 3")
     assert handle.leftovers() is False
     handle.end_leftovers(1.0)  # nothing outlives the container's first process
     handle.release()
@@ -158,8 +181,8 @@ def test_an_exit_status_is_described(
     job = WorkPoolJobConfiguration(command=f"sh -c 'exit {code}'", name="ends",
                                    extra={"image": image, "image_pull_policy": "Never"})  # fmt: skip
     handle = infrastructure.launch(run, job, {})
-    assert handle.wait(60) == Exit(code, reason)
-    assert list(handle.lines()) == []
+    assert handle.wait(LIMIT) == Exit(code, reason)
+    assert output(handle.lines()) == []
 
 
 def test_the_reporting_channel_is_mounted_with_the_runs_token(
@@ -171,7 +194,7 @@ def test_the_reporting_channel_is_mounted_with_the_runs_token(
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(1)
-    listener.settimeout(120)
+    listener.settimeout(LIMIT)
     path.chmod(0o600)
     script = (
         "import os, socket\n"
@@ -186,8 +209,8 @@ def test_the_reporting_channel_is_mounted_with_the_runs_token(
     with connection, listener:
         assert connection.makefile("rb").readline() == b"token123\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o666  # the container's user may not be root
-    assert list(handle.lines()) == [f"sent to {SOCKET}"]
-    assert handle.wait(60) is not None
+    assert output(handle.lines()) == [f"sent to {SOCKET}"]
+    assert handle.wait(LIMIT) is not None
 
 
 def test_terminate_lets_the_run_end_in_its_grace_period(
@@ -201,11 +224,11 @@ def test_terminate_lets_the_run_end_in_its_grace_period(
     )
     handle = infrastructure.launch(run, config(image, script, name="polite"), {})
     lines = handle.lines()
-    assert next(lines) == "started"
+    assert first(lines) == "started"
     assert handle.wait(0) is None  # still running
     handle.terminate(60.0)
-    assert handle.wait(60) == Exit(7, "Container 'polite' exited with status code 7")
-    assert list(lines) == ["finally ran"]
+    assert handle.wait(LIMIT) == Exit(7, "Container 'polite' exited with status code 7")
+    assert output(lines) == ["finally ran"]
 
 
 def test_terminate_kills_a_run_that_ignores_it_after_the_grace_period(
@@ -214,12 +237,12 @@ def test_terminate_kills_a_run_that_ignores_it_after_the_grace_period(
     script = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + SLEEPER
     handle = infrastructure.launch(run, config(image, script, name="stubborn"), {})
     lines = handle.lines()
-    assert next(lines) == "started"
+    assert first(lines) == "started"
     handle.terminate(1.4)  # rounded: 1 s
-    assert handle.wait(60) == Exit(
+    assert handle.wait(LIMIT) == Exit(
         137, "Container 'stubborn' exited with status code 137 (killed by SIGKILL)"
     )
-    assert list(lines) == []
+    assert output(lines) == []
 
 
 def test_kill_ends_the_run_at_once(
@@ -227,9 +250,9 @@ def test_kill_ends_the_run_at_once(
 ) -> None:
     handle = infrastructure.launch(run, config(image, SLEEPER, name="killed"), {})
     lines = handle.lines()
-    assert next(lines) == "started"
+    assert first(lines) == "started"
     handle.kill()
-    assert handle.wait(60) == Exit(
+    assert handle.wait(LIMIT) == Exit(
         137, "Container 'killed' exited with status code 137 (killed by SIGKILL)"
     )
 
@@ -238,13 +261,13 @@ def test_release_after_the_end_removes_an_auto_remove_container(
     infrastructure: DockerInfrastructure, image: str, run: FlowRun, client: Any
 ) -> None:
     handle = infrastructure.launch(run, config(image, name="removed", auto_remove=True), {})
-    assert handle.wait(60) is not None
+    assert handle.wait(LIMIT) is not None
     assert names(client, run) == ["removed"]  # kept until its output is read and its end known
     handle.release()
     assert names(client, run) == []
     handle.terminate(1.0)  # gone: nothing to stop, nothing raised
     handle.kill()
-    assert list(handle.lines()) == []  # released: no output any more
+    assert output(handle.lines()) == []  # released: no output any more
 
 
 def test_release_while_running_stops_the_output_and_keeps_the_container(
@@ -253,13 +276,13 @@ def test_release_while_running_stops_the_output_and_keeps_the_container(
     handle = infrastructure.launch(run, config(image, SLEEPER, name="running",
                                                auto_remove=True), {})  # fmt: skip
     lines = handle.lines()
-    assert next(lines) == "started"
+    assert first(lines) == "started"
     handle.release()
-    assert list(lines) == []  # the stream closed by release() ends the output quietly
-    assert list(handle.lines()) == []
+    assert output(lines) == []  # the stream closed by release() ends the output quietly
+    assert output(handle.lines()) == []
     assert names(client, run) == ["running"]  # not ended: not removed
     handle.kill()
-    assert handle.wait(60) is not None
+    assert handle.wait(LIMIT) is not None
 
 
 def test_a_container_removed_before_its_end_is_said(
@@ -269,8 +292,8 @@ def test_a_container_removed_before_its_end_is_said(
     remove(client, container.id)
     stream = docker.APIClient(base_url=engine.host)
     handle = ContainerHandle(client, stream, container, False)
-    assert handle.wait(60) == Exit(-1, "Container 'vanished' was removed before it ended")
-    assert list(handle.lines()) == []  # no logs of a container that is gone
+    assert handle.wait(LIMIT) == Exit(-1, "Container 'vanished' was removed before it ended")
+    assert output(handle.lines()) == []  # no logs of a container that is gone
 
 
 def test_a_name_in_use_gets_a_number(
@@ -284,7 +307,7 @@ def test_a_name_in_use_gets_a_number(
     ]  # fmt: skip
     assert names(client, run) == ["twin", "twin-1", "twin-2"]
     for handle in (first, second, third):
-        assert handle.wait(60) is not None
+        assert handle.wait(LIMIT) is not None
 
 
 def test_a_name_with_nothing_usable_lets_the_engine_choose(
@@ -293,7 +316,7 @@ def test_a_name_with_nothing_usable_lets_the_engine_choose(
     handle = infrastructure.launch(run, config(image, name="#"), {})
     (name,) = names(client, run)
     assert handle.id.startswith(f"container {name} (")
-    assert handle.wait(60) is not None
+    assert handle.wait(LIMIT) is not None
 
 
 def test_a_missing_image_with_policy_never_is_refused(
@@ -341,7 +364,7 @@ def test_policy_if_possible_runs_the_engines_image_when_the_pull_fails(
     client.images.get(image).tag(f"{engine.registry}/only/here", "v1")
     try:
         handle = infrastructure.launch(run, config(local, image_pull_policy="IfPossible"), {})
-        assert handle.wait(60) == Exit(
+        assert handle.wait(LIMIT) == Exit(
             0, f"Container {handle.id.split()[1]!r} exited with status code 0 before reporting"
             " a final state"
         )  # fmt: skip
@@ -372,7 +395,7 @@ def test_an_image_is_pulled_from_its_registry_with_its_tag(
     try:
         handle = infrastructure.launch(run, config(pushed, image_pull_policy="IfNotPresent"), {})
         assert said == [f"Pulling image {pushed!r}..."]
-        assert handle.wait(60) is not None
+        assert handle.wait(LIMIT) is not None
         assert client.images.get(pushed).id == client.images.get(image).id
     finally:
         client.images.remove(pushed)
@@ -395,7 +418,7 @@ def test_an_image_on_the_engine_is_not_pulled_if_not_present(
     infrastructure: DockerInfrastructure, run: FlowRun, said: list[str], image: str
 ) -> None:
     handle = infrastructure.launch(run, config(image, image_pull_policy="IfNotPresent"), {})
-    assert handle.wait(60) is not None
+    assert handle.wait(LIMIT) is not None
     assert said == []
 
 
@@ -511,8 +534,8 @@ def test_an_engine_that_goes_away_is_said(
             infrastructure.prepare(said.append)
             job = config(image, script, name="stranded", volumes=[f"{shared}:/shared"])
             handle = infrastructure.launch(run, job, {})
-            assert next(handle.lines()) == "started"
-        exit = handle.wait(120)
+            assert first(handle.lines()) == "started"
+        exit = handle.wait(2 * LIMIT)
         assert exit is not None and exit.code == -1
         assert (exit.reason or "").startswith(
             "Lost the Docker engine while container 'stranded' ran: "

@@ -270,6 +270,16 @@ def test_release_after_the_end_removes_an_auto_remove_container(
     assert output(handle.lines()) == []  # released: no output any more
 
 
+def test_release_of_a_container_removed_meanwhile_raises_nothing(
+    infrastructure: DockerInfrastructure, image: str, run: FlowRun, client: Any
+) -> None:
+    handle = infrastructure.launch(run, config(image, name="reaped", auto_remove=True), {})
+    assert handle.wait(LIMIT) is not None
+    remove(client, "reaped")  # by another worker's reap, say
+    handle.release()
+    assert names(client, run) == []
+
+
 def test_release_while_running_stops_the_output_and_keeps_the_container(
     infrastructure: DockerInfrastructure, image: str, run: FlowRun, client: Any
 ) -> None:

@@ -7,13 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 
 from flowplan.domain.job_config import WorkPoolJobConfiguration
 from flowplan.domain.job_templates import default_template
 from flowplan.domain.objects import FlowRun
 from flowplan.errors import FlowplanError
-from flowplan.runtime.infrastructure.docker import _split
+from flowplan.runtime.infrastructure.docker import _explain, _split
 from flowplan.runtime.infrastructure.docker_config import (
     RUN_LABEL,
     SOCKET,
@@ -157,6 +158,15 @@ def test_images_are_split_into_repository_and_tag() -> None:
     assert _split("reg:5000/team/flows:v1") == ("reg:5000/team/flows", "v1")
     assert _split("reg:5000/flows") == ("reg:5000/flows", "latest")
     assert _split("flows@sha256:abc") == ("flows@sha256:abc", None)
+    assert _split("flows:v1") == ("flows", "v1")
+
+
+def test_the_engines_explanation_is_said_as_text() -> None:
+    assert _explain(docker.errors.APIError("500", explanation=b" no such image \n")) == (
+        "no such image"
+    )
+    assert _explain(docker.errors.APIError("500", explanation="refused ")) == "refused"
+    assert _explain(OSError("no socket")) == "no socket"
 
 
 @pytest.mark.parametrize(

@@ -213,6 +213,15 @@ def test_the_reporting_channel_is_mounted_with_the_runs_token(
     assert handle.wait(LIMIT) is not None
 
 
+def test_a_channel_gone_before_the_launch_does_not_stop_it(
+    infrastructure: DockerInfrastructure, image: str, run: FlowRun, tmp_path: Path
+) -> None:
+    # the run finds no channel: its own error, later; the worker's launch goes on
+    env = {"FLOWPLAN_REPORTER": f"unix:{tmp_path / 'gone.sock'} token123"}
+    handle = infrastructure.launch(run, config(image, name="unreported"), env)
+    assert handle.wait(LIMIT) is not None
+
+
 def test_terminate_lets_the_run_end_in_its_grace_period(
     infrastructure: DockerInfrastructure, image: str, run: FlowRun
 ) -> None:

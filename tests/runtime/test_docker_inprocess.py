@@ -483,7 +483,10 @@ def test_a_container_whose_network_cannot_be_joined_is_removed(
 def test_reap_removes_the_containers_of_crashed_runs_only(
     infrastructure: DockerInfrastructure, image: str, said: list[str], client: Any
 ) -> None:
-    for run_id in ("crashed-run", "running-run", "gone-run"):
+    # the crashed run's container still runs (its worker died): removed by force
+    client.containers.run(image, ["python", "-c", SLEEPER], name="X-crashed", detach=True,
+                          labels={RUN_LABEL: "crashed-run"})  # fmt: skip
+    for run_id in ("running-run", "gone-run"):
         client.containers.create(image, ["true"], name=f"of-{run_id}",
                                  labels={RUN_LABEL: run_id})  # fmt: skip
     client.containers.create(image, ["true"], name="not-a-run")
@@ -498,7 +501,7 @@ def test_reap_removes_the_containers_of_crashed_runs_only(
     assert asked == [["crashed-run", "gone-run", "running-run"]]
     left = sorted(str(item["Names"][0]).lstrip("/") for item in client.api.containers(all=True))
     assert left == ["not-a-run", "of-running-run"]
-    assert said == ["Removed container of-crashed-run of crashed flow run crashed-run."]
+    assert said == ["Removed container X-crashed of crashed flow run crashed-run."]
 
 
 def test_reap_before_prepare_or_after_close_asks_nothing() -> None:

@@ -495,7 +495,7 @@ def test_reap_removes_the_containers_of_crashed_runs_only(
     def crashed(ids: Any) -> list[str]:
         asked.append(sorted(ids))
         remove(client, "of-gone-run")  # removed meanwhile (by another worker)
-        return ["crashed-run", "gone-run"]
+        return ["gone-run", "crashed-run"]  # one that fails first: the next still removed
 
     infrastructure.reap(crashed)
     assert asked == [["crashed-run", "gone-run", "running-run"]]

@@ -7,13 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 
 from flowplan.domain.job_config import WorkPoolJobConfiguration
 from flowplan.domain.job_templates import default_template
 from flowplan.domain.objects import FlowRun
 from flowplan.errors import FlowplanError
-from flowplan.runtime.infrastructure.docker import _split
+from flowplan.runtime.infrastructure.docker import _explain, _split
 from flowplan.runtime.infrastructure.docker_config import (
     RUN_LABEL,
     SOCKET,
@@ -157,6 +158,15 @@ def test_images_are_split_into_repository_and_tag() -> None:
     assert _split("reg:5000/team/flows:v1") == ("reg:5000/team/flows", "v1")
     assert _split("reg:5000/flows") == ("reg:5000/flows", "latest")
     assert _split("flows@sha256:abc") == ("flows@sha256:abc", None)
+    assert _split("flows:v1") == ("flows", "v1")
+
+
+def test_the_engines_explanation_is_said_as_text() -> None:
+    assert _explain(docker.errors.APIError("500", explanation=b" no such image \n")) == (
+        "no such image"
+    )
+    assert _explain(docker.errors.APIError("500", explanation="refused ")) == "refused"
+    assert _explain(OSError("no socket")) == "no socket"
 
 
 @pytest.mark.parametrize(
@@ -252,3 +262,41 @@ def test_a_channel_whose_path_holds_a_space_reaches_the_container_with_its_token
     got = container_settings(config, run, env, host)
     assert got["environment"]["FLOWPLAN_REPORTER"] == f"unix:{SOCKET} token123"
     assert got["volumes"] == [f"{host}:{SOCKET}"]
+
+
+def test_an_unknown_pull_policy_names_the_policies() -> None:
+    with pytest.raises(FlowplanError) as caught:
+        pull_policy("flows", "Sometimes")
+    assert str(caught.value) == (
+        "job variable 'image_pull_policy': 'Sometimes' is not one of IfNotPresent, Always,"
+        " IfPossible, Never"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("Nightly Run", "Nightly-Run"), ("Xmas-X", "Xmas-X"), ("XX", "XX")],
+)
+def test_a_container_name_keeps_capitals_and_strips_only_separators(
+    name: str, expected: str
+) -> None:
+    assert container_name(name) == expected
+
+
+def test_a_volume_without_a_mode_is_refused_without_a_word_about_modes(run: FlowRun) -> None:
+    config = WorkPoolJobConfiguration(extra={"image": "flows:v1", "volumes": ["/tmp:relative"]})
+    with pytest.raises(FlowplanError) as caught:
+        container_settings(config, run, {}, None)
+    assert str(caught.value) == (
+        "job variable 'volumes[0]': '/tmp:relative' is not"
+        " 'host-path-or-volume:/container/path[:mode]'"
+    )
+
+
+def test_memory_limits_take_capital_units_and_an_empty_one_is_no_limit(run: FlowRun) -> None:
+    config = WorkPoolJobConfiguration(
+        extra={"image": "flows:v1", "mem_limit": "1G", "memswap_limit": "", "network_mode": ""}
+    )
+    got = container_settings(config, run, {}, None)
+    assert got["mem_limit"] == "1G"
+    assert "memswap_limit" not in got and "network_mode" not in got

@@ -9,11 +9,11 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -34,6 +34,18 @@ from flowplan.runtime.worker import (
 )
 from tests.integration.workers import wait_for
 from tests.runtime.helpers import deployment, store
+
+T = TypeVar("T")
+
+# Bounds on what a test waits for (a worker that does not stop, a run that never comes): a
+# mutant that breaks the worker fails the test in seconds instead of hanging it. Each is many
+# times what it takes on a loaded machine.
+WAIT = 20.0  # a condition: a run started or ended, something said
+STOP = 10.0  # a worker told to stop, to return
+
+
+def until(what: str, check: Callable[[], T | None]) -> T:
+    return wait_for(what, check, timeout=WAIT)
 
 
 class Watched:
@@ -92,8 +104,8 @@ def started(
     yield worker, said
     shared["release scheduler"].set()
     worker.stop()
-    thread.join(timeout=120)
-    assert not thread.is_alive()
+    thread.join(timeout=STOP)
+    assert not thread.is_alive(), "the worker did not stop"
 
 
 @pytest.fixture
@@ -103,28 +115,49 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "home"
 
 
-@contextmanager
-def running(home: Path, **options: Any) -> Iterator[list[str]]:
-    """A worker on `pool` in this process until the block ends; what it said."""
+def a_worker(home: Path, **options: Any) -> tuple[Worker, list[str]]:
+    """A worker named `w` on `pool`, each service with its own connection; what it says."""
     said: list[str] = []
-    settings = WorkerOptions(**{"pool": "pool", "poll_interval": 0.05, **options})
-    worker = Worker(store(home), settings, say=said.append, connect=lambda: store(home))
+    settings = WorkerOptions(**{"pool": "pool", "name": "w", "poll_interval": 0.05, **options})
+    return Worker(store(home), settings, said.append, connect=lambda: store(home)), said
+
+
+@contextmanager
+def running(home: Path, **options: Any) -> Iterator[tuple[Worker, list[str]]]:
+    """A worker (`a_worker`) running in a thread of this process until the block ends."""
+    worker, said = a_worker(home, **options)
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
-        yield said
+        yield worker, said
     finally:
         worker.stop()
-        thread.join(timeout=120)
-    assert not thread.is_alive()
+        thread.join(timeout=STOP)
+    assert not thread.is_alive(), "the worker did not stop"
+
+
+def run_in_main_thread(worker: Worker, bound: float = 2 * WAIT + STOP) -> int:
+    """`worker.run()` in the main thread, as `flowplan worker start` runs it, failed by an
+    alarm if it has not returned within `bound` seconds."""
+
+    def overdue(signum: int, frame: object) -> None:
+        raise AssertionError(f"the worker did not stop within {bound:g} s")
+
+    kept = signal.signal(signal.SIGALRM, overdue)
+    signal.setitimer(signal.ITIMER_REAL, bound)
+    try:
+        return worker.run()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, kept)
 
 
 def test_heartbeats_go_on_while_the_scheduler_is_stuck(
     started: tuple[Worker, list[str]], shared: dict[str, Any]
 ) -> None:
-    assert shared["scheduler entered"].wait(60)
+    assert shared["scheduler entered"].wait(WAIT)
     seen = shared["heartbeats"]
-    wait_for("three more heartbeats", lambda: shared["heartbeats"] >= seen + 3)
+    until("three more heartbeats", lambda: shared["heartbeats"] >= seen + 3)
     assert not shared["release scheduler"].is_set()  # the scheduler was stuck all along
 
 
@@ -141,8 +174,8 @@ def test_a_failing_service_is_logged_retried_and_the_others_go_on(
     def completed() -> bool:
         return store(tmp_path / "home").read_flow_run(run.id).state.type is StateType.COMPLETED
 
-    wait_for("the run to complete", completed)
-    wait_for("crash detection to work again", lambda: shared["crash checks"] > 0)
+    until("the run to complete", completed)
+    until("crash detection to work again", lambda: shared["crash checks"] > 0)
     failures = [line for line in said if "failed" in line]
     assert failures[0].startswith(
         "Worker service 'crash detection' failed (RuntimeError: the disk is on fire); retrying in"
@@ -169,8 +202,8 @@ def test_a_worker_with_a_retention_deletes_the_finished_runs_older_than_it(
         "UPDATE flow_runs SET end_time = ? WHERE id = ?",
         (iso(utcnow() - timedelta(days=3)), old.id),
     )  # backdated straight in the store: nothing else makes a run 3 days old
-    with running(home, retention=timedelta(days=2)) as said:
-        wait_for("the retention's pass", lambda: any(line.startswith("Deleted") for line in said))
+    with running(home, retention=timedelta(days=2)) as (_, said):
+        until("the retention's pass", lambda: any(line.startswith("Deleted") for line in said))
     left = {run.id for run in backend.read_flow_runs(deployment="f/d")}
     assert old.id not in left and recent.id in left
     assert [line for line in said if line.startswith("Deleted")] == [
@@ -199,9 +232,9 @@ def test_a_run_that_ends_without_a_final_state_is_crashed_with_its_last_output(
     def final(run_id: str) -> bool:
         return backend.read_flow_run(run_id).state.type.is_final
 
-    with running(home) as said:
-        wait_for("both runs to end", lambda: final(crashing.id) and final(fine.id))
-        wait_for("the worker to say so", lambda: len([s for s in said if "Flow run" in s]) >= 2)
+    with running(home) as (_, said):
+        until("both runs to end", lambda: final(crashing.id) and final(fine.id))
+        until("the worker to say so", lambda: len([s for s in said if "Flow run" in s]) >= 2)
     state = backend.read_flow_run(crashing.id).state
     assert state.type is StateType.CRASHED
     assert state.message is not None
@@ -217,29 +250,35 @@ def test_a_run_that_ends_without_a_final_state_is_crashed_with_its_last_output(
     assert f"Flow run {fine.name!r} finished: Completed." in said
 
 
+def for_this_test(source: str) -> str:
+    """A flow that waits (below) also ends when this test process is gone (a test failed by
+    mutmut's time limit leaves no run behind)."""
+    return source.replace("TEST_PID", str(os.getpid()))
+
+
 SLOW = """
-import time
+import os, time
 from flowplan import flow
 
 @flow
 def f(n: int = 1):
     print("started", flush=True)
-    for _ in range(1200):
+    while os.path.exists("/proc/TEST_PID"):  # until stopped (or this test process is gone)
         time.sleep(0.1)
 """
 
 
 def test_a_cancelled_run_is_stopped_and_recorded_cancelled(tmp_path: Path, home: Path) -> None:
     backend = store(home)
-    deployment(backend, tmp_path, name="slow", source=SLOW)
+    deployment(backend, tmp_path, name="slow", source=for_this_test(SLOW))
     run = backend.create_flow_run("f/slow")
-    with running(home) as said:
-        wait_for("the run to start", lambda: any(
+    with running(home) as (_, said):
+        until("the run to start", lambda: any(
             line.message == "started" for line in backend.read_logs(run.id)))  # fmt: skip
         backend.cancel_flow_run(run.id)
-        wait_for("the run to be cancelled",
+        until("the run to be cancelled",
                  lambda: backend.read_flow_run(run.id).state.type is StateType.CANCELLED)  # fmt: skip
-        wait_for("the worker to say so", lambda: f"Flow run {run.name!r} cancelled." in said)
+        until("the worker to say so", lambda: f"Flow run {run.name!r} cancelled." in said)
     assert backend.read_flow_run(run.id).state.message == "Cancelled: the run's process was stopped"
 
 
@@ -281,10 +320,8 @@ def test_a_worker_run_once_runs_what_is_due_and_stops(
     backend = store(home)
     deployment(backend, tmp_path)
     run = backend.create_flow_run("f/d")
-    said: list[str] = []
-    options = WorkerOptions(pool="pool", name="once", poll_interval=0.05, run_once=True)
-    worker = Worker(store(home), options, said.append, connect=lambda: store(home))
-    assert worker.run() == 0
+    worker, said = a_worker(home, name="once", run_once=True)
+    assert run_in_main_thread(worker) == 0
     assert signal.getsignal(signal.SIGTERM) == worker._on_signal
     assert signal.getsignal(signal.SIGINT) == worker._on_signal
     assert backend.read_flow_run(run.id).state.type is StateType.COMPLETED
@@ -300,14 +337,14 @@ def test_a_worker_run_once_runs_what_is_due_and_stops(
 
 
 WAITS = """
-import time
+import os, time
 from pathlib import Path
 from flowplan import flow
 
 @flow
 def f(n: int = 1):
     print("started", flush=True)
-    while not Path("go").exists():
+    while not Path("go").exists() and os.path.exists("/proc/TEST_PID"):
         time.sleep(0.05)
 """
 
@@ -320,7 +357,7 @@ def claim_passes_after(worker: Worker, passes: int = 3) -> None:
     """Wait until the claim service has run `passes` more times, past its poll interval."""
     assert worker.claims is not None
     seen, since = worker.claims.passes, time.monotonic()
-    wait_for("claim passes", lambda: worker.claims is not None
+    until("claim passes", lambda: worker.claims is not None
              and worker.claims.passes >= seen + passes
              and time.monotonic() > since + 2 * worker.options.poll_interval)  # fmt: skip
 
@@ -329,24 +366,22 @@ def test_a_signal_stops_claiming_and_waits_for_the_running_run(
     tmp_path: Path, home: Path, signals_kept: None
 ) -> None:
     backend = store(home)
-    deployment(backend, tmp_path, source=WAITS)
+    deployment(backend, tmp_path, source=for_this_test(WAITS))
     run = backend.create_flow_run("f/d")
-    said: list[str] = []
-    options = WorkerOptions(pool="pool", name="w", poll_interval=0.05)
-    worker = Worker(store(home), options, said.append, connect=lambda: store(home))
+    worker, said = a_worker(home)
     later: list[str] = []
 
     def operator() -> None:
-        wait_for("the run to start", lambda: has_started(backend, run.id))
+        until("the run to start", lambda: has_started(backend, run.id))
         os.kill(os.getpid(), signal.SIGTERM)  # handled in the main thread, by the worker
-        wait_for("the worker to stop claiming", lambda: any(s.startswith("Stopping") for s in said))
+        until("the worker to stop claiming", lambda: any(s.startswith("Stopping") for s in said))
         later.append(backend.create_flow_run("f/d").id)
         claim_passes_after(worker)
         (tmp_path / "go").touch()
 
     helper = threading.Thread(target=operator)
     helper.start()
-    assert worker.run() == 0
+    assert run_in_main_thread(worker) == 0
     helper.join()
     assert backend.read_flow_run(run.id).state.type is StateType.COMPLETED
     assert backend.read_flow_run(later[0]).state.type is StateType.SCHEDULED  # not claimed
@@ -361,21 +396,19 @@ def test_a_second_signal_stops_the_running_runs_now(
     tmp_path: Path, home: Path, signals_kept: None
 ) -> None:
     backend = store(home)
-    deployment(backend, tmp_path, source=WAITS)
+    deployment(backend, tmp_path, source=for_this_test(WAITS))
     run = backend.create_flow_run("f/d")
-    said: list[str] = []
-    options = WorkerOptions(pool="pool", name="w", poll_interval=0.05)
-    worker = Worker(store(home), options, said.append, connect=lambda: store(home))
+    worker, said = a_worker(home)
 
     def operator() -> None:
-        wait_for("the run to start", lambda: has_started(backend, run.id))
+        until("the run to start", lambda: has_started(backend, run.id))
         os.kill(os.getpid(), signal.SIGINT)
-        wait_for("the worker to stop claiming", lambda: any(s.startswith("Stopping") for s in said))
+        until("the worker to stop claiming", lambda: any(s.startswith("Stopping") for s in said))
         os.kill(os.getpid(), signal.SIGINT)
 
     helper = threading.Thread(target=operator)
     helper.start()
-    assert worker.run() == 130
+    assert run_in_main_thread(worker) == 130
     helper.join()
     state = backend.read_flow_run(run.id).state
     assert state.type is StateType.CRASHED
@@ -386,33 +419,25 @@ def test_a_second_signal_stops_the_running_runs_now(
 
 def test_a_worker_with_a_limit_runs_that_many_at_a_time(tmp_path: Path, home: Path) -> None:
     backend = store(home)
-    deployment(backend, tmp_path, source=WAITS)
+    deployment(backend, tmp_path, source=for_this_test(WAITS))
     deployment(backend, tmp_path, name="quick")
     quick = backend.create_flow_run("f/quick")
-    said: list[str] = []
-    options = WorkerOptions(pool="pool", name="w", poll_interval=0.05, limit=1)
-    worker = Worker(store(home), options, said.append, connect=lambda: store(home))
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
+    with running(home, limit=1) as (worker, said):
         # a run that came and went gives its slot back, once
-        wait_for("the first run to end", lambda: f"Flow run {quick.name!r} finished: Completed."
+        until("the first run to end", lambda: f"Flow run {quick.name!r} finished: Completed."
                  in said and not worker._busy())  # fmt: skip
         first, second = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
-        one = wait_for("one run to start", lambda: [r for r in (first, second)
+        one = until("one run to start", lambda: [r for r in (first, second)
                                                     if has_started(backend, r.id)])  # fmt: skip
-        claim_passes_after(worker)
-        assert len(one) == 1
-        other = second if one[0].id == first.id else first
-        assert backend.read_flow_run(other.id).state.type is StateType.SCHEDULED
-        (tmp_path / "go").touch()
-        wait_for("both runs to complete", lambda: all(
+        try:
+            claim_passes_after(worker)
+            assert len(one) == 1
+            other = second if one[0].id == first.id else first
+            assert backend.read_flow_run(other.id).state.type is StateType.SCHEDULED
+        finally:
+            (tmp_path / "go").touch()  # the worker waits for its runs
+        until("both runs to complete", lambda: all(
             backend.read_flow_run(r.id).state.type is StateType.COMPLETED for r in (first, second)))  # fmt: skip
-    finally:
-        (tmp_path / "go").touch()
-        worker.stop()
-        thread.join(timeout=120)
-    assert not thread.is_alive()
 
 
 def test_the_run_of_a_worker_that_is_gone_is_crashed_and_said(tmp_path: Path, home: Path) -> None:
@@ -422,11 +447,11 @@ def test_the_run_of_a_worker_that_is_gone_is_crashed_and_said(tmp_path: Path, ho
     run = backend.create_flow_run("f/elsewhere")
     [orphan] = backend.claim_flow_runs("other", "ghost", limit=1)  # no heartbeat: gone
     assert orphan.id == run.id
-    with running(home, heartbeat_interval=0.05) as said:
-        wait_for("the run to be crashed", lambda: backend.read_flow_run(run.id).state.type
+    with running(home, heartbeat_interval=0.05) as (_, said):
+        until("the run to be crashed", lambda: backend.read_flow_run(run.id).state.type
                  is StateType.CRASHED)  # fmt: skip
         message = backend.read_flow_run(run.id).state.message
-        wait_for("the worker to say so", lambda: f"Flow run {run.name!r} ({run.id}) crashed:"
+        until("the worker to say so", lambda: f"Flow run {run.name!r} ({run.id}) crashed:"
                  f" {message}" in said)  # fmt: skip
 
 
@@ -440,18 +465,10 @@ def test_a_stored_schedule_that_cannot_be_read_is_said_once(
         "UPDATE deployment_schedules SET schedule = ? WHERE deployment_id = ?",
         (json.dumps({"cron": "0 * * * *", "timezone": "Mars/Olympus"}), bad.id),
     )  # written straight into the store, past every check
-    options = WorkerOptions(pool="pool", name="w", poll_interval=0.05)
-    said: list[str] = []
-    worker = Worker(store(home), options, said.append, connect=lambda: store(home))
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
-        wait_for("the scheduler's service", lambda: worker._service_list)
+    with running(home) as (worker, said):
+        until("the scheduler's service", lambda: worker._service_list)
         [scheduling] = [s for s in worker._service_list if s.name == "scheduler"]
-        wait_for("three scheduler passes", lambda: scheduling.passes >= 3)
-    finally:
-        worker.stop()
-        thread.join(timeout=120)
+        until("three scheduler passes", lambda: scheduling.passes >= 3)
     skipped = [line for line in said if line.startswith("Schedule ")]
     assert len(skipped) == 1
     assert skipped[0].startswith(f"Schedule {bad.schedules[0].id} of deployment {bad.id} skipped:")
@@ -464,31 +481,53 @@ def test_runs_late_past_their_time_are_marked_late(tmp_path: Path, home: Path) -
     deployment(backend, tmp_path, name="elsewhere", pool="other")  # nobody claims it
     run = backend.create_flow_run("f/elsewhere", scheduled_time=utcnow() - timedelta(minutes=5))
     with running(home):
-        wait_for("the run to be late", lambda: backend.read_flow_run(run.id).state.name == "Late")
+        until("the run to be late", lambda: backend.read_flow_run(run.id).state.name == "Late")
     assert backend.read_flow_run(run.id).state.type is StateType.SCHEDULED
 
 
-def test_a_store_fault_stops_the_worker_and_its_runs(tmp_path: Path, home: Path) -> None:
+class Faulty:
+    """A store connection whose heartbeats meet a store fault once `failing` is set."""
+
+    def __init__(self, home: Path, failing: threading.Event) -> None:
+        self._backend, self._failing = store(home), failing
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def worker_heartbeat(self, *args: Any, **kwargs: Any) -> None:
+        if self._failing.is_set():
+            raise StoreFault("the disk is full")
+        self._backend.worker_heartbeat(*args, **kwargs)
+
+
+class SupervisorsCannotWrite:
+    """The worker's own connection, on which a run's supervisor (on its `flowplan-run` thread)
+    meets the store fault when it writes the run's final state, while the worker does not."""
+
+    def __init__(self, home: Path) -> None:
+        self._backend = store(home)
+        self.refused: list[StateType] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def set_flow_run_state(self, run_id: str, state: StateType, **kwargs: Any) -> Any:
+        if threading.current_thread().name.startswith("flowplan-run"):
+            self.refused.append(state)
+            raise StoreFault("the disk is full")
+        return self._backend.set_flow_run_state(run_id, state, **kwargs)
+
+
+def stopped_by_a_store_fault(tmp_path: Path, home: Path, own: Any) -> tuple[Worker, str, Any]:
+    """A worker (its own connection `own`) running a run that waits, until its heartbeats
+    meet a store fault: the worker, the run, and its fork server."""
     backend = store(home)
-    deployment(backend, tmp_path, source=WAITS)
+    deployment(backend, tmp_path, source=for_this_test(WAITS))
     run = backend.create_flow_run("f/d")
     failing = threading.Event()
-
-    class Faulty:
-        def __init__(self) -> None:
-            self._backend = store(home)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._backend, name)
-
-        def worker_heartbeat(self, *args: Any, **kwargs: Any) -> None:
-            if failing.is_set():
-                raise StoreFault("the disk is full")
-            self._backend.worker_heartbeat(*args, **kwargs)
-
     said: list[str] = []
     options = WorkerOptions(pool="pool", name="w", poll_interval=0.05, heartbeat_interval=0.05)
-    worker = Worker(store(home), options, said.append, connect=Faulty)  # type: ignore[arg-type]
+    worker = Worker(own, options, said.append, connect=lambda: Faulty(home, failing))  # type: ignore[arg-type,return-value]
     raised: list[BaseException] = []
 
     def work() -> None:
@@ -499,21 +538,37 @@ def test_a_store_fault_stops_the_worker_and_its_runs(tmp_path: Path, home: Path)
 
     thread = threading.Thread(target=work)
     thread.start()
-    wait_for("the run to start", lambda: has_started(backend, run.id))
+    until("the run to start", lambda: has_started(backend, run.id))
     server = worker.infrastructure._server  # type: ignore[union-attr]
     assert server is not None and server.process.poll() is None
     failing.set()
-    thread.join(timeout=120)
-    assert not thread.is_alive()
+    thread.join(timeout=WAIT)
+    assert not thread.is_alive(), "the worker did not stop"
     assert [str(fault) for fault in raised] == ["the disk is full"]
     assert "Stopping: the store failed: the disk is full" in said
-    state = backend.read_flow_run(run.id).state
+    return worker, run.id, server
+
+
+def test_a_store_fault_stops_the_worker_and_its_runs(tmp_path: Path, home: Path) -> None:
+    worker, run_id, server = stopped_by_a_store_fault(tmp_path, home, store(home))
+    state = store(home).read_flow_run(run_id).state
     assert state.type is StateType.CRASHED  # nothing left running
     # its supervisor marked it when it ended (the worker waited for that), with its output
     assert (state.message or "").startswith("Worker 'w' was stopped while the run was in progress")
     assert server.process.poll() is not None  # the fork server stopped too
     assert all(not service.thread.is_alive() for service in worker._service_list)
     assert not Path(worker.channel.path).exists()
+
+
+def test_a_run_its_supervisor_could_not_mark_is_crashed_by_the_stopping_worker(
+    tmp_path: Path, home: Path
+) -> None:
+    own = SupervisorsCannotWrite(home)
+    _, run_id, _ = stopped_by_a_store_fault(tmp_path, home, own)
+    assert own.refused == [StateType.CRASHED]  # the supervisor tried first
+    state = store(home).read_flow_run(run_id).state
+    assert state.type is StateType.CRASHED
+    assert state.message == "The worker stopped: the store failed: the disk is full"
 
 
 def test_durations_are_said_in_their_largest_whole_unit() -> None:
@@ -595,8 +650,51 @@ def test_the_retention_deletes_chunk_after_chunk_and_counts_them_all(
             "UPDATE flow_runs SET end_time = ? WHERE id = ?",
             (iso(utcnow() - timedelta(hours=3)), run.id),
         )
-    with running(home, retention=timedelta(hours=1, minutes=30)) as said:
-        wait_for("the retention's pass", lambda: any(line.startswith("Deleted") for line in said))
+    with running(home, retention=timedelta(hours=1, minutes=30)) as (_, said):
+        until("the retention's pass", lambda: any(line.startswith("Deleted") for line in said))
     assert backend.read_flow_runs(deployment="f/d") == []
     assert [line for line in said if line.startswith("Deleted")] == [
         "Deleted 5 finished flow run(s) older than the retention (90m) with their logs."]  # fmt: skip
+
+
+LEAVES_A_CHILD = """
+import signal, subprocess, sys
+from flowplan import flow
+
+CHILD = '''
+import os, time
+from pathlib import Path
+print("child holds the output", flush=True)
+while not Path("go").exists() and os.path.exists("/proc/TEST_PID"):
+    time.sleep(0.05)
+'''
+
+@flow
+def f(n: int = 1):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the child is born deaf to SIGTERM
+    subprocess.Popen([sys.executable, "-c", CHILD])  # holds the run's output: no wait
+    print("started", flush=True)
+"""
+
+
+def test_a_run_whose_process_ended_frees_its_slot_while_a_child_holds_its_output(
+    tmp_path: Path, home: Path
+) -> None:
+    """With a limit of one, the next run starts as soon as the first run's own process ended,
+    though a child it left (deaf to SIGTERM) still holds the run's output open."""
+    backend = store(home)
+    deployment(backend, tmp_path, name="leaves", source=for_this_test(LEAVES_A_CHILD))
+    deployment(backend, tmp_path, name="next")
+    first = backend.create_flow_run("f/leaves")
+    with running(home, limit=1, grace_seconds=WAIT * 3) as (worker, said):
+        try:
+            until("the first run to complete", lambda: backend.read_flow_run(first.id).state.type
+                  is StateType.COMPLETED)  # fmt: skip
+            after = backend.create_flow_run("f/next")
+            until("the next run to complete", lambda: backend.read_flow_run(after.id).state.type
+                  is StateType.COMPLETED)  # fmt: skip
+            assert first.id in worker.supervisors  # its output still held: still supervised
+        finally:
+            (tmp_path / "go").touch()
+        until("the first run's supervisor to end", lambda: not worker._busy())
+    assert f"Flow run {first.name!r} finished: Completed." in said

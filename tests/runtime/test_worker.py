@@ -502,11 +502,14 @@ class Faulty:
 
 class SupervisorsCannotWrite:
     """The worker's own connection, on which a run's supervisor (on its `flowplan-run` thread)
-    meets the store fault when it writes the run's final state, while the worker does not."""
+    meets the store fault when it writes the run's final state, while the worker does not;
+    `meanwhile(worker)` is called before that write fails (the worker is stopping then)."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, meanwhile: Callable[[Worker], None] | None = None) -> None:
         self._backend = store(home)
         self.refused: list[StateType] = []
+        self.meanwhile = meanwhile
+        self.worker: Worker | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
@@ -514,38 +517,45 @@ class SupervisorsCannotWrite:
     def set_flow_run_state(self, run_id: str, state: StateType, **kwargs: Any) -> Any:
         if threading.current_thread().name.startswith("flowplan-run"):
             self.refused.append(state)
+            if self.meanwhile is not None and self.worker is not None:
+                self.meanwhile(self.worker)
             raise StoreFault("the disk is full")
         return self._backend.set_flow_run_state(run_id, state, **kwargs)
 
 
 def stopped_by_a_store_fault(tmp_path: Path, home: Path, own: Any) -> tuple[Worker, str, Any]:
     """A worker (its own connection `own`) running a run that waits, until its heartbeats
-    meet a store fault: the worker, the run, and its fork server."""
-    backend = store(home)
-    deployment(backend, tmp_path, source=for_this_test(WAITS))
-    run = backend.create_flow_run("f/d")
-    failing = threading.Event()
-    said: list[str] = []
-    options = WorkerOptions(pool="pool", name="w", poll_interval=0.05, heartbeat_interval=0.05)
-    worker = Worker(own, options, said.append, connect=lambda: Faulty(home, failing))  # type: ignore[arg-type,return-value]
-    raised: list[BaseException] = []
+    meet a store fault: the worker, the run, and its fork server. The worker would wait an
+    hour for its runs to end: it stops as soon as they did."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(worker_module, "STORE_FAULT_WAIT", 3600.0)
+        backend = store(home)
+        deployment(backend, tmp_path, source=for_this_test(WAITS))
+        run = backend.create_flow_run("f/d")
+        failing = threading.Event()
+        said: list[str] = []
+        options = WorkerOptions(pool="pool", name="w", poll_interval=0.05, heartbeat_interval=0.05)
+        worker = Worker(own, options, said.append, connect=lambda: Faulty(home, failing))  # type: ignore[arg-type,return-value]
+        if isinstance(own, SupervisorsCannotWrite):
+            own.worker = worker
+        raised: list[BaseException] = []
 
-    def work() -> None:
-        try:
-            worker.run()
-        except StoreFault as fault:
-            raised.append(fault)
+        def work() -> None:
+            try:
+                worker.run()
+            except StoreFault as fault:
+                raised.append(fault)
 
-    thread = threading.Thread(target=work)
-    thread.start()
-    until("the run to start", lambda: has_started(backend, run.id))
-    server = worker.infrastructure._server  # type: ignore[union-attr]
-    assert server is not None and server.process.poll() is None
-    failing.set()
-    thread.join(timeout=WAIT)
-    assert not thread.is_alive(), "the worker did not stop"
-    assert [str(fault) for fault in raised] == ["the disk is full"]
-    assert "Stopping: the store failed: the disk is full" in said
+        thread = threading.Thread(target=work)
+        thread.start()
+        until("the run to start", lambda: has_started(backend, run.id))
+        server = worker.infrastructure._server  # type: ignore[union-attr]
+        assert server is not None and server.process.poll() is None
+        failing.set()
+        thread.join(timeout=WAIT)
+        assert not thread.is_alive(), "the worker did not stop"
+        assert [str(fault) for fault in raised] == ["the disk is full"]
+        assert "Stopping: the store failed: the disk is full" in said
     return worker, run.id, server
 
 
@@ -569,6 +579,18 @@ def test_a_run_its_supervisor_could_not_mark_is_crashed_by_the_stopping_worker(
     state = store(home).read_flow_run(run_id).state
     assert state.type is StateType.CRASHED
     assert state.message == "The worker stopped: the store failed: the disk is full"
+
+
+def test_a_worker_stopping_for_its_store_claims_nothing_more(tmp_path: Path, home: Path) -> None:
+    later: list[str] = []
+
+    def meanwhile(worker: Worker) -> None:  # the worker waits for its run's supervisor
+        later.append(store(home).create_flow_run("f/d").id)
+        claim_passes_after(worker)
+
+    stopped_by_a_store_fault(tmp_path, home, SupervisorsCannotWrite(home, meanwhile))
+    assert len(later) == 1
+    assert store(home).read_flow_run(later[0]).state.type is StateType.SCHEDULED
 
 
 def test_durations_are_said_in_their_largest_whole_unit() -> None:

@@ -40,8 +40,8 @@ T = TypeVar("T")
 # Bounds on what a test waits for (a worker that does not stop, a run that never comes): a
 # mutant that breaks the worker fails the test in seconds instead of hanging it. Each is many
 # times what it takes on a loaded machine.
-WAIT = 20.0  # a condition: a run started or ended, something said
-STOP = 10.0  # a worker told to stop, to return
+WAIT = 10.0  # a condition: a run started or ended, something said
+STOP = 5.0  # a worker told to stop, to return
 
 
 def until(what: str, check: Callable[[], T | None]) -> T:
@@ -136,7 +136,7 @@ def running(home: Path, **options: Any) -> Iterator[tuple[Worker, list[str]]]:
     assert not thread.is_alive(), "the worker did not stop"
 
 
-def run_in_main_thread(worker: Worker, bound: float = 2 * WAIT + STOP) -> int:
+def run_in_main_thread(worker: Worker, bound: float = WAIT + STOP) -> int:
     """`worker.run()` in the main thread, as `flowplan worker start` runs it, failed by an
     alarm if it has not returned within `bound` seconds."""
 
@@ -334,6 +334,10 @@ def test_a_worker_run_once_runs_what_is_due_and_stops(
     assert workers(backend) == ["once"]
     assert not Path(worker.channel.path).exists()  # the channel closed
     assert all(not service.thread.is_alive() for service in worker._service_list)
+    # each service by its name, in what it says when it fails and in its thread's name
+    assert [service.thread.name for service in worker._service_list] == [
+        "flowplan-heartbeat", "flowplan-crash detection", "flowplan-scheduler",
+        "flowplan-late runs", "flowplan-claims", "flowplan-cancellations"]  # fmt: skip
 
 
 WAITS = """

@@ -115,17 +115,23 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "home"
 
 
-def a_worker(home: Path, **options: Any) -> tuple[Worker, list[str]]:
-    """A worker named `w` on `pool`, each service with its own connection; what it says."""
+def a_worker(
+    home: Path, connect: Callable[[], Any] | None = None, **options: Any
+) -> tuple[Worker, list[str]]:
+    """A worker named `w` on `pool`, each service with its own connection (`connect`, default
+    a new `store(home)`); what it says."""
     said: list[str] = []
     settings = WorkerOptions(**{"pool": "pool", "name": "w", "poll_interval": 0.05, **options})
-    return Worker(store(home), settings, said.append, connect=lambda: store(home)), said
+    connect = connect or (lambda: store(home))
+    return Worker(store(home), settings, said.append, connect=connect), said
 
 
 @contextmanager
-def running(home: Path, **options: Any) -> Iterator[tuple[Worker, list[str]]]:
+def running(
+    home: Path, connect: Callable[[], Any] | None = None, **options: Any
+) -> Iterator[tuple[Worker, list[str]]]:
     """A worker (`a_worker`) running in a thread of this process until the block ends."""
-    worker, said = a_worker(home, **options)
+    worker, said = a_worker(home, connect, **options)
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
@@ -189,23 +195,29 @@ def test_backoff_doubles_from_half_a_second_up_to_a_minute() -> None:
     assert backoff(20, 30) == 60
 
 
+def finished(backend: LocalBackend, count: int, ago: timedelta | None = None) -> list[str]:
+    """`count` completed runs of `f/d` (ended `ago`, else now): their ids."""
+    runs = [backend.create_flow_run("f/d").id for _ in range(count)]
+    for run_id in runs:
+        backend.set_flow_run_state(run_id, StateType.RUNNING)
+        backend.set_flow_run_state(run_id, StateType.COMPLETED)
+        if ago is not None:  # backdated straight in the store: nothing else makes a run old
+            backend.store.connection.execute(
+                "UPDATE flow_runs SET end_time = ? WHERE id = ?", (iso(utcnow() - ago), run_id)
+            )
+    return runs
+
+
 def test_a_worker_with_a_retention_deletes_the_finished_runs_older_than_it(
     tmp_path: Path, home: Path
 ) -> None:
     backend = store(home)
     deployment(backend, tmp_path)
-    old, recent = (backend.create_flow_run("f/d") for _ in range(2))
-    for run in (old, recent):
-        backend.set_flow_run_state(run.id, StateType.RUNNING)
-        backend.set_flow_run_state(run.id, StateType.COMPLETED)
-    backend.store.connection.execute(
-        "UPDATE flow_runs SET end_time = ? WHERE id = ?",
-        (iso(utcnow() - timedelta(days=3)), old.id),
-    )  # backdated straight in the store: nothing else makes a run 3 days old
+    [old], [recent] = finished(backend, 1, ago=timedelta(days=3)), finished(backend, 1)
     with running(home, retention=timedelta(days=2)) as (_, said):
         until("the retention's pass", lambda: any(line.startswith("Deleted") for line in said))
     left = {run.id for run in backend.read_flow_runs(deployment="f/d")}
-    assert old.id not in left and recent.id in left
+    assert old not in left and recent in left
     assert [line for line in said if line.startswith("Deleted")] == [
         "Deleted 1 finished flow run(s) older than the retention (2d) with their logs."]  # fmt: skip
 
@@ -668,14 +680,7 @@ def test_the_retention_deletes_chunk_after_chunk_and_counts_them_all(
     monkeypatch.setattr(worker_module, "RETENTION_CHUNK", 2)
     backend = store(home)
     deployment(backend, tmp_path)
-    old = [backend.create_flow_run("f/d") for _ in range(5)]
-    for run in old:
-        backend.set_flow_run_state(run.id, StateType.RUNNING)
-        backend.set_flow_run_state(run.id, StateType.COMPLETED)
-        backend.store.connection.execute(
-            "UPDATE flow_runs SET end_time = ? WHERE id = ?",
-            (iso(utcnow() - timedelta(hours=3)), run.id),
-        )
+    finished(backend, 5, ago=timedelta(hours=3))
     with running(home, retention=timedelta(hours=1, minutes=30)) as (_, said):
         until("the retention's pass", lambda: any(line.startswith("Deleted") for line in said))
     assert backend.read_flow_runs(deployment="f/d") == []
@@ -724,3 +729,41 @@ def test_a_run_whose_process_ended_frees_its_slot_while_a_child_holds_its_output
             (tmp_path / "go").touch()
         until("the first run's supervisor to end", lambda: not worker._busy())
     assert f"Flow run {first.name!r} finished: Completed." in said
+
+
+def test_a_stopping_worker_deletes_no_more_than_the_chunk_under_way(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker is told to stop while its retention deletes its first chunk: the rest is
+    left for the next worker (it never waits for them all)."""
+    monkeypatch.setattr(worker_module, "RETENTION_CHUNK", 2)
+    backend = store(home)
+    deployment(backend, tmp_path)
+    finished(backend, 5, ago=timedelta(hours=3))
+    chunks: list[int | None] = []
+    workers: list[Worker] = []
+
+    class StopsTheWorker:
+        """The retention's connection: its first delete waits until the worker stops."""
+
+        def __init__(self) -> None:
+            self._backend = store(home)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._backend, name)
+
+        def delete_finished_runs(self, *, limit: int | None = None, **kwargs: Any) -> int:
+            chunks.append(limit)
+            if len(chunks) == 1:
+                until("the test to know its worker", lambda: workers)
+                workers[0].stop()
+                until("the worker to stop its services", workers[0]._stop.is_set)
+            return int(self._backend.delete_finished_runs(limit=limit, **kwargs))
+
+    with running(home, StopsTheWorker, retention=timedelta(hours=1)) as (worker, said):
+        workers.append(worker)
+        until("the first chunk", lambda: chunks)
+    assert chunks == [2]
+    assert len(backend.read_flow_runs(deployment="f/d")) == 3
+    assert [line for line in said if line.startswith("Deleted")] == [
+        "Deleted 2 finished flow run(s) older than the retention (1h) with their logs."]  # fmt: skip

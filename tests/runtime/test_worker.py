@@ -378,28 +378,44 @@ def claim_passes_after(worker: Worker, passes: int = 3) -> None:
              and time.monotonic() > since + 2 * worker.options.poll_interval)  # fmt: skip
 
 
-def test_a_signal_stops_claiming_and_waits_for_the_running_run(
-    tmp_path: Path, home: Path, signals_kept: None
-) -> None:
+def signalled(
+    tmp_path: Path, home: Path, signum: int, then: Callable[[Worker], None]
+) -> tuple[int, str, list[str]]:
+    """A worker in the main thread with a run that waits, sent `signum` once the run started;
+    `then(worker)` once it said it stops claiming. Its exit code, the run, what it said."""
     backend = store(home)
     deployment(backend, tmp_path, source=for_this_test(WAITS))
     run = backend.create_flow_run("f/d")
     worker, said = a_worker(home)
-    later: list[str] = []
 
     def operator() -> None:
         until("the run to start", lambda: has_started(backend, run.id))
-        os.kill(os.getpid(), signal.SIGTERM)  # handled in the main thread, by the worker
+        os.kill(os.getpid(), signum)  # handled in the main thread, by the worker
         until("the worker to stop claiming", lambda: any(s.startswith("Stopping") for s in said))
-        later.append(backend.create_flow_run("f/d").id)
-        claim_passes_after(worker)
-        (tmp_path / "go").touch()
+        then(worker)
 
     helper = threading.Thread(target=operator)
     helper.start()
-    assert run_in_main_thread(worker) == 0
-    helper.join()
-    assert backend.read_flow_run(run.id).state.type is StateType.COMPLETED
+    try:
+        return run_in_main_thread(worker), run.id, said
+    finally:
+        helper.join(WAIT)
+
+
+def test_a_signal_stops_claiming_and_waits_for_the_running_run(
+    tmp_path: Path, home: Path, signals_kept: None
+) -> None:
+    later: list[str] = []
+
+    def then(worker: Worker) -> None:
+        later.append(store(home).create_flow_run("f/d").id)
+        claim_passes_after(worker)
+        (tmp_path / "go").touch()
+
+    code, run_id, said = signalled(tmp_path, home, signal.SIGTERM, then)
+    assert code == 0
+    backend = store(home)
+    assert backend.read_flow_run(run_id).state.type is StateType.COMPLETED
     assert backend.read_flow_run(later[0]).state.type is StateType.SCHEDULED  # not claimed
     assert [s for s in said if s.startswith("Stopping")] == [
         "Stopping: no new runs are claimed; waiting for running runs to finish (signal again"
@@ -411,22 +427,12 @@ def test_a_signal_stops_claiming_and_waits_for_the_running_run(
 def test_a_second_signal_stops_the_running_runs_now(
     tmp_path: Path, home: Path, signals_kept: None
 ) -> None:
-    backend = store(home)
-    deployment(backend, tmp_path, source=for_this_test(WAITS))
-    run = backend.create_flow_run("f/d")
-    worker, said = a_worker(home)
-
-    def operator() -> None:
-        until("the run to start", lambda: has_started(backend, run.id))
-        os.kill(os.getpid(), signal.SIGINT)
-        until("the worker to stop claiming", lambda: any(s.startswith("Stopping") for s in said))
+    def then(worker: Worker) -> None:
         os.kill(os.getpid(), signal.SIGINT)
 
-    helper = threading.Thread(target=operator)
-    helper.start()
-    assert run_in_main_thread(worker) == 130
-    helper.join()
-    state = backend.read_flow_run(run.id).state
+    code, run_id, said = signalled(tmp_path, home, signal.SIGINT, then)
+    assert code == 130
+    state = store(home).read_flow_run(run_id).state
     assert state.type is StateType.CRASHED
     assert (state.message or "").startswith("Worker 'w' was stopped while the run was in progress")
     assert len([s for s in said if s.startswith("Stopping")]) == 1

@@ -497,13 +497,24 @@ def test_a_stored_schedule_that_cannot_be_read_is_said_once(
     assert skipped[0].endswith("unknown time zone 'Mars/Olympus'")
 
 
-def test_runs_late_past_their_time_are_marked_late(tmp_path: Path, home: Path) -> None:
+def test_runs_late_past_their_time_are_marked_late(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run already late when the worker starts, and one late after its first look."""
+    monkeypatch.setattr(worker_module, "SCHEDULER_SECONDS", 0.05)
     backend = store(home)
     deployment(backend, tmp_path)
     deployment(backend, tmp_path, name="elsewhere", pool="other")  # nobody claims it
-    run = backend.create_flow_run("f/elsewhere", scheduled_time=utcnow() - timedelta(minutes=5))
-    with running(home):
+    five_minutes_ago = utcnow() - timedelta(minutes=5)
+    run = backend.create_flow_run("f/elsewhere", scheduled_time=five_minutes_ago)
+    with running(home) as (worker, _):
         until("the run to be late", lambda: backend.read_flow_run(run.id).state.name == "Late")
+        until("the late runs' service", lambda: worker._service_list)
+        [late_runs] = [s for s in worker._service_list if s.name == "late runs"]
+        until("the service's first pass", lambda: late_runs.passes)
+        later = backend.create_flow_run("f/elsewhere", scheduled_time=five_minutes_ago)
+        until("the later run to be late",
+              lambda: backend.read_flow_run(later.id).state.name == "Late")  # fmt: skip
     assert backend.read_flow_run(run.id).state.type is StateType.SCHEDULED
 
 

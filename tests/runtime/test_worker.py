@@ -209,17 +209,26 @@ def finished(backend: LocalBackend, count: int, ago: timedelta | None = None) ->
 
 
 def test_a_worker_with_a_retention_deletes_the_finished_runs_older_than_it(
-    tmp_path: Path, home: Path
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """At its start, and again each time its interval (here 50 ms) passed."""
+    monkeypatch.setattr(worker_module, "RETENTION_SECONDS", 0.05)
     backend = store(home)
     deployment(backend, tmp_path)
     [old], [recent] = finished(backend, 1, ago=timedelta(days=3)), finished(backend, 1)
-    with running(home, retention=timedelta(days=2)) as (_, said):
-        until("the retention's pass", lambda: any(line.startswith("Deleted") for line in said))
+
+    def deleted() -> list[str]:
+        return [line for line in said if line.startswith("Deleted")]
+
+    with running(home, retention=timedelta(days=2)) as (worker, said):
+        until("the retention's first pass", deleted)
+        [older] = finished(backend, 1, ago=timedelta(days=4))
+        until("a later pass", lambda: len(deleted()) > 1)
+        assert worker._service_list[-1].thread.name == "flowplan-retention"
     left = {run.id for run in backend.read_flow_runs(deployment="f/d")}
-    assert old not in left and recent in left
-    assert [line for line in said if line.startswith("Deleted")] == [
-        "Deleted 1 finished flow run(s) older than the retention (2d) with their logs."]  # fmt: skip
+    assert old not in left and older not in left and recent in left
+    assert deleted() == [
+        "Deleted 1 finished flow run(s) older than the retention (2d) with their logs."] * 2  # fmt: skip
 
 
 CRASHING = """
@@ -303,8 +312,10 @@ def signals_kept() -> Iterator[None]:
         signal.signal(signum, handler)
 
 
-def workers(backend: LocalBackend) -> list[str]:
-    return [row[0] for row in backend.store.connection.execute("SELECT name FROM workers")]
+def workers(backend: LocalBackend) -> list[tuple[str, float]]:
+    """The workers the store heard from, with the heartbeat interval each announced."""
+    query = "SELECT name, heartbeat_interval FROM workers"
+    return [tuple(row) for row in backend.store.connection.execute(query)]
 
 
 def test_a_worker_refuses_a_pool_of_another_type_before_it_starts(
@@ -332,7 +343,7 @@ def test_a_worker_run_once_runs_what_is_due_and_stops(
     backend = store(home)
     deployment(backend, tmp_path)
     run = backend.create_flow_run("f/d")
-    worker, said = a_worker(home, name="once", run_once=True)
+    worker, said = a_worker(home, name="once", run_once=True, heartbeat_interval=7.0)
     assert run_in_main_thread(worker) == 0
     assert signal.getsignal(signal.SIGTERM) == worker._on_signal
     assert signal.getsignal(signal.SIGINT) == worker._on_signal
@@ -343,13 +354,43 @@ def test_a_worker_run_once_runs_what_is_due_and_stops(
     )
     assert f"Flow run {run.name!r} finished: Completed." in said
     assert said[-1] == "Worker 'once' stopped."
-    assert workers(backend) == ["once"]
+    assert workers(backend) == [("once", 7.0)]  # its interval: when it counts as gone
     assert not Path(worker.channel.path).exists()  # the channel closed
     assert all(not service.thread.is_alive() for service in worker._service_list)
     # each service by its name, in what it says when it fails and in its thread's name
     assert [service.thread.name for service in worker._service_list] == [
         "flowplan-heartbeat", "flowplan-crash detection", "flowplan-scheduler",
         "flowplan-late runs", "flowplan-claims", "flowplan-cancellations"]  # fmt: skip
+
+
+def test_a_worker_run_once_claims_in_one_pass_only(
+    tmp_path: Path, home: Path, signals_kept: None
+) -> None:
+    """A run that comes due after the worker's one look is left for the next worker."""
+    backend = store(home)
+    deployment(backend, tmp_path)
+    first = backend.create_flow_run("f/d")
+    later: list[str] = []
+
+    class Claims:
+        """The services' connection: a new run is due right after the first claim."""
+
+        def __init__(self) -> None:
+            self._backend = store(home)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._backend, name)
+
+        def claim_flow_runs(self, *args: Any, **kwargs: Any) -> Any:
+            claimed = self._backend.claim_flow_runs(*args, **kwargs)
+            if not later:
+                later.append(self._backend.create_flow_run("f/d").id)
+            return claimed
+
+    worker, _ = a_worker(home, Claims, run_once=True)
+    assert run_in_main_thread(worker) == 0
+    assert backend.read_flow_run(first.id).state.type is StateType.COMPLETED
+    assert backend.read_flow_run(later[0]).state.type is StateType.SCHEDULED
 
 
 WAITS = """

@@ -223,7 +223,7 @@ class Worker:
         next_poll = [0.0]
 
         def step() -> None:
-            if self._signals:
+            if self._signals or self._once_done():  # --run-once: one look, not one a tick
                 return
             current, now = backend.change_marker(), time.monotonic()
             if current == marker[0] and now < next_poll[0]:

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -361,6 +361,51 @@ def test_a_worker_run_once_runs_what_is_due_and_stops(
     assert [service.thread.name for service in worker._service_list] == [
         "flowplan-heartbeat", "flowplan-crash detection", "flowplan-scheduler",
         "flowplan-late runs", "flowplan-claims", "flowplan-cancellations"]  # fmt: skip
+
+
+def test_a_worker_marks_only_its_own_queues_polled_and_holds_the_schedulers_lease(
+    tmp_path: Path, home: Path, signals_kept: None
+) -> None:
+    """Its queues are the ones seen polled (a deployment's status reads them); the
+    scheduler's lease lasts five scheduler intervals (10 s): another worker takes over
+    only after this one missed them."""
+    backend = store(home)
+    deployment(backend, tmp_path, queue="mine")
+    backend.create_work_queue("pool", "other")
+    worker, _ = a_worker(home, run_once=True, queues=("mine",))
+    assert run_in_main_thread(worker) == 0
+    polled = {queue.name: queue.last_polled for queue in backend.read_work_queues("pool")}
+    assert polled["mine"] is not None and polled["other"] is None
+    [(holder, acquired, expires)] = backend.store.connection.execute(
+        "SELECT holder, acquired, expires FROM leases WHERE name = 'scheduler'"
+    ).fetchall()
+    assert holder == "w"
+    assert datetime.fromisoformat(expires) - datetime.fromisoformat(acquired) >= timedelta(
+        seconds=10
+    )
+
+
+def test_crash_detection_tells_the_infrastructure_which_of_its_runs_crashed(
+    tmp_path: Path, home: Path
+) -> None:
+    backend = store(home)
+    deployment(backend, tmp_path)
+    crashed, running_now = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
+    for run in (crashed, running_now):
+        backend.set_flow_run_state(run.id, StateType.RUNNING)
+    backend.set_flow_run_state(crashed.id, StateType.CRASHED)
+    told: list[list[str]] = []
+
+    class Reaping:
+        def reap(self, among: Callable[[list[str]], list[str]]) -> None:
+            told.append(among([running_now.id, crashed.id]))
+
+    worker, _ = a_worker(home)
+    step = worker._crash_detection(backend)
+    step()  # before the worker has an infrastructure: nothing to tell
+    worker.infrastructure = Reaping()  # type: ignore[assignment]
+    step()
+    assert told == [[crashed.id]]
 
 
 def test_a_worker_run_once_claims_in_one_pass_only(

@@ -880,3 +880,34 @@ def test_a_stopping_worker_deletes_no_more_than_the_chunk_under_way(
     assert len(backend.read_flow_runs(deployment="f/d")) == 3
     assert [line for line in said if line.startswith("Deleted")] == [
         "Deleted 2 finished flow run(s) older than the retention (1h) with their logs."]  # fmt: skip
+
+
+class Unchanging:
+    """A store connection whose change marker never moves: only the poll interval claims."""
+
+    def __init__(self, home: Path) -> None:
+        self._backend = store(home)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def change_marker(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize(
+    ("connect", "poll_interval"),
+    [(None, 3600.0), (Unchanging, 0.05)],
+    ids=["the store changed", "the poll interval passed"],
+)
+def test_a_run_due_after_the_first_claim_is_claimed_when(
+    tmp_path: Path, home: Path, connect: Any, poll_interval: float
+) -> None:
+    backend = store(home)
+    deployment(backend, tmp_path)
+    connection = None if connect is None else (lambda: connect(home))
+    with running(home, connection, poll_interval=poll_interval) as (worker, _):
+        until("the first claim", lambda: worker.claims is not None and worker.claims.passes)
+        run = backend.create_flow_run("f/d")
+        until("the run to complete", lambda: backend.read_flow_run(run.id).state.type
+              is StateType.COMPLETED)  # fmt: skip

@@ -911,3 +911,22 @@ def test_a_run_due_after_the_first_claim_is_claimed_when(
         run = backend.create_flow_run("f/d")
         until("the run to complete", lambda: backend.read_flow_run(run.id).state.type
               is StateType.COMPLETED)  # fmt: skip
+
+
+def test_a_worker_for_some_deployments_claims_only_their_runs_in_its_own_name(
+    tmp_path: Path, home: Path, signals_kept: None
+) -> None:
+    """As `flowplan serve` runs one; the store knows which worker holds a run (its crash
+    detection goes by that worker's heartbeats)."""
+    backend = store(home)
+    mine = deployment(backend, tmp_path)
+    deployment(backend, tmp_path, name="other")
+    run, other = backend.create_flow_run("f/d"), backend.create_flow_run("f/other")
+    worker, _ = a_worker(home, run_once=True, deployments=(mine.id,))
+    assert run_in_main_thread(worker) == 0
+    assert backend.read_flow_run(run.id).state.type is StateType.COMPLETED
+    assert backend.read_flow_run(other.id).state.type is StateType.SCHEDULED
+    [(holder,)] = backend.store.connection.execute(
+        "SELECT worker_name FROM flow_runs WHERE id = ?", (run.id,)
+    ).fetchall()
+    assert holder == "w"

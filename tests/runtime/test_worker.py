@@ -371,9 +371,11 @@ def test_a_worker_marks_only_its_own_queues_polled_and_holds_the_schedulers_leas
     only after this one missed them."""
     backend = store(home)
     deployment(backend, tmp_path, queue="mine")
-    backend.create_work_queue("pool", "other")
+    deployment(backend, tmp_path, name="other", queue="other")
+    not_mine = backend.create_flow_run("f/other")
     worker, _ = a_worker(home, run_once=True, queues=("mine",))
     assert run_in_main_thread(worker) == 0
+    assert backend.read_flow_run(not_mine.id).state.type is StateType.SCHEDULED
     polled = {queue.name: queue.last_polled for queue in backend.read_work_queues("pool")}
     assert polled["mine"] is not None and polled["other"] is None
     [(holder, acquired, expires)] = backend.store.connection.execute(
@@ -930,3 +932,53 @@ def test_a_worker_for_some_deployments_claims_only_their_runs_in_its_own_name(
         "SELECT worker_name FROM flow_runs WHERE id = ?", (run.id,)
     ).fetchall()
     assert holder == "w"
+
+
+def test_a_run_whose_pool_the_claim_could_not_read_is_started_all_the_same(
+    tmp_path: Path, home: Path
+) -> None:
+    """The claim reads the pool once for the runs it claimed; when that read fails, each
+    run's supervisor reads it again (by the worker's pool name) and the run starts."""
+    backend = store(home)
+    deployment(backend, tmp_path)
+
+    class PoolUnreadable:
+        def __init__(self) -> None:
+            self._backend = store(home)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._backend, name)
+
+        def read_work_pool(self, name: str) -> Any:
+            raise RuntimeError("the pool cannot be read just now")
+
+    with running(home, PoolUnreadable):
+        run = backend.create_flow_run("f/d")
+        until("the run to complete", lambda: backend.read_flow_run(run.id).state.type
+              is StateType.COMPLETED)  # fmt: skip
+
+
+DEAF = """
+import os, signal, time
+from flowplan import flow
+
+@flow
+def f(n: int = 1):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("started", flush=True)
+    while os.path.exists("/proc/TEST_PID"):  # until killed (or this test process is gone)
+        time.sleep(0.05)
+"""
+
+
+def test_a_cancelled_run_deaf_to_sigterm_is_killed_after_the_grace_period(
+    tmp_path: Path, home: Path
+) -> None:
+    backend = store(home)
+    deployment(backend, tmp_path, source=for_this_test(DEAF))
+    run = backend.create_flow_run("f/d")
+    with running(home, grace_seconds=0.5):
+        until("the run to start", lambda: has_started(backend, run.id))
+        backend.cancel_flow_run(run.id)
+        until("the run to be cancelled",
+              lambda: backend.read_flow_run(run.id).state.type is StateType.CANCELLED)  # fmt: skip

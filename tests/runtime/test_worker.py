@@ -982,3 +982,19 @@ def test_a_cancelled_run_deaf_to_sigterm_is_killed_after_the_grace_period(
         backend.cancel_flow_run(run.id)
         until("the run to be cancelled",
               lambda: backend.read_flow_run(run.id).state.type is StateType.CANCELLED)  # fmt: skip
+
+
+def test_a_store_fault_before_the_services_started_stops_the_worker_the_same(
+    tmp_path: Path, home: Path
+) -> None:
+    backend = store(home)
+    deployment(backend, tmp_path)
+    failing = threading.Event()
+    failing.set()  # the first heartbeat, before any service, meets it
+    said: list[str] = []
+    options = WorkerOptions(pool="pool", name="w")
+    worker = Worker(Faulty(home, failing), options, said.append, connect=lambda: store(home))  # type: ignore[arg-type]
+    with pytest.raises(StoreFault, match="the disk is full"):
+        worker.run()
+    assert "Stopping: the store failed: the disk is full" in said
+    assert not Path(worker.channel.path).exists()

@@ -48,6 +48,17 @@ def until(what: str, check: Callable[[], T | None]) -> T:
     return wait_for(what, check, timeout=WAIT)
 
 
+class Through:
+    """A connection to the store in `home` that passes every call on: a test's subclass
+    changes the one it is about."""
+
+    def __init__(self, home: Path) -> None:
+        self._backend = store(home)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
 class Watched:
     """A store connection that counts heartbeats, can hold the scheduler's read until released,
     and can fail crash detection a number of times."""
@@ -419,14 +430,8 @@ def test_a_worker_run_once_claims_in_one_pass_only(
     first = backend.create_flow_run("f/d")
     later: list[str] = []
 
-    class Claims:
+    class Claims(Through):
         """The services' connection: a new run is due right after the first claim."""
-
-        def __init__(self) -> None:
-            self._backend = store(home)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._backend, name)
 
         def claim_flow_runs(self, *args: Any, **kwargs: Any) -> Any:
             claimed = self._backend.claim_flow_runs(*args, **kwargs)
@@ -434,7 +439,7 @@ def test_a_worker_run_once_claims_in_one_pass_only(
                 later.append(self._backend.create_flow_run("f/d").id)
             return claimed
 
-    worker, _ = a_worker(home, Claims, run_once=True)
+    worker, _ = a_worker(home, lambda: Claims(home), run_once=True)
     assert run_in_main_thread(worker) == 0
     assert backend.read_flow_run(first.id).state.type is StateType.COMPLETED
     assert backend.read_flow_run(later[0]).state.type is StateType.SCHEDULED
@@ -616,14 +621,12 @@ def test_runs_late_past_their_time_are_marked_late(
     assert backend.read_flow_run(run.id).state.type is StateType.SCHEDULED
 
 
-class Faulty:
+class Faulty(Through):
     """A store connection whose heartbeats meet a store fault once `failing` is set."""
 
     def __init__(self, home: Path, failing: threading.Event) -> None:
-        self._backend, self._failing = store(home), failing
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
+        super().__init__(home)
+        self._failing = failing
 
     def worker_heartbeat(self, *args: Any, **kwargs: Any) -> None:
         if self._failing.is_set():
@@ -631,19 +634,16 @@ class Faulty:
         self._backend.worker_heartbeat(*args, **kwargs)
 
 
-class SupervisorsCannotWrite:
+class SupervisorsCannotWrite(Through):
     """The worker's own connection, on which a run's supervisor (on its `flowplan-run` thread)
     meets the store fault when it writes the run's final state, while the worker does not;
     `meanwhile(worker)` is called before that write fails (the worker is stopping then)."""
 
     def __init__(self, home: Path, meanwhile: Callable[[Worker], None] | None = None) -> None:
-        self._backend = store(home)
+        super().__init__(home)
         self.refused: list[StateType] = []
         self.meanwhile = meanwhile
         self.worker: Worker | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
 
     def set_flow_run_state(self, run_id: str, state: StateType, **kwargs: Any) -> Any:
         if threading.current_thread().name.startswith("flowplan-run"):
@@ -858,14 +858,8 @@ def test_a_stopping_worker_deletes_no_more_than_the_chunk_under_way(
     chunks: list[int | None] = []
     workers: list[Worker] = []
 
-    class StopsTheWorker:
+    class StopsTheWorker(Through):
         """The retention's connection: its first delete waits until the worker stops."""
-
-        def __init__(self) -> None:
-            self._backend = store(home)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._backend, name)
 
         def delete_finished_runs(self, *, limit: int | None = None, **kwargs: Any) -> int:
             chunks.append(limit)
@@ -875,7 +869,8 @@ def test_a_stopping_worker_deletes_no_more_than_the_chunk_under_way(
                 until("the worker to stop its services", workers[0]._stop.is_set)
             return int(self._backend.delete_finished_runs(limit=limit, **kwargs))
 
-    with running(home, StopsTheWorker, retention=timedelta(hours=1)) as (worker, said):
+    connect, hour = (lambda: StopsTheWorker(home)), timedelta(hours=1)
+    with running(home, connect, retention=hour) as (worker, said):
         workers.append(worker)
         until("the first chunk", lambda: chunks)
     assert chunks == [2]
@@ -884,14 +879,8 @@ def test_a_stopping_worker_deletes_no_more_than_the_chunk_under_way(
         "Deleted 2 finished flow run(s) older than the retention (1h) with their logs."]  # fmt: skip
 
 
-class Unchanging:
+class Unchanging(Through):
     """A store connection whose change marker never moves: only the poll interval claims."""
-
-    def __init__(self, home: Path) -> None:
-        self._backend = store(home)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
 
     def change_marker(self) -> int:
         return 0
@@ -942,17 +931,11 @@ def test_a_run_whose_pool_the_claim_could_not_read_is_started_all_the_same(
     backend = store(home)
     deployment(backend, tmp_path)
 
-    class PoolUnreadable:
-        def __init__(self) -> None:
-            self._backend = store(home)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._backend, name)
-
+    class PoolUnreadable(Through):
         def read_work_pool(self, name: str) -> Any:
             raise RuntimeError("the pool cannot be read just now")
 
-    with running(home, PoolUnreadable):
+    with running(home, lambda: PoolUnreadable(home)):
         run = backend.create_flow_run("f/d")
         until("the run to complete", lambda: backend.read_flow_run(run.id).state.type
               is StateType.COMPLETED)  # fmt: skip

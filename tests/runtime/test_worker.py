@@ -981,3 +981,12 @@ def test_a_store_fault_before_the_services_started_stops_the_worker_the_same(
         worker.run()
     assert "Stopping: the store failed: the disk is full" in said
     assert not Path(worker.channel.path).exists()
+
+
+def test_a_worker_run_once_with_nothing_due_stops(
+    tmp_path: Path, home: Path, signals_kept: None
+) -> None:
+    deployment(store(home), tmp_path)
+    worker, said = a_worker(home, run_once=True)
+    assert run_in_main_thread(worker) == 0
+    assert said[-1] == "Worker 'w' stopped."

@@ -184,6 +184,9 @@ def test_a_prefect_flow_is_given_what_its_own_validation_returns() -> None:
     assert coerce(flow, fn, {"a": "1", "b": "2"}) == {"a": 1, "b": 2}  # **extra spread again
     assert flow.asked == [{"a": "1", "b": "2"}]
     assert coerce(_PrefectLikeFlow({"a": 1, "extra": None}), fn, {"a": "1"}) == {"a": 1}
+    unsaid = _PrefectLikeFlow({"a": 2, "extra": {}})
+    del unsaid.should_validate_parameters  # not said: validated, as Prefect's default
+    assert coerce(unsaid, fn, {"a": "2"}) == {"a": 2} and unsaid.asked == [{"a": "2"}]
     not_validated = _PrefectLikeFlow(validate=False)
     assert coerce(not_validated, fn, {"a": "x"}) == {"a": "x"} and not_validated.asked == []
     with pytest.raises(ParameterError) as raised:
@@ -264,6 +267,7 @@ def test_a_parameter_whose_annotation_is_not_covered_is_said_in_the_runs_log(
         assert coerce(fn, fn, {"x": 1}) == {"x": 1}
     [record] = [r for r in caplog.records if r.name == "flowplan.flow_run"]
     assert record.getMessage().startswith("Parameter 'x' is passed as given: its annotation (")
+    assert "Custom)" in record.getMessage()  # which annotation
     assert record.getMessage().endswith(
         ") is coerced only when pydantic is installed where the run executes"
     )

@@ -5,6 +5,7 @@ flowplan's own coercion), and a value an annotation refuses fails the run before
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -157,3 +158,116 @@ def test_values_for_keyword_arguments_are_passed_as_given(tmp_path: Path) -> Non
     run_engine(tmp_path / "home", run.id, tmp_path)
     assert backend.read_flow_run(run.id).state.type is StateType.COMPLETED
     assert "[('a', 1), ('b', '2')]" in [line.message for line in backend.read_logs(run.id)]
+
+
+class _PrefectLikeFlow:
+    """Stands for a Prefect `Flow` (its type's module is `prefect.flows`): its own
+    `validate_parameters` gives what the flow receives."""
+
+    __module__ = "prefect.flows"
+
+    def __init__(self, validated: Any = None, validate: bool = True) -> None:
+        self.validated, self.should_validate_parameters = validated, validate
+        self.asked: list[dict[str, Any]] = []
+
+    def validate_parameters(self, parameters: dict[str, Any]) -> Any:
+        self.asked.append(parameters)
+        if isinstance(self.validated, Exception):
+            raise self.validated
+        return self.validated
+
+
+def test_a_prefect_flow_is_given_what_its_own_validation_returns() -> None:
+    def fn(a: int, *rest: int, **extra: int) -> None: ...
+
+    flow = _PrefectLikeFlow({"a": 1, "rest": (), "extra": {"b": 2}})
+    assert coerce(flow, fn, {"a": "1", "b": "2"}) == {"a": 1, "b": 2}  # **extra spread again
+    assert flow.asked == [{"a": "1", "b": "2"}]
+    assert coerce(_PrefectLikeFlow({"a": 1, "extra": None}), fn, {"a": "1"}) == {"a": 1}
+    unsaid = _PrefectLikeFlow({"a": 2, "extra": {}})
+    del unsaid.should_validate_parameters  # not said: validated, as Prefect's default
+    assert coerce(unsaid, fn, {"a": "2"}) == {"a": 2} and unsaid.asked == [{"a": "2"}]
+    not_validated = _PrefectLikeFlow(validate=False)
+    assert coerce(not_validated, fn, {"a": "x"}) == {"a": "x"} and not_validated.asked == []
+    with pytest.raises(ParameterError) as raised:
+        coerce(_PrefectLikeFlow(ValueError("1 validation error for f")), fn, {"a": "x"})
+    assert raised.value.message == (
+        "Validation of flow parameters failed with error: 1 validation error for f"
+    )
+
+
+def test_an_object_of_a_prefect_module_without_validation_is_coerced_by_flowplan() -> None:
+    class NotAFlow:
+        __module__ = "prefect.utilities"
+
+    def fn(a: int) -> None: ...
+
+    assert coerce(NotAFlow(), fn, {"a": "7"}) == {"a": 7}
+    flow = _PrefectLikeFlow({"a": "from prefect"})
+    type(flow).__module__ = "prefectlike.flows"  # not Prefect's
+    try:
+        assert coerce(flow, fn, {"a": "7"}) == {"a": 7} and flow.asked == []
+    finally:
+        type(flow).__module__ = "prefect.flows"
+
+
+def test_unknown_names_are_refused_all_at_once_unless_the_flow_takes_any() -> None:
+    def fn(a: int = 0) -> None: ...
+
+    with pytest.raises(ParameterError) as raised:
+        coerce(fn, fn, {"b": 1, "c": 2})
+    assert raised.value.message == (
+        "Validation of flow parameters failed with error: unexpected keyword arguments: 'b', 'c'"
+    )
+
+    def takes_any(a: int = 0, **extra: Any) -> None: ...
+
+    assert coerce(takes_any, takes_any, {"a": "1", "b": "x"}) == {"a": 1, "b": "x"}
+
+
+def test_every_problem_is_listed_with_where_it_is() -> None:
+    def fn(a: int, b: int, c: list[int]) -> None: ...
+
+    with pytest.raises(ParameterError) as raised:
+        coerce(fn, fn, {"a": "x", "b": 1, "c": [1, "y"]})
+    assert raised.value.message == (
+        "Validation of flow parameters failed with error: Flow run received invalid parameters:"
+        "\n - a: Input should be a valid integer, unable to parse string as an integer"
+        "\n - c.1: Input should be a valid integer, unable to parse string as an integer"
+    )
+    with pytest.raises(ParameterError) as missing:
+        coerce(fn, fn, {})
+    assert missing.value.message.endswith(
+        "\n - a: Field required\n - b: Field required\n - c: Field required"
+    )
+
+
+def test_annotations_that_cannot_be_evaluated_leave_their_parameters_as_given() -> None:
+    """A name an annotation uses is not defined: the annotations that are not strings still
+    coerce; the parameters of the others are passed as given."""
+
+    def fn(a, b, c):  # type: ignore[no-untyped-def]
+        ...
+
+    fn.__annotations__ = {"a": int, "b": "Undefined", "c": "int"}
+    assert coerce(fn, fn, {"a": "3", "b": "kept", "c": "4"}) == {"a": 3, "b": "kept", "c": "4"}
+
+
+def test_a_parameter_whose_annotation_is_not_covered_is_said_in_the_runs_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Custom:
+        pass
+
+    def fn(x):  # type: ignore[no-untyped-def]
+        ...
+
+    fn.__annotations__ = {"x": Custom}  # the class itself (a local name is not found again)
+    with caplog.at_level(logging.WARNING, logger="flowplan.flow_run"):
+        assert coerce(fn, fn, {"x": 1}) == {"x": 1}
+    [record] = [r for r in caplog.records if r.name == "flowplan.flow_run"]
+    assert record.getMessage().startswith("Parameter 'x' is passed as given: its annotation (")
+    assert "Custom)" in record.getMessage()  # which annotation
+    assert record.getMessage().endswith(
+        ") is coerced only when pydantic is installed where the run executes"
+    )

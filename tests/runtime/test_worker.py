@@ -9,11 +9,11 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -34,6 +34,29 @@ from flowplan.runtime.worker import (
 )
 from tests.integration.workers import wait_for
 from tests.runtime.helpers import deployment, store
+
+T = TypeVar("T")
+
+# Bounds on what a test waits for (a worker that does not stop, a run that never comes): a
+# mutant that breaks the worker fails the test in seconds instead of hanging it. Each is many
+# times what it takes on a loaded machine.
+WAIT = 10.0  # a condition: a run started or ended, something said
+STOP = 5.0  # a worker told to stop, to return
+
+
+def until(what: str, check: Callable[[], T | None]) -> T:
+    return wait_for(what, check, timeout=WAIT)
+
+
+class Through:
+    """A connection to the store in `home` that passes every call on: a test's subclass
+    changes the one it is about."""
+
+    def __init__(self, home: Path) -> None:
+        self._backend = store(home)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
 
 
 class Watched:
@@ -92,8 +115,8 @@ def started(
     yield worker, said
     shared["release scheduler"].set()
     worker.stop()
-    thread.join(timeout=120)
-    assert not thread.is_alive()
+    thread.join(timeout=STOP)
+    assert not thread.is_alive(), "the worker did not stop"
 
 
 @pytest.fixture
@@ -103,28 +126,55 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "home"
 
 
-@contextmanager
-def running(home: Path, **options: Any) -> Iterator[list[str]]:
-    """A worker on `pool` in this process until the block ends; what it said."""
+def a_worker(
+    home: Path, connect: Callable[[], Any] | None = None, **options: Any
+) -> tuple[Worker, list[str]]:
+    """A worker named `w` on `pool`, each service with its own connection (`connect`, default
+    a new `store(home)`); what it says."""
     said: list[str] = []
-    settings = WorkerOptions(**{"pool": "pool", "poll_interval": 0.05, **options})
-    worker = Worker(store(home), settings, say=said.append, connect=lambda: store(home))
+    settings = WorkerOptions(**{"pool": "pool", "name": "w", "poll_interval": 0.05, **options})
+    connect = connect or (lambda: store(home))
+    return Worker(store(home), settings, said.append, connect=connect), said
+
+
+@contextmanager
+def running(
+    home: Path, connect: Callable[[], Any] | None = None, **options: Any
+) -> Iterator[tuple[Worker, list[str]]]:
+    """A worker (`a_worker`) running in a thread of this process until the block ends."""
+    worker, said = a_worker(home, connect, **options)
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
-        yield said
+        yield worker, said
     finally:
         worker.stop()
-        thread.join(timeout=120)
-    assert not thread.is_alive()
+        thread.join(timeout=STOP)
+    assert not thread.is_alive(), "the worker did not stop"
+
+
+def run_in_main_thread(worker: Worker, bound: float = WAIT + STOP) -> int:
+    """`worker.run()` in the main thread, as `flowplan worker start` runs it, failed by an
+    alarm if it has not returned within `bound` seconds."""
+
+    def overdue(signum: int, frame: object) -> None:
+        raise AssertionError(f"the worker did not stop within {bound:g} s")
+
+    kept = signal.signal(signal.SIGALRM, overdue)
+    signal.setitimer(signal.ITIMER_REAL, bound)
+    try:
+        return worker.run()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, kept)
 
 
 def test_heartbeats_go_on_while_the_scheduler_is_stuck(
     started: tuple[Worker, list[str]], shared: dict[str, Any]
 ) -> None:
-    assert shared["scheduler entered"].wait(60)
+    assert shared["scheduler entered"].wait(WAIT)
     seen = shared["heartbeats"]
-    wait_for("three more heartbeats", lambda: shared["heartbeats"] >= seen + 3)
+    until("three more heartbeats", lambda: shared["heartbeats"] >= seen + 3)
     assert not shared["release scheduler"].is_set()  # the scheduler was stuck all along
 
 
@@ -141,8 +191,8 @@ def test_a_failing_service_is_logged_retried_and_the_others_go_on(
     def completed() -> bool:
         return store(tmp_path / "home").read_flow_run(run.id).state.type is StateType.COMPLETED
 
-    wait_for("the run to complete", completed)
-    wait_for("crash detection to work again", lambda: shared["crash checks"] > 0)
+    until("the run to complete", completed)
+    until("crash detection to work again", lambda: shared["crash checks"] > 0)
     failures = [line for line in said if "failed" in line]
     assert failures[0].startswith(
         "Worker service 'crash detection' failed (RuntimeError: the disk is on fire); retrying in"
@@ -156,25 +206,40 @@ def test_backoff_doubles_from_half_a_second_up_to_a_minute() -> None:
     assert backoff(20, 30) == 60
 
 
+def finished(backend: LocalBackend, count: int, ago: timedelta | None = None) -> list[str]:
+    """`count` completed runs of `f/d` (ended `ago`, else now): their ids."""
+    runs = [backend.create_flow_run("f/d").id for _ in range(count)]
+    for run_id in runs:
+        backend.set_flow_run_state(run_id, StateType.RUNNING)
+        backend.set_flow_run_state(run_id, StateType.COMPLETED)
+        if ago is not None:  # backdated straight in the store: nothing else makes a run old
+            backend.store.connection.execute(
+                "UPDATE flow_runs SET end_time = ? WHERE id = ?", (iso(utcnow() - ago), run_id)
+            )
+    return runs
+
+
 def test_a_worker_with_a_retention_deletes_the_finished_runs_older_than_it(
-    tmp_path: Path, home: Path
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """At its start, and again each time its interval (here 50 ms) passed."""
+    monkeypatch.setattr(worker_module, "RETENTION_SECONDS", 0.05)
     backend = store(home)
     deployment(backend, tmp_path)
-    old, recent = (backend.create_flow_run("f/d") for _ in range(2))
-    for run in (old, recent):
-        backend.set_flow_run_state(run.id, StateType.RUNNING)
-        backend.set_flow_run_state(run.id, StateType.COMPLETED)
-    backend.store.connection.execute(
-        "UPDATE flow_runs SET end_time = ? WHERE id = ?",
-        (iso(utcnow() - timedelta(days=3)), old.id),
-    )  # backdated straight in the store: nothing else makes a run 3 days old
-    with running(home, retention=timedelta(days=2)) as said:
-        wait_for("the retention's pass", lambda: any(line.startswith("Deleted") for line in said))
+    [old], [recent] = finished(backend, 1, ago=timedelta(days=3)), finished(backend, 1)
+
+    def deleted() -> list[str]:
+        return [line for line in said if line.startswith("Deleted")]
+
+    with running(home, retention=timedelta(days=2)) as (worker, said):
+        until("the retention's first pass", deleted)
+        [older] = finished(backend, 1, ago=timedelta(days=4))
+        until("a later pass", lambda: len(deleted()) > 1)
+        assert worker._service_list[-1].thread.name == "flowplan-retention"
     left = {run.id for run in backend.read_flow_runs(deployment="f/d")}
-    assert old.id not in left and recent.id in left
-    assert [line for line in said if line.startswith("Deleted")] == [
-        "Deleted 1 finished flow run(s) older than the retention (2d) with their logs."]  # fmt: skip
+    assert old not in left and older not in left and recent in left
+    assert deleted() == [
+        "Deleted 1 finished flow run(s) older than the retention (2d) with their logs."] * 2  # fmt: skip
 
 
 CRASHING = """
@@ -199,9 +264,9 @@ def test_a_run_that_ends_without_a_final_state_is_crashed_with_its_last_output(
     def final(run_id: str) -> bool:
         return backend.read_flow_run(run_id).state.type.is_final
 
-    with running(home) as said:
-        wait_for("both runs to end", lambda: final(crashing.id) and final(fine.id))
-        wait_for("the worker to say so", lambda: len([s for s in said if "Flow run" in s]) >= 2)
+    with running(home) as (_, said):
+        until("both runs to end", lambda: final(crashing.id) and final(fine.id))
+        until("the worker to say so", lambda: len([s for s in said if "Flow run" in s]) >= 2)
     state = backend.read_flow_run(crashing.id).state
     assert state.type is StateType.CRASHED
     assert state.message is not None
@@ -217,29 +282,35 @@ def test_a_run_that_ends_without_a_final_state_is_crashed_with_its_last_output(
     assert f"Flow run {fine.name!r} finished: Completed." in said
 
 
+def for_this_test(source: str) -> str:
+    """A flow that waits (below) also ends when this test process is gone (a test failed by
+    mutmut's time limit leaves no run behind)."""
+    return source.replace("TEST_PID", str(os.getpid()))
+
+
 SLOW = """
-import time
+import os, time
 from flowplan import flow
 
 @flow
 def f(n: int = 1):
     print("started", flush=True)
-    for _ in range(1200):
+    while os.path.exists("/proc/TEST_PID"):  # until stopped (or this test process is gone)
         time.sleep(0.1)
 """
 
 
 def test_a_cancelled_run_is_stopped_and_recorded_cancelled(tmp_path: Path, home: Path) -> None:
     backend = store(home)
-    deployment(backend, tmp_path, name="slow", source=SLOW)
+    deployment(backend, tmp_path, name="slow", source=for_this_test(SLOW))
     run = backend.create_flow_run("f/slow")
-    with running(home) as said:
-        wait_for("the run to start", lambda: any(
+    with running(home) as (_, said):
+        until("the run to start", lambda: any(
             line.message == "started" for line in backend.read_logs(run.id)))  # fmt: skip
         backend.cancel_flow_run(run.id)
-        wait_for("the run to be cancelled",
+        until("the run to be cancelled",
                  lambda: backend.read_flow_run(run.id).state.type is StateType.CANCELLED)  # fmt: skip
-        wait_for("the worker to say so", lambda: f"Flow run {run.name!r} cancelled." in said)
+        until("the worker to say so", lambda: f"Flow run {run.name!r} cancelled." in said)
     assert backend.read_flow_run(run.id).state.message == "Cancelled: the run's process was stopped"
 
 
@@ -252,8 +323,10 @@ def signals_kept() -> Iterator[None]:
         signal.signal(signum, handler)
 
 
-def workers(backend: LocalBackend) -> list[str]:
-    return [row[0] for row in backend.store.connection.execute("SELECT name FROM workers")]
+def workers(backend: LocalBackend) -> list[tuple[str, float]]:
+    """The workers the store heard from, with the heartbeat interval each announced."""
+    query = "SELECT name, heartbeat_interval FROM workers"
+    return [tuple(row) for row in backend.store.connection.execute(query)]
 
 
 def test_a_worker_refuses_a_pool_of_another_type_before_it_starts(
@@ -281,10 +354,8 @@ def test_a_worker_run_once_runs_what_is_due_and_stops(
     backend = store(home)
     deployment(backend, tmp_path)
     run = backend.create_flow_run("f/d")
-    said: list[str] = []
-    options = WorkerOptions(pool="pool", name="once", poll_interval=0.05, run_once=True)
-    worker = Worker(store(home), options, said.append, connect=lambda: store(home))
-    assert worker.run() == 0
+    worker, said = a_worker(home, name="once", run_once=True, heartbeat_interval=7.0)
+    assert run_in_main_thread(worker) == 0
     assert signal.getsignal(signal.SIGTERM) == worker._on_signal
     assert signal.getsignal(signal.SIGINT) == worker._on_signal
     assert backend.read_flow_run(run.id).state.type is StateType.COMPLETED
@@ -294,20 +365,95 @@ def test_a_worker_run_once_runs_what_is_due_and_stops(
     )
     assert f"Flow run {run.name!r} finished: Completed." in said
     assert said[-1] == "Worker 'once' stopped."
-    assert workers(backend) == ["once"]
+    assert workers(backend) == [("once", 7.0)]  # its interval: when it counts as gone
     assert not Path(worker.channel.path).exists()  # the channel closed
     assert all(not service.thread.is_alive() for service in worker._service_list)
+    # each service by its name, in what it says when it fails and in its thread's name
+    assert [service.thread.name for service in worker._service_list] == [
+        "flowplan-heartbeat", "flowplan-crash detection", "flowplan-scheduler",
+        "flowplan-late runs", "flowplan-claims", "flowplan-cancellations"]  # fmt: skip
+
+
+def test_a_worker_marks_only_its_own_queues_polled_and_holds_the_schedulers_lease(
+    tmp_path: Path, home: Path, signals_kept: None
+) -> None:
+    """Its queues are the ones seen polled (a deployment's status reads them); the
+    scheduler's lease lasts five scheduler intervals (10 s): another worker takes over
+    only after this one missed them."""
+    backend = store(home)
+    deployment(backend, tmp_path, queue="mine")
+    deployment(backend, tmp_path, name="other", queue="other")
+    not_mine = backend.create_flow_run("f/other")
+    worker, _ = a_worker(home, run_once=True, queues=("mine",))
+    assert run_in_main_thread(worker) == 0
+    assert backend.read_flow_run(not_mine.id).state.type is StateType.SCHEDULED
+    polled = {queue.name: queue.last_polled for queue in backend.read_work_queues("pool")}
+    assert polled["mine"] is not None and polled["other"] is None
+    [(holder, acquired, expires)] = backend.store.connection.execute(
+        "SELECT holder, acquired, expires FROM leases WHERE name = 'scheduler'"
+    ).fetchall()
+    assert holder == "w"
+    assert datetime.fromisoformat(expires) - datetime.fromisoformat(acquired) >= timedelta(
+        seconds=10
+    )
+
+
+def test_crash_detection_tells_the_infrastructure_which_of_its_runs_crashed(
+    tmp_path: Path, home: Path
+) -> None:
+    backend = store(home)
+    deployment(backend, tmp_path)
+    crashed, running_now = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
+    for run in (crashed, running_now):
+        backend.set_flow_run_state(run.id, StateType.RUNNING)
+    backend.set_flow_run_state(crashed.id, StateType.CRASHED)
+    told: list[list[str]] = []
+
+    class Reaping:
+        def reap(self, among: Callable[[list[str]], list[str]]) -> None:
+            told.append(among([running_now.id, crashed.id]))
+
+    worker, _ = a_worker(home)
+    step = worker._crash_detection(backend)
+    step()  # before the worker has an infrastructure: nothing to tell
+    worker.infrastructure = Reaping()  # type: ignore[assignment]
+    step()
+    assert told == [[crashed.id]]
+
+
+def test_a_worker_run_once_claims_in_one_pass_only(
+    tmp_path: Path, home: Path, signals_kept: None
+) -> None:
+    """A run that comes due after the worker's one look is left for the next worker."""
+    backend = store(home)
+    deployment(backend, tmp_path)
+    first = backend.create_flow_run("f/d")
+    later: list[str] = []
+
+    class Claims(Through):
+        """The services' connection: a new run is due right after the first claim."""
+
+        def claim_flow_runs(self, *args: Any, **kwargs: Any) -> Any:
+            claimed = self._backend.claim_flow_runs(*args, **kwargs)
+            if not later:
+                later.append(self._backend.create_flow_run("f/d").id)
+            return claimed
+
+    worker, _ = a_worker(home, lambda: Claims(home), run_once=True)
+    assert run_in_main_thread(worker) == 0
+    assert backend.read_flow_run(first.id).state.type is StateType.COMPLETED
+    assert backend.read_flow_run(later[0]).state.type is StateType.SCHEDULED
 
 
 WAITS = """
-import time
+import os, time
 from pathlib import Path
 from flowplan import flow
 
 @flow
 def f(n: int = 1):
     print("started", flush=True)
-    while not Path("go").exists():
+    while not Path("go").exists() and os.path.exists("/proc/TEST_PID"):
         time.sleep(0.05)
 """
 
@@ -320,35 +466,49 @@ def claim_passes_after(worker: Worker, passes: int = 3) -> None:
     """Wait until the claim service has run `passes` more times, past its poll interval."""
     assert worker.claims is not None
     seen, since = worker.claims.passes, time.monotonic()
-    wait_for("claim passes", lambda: worker.claims is not None
+    until("claim passes", lambda: worker.claims is not None
              and worker.claims.passes >= seen + passes
              and time.monotonic() > since + 2 * worker.options.poll_interval)  # fmt: skip
+
+
+def signalled(
+    tmp_path: Path, home: Path, signum: int, then: Callable[[Worker], None]
+) -> tuple[int, str, list[str]]:
+    """A worker in the main thread with a run that waits, sent `signum` once the run started;
+    `then(worker)` once it said it stops claiming. Its exit code, the run, what it said."""
+    backend = store(home)
+    deployment(backend, tmp_path, source=for_this_test(WAITS))
+    run = backend.create_flow_run("f/d")
+    worker, said = a_worker(home)
+
+    def operator() -> None:
+        until("the run to start", lambda: has_started(backend, run.id))
+        os.kill(os.getpid(), signum)  # handled in the main thread, by the worker
+        until("the worker to stop claiming", lambda: any(s.startswith("Stopping") for s in said))
+        then(worker)
+
+    helper = threading.Thread(target=operator)
+    helper.start()
+    try:
+        return run_in_main_thread(worker), run.id, said
+    finally:
+        helper.join(WAIT)
 
 
 def test_a_signal_stops_claiming_and_waits_for_the_running_run(
     tmp_path: Path, home: Path, signals_kept: None
 ) -> None:
-    backend = store(home)
-    deployment(backend, tmp_path, source=WAITS)
-    run = backend.create_flow_run("f/d")
-    said: list[str] = []
-    options = WorkerOptions(pool="pool", name="w", poll_interval=0.05)
-    worker = Worker(store(home), options, said.append, connect=lambda: store(home))
     later: list[str] = []
 
-    def operator() -> None:
-        wait_for("the run to start", lambda: has_started(backend, run.id))
-        os.kill(os.getpid(), signal.SIGTERM)  # handled in the main thread, by the worker
-        wait_for("the worker to stop claiming", lambda: any(s.startswith("Stopping") for s in said))
-        later.append(backend.create_flow_run("f/d").id)
+    def then(worker: Worker) -> None:
+        later.append(store(home).create_flow_run("f/d").id)
         claim_passes_after(worker)
         (tmp_path / "go").touch()
 
-    helper = threading.Thread(target=operator)
-    helper.start()
-    assert worker.run() == 0
-    helper.join()
-    assert backend.read_flow_run(run.id).state.type is StateType.COMPLETED
+    code, run_id, said = signalled(tmp_path, home, signal.SIGTERM, then)
+    assert code == 0
+    backend = store(home)
+    assert backend.read_flow_run(run_id).state.type is StateType.COMPLETED
     assert backend.read_flow_run(later[0]).state.type is StateType.SCHEDULED  # not claimed
     assert [s for s in said if s.startswith("Stopping")] == [
         "Stopping: no new runs are claimed; waiting for running runs to finish (signal again"
@@ -360,24 +520,12 @@ def test_a_signal_stops_claiming_and_waits_for_the_running_run(
 def test_a_second_signal_stops_the_running_runs_now(
     tmp_path: Path, home: Path, signals_kept: None
 ) -> None:
-    backend = store(home)
-    deployment(backend, tmp_path, source=WAITS)
-    run = backend.create_flow_run("f/d")
-    said: list[str] = []
-    options = WorkerOptions(pool="pool", name="w", poll_interval=0.05)
-    worker = Worker(store(home), options, said.append, connect=lambda: store(home))
-
-    def operator() -> None:
-        wait_for("the run to start", lambda: has_started(backend, run.id))
-        os.kill(os.getpid(), signal.SIGINT)
-        wait_for("the worker to stop claiming", lambda: any(s.startswith("Stopping") for s in said))
+    def then(worker: Worker) -> None:
         os.kill(os.getpid(), signal.SIGINT)
 
-    helper = threading.Thread(target=operator)
-    helper.start()
-    assert worker.run() == 130
-    helper.join()
-    state = backend.read_flow_run(run.id).state
+    code, run_id, said = signalled(tmp_path, home, signal.SIGINT, then)
+    assert code == 130
+    state = store(home).read_flow_run(run_id).state
     assert state.type is StateType.CRASHED
     assert (state.message or "").startswith("Worker 'w' was stopped while the run was in progress")
     assert len([s for s in said if s.startswith("Stopping")]) == 1
@@ -386,33 +534,25 @@ def test_a_second_signal_stops_the_running_runs_now(
 
 def test_a_worker_with_a_limit_runs_that_many_at_a_time(tmp_path: Path, home: Path) -> None:
     backend = store(home)
-    deployment(backend, tmp_path, source=WAITS)
+    deployment(backend, tmp_path, source=for_this_test(WAITS))
     deployment(backend, tmp_path, name="quick")
     quick = backend.create_flow_run("f/quick")
-    said: list[str] = []
-    options = WorkerOptions(pool="pool", name="w", poll_interval=0.05, limit=1)
-    worker = Worker(store(home), options, said.append, connect=lambda: store(home))
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
+    with running(home, limit=1) as (worker, said):
         # a run that came and went gives its slot back, once
-        wait_for("the first run to end", lambda: f"Flow run {quick.name!r} finished: Completed."
+        until("the first run to end", lambda: f"Flow run {quick.name!r} finished: Completed."
                  in said and not worker._busy())  # fmt: skip
         first, second = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
-        one = wait_for("one run to start", lambda: [r for r in (first, second)
+        one = until("one run to start", lambda: [r for r in (first, second)
                                                     if has_started(backend, r.id)])  # fmt: skip
-        claim_passes_after(worker)
-        assert len(one) == 1
-        other = second if one[0].id == first.id else first
-        assert backend.read_flow_run(other.id).state.type is StateType.SCHEDULED
-        (tmp_path / "go").touch()
-        wait_for("both runs to complete", lambda: all(
+        try:
+            claim_passes_after(worker)
+            assert len(one) == 1
+            other = second if one[0].id == first.id else first
+            assert backend.read_flow_run(other.id).state.type is StateType.SCHEDULED
+        finally:
+            (tmp_path / "go").touch()  # the worker waits for its runs
+        until("both runs to complete", lambda: all(
             backend.read_flow_run(r.id).state.type is StateType.COMPLETED for r in (first, second)))  # fmt: skip
-    finally:
-        (tmp_path / "go").touch()
-        worker.stop()
-        thread.join(timeout=120)
-    assert not thread.is_alive()
 
 
 def test_the_run_of_a_worker_that_is_gone_is_crashed_and_said(tmp_path: Path, home: Path) -> None:
@@ -422,98 +562,166 @@ def test_the_run_of_a_worker_that_is_gone_is_crashed_and_said(tmp_path: Path, ho
     run = backend.create_flow_run("f/elsewhere")
     [orphan] = backend.claim_flow_runs("other", "ghost", limit=1)  # no heartbeat: gone
     assert orphan.id == run.id
-    with running(home, heartbeat_interval=0.05) as said:
-        wait_for("the run to be crashed", lambda: backend.read_flow_run(run.id).state.type
+    with running(home, heartbeat_interval=0.05) as (_, said):
+        until("the run to be crashed", lambda: backend.read_flow_run(run.id).state.type
                  is StateType.CRASHED)  # fmt: skip
         message = backend.read_flow_run(run.id).state.message
-        wait_for("the worker to say so", lambda: f"Flow run {run.name!r} ({run.id}) crashed:"
+        until("the worker to say so", lambda: f"Flow run {run.name!r} ({run.id}) crashed:"
                  f" {message}" in said)  # fmt: skip
 
 
 def test_a_stored_schedule_that_cannot_be_read_is_said_once(
     tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Each such schedule once (two here), however many passes the scheduler makes."""
     monkeypatch.setattr(worker_module, "SCHEDULER_SECONDS", 0.05)
     backend = store(home)
-    bad = deployment(backend, tmp_path, name="bad", schedules=(CronSchedule("0 * * * *"),))
-    backend.store.connection.execute(
-        "UPDATE deployment_schedules SET schedule = ? WHERE deployment_id = ?",
-        (json.dumps({"cron": "0 * * * *", "timezone": "Mars/Olympus"}), bad.id),
-    )  # written straight into the store, past every check
-    options = WorkerOptions(pool="pool", name="w", poll_interval=0.05)
-    said: list[str] = []
-    worker = Worker(store(home), options, said.append, connect=lambda: store(home))
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
-        wait_for("the scheduler's service", lambda: worker._service_list)
+    bad = [
+        deployment(backend, tmp_path, name=name, schedules=(CronSchedule("0 * * * *"),))
+        for name in ("bad", "worse")
+    ]
+    for one, zone in zip(bad, ("Mars/Olympus", "Venus/Maxwell"), strict=True):
+        backend.store.connection.execute(
+            "UPDATE deployment_schedules SET schedule = ? WHERE deployment_id = ?",
+            (json.dumps({"cron": "0 * * * *", "timezone": zone}), one.id),
+        )  # written straight into the store, past every check
+    with running(home) as (worker, said):
+        until("the scheduler's service", lambda: worker._service_list)
         [scheduling] = [s for s in worker._service_list if s.name == "scheduler"]
-        wait_for("three scheduler passes", lambda: scheduling.passes >= 3)
-    finally:
-        worker.stop()
-        thread.join(timeout=120)
-    skipped = [line for line in said if line.startswith("Schedule ")]
-    assert len(skipped) == 1
-    assert skipped[0].startswith(f"Schedule {bad.schedules[0].id} of deployment {bad.id} skipped:")
-    assert skipped[0].endswith("unknown time zone 'Mars/Olympus'")
+        until("three scheduler passes", lambda: scheduling.passes >= 3)
+    skipped = sorted(line for line in said if line.startswith("Schedule "))
+    expected = sorted(
+        f"Schedule {one.schedules[0].id} of deployment {one.id} skipped:" for one in bad
+    )
+    assert len(skipped) == 2
+    for line, start in zip(skipped, expected, strict=True):
+        assert line.startswith(start)
+    assert sorted(line.rsplit(" ", 1)[-1] for line in skipped) == [
+        "'Mars/Olympus'", "'Venus/Maxwell'"]  # fmt: skip
 
 
-def test_runs_late_past_their_time_are_marked_late(tmp_path: Path, home: Path) -> None:
+def test_runs_late_past_their_time_are_marked_late(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run already late when the worker starts, and one late after its first look."""
+    monkeypatch.setattr(worker_module, "SCHEDULER_SECONDS", 0.05)
     backend = store(home)
     deployment(backend, tmp_path)
     deployment(backend, tmp_path, name="elsewhere", pool="other")  # nobody claims it
-    run = backend.create_flow_run("f/elsewhere", scheduled_time=utcnow() - timedelta(minutes=5))
-    with running(home):
-        wait_for("the run to be late", lambda: backend.read_flow_run(run.id).state.name == "Late")
+    five_minutes_ago = utcnow() - timedelta(minutes=5)
+    run = backend.create_flow_run("f/elsewhere", scheduled_time=five_minutes_ago)
+    with running(home) as (worker, _):
+        until("the run to be late", lambda: backend.read_flow_run(run.id).state.name == "Late")
+        until("the late runs' service", lambda: worker._service_list)
+        [late_runs] = [s for s in worker._service_list if s.name == "late runs"]
+        until("the service's first pass", lambda: late_runs.passes)
+        later = backend.create_flow_run("f/elsewhere", scheduled_time=five_minutes_ago)
+        until("the later run to be late",
+              lambda: backend.read_flow_run(later.id).state.name == "Late")  # fmt: skip
     assert backend.read_flow_run(run.id).state.type is StateType.SCHEDULED
 
 
+class Faulty(Through):
+    """A store connection whose heartbeats meet a store fault once `failing` is set."""
+
+    def __init__(self, home: Path, failing: threading.Event) -> None:
+        super().__init__(home)
+        self._failing = failing
+
+    def worker_heartbeat(self, *args: Any, **kwargs: Any) -> None:
+        if self._failing.is_set():
+            raise StoreFault("the disk is full")
+        self._backend.worker_heartbeat(*args, **kwargs)
+
+
+class SupervisorsCannotWrite(Through):
+    """The worker's own connection, on which a run's supervisor (on its `flowplan-run` thread)
+    meets the store fault when it writes the run's final state, while the worker does not;
+    `meanwhile(worker)` is called before that write fails (the worker is stopping then)."""
+
+    def __init__(self, home: Path, meanwhile: Callable[[Worker], None] | None = None) -> None:
+        super().__init__(home)
+        self.refused: list[StateType] = []
+        self.meanwhile = meanwhile
+        self.worker: Worker | None = None
+
+    def set_flow_run_state(self, run_id: str, state: StateType, **kwargs: Any) -> Any:
+        if threading.current_thread().name.startswith("flowplan-run"):
+            self.refused.append(state)
+            if self.meanwhile is not None and self.worker is not None:
+                self.meanwhile(self.worker)
+            raise StoreFault("the disk is full")
+        return self._backend.set_flow_run_state(run_id, state, **kwargs)
+
+
+def stopped_by_a_store_fault(tmp_path: Path, home: Path, own: Any) -> tuple[Worker, str, Any]:
+    """A worker (its own connection `own`) running a run that waits, until its heartbeats
+    meet a store fault: the worker, the run, and its fork server. The worker would wait an
+    hour for its runs to end: it stops as soon as they did."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(worker_module, "STORE_FAULT_WAIT", 3600.0)
+        backend = store(home)
+        deployment(backend, tmp_path, source=for_this_test(WAITS))
+        run = backend.create_flow_run("f/d")
+        failing = threading.Event()
+        said: list[str] = []
+        options = WorkerOptions(pool="pool", name="w", poll_interval=0.05, heartbeat_interval=0.05)
+        worker = Worker(own, options, said.append, connect=lambda: Faulty(home, failing))  # type: ignore[arg-type,return-value]
+        if isinstance(own, SupervisorsCannotWrite):
+            own.worker = worker
+        raised: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                worker.run()
+            except StoreFault as fault:
+                raised.append(fault)
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        until("the run to start", lambda: has_started(backend, run.id))
+        server = worker.infrastructure._server  # type: ignore[union-attr]
+        assert server is not None and server.process.poll() is None
+        failing.set()
+        thread.join(timeout=WAIT)
+        assert not thread.is_alive(), "the worker did not stop"
+        assert [str(fault) for fault in raised] == ["the disk is full"]
+        assert "Stopping: the store failed: the disk is full" in said
+    return worker, run.id, server
+
+
 def test_a_store_fault_stops_the_worker_and_its_runs(tmp_path: Path, home: Path) -> None:
-    backend = store(home)
-    deployment(backend, tmp_path, source=WAITS)
-    run = backend.create_flow_run("f/d")
-    failing = threading.Event()
-
-    class Faulty:
-        def __init__(self) -> None:
-            self._backend = store(home)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._backend, name)
-
-        def worker_heartbeat(self, *args: Any, **kwargs: Any) -> None:
-            if failing.is_set():
-                raise StoreFault("the disk is full")
-            self._backend.worker_heartbeat(*args, **kwargs)
-
-    said: list[str] = []
-    options = WorkerOptions(pool="pool", name="w", poll_interval=0.05, heartbeat_interval=0.05)
-    worker = Worker(store(home), options, said.append, connect=Faulty)  # type: ignore[arg-type]
-    raised: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            worker.run()
-        except StoreFault as fault:
-            raised.append(fault)
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    wait_for("the run to start", lambda: has_started(backend, run.id))
-    server = worker.infrastructure._server  # type: ignore[union-attr]
-    assert server is not None and server.process.poll() is None
-    failing.set()
-    thread.join(timeout=120)
-    assert not thread.is_alive()
-    assert [str(fault) for fault in raised] == ["the disk is full"]
-    assert "Stopping: the store failed: the disk is full" in said
-    state = backend.read_flow_run(run.id).state
+    worker, run_id, server = stopped_by_a_store_fault(tmp_path, home, store(home))
+    state = store(home).read_flow_run(run_id).state
     assert state.type is StateType.CRASHED  # nothing left running
     # its supervisor marked it when it ended (the worker waited for that), with its output
     assert (state.message or "").startswith("Worker 'w' was stopped while the run was in progress")
     assert server.process.poll() is not None  # the fork server stopped too
     assert all(not service.thread.is_alive() for service in worker._service_list)
     assert not Path(worker.channel.path).exists()
+
+
+def test_a_run_its_supervisor_could_not_mark_is_crashed_by_the_stopping_worker(
+    tmp_path: Path, home: Path
+) -> None:
+    own = SupervisorsCannotWrite(home)
+    _, run_id, _ = stopped_by_a_store_fault(tmp_path, home, own)
+    assert own.refused == [StateType.CRASHED]  # the supervisor tried first
+    state = store(home).read_flow_run(run_id).state
+    assert state.type is StateType.CRASHED
+    assert state.message == "The worker stopped: the store failed: the disk is full"
+
+
+def test_a_worker_stopping_for_its_store_claims_nothing_more(tmp_path: Path, home: Path) -> None:
+    later: list[str] = []
+
+    def meanwhile(worker: Worker) -> None:  # the worker waits for its run's supervisor
+        later.append(store(home).create_flow_run("f/d").id)
+        claim_passes_after(worker)
+
+    stopped_by_a_store_fault(tmp_path, home, SupervisorsCannotWrite(home, meanwhile))
+    assert len(later) == 1
+    assert store(home).read_flow_run(later[0]).state.type is StateType.SCHEDULED
 
 
 def test_durations_are_said_in_their_largest_whole_unit() -> None:
@@ -587,16 +795,198 @@ def test_the_retention_deletes_chunk_after_chunk_and_counts_them_all(
     monkeypatch.setattr(worker_module, "RETENTION_CHUNK", 2)
     backend = store(home)
     deployment(backend, tmp_path)
-    old = [backend.create_flow_run("f/d") for _ in range(5)]
-    for run in old:
-        backend.set_flow_run_state(run.id, StateType.RUNNING)
-        backend.set_flow_run_state(run.id, StateType.COMPLETED)
-        backend.store.connection.execute(
-            "UPDATE flow_runs SET end_time = ? WHERE id = ?",
-            (iso(utcnow() - timedelta(hours=3)), run.id),
-        )
-    with running(home, retention=timedelta(hours=1, minutes=30)) as said:
-        wait_for("the retention's pass", lambda: any(line.startswith("Deleted") for line in said))
+    finished(backend, 5, ago=timedelta(hours=3))
+    with running(home, retention=timedelta(hours=1, minutes=30)) as (_, said):
+        until("the retention's pass", lambda: any(line.startswith("Deleted") for line in said))
     assert backend.read_flow_runs(deployment="f/d") == []
     assert [line for line in said if line.startswith("Deleted")] == [
         "Deleted 5 finished flow run(s) older than the retention (90m) with their logs."]  # fmt: skip
+
+
+LEAVES_A_CHILD = """
+import signal, subprocess, sys
+from flowplan import flow
+
+CHILD = '''
+import os, time
+from pathlib import Path
+print("child holds the output", flush=True)
+while not Path("go").exists() and os.path.exists("/proc/TEST_PID"):
+    time.sleep(0.05)
+'''
+
+@flow
+def f(n: int = 1):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the child is born deaf to SIGTERM
+    subprocess.Popen([sys.executable, "-c", CHILD])  # holds the run's output: no wait
+    print("started", flush=True)
+"""
+
+
+def test_a_run_whose_process_ended_frees_its_slot_while_a_child_holds_its_output(
+    tmp_path: Path, home: Path
+) -> None:
+    """With a limit of one, the next run starts as soon as the first run's own process ended,
+    though a child it left (deaf to SIGTERM) still holds the run's output open."""
+    backend = store(home)
+    deployment(backend, tmp_path, name="leaves", source=for_this_test(LEAVES_A_CHILD))
+    deployment(backend, tmp_path, name="next")
+    first = backend.create_flow_run("f/leaves")
+    with running(home, limit=1, grace_seconds=WAIT * 3) as (worker, said):
+        try:
+            until("the first run to complete", lambda: backend.read_flow_run(first.id).state.type
+                  is StateType.COMPLETED)  # fmt: skip
+            after = backend.create_flow_run("f/next")
+            until("the next run to complete", lambda: backend.read_flow_run(after.id).state.type
+                  is StateType.COMPLETED)  # fmt: skip
+            assert first.id in worker.supervisors  # its output still held: still supervised
+        finally:
+            (tmp_path / "go").touch()
+        until("the first run's supervisor to end", lambda: not worker._busy())
+    assert f"Flow run {first.name!r} finished: Completed." in said
+
+
+def test_a_stopping_worker_deletes_no_more_than_the_chunk_under_way(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker is told to stop while its retention deletes its first chunk: the rest is
+    left for the next worker (it never waits for them all)."""
+    monkeypatch.setattr(worker_module, "RETENTION_CHUNK", 2)
+    backend = store(home)
+    deployment(backend, tmp_path)
+    finished(backend, 5, ago=timedelta(hours=3))
+    chunks: list[int | None] = []
+    workers: list[Worker] = []
+
+    class StopsTheWorker(Through):
+        """The retention's connection: its first delete waits until the worker stops."""
+
+        def delete_finished_runs(self, *, limit: int | None = None, **kwargs: Any) -> int:
+            chunks.append(limit)
+            if len(chunks) == 1:
+                until("the test to know its worker", lambda: workers)
+                workers[0].stop()
+                until("the worker to stop its services", workers[0]._stop.is_set)
+            return int(self._backend.delete_finished_runs(limit=limit, **kwargs))
+
+    connect, hour = (lambda: StopsTheWorker(home)), timedelta(hours=1)
+    with running(home, connect, retention=hour) as (worker, said):
+        workers.append(worker)
+        until("the first chunk", lambda: chunks)
+    assert chunks == [2]
+    assert len(backend.read_flow_runs(deployment="f/d")) == 3
+    assert [line for line in said if line.startswith("Deleted")] == [
+        "Deleted 2 finished flow run(s) older than the retention (1h) with their logs."]  # fmt: skip
+
+
+class Unchanging(Through):
+    """A store connection whose change marker never moves: only the poll interval claims."""
+
+    def change_marker(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize(
+    ("connect", "poll_interval"),
+    [(None, 3600.0), (Unchanging, 0.05)],
+    ids=["the store changed", "the poll interval passed"],
+)
+def test_a_run_due_after_the_first_claim_is_claimed_when(
+    tmp_path: Path, home: Path, connect: Any, poll_interval: float
+) -> None:
+    backend = store(home)
+    deployment(backend, tmp_path)
+    connection = None if connect is None else (lambda: connect(home))
+    with running(home, connection, poll_interval=poll_interval) as (worker, _):
+        until("the first claim", lambda: worker.claims is not None and worker.claims.passes)
+        run = backend.create_flow_run("f/d")
+        until("the run to complete", lambda: backend.read_flow_run(run.id).state.type
+              is StateType.COMPLETED)  # fmt: skip
+
+
+def test_a_worker_for_some_deployments_claims_only_their_runs_in_its_own_name(
+    tmp_path: Path, home: Path, signals_kept: None
+) -> None:
+    """As `flowplan serve` runs one; the store knows which worker holds a run (its crash
+    detection goes by that worker's heartbeats)."""
+    backend = store(home)
+    mine = deployment(backend, tmp_path)
+    deployment(backend, tmp_path, name="other")
+    run, other = backend.create_flow_run("f/d"), backend.create_flow_run("f/other")
+    worker, _ = a_worker(home, run_once=True, deployments=(mine.id,))
+    assert run_in_main_thread(worker) == 0
+    assert backend.read_flow_run(run.id).state.type is StateType.COMPLETED
+    assert backend.read_flow_run(other.id).state.type is StateType.SCHEDULED
+    [(holder,)] = backend.store.connection.execute(
+        "SELECT worker_name FROM flow_runs WHERE id = ?", (run.id,)
+    ).fetchall()
+    assert holder == "w"
+
+
+def test_a_run_whose_pool_the_claim_could_not_read_is_started_all_the_same(
+    tmp_path: Path, home: Path
+) -> None:
+    """The claim reads the pool once for the runs it claimed; when that read fails, each
+    run's supervisor reads it again (by the worker's pool name) and the run starts."""
+    backend = store(home)
+    deployment(backend, tmp_path)
+
+    class PoolUnreadable(Through):
+        def read_work_pool(self, name: str) -> Any:
+            raise RuntimeError("the pool cannot be read just now")
+
+    with running(home, lambda: PoolUnreadable(home)):
+        run = backend.create_flow_run("f/d")
+        until("the run to complete", lambda: backend.read_flow_run(run.id).state.type
+              is StateType.COMPLETED)  # fmt: skip
+
+
+DEAF = """
+import os, signal, time
+from flowplan import flow
+
+@flow
+def f(n: int = 1):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("started", flush=True)
+    while os.path.exists("/proc/TEST_PID"):  # until killed (or this test process is gone)
+        time.sleep(0.05)
+"""
+
+
+def test_a_cancelled_run_deaf_to_sigterm_is_killed_after_the_grace_period(
+    tmp_path: Path, home: Path
+) -> None:
+    backend = store(home)
+    deployment(backend, tmp_path, source=for_this_test(DEAF))
+    run = backend.create_flow_run("f/d")
+    with running(home, grace_seconds=0.5):
+        until("the run to start", lambda: has_started(backend, run.id))
+        backend.cancel_flow_run(run.id)
+        until("the run to be cancelled",
+              lambda: backend.read_flow_run(run.id).state.type is StateType.CANCELLED)  # fmt: skip
+
+
+def test_a_store_fault_before_the_services_started_stops_the_worker_the_same(
+    tmp_path: Path, home: Path
+) -> None:
+    backend = store(home)
+    deployment(backend, tmp_path)
+    failing = threading.Event()
+    failing.set()  # the first heartbeat, before any service, meets it
+    said: list[str] = []
+    options = WorkerOptions(pool="pool", name="w")
+    worker = Worker(Faulty(home, failing), options, said.append, connect=lambda: store(home))  # type: ignore[arg-type]
+    with pytest.raises(StoreFault, match="the disk is full"):
+        worker.run()
+    assert "Stopping: the store failed: the disk is full" in said
+    assert not Path(worker.channel.path).exists()
+
+
+def test_a_worker_run_once_with_nothing_due_stops(
+    tmp_path: Path, home: Path, signals_kept: None
+) -> None:
+    deployment(store(home), tmp_path)
+    worker, said = a_worker(home, run_once=True)
+    assert run_in_main_thread(worker) == 0
+    assert said[-1] == "Worker 'w' stopped."

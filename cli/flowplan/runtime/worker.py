@@ -38,6 +38,7 @@ SCHEDULER_SECONDS = 2.0
 RETENTION_SECONDS = 600.0  # how often finished runs past the retention are deleted
 RETENTION_CHUNK = 1000  # runs deleted between two looks at whether the worker is stopping
 GRACE_SECONDS = 30.0  # Prefect's: between SIGTERM and SIGKILL when a run is stopped
+STORE_FAULT_WAIT = 10.0  # how long a worker stopping for its store waits for its runs to end
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,7 @@ class Worker:
         next_poll = [0.0]
 
         def step() -> None:
-            if self._signals:
+            if self._signals or self._once_done():  # --run-once: one look, not one a tick
                 return
             current, now = backend.change_marker(), time.monotonic()
             if current == marker[0] and now < next_poll[0]:
@@ -321,7 +322,7 @@ class Worker:
         with self._lock:
             running = list(self.supervisors)
         self._kill_all()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + STORE_FAULT_WAIT
         while self._busy() and time.monotonic() < deadline:
             self._wake.wait(0.1)
             self._wake.clear()

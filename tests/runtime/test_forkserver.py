@@ -327,7 +327,9 @@ def test_runs_not_woken_yet_are_woken_when_the_worker_goes_and_stop(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
     ours.close()
-    assert "flowplan engine: the worker is gone; stopping the run" in _read_all(read)
+    said = _read_all(read)
+    assert "flowplan engine: the worker is gone; stopping the run" in said
+    assert "flowplan engine: the run was stopped (SIGTERM)" in said  # not ended by itself
     assert marker.read_text() == "finally ran"
 
 

@@ -465,6 +465,11 @@ def test_a_server_with_another_thread_refuses_to_fork() -> None:
     assert _read_all(read) == ""  # the server kept no end of the run's output
 
 
+def _numbers() -> set[int]:
+    """This process's open descriptors (not the one that listed them, closed since)."""
+    return {int(path.name) for path in Path("/proc/self/fd").iterdir() if path.exists()}
+
+
 def _descriptors() -> set[str]:
     """What this process's descriptors are open on."""
     found = set()
@@ -520,11 +525,13 @@ def test_a_run_process_is_set_up_from_its_order_and_runs_the_engine(
         print(f"term={signal.getsignal(signal.SIGTERM) == signal.SIG_DFL}")
         print(f"int={signal.getsignal(signal.SIGINT) is signal.default_int_handler}")
         print(f"comm={Path('/proc/self/comm').read_text().strip()}")
+        print(f"new descriptors={_numbers() - before}")  # /dev/null is its stdin only
         print("to stderr", file=sys.stderr, end="")
         return 4
 
     monkeypatch.setenv("GONE_VAR", "here")
     read, write = os.pipe()
+    before: set[int] = set()
     order = {"env": {"RUN_MARK": "m2"}, "unset": ["GONE_VAR", "NEVER_SET_VAR"],
              "cwd": str(tmp_path)}  # fmt: skip
 
@@ -537,6 +544,7 @@ def test_a_run_process_is_set_up_from_its_order_and_runs_the_engine(
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # what the server's process had
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _streams_to_descriptors()
+        before.update(_numbers())
         return forkserver._child("r1", order, write)
 
     assert _forked(child) == 4
@@ -544,7 +552,7 @@ def test_a_run_process_is_set_up_from_its_order_and_runs_the_engine(
     assert _read_all(read).splitlines() == [
         "argv=['r1'] mark=m2 gone=None",
         f"cwd={tmp_path} session=True stdin=b''",
-        "term=True", "int=True", "comm=flowplan-run", "to stderr",
+        "term=True", "int=True", "comm=flowplan-run", "new descriptors=set()", "to stderr",
     ]  # fmt: skip
 
 

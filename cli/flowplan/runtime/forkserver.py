@@ -161,6 +161,8 @@ def _child(run_id: str, order: Mapping[str, Any], output: int) -> int:
         _name("flowplan-run")
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
+        if devnull:  # (0 when the server had no stdin)
+            os.close(devnull)
         os.dup2(output, 1)
         os.dup2(output, 2)
         os.close(output)

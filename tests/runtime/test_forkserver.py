@@ -358,10 +358,12 @@ def test_a_run_still_going_when_due_is_woken_in_a_process_holding_nothing_of_the
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The server wakes a run still going after `WAKE_SECONDS` without waiting for anything
-    else to happen (no order, no end of a run); the run holds none of the server's descriptors
-    and handlers."""
+    else to happen (no order, no end of a run), here at once: before the run's process was set
+    up to handle it, a wake that must not be lost. The run holds none of the server's
+    descriptors and handlers."""
     from flowplan.runtime import engine, reporter
 
+    monkeypatch.setattr(forkserver, "WAKE_SECONDS", 0.0)  # (the server is forked from here)
     hold_read, hold_write = os.pipe()  # the run goes on until the test writes here
     ours, theirs = pair()
     fd = theirs.detach()

@@ -2,7 +2,8 @@
 (`reporter.SocketReporter`). A channel opened in a test process belongs to pytest's process
 group (under `make mutation`, to mutmut's own, which that signal ends): here that one signal is
 recorded instead of sent, and a test during which the channel asked for it fails. Signals to
-other process groups (a run's, a fork server's) are sent as usual.
+other process groups (a run's, a fork server's) are sent as usual, also from a process the test
+forked that made a group of its own (a run forked by a fork server the test forked).
 
 Also the channel tests' `backend` (a store in the test's directory) and `server` (a worker's
 reporting channel serving that store)."""
@@ -21,10 +22,11 @@ from tests.runtime.helpers import store
 
 _send = os.killpg
 _to_own_group: list[int] = []
+_pytests_group: list[int] = []  # the process group of the tests' process
 
 
 def _killpg(group: int, signum: int) -> None:
-    if group == os.getpgrp():
+    if group in _pytests_group:
         _to_own_group.append(signum)
         return
     _send(group, signum)
@@ -32,6 +34,7 @@ def _killpg(group: int, signum: int) -> None:
 
 @pytest.fixture(autouse=True, scope="session")
 def _own_process_group_kept() -> Iterator[None]:
+    _pytests_group[:] = [os.getpgrp()]
     os.killpg = _killpg
     try:
         yield

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -157,12 +158,14 @@ def test_children_are_woken_when_due_and_then_forgotten() -> None:
 def test_threads_are_named_when_they_forbid_a_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     stop = threading.Event()
     holder = threading.Thread(target=stop.wait, name="lock-holder")
+    other = threading.Thread(target=stop.wait, name="other-holder")
     holder.start()
+    other.start()
     try:
         why = forkserver.threads_running()
         count = len(list(Path("/proc/self/task").iterdir()))
         assert why.startswith(f"{count - 1} other thread(s) are running (")
-        assert "lock-holder" in why and "MainThread" not in why
+        assert "lock-holder, other-holder" in why and "MainThread" not in why
 
         # without /proc, Python's own count
         def no_proc(path: str) -> list[str]:
@@ -174,10 +177,27 @@ def test_threads_are_named_when_they_forbid_a_fork(monkeypatch: pytest.MonkeyPat
     finally:
         stop.set()
         holder.join()
+        other.join()
+
+
+def test_threads_python_does_not_know_of_are_said_to_be_native(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "listdir", lambda path: ["1", "2"])  # a thread started by C code
+    monkeypatch.setattr(threading, "enumerate", lambda: [threading.current_thread()])
+    assert forkserver.threads_running() == "1 other thread(s) are running (native)"
 
 
 def test_a_single_threaded_process_may_fork() -> None:
     assert _forked(lambda: 0 if forkserver.threads_running() == "" else 1) == 0
+
+
+def test_naming_the_process_without_proc_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_proc(path: str, flags: int) -> int:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(os, "open", no_proc)
+    forkserver._name("fp-test-name")  # not Linux: nothing, and no error
 
 
 def test_the_process_is_named() -> None:
@@ -223,9 +243,10 @@ def test_the_server_forks_runs_refuses_bad_orders_and_stops_when_the_worker_goes
              "cwd": str(tmp_path)}  # fmt: skip
     socket.send_fds(ours, [b"%s\n%s" % (run.id.encode(), json.dumps(order).encode())],
                     [outputs[0][1]])  # fmt: skip
+    # malformed: refused (the longer order before left its newline further on in the buffer)
+    socket.send_fds(ours, [b"no-newline"], [outputs[2][1]])
     missing = {"env": {}, "cwd": str(tmp_path / "no-such-directory")}
     socket.send_fds(ours, [b"run-x\n" + json.dumps(missing).encode()], [outputs[1][1]])
-    socket.send_fds(ours, [b"no-newline"], [outputs[2][1]])  # malformed: refused
     socket.send_fds(ours, [b"two\n{}"], [outputs[3][1], outputs[3][1]])  # two descriptors
     ours.send(b"none\n{}")  # no descriptor
     for _, write in outputs:
@@ -327,8 +348,137 @@ def test_runs_not_woken_yet_are_woken_when_the_worker_goes_and_stop(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
     ours.close()
-    assert "flowplan engine: the worker is gone; stopping the run" in _read_all(read)
+    said = _read_all(read)
+    assert "flowplan engine: the worker is gone; stopping the run" in said
+    assert "flowplan engine: the run was stopped (SIGTERM)" in said  # not ended by itself
     assert marker.read_text() == "finally ran"
+
+
+def test_a_run_still_going_when_due_is_woken_in_a_process_holding_nothing_of_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server wakes a run still going after `WAKE_SECONDS` without waiting for anything
+    else to happen (no order, no end of a run), here at once: before the run's process was set
+    up to handle it, a wake that must not be lost. The run holds none of the server's
+    descriptors and handlers."""
+    from flowplan.runtime import engine, reporter
+
+    monkeypatch.setattr(forkserver, "WAKE_SECONDS", 0.0)  # (the server is forked from here)
+    hold_read, hold_write = os.pipe()  # the run goes on until the test writes here
+    ours, theirs = pair()
+    fd = theirs.detach()
+    channel = str(Path(f"/proc/self/fd/{fd}").readlink())  # socket:[inode]
+
+    def fake_main(argv: list[str]) -> int:  # the run's engine, in the run's process
+        signal.pthread_sigmask(signal.SIG_BLOCK, {reporter.WAKE_SIGNAL})
+        # (a wake that came before the signal was blocked went to the server's handler)
+        woken = reporter._woken or signal.sigtimedwait({reporter.WAKE_SIGNAL}, 30) is not None
+        state = {
+            "argv": argv,
+            "woken": woken,
+            "holds_channel": channel in _descriptors(),
+            "wakeup_fd": signal.set_wakeup_fd(-1),
+            "sigchld_default": signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL,
+            "server": Path(f"/proc/{os.getppid()}/comm").read_text().strip(),
+        }
+        print(json.dumps(state), flush=True)
+        select.select([hold_read], [], [], 30)  # until the test lets it end
+        return 5
+
+    monkeypatch.setattr(engine, "main", fake_main)
+    read, write = os.pipe()
+    order = {"env": {}, "cwd": str(tmp_path)}
+    socket.send_fds(ours, [b"r-wake\n" + json.dumps(order).encode()], [write])
+    os.close(write)
+
+    def server() -> int:
+        ours.close()
+        _streams_to_descriptors()
+        return forkserver.serve(fd)
+
+    answers: list[str] = []
+    said: list[dict[str, object]] = []
+
+    def worker() -> None:
+        os.close(fd)
+        try:
+            answers.append(ours.recv(4096).decode())  # started
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = os.read(read, 4096)
+                assert chunk, "the run ended without saying anything"
+                line += chunk
+            said.append(json.loads(line))
+            # the run goes on: the server has not reported its end
+            ours.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                ours.recv(4096)
+            ours.setblocking(True)
+        finally:
+            os.write(hold_write, b"x")  # the run ends now
+        answers.append(ours.recv(4096).decode())  # exit
+        ours.shutdown(socket.SHUT_WR)
+
+    try:
+        assert _forked(server, worker) == 0
+    finally:
+        for fd_ in (hold_read, hold_write):
+            with contextlib.suppress(OSError):
+                os.close(fd_)
+    ours.close()
+    pid = int(answers[0].rsplit(" ", 1)[1])
+    assert answers == [f"started r-wake {pid}", f"exit {pid} 5"]
+    assert said == [
+        {
+            "argv": ["r-wake"],
+            "woken": True,
+            "holds_channel": False,
+            "wakeup_fd": -1,
+            "sigchld_default": True,
+            "server": "flowplan-forks",
+        }
+    ]
+    assert _read_all(read) == ""
+
+
+def test_a_server_with_another_thread_refuses_to_fork() -> None:
+    ours, theirs = pair()
+    read, write = os.pipe()
+    socket.send_fds(ours, [b"r-threaded\n{}"], [write])
+    os.close(write)
+    fd = theirs.detach()
+
+    def server() -> int:
+        ours.close()
+        stop = threading.Event()
+        threading.Thread(target=stop.wait, name="a-lock-holder", daemon=True).start()
+        return forkserver.serve(fd)
+
+    answers: list[str] = []
+
+    def worker() -> None:
+        os.close(fd)
+        answers.append(ours.recv(4096).decode())
+        ours.shutdown(socket.SHUT_WR)
+
+    assert _forked(server, worker) == 0
+    ours.close()
+    assert answers == ["refused r-threaded 1 other thread(s) are running (a-lock-holder)"]
+    assert _read_all(read) == ""  # the server kept no end of the run's output
+
+
+def _numbers() -> set[int]:
+    """This process's open descriptors (not the one that listed them, closed since)."""
+    return {int(path.name) for path in Path("/proc/self/fd").iterdir() if path.exists()}
+
+
+def _descriptors() -> set[str]:
+    """What this process's descriptors are open on."""
+    found = set()
+    for path in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # (the directory's own, closed since)
+            found.add(str(path.readlink()))
+    return found
 
 
 def _forked(action: Callable[[], int], meanwhile: Callable[[], None] = lambda: None) -> int:
@@ -377,11 +527,13 @@ def test_a_run_process_is_set_up_from_its_order_and_runs_the_engine(
         print(f"term={signal.getsignal(signal.SIGTERM) == signal.SIG_DFL}")
         print(f"int={signal.getsignal(signal.SIGINT) is signal.default_int_handler}")
         print(f"comm={Path('/proc/self/comm').read_text().strip()}")
+        print(f"new descriptors={_numbers() - before}")  # /dev/null is its stdin only
         print("to stderr", file=sys.stderr, end="")
         return 4
 
     monkeypatch.setenv("GONE_VAR", "here")
     read, write = os.pipe()
+    before: set[int] = set()
     order = {"env": {"RUN_MARK": "m2"}, "unset": ["GONE_VAR", "NEVER_SET_VAR"],
              "cwd": str(tmp_path)}  # fmt: skip
 
@@ -394,6 +546,7 @@ def test_a_run_process_is_set_up_from_its_order_and_runs_the_engine(
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # what the server's process had
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _streams_to_descriptors()
+        before.update(_numbers())
         return forkserver._child("r1", order, write)
 
     assert _forked(child) == 4
@@ -401,7 +554,7 @@ def test_a_run_process_is_set_up_from_its_order_and_runs_the_engine(
     assert _read_all(read).splitlines() == [
         "argv=['r1'] mark=m2 gone=None",
         f"cwd={tmp_path} session=True stdin=b''",
-        "term=True", "int=True", "comm=flowplan-run", "to stderr",
+        "term=True", "int=True", "comm=flowplan-run", "new descriptors=set()", "to stderr",
     ]  # fmt: skip
 
 
@@ -467,6 +620,8 @@ while True:
         channel.send(f"refused {run_id} not today".encode())
     elif env.get("ANSWER") == "die":
         sys.exit(7)
+    elif env.get("ANSWER") == "none":
+        pass
     else:
         channel.send(f"started {run_id} {env['FAKE_PID']}".encode())
 """
@@ -485,6 +640,8 @@ def test_the_workers_side_follows_exits_early_or_late_and_the_servers_death(
         subprocess.Popen(["sleep", "60"], start_new_session=True) for _ in range(3)
     ]  # fmt: skip
     early, late, stay = (str(p.pid) for p in sleepers)
+    gone = subprocess.Popen(["true"], start_new_session=True)
+    gone.wait()  # its process and group are gone
     deaths: list[str] = []
     stdin, (piped, feed) = os.dup(0), os.pipe()
     os.dup2(piped, 0)  # this process's stdin is a pipe: the server's must not be
@@ -525,6 +682,16 @@ def test_the_workers_side_follows_exits_early_or_late_and_the_servers_death(
         assert followed_late.exit == Exit(-15)
         followed_stay = forkserver.Forked()
         server.follow(pid, followed_stay)
+        # a run whose process (and group) is gone before the server dies
+        pid, output = server.fork("gone", {**base, "FAKE_PID": str(gone.pid)}, here)
+        os.close(output)
+        followed_gone = forkserver.Forked()
+        server.follow(pid, followed_gone)
+        # an order the server does not answer while it runs
+        monkeypatch.setattr(forkserver, "ANSWER_SECONDS", 0.1)
+        with pytest.raises(forkserver.ForkRefused, match=r"^the fork server did not answer$"):
+            server.fork("unanswered", {**base, "ANSWER": "none"}, here)
+        monkeypatch.setattr(forkserver, "ANSWER_SECONDS", 5.0)
         # the server dies: nobody will report the runs it started, which are ended
         with pytest.raises(forkserver.ForkRefused, match="the fork server did not answer"):
             server.fork("die", {**base, "ANSWER": "die"}, here)
@@ -535,6 +702,7 @@ def test_the_workers_side_follows_exits_early_or_late_and_the_servers_death(
         )
         assert server.death == death and deaths == [death] and server.alive is False
         assert followed_stay.exit == Exit(255, death)
+        assert followed_gone.done.wait(30) and followed_gone.exit == Exit(255, death)
         assert sleepers[2].wait(30) == -signal.SIGKILL  # its process group was killed
         assert sleepers[1].poll() is None  # a run that ended is not the worker's to kill
         after = forkserver.Forked()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flowplan.domain.objects import StateType
+from flowplan.domain.objects import DeploymentSchedule, ScheduleDue, StateType
 from flowplan.domain.schedules import CronSchedule, IntervalSchedule
 from flowplan.domain.specs import ScheduleSpec
 from flowplan.errors import UnreadableRowWarning
@@ -202,3 +202,75 @@ def test_a_filled_schedule_is_no_longer_to_fill_until_its_runs_run_short(tmp_pat
     later = NOW + timedelta(hours=5)
     assert [due.deployment_id for due in backend.read_schedules_to_fill(
         now=NOW, min_runs=3, min_until=later)] == [made.id]  # fmt: skip
+
+
+def test_runs_ahead_stop_at_the_third_run_an_hour_ahead_or_later() -> None:
+    hour = timedelta(hours=1)
+    times = [NOW + hour / 4, NOW + hour / 2, NOW + hour, NOW + 2 * hour]
+    assert scheduler.runs_ahead(times, NOW) == times[:3]  # the third is exactly an hour ahead
+    early = [NOW + hour / 4, NOW + hour / 2, NOW + hour / 2 * 3 / 2, NOW + hour, NOW + 2 * hour]
+    assert scheduler.runs_ahead(early, NOW) == early[:4]  # the third is not an hour ahead yet
+    assert scheduler.runs_ahead(times[:2], NOW) == times[:2]  # all there are
+
+
+class Recorded:
+    """A backend that hands the scheduler given schedules and records what it is asked."""
+
+    def __init__(self, due: list[ScheduleDue]) -> None:
+        self.due = due
+        self.asked: list[dict[str, object]] = []
+        self.inserted: list[tuple[str, str, list[datetime]]] = []
+
+    def drop_unscheduled_runs(self, *, now: datetime) -> int:
+        return 2
+
+    def read_schedules_to_fill(self, **asked: object) -> list[ScheduleDue]:
+        self.asked.append(asked)
+        return self.due
+
+    def insert_scheduled_runs(
+        self, deployment_id: str, schedule: DeploymentSchedule, times: list[datetime]
+    ) -> int:
+        self.inserted.append((deployment_id, schedule.id, times))
+        return len(times)
+
+    def mark_late_runs(self, *, before: datetime) -> int:
+        return 7
+
+
+def _due(deployment_id: str, schedule_id: str, schedule: object) -> ScheduleDue:
+    return ScheduleDue(
+        deployment_id,
+        DeploymentSchedule(schedule_id, schedule, True, "s"),
+        schedule_id,  # type: ignore[arg-type]
+    )
+
+
+def test_a_schedule_whose_times_fail_is_skipped_and_the_schedules_after_it_filled() -> None:
+    broken = CronSchedule("0 * * * *")
+    object.__setattr__(broken, "timezone", "Mars/Olympus")  # stored past every check
+    backend = Recorded([
+        _due("dep-1", "sch-1", broken),
+        ScheduleDue("dep-2", None, "sch-2"),  # unreadable, no reason known
+        ScheduleDue("dep-3", None, "sch-3", "ValueError: bad row"),
+        _due("dep-4", "sch-4", CronSchedule("0 * * * *")),
+        _due("dep-5", "sch-5", IntervalSchedule(1800)),
+    ])  # fmt: skip
+    result = scheduler.fill(backend, NOW)  # type: ignore[arg-type]
+    assert backend.asked == [
+        {"now": NOW, "min_runs": 3, "min_until": NOW + timedelta(hours=1)}
+    ]  # fmt: skip
+    assert result.skipped == (
+        scheduler.Skipped(
+            "dep-1", "sch-1", "ZoneInfoNotFoundError: 'No time zone found with key Mars/Olympus'"
+        ),
+        scheduler.Skipped("dep-2", "sch-2", "unreadable"),
+        scheduler.Skipped("dep-3", "sch-3", "ValueError: bad row"),
+    )
+    hourly = [NOW.replace(minute=0, second=0) + timedelta(hours=n) for n in (1, 2, 3)]
+    half_hourly = [NOW.replace(minute=0, second=0) + timedelta(minutes=n) for n in (30, 60, 90)]
+    assert backend.inserted == [("dep-4", "sch-4", hourly), ("dep-5", "sch-5", half_hourly)]
+    assert (result.inserted, result.dropped, result.late) == (6, 2, 0)  # fill marks none late
+    ticked = scheduler.tick(backend, NOW)  # type: ignore[arg-type]
+    assert (ticked.inserted, ticked.dropped, ticked.late) == (6, 2, 7)
+    assert ticked.skipped == result.skipped

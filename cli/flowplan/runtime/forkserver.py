@@ -83,7 +83,11 @@ def serve(fd: int) -> int:
                     os.close(item)
                 channel.send(b"refused %s %s" % (run_id, problem.encode()))
                 continue
+            # a wake sent before the child's interpreter is set up for it would be lost (Python
+            # clears the signals a child got before it could handle them): it waits till then
+            signal.pthread_sigmask(signal.SIG_BLOCK, {reporter.WAKE_SIGNAL})
             pid = os.fork()
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {reporter.WAKE_SIGNAL})
             if pid == 0:
                 channel.close()
                 signal.set_wakeup_fd(-1)
@@ -161,6 +165,8 @@ def _child(run_id: str, order: Mapping[str, Any], output: int) -> int:
         _name("flowplan-run")
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
+        if devnull:  # (0 when the server had no stdin)
+            os.close(devnull)
         os.dup2(output, 1)
         os.dup2(output, 2)
         os.close(output)

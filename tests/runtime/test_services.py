@@ -13,6 +13,7 @@ import pytest
 from flowplan.errors import StoreFault
 from flowplan.runtime import services
 from flowplan.runtime.services import Service, backoff
+from tests.integration.workers import wait_for
 
 
 class Waits(threading.Event):
@@ -146,3 +147,34 @@ def test_the_service_runs_on_a_named_daemon_thread_until_stopped() -> None:
         stop.set()
         service.thread.join(30)
     assert not service.thread.is_alive() and service.passes == 1
+
+
+def test_a_resting_service_waits_for_a_kick_instead_of_its_interval() -> None:
+    """The cancellations watch of a worker with no run: it steps again when a claim kicks it."""
+    calls: list[int] = []
+    service: Service
+
+    def step() -> None:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            service.kick()  # a run was claimed meanwhile
+
+    answers = [True, False]  # resting after the first step, not after the second
+    stop = Waits(after=2)
+    service = Service("cancellations", 0.05, step, [].append, stop, rests=lambda: answers.pop(0))
+    service._loop()
+    assert calls == [0, 1]
+    assert stop.asked == [0.0, 0.05]  # no interval waited while resting
+
+
+def test_a_resting_service_ends_when_kicked_after_the_worker_stops() -> None:
+    calls: list[int] = []
+    stop = threading.Event()
+    service = Service("cancellations", 0.05, lambda: calls.append(1), [].append, stop,
+                      rests=lambda: True).start()  # fmt: skip
+    wait_for("the first step", lambda: calls)
+    stop.set()
+    service.kick()
+    service.thread.join(10)
+    assert not service.thread.is_alive()
+    assert calls == [1]  # stopped: no step after the kick

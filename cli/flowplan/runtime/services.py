@@ -29,11 +29,16 @@ class Service:
         say: Callable[[str], None],
         stop: threading.Event,
         on_store_fault: Callable[[StoreFault], None] | None = None,
+        rests: Callable[[], bool] | None = None,
     ) -> None:
         """`on_store_fault`: told when the store itself fails (full disk, read-only, replaced):
-        no retry helps that, so the service ends and the worker stops."""
+        no retry helps that, so the service ends and the worker stops. `rests`: asked after
+        each step; while it says so, the service waits for `kick` instead of its interval (an
+        idle worker wakes no thread for it)."""
         self.name, self.interval, self.step, self.say, self.stop = name, interval, step, say, stop
         self.on_store_fault = on_store_fault
+        self.rests = rests
+        self._kicked = threading.Event()
         self.failures = 0
         self.passes = 0  # steps that succeeded
         self.thread = threading.Thread(target=self._loop, name=f"flowplan-{name}", daemon=True)
@@ -42,9 +47,21 @@ class Service:
         self.thread.start()
         return self
 
+    def kick(self) -> None:
+        """Step now, if the service rests (or as soon as its current step ends)."""
+        self._kicked.set()
+
+    def _wait(self, delay: float | None) -> bool:
+        """Wait `delay` seconds, or till kicked (None); whether the worker stops."""
+        if delay is not None:
+            return self.stop.wait(delay)
+        self._kicked.wait()
+        self._kicked.clear()
+        return self.stop.is_set()
+
     def _loop(self) -> None:
-        delay = 0.0
-        while not self.stop.wait(delay):
+        delay: float | None = 0.0
+        while not self._wait(delay):
             try:
                 self.step()
             except StoreFault as fault:
@@ -64,4 +81,4 @@ class Service:
                 self.say(f"Worker service {self.name!r} works again.")
             self.failures = 0
             self.passes += 1
-            delay = self.interval
+            delay = None if self.rests is not None and self.rests() else self.interval

@@ -81,6 +81,7 @@ class Worker:
         self._signals = 0
         self._reported_schedules: set[tuple[str, str]] = set()
         self.claims: Service | None = None
+        self._cancellations: Service | None = None
         self.channel: ReporterServer
         self._fault: StoreFault | None = None  # a service met one: the worker stops
         self._service_list: list[Service] = []
@@ -124,9 +125,7 @@ class Worker:
                 break
             self._wake.wait(0.2)
             self._wake.clear()
-        self._stop.set()
-        for service in services:
-            service.thread.join()
+        self._stop_services(services)
         self.infrastructure.close()
         self.channel.close()
         self.say(f"Worker {self.options.name!r} stopped.")
@@ -135,10 +134,16 @@ class Worker:
     def _services(self) -> list[Service]:
         options = self.options
 
-        def service(name: str, interval: float, step: Callable[[], object]) -> Service:
-            return Service(name, interval, step, self.say, self._stop, self._store_failed)
+        def service(
+            name: str, interval: float, step: Callable[[], object],
+            rests: Callable[[], bool] | None = None,
+        ) -> Service:  # fmt: skip
+            return Service(name, interval, step, self.say, self._stop, self._store_failed, rests)
 
         self.claims = service("claims", TICK, self._claimer(self.connect()))
+        # with no run of its own, nothing to watch: it waits for a claim to kick it
+        self._cancellations = service("cancellations", TICK, self._canceller(self.connect()),
+                                      rests=lambda: not self._busy())  # fmt: skip
         return [
             service("heartbeat", options.heartbeat_interval, self._heartbeat(self.connect())),
             service("crash detection", options.heartbeat_interval,
@@ -146,10 +151,17 @@ class Worker:
             service("scheduler", SCHEDULER_SECONDS, self._scheduler(self.connect())),
             service("late runs", SCHEDULER_SECONDS, self._late_runs(self.connect())),
             self.claims,
-            service("cancellations", TICK, self._canceller(self.connect())),
+            self._cancellations,
             *([service("retention", RETENTION_SECONDS, self._retention(self.connect()))]
               if options.retention else []),
         ]  # fmt: skip
+
+    def _stop_services(self, services: list[Service]) -> None:
+        self._stop.set()
+        for service in services:
+            service.kick()  # one that rests waits for this, not for its interval
+        for service in services:
+            service.thread.join()
 
     def _once_done(self) -> bool:
         return self.options.run_once and self.claims is not None and self.claims.passes > 0
@@ -253,6 +265,8 @@ class Worker:
             with self._lock:
                 self.supervisors[run.id] = supervisor
             THREADS.start(f"flowplan-run {run.id}", functools.partial(self._supervise, supervisor))
+        if runs and self._cancellations is not None:
+            self._cancellations.kick()
 
     def _supervise(self, supervisor: Supervisor) -> None:
         try:
@@ -326,9 +340,7 @@ class Worker:
         while self._busy() and time.monotonic() < deadline:
             self._wake.wait(0.1)
             self._wake.clear()
-        self._stop.set()
-        for service in self._service_list:
-            service.thread.join()
+        self._stop_services(self._service_list)
         for run_id in running:  # each run's supervisor tried already; a final state stands
             with contextlib.suppress(FlowplanError):
                 self.backend.set_flow_run_state(

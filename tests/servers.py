@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -185,6 +186,25 @@ def private_https_git(base: Path, token: str) -> Iterator[str]:
         yield f"https://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+
+
+def remove_container(client: Any, container: str) -> None:
+    """Remove a container of `client` (a `docker.DockerClient`), waiting while podman still
+    cleans it up after it stopped (it answers 500 "container state improper" meanwhile)."""
+    import docker.errors
+
+    def removed() -> bool:
+        try:
+            client.api.remove_container(container, force=True)
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError as exc:
+            if "state improper" not in str(exc):
+                raise
+            return False
+        return True
+
+    wait_for(removed, "podman to let the container go", 30)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from tests.images import base_image
 from tests.integration.test_runtime import final
 from tests.integration.workers import Workers, wait_for
 from tests.runtime.helpers import deployment, store
-from tests.servers import DockerEngine, docker_engine
+from tests.servers import DockerEngine, docker_engine, remove_container
 
 POOL = "docker-pool"
 FLOWS = {
@@ -102,25 +102,7 @@ def workers(
     yield started
     started.stop_all()
     for container in client.api.containers(all=True):
-        remove(client, container["Id"])
-
-
-def remove(client: Any, container: str) -> None:
-    """Remove a container, waiting while podman is still cleaning it up after it stopped (it
-    answers 500 "container state improper" meanwhile)."""
-
-    def removed() -> bool:
-        try:
-            client.api.remove_container(container, force=True)
-        except docker.errors.NotFound:
-            return True
-        except docker.errors.APIError as exc:
-            if "state improper" not in str(exc):
-                raise
-            return False
-        return True
-
-    wait_for("podman to let the container go", removed, 30)
+        remove_container(client, container["Id"])
 
 
 def docker_deployment(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flowplan.backends.local import LocalBackend
-from flowplan.domain.objects import Deployment
+from flowplan.domain.objects import Deployment, FlowRun
 from flowplan.domain.schedules import Schedule
 from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
 
@@ -88,3 +88,10 @@ SCHEMA = {
                    "who": {"title": "who", "type": "string", "default": "x", "position": 1}},
     "required": ["n"],
 }  # fmt: skip  # the parameter schema of `f(n: int, who: str = "x")`
+
+
+def a_run(root: Path) -> FlowRun:
+    """A scheduled run of deployment f/d, in a store under `root`."""
+    backend = store(root / "home")
+    deployment(backend, root)
+    return backend.create_flow_run("f/d")

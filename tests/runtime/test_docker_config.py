@@ -24,17 +24,14 @@ from flowplan.runtime.infrastructure.docker_config import (
     environment,
     pull_policy,
 )
-from tests.runtime.helpers import deployment, store
+from tests.runtime.helpers import a_run
 
 HOST_SOCKET = "/tmp/flowplan-worker-x/reporter.sock"
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> FlowRun:
-    root = tmp_path_factory.mktemp("run")
-    backend = store(root / "home")
-    deployment(backend, root)
-    return backend.create_flow_run("f/d")
+    return a_run(tmp_path_factory.mktemp("run"))
 
 
 def settings(run: FlowRun, **variables: Any) -> dict[str, Any]:

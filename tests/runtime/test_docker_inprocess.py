@@ -27,8 +27,8 @@ from flowplan.runtime.infrastructure.docker_config import RUN_LABEL, SOCKET
 from flowplan.runtime.infrastructure.docker_container import ContainerHandle
 from tests.images import base_image
 from tests.integration.workers import wait_for
-from tests.runtime.helpers import deployment, store
-from tests.servers import DockerEngine, docker_engine
+from tests.runtime.helpers import a_run
+from tests.servers import DockerEngine, docker_engine, remove_container
 
 T = TypeVar("T")
 
@@ -86,10 +86,7 @@ def image(client: Any) -> str:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> FlowRun:
-    root = tmp_path_factory.mktemp("run")
-    backend = store(root / "home")
-    deployment(backend, root)
-    return backend.create_flow_run("f/d")
+    return a_run(tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture
@@ -107,25 +104,7 @@ def infrastructure(
     yield prepared
     prepared.close()
     for container in client.api.containers(all=True):
-        remove(client, container["Id"])
-
-
-def remove(client: Any, container: str) -> None:
-    """Remove a container, waiting while podman still cleans it up after it stopped (it answers
-    500 "container state improper" meanwhile)."""
-
-    def removed() -> bool:
-        try:
-            client.api.remove_container(container, force=True)
-        except docker.errors.NotFound:
-            return True
-        except docker.errors.APIError as exc:
-            if "state improper" not in str(exc):
-                raise
-            return False
-        return True
-
-    wait_for("podman to let the container go", removed, 30)
+        remove_container(client, container["Id"])
 
 
 def config(image: str, script: str | None = None, **extra: Any) -> WorkPoolJobConfiguration:
@@ -284,7 +263,7 @@ def test_release_of_a_container_removed_meanwhile_raises_nothing(
 ) -> None:
     handle = infrastructure.launch(run, config(image, name="reaped", auto_remove=True), {})
     assert handle.wait(LIMIT) is not None
-    remove(client, "reaped")  # by another worker's reap, say
+    remove_container(client, "reaped")  # by another worker's reap, say
     handle.release()
     assert names(client, run) == []
 
@@ -308,7 +287,7 @@ def test_a_container_removed_before_its_end_is_said(
     image: str, run: FlowRun, client: Any, engine: DockerEngine
 ) -> None:
     container = client.containers.create(image, ["true"], name="vanished")
-    remove(client, container.id)
+    remove_container(client, container.id)
     stream = docker.APIClient(base_url=engine.host)
     handle = ContainerHandle(client, stream, container, False)
     assert handle.wait(LIMIT) == Exit(-1, "Container 'vanished' was removed before it ended")
@@ -494,7 +473,7 @@ def test_reap_removes_the_containers_of_crashed_runs_only(
 
     def crashed(ids: Any) -> list[str]:
         asked.append(sorted(ids))
-        remove(client, "of-gone-run")  # removed meanwhile (by another worker)
+        remove_container(client, "of-gone-run")  # removed meanwhile (by another worker)
         return ["gone-run", "crashed-run"]  # one that fails first: the next still removed
 
     infrastructure.reap(crashed)
@@ -574,5 +553,5 @@ def test_an_engine_that_goes_away_is_said(
         with docker_engine(base) as again:  # the engine back: the container removed, unmounted
             client = docker.DockerClient(base_url=again.host)
             wait_for("the stranded container's end", lambda: not client.api.containers())
-            remove(client, "stranded")
+            remove_container(client, "stranded")
             client.close()

@@ -23,6 +23,7 @@ from flowplan.domain.objects import StateType
 from flowplan.domain.schedules import CronSchedule, IntervalSchedule
 from flowplan.errors import ObjectNotFound, StoreFault, UsageError
 from flowplan.runtime import worker as worker_module
+from flowplan.runtime.infrastructure import infrastructure
 from flowplan.runtime.services import backoff
 from flowplan.runtime.worker import (
     Worker,
@@ -886,11 +887,20 @@ class Unchanging(Through):
         return 0
 
 
+class Unwatched(Through):
+    """A store connection with no way to wait for changes (as on a system without inotify):
+    the claims look at the change marker every tick."""
+
+    def watch_changes(self) -> None:
+        return None
+
+
 @pytest.mark.parametrize(
     ("connect", "poll_interval"),
-    [(None, 3600.0), (Unchanging, 0.05)],
-    ids=["the store changed", "the poll interval passed"],
-)
+    [(None, 3600.0), (Unwatched, 3600.0), (Unchanging, 0.05)],
+    ids=["the store changed", "the store changed, seen without a watch",
+         "the poll interval passed"],
+)  # fmt: skip
 def test_a_run_due_after_the_first_claim_is_claimed_when(
     tmp_path: Path, home: Path, connect: Any, poll_interval: float
 ) -> None:
@@ -990,3 +1000,32 @@ def test_a_worker_run_once_with_nothing_due_stops(
     worker, said = a_worker(home, run_once=True)
     assert run_in_main_thread(worker) == 0
     assert said[-1] == "Worker 'w' stopped."
+
+
+class Told:
+    """A change watch that records the timeouts it is asked to wait and says "changed"."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+
+    def wait(self, timeout: float) -> bool:
+        self.asked.append(timeout)
+        return True
+
+
+def test_with_a_watch_the_claims_wait_for_a_change_at_most_till_the_next_poll(
+    tmp_path: Path, home: Path
+) -> None:
+    backend = store(home)
+    deployment(backend, tmp_path)
+    worker, _ = a_worker(home, poll_interval=600.0)
+    worker.infrastructure = infrastructure("process")
+    watch = Told()
+    step = worker._claimer(store(home), watch)  # type: ignore[arg-type]
+    step()
+    assert watch.asked == []  # the first look waits for nothing
+    step()
+    assert len(watch.asked) == 1 and 599.0 < watch.asked[0] <= 600.0
+    worker.stop()
+    step()  # a stopping worker still waits (to claim nothing): its stop interrupts the watch
+    assert len(watch.asked) == 2

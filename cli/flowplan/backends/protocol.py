@@ -34,6 +34,18 @@ if TYPE_CHECKING:  # not imported at run time: reading runs needs no specs (star
     from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
 
 
+class ChangeWatch(Protocol):
+    def wait(self, timeout: float) -> bool:
+        """Until something changed (True), `timeout` passed or `interrupt` was called."""
+        ...
+
+    def interrupt(self) -> None:
+        """End the current wait and every later one."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Backend(Protocol):
     atomic_batches: bool  # upsert_deployments writes all of its specs or none (one transaction)
     write_concurrency: int  # how many deployment writes an apply sends at once
@@ -156,6 +168,11 @@ class Backend(Protocol):
     def change_marker(self) -> int:
         """A value that changes when anything else wrote (a backend that cannot tell returns a
         new value each time): workers poll it cheaply and query only on a change."""
+        ...
+
+    def watch_changes(self) -> ChangeWatch | None:
+        """A way to wait for the next change instead of polling `change_marker`, or None where
+        the backend has none (then poll)."""
         ...
 
     # variables, secrets, leases

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from flowplan.backends.protocol import RuntimeBackend
+from flowplan.backends.protocol import ChangeWatch, RuntimeBackend
 from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import Deployment, StateType, WorkPool
 from flowplan.errors import FlowplanError, ObjectNotFound, StoreFault, UsageError
@@ -85,6 +85,7 @@ class Worker:
         self.channel: ReporterServer
         self._fault: StoreFault | None = None  # a service met one: the worker stops
         self._service_list: list[Service] = []
+        self._watch: ChangeWatch | None = None  # tells the claims of the store's changes
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -113,7 +114,7 @@ class Worker:
             f"Worker {self.options.name!r} started on work pool {pool.name!r}"
             f" ({pool.type}); polling every {self.options.poll_interval:g} s. Ctrl-C stops it."
         )
-        services = self._service_list = [service.start() for service in self._services()]
+        self._service_list = [service.start() for service in self._services()]
         killed = False
         while True:
             if self._fault is not None:
@@ -125,7 +126,7 @@ class Worker:
                 break
             self._wake.wait(0.2)
             self._wake.clear()
-        self._stop_services(services)
+        self._stop_services()
         self.infrastructure.close()
         self.channel.close()
         self.say(f"Worker {self.options.name!r} stopped.")
@@ -140,7 +141,9 @@ class Worker:
         ) -> Service:  # fmt: skip
             return Service(name, interval, step, self.say, self._stop, self._store_failed, rests)
 
-        self.claims = service("claims", TICK, self._claimer(self.connect()))
+        claims = self.connect()
+        self._watch = claims.watch_changes()
+        self.claims = service("claims", TICK, self._claimer(claims, self._watch))
         # with no run of its own, nothing to watch: it waits for a claim to kick it
         self._cancellations = service("cancellations", TICK, self._canceller(self.connect()),
                                       rests=lambda: not self._busy())  # fmt: skip
@@ -156,12 +159,16 @@ class Worker:
               if options.retention else []),
         ]  # fmt: skip
 
-    def _stop_services(self, services: list[Service]) -> None:
+    def _stop_services(self) -> None:
         self._stop.set()
-        for service in services:
+        if self._watch is not None:
+            self._watch.interrupt()  # the claims wait on it
+        for service in self._service_list:
             service.kick()  # one that rests waits for this, not for its interval
-        for service in services:
+        for service in self._service_list:
             service.thread.join()
+        if self._watch is not None:
+            self._watch.close()
 
     def _once_done(self) -> bool:
         return self.options.run_once and self.claims is not None and self.claims.passes > 0
@@ -230,11 +237,16 @@ class Worker:
 
         return step
 
-    def _claimer(self, backend: RuntimeBackend) -> Callable[[], None]:
+    def _claimer(self, backend: RuntimeBackend, watch: ChangeWatch | None) -> Callable[[], None]:
+        """A look at the store each tick; with a watch, a look only once the store changed (or
+        the poll interval passed), at once: a new run starts without waiting for the tick,
+        and a burst of writes still costs one look a tick."""
         marker: list[object] = [None]
         next_poll = [0.0]
 
         def step() -> None:
+            if watch is not None and marker[0] is not None:  # the first look waits for nothing
+                watch.wait(max(0.0, next_poll[0] - time.monotonic()))
             if self._signals or self._once_done():  # --run-once: one look, not one a tick
                 return
             current, now = backend.change_marker(), time.monotonic()
@@ -340,7 +352,7 @@ class Worker:
         while self._busy() and time.monotonic() < deadline:
             self._wake.wait(0.1)
             self._wake.clear()
-        self._stop_services(self._service_list)
+        self._stop_services()
         for run_id in running:  # each run's supervisor tried already; a final state stands
             with contextlib.suppress(FlowplanError):
                 self.backend.set_flow_run_state(

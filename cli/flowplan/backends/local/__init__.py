@@ -14,6 +14,7 @@ from flowplan.backends.local.retention import RetentionMixin
 from flowplan.backends.local.runs import RunsMixin
 from flowplan.backends.local.schedules import SchedulesMixin
 from flowplan.backends.local.store import Store, default_home
+from flowplan.backends.local.watch import StoreWatch, open_watch
 from flowplan.backends.local.work import WorkMixin
 
 STORE_FILE = "flowplan.db"
@@ -50,3 +51,6 @@ class LocalBackend(
 
     def close(self) -> None:
         self.store.close()
+
+    def watch_changes(self) -> StoreWatch | None:
+        return open_watch(self.store.path)

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from flowplan.backends.local.migrations import MIGRATIONS, SCHEMA_VERSION
@@ -81,6 +81,12 @@ class Store:
             conn = self._checked_connection()
             with _transaction(conn, "BEGIN IMMEDIATE"):
                 yield conn
+            self._announce()
+
+    def _announce(self) -> None:
+        """Tell watchers (`watch.StoreWatch`) that a transaction committed: touch the file."""
+        with suppress(OSError):  # the file went meanwhile: the next transaction says so
+            os.utime(self.path)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

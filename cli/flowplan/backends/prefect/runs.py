@@ -157,3 +157,6 @@ class RunsMixin:
         import time
 
         return int(time.monotonic())
+
+    def watch_changes(self) -> None:
+        return None  # a server says nothing when it changes: poll

@@ -1,0 +1,72 @@
+"""Waiting for the store to change, without polling it: every write transaction that commits
+touches the store file's modification time (`Store.write`), and a `StoreWatch` is told of that
+by the kernel (Linux inotify, through ctypes: no dependency). A worker blocked in `wait` sees a
+new run as soon as its writer committed it, from any process on the machine (SQLite's WAL mode
+needs them all on one machine anyway).
+
+Where inotify is missing (another system, or the per-user limit of inotify instances reached)
+`open_watch` returns None and callers poll as before."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+from pathlib import Path
+
+IN_ATTRIB = 0x00000004  # metadata changed: what os.utime() causes
+IN_NONBLOCK = os.O_NONBLOCK
+IN_CLOEXEC = os.O_CLOEXEC
+
+
+class StoreWatch:
+    """The changes of one store file. `wait` returns when the file was touched (True), when
+    `timeout` passed or `interrupt` was called (False); `close` when nobody waits any more."""
+
+    def __init__(self, events: int) -> None:
+        self._events = events  # the inotify descriptor
+        self._interrupt_r, self._interrupt_w = os.pipe()
+        os.set_blocking(self._interrupt_w, False)
+
+    def wait(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self._events, self._interrupt_r], [], [], timeout)
+        if self._interrupt_r in ready:
+            return False
+        if not ready:
+            return False
+        _drain(self._events)  # one wake for all the commits since the last one
+        return True
+
+    def interrupt(self) -> None:
+        """End the current wait and every later one at once (the worker is stopping)."""
+        with contextlib.suppress(BlockingIOError):  # the pipe is full: already interrupted
+            os.write(self._interrupt_w, b"!")
+
+    def close(self) -> None:
+        for fd in (self._events, self._interrupt_r, self._interrupt_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def open_watch(path: Path) -> StoreWatch | None:
+    """A watch of `path`, or None where the system cannot give one."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)  # the C library this Python runs on
+        init, add = libc.inotify_init1, libc.inotify_add_watch
+    except (OSError, AttributeError):  # no libc by that name, or no inotify in it
+        return None
+    events = init(IN_NONBLOCK | IN_CLOEXEC)
+    if events < 0:  # the limit of instances per user reached
+        return None
+    if add(events, os.fsencode(path), IN_ATTRIB) < 0:
+        os.close(events)
+        return None
+    return StoreWatch(events)
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 4096):
+            pass

@@ -1,0 +1,91 @@
+"""Waiting for the local store to change: a committed write transaction, from this process or
+another, wakes a `StoreWatch` (inotify on the store file, which each commit touches); reads and
+rolled-back writes do not; a burst of commits is one wake; `interrupt` ends a wait."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flowplan.backends.local import LocalBackend
+from flowplan.backends.local.watch import StoreWatch, open_watch
+
+BOUND = 30.0  # what a wait that should end at once may take before the test fails
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> LocalBackend:
+    backend = LocalBackend(tmp_path / "flowplan.db")
+    backend.set_variable("opened", 1)  # the file exists: there is something to watch
+    return backend
+
+
+@pytest.fixture
+def watch(backend: LocalBackend) -> Iterator[StoreWatch]:
+    watch = backend.watch_changes()
+    assert watch is not None, "inotify is missing on this machine"
+    yield watch
+    watch.close()
+
+
+def test_a_commit_in_another_process_wakes_the_wait(
+    backend: LocalBackend, watch: StoreWatch
+) -> None:
+    code = "import sys; from pathlib import Path; from flowplan.backends.local import LocalBackend;"
+    code += " LocalBackend(Path(sys.argv[1])).set_variable('from_another_process', 2)"
+    subprocess.run([sys.executable, "-c", code, str(backend.store.path)], check=True)
+    assert watch.wait(BOUND) is True
+    assert watch.wait(0) is False  # told once
+
+
+def test_reads_do_not_wake_it_and_a_burst_of_commits_wakes_it_once(
+    backend: LocalBackend, watch: StoreWatch
+) -> None:
+    backend.read_variables()
+    backend.read_variable("opened")
+    assert watch.wait(0) is False
+    for n in range(5):
+        backend.set_variable(f"v{n}", n)
+    assert watch.wait(0) is True
+    assert watch.wait(0) is False
+
+
+def test_a_rolled_back_write_does_not_wake_it(backend: LocalBackend, watch: StoreWatch) -> None:
+    with pytest.raises(RuntimeError), backend.store.write() as conn:
+        conn.execute("DELETE FROM variables")
+        raise RuntimeError("changed my mind")
+    assert watch.wait(0) is False
+    assert backend.read_variable("opened").value == 1
+
+
+def test_interrupt_ends_the_wait_under_way_and_every_later_one(watch: StoreWatch) -> None:
+    answers: list[bool] = []
+    waiting = threading.Thread(target=lambda: answers.extend([watch.wait(3600), watch.wait(3600)]))
+    waiting.start()
+    watch.interrupt()
+    watch.interrupt()  # twice is fine
+    waiting.join(BOUND)
+    assert not waiting.is_alive() and answers == [False, False]
+
+
+def test_a_store_file_that_is_not_there_has_no_watch(tmp_path: Path) -> None:
+    assert open_watch(tmp_path / "missing.db") is None
+    assert LocalBackend(tmp_path / "never-opened.db").watch_changes() is None
+
+
+def descriptors() -> set[str]:
+    return {entry.name for entry in Path("/proc/self/fd").iterdir()}
+
+
+def test_closing_it_gives_back_its_descriptors(backend: LocalBackend) -> None:
+    before = descriptors()
+    watch = backend.watch_changes()
+    assert watch is not None
+    assert len(descriptors() - before) == 3  # inotify's and the interrupt pipe's two
+    watch.close()
+    assert descriptors() == before

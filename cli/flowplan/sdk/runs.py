@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from flowplan.backends import get_backend
-from flowplan.backends.protocol import Backend
+from flowplan.backends.protocol import Backend, ChangeWatch
 from flowplan.domain.objects import FlowRun, LogLine
 
 TICK = 0.05
@@ -64,8 +64,25 @@ def wait_for_run(
     poll_interval: float = 10,
     on_change: Callable[[FlowRun, list[LogLine]], None] | None = None,
 ) -> FlowRun:
-    """Wait until the run is final. The store is re-read when it changed (checked every 50 ms)
-    or every `poll_interval` seconds; `on_change` hears each new state and new log lines."""
+    """Wait until the run is final. The store is re-read when it changed (at once where the
+    backend can tell, at most once a tick; else checked every 50 ms) or every `poll_interval`
+    seconds; `on_change` hears each new state and new log lines."""
+    watch = backend.watch_changes()
+    try:
+        return _wait(backend, run_id, timeout, poll_interval, on_change, watch)
+    finally:
+        if watch is not None:
+            watch.close()
+
+
+def _wait(
+    backend: Backend,
+    run_id: str,
+    timeout: float | None,
+    poll_interval: float,
+    on_change: Callable[[FlowRun, list[LogLine]], None] | None,
+    watch: ChangeWatch | None,
+) -> FlowRun:
     deadline = None if timeout is None else time.monotonic() + timeout
     seen_logs = 0
     last_state = None
@@ -89,7 +106,17 @@ def wait_for_run(
                 return run
         if deadline is not None and now >= deadline:
             raise FlowRunTimeout(run_id, timeout or 0, last_state.name if last_state else "?")
+        _pause(watch, next_read if deadline is None else min(next_read, deadline), now)
+
+
+def _pause(watch: ChangeWatch | None, until: float, looked: float) -> None:
+    """Until the next look: the backend's next change (but not within a tick of the last look,
+    `looked`) or `until`; without a watch, a tick."""
+    if watch is None:
         time.sleep(TICK)
+        return
+    watch.wait(max(0.0, until - time.monotonic()))
+    time.sleep(max(0.0, looked + TICK - time.monotonic()))
 
 
 def _late_logs(

@@ -1,6 +1,6 @@
 """Waiting for the local store to change: a committed write transaction, from this process or
 another, wakes a `StoreWatch` (inotify on the store file, which each commit touches); reads and
-rolled-back writes do not; a burst of commits is one wake; `interrupt` ends a wait."""
+rolled-back writes do not; a burst of commits is one wake; `wake` ends a wait."""
 
 from __future__ import annotations
 
@@ -63,14 +63,24 @@ def test_a_rolled_back_write_does_not_wake_it(backend: LocalBackend, watch: Stor
     assert backend.read_variable("opened").value == 1
 
 
-def test_interrupt_ends_the_wait_under_way_and_every_later_one(watch: StoreWatch) -> None:
+def test_a_wake_ends_the_wait_under_way(watch: StoreWatch) -> None:
     answers: list[bool] = []
-    waiting = threading.Thread(target=lambda: answers.extend([watch.wait(3600), watch.wait(3600)]))
+    waiting = threading.Thread(target=lambda: answers.append(watch.wait(3600)))
     waiting.start()
-    watch.interrupt()
-    watch.interrupt()  # twice is fine
+    watch.wake()
     waiting.join(BOUND)
-    assert not waiting.is_alive() and answers == [False, False]
+    assert not waiting.is_alive() and answers == [False]
+    assert watch.wait(0) is False  # used up
+
+
+def test_a_wake_with_no_wait_under_way_ends_the_next_one_only(
+    backend: LocalBackend, watch: StoreWatch
+) -> None:
+    watch.wake()
+    watch.wake()  # twice before a wait: still one
+    assert watch.wait(3600) is False
+    backend.set_variable("later", 1)
+    assert watch.wait(3600) is True  # a change, not a wake left over
 
 
 def test_a_store_file_that_is_not_there_has_no_watch(tmp_path: Path) -> None:
@@ -86,6 +96,6 @@ def test_closing_it_gives_back_its_descriptors(backend: LocalBackend) -> None:
     before = descriptors()
     watch = backend.watch_changes()
     assert watch is not None
-    assert len(descriptors() - before) == 3  # inotify's and the interrupt pipe's two
+    assert len(descriptors() - before) == 3  # inotify's and the wake pipe's two
     watch.close()
     assert descriptors() == before

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import pytest
@@ -1007,10 +1008,14 @@ class Told:
 
     def __init__(self) -> None:
         self.asked: list[float] = []
+        self.woken = 0
 
     def wait(self, timeout: float) -> bool:
         self.asked.append(timeout)
         return True
+
+    def wake(self) -> None:
+        self.woken += 1
 
 
 def test_with_a_watch_the_claims_wait_for_a_change_at_most_till_the_next_poll(
@@ -1027,5 +1032,32 @@ def test_with_a_watch_the_claims_wait_for_a_change_at_most_till_the_next_poll(
     step()
     assert len(watch.asked) == 1 and 599.0 < watch.asked[0] <= 600.0
     worker.stop()
-    step()  # a stopping worker still waits (to claim nothing): its stop interrupts the watch
+    step()  # a stopping worker still waits (to claim nothing): its stop wakes the watch
     assert len(watch.asked) == 2
+
+
+def test_a_run_whose_process_exits_frees_its_slot_for_the_next_run_at_once(
+    tmp_path: Path, home: Path
+) -> None:
+    """`--limit 1`, two runs: the second is claimed once the first's process exited, with no
+    poll to fall back on (an hour here)."""
+    backend = store(home)
+    deployment(backend, tmp_path)
+    first, second = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
+    with running(home, limit=1, poll_interval=3600.0, heartbeat_interval=3600.0):
+        for run in (first, second):
+            until("the run to complete", lambda run=run: backend.read_flow_run(run.id).state.type
+                  is StateType.COMPLETED)  # fmt: skip
+
+
+def test_a_run_whose_process_exited_wakes_the_claims_waiting_for_a_change(home: Path) -> None:
+    """Its slot is free: the claims look at once (the run's last write may have come while
+    the slot was still taken)."""
+    worker, _ = a_worker(home, limit=1)
+    watch = Told()
+    worker._watch = watch  # type: ignore[assignment]
+    run = SimpleNamespace(run=SimpleNamespace(id="r1"))
+    worker.supervisors["r1"] = run  # type: ignore[assignment]
+    assert worker._free_slots() == 0
+    worker._run_exited(run)  # type: ignore[arg-type]
+    assert watch.woken == 1 and worker._free_slots() == 1

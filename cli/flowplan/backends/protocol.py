@@ -36,11 +36,11 @@ if TYPE_CHECKING:  # not imported at run time: reading runs needs no specs (star
 
 class ChangeWatch(Protocol):
     def wait(self, timeout: float) -> bool:
-        """Until something changed (True), `timeout` passed or `interrupt` was called."""
+        """Until something changed (True), `timeout` passed or `wake` was called."""
         ...
 
-    def interrupt(self) -> None:
-        """End the current wait and every later one."""
+    def wake(self) -> None:
+        """End the wait under way, or the next one if none is."""
         ...
 
     def close(self) -> None: ...

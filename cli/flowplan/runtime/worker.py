@@ -162,7 +162,7 @@ class Worker:
     def _stop_services(self) -> None:
         self._stop.set()
         if self._watch is not None:
-            self._watch.interrupt()  # the claims wait on it
+            self._watch.wake()  # the claims wait on it (then see the stop)
         for service in self._service_list:
             service.kick()  # one that rests waits for this, not for its interval
         for service in self._service_list:
@@ -252,15 +252,15 @@ class Worker:
             current, now = backend.change_marker(), time.monotonic()
             if current == marker[0] and now < next_poll[0]:
                 return
+            slots = self._free_slots()
+            if slots <= 0:  # the change is kept for when a run's slot frees
+                return
             marker[0], next_poll[0] = current, now + self.options.poll_interval
-            self._claim(backend)
+            self._claim(backend, slots)
 
         return step
 
-    def _claim(self, backend: RuntimeBackend) -> None:
-        slots = self._free_slots()
-        if slots <= 0:
-            return
+    def _claim(self, backend: RuntimeBackend, slots: int) -> None:
         runs = backend.claim_flow_runs(
             self.options.pool, self.options.name, queues=self.options.queues,
             deployment_ids=self.options.deployments, limit=slots,
@@ -293,6 +293,8 @@ class Worker:
         with self._lock:
             if supervisor.run.id in self.supervisors:
                 self._exited.add(supervisor.run.id)
+        if self._watch is not None:
+            self._watch.wake()  # a slot is free: the claims look now, not at the next write
 
     def _canceller(self, backend: RuntimeBackend) -> Callable[[], None]:
         marker: list[object] = [None]

@@ -21,29 +21,31 @@ IN_CLOEXEC = os.O_CLOEXEC
 
 class StoreWatch:
     """The changes of one store file. `wait` returns when the file was touched (True), when
-    `timeout` passed or `interrupt` was called (False); `close` when nobody waits any more."""
+    `timeout` passed or `wake` was called (False); `close` when nobody waits any more."""
 
     def __init__(self, events: int) -> None:
         self._events = events  # the inotify descriptor
-        self._interrupt_r, self._interrupt_w = os.pipe()
-        os.set_blocking(self._interrupt_w, False)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
 
     def wait(self, timeout: float) -> bool:
-        ready, _, _ = select.select([self._events, self._interrupt_r], [], [], timeout)
-        if self._interrupt_r in ready:
+        ready, _, _ = select.select([self._events, self._wake_r], [], [], timeout)
+        if self._wake_r in ready:
+            _drain(self._wake_r)
             return False
         if not ready:
             return False
         _drain(self._events)  # one wake for all the commits since the last one
         return True
 
-    def interrupt(self) -> None:
-        """End the current wait and every later one at once (the worker is stopping)."""
-        with contextlib.suppress(BlockingIOError):  # the pipe is full: already interrupted
-            os.write(self._interrupt_w, b"!")
+    def wake(self) -> None:
+        """End the wait under way, or the next one if none is."""
+        with contextlib.suppress(BlockingIOError):  # the pipe is full: a wake is waiting
+            os.write(self._wake_w, b"!")
 
     def close(self) -> None:
-        for fd in (self._events, self._interrupt_r, self._interrupt_w):
+        for fd in (self._events, self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
 

@@ -4,6 +4,9 @@ rolled-back writes do not; a burst of commits is one wake; `wake` ends a wait.""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import resource
 import subprocess
 import sys
 import threading
@@ -88,14 +91,67 @@ def test_a_store_file_that_is_not_there_has_no_watch(tmp_path: Path) -> None:
     assert LocalBackend(tmp_path / "never-opened.db").watch_changes() is None
 
 
-def descriptors() -> set[str]:
-    return {entry.name for entry in Path("/proc/self/fd").iterdir()}
+def test_no_watch_when_no_descriptor_is_left(backend: LocalBackend) -> None:
+    """inotify_init1 fails (EMFILE): the worker polls instead; nothing is left open."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    fillers: list[int] = []
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 4096), hard))
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                fillers.append(os.open(os.devnull, os.O_RDONLY))
+        assert backend.watch_changes() is None
+        os.close(fillers.pop())  # one free: inotify opens, its wake pipe cannot
+        assert backend.watch_changes() is None
+        os.close(fillers.pop())
+        assert backend.watch_changes() is None  # two free: the same (the first was closed)
+        os.close(fillers.pop())  # room for all three
+        watch = backend.watch_changes()
+        assert watch is not None
+        watch.close()
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_closing_it_gives_back_its_descriptors(backend: LocalBackend) -> None:
-    before = descriptors()
     watch = backend.watch_changes()
     assert watch is not None
-    assert len(descriptors() - before) == 3  # inotify's and the wake pipe's two
+    held = (watch._events, watch._wake_r, watch._wake_w)  # inotify's and the wake pipe's
+    assert len(set(held)) == 3
+    for fd in held:
+        os.fstat(fd)  # open
     watch.close()
-    assert descriptors() == before
+    for fd in held:
+        with pytest.raises(OSError):
+            os.fstat(fd)
+    replaced = os.open(os.devnull, os.O_RDONLY)  # may take one of the numbers given back
+    try:
+        watch.close()  # again: closes nothing that is not its own any more
+        os.fstat(replaced)
+    finally:
+        os.close(replaced)
+
+
+def test_wakes_with_nobody_waiting_never_block_the_waker(
+    backend: LocalBackend, watch: StoreWatch
+) -> None:
+    """More wakes than the pipe holds (64 KiB here): the ones past it are dropped, one is
+    enough, and one wait uses them all up."""
+    failed: list[Exception] = []
+
+    def wakes() -> None:
+        try:
+            for _ in range(70_000):
+                watch.wake()
+        except Exception as exc:
+            failed.append(exc)
+
+    woken = threading.Thread(target=wakes)
+    woken.start()
+    woken.join(BOUND)
+    assert not woken.is_alive() and failed == []
+    assert watch.wait(3600) is False  # woken
+    backend.set_variable("after", 1)
+    assert watch.wait(3600) is True  # a change: no wake was left over

@@ -17,6 +17,7 @@ from pathlib import Path
 IN_ATTRIB = 0x00000004  # metadata changed: what os.utime() causes
 IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
+READ_SIZE = 4096  # bytes read at a time from a descriptor being drained
 
 
 class StoreWatch:
@@ -28,9 +29,13 @@ class StoreWatch:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        self._held: tuple[int, ...] = (events, self._wake_r, self._wake_w)  # until closed
+        self._poll = select.poll()  # not select(): a descriptor past 1023 is fine
+        for fd in (events, self._wake_r):
+            self._poll.register(fd, select.POLLIN)
 
     def wait(self, timeout: float) -> bool:
-        ready, _, _ = select.select([self._events, self._wake_r], [], [], timeout)
+        ready = {fd for fd, _ in self._poll.poll(timeout * 1000)}
         if self._wake_r in ready:
             _drain(self._wake_r)
             return False
@@ -45,9 +50,10 @@ class StoreWatch:
             os.write(self._wake_w, b"!")
 
     def close(self) -> None:
-        for fd in (self._events, self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        """Give its descriptors back (once: a number closed twice may be another's by then)."""
+        held, self._held = self._held, ()
+        for fd in held:
+            os.close(fd)
 
 
 def open_watch(path: Path) -> StoreWatch | None:
@@ -55,20 +61,24 @@ def open_watch(path: Path) -> StoreWatch | None:
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)  # the C library this Python runs on
+        libc = ctypes.CDLL(None)  # the C library this Python runs on
         init, add = libc.inotify_init1, libc.inotify_add_watch
     except (OSError, AttributeError):  # no libc by that name, or no inotify in it
         return None
     events = init(IN_NONBLOCK | IN_CLOEXEC)
-    if events < 0:  # the limit of instances per user reached
+    if events == -1:  # no descriptor left, or the limit of instances per user reached
         return None
-    if add(events, os.fsencode(path), IN_ATTRIB) < 0:
+    if add(events, os.fsencode(path), IN_ATTRIB) == -1:  # no such file, or no watch left
         os.close(events)
         return None
-    return StoreWatch(events)
+    try:
+        return StoreWatch(events)
+    except OSError:  # no descriptors left for its wake pipe
+        os.close(events)
+        return None
 
 
 def _drain(fd: int) -> None:
     with contextlib.suppress(BlockingIOError):
-        while os.read(fd, 4096):
+        while os.read(fd, READ_SIZE):
             pass

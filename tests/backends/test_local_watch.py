@@ -37,13 +37,17 @@ def watch(backend: LocalBackend) -> Iterator[StoreWatch]:
     watch.close()
 
 
-def test_a_commit_in_another_process_wakes_the_wait(
+def test_a_commit_in_another_process_wakes_the_wait_under_way(
     backend: LocalBackend, watch: StoreWatch
 ) -> None:
+    answers: list[bool] = []
+    waiting = threading.Thread(target=lambda: answers.append(watch.wait(BOUND)))
+    waiting.start()
     code = "import sys; from pathlib import Path; from flowplan.backends.local import LocalBackend;"
     code += " LocalBackend(Path(sys.argv[1])).set_variable('from_another_process', 2)"
     subprocess.run([sys.executable, "-c", code, str(backend.store.path)], check=True)
-    assert watch.wait(BOUND) is True
+    waiting.join(BOUND)
+    assert answers == [True]
     assert watch.wait(0) is False  # told once
 
 

@@ -40,6 +40,10 @@ def custom(x: Custom, many: list[Custom] = []): ...  # noqa: B006
 
 def nested(a: int, b: int, c: list[int], d: dict[str, Point]): ...
 
+def keyword_only(a: int, *more: int, b: int, c: Optional[Point] = None): ...
+
+def undefined(a: int, b: "Missing" = None): ...  # noqa: F821
+
 class Later(BaseModel):
     when: datetime
 """
@@ -59,6 +63,9 @@ SPECIAL: list[tuple[str, dict[str, Any]]] = [
     ("custom", {"x": {"not": "a Custom"}}),
     ("nested", {"a": "x", "b": 1, "c": [1, "y"], "d": {"p": {"x": "n"}}}),
     ("nested", {"a": 1, "b": 2, "c": ["3"], "d": {"p": {"x": "4"}}}),
+    ("keyword_only", {"a": "1", "b": "2", "c": {"x": "3"}}),
+    ("keyword_only", {"a": 1, "b": "two"}),
+    ("undefined", {"a": "1"}),
 ]  # fmt: skip
 
 
@@ -90,6 +97,7 @@ def _both(fn: Callable[..., Any], parameters: dict[str, Any]) -> tuple[Any, Any]
     try:
         validated = flow(fn).validate_parameters(named)
         rest = validated.pop("rest", None) or {}
+        validated.pop("more", None)  # (`*more`: nothing is given for it)
         theirs = _received(fn, {**validated, **rest})
     except Exception as exc:
         theirs = ["refused", str(exc)]
@@ -146,7 +154,9 @@ def test_with_pydantic_models_defaults_untyped_and_custom_classes_are_received_a
             assert ours[1] == PREFIX + theirs[1]  # where and why, as Prefect says it
     unknown = SPECIAL.index(("defaults", {"a": 1, "z": 2}))  # (Prefect: "Function expects")
     assert answers[unknown][1] == ["refused", PREFIX + "unexpected keyword argument: 'z'"]
-    assert sum(_outcome(ours) == "refused" for _, ours in answers) == 6
+    assert sum(_outcome(ours) == "refused" for _, ours in answers) == 8
+    undefined = SPECIAL.index(("undefined", {"a": "1"}))  # (Prefect: "... is not fully defined")
+    assert answers[undefined][1][1].startswith(PREFIX + "name 'Missing' is not defined\n")
 
 
 def test_with_pydantic_instances_of_any_class_pass_as_they_are() -> None:

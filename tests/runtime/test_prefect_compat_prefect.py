@@ -44,14 +44,21 @@ def _argument() -> st.SearchStrategy[Described]:
 
 
 def _calls() -> st.SearchStrategy[dict[str, Any]]:
-    """Calls that bind: `a` and maybe more positionally, the rest maybe by name."""
+    """Mostly calls that bind (`a` and maybe more positionally, the rest maybe by name); some
+    that do not (too many positional arguments, one given twice, `a` missing, a name the task
+    does not take)."""
 
     def rest(positional: list[Described]) -> st.SearchStrategy[dict[str, Any]]:
-        names = ["b", "c"][len(positional) - 1 :]
+        names = ["b", "c"][max(len(positional) - 1, 0) :]
         keywords = st.dictionaries(st.sampled_from(names), _argument()) if names else st.just({})
         return st.fixed_dictionaries({"positional": st.just(positional), "keywords": keywords})
 
-    return st.lists(_argument(), min_size=1, max_size=3).flatmap(rest)
+    binding = st.lists(_argument(), min_size=1, max_size=3).flatmap(rest)
+    wrong = st.fixed_dictionaries({
+        "positional": st.lists(_argument(), max_size=4),
+        "keywords": st.dictionaries(st.sampled_from(["a", "b", "d"]), _argument(), max_size=2),
+    })  # fmt: skip
+    return st.one_of(binding, binding, binding, wrong)
 
 
 def _mapped(a: Any, b: Any = "B", c: Any = "C") -> tuple[Any, Any, Any]:
@@ -104,6 +111,17 @@ def _prefects_calls(positional: list[Any], keywords: dict[str, Any]) -> Any:
     ]  # fmt: skip
 
 
+def _prefect_refuses_binding(case: dict[str, Any]) -> bool:
+    given = ["a", "b", "c"][: len(case["positional"])]
+    names = given + list(case["keywords"])
+    return (
+        len(case["positional"]) > 3
+        or len(set(names)) < len(names)
+        or "a" not in names
+        or ("d" in names)
+    )
+
+
 def test_map_calls_the_task_as_prefects_mapping_would() -> None:
     batch = collect(_calls(), 300)
 
@@ -133,6 +151,7 @@ def test_map_calls_the_task_as_prefects_mapping_would() -> None:
         return found
 
     assert len(batch) > 250
+    assert 20 < sum(_prefect_refuses_binding(case) for case in batch) < 150
     found = with_prefect(compare)
     assert not found, f"{len(found)} of {len(batch)} cases differ:\n" + "\n".join(found[:30])
 

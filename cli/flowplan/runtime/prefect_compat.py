@@ -99,17 +99,20 @@ def _submit(self: Any, *args: Any, **kwargs: Any) -> ResolvedFuture:
 
 
 def _map(self: Any, *args: Any, **kwargs: Any) -> ResolvedFutureList:
-    """As Prefect maps: a future passed on counts as its value; `quote`, `allow_failure` and
-    `opaque` are looked into (the task gets what they hold), `unmapped` is passed whole;
-    strings and bytes are single values, a dict's keys are mapped over; the iterables must be
-    as long as each other."""
+    """As Prefect maps: arguments that do not fit the task are refused; a future passed on
+    counts as its value; `quote`, `allow_failure` and `opaque` are looked into (the task gets
+    what they hold), `unmapped` is passed whole; strings and bytes are single values, a dict's
+    keys are mapped over; the iterables must be as long as each other."""
     annotations = importlib.import_module("prefect.utilities.annotations")
     errors = importlib.import_module("prefect.exceptions")
     kwargs.pop("wait_for", None)
-    names = list(inspect.signature(self.fn).parameters)
+    try:
+        call = inspect.signature(self.fn).bind(*args, **kwargs).arguments
+    except TypeError as exc:
+        raise errors.ParameterBindError(f"map() cannot call {self.fn.__name__}: {exc}") from None
     iterables: dict[str, list[Any]] = {}
     static: dict[str, Any] = {}
-    for key, value in {**dict(zip(names, args, strict=False)), **kwargs}.items():
+    for key, value in call.items():
         value = _resolve(value)
         if isinstance(value, annotations.BaseAnnotation) and not isinstance(
             value, annotations.unmapped

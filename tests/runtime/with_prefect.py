@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
+import signal
 import site
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from tests.oracle.harness import PREFECT_PYTHON
 
 T = TypeVar("T")
+LIMIT = 300  # seconds a child may take (the slowest takes about 10 on a loaded machine)
 
 
 def prefect_site_packages() -> Path:
@@ -67,6 +71,8 @@ def with_prefect(action: Callable[[], T]) -> T:
     if pid == 0:  # never back into pytest from here, whatever `action` does
         code = 70
         try:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(LIMIT)  # a child that hangs ends (also when mutmut ends the test)
             os.close(read)
             os.environ.update(DO_NOT_TRACK="1", PREFECT_LOGGING_LEVEL="CRITICAL")
             _use_prefect_packages(packages)
@@ -86,7 +92,7 @@ def with_prefect(action: Callable[[], T]) -> T:
             os._exit(code)
     os.close(write)
     with os.fdopen(read, "rb") as pipe:
-        data = pipe.read()
+        data = _read_all(pipe, pid)
     code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
     assert code == 0 and data, f"the child exited with {code} and no answer"
     (kind, value), hits = pickle.loads(data)  # (from our own child)
@@ -96,6 +102,19 @@ def with_prefect(action: Callable[[], T]) -> T:
     if kind == "error":
         raise AssertionError(f"in the child with Prefect:\n{value}")
     return value  # type: ignore[no-any-return]
+
+
+def _read_all(pipe: BinaryIO, pid: int) -> bytes:
+    """What the child wrote until it closed its end; killed when it has not in LIMIT seconds
+    (it stops itself then: this is only a second line)."""
+    chunks, deadline = [], time.monotonic() + LIMIT + 30
+    while select.select([pipe], [], [], max(deadline - time.monotonic(), 0))[0]:
+        chunk = os.read(pipe.fileno(), 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+    os.kill(pid, signal.SIGKILL)
+    return b""
 
 
 def _write_all(descriptor: int, data: bytes) -> None:

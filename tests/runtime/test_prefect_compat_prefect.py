@@ -61,6 +61,20 @@ def _calls() -> st.SearchStrategy[dict[str, Any]]:
     return st.one_of(binding, binding, binding, wrong)
 
 
+# besides the generated calls (which seldom wrap a long iterable): each kind with some length
+EXAMPLES: list[dict[str, Any]] = [
+    {"positional": [("value", [1, 2, 3])],
+     "keywords": {"b": ("unmapped", ("value", [9])), "c": ("quote", ("value", [4, 5, 6]))}},
+    {"positional": [("future", ("value", [1, 2]))], "keywords": {"b": ("unmapped", ("value", "x"))}},
+    {"positional": [("value", {"x": 1, "y": 2})],
+     "keywords": {"b": ("allow_failure", ("range", 2)), "c": ("unmapped", ("value", {"k": 1}))}},
+    {"positional": [("opaque", ("value", (1, 2))), ("future", ("unmapped", ("value", [7])))],
+     "keywords": {}},
+    {"positional": [("quote", ("unmapped", ("value", [1, 2])))], "keywords": {}},
+    {"positional": [("value", [1, 2])], "keywords": {"b": ("value", [3])}},
+]  # fmt: skip
+
+
 def _mapped(a: Any, b: Any = "B", c: Any = "C") -> tuple[Any, Any, Any]:
     return (a, b, c)
 
@@ -123,7 +137,7 @@ def _prefect_refuses_binding(case: dict[str, Any]) -> bool:
 
 
 def test_map_calls_the_task_as_prefects_mapping_would() -> None:
-    batch = collect(_calls(), 300)
+    batch = EXAMPLES + collect(_calls(), 300)
 
     def compare() -> list[str]:
         from prefect import task
@@ -165,7 +179,7 @@ def test_map_refusals_are_prefects_errors_and_wait_for_is_not_an_argument() -> N
         patch_prefect()
         mapped = task(_mapped)
         said = []
-        for arguments in ({"a": 1, "b": "xy"}, {"a": [1, 2], "b": [1]}):
+        for arguments in ({"a": 1, "b": "xy"}, {"a": [1, 2], "b": [1]}, {"a": [1], "d": [1]}):
             try:
                 mapped.map(**arguments)
             except Exception as exc:
@@ -179,6 +193,7 @@ def test_map_refusals_are_prefects_errors_and_wait_for_is_not_an_argument() -> N
         " {'a': 1, 'b': 'xy'}",
         "MappingLengthMismatch: map() needs iterable arguments of the same length; their"
         " lengths are {'a': 2, 'b': 1}",
+        "ParameterBindError: map() cannot call _mapped: got an unexpected keyword argument 'd'",
         "[(5, 'B', 7), (6, 'B', 8)]",
     ]
 

@@ -52,14 +52,14 @@ def _use_prefect_packages(packages: Path) -> None:
     """In the child: `packages` before this environment's site-packages, and the modules this
     process already imported from a distribution both have dropped, so that Prefect gets its
     own versions of them (the child never returns to pytest)."""
-    own = [str(Path(path).resolve()) for path in site.getsitepackages()]
-    both = {entry.name.removesuffix(".py") for entry in packages.iterdir()}
+    own = {str(path) for found in site.getsitepackages() for path in (found, Path(found).resolve())}
+    both = {entry.name.partition(".")[0] for entry in packages.iterdir()}  # (x.py, x.cpython-*.so)
     for name, module in list(sys.modules.items()):
         where = getattr(module, "__file__", None) or ""
         if name.partition(".")[0] in both and any(where.startswith(path) for path in own):
             del sys.modules[name]
-    index = min([i for i, entry in enumerate(sys.path) if str(Path(entry).resolve()) in own]
-                or [len(sys.path)])  # fmt: skip
+    index = min([i for i, entry in enumerate(sys.path) if entry in own
+                 or str(Path(entry).resolve()) in own] or [len(sys.path)])  # fmt: skip
     sys.path.insert(index, str(packages))
 
 

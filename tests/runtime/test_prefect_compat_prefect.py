@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import strategies as st
@@ -97,7 +98,24 @@ def _build(described: Described, for_prefect: bool) -> Any:
     return getattr(annotations, kind)(value)
 
 
-def _prefects_calls(positional: list[Any], keywords: dict[str, Any]) -> Any:
+def _extra(a: Any, **extra: Any) -> tuple[Any, dict[str, Any]]:
+    return (a, extra)
+
+
+# a task that takes `**extra`: its values are mapped over as the others
+EXTRA: list[dict[str, Any]] = [
+    {"positional": [("value", [1, 2])], "keywords": {"x": ("value", [3, 4])}},
+    {"positional": [("value", [1, 2])],
+     "keywords": {"x": ("unmapped", ("value", [3])), "y": ("quote", ("value", (5, 6)))}},
+    {"positional": [("value", 0)], "keywords": {"x": ("value", "s"), "y": ("range", 3)}},
+    {"positional": [("value", [1])], "keywords": {}},
+    {"positional": [("value", [1])], "keywords": {"x": ("value", [1, 2])}},
+]  # fmt: skip
+
+
+def _prefects_calls(
+    positional: list[Any], keywords: dict[str, Any], fn: Callable[..., Any] = _mapped
+) -> Any:
     """What Prefect's `Task.map` submits (its task runner's `map`, with a `submit` that only
     records), each call's annotations taken off as Prefect's task engine does; or the name of
     the error it raises."""
@@ -114,15 +132,19 @@ def _prefects_calls(positional: list[Any], keywords: dict[str, Any]) -> Any:
 
     try:
         with Recording() as runner:
-            parameters = get_call_parameters(_mapped, tuple(positional), keywords)
-            runner.map(task(_mapped), parameters)
+            parameters = get_call_parameters(fn, tuple(positional), keywords)
+            runner.map(task(fn), parameters)
     except Exception as exc:
         return type(exc).__name__
-    return [
-        repr(_mapped(**{k: v.unwrap() if isinstance(v, BaseAnnotation) else v
-                        for k, v in call.items()}))
-        for call in submitted
-    ]  # fmt: skip
+
+    def bare(values: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.unwrap() if isinstance(v, BaseAnnotation) else v for k, v in values.items()}
+
+    received = []
+    for call in submitted:  # (Prefect gives `**extra` as one dict again)
+        extra = call.pop("extra", {})
+        received.append(repr(fn(**bare({**call, **extra}))))
+    return received
 
 
 def _prefect_refuses_binding(case: dict[str, Any]) -> bool:
@@ -145,12 +167,13 @@ def test_map_calls_the_task_as_prefects_mapping_would() -> None:
         from flowplan.runtime.prefect_compat import patch_prefect
 
         patch_prefect()
-        mapped = task(_mapped)
         found = []
-        for case in batch:
+        for case, fn in [*((case, _mapped) for case in batch), *((case, _extra) for case in EXTRA)]:
+            mapped = task(fn)
             theirs = _prefects_calls(
                 [_build(a, True) for a in case["positional"]],
                 {k: _build(v, True) for k, v in case["keywords"].items()},
+                fn,
             )
             try:
                 futures = mapped.map(

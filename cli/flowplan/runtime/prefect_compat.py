@@ -106,10 +106,14 @@ def _map(self: Any, *args: Any, **kwargs: Any) -> ResolvedFutureList:
     annotations = importlib.import_module("prefect.utilities.annotations")
     errors = importlib.import_module("prefect.exceptions")
     kwargs.pop("wait_for", None)
+    signature = inspect.signature(self.fn)
     try:
-        call = inspect.signature(self.fn).bind(*args, **kwargs).arguments
+        call = dict(signature.bind(*args, **kwargs).arguments)
     except TypeError as exc:
         raise errors.ParameterBindError(f"map() cannot call {self.fn.__name__}: {exc}") from None
+    for name, parameter in signature.parameters.items():
+        if parameter.kind is parameter.VAR_KEYWORD:  # its values are mapped as the others
+            call.update(call.pop(name, {}))
     iterables: dict[str, list[Any]] = {}
     static: dict[str, Any] = {}
     for key, value in call.items():

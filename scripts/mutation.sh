@@ -27,6 +27,8 @@ for variable, key in (("MUTATE", "only_mutate"), ("MUTATION_TESTS", "pytest_add_
 open(path, "w", encoding="utf-8").write(text)
 PY
 cd "$work"
+# the tests that need Prefect or pydantic (tests/runtime/with_prefect.py) find this checkout's
+export FLOWPLAN_TEST_PREFECT_PYTHON="${FLOWPLAN_TEST_PREFECT_PYTHON:-$here/.venv-prefect/bin/python}"
 # mutmut exits non-zero only when it could not run (stats, clean tests, collection): say so
 if ! "$here/.venv/bin/mutmut" run --max-children "${MUTATION_JOBS:-1}" > mutmut-run.log 2>&1; then
   tail -n 40 mutmut-run.log

@@ -1,6 +1,6 @@
 """The parts of `prefect_compat` that need no Prefect: futures that are already resolved, async
 tasks run to their end, futures passed on as arguments. (`_map` and `patch_prefect` import
-Prefect: the oracle tests run them in `.venv-prefect`.)"""
+Prefect: test_prefect_compat_prefect.py runs them with the real Prefect.)"""
 
 from __future__ import annotations
 

@@ -139,25 +139,29 @@ def _standard(
 def _pydantic(
     fn: Callable[..., Any], signature: inspect.Signature, parameters: Mapping[str, Any]
 ) -> dict[str, Any]:
+    """The given values of the named parameters validated by a model of all their annotations
+    (a missing or unknown name was refused before: the defaults are never used, and the values
+    of `**kwargs` are not the model's); an annotation pydantic cannot make a model of (a name
+    that is not defined) refuses the run, as in Prefect."""
     import pydantic
 
-    fields: dict[str, Any] = {}
-    for name, parameter in signature.parameters.items():
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
-        annotation = Any if parameter.annotation is parameter.empty else parameter.annotation
-        default = ... if parameter.default is parameter.empty else parameter.default
-        fields[name] = (annotation, pydantic.Field(default=default))
-    config = pydantic.ConfigDict(arbitrary_types_allowed=True, extra="ignore")
-    model = pydantic.create_model(f"{fn.__name__}_parameters", __config__=config, **fields)
-    model.model_rebuild(_types_namespace=getattr(fn, "__globals__", {}), raise_errors=False)
+    fields: dict[str, Any] = {
+        name: (Any if p.annotation is p.empty else p.annotation, None)
+        for name, p in signature.parameters.items()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+    config = pydantic.ConfigDict(arbitrary_types_allowed=True)
     try:
+        model = pydantic.create_model(f"{fn.__name__}_parameters", __config__=config, **fields)
+        model.model_rebuild(_types_namespace=getattr(fn, "__globals__", {}))
         validated = model.model_validate(dict(parameters))
     except pydantic.ValidationError as exc:
         raise ParameterError(_message(
             [(".".join(str(part) for part in error["loc"]), error["msg"])
              for error in exc.errors()]
         )) from None  # fmt: skip
+    except Exception as exc:
+        raise ParameterError(PREFIX + str(exc)) from None
     return {
         name: getattr(validated, name) if name in fields else value
         for name, value in parameters.items()

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import io
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 LOGGER_NAME = "flow_run"
@@ -98,24 +99,57 @@ def _submit(self: Any, *args: Any, **kwargs: Any) -> ResolvedFuture:
 
 
 def _map(self: Any, *args: Any, **kwargs: Any) -> ResolvedFutureList:
+    """As Prefect maps: arguments that do not fit the task are refused; a future passed on
+    counts as its value; `quote`, `allow_failure` and `opaque` are looked into (the task gets
+    what they hold), `unmapped` is passed whole; strings and bytes are single values, a dict's
+    keys are mapped over; the iterables must be as long as each other."""
     annotations = importlib.import_module("prefect.utilities.annotations")
-    unmapped, base = annotations.unmapped, annotations.BaseAnnotation
+    errors = importlib.import_module("prefect.exceptions")
     kwargs.pop("wait_for", None)
-    names = list(inspect.signature(self.fn).parameters)
-    call = {**dict(zip(names, args, strict=False)), **kwargs}
-    iterables = {
-        k: list(v)
-        for k, v in call.items()
-        if not isinstance(v, unmapped | str | bytes | dict) and isinstance(v, Iterable)
-    }
+    signature = inspect.signature(self.fn)
+    try:
+        call = dict(signature.bind(*args, **kwargs).arguments)
+    except TypeError as exc:
+        raise errors.ParameterBindError(f"map() cannot call {self.fn.__name__}: {exc}") from None
+    for name, parameter in signature.parameters.items():
+        if parameter.kind is parameter.VAR_KEYWORD:  # its values are mapped as the others
+            call.update(call.pop(name, {}))
+    iterables: dict[str, list[Any]] = {}
+    static: dict[str, Any] = {}
+    for key, value in call.items():
+        value = _resolve(value)
+        if isinstance(value, annotations.BaseAnnotation) and not isinstance(
+            value, annotations.unmapped
+        ):
+            value = value.unwrap()
+        if isinstance(value, annotations.unmapped):
+            static[key] = value.unwrap()
+        elif _iterable(value):
+            iterables[key] = list(value)
+        else:
+            static[key] = value
     if not iterables:
-        raise ValueError("map() needs at least one iterable argument")
-    length = min(len(v) for v in iterables.values())
-    static = {k: (v.unwrap() if isinstance(v, base) else v) for k, v in call.items()
-              if k not in iterables}  # fmt: skip
+        raise errors.MappingMissingIterable(
+            f"map() needs at least one iterable argument; it was given {static}"
+        )
+    lengths = {key: len(values) for key, values in iterables.items()}
+    if len(set(lengths.values())) > 1:
+        raise errors.MappingLengthMismatch(
+            f"map() needs iterable arguments of the same length; their lengths are {lengths}"
+        )
+    [length] = set(lengths.values())
     return ResolvedFutureList(
         _submit(self, **static, **{k: v[i] for k, v in iterables.items()}) for i in range(length)
     )
+
+
+def _iterable(value: Any) -> bool:
+    """What Prefect's `map` iterates over: anything iterable but text, bytes and files."""
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return not isinstance(value, str | bytes | io.IOBase)
 
 
 def _run_logger(*args: Any, **kwargs: Any) -> logging.Logger:

@@ -1061,3 +1061,29 @@ def test_a_run_whose_process_exited_wakes_the_claims_waiting_for_a_change(home: 
     assert worker._free_slots() == 0
     worker._run_exited(run)  # type: ignore[arg-type]
     assert watch.woken == 1 and worker._free_slots() == 1
+
+
+def test_a_change_seen_while_every_slot_is_taken_is_claimed_once_one_frees(
+    tmp_path: Path, home: Path
+) -> None:
+    backend = store(home)
+    deployment(backend, tmp_path)
+    asked: list[int] = []
+
+    class Claims(Through):
+        def claim_flow_runs(self, *args: Any, **kwargs: Any) -> Any:
+            asked.append(kwargs["limit"])
+            return []
+
+    worker, _ = a_worker(home, limit=1, poll_interval=600.0)
+    worker.infrastructure = infrastructure("process")
+    step = worker._claimer(Claims(home), Told())  # type: ignore[arg-type]
+    step()
+    assert asked == [1]  # the first look
+    worker.supervisors["busy"] = SimpleNamespace(run=SimpleNamespace(id="busy"))  # type: ignore[assignment]
+    backend.create_flow_run("f/d")  # a change, with no slot free
+    step()
+    assert asked == [1]
+    del worker.supervisors["busy"]
+    step()  # nothing changed since, and the poll is ten minutes away: the kept change claims
+    assert asked == [1, 1]

@@ -161,7 +161,7 @@ def json_loads(text: str) -> Any:
 
 
 def state_of(conn: sqlite3.Connection, run_id: str) -> str:
-    row = conn.execute("SELECT state_type FROM flow_runs WHERE id = ?", (run_id,)).fetchone()
+    row = conn.execute("""SELECT state_type FROM flow_runs WHERE id = ?""", (run_id,)).fetchone()
     if row is None:
         raise run_not_found(run_id)
     return str(row[0])

@@ -84,6 +84,24 @@ def test_a_deployment_unreadable_past_its_schedules_is_named(
     assert "deployment 'f/d' in the store cannot be read" in raised.value.message
 
 
+def test_a_deployment_sqlite_reads_but_flowplan_cannot_is_named_with_the_reason(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    """A row whose JSON is valid but whose values the domain refuses (here its creation time)
+    is named by its id and full name, with the reason, by the lenient read as by the strict."""
+    made = deployment(backend, tmp_path, name="etl")
+    backend.store.connection.execute(
+        "UPDATE deployments SET created = 'not a time' WHERE id = ?", (made.id,)
+    )  # written straight into the store, past every check
+    for read in (backend.read_deployment_leniently, backend.read_deployment):
+        with pytest.raises(UnreadableRow) as raised:
+            read("f/etl")
+        assert raised.value.object_id == made.id
+        assert raised.value.message == (
+            "deployment 'f/etl' in the store cannot be read: Invalid isoformat string: 'not a time'"
+        )
+
+
 def test_a_row_sqlite_cannot_read_names_each_bad_value_and_is_warned_once_per_command(
     backend: LocalBackend, tmp_path: Path
 ) -> None:

@@ -233,6 +233,62 @@ def test_opening_gives_up_on_a_writer_that_never_lets_go_after_the_busy_timeout(
         holder.close()
 
 
+class _Clock:
+    """A stand-in for the store module's `time`: `monotonic` answers the given moments in turn
+    (the last one from then on), `sleep` records the waits instead of waiting."""
+
+    def __init__(self, *moments: float) -> None:
+        self.moments = list(moments)
+        self.waits: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.moments.pop(0) if len(self.moments) > 1 else self.moments[0]
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def test_the_switch_to_wal_is_retried_for_the_whole_busy_timeout_and_only_while_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowplan.backends.local import store
+
+    opened = store.Store(tmp_path / "unused.db")
+    # a database that answers another mode without an error (in memory: never WAL): retried
+    # until 60 s (the busy timeout) have passed, not one moment before, then "locked" (which
+    # opening reports as a busy store), with waits of 5 to 30 ms between the tries
+    clock = _Clock(100.0, 130.0, 140.0, 150.0, 160.0, 160.001)
+    monkeypatch.setattr(store, "time", clock)
+    with pytest.raises(sqlite3.OperationalError) as raised:
+        opened._enable_wal(sqlite3.connect(":memory:", isolation_level=None))
+    assert str(raised.value) == "database is locked"
+    assert len(clock.waits) == 4
+    assert all(0.005 <= wait <= 0.03 for wait in clock.waits), clock.waits
+
+    # SQLite's own "locked" (a writer holds the file): retried the same way, then raised
+    holder = _store_in_rollback_mode(tmp_path / "flowplan.db")
+    try:
+        clock = _Clock(100.0, 130.0, 140.0, 160.0, 160.0, 160.001)
+        monkeypatch.setattr(store, "time", clock)
+        waiting = sqlite3.connect(tmp_path / "flowplan.db", isolation_level=None, timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            opened._enable_wal(waiting)
+        assert len(clock.waits) == 2
+        waiting.close()
+    finally:
+        holder.close()
+
+    # any other error is raised at the first try
+    clock = _Clock(100.0, 100.0, 200.0)
+    monkeypatch.setattr(store, "time", clock)
+    other = sqlite3.connect(tmp_path / "other.db", isolation_level=None)
+    other.execute("BEGIN")  # SQLite refuses to change the journal mode inside a transaction
+    with pytest.raises(sqlite3.OperationalError, match="cannot change into wal mode"):
+        opened._enable_wal(other)
+    assert clock.waits == []
+    other.close()
+
+
 def test_a_busy_error_inside_a_transaction_is_reported_as_a_busy_store(tmp_path: Path) -> None:
     """SQLite says "locked" or "busy"; either way the message says what to do."""
     backend = LocalBackend(tmp_path / "flowplan.db")

@@ -50,8 +50,9 @@ class FiringRecord:
 
 def _automations(conn: sqlite3.Connection) -> list[Automation]:
     found = conn.execute(
-        "SELECT d.id, f.name || '/' || d.name, d.name, d.triggers FROM deployments d"
-        " JOIN flows f ON f.id = d.flow_id WHERE d.triggers != '[]' ORDER BY 2"
+        """SELECT d.id, f.name || ? || d.name, d.name, d.triggers FROM deployments d
+           JOIN flows f ON f.id = d.flow_id WHERE d.triggers != ? ORDER BY 2""",
+        ("/", "[]"),
     ).fetchall()
     automations = []
     for deployment_id, full, name, triggers in found:
@@ -89,11 +90,12 @@ def _fire(conn: sqlite3.Connection, automation: Automation, firing: Firing, now:
     from flowplan.domain.event_template import TemplateError, render_value  # only when firing
 
     if conn.execute(
-        "SELECT 1 FROM firings WHERE automation = ? AND event_id = ?", (automation.key, firing.key)
+        """SELECT 1 FROM firings WHERE automation = ? AND event_id = ?""",
+        (automation.key, firing.key),
     ).fetchone():
         return
     item, run_id, error = automation.item, None, None
-    conn.execute("SAVEPOINT firing")
+    conn.execute("""SAVEPOINT firing""")
     try:
         context = _context(conn, firing.event)
         parameters = render_value(item.get("parameters") or {}, context)
@@ -105,16 +107,16 @@ def _fire(conn: sqlite3.Connection, automation: Automation, firing: Firing, now:
             scheduled_time=utcnow() + timedelta(seconds=after) if after else None,
         )  # fmt: skip
         run_id = run.id
-        conn.execute("RELEASE firing")
+        conn.execute("""RELEASE firing""")
     except StoreError:
         raise  # the store itself: the whole pass fails and is tried again
     except (FlowplanError, TemplateError, ValueError, TypeError) as exc:
-        conn.execute("ROLLBACK TO firing")
-        conn.execute("RELEASE firing")
+        conn.execute("""ROLLBACK TO firing""")
+        conn.execute("""RELEASE firing""")
         error = str(exc)
     conn.execute(
-        "INSERT INTO firings (id, automation, deployment_id, event_id, flow_run_id, fired,"
-        " reason, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        """INSERT INTO firings (id, automation, deployment_id, event_id, flow_run_id, fired,
+           reason, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
         (rows.new_id(), automation.key, automation.deployment_id, firing.key, run_id, now,
          firing.reason, error),
     )  # fmt: skip
@@ -130,9 +132,9 @@ class AutomationsMixin:
         stamp = rows.now_text()
         with self.store.read() as conn:  # idle: no write transaction, nothing to wait for
             cursor_now = conn.execute(
-                "SELECT seq FROM automation_cursor WHERE name = ?", (CURSOR,)
+                """SELECT seq FROM automation_cursor WHERE name = ?""", (CURSOR,)
             ).fetchone()
-            newest = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+            newest = conn.execute("""SELECT coalesce(max(seq), 0) FROM events""").fetchone()[0]
             clock = conn.execute(
                 "SELECT 1 FROM deployments WHERE triggers LIKE '%Proactive%' LIMIT 1"
             ).fetchone()
@@ -140,11 +142,11 @@ class AutomationsMixin:
             return 0
         with self.store.write() as conn:
             cursor_row = conn.execute(
-                "SELECT seq FROM automation_cursor WHERE name = ?", (CURSOR,)
+                """SELECT seq FROM automation_cursor WHERE name = ?""", (CURSOR,)
             ).fetchone()
             if cursor_row is None:  # first evaluation ever: from now on, not the past
-                start = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
-                conn.execute("INSERT INTO automation_cursor (name, seq) VALUES (?, ?)",
+                start = conn.execute("""SELECT coalesce(max(seq), 0) FROM events""").fetchone()[0]
+                conn.execute("""INSERT INTO automation_cursor (name, seq) VALUES (?, ?)""",
                              (CURSOR, start))  # fmt: skip
                 return 0
             automations = _automations(conn)
@@ -154,11 +156,11 @@ class AutomationsMixin:
             ).fetchall()]  # fmt: skip
             if not automations:
                 if events:
-                    conn.execute("UPDATE automation_cursor SET seq = ? WHERE name = ?",
+                    conn.execute("""UPDATE automation_cursor SET seq = ? WHERE name = ?""",
                                  (events[-1].seq, CURSOR))  # fmt: skip
                 return len(events)
             states = dict(conn.execute(
-                "SELECT automation, buckets FROM automation_state"
+                """SELECT automation, buckets FROM automation_state"""
             ).fetchall())  # fmt: skip
             changed = set()
             for automation in automations:
@@ -180,14 +182,14 @@ class AutomationsMixin:
             for automation in automations:
                 if automation.key in changed:
                     conn.execute(
-                        "INSERT INTO automation_state (automation, deployment_id, trigger,"
-                        " buckets, updated) VALUES (?, ?, ?, ?, ?) ON CONFLICT (automation) DO"
-                        " UPDATE SET buckets = excluded.buckets, updated = excluded.updated",
+                        """INSERT INTO automation_state (automation, deployment_id, trigger,
+                           buckets, updated) VALUES (?, ?, ?, ?, ?) ON CONFLICT (automation) DO
+                           UPDATE SET buckets = excluded.buckets, updated = excluded.updated""",
                         (automation.key, automation.deployment_id,
                          rows.dumps(automation.item["trigger"]), states[automation.key], stamp),
                     )  # fmt: skip
             if events:
-                conn.execute("UPDATE automation_cursor SET seq = ? WHERE name = ?",
+                conn.execute("""UPDATE automation_cursor SET seq = ? WHERE name = ?""",
                              (events[-1].seq, CURSOR))  # fmt: skip
             return len(events)
 
@@ -199,21 +201,21 @@ class AutomationsMixin:
                      automation: str | None = None) -> list[FiringRecord]:  # fmt: skip
         clauses, params = [], []
         if flow_run_id:
-            clauses.append("x.flow_run_id = ?")
+            clauses.append("""x.flow_run_id = ?""")
             params.append(flow_run_id)
         if automation:
-            clauses.append("x.automation = ?")
+            clauses.append("""x.automation = ?""")
             params.append(automation)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where = rows.where(clauses)
         with self.store.read() as conn:
             found = conn.execute(
-                "SELECT x.automation, f.name || '/' || d.name, x.event_id, e.event,"
-                " x.flow_run_id, x.fired, x.reason, x.error FROM firings x"
-                " LEFT JOIN deployments d ON d.id = x.deployment_id"
-                " LEFT JOIN flows f ON f.id = d.flow_id"
-                f" LEFT JOIN events e ON e.id = x.event_id {where}"
-                " ORDER BY x.fired DESC, x.rowid DESC LIMIT ?",
-                (*params, limit),
+                f"""SELECT x.automation, f.name || ? || d.name, x.event_id, e.event,
+                    x.flow_run_id, x.fired, x.reason, x.error FROM firings x
+                    LEFT JOIN deployments d ON d.id = x.deployment_id
+                    LEFT JOIN flows f ON f.id = d.flow_id
+                    LEFT JOIN events e ON e.id = x.event_id {where}
+                    ORDER BY x.fired DESC, x.rowid DESC LIMIT ?""",
+                ("/", *params, limit),
             ).fetchall()
         return [FiringRecord(row[0].split("/", 1)[-1], row[1], row[2], row[3], row[4],
                              rows.time(row[5]), row[6], row[7]) for row in found]  # fmt: skip
@@ -222,8 +224,8 @@ class AutomationsMixin:
         """Per automation key: how many firings, and when the last was."""
         with self.store.read() as conn:
             found = conn.execute(
-                "SELECT automation, count(*), max(fired) FROM firings WHERE automation IN"
-                " (SELECT value FROM json_each(?)) GROUP BY automation",
+                """SELECT automation, count(*), max(fired) FROM firings WHERE automation IN
+                   (SELECT value FROM json_each(?)) GROUP BY automation""",
                 (rows.dumps(list(keys)),),
             ).fetchall()
         return {row[0]: (row[1], row[2]) for row in found}

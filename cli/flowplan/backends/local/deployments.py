@@ -41,7 +41,7 @@ class DeploymentsMixin:
 
     def read_flows(self) -> list[Flow]:
         with self.store.read() as conn:
-            found = conn.execute("SELECT id, name, created FROM flows ORDER BY name").fetchall()
+            found = conn.execute("""SELECT id, name, created FROM flows ORDER BY name""").fetchall()
         return [Flow(row[0], row[1], rows.time(row[2])) for row in found]
 
     def upsert_deployments(
@@ -147,20 +147,20 @@ class DeploymentsMixin:
     ) -> tuple[list[str], list[UnreadableRow]]:
         clauses, params = [], [rows.ready_cutoff()]
         if flow_name is not None:
-            clauses.append("f.name = ?")
+            clauses.append("""f.name = ?""")
             params.append(flow_name)
         if work_pool_name is not None:
-            clauses.append("p.name = ?")
+            clauses.append("""p.name = ?""")
             params.append(work_pool_name)
         if ids is not None:
-            clauses.append("d.id IN (SELECT value FROM json_each(?))")
+            clauses.append("""d.id IN (SELECT value FROM json_each(?))""")
             params.append(rows.dumps(list(ids)))
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where = rows.where(clauses)
         with self.store.read() as conn:
             try:
                 found = conn.execute(
-                    f"SELECT {rows.DEPLOYMENT_JSON} FROM {rows.DEPLOYMENT_FROM} {where}"
-                    " ORDER BY f.name, d.name",
+                    f"""SELECT {rows.DEPLOYMENT_JSON} FROM {rows.DEPLOYMENT_FROM} {where}
+                        ORDER BY f.name, d.name""",
                     params,
                 ).fetchall()
             except sqlite3.OperationalError as exc:
@@ -169,8 +169,8 @@ class DeploymentsMixin:
                 return unreadable.deployment_documents(
                     conn,
                     f"SELECT {rows.DEPLOYMENT_JSON} FROM {rows.DEPLOYMENT_FROM} WHERE d.id = ?",
-                    f"SELECT d.id, f.name || '/' || d.name FROM {rows.DEPLOYMENT_FROM} {where}"
-                    " ORDER BY f.name, d.name",
+                    f"""SELECT d.id, f.name || '/' || d.name FROM {rows.DEPLOYMENT_FROM} {where}
+                        ORDER BY f.name, d.name""",
                     params,
                 )
         return [row[0] for row in found], []
@@ -202,7 +202,7 @@ class DeploymentsMixin:
             for key in (*_JSON_FIELDS, "tags"):
                 if key in values:
                     values[key] = None if values[key] is None else rows.dumps(values[key])
-            rows.update(conn, "deployments", deployment_id, values)
+            rows.update(conn, """deployments""", deployment_id, values)
         return self.read_deployments(ids=[deployment_id])[0]
 
     def delete_deployment(self, deployment_id: str) -> None:
@@ -210,19 +210,20 @@ class DeploymentsMixin:
         with self.store.write() as conn:
             _current(conn, deployment_id)
             conn.execute(
-                "DELETE FROM flow_runs WHERE deployment_id = ? AND state_type = 'SCHEDULED'",
-                (deployment_id,),
+                """DELETE FROM flow_runs WHERE deployment_id = ? AND state_type = ?""",
+                (deployment_id, "SCHEDULED"),
             )
-            conn.execute("DELETE FROM deployments WHERE id = ?", (deployment_id,))
+            conn.execute("""DELETE FROM deployments WHERE id = ?""", (deployment_id,))
 
 
 def _ensure_flow(conn: sqlite3.Connection, name: str) -> str:
-    row = conn.execute("SELECT id FROM flows WHERE name = ?", (name,)).fetchone()
+    row = conn.execute("""SELECT id FROM flows WHERE name = ?""", (name,)).fetchone()
     if row:
         return str(row[0])
     flow_id = rows.new_id()
     conn.execute(
-        "INSERT INTO flows (id, name, created) VALUES (?, ?, ?)", (flow_id, name, rows.now_text())
+        """INSERT INTO flows (id, name, created) VALUES (?, ?, ?)""",
+        (flow_id, name, rows.now_text()),
     )
     return flow_id
 
@@ -234,7 +235,7 @@ def _upsert(conn: sqlite3.Connection, flow_id: str, spec: DeploymentSpec) -> str
     check_job_variables(spec.full_name, spec.job_variables, template)
     now = rows.now_text()
     row = conn.execute(
-        "SELECT id FROM deployments WHERE flow_id = ? AND name = ?", (flow_id, spec.name)
+        """SELECT id FROM deployments WHERE flow_id = ? AND name = ?""", (flow_id, spec.name)
     ).fetchone()
     values = {
         "version": spec.version, "description": spec.description,
@@ -266,7 +267,7 @@ def _upsert(conn: sqlite3.Connection, flow_id: str, spec: DeploymentSpec) -> str
             values["paused"] = spec.paused
         if spec.enforce_parameter_schema is None:
             del values["enforce_parameter_schema"]  # not declared: the stored flag stays
-        rows.update(conn, "deployments", deployment_id, values)
+        rows.update(conn, """deployments""", deployment_id, values)
     if spec.schedules is not None:
         reconcile_schedules(conn, deployment_id, spec.schedules, now)
     return str(deployment_id)
@@ -276,17 +277,17 @@ def find_deployment(conn: sqlite3.Connection, name: str) -> str:
     if "/" in name:
         flow, _, deployment = name.partition("/")
         row = conn.execute(
-            "SELECT d.id FROM deployments d JOIN flows f ON f.id = d.flow_id"
-            " WHERE f.name = ? AND d.name = ?",
+            """SELECT d.id FROM deployments d JOIN flows f ON f.id = d.flow_id
+               WHERE f.name = ? AND d.name = ?""",
             (flow, deployment),
         ).fetchone()
     elif _UUID.fullmatch(name):
-        row = conn.execute("SELECT id FROM deployments WHERE id = ?", (name,)).fetchone()
+        row = conn.execute("""SELECT id FROM deployments WHERE id = ?""", (name,)).fetchone()
     else:
         matches = conn.execute(
-            "SELECT d.id, f.name || '/' || d.name FROM deployments d JOIN flows f"
-            " ON f.id = d.flow_id WHERE d.name = ? ORDER BY 2",
-            (name,),
+            """SELECT d.id, f.name || ? || d.name FROM deployments d JOIN flows f
+               ON f.id = d.flow_id WHERE d.name = ? ORDER BY 2""",
+            ("/", name),
         ).fetchall()
         if len(matches) > 1:
             raise InvalidInput(
@@ -299,7 +300,9 @@ def find_deployment(conn: sqlite3.Connection, name: str) -> str:
         known = [
             r[0]
             for r in conn.execute(
-                "SELECT f.name || '/' || d.name FROM deployments d JOIN flows f ON f.id = d.flow_id"
+                """SELECT f.name || ? || d.name FROM deployments d
+                   JOIN flows f ON f.id = d.flow_id""",
+                ("/",),
             )
         ]
         raise DeploymentNotFound.named("deployment", name, known)
@@ -308,9 +311,9 @@ def find_deployment(conn: sqlite3.Connection, name: str) -> str:
 
 def _current(conn: sqlite3.Connection, deployment_id: str) -> dict[str, Any]:
     row = conn.execute(
-        "SELECT d.work_queue_id, p.name, q.name, d.job_variables FROM deployments d"
-        " LEFT JOIN work_queues q ON q.id = d.work_queue_id"
-        " LEFT JOIN work_pools p ON p.id = q.work_pool_id WHERE d.id = ?",
+        """SELECT d.work_queue_id, p.name, q.name, d.job_variables FROM deployments d
+           LEFT JOIN work_queues q ON q.id = d.work_queue_id
+           LEFT JOIN work_pools p ON p.id = q.work_pool_id WHERE d.id = ?""",
         (deployment_id,),
     ).fetchone()
     if row is None:
@@ -323,8 +326,8 @@ def _template_of(conn: sqlite3.Connection, queue_id: str | None) -> dict[str, An
     if queue_id is None:
         return None
     row = conn.execute(
-        "SELECT p.base_job_template FROM work_queues q JOIN work_pools p"
-        " ON p.id = q.work_pool_id WHERE q.id = ?",
+        """SELECT p.base_job_template FROM work_queues q JOIN work_pools p
+           ON p.id = q.work_pool_id WHERE q.id = ?""",
         (queue_id,),
     ).fetchone()
     return rows.json_loads(row[0]) if row else None

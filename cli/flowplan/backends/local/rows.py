@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,6 +49,13 @@ def update(conn: sqlite3.Connection, table: str, row_id: str, values: Mapping[st
             f"UPDATE {table} SET {assignments}, updated = ? WHERE id = ?",
             (*values.values(), now_text(), row_id),
         )
+
+
+def where(clauses: Sequence[str]) -> str:
+    """`WHERE` with the clauses joined by `AND`; nothing when there are none."""
+    if not clauses:
+        return ""
+    return """WHERE """ + """ AND """.join(clauses)
 
 
 def dumps(value: Any) -> str:
@@ -154,7 +161,7 @@ def json_loads(text: str) -> Any:
 
 
 def state_of(conn: sqlite3.Connection, run_id: str) -> str:
-    row = conn.execute("SELECT state_type FROM flow_runs WHERE id = ?", (run_id,)).fetchone()
+    row = conn.execute("""SELECT state_type FROM flow_runs WHERE id = ?""", (run_id,)).fetchone()
     if row is None:
         raise run_not_found(run_id)
     return str(row[0])

@@ -53,10 +53,10 @@ def _check_run(
     from flowplan.domain.run_checks import run_problems
 
     flow, name, schema, enforce, dep_variables, template = conn.execute(
-        "SELECT f.name, d.name, d.parameter_openapi_schema, d.enforce_parameter_schema,"
-        " d.job_variables, p.base_job_template FROM deployments d JOIN flows f ON f.id = d.flow_id"
-        " LEFT JOIN work_queues q ON q.id = d.work_queue_id"
-        " LEFT JOIN work_pools p ON p.id = q.work_pool_id WHERE d.id = ?",
+        """SELECT f.name, d.name, d.parameter_openapi_schema, d.enforce_parameter_schema,
+           d.job_variables, p.base_job_template FROM deployments d JOIN flows f ON f.id = d.flow_id
+           LEFT JOIN work_queues q ON q.id = d.work_queue_id
+           LEFT JOIN work_pools p ON p.id = q.work_pool_id WHERE d.id = ?""",
         (deployment_id,),
     ).fetchone()
     problems = run_problems(
@@ -118,15 +118,15 @@ class RunsMixin:
         clauses, params = [], []
         with self.store.read() as conn:
             if name is not None:
-                clauses.append("r.name = ?")
+                clauses.append("""r.name = ?""")
                 params.append(name)
             if states:
                 clauses.append(f"r.state_type IN ({','.join('?' * len(states))})")
                 params += [state.value for state in states]
             if deployment is not None:
-                clauses.append("r.deployment_id = ?")
+                clauses.append("""r.deployment_id = ?""")
                 params.append(find_deployment(conn, deployment))
-            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+            where = rows.where(clauses)
             found = conn.execute(
                 f"SELECT {rows.RUN_COLUMNS} FROM {rows.RUN_FROM} {where}"
                 f" ORDER BY r.expected_start_time DESC, r.created DESC LIMIT ?",
@@ -151,15 +151,15 @@ class RunsMixin:
             raise InvalidInput(f"runs cannot be ordered by {order!r}")
         clauses, params = [], []
         for column, values in (
-            ("r.id", ids),
-            ("r.deployment_id", deployment_ids),
-            ("r.flow_id", flow_ids),
-            ("r.state_type", [state.value for state in states] or None),
+            ("""r.id""", ids),
+            ("""r.deployment_id""", deployment_ids),
+            ("""r.flow_id""", flow_ids),
+            ("""r.state_type""", [state.value for state in states] or None),
         ):
             if values is not None:
                 clauses.append(f"{column} IN (SELECT value FROM json_each(?))")
                 params.append(rows.dumps(list(values)))
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where = rows.where(clauses)
         with self.store.read() as conn:
             found = conn.execute(
                 f"SELECT {rows.RUN_COLUMNS} FROM {rows.RUN_FROM} {where}"
@@ -172,9 +172,10 @@ class RunsMixin:
         """PENDING and RUNNING runs by work queue id and by work pool id (one dict)."""
         with self.store.read() as conn:
             found = conn.execute(
-                "SELECT q.id, q.work_pool_id, count(*) FROM flow_runs r"
-                " JOIN work_queues q ON q.id = r.work_queue_id"
-                " WHERE r.state_type IN ('PENDING', 'RUNNING') GROUP BY q.id"
+                """SELECT q.id, q.work_pool_id, count(*) FROM flow_runs r
+                   JOIN work_queues q ON q.id = r.work_queue_id
+                   WHERE r.state_type IN (?, ?) GROUP BY q.id""",
+                ("PENDING", "RUNNING"),
             ).fetchall()
         counts: dict[str, int] = {}
         for queue_id, pool_id, count in found:
@@ -243,7 +244,7 @@ class RunsMixin:
     def delete_flow_run(self, run_id: str) -> None:
         with self.store.write() as conn:
             rows.state_of(conn, run_id)
-            conn.execute("DELETE FROM flow_runs WHERE id = ?", (run_id,))
+            conn.execute("""DELETE FROM flow_runs WHERE id = ?""", (run_id,))
 
 
 def create_run(
@@ -263,14 +264,14 @@ def create_run(
     when = iso(scheduled_time or utcnow())
     deployment_id = find_deployment(conn, deployment)
     flow_id, pool, queue, dep_parameters, dep_tags = conn.execute(
-        "SELECT d.flow_id, p.name, q.name, d.parameters, d.tags FROM deployments d"
-        " LEFT JOIN work_queues q ON q.id = d.work_queue_id"
-        " LEFT JOIN work_pools p ON p.id = q.work_pool_id WHERE d.id = ?",
+        """SELECT d.flow_id, p.name, q.name, d.parameters, d.tags FROM deployments d
+           LEFT JOIN work_queues q ON q.id = d.work_queue_id
+           LEFT JOIN work_pools p ON p.id = q.work_pool_id WHERE d.id = ?""",
         (deployment_id,),
     ).fetchone()
     if idempotency_key is not None:
         row = conn.execute(
-            "SELECT id FROM flow_runs WHERE flow_id = ? AND idempotency_key = ?",
+            """SELECT id FROM flow_runs WHERE flow_id = ? AND idempotency_key = ?""",
             (flow_id, idempotency_key),
         ).fetchone()
         if row:
@@ -285,11 +286,12 @@ def create_run(
     _check_run(conn, deployment_id, merged, job_variables, parameters_checked)
     all_tags = list(dict.fromkeys([*rows.json_loads(dep_tags), *tags]))
     conn.execute(
-        "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_queue_id,"
-        " state_type, state_name, state_timestamp, parameters, job_variables, tags,"
-        " idempotency_key, expected_start_time, created)"
-        " VALUES (?, ?, ?, ?, ?, 'SCHEDULED', 'Scheduled', ?, ?, ?, ?, ?, ?, ?)",
-        (run_id, name or random_run_name(), flow_id, deployment_id, queue_id, now,
+        """INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_queue_id,
+           state_type, state_name, state_timestamp, parameters, job_variables, tags,
+           idempotency_key, expected_start_time, created)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (run_id, name or random_run_name(), flow_id, deployment_id, queue_id,
+         "SCHEDULED", "Scheduled", now,
          rows.dumps(merged), rows.dumps(dict(job_variables or {})), rows.dumps(all_tags),
          idempotency_key, when, now),
     )  # fmt: skip
@@ -319,10 +321,10 @@ def write_state(
     state_name = name or state_type.value.capitalize()
     starts = state_type is StateType.RUNNING
     conn.execute(
-        "UPDATE flow_runs SET state_type = ?, state_name = ?, state_message = ?,"
-        " state_timestamp = ?, start_time = CASE WHEN ? AND start_time IS NULL THEN ?"
-        " ELSE start_time END, end_time = CASE WHEN ? THEN ? ELSE end_time END"
-        " WHERE id = ?",
+        """UPDATE flow_runs SET state_type = ?, state_name = ?, state_message = ?,
+           state_timestamp = ?, start_time = CASE WHEN ? AND start_time IS NULL THEN ?
+           ELSE start_time END, end_time = CASE WHEN ? THEN ? ELSE end_time END
+           WHERE id = ?""",
         (state_type.value, state_name, message, now, starts, now, state_type.is_final,
          now, run_id),
     )  # fmt: skip
@@ -344,7 +346,7 @@ def record_state(
     if event:
         flow_run_event(conn, run_id, type_, name, message, now)
     conn.execute(
-        "INSERT INTO flow_run_states (flow_run_id, type, name, message, timestamp)"
-        " VALUES (?, ?, ?, ?, ?)",
+        """INSERT INTO flow_run_states (flow_run_id, type, name, message, timestamp)
+           VALUES (?, ?, ?, ?, ?)""",
         (run_id, type_, name, message, now),
     )

@@ -30,7 +30,7 @@ class SchedulesMixin:
             existing = {
                 row[0]
                 for row in conn.execute(
-                    "SELECT slug FROM deployment_schedules WHERE deployment_id = ?",
+                    """SELECT slug FROM deployment_schedules WHERE deployment_id = ?""",
                     (deployment_id,),
                 )
             }
@@ -59,7 +59,7 @@ class SchedulesMixin:
             values["parameters"] = rows.dumps(values["parameters"])
         with self.store.write() as conn:
             _require_schedule(conn, deployment_id, schedule_id)
-            rows.update(conn, "deployment_schedules", schedule_id, values)
+            rows.update(conn, """deployment_schedules""", schedule_id, values)
             if values:
                 if "schedule" in values or values.get("active") is False:
                     _drop_future_runs(conn, [schedule_id])
@@ -71,7 +71,7 @@ class SchedulesMixin:
         with self.store.write() as conn:
             _require_schedule(conn, deployment_id, schedule_id)
             _drop_future_runs(conn, [schedule_id])
-            conn.execute("DELETE FROM deployment_schedules WHERE id = ?", (schedule_id,))
+            conn.execute("""DELETE FROM deployment_schedules WHERE id = ?""", (schedule_id,))
             _touch(conn, deployment_id)
 
 
@@ -81,8 +81,8 @@ def reconcile_schedules(
     existing = {
         row[0]: (row[1], row[2], row[3])
         for row in conn.execute(
-            "SELECT slug, id, schedule, parameters FROM deployment_schedules"
-            " WHERE deployment_id = ?",
+            """SELECT slug, id, schedule, parameters FROM deployment_schedules
+               WHERE deployment_id = ?""",
             (deployment_id,),
         )
     }
@@ -94,7 +94,7 @@ def reconcile_schedules(
             # a renamed schedule keeps its id, its active flag and its runs
             existing[slug] = existing.pop(spec.replaces)
             conn.execute(
-                "UPDATE deployment_schedules SET slug = ?, updated = ? WHERE id = ?",
+                """UPDATE deployment_schedules SET slug = ?, updated = ? WHERE id = ?""",
                 (slug, now, existing[slug][0]),
             )
         if slug not in existing:
@@ -106,27 +106,29 @@ def reconcile_schedules(
         if changed:
             _drop_future_runs(conn, [schedule_id])
             conn.execute(
-                "UPDATE deployment_schedules SET schedule = ?, parameters = ?, updated = ?"
-                " WHERE id = ?",
+                """UPDATE deployment_schedules SET schedule = ?, parameters = ?, updated = ?
+                   WHERE id = ?""",
                 (schedule, parameters, now, schedule_id),
             )
         if spec.active is not None:
             conn.execute(
-                "UPDATE deployment_schedules SET active = ? WHERE id = ? AND active IS NOT ?",
+                """UPDATE deployment_schedules SET active = ? WHERE id = ? AND active IS NOT ?""",
                 (spec.active, schedule_id, spec.active),
             )
     removed = [existing[slug][0] for slug in existing if slug not in wanted]
     if removed:
         _drop_future_runs(conn, removed)
-        conn.executemany("DELETE FROM deployment_schedules WHERE id = ?", [(i,) for i in removed])
+        conn.executemany(
+            """DELETE FROM deployment_schedules WHERE id = ?""", [(i,) for i in removed]
+        )
 
 
 def _insert_schedule(
     conn: sqlite3.Connection, deployment_id: str, spec: ScheduleSpec, now: str
 ) -> None:
     conn.execute(
-        "INSERT INTO deployment_schedules (id, deployment_id, slug, schedule, active, parameters,"
-        " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        """INSERT INTO deployment_schedules (id, deployment_id, slug, schedule, active, parameters,
+           created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
         (rows.new_id(), deployment_id, spec.effective_slug, rows.dumps(spec.schedule.to_json()),
          spec.active is not False, rows.dumps(spec.parameters), now, now),
     )  # fmt: skip
@@ -135,20 +137,20 @@ def _insert_schedule(
 def _drop_future_runs(conn: sqlite3.Connection, schedule_ids: Sequence[str]) -> None:
     """Auto-scheduled runs of these schedules that have not started no longer apply."""
     conn.executemany(
-        "DELETE FROM flow_runs WHERE schedule_id = ? AND auto_scheduled = 1"
-        " AND state_type = 'SCHEDULED'",
-        [(schedule_id,) for schedule_id in schedule_ids],
+        """DELETE FROM flow_runs WHERE schedule_id = ? AND auto_scheduled = 1
+           AND state_type = ?""",
+        [(schedule_id, "SCHEDULED") for schedule_id in schedule_ids],
     )
 
 
 def _touch(conn: sqlite3.Connection, deployment_id: str) -> None:
     conn.execute(
-        "UPDATE deployments SET updated = ? WHERE id = ?", (rows.now_text(), deployment_id)
+        """UPDATE deployments SET updated = ? WHERE id = ?""", (rows.now_text(), deployment_id)
     )
 
 
 def _require_deployment(conn: sqlite3.Connection, deployment_id: str) -> None:
-    row = conn.execute("SELECT 1 FROM deployments WHERE id = ?", (deployment_id,)).fetchone()
+    row = conn.execute("""SELECT 1 FROM deployments WHERE id = ?""", (deployment_id,)).fetchone()
     if row is None:
         raise DeploymentNotFound(f"deployment {deployment_id!r} not found")
 
@@ -156,7 +158,7 @@ def _require_deployment(conn: sqlite3.Connection, deployment_id: str) -> None:
 def _require_schedule(conn: sqlite3.Connection, deployment_id: str, schedule_id: str) -> None:
     _require_deployment(conn, deployment_id)
     row = conn.execute(
-        "SELECT 1 FROM deployment_schedules WHERE id = ? AND deployment_id = ?",
+        """SELECT 1 FROM deployment_schedules WHERE id = ? AND deployment_id = ?""",
         (schedule_id, deployment_id),
     ).fetchone()
     if row is None:

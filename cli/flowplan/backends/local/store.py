@@ -37,11 +37,12 @@ def default_home() -> Path:
 class Store:
     """A connection to `path`, opened on first use and migrated to the current version."""
 
+    _identity: tuple[int, int]  # (device, inode) of the file opened: set by `_open`
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.RLock()
-        self._identity: tuple[int, int] = (0, 0)  # (device, inode) of the file opened
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -79,7 +80,7 @@ class Store:
         """One write transaction: everything inside commits together or not at all."""
         with self._lock, self._translate():
             conn = self._checked_connection()
-            with _transaction(conn, "BEGIN IMMEDIATE"):
+            with _transaction(conn, """BEGIN IMMEDIATE"""):
                 yield conn
             self._announce()
 
@@ -93,12 +94,12 @@ class Store:
         """One read transaction: a consistent snapshot across several queries."""
         with self._lock, self._translate():
             conn = self._checked_connection()
-            conn.execute("BEGIN")
+            conn.execute("""BEGIN""")
             try:
                 yield conn
             finally:
                 if conn.in_transaction:
-                    conn.execute("COMMIT")
+                    conn.execute("""COMMIT""")
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -122,11 +123,11 @@ class Store:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                conn.execute("PRAGMA foreign_keys = ON")
-                with _transaction(conn, "BEGIN"):  # one consistent read of the header
+                conn.execute("""PRAGMA foreign_keys = ON""")
+                with _transaction(conn, """BEGIN"""):  # one consistent read of the header
                     self._check(conn)
                 self._enable_wal(conn)
-                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("""PRAGMA synchronous = NORMAL""")
                 self._migrate(conn)
             except BaseException:
                 conn.close()
@@ -139,9 +140,9 @@ class Store:
         deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         while True:
             try:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                if conn.execute("""PRAGMA journal_mode""").fetchone()[0] == "wal":
                     return
-                if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal":
+                if conn.execute("""PRAGMA journal_mode = WAL""").fetchone()[0] == "wal":
                     return
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc) or time.monotonic() > deadline:
@@ -181,9 +182,9 @@ class Store:
     def _check(self, conn: sqlite3.Connection) -> None:
         """Refuse a file that is not ours, or is newer than this flowplan, without writing."""
         try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            application = conn.execute("PRAGMA application_id").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            version = conn.execute("""PRAGMA user_version""").fetchone()[0]
+            application = conn.execute("""PRAGMA application_id""").fetchone()[0]
+            tables = conn.execute("""SELECT count(*) FROM sqlite_master""").fetchone()[0]
         except sqlite3.OperationalError:
             raise  # locked, read-only, cannot open: not a verdict on the file's contents
         except sqlite3.DatabaseError as exc:
@@ -204,11 +205,11 @@ class Store:
             )
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        if conn.execute("""PRAGMA user_version""").fetchone()[0] == SCHEMA_VERSION:
             return
-        with _transaction(conn, "BEGIN IMMEDIATE"):
+        with _transaction(conn, """BEGIN IMMEDIATE"""):
             self._check(conn)  # again under the write lock: another process may have been first
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            version = conn.execute("""PRAGMA user_version""").fetchone()[0]
             for steps in MIGRATIONS[version:]:
                 for statement in steps:
                     conn.execute(statement)
@@ -261,6 +262,6 @@ def _transaction(conn: sqlite3.Connection, begin: str) -> Iterator[None]:
         yield
     except BaseException:
         if conn.in_transaction:
-            conn.execute("ROLLBACK")
+            conn.execute("""ROLLBACK""")
         raise
-    conn.execute("COMMIT")
+    conn.execute("""COMMIT""")

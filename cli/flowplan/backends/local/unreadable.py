@@ -27,9 +27,9 @@ def deployment(object_id: str, name: str, reason: str) -> UnreadableRow:
 def deployment_by_id(conn: sqlite3.Connection, object_id: str, reason: str) -> UnreadableRow:
     """The problem of a deployment its caller has just read in this transaction."""
     (name,) = conn.execute(
-        "SELECT f.name || '/' || d.name FROM deployments d JOIN flows f ON f.id = d.flow_id"
-        " WHERE d.id = ?",
-        (object_id,),
+        """SELECT f.name || ? || d.name FROM deployments d JOIN flows f ON f.id = d.flow_id
+           WHERE d.id = ?""",
+        ("/", object_id),
     ).fetchone()
     return deployment(object_id, name, reason)
 
@@ -62,8 +62,8 @@ def _bad_columns(conn: sqlite3.Connection, deployment_id: str) -> str:
     slugs = [
         row[0]
         for row in conn.execute(
-            "SELECT slug FROM deployment_schedules WHERE deployment_id = ?"
-            " AND NOT (json_valid(schedule) AND json_valid(parameters)) ORDER BY slug",
+            """SELECT slug FROM deployment_schedules WHERE deployment_id = ?
+               AND NOT (json_valid(schedule) AND json_valid(parameters)) ORDER BY slug""",
             (deployment_id,),
         )
     ]

@@ -35,7 +35,7 @@ class WorkMixin:
         """A number that changes whenever another connection commits (SQLite's data_version):
         a worker checks it every few milliseconds and queries only when something changed."""
         with self.store.read() as conn:
-            return int(conn.execute("PRAGMA data_version").fetchone()[0])
+            return int(conn.execute("""PRAGMA data_version""").fetchone()[0])
 
     def claim_flow_runs(
         self,
@@ -65,9 +65,9 @@ class WorkMixin:
             stamp = rows.now_text()
             for run_id in chosen:
                 conn.execute(
-                    "UPDATE flow_runs SET state_type = 'PENDING', state_name = 'Pending',"
-                    " state_message = NULL, state_timestamp = ?, worker_name = ? WHERE id = ?",
-                    (stamp, worker, run_id),
+                    """UPDATE flow_runs SET state_type = ?, state_name = ?,
+                       state_message = NULL, state_timestamp = ?, worker_name = ? WHERE id = ?""",
+                    ("PENDING", "Pending", stamp, worker, run_id),
                 )
                 record_state(conn, run_id, "PENDING", "Pending", None, stamp)
             return [read_run(conn, run_id) for run_id in chosen]
@@ -77,10 +77,11 @@ class WorkMixin:
         moment = now or utcnow()
         with self.store.read() as conn:
             found = conn.execute(
-                "SELECT r.id, r.worker_name, w.last_heartbeat, w.heartbeat_interval"
-                " FROM flow_runs r LEFT JOIN work_queues q ON q.id = r.work_queue_id"
-                " LEFT JOIN workers w ON w.work_pool_id = q.work_pool_id AND w.name = r.worker_name"
-                f" WHERE r.state_type IN {_ACTIVE_SQL} AND r.worker_name IS NOT NULL"
+                f"""SELECT r.id, r.worker_name, w.last_heartbeat, w.heartbeat_interval
+                    FROM flow_runs r LEFT JOIN work_queues q ON q.id = r.work_queue_id
+                    LEFT JOIN workers w ON w.work_pool_id = q.work_pool_id
+                    AND w.name = r.worker_name
+                    WHERE r.state_type IN {_ACTIVE_SQL} AND r.worker_name IS NOT NULL"""
             ).fetchall()
         dead = [
             (run_id, worker, last)
@@ -96,7 +97,7 @@ class WorkMixin:
             )
             with self.store.write() as conn:
                 state = conn.execute(
-                    "SELECT state_type FROM flow_runs WHERE id = ?", (run_id,)
+                    """SELECT state_type FROM flow_runs WHERE id = ?""", (run_id,)
                 ).fetchone()
                 if state is None or state[0] not in ACTIVE:
                     continue  # it finished meanwhile
@@ -113,14 +114,14 @@ class WorkMixin:
         auto-scheduled runs, or whose last one is before `min_until`."""
         with self.store.read() as conn:
             found = conn.execute(
-                "SELECT s.deployment_id, s.id, s.slug, s.schedule, s.parameters, c.n, c.last"
-                " FROM deployment_schedules s JOIN deployments d ON d.id = s.deployment_id"
-                " LEFT JOIN (SELECT schedule_id, count(*) AS n, max(expected_start_time) AS last"
-                "   FROM flow_runs WHERE auto_scheduled = 1 AND state_type = 'SCHEDULED'"
-                "   AND expected_start_time >= ? GROUP BY schedule_id) c ON c.schedule_id = s.id"
-                " WHERE s.active = 1 AND d.paused = 0"
-                " AND (c.n IS NULL OR c.n < ? OR c.last < ?)",
-                (iso(now), min_runs, iso(min_until)),
+                """SELECT s.deployment_id, s.id, s.slug, s.schedule, s.parameters, c.n, c.last
+                   FROM deployment_schedules s JOIN deployments d ON d.id = s.deployment_id
+                   LEFT JOIN (SELECT schedule_id, count(*) AS n, max(expected_start_time) AS last
+                     FROM flow_runs WHERE auto_scheduled = 1 AND state_type = ?
+                     AND expected_start_time >= ? GROUP BY schedule_id) c ON c.schedule_id = s.id
+                   WHERE s.active = 1 AND d.paused = 0
+                   AND (c.n IS NULL OR c.n < ? OR c.last < ?)""",
+                ("SCHEDULED", iso(now), min_runs, iso(min_until)),
             ).fetchall()
         return [_due(row) for row in found]
 
@@ -131,7 +132,7 @@ class WorkMixin:
         inserting the same time twice (two schedulers, a restart) makes one run."""
         with self.store.write() as conn:
             row = conn.execute(
-                "SELECT flow_id, parameters, tags, work_queue_id FROM deployments WHERE id = ?",
+                """SELECT flow_id, parameters, tags, work_queue_id FROM deployments WHERE id = ?""",
                 (deployment_id,),
             ).fetchone()
             if row is None:
@@ -150,14 +151,14 @@ class WorkMixin:
                 when = iso(moment)
                 run_id = rows.new_id()
                 cursor = conn.execute(
-                    "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_queue_id,"
-                    " schedule_id, state_type, state_name, state_message, state_timestamp,"
-                    " parameters, tags, idempotency_key, auto_scheduled, expected_start_time,"
-                    " created) VALUES (?, ?, ?, ?, ?, ?, 'SCHEDULED', 'Scheduled',"
-                    " 'Flow run scheduled', ?, ?, ?, ?, 1, ?, ?)"
-                    " ON CONFLICT (flow_id, idempotency_key) DO NOTHING",
+                    """INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_queue_id,
+                       schedule_id, state_type, state_name, state_message, state_timestamp,
+                       parameters, tags, idempotency_key, auto_scheduled, expected_start_time,
+                       created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                       ON CONFLICT (flow_id, idempotency_key) DO NOTHING""",
                     (run_id, random_run_name(), flow_id, deployment_id, queue_id,
-                     schedule.id, stamp, merged, all_tags,
+                     schedule.id, "SCHEDULED", "Scheduled", "Flow run scheduled", stamp, merged,
+                     all_tags,
                      f"scheduled {deployment_id} {schedule.id} {when}", when, stamp),
                 )  # fmt: skip
                 if cursor.rowcount:
@@ -172,16 +173,16 @@ class WorkMixin:
             late = [
                 row[0]
                 for row in conn.execute(
-                    "SELECT id FROM flow_runs WHERE state_type = 'SCHEDULED'"
-                    " AND state_name = 'Scheduled' AND expected_start_time < ? LIMIT 400",
-                    (iso(before),),
+                    """SELECT id FROM flow_runs WHERE state_type = ?
+                       AND state_name = ? AND expected_start_time < ? LIMIT 400""",
+                    ("SCHEDULED", "Scheduled", iso(before)),
                 )
             ]
             stamp = rows.now_text()
             for run_id in late:
                 conn.execute(
-                    "UPDATE flow_runs SET state_name = 'Late', state_timestamp = ? WHERE id = ?",
-                    (stamp, run_id),
+                    """UPDATE flow_runs SET state_name = ?, state_timestamp = ? WHERE id = ?""",
+                    ("Late", stamp, run_id),
                 )
                 record_state(conn, run_id, "SCHEDULED", "Late", None, stamp)
             return len(late)
@@ -191,11 +192,11 @@ class WorkMixin:
         is paused, are deleted (runs created by hand are never touched)."""
         with self.store.write() as conn:
             cursor = conn.execute(
-                "DELETE FROM flow_runs WHERE auto_scheduled = 1 AND state_type = 'SCHEDULED'"
-                " AND expected_start_time > ? AND NOT EXISTS (SELECT 1 FROM"
-                " deployment_schedules s JOIN deployments d ON d.id = s.deployment_id"
-                " WHERE s.id = flow_runs.schedule_id AND s.active = 1 AND d.paused = 0)",
-                (iso(now),),
+                """DELETE FROM flow_runs WHERE auto_scheduled = 1 AND state_type = ?
+                   AND expected_start_time > ? AND NOT EXISTS (SELECT 1 FROM
+                   deployment_schedules s JOIN deployments d ON d.id = s.deployment_id
+                   WHERE s.id = flow_runs.schedule_id AND s.active = 1 AND d.paused = 0)""",
+                ("SCHEDULED", iso(now)),
             )
             return cursor.rowcount
 
@@ -216,7 +217,7 @@ def _due(row: tuple[Any, ...]) -> ScheduleDue:
 def _candidates_query(
     pool: str, queues: Sequence[str], deployment_ids: Sequence[str], due: str
 ) -> tuple[str, list[object]]:
-    params: list[object] = [pool, *CLAIMABLE_NAMES, due]
+    params: list[object] = [pool, "SCHEDULED", *CLAIMABLE_NAMES, due]
     queue_filter = ""
     if queues:
         queue_filter = f" AND q.name IN ({','.join('?' * len(queues))})"
@@ -224,18 +225,16 @@ def _candidates_query(
     if deployment_ids:
         queue_filter += f" AND r.deployment_id IN ({','.join('?' * len(deployment_ids))})"
         params += list(deployment_ids)
-    query = (
-        "SELECT r.id, r.work_queue_id, q.work_pool_id, r.deployment_id, q.concurrency_limit,"
-        " p.concurrency_limit, d.concurrency_limit, d.concurrency_options, r.state_name"
-        " FROM flow_runs r JOIN work_queues q ON q.id = r.work_queue_id"
-        " JOIN work_pools p ON p.id = q.work_pool_id"
-        " LEFT JOIN deployments d ON d.id = r.deployment_id"
-        " WHERE p.name = ? AND r.state_type = 'SCHEDULED'"
-        f" AND r.state_name IN ({','.join('?' * len(CLAIMABLE_NAMES))})"
-        " AND r.expected_start_time <= ? AND p.is_paused = 0 AND q.is_paused = 0"
-        " AND NOT (r.auto_scheduled = 1 AND coalesce(d.paused, 0) = 1)"
-        f"{queue_filter} ORDER BY q.priority, r.expected_start_time, r.created"
-    )
+    query = f"""SELECT r.id, r.work_queue_id, q.work_pool_id, r.deployment_id,
+        q.concurrency_limit, p.concurrency_limit, d.concurrency_limit, d.concurrency_options,
+        r.state_name FROM flow_runs r JOIN work_queues q ON q.id = r.work_queue_id
+        JOIN work_pools p ON p.id = q.work_pool_id
+        LEFT JOIN deployments d ON d.id = r.deployment_id
+        WHERE p.name = ? AND r.state_type = ?
+        AND r.state_name IN ({",".join("?" * len(CLAIMABLE_NAMES))})
+        AND r.expected_start_time <= ? AND p.is_paused = 0 AND q.is_paused = 0
+        AND NOT (r.auto_scheduled = 1 AND coalesce(d.paused, 0) = 1)
+        {queue_filter} ORDER BY q.priority, r.expected_start_time, r.created"""
     return query, params
 
 
@@ -247,8 +246,8 @@ def _within_limits(
     limit holds back: (id, collision strategy, state name)."""
     active: Counter[object] = Counter()
     for queue_id, pool_id, deployment_id in conn.execute(
-        "SELECT r.work_queue_id, q.work_pool_id, r.deployment_id FROM flow_runs r"
-        f" LEFT JOIN work_queues q ON q.id = r.work_queue_id WHERE r.state_type IN {_ACTIVE_SQL}"
+        f"""SELECT r.work_queue_id, q.work_pool_id, r.deployment_id FROM flow_runs r
+            LEFT JOIN work_queues q ON q.id = r.work_queue_id WHERE r.state_type IN {_ACTIVE_SQL}"""
     ):
         active.update((("queue", queue_id), ("pool", pool_id), ("deployment", deployment_id)))
     chosen: list[str] = []

@@ -99,7 +99,9 @@ def _build(described: Described, for_prefect: bool) -> Any:
 
 
 def _extra(a: Any, **extra: Any) -> tuple[Any, dict[str, Any]]:
-    return (a, extra)
+    # in key order: Prefect gathers `**extra` again through a set, so the order it gives them
+    # in changes with the string hash seed (PYTHONHASHSEED)
+    return (a, dict(sorted(extra.items())))
 
 
 # a task that takes `**extra`: its values are mapped over as the others

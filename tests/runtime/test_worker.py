@@ -194,12 +194,14 @@ def test_a_failing_service_is_logged_retried_and_the_others_go_on(
         return store(tmp_path / "home").read_flow_run(run.id).state.type is StateType.COMPLETED
 
     until("the run to complete", completed)
-    until("crash detection to work again", lambda: shared["crash checks"] > 0)
+    # said once the step returned, which is after the check counted: wait for the words
+    until("crash detection to work again",
+          lambda: "Worker service 'crash detection' works again." in said)  # fmt: skip
+    assert shared["crash checks"] > 0
     failures = [line for line in said if "failed" in line]
     assert failures[0].startswith(
         "Worker service 'crash detection' failed (RuntimeError: the disk is on fire); retrying in"
     )
-    assert "Worker service 'crash detection' works again." in said
 
 
 def test_backoff_doubles_from_half_a_second_up_to_a_minute() -> None:

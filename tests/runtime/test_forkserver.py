@@ -519,8 +519,6 @@ def _streams_to_descriptors() -> None:
 def test_a_run_process_is_set_up_from_its_order_and_runs_the_engine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flowplan.runtime import engine
-
     def fake_main(argv: list[str]) -> int:
         print(f"argv={argv} mark={os.environ.get('RUN_MARK')} gone={os.environ.get('GONE_VAR')}")
         print(f"cwd={Path.cwd()} session={os.getsid(0) == os.getpid()} stdin={os.read(0, 9)!r}")
@@ -542,12 +540,11 @@ def test_a_run_process_is_set_up_from_its_order_and_runs_the_engine(
         given, feed = os.pipe()  # what the server's stdin had: the run reads none of it
         os.write(feed, b"not-yours")
         os.dup2(given, 0)
-        monkeypatch.setattr(engine, "main", fake_main)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # what the server's process had
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _streams_to_descriptors()
         before.update(_numbers())
-        return forkserver._child("r1", order, write)
+        return forkserver._child("r1", order, write, fake_main)
 
     assert _forked(child) == 4
     os.close(write)
@@ -558,11 +555,7 @@ def test_a_run_process_is_set_up_from_its_order_and_runs_the_engine(
     ]  # fmt: skip
 
 
-def test_a_run_process_reports_when_its_engine_raises(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from flowplan.runtime import engine
-
+def test_a_run_process_reports_when_its_engine_raises(tmp_path: Path) -> None:
     def broken(argv: list[str]) -> int:
         raise KeyboardInterrupt()
 
@@ -570,9 +563,8 @@ def test_a_run_process_reports_when_its_engine_raises(
 
     def child() -> int:
         os.close(read)
-        monkeypatch.setattr(engine, "main", broken)
         _streams_to_descriptors()
-        return forkserver._child("r1", {"env": {}, "cwd": str(tmp_path)}, write)
+        return forkserver._child("r1", {"env": {}, "cwd": str(tmp_path)}, write, broken)
 
     assert _forked(child) == 1
     os.close(write)
@@ -580,10 +572,8 @@ def test_a_run_process_reports_when_its_engine_raises(
 
 
 def test_a_run_process_whose_output_nobody_reads_still_ends_with_its_code(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    from flowplan.runtime import engine
-
     def main(argv: list[str]) -> int:
         print("buffered, flushed at the end into a pipe nobody reads")
         return 3
@@ -592,9 +582,8 @@ def test_a_run_process_whose_output_nobody_reads_still_ends_with_its_code(
     os.close(read)  # the worker is gone
 
     def child() -> int:
-        monkeypatch.setattr(engine, "main", main)
         _streams_to_descriptors()
-        return forkserver._child("r1", {"env": {}, "cwd": str(tmp_path)}, write)
+        return forkserver._child("r1", {"env": {}, "cwd": str(tmp_path)}, write, main)
 
     assert _forked(child) == 3
     os.close(write)

@@ -162,6 +162,44 @@ def test_a_channel_that_cannot_be_reached_or_closes_says_so(
     client.close()
 
 
+def test_an_answer_in_pieces_or_ahead_of_its_request_is_read_whole(
+    tmp_path: Path, stops: list[tuple[int, int]]
+) -> None:
+    """The engine reads its answers straight from the socket: an answer that comes in two
+    pieces is one answer, one sent with the next is kept for the next request, and a channel
+    that closes in the middle of one says so."""
+    address, worker = listening_worker(tmp_path)
+    client = SocketReporter(f"{address} token")
+    requests, _ = worker.accept()
+    watch, _ = worker.accept()  # the helper thread's
+    asked: list[str] = []
+
+    def answer() -> None:
+        requests.settimeout(10)  # a client that waits for nothing fails the test, not hangs it
+        with requests, requests.makefile("rb") as stream:
+            asked.append(json.loads(stream.readline())["args"]["run_id"])
+            requests.sendall(b'{"result": "fir')
+            threading.Event().wait(0.05)
+            requests.sendall(b'st"}\n{"result": "second"}\n')
+            asked.extend(json.loads(stream.readline())["args"]["run_id"] for _ in range(2))
+            requests.sendall(b'{"resu')
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    try:
+        assert client.set_flow_run_state("r1", StateType.RUNNING) == "first"
+        assert client.set_flow_run_state("r2", StateType.RUNNING) == "second"
+        with pytest.raises(ChannelClosed, match="the worker's reporting channel closed"):
+            client.set_flow_run_state("r3", StateType.RUNNING)
+    finally:
+        thread.join()
+        client.close()
+        watch.close()
+        worker.close()
+    assert asked == ["r1", "r2", "r3"]
+    assert stops == []
+
+
 def test_a_run_that_closes_its_channel_is_not_stopped(
     tmp_path: Path, backend: LocalBackend, server: ReporterServer, stops: list[tuple[int, int]]
 ) -> None:

@@ -95,7 +95,7 @@ def serve(fd: int) -> int:
                 os.close(wake_read)
                 os.close(wake_write)
                 order = json.loads(buffer[end + 1 : size])
-                os._exit(_child(run_id.decode(), order, fds[0]))
+                os._exit(_child(run_id.decode(), order, fds[0], engine.main))
             os.close(fds[0])
             sleepers[pid] = time.monotonic() + WAKE_SECONDS
             channel.send(b"started %s %d" % (run_id, pid))
@@ -157,9 +157,9 @@ def _name(name: str) -> None:
             os.close(fd)
 
 
-def _child(run_id: str, order: Mapping[str, Any], output: int) -> int:
-    from flowplan.runtime import engine
-
+def _child(
+    run_id: str, order: Mapping[str, Any], output: int, main: Callable[[list[str]], int]
+) -> int:
     try:
         os.setsid()
         _name("flowplan-run")
@@ -178,7 +178,7 @@ def _child(run_id: str, order: Mapping[str, Any], output: int) -> int:
         for key in order.get("unset") or ():
             os.environ.pop(str(key), None)
         os.chdir(str(order["cwd"]))
-        code = engine.main([run_id])
+        code = main([run_id])
     except BaseException as exc:  # report anything at all: this is a run's whole process
         print(f"flowplan engine: {type(exc).__name__}: {exc}", file=sys.stderr)
         code = 1

@@ -131,7 +131,7 @@ class SocketReporter:
         path = location.removeprefix("unix:")
         self._path = path
         self._socket = _open(path)
-        self._stream = self._socket.makefile("rwb")
+        self._received = b""  # what came after the last answer's end (nothing, in practice)
         self._lock = threading.Lock()
         self._closing = False
         self._tick: tuple[float, Callable[[], None]] | None = None
@@ -160,9 +160,8 @@ class SocketReporter:
         request = json.dumps({"token": self._token, "method": method, "args": args}).encode()
         with self._lock:
             try:
-                self._stream.write(request + b"\n")
-                self._stream.flush()
-                answer = self._stream.readline()
+                self._socket.sendall(request + b"\n")
+                answer = self._answer()
             except OSError:
                 answer = b""
         if not answer:
@@ -173,6 +172,19 @@ class SocketReporter:
             kind = ObjectNotFound if error.get("kind") == "not_found" else FlowplanError
             raise kind(str(error.get("message")))
         return reply.get("result")
+
+    def _answer(self) -> bytes:
+        """The next line from the worker (b"" when the channel closed first): read straight
+        from the socket, no file object over it (one costs a forked run more than its
+        requests do)."""
+        received = self._received
+        while (end := received.find(b"\n")) < 0:
+            chunk = self._socket.recv(1 << 16)
+            if not chunk:
+                return b""
+            received += chunk
+        self._received = received[end + 1 :]
+        return received[: end + 1]
 
     def _watch_worker(self) -> None:
         watch = None

@@ -4,10 +4,10 @@ ended, and keeps the pool's schedules filled (under a leader lease, so one worke
 Its loop services run on threads of their own, each with its own store connection, isolated
 and retried with backoff (see `services`): heartbeats, crash detection of dead peers, the
 scheduler, late-run marking, claims, cancellations and (with a run retention set) deleting
-finished runs past it. Claims check the store's change marker every 50 ms and claim when
-something changed or the poll interval passed, so a new run starts within a few tens of
-milliseconds. SIGTERM or Ctrl-C: stop claiming, let running runs finish, exit; a second signal
-kills them now and marks them CRASHED.
+finished runs past it. Claims wait for the store to change (any process's commit, heard through
+inotify; where that is missing they look every 50 ms) and claim at once, and every poll interval
+for runs that came due, so a new run starts within about 10 ms. SIGTERM or Ctrl-C: stop
+claiming, let running runs finish, exit; a second signal kills them now and marks them CRASHED.
 """
 
 from __future__ import annotations
@@ -114,7 +114,9 @@ class Worker:
             f"Worker {self.options.name!r} started on work pool {pool.name!r}"
             f" ({pool.type}); polling every {self.options.poll_interval:g} s. Ctrl-C stops it."
         )
-        self._service_list = [service.start() for service in self._services()]
+        claims = self.connect()
+        self._watch = claims.watch_changes()
+        self._service_list = [service.start() for service in self._services(claims)]
         killed = False
         while True:
             if self._fault is not None:
@@ -132,7 +134,8 @@ class Worker:
         self.say(f"Worker {self.options.name!r} stopped.")
         return 130 if self._signals > 1 else 0
 
-    def _services(self) -> list[Service]:
+    def _services(self, claims: RuntimeBackend) -> list[Service]:
+        """The loop services; `claims`: the claims' connection (its changes watched)."""
         options = self.options
 
         def service(
@@ -141,8 +144,6 @@ class Worker:
         ) -> Service:  # fmt: skip
             return Service(name, interval, step, self.say, self._stop, self._store_failed, rests)
 
-        claims = self.connect()
-        self._watch = claims.watch_changes()
         self.claims = service("claims", TICK, self._claimer(claims, self._watch))
         # with no run of its own, nothing to watch: it waits for a claim to kick it
         self._cancellations = service("cancellations", TICK, self._canceller(self.connect()),

@@ -124,10 +124,13 @@ def test_a_runs_container_gives_its_output_lines_and_exit(
     infrastructure: DockerInfrastructure, image: str, run: FlowRun, client: Any
 ) -> None:
     script = (
-        "import os, sys\n"
+        "import os, sys, time\n"
         "print('one')\nprint('two\\r')\nprint(os.environ['FLOWPLAN_FLOW_RUN_ID'])\n"
         "print(os.environ.get('DOCKER_HOST', 'no DOCKER_HOST'))\n"
-        "print('caf\\u00e9')\nsys.stdout.write('last, without a newline')\nsys.exit(3)\n"
+        "print('caf\\u00e9')\nprint('kept  ')\nprint('ends in X')\n"
+        "os.write(1, b'not \\xff UTF-8\\n')\nprint('to stderr', file=sys.stderr)\n"
+        "time.sleep(1)\nprint('later')\n"  # written after the output is being read
+        "os.write(1, b'last, without a newline \\xff')\nsys.exit(3)\n"
     )
     job = config(image, script, name="lines")
     env = infrastructure.environment(run, job)
@@ -136,8 +139,11 @@ def test_a_runs_container_gives_its_output_lines_and_exit(
     handle = infrastructure.launch(run, job, env)
     container = client.containers.get("lines")
     assert handle.id == f"container lines ({container.id[:12]})"
-    assert output(handle.lines()) == [
-        "one", "two", run.id, "no DOCKER_HOST", "café", "last, without a newline"
+    lines = output(handle.lines())
+    assert "to stderr" in lines  # from the other stream: its order against stdout's is the engine's
+    assert [line for line in lines if line != "to stderr"] == [
+        "one", "two", run.id, "no DOCKER_HOST", "café", "kept  ", "ends in X", "not \ufffd UTF-8",
+        "later", "last, without a newline \ufffd",
     ]  # fmt: skip
     assert handle.wait(LIMIT) == Exit(3, "Container 'lines' exited with status code 3")
     assert handle.leftovers() is False

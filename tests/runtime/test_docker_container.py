@@ -25,7 +25,7 @@ class Container:
 class Engine:
     """Both of a handle's clients: `api` (inspect, kill, remove) and the stream client (wait,
     logs, stop, close). `ends`: what each call to `wait` does in turn (an exception to raise,
-    or the status code to answer)."""
+    the status code to answer, or the whole answer)."""
 
     def __init__(self, *ends: Any, state: Any = None) -> None:
         self.api = self
@@ -48,7 +48,7 @@ class Engine:
         end = self._ends.pop(0)
         if isinstance(end, BaseException):
             raise end
-        return {"StatusCode": end}
+        return end if isinstance(end, dict) else {"StatusCode": end}
 
     def inspect_container(self, container_id: str) -> dict[str, Any]:
         self._call("inspect", container_id)
@@ -106,6 +106,21 @@ def test_a_third_failure_of_the_engine_ends_the_wait_saying_so() -> None:
 def test_a_wait_that_timed_out_is_waited_again_without_counting_as_a_failure() -> None:
     engine = Engine(*[requests.exceptions.ReadTimeout("long run")] * 4, 5)
     assert handle(engine).wait(10) == Exit(5, "Container 'c1' exited with status code 5")
+
+
+def test_an_answer_without_a_status_code_is_an_end_with_code_minus_one() -> None:
+    engine = Engine({})
+    assert handle(engine).wait(10) == Exit(-1, "Container 'c1' exited with status code -1")
+
+
+def test_output_whose_stream_breaks_ends_quietly_with_the_lines_so_far() -> None:
+    def broken() -> Iterator[bytes]:
+        yield b"first\nsecond, cut"
+        raise requests.exceptions.ChunkedEncodingError("the engine went away")
+
+    engine = Engine(0)
+    engine.stream = broken()
+    assert list(handle(engine).lines()) == ["first", "second, cut"]
 
 
 def test_a_container_killed_for_its_memory_is_said() -> None:

@@ -23,17 +23,12 @@ from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.objects import StateType
 from flowplan.domain.schedules import CronSchedule, IntervalSchedule
 from flowplan.errors import ObjectNotFound, StoreFault, UsageError
+from flowplan.runtime import housekeeping
 from flowplan.runtime import worker as worker_module
+from flowplan.runtime.housekeeping import crash_detection, crashed_among, duration
 from flowplan.runtime.infrastructure import infrastructure
 from flowplan.runtime.services import backoff
-from flowplan.runtime.worker import (
-    Worker,
-    WorkerOptions,
-    _crashed_among,
-    _duration,
-    _Lookups,
-    default_name,
-)
+from flowplan.runtime.worker import Worker, WorkerOptions, _Lookups, default_name
 from tests.integration.workers import wait_for
 from tests.runtime.helpers import deployment, store
 
@@ -418,7 +413,7 @@ def test_crash_detection_tells_the_infrastructure_which_of_its_runs_crashed(
             told.append(among([running_now.id, crashed.id]))
 
     worker, _ = a_worker(home)
-    step = worker._crash_detection(backend)
+    step = crash_detection(backend, worker.say, lambda: worker.infrastructure)
     step()  # before the worker has an infrastructure: nothing to tell
     worker.infrastructure = Reaping()  # type: ignore[assignment]
     step()
@@ -729,7 +724,7 @@ def test_a_worker_stopping_for_its_store_claims_nothing_more(tmp_path: Path, hom
 
 
 def test_durations_are_said_in_their_largest_whole_unit() -> None:
-    assert [_duration(timedelta(**{unit: n})) for unit, n in (
+    assert [duration(timedelta(**{unit: n})) for unit, n in (
         ("days", 2), ("hours", 5), ("minutes", 90), ("seconds", 61), ("hours", 48))] == [
         "2d", "5h", "90m", "61s", "2d"]  # fmt: skip
 
@@ -749,7 +744,7 @@ def test_only_runs_this_store_knows_ended_crashed_are_found_crashed(
     for run, end in ((crashed, StateType.CRASHED), (done, StateType.COMPLETED)):
         backend.set_flow_run_state(run.id, StateType.RUNNING)
         backend.set_flow_run_state(run.id, end)
-    found = _crashed_among(backend)([done.id, "not-this-stores", crashed.id])
+    found = crashed_among(backend)([done.id, "not-this-stores", crashed.id])
     assert found == [crashed.id]
 
 
@@ -796,7 +791,7 @@ def test_runs_claimed_together_read_their_pool_and_deployments_once(
 def test_the_retention_deletes_chunk_after_chunk_and_counts_them_all(
     tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(worker_module, "RETENTION_CHUNK", 2)
+    monkeypatch.setattr(housekeeping, "RETENTION_CHUNK", 2)
     backend = store(home)
     deployment(backend, tmp_path)
     finished(backend, 5, ago=timedelta(hours=3))
@@ -855,7 +850,7 @@ def test_a_stopping_worker_deletes_no_more_than_the_chunk_under_way(
 ) -> None:
     """The worker is told to stop while its retention deletes its first chunk: the rest is
     left for the next worker (it never waits for them all)."""
-    monkeypatch.setattr(worker_module, "RETENTION_CHUNK", 2)
+    monkeypatch.setattr(housekeeping, "RETENTION_CHUNK", 2)
     backend = store(home)
     deployment(backend, tmp_path)
     finished(backend, 5, ago=timedelta(hours=3))

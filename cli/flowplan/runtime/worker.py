@@ -18,15 +18,14 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flowplan.backends.protocol import ChangeWatch, RuntimeBackend
-from flowplan.domain.clock import utcnow
 from flowplan.domain.objects import Deployment, StateType, WorkPool
 from flowplan.errors import FlowplanError, ObjectNotFound, StoreFault, UsageError
-from flowplan.runtime import scheduler
+from flowplan.runtime import housekeeping
 from flowplan.runtime.infrastructure import Infrastructure, infrastructure
 from flowplan.runtime.reporter_server import ReporterServer
 from flowplan.runtime.services import Service
@@ -36,7 +35,6 @@ from flowplan.runtime.threads import THREADS
 TICK = 0.05
 SCHEDULER_SECONDS = 2.0
 RETENTION_SECONDS = 600.0  # how often finished runs past the retention are deleted
-RETENTION_CHUNK = 1000  # runs deleted between two looks at whether the worker is stopping
 GRACE_SECONDS = 30.0  # Prefect's: between SIGTERM and SIGKILL when a run is stopped
 STORE_FAULT_WAIT = 10.0  # how long a worker stopping for its store waits for its runs to end
 
@@ -79,7 +77,6 @@ class Worker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._signals = 0
-        self._reported_schedules: set[tuple[str, str]] = set()
         self.claims: Service | None = None
         self._cancellations: Service | None = None
         self.channel: ReporterServer
@@ -107,7 +104,7 @@ class Worker:
         self.infrastructure = infrastructure(kind)
         self._install_signals()
         self.infrastructure.prepare(self.say)
-        self.infrastructure.reap(_crashed_among(self.backend))  # what dead workers left
+        self.infrastructure.reap(housekeeping.crashed_among(self.backend))  # what dead workers left
         self.channel = ReporterServer(self.connect)
         self._heartbeat(self.backend)()  # before any claim: a claimed run's worker is known
         self.say(
@@ -150,13 +147,15 @@ class Worker:
                                       rests=lambda: not self._busy())  # fmt: skip
         return [
             service("heartbeat", options.heartbeat_interval, self._heartbeat(self.connect())),
-            service("crash detection", options.heartbeat_interval,
-                    self._crash_detection(self.connect())),
-            service("scheduler", SCHEDULER_SECONDS, self._scheduler(self.connect())),
-            service("late runs", SCHEDULER_SECONDS, self._late_runs(self.connect())),
+            service("crash detection", options.heartbeat_interval, housekeeping.crash_detection(
+                self.connect(), self.say, lambda: self.infrastructure)),
+            service("scheduler", SCHEDULER_SECONDS, housekeeping.schedules(
+                self.connect(), options.name, SCHEDULER_SECONDS * 5, self.say)),
+            service("late runs", SCHEDULER_SECONDS, housekeeping.late_runs(self.connect())),
             self.claims,
             self._cancellations,
-            *([service("retention", RETENTION_SECONDS, self._retention(self.connect()))]
+            *([service("retention", RETENTION_SECONDS, housekeeping.retention(
+                self.connect(), options.retention, self._stop, self.say))]
               if options.retention else []),
         ]  # fmt: skip
 
@@ -186,57 +185,10 @@ class Worker:
 
     # -- the services ----------------------------------------------------------------------
 
-    def _heartbeat(self, backend: RuntimeBackend) -> Callable[[], None]:
-        def step() -> None:
-            name, pool = self.options.name, self.options.pool
-            backend.worker_heartbeat(pool, name, self.options.heartbeat_interval)
-            backend.mark_polled(pool, self.options.queues)
-
-        return step
-
-    def _crash_detection(self, backend: RuntimeBackend) -> Callable[[], None]:
-        def step() -> None:
-            for run in backend.crash_orphaned_runs():
-                self.say(f"Flow run {run.name!r} ({run.id}) crashed: {run.state.message}")
-            if self.infrastructure is not None:
-                self.infrastructure.reap(_crashed_among(backend))
-
-        return step
-
-    def _scheduler(self, backend: RuntimeBackend) -> Callable[[], None]:
-        def step() -> None:
-            ttl = SCHEDULER_SECONDS * 5
-            if backend.acquire_lease(scheduler.LEASE, self.options.name, ttl) is None:
-                return  # another worker is the scheduler
-            result = scheduler.fill(backend, utcnow())
-            for skipped in result.skipped:
-                key = (skipped.schedule_id, skipped.problem)
-                if key not in self._reported_schedules:
-                    self._reported_schedules.add(key)
-                    self.say(
-                        f"Schedule {skipped.schedule_id} of deployment {skipped.deployment_id}"
-                        f" skipped: {skipped.problem}"
-                    )
-
-        return step
-
-    def _late_runs(self, backend: RuntimeBackend) -> Callable[[], object]:
-        return lambda: scheduler.mark_late(backend, utcnow())
-
-    def _retention(self, backend: RuntimeBackend) -> Callable[[], None]:
-        def step() -> None:
-            assert self.options.retention is not None
-            before, deleted = utcnow() - self.options.retention, 0
-            while not self._stop.is_set():  # a chunk at a time: a stopping worker never waits
-                done = backend.delete_finished_runs(ended_before=before, limit=RETENTION_CHUNK)
-                deleted += done
-                if done < RETENTION_CHUNK:
-                    break
-            if deleted:
-                self.say(f"Deleted {deleted:,} finished flow run(s) older than the retention"
-                         f" ({_duration(self.options.retention)}) with their logs.")  # fmt: skip
-
-        return step
+    def _heartbeat(self, backend: RuntimeBackend) -> Callable[[], object]:
+        options = self.options
+        return housekeeping.heartbeat(backend, options.pool, options.name,
+                                      options.heartbeat_interval, options.queues)  # fmt: skip
 
     def _claimer(self, backend: RuntimeBackend, watch: ChangeWatch | None) -> Callable[[], None]:
         """A look at the store each tick; with a watch, a look only once the store changed (or
@@ -399,26 +351,3 @@ class _Lookups:
                 self.deployments[deployment_id] = exc
         deployment = self.deployments[deployment_id]
         return None if isinstance(deployment, Exception) else (self.pool, deployment)
-
-
-def _crashed_among(backend: RuntimeBackend) -> Callable[[Sequence[str]], list[str]]:
-    """Which of these runs ended CRASHED (runs this store does not know are left alone: they
-    may be another store's, on the same infrastructure)."""
-
-    def crashed(run_ids: Sequence[str]) -> list[str]:
-        found = []
-        for run_id in run_ids:
-            with contextlib.suppress(ObjectNotFound):
-                if backend.read_flow_run(run_id).state.type is StateType.CRASHED:
-                    found.append(run_id)
-        return found
-
-    return crashed
-
-
-def _duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -411,11 +411,10 @@ def test_an_engine_failing_the_launch_is_said(run: Any, failure: Exception, mess
 
 
 def test_a_launch_before_prepare_connects_first(run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = Engine("team/flows:v1")
+    engine = Engine()
     monkeypatch.setattr(docker, "from_env", lambda timeout: engine)
-    DockerInfrastructure().launch(run, job(image_pull_policy="Never"), {})
-    assert engine.calls[0] == ("ping", None)
-    assert ("create", "run-name") in engine.calls
+    DockerInfrastructure().launch(run, job(image_pull_policy="IfNotPresent"), {})  # says nothing
+    assert [name for name, _ in engine.calls] == ["ping", "images.get", "pull", "create", "start"]
 
 
 # -- connecting, reaping and closing ----------------------------------------------------------

@@ -121,7 +121,7 @@ class DockerInfrastructure:
                 if isinstance(line, dict) and line.get("error"):
                     raise FlowplanError(str(line["error"]))
         except (FlowplanError, docker.errors.DockerException) as exc:
-            message = exc.message if isinstance(exc, FlowplanError) else _explain(exc)
+            message = _explain(exc)  # (the stream's error: a FlowplanError with no hint)
             if policy == "IfPossible":
                 try:
                     client.images.get(image)

@@ -23,7 +23,7 @@ from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.objects import StateType
 from flowplan.domain.schedules import CronSchedule, IntervalSchedule
 from flowplan.errors import ObjectNotFound, StoreFault, UsageError
-from flowplan.runtime import housekeeping
+from flowplan.runtime import housekeeping, scheduler
 from flowplan.runtime import worker as worker_module
 from flowplan.runtime.housekeeping import crash_detection, crashed_among, duration
 from flowplan.runtime.infrastructure import infrastructure
@@ -653,12 +653,14 @@ class SupervisorsCannotWrite(Through):
         return self._backend.set_flow_run_state(run_id, state, **kwargs)
 
 
-def stopped_by_a_store_fault(tmp_path: Path, home: Path, own: Any) -> tuple[Worker, str, Any]:
+def stopped_by_a_store_fault(
+    tmp_path: Path, home: Path, own: Any, patience: float = 3600.0
+) -> tuple[Worker, str, Any]:
     """A worker (its own connection `own`) running a run that waits, until its heartbeats
-    meet a store fault: the worker, the run, and its fork server. The worker would wait an
-    hour for its runs to end: it stops as soon as they did."""
+    meet a store fault: the worker, the run, and its fork server. The worker waits
+    `patience` seconds for its runs to end (an hour: it stops as soon as they did)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(worker_module, "STORE_FAULT_WAIT", 3600.0)
+        monkeypatch.setattr(worker_module, "STORE_FAULT_WAIT", patience)
         backend = store(home)
         deployment(backend, tmp_path, source=for_this_test(WAITS))
         run = backend.create_flow_run("f/d")
@@ -709,6 +711,76 @@ def test_a_run_its_supervisor_could_not_mark_is_crashed_by_the_stopping_worker(
     state = store(home).read_flow_run(run_id).state
     assert state.type is StateType.CRASHED
     assert state.message == "The worker stopped: the store failed: the disk is full"
+
+
+def test_a_worker_stopping_for_its_store_waits_for_its_runs_supervisors(
+    tmp_path: Path, home: Path
+) -> None:
+    """Each supervisor ends its run first (here it takes a second): the worker returns
+    after, with none left."""
+    own = SupervisorsCannotWrite(home, lambda worker: time.sleep(1.0))
+    worker, run_id, _ = stopped_by_a_store_fault(tmp_path, home, own)
+    assert worker.supervisors == {}
+    assert own.refused == [StateType.CRASHED]
+    assert store(home).read_flow_run(run_id).state.type is StateType.CRASHED
+
+
+def test_a_worker_stopping_for_its_store_waits_for_its_runs_no_longer_than_its_patience(
+    tmp_path: Path, home: Path
+) -> None:
+    """A supervisor that never ends (its write hangs) does not hold the stopping worker: it
+    crashes the run itself after STORE_FAULT_WAIT."""
+    hung = threading.Event()
+    own = SupervisorsCannotWrite(home, lambda worker: hung.wait(WAIT + STOP))
+    try:
+        worker, run_id, _ = stopped_by_a_store_fault(tmp_path, home, own, patience=0.3)
+        assert list(worker.supervisors) == [run_id]  # still hung
+        # crashed by the worker (or, its heartbeats failing 20 times a second here, already
+        # by its own crash detection)
+        assert store(home).read_flow_run(run_id).state.type is StateType.CRASHED
+    finally:
+        hung.set()
+
+
+def test_each_service_of_a_worker_has_its_step_interval_and_rest(
+    tmp_path: Path, home: Path
+) -> None:
+    backend = store(home)
+    deployment(backend, tmp_path)
+    leases: list[tuple[str, str, float]] = []
+
+    class Leasing(Through):
+        def acquire_lease(self, name: str, holder: str, seconds: float) -> Any:
+            leases.append((name, holder, seconds))
+            return self._backend.acquire_lease(name, holder, seconds)
+
+    worker, _ = a_worker(home, lambda: Leasing(home), heartbeat_interval=7.0)
+    worker.infrastructure = infrastructure("process")
+    watch = Told()
+    worker._watch = watch  # type: ignore[assignment]
+    services = {service.name: service for service in worker._services(store(home))}
+    assert {name: service.interval for name, service in services.items()} == {
+        "heartbeat": 7.0, "crash detection": 7.0, "scheduler": 2.0, "late runs": 2.0,
+        "claims": 0.05, "cancellations": 0.05,
+    }  # fmt: skip
+    # the claims wait for the worker's watch of the store
+    services["claims"].step()
+    services["claims"].step()
+    assert len(watch.asked) == 1
+    # only the cancellations rest, while the worker has no run of its own
+    assert [name for name, service in services.items() if service.rests] == ["cancellations"]
+    cancellations = services["cancellations"].rests
+    assert cancellations is not None and cancellations() is True
+    worker.supervisors["r1"] = SimpleNamespace(run=SimpleNamespace(id="r1"))  # type: ignore[assignment]
+    assert cancellations() is False
+    # crash detection tells the infrastructure the worker has at each pass
+    told: list[object] = []
+    worker.infrastructure = SimpleNamespace(reap=told.append)  # type: ignore[assignment]
+    services["crash detection"].step()
+    assert len(told) == 1
+    # the scheduler's lease lasts five of its passes
+    services["scheduler"].step()
+    assert leases == [(scheduler.LEASE, "w", 10.0)]
 
 
 def test_a_worker_stopping_for_its_store_claims_nothing_more(tmp_path: Path, home: Path) -> None:

@@ -238,7 +238,7 @@ class Worker:
             supervisor.supervise()
         finally:
             with self._lock:
-                self.supervisors.pop(supervisor.run.id, None)
+                del self.supervisors[supervisor.run.id]
                 self._exited.discard(supervisor.run.id)
             self._wake.set()
 
@@ -277,15 +277,16 @@ class Worker:
             signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum: int, frame: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """What SIGTERM or Ctrl-C does (a worker run in a thread is stopped with this): the
+        first time, stop claiming and let the runs finish; again, stop them now."""
         self._signals += 1
         self._wake.set()
         if self._signals == 1:
             self.say("Stopping: no new runs are claimed; waiting for running runs to finish"
                      " (signal again to stop them now).")  # fmt: skip
-
-    def stop(self) -> None:
-        """Stop as the first signal does (for a worker run in a thread)."""
-        self._on_signal(signal.SIGTERM, None)
 
     def _store_failed(self, fault: StoreFault) -> None:
         """A service met a store fault: no retry helps, the worker stops (in its main loop)."""

@@ -1103,6 +1103,12 @@ def test_with_a_watch_the_claims_wait_for_a_change_at_most_till_the_next_poll(
     worker.stop()
     step()  # a stopping worker still waits (to claim nothing): its stop wakes the watch
     assert len(watch.asked) == 2
+    due, _ = a_worker(home, poll_interval=0.0)
+    due.infrastructure = worker.infrastructure
+    step = due._claimer(store(home), watch)  # type: ignore[arg-type]
+    step()
+    step()  # the poll is due already: no wait
+    assert watch.asked[2:] == [0.0]
 
 
 def test_a_run_whose_process_exits_frees_its_slot_for_the_next_run_at_once(
@@ -1156,3 +1162,129 @@ def test_a_change_seen_while_every_slot_is_taken_is_claimed_once_one_frees(
     del worker.supervisors["busy"]
     step()  # nothing changed since, and the poll is ten minutes away: the kept change claims
     assert asked == [1, 1]
+
+
+class Played:
+    """An infrastructure type the test plays: it says it is ready, and asks which of the runs
+    it holds crashed."""
+
+    pool_type = "process"
+
+    def __init__(self, holds: list[str]) -> None:
+        self.holds, self.crashed_found = holds, list[list[str]]()
+
+    def prepare(self, say: Callable[[str], None]) -> None:
+        say("infrastructure ready")
+
+    def reap(self, crashed: Callable[[list[str]], list[str]]) -> None:
+        self.crashed_found.append(crashed(self.holds))
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_worker_prepares_its_infrastructure_and_reaps_what_dead_workers_left_first(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = store(home)
+    deployment(backend, tmp_path)
+    crashed, running_now = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
+    for run in (crashed, running_now):
+        backend.set_flow_run_state(run.id, StateType.RUNNING)
+    backend.set_flow_run_state(crashed.id, StateType.CRASHED)
+    played = Played([running_now.id, crashed.id])
+    monkeypatch.setattr(worker_module, "infrastructure", lambda kind: played)
+    worker, said = a_worker(home, run_once=True, heartbeat_interval=3600.0)
+    assert run_in_main_thread(worker) == 0
+    assert said[0] == "infrastructure ready"
+    assert played.crashed_found[0] == [crashed.id]  # before the first claim
+
+
+def test_a_worker_without_connect_gives_its_services_its_own_connection(home: Path) -> None:
+    backend = store(home)
+    worker = Worker(backend, WorkerOptions(pool="pool"))
+    assert worker.connect() is backend
+
+
+def test_an_idle_worker_looks_at_the_store_only_when_it_changes(tmp_path: Path, home: Path) -> None:
+    """Its claims wait for the store's watch (here nothing writes but the scheduler, every 2
+    s), not a look every tick (20 a second)."""
+    deployment(store(home), tmp_path)
+    with running(home, poll_interval=600.0, heartbeat_interval=3600.0) as (worker, _):
+        until("the first claim", lambda: worker.claims is not None and worker.claims.passes)
+        assert worker.claims is not None
+        before = worker.claims.passes
+        time.sleep(1.0)
+        assert worker.claims.passes - before <= 5
+
+
+def test_runs_claimed_together_are_supervised_with_their_pool_and_deployment_read_once(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = store(home)
+    first = deployment(backend, tmp_path)
+
+    class Claims(Counting):
+        def claim_flow_runs(self, *args: Any, **kwargs: Any) -> Any:
+            return backend.claim_flow_runs(*args, **kwargs)
+
+    made: list[tuple[str, Any]] = []
+
+    class Supervised:
+        """A run's supervisor that records what it was given and supervises nothing."""
+
+        def __init__(self, run: Any, *args: Any) -> None:
+            self.run = run
+            made.append((run.id, args[-1]))
+
+        def supervise(self) -> None:
+            pass
+
+    monkeypatch.setattr(worker_module, "Supervisor", Supervised)
+    worker, _ = a_worker(home)
+    worker.infrastructure = infrastructure("process")
+    worker.channel = SimpleNamespace()  # type: ignore[assignment]
+    claims = Claims(backend, {})
+    worker._claim(claims, 10)  # type: ignore[arg-type]
+    assert claims.reads == []  # no run: nothing read
+    runs = {backend.create_flow_run("f/d").id for _ in range(3)}
+    worker._claim(claims, 10)  # type: ignore[arg-type]
+    until("the supervisors to end", lambda: not worker._busy())
+    assert claims.reads == [("pool", "pool"), ("deployment", first.id)]
+    assert {run_id for run_id, _ in made} == runs
+    for _, found in made:
+        assert (found[0].name, found[1].id) == ("pool", first.id)
+
+
+def test_without_a_limit_a_claim_takes_up_to_a_hundred_runs(home: Path) -> None:
+    worker, _ = a_worker(home)
+    assert worker._free_slots() == 100
+    limited, _ = a_worker(home, limit=3)
+    assert limited._free_slots() == 3
+
+
+def test_the_cancellations_read_the_cancelling_runs_once_a_change(
+    tmp_path: Path, home: Path
+) -> None:
+    backend = store(home)
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    reads: list[object] = []
+
+    class Reading(Through):
+        def read_flow_runs(self, **kwargs: Any) -> Any:
+            reads.append(kwargs["states"])
+            return self._backend.read_flow_runs(**kwargs)
+
+    cancelled: list[str] = []
+    worker, _ = a_worker(home)
+    supervisor = SimpleNamespace(run=run, cancelled=False, cancel=lambda: cancelled.append(run.id))
+    worker.supervisors[run.id] = supervisor  # type: ignore[assignment]
+    step = worker._canceller(Reading(home))
+    step()
+    step()  # the store has not changed: no read
+    assert reads == [[StateType.CANCELLING]]
+    assert cancelled == []
+    backend.set_flow_run_state(run.id, StateType.CANCELLING)
+    step()
+    assert len(reads) == 2 and cancelled == [run.id]

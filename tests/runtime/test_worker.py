@@ -397,27 +397,46 @@ def test_a_worker_marks_only_its_own_queues_polled_and_holds_the_schedulers_leas
     )
 
 
-def test_crash_detection_tells_the_infrastructure_which_of_its_runs_crashed(
-    tmp_path: Path, home: Path
-) -> None:
+def a_crashed_and_a_running_run(tmp_path: Path, home: Path) -> tuple[str, str]:
     backend = store(home)
     deployment(backend, tmp_path)
     crashed, running_now = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
     for run in (crashed, running_now):
         backend.set_flow_run_state(run.id, StateType.RUNNING)
     backend.set_flow_run_state(crashed.id, StateType.CRASHED)
-    told: list[list[str]] = []
+    return crashed.id, running_now.id
 
-    class Reaping:
-        def reap(self, among: Callable[[list[str]], list[str]]) -> None:
-            told.append(among([running_now.id, crashed.id]))
 
+class Played:
+    """An infrastructure type the test plays: it says it is ready, and asks which of the runs
+    it holds crashed."""
+
+    pool_type = "process"
+
+    def __init__(self, holds: list[str]) -> None:
+        self.holds, self.crashed_found = holds, list[list[str]]()
+
+    def prepare(self, say: Callable[[str], None]) -> None:
+        say("infrastructure ready")
+
+    def reap(self, crashed: Callable[[list[str]], list[str]]) -> None:
+        self.crashed_found.append(crashed(self.holds))
+
+    def close(self) -> None:
+        pass
+
+
+def test_crash_detection_tells_the_infrastructure_which_of_its_runs_crashed(
+    tmp_path: Path, home: Path
+) -> None:
+    crashed, running_now = a_crashed_and_a_running_run(tmp_path, home)
+    played = Played([running_now, crashed])
     worker, _ = a_worker(home)
-    step = crash_detection(backend, worker.say, lambda: worker.infrastructure)
+    step = crash_detection(store(home), worker.say, lambda: worker.infrastructure)
     step()  # before the worker has an infrastructure: nothing to tell
-    worker.infrastructure = Reaping()  # type: ignore[assignment]
+    worker.infrastructure = played  # type: ignore[assignment]
     step()
-    assert told == [[crashed.id]]
+    assert played.crashed_found == [[crashed]]
 
 
 def test_a_worker_run_once_claims_in_one_pass_only(
@@ -1164,40 +1183,16 @@ def test_a_change_seen_while_every_slot_is_taken_is_claimed_once_one_frees(
     assert asked == [1, 1]
 
 
-class Played:
-    """An infrastructure type the test plays: it says it is ready, and asks which of the runs
-    it holds crashed."""
-
-    pool_type = "process"
-
-    def __init__(self, holds: list[str]) -> None:
-        self.holds, self.crashed_found = holds, list[list[str]]()
-
-    def prepare(self, say: Callable[[str], None]) -> None:
-        say("infrastructure ready")
-
-    def reap(self, crashed: Callable[[list[str]], list[str]]) -> None:
-        self.crashed_found.append(crashed(self.holds))
-
-    def close(self) -> None:
-        pass
-
-
 def test_a_worker_prepares_its_infrastructure_and_reaps_what_dead_workers_left_first(
     tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    backend = store(home)
-    deployment(backend, tmp_path)
-    crashed, running_now = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")
-    for run in (crashed, running_now):
-        backend.set_flow_run_state(run.id, StateType.RUNNING)
-    backend.set_flow_run_state(crashed.id, StateType.CRASHED)
-    played = Played([running_now.id, crashed.id])
+    crashed, running_now = a_crashed_and_a_running_run(tmp_path, home)
+    played = Played([running_now, crashed])
     monkeypatch.setattr(worker_module, "infrastructure", lambda kind: played)
     worker, said = a_worker(home, run_once=True, heartbeat_interval=3600.0)
     assert run_in_main_thread(worker) == 0
     assert said[0] == "infrastructure ready"
-    assert played.crashed_found[0] == [crashed.id]  # before the first claim
+    assert played.crashed_found[0] == [crashed]  # before the first claim
 
 
 def test_a_worker_without_connect_gives_its_services_its_own_connection(home: Path) -> None:

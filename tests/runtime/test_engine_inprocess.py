@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from flowplan import masking
+from flowplan import masking, schema_validator
 from flowplan.backends.local import LocalBackend
 from flowplan.domain.objects import FlowRun, LogLine, StateType
 from flowplan.errors import FlowplanError
@@ -377,6 +377,30 @@ def test_check_parameters_directly() -> None:
         engine._check_parameters({}, {"properties": {"n": {}}, "required": ["n"]})
     # a schema the validator cannot apply (users wrote it) checks nothing rather than failing
     engine._check_parameters({"n": 1}, {"properties": {"n": {"$ref": "#/definitions/gone"}}})
+
+
+def test_a_run_of_the_defaults_builds_no_validator_where_none_can_fail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[dict[str, Any]] = []
+
+    class Validator:
+        def __init__(self, schema: dict[str, Any], lenient: bool) -> None:
+            built.append(schema)
+
+        def issues(self, value: object) -> list[object]:
+            return []
+
+    monkeypatch.setattr(schema_validator, "Validator", Validator)
+    plain = {"type": "object", "title": "Parameters", "properties": {"n": {"type": "integer"}},
+             "definitions": {}, "$defs": {}, "$schema": "x", "description": "d"}  # fmt: skip
+    engine._check_parameters({}, plain)
+    assert built == []
+    checked = [({"n": 1}, plain), ({}, {**plain, "required": ["n"]}),
+               ({}, {**plain, "type": "array"}), ({}, {"properties": {}})]  # fmt: skip
+    for parameters, schema in checked:
+        engine._check_parameters(parameters, schema)
+    assert built == [schema for _, schema in checked]
 
 
 def test_an_entrypoint_gone_at_run_time(eng: Engine) -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -252,16 +253,17 @@ def test_the_channels_errors_keep_their_kind_and_its_end_is_said(
 def test_a_secret_read_through_the_channel_is_masked_in_the_runs_output(tmp_path: Path) -> None:
     """The run masks what it read itself, whatever the worker did: here the test is the
     worker, answering over a real socket."""
+    secret = f"channel-only-s3cret-{uuid.uuid4().hex}"  # new to this process's masking
     address, worker = listening_worker(tmp_path)
     client = SocketReporter(f"{address} the-token")
     connection, watch = worker.accept()[0], worker.accept()[0]
     try:
         stream = connection.makefile("rwb")
-        connection.sendall(b'{"result": "channel-only-s3cret"}\n')
-        assert client.read_secret_value("token") == "channel-only-s3cret"
+        connection.sendall(json.dumps({"result": secret}).encode() + b"\n")
+        assert client.read_secret_value("token") == secret
         assert json.loads(stream.readline()) == {
             "token": "the-token", "method": "read_secret_value", "args": {"name": "token"}}  # fmt: skip
-        assert "channel-only-s3cret" not in masking.mask("it is channel-only-s3cret")
+        assert secret not in masking.mask(f"it is {secret}")
     finally:
         client.close()  # first: a channel whose worker goes stops its run
         for each in (connection, watch, worker):

@@ -17,12 +17,17 @@ from tests.prefect_server import PREFECT, PrefectServer, Proxy, api_client, pref
 from tests.servers import free_port, wait_for
 
 FLOW = """\
+import os
+
 from prefect import flow, get_run_logger
 
 
 @flow
 def etl(n: int = 1, name: str = "x"):
     get_run_logger().info("etl ran with n=%s name=%s", n, name)
+    if os.environ.get("ETL_EXECUTIONS"):  # a test counting executions: one line each
+        with open(os.environ["ETL_EXECUTIONS"], "a") as executions:
+            executions.write(f"{n}\\n")
     return n * 2
 
 
@@ -155,12 +160,16 @@ def test_two_prefect_workers_on_one_pool_run_each_run_exactly_once(
     interop: Path, prefect_server: PrefectServer, cli: Callable[..., Result], tmp_path: Path
 ) -> None:
     """The scale-out picture: flowplan applies; Prefect's workers on (here: beside) other hosts
-    share the pool's runs, each run executed by exactly one of them."""
+    share the pool's runs, each run executed by exactly one of them. The runs count their
+    executions in a file of their own: their logs reach the server only if Prefect's log
+    shipping finishes within its exit timeout (5 s), which a loaded machine can miss."""
     assert cli("apply", "--auto-approve", "-n", "d00").code == 0
     made = [cli("deployment", "run", "etl/d00", "--param", f"n={100 + i}") for i in range(8)]
     assert all(run.code == 0 for run in made), [run.err for run in made]
+    executions = tmp_path / "executions"
     env = {**prefect_env(prefect_server.home, prefect_server.url),
-           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}  # fmt: skip
+           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+           "ETL_EXECUTIONS": str(executions)}  # fmt: skip
     logs = [tmp_path / f"worker-{n}.log" for n in (1, 2)]
     workers = []
     for n, log in enumerate(logs, 1):
@@ -177,14 +186,8 @@ def test_two_prefect_workers_on_one_pool_run_each_run_exactly_once(
         return ours if all(r["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED")
                            for r in ours) else []  # fmt: skip
 
-    def logged(run: dict[str, object]) -> str:
-        return cli("flow-run", "logs", str(run["id"])).out
-
     try:
         wait_for(lambda: len(finished()) == 8, "8 runs finished by two Prefect workers", 240)
-        # a run sends its logs in batches, after its final state: wait for its last ones
-        wait_for(lambda: all("etl ran with" in logged(run) for run in finished()),
-                 "the runs' logs", 60)  # fmt: skip
     finally:
         for worker in workers:
             os.killpg(worker.pid, signal.SIGTERM)
@@ -200,7 +203,7 @@ def test_two_prefect_workers_on_one_pool_run_each_run_exactly_once(
                 and f"Aborted submission of flow run '{run['id']}'" not in text
                 for text in texts]  # fmt: skip
         assert took.count(True) == 1, (run["id"], texts)
-        assert logged(run).count(f"etl ran with n={run['parameters']['n']} ") == 1, logged(run)
+    assert sorted(int(n) for n in executions.read_text().split()) == list(range(100, 108))
 
 
 # -- faults ---------------------------------------------------------------------------------

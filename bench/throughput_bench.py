@@ -3,7 +3,9 @@
   (200 runs/s), from the moment the worker starts claiming them to the last end stamp;
 - trigger to COMPLETED of a trivial flow on a running worker stays p50 <= 0.05 s (from the
   run's own created and end stamps).
-Each measured several times on a fresh store; medians reported (the machine is shared)."""
+Each measured several times on a fresh store; medians reported (the machine is shared). The
+anchor, measured after each round: the CPU a fork of the preloaded fork server costs when the
+child exits at once (a run's fork and exit are most of its kernel time)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,25 @@ from flowplan.backends import get_backend
 backend = get_backend()
 for _ in range(int(sys.argv[1])):
     backend.create_flow_run("trivial/d")
+"""
+# The anchor: what a fork server costs for a run that does nothing (fork, then exit at once),
+# preloaded as the real one is; CPU of parent and child, per fork
+FORK_FLOOR = """
+import gc, os, resource, sys
+from flowplan.runtime import engine
+engine.preload()
+gc.freeze()
+count = int(sys.argv[1])
+def used(who):
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+before = used(resource.RUSAGE_SELF) + used(resource.RUSAGE_CHILDREN)
+for _ in range(count):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+print((used(resource.RUSAGE_SELF) + used(resource.RUSAGE_CHILDREN) - before) / count)
 """
 WAIT = """
 import os, sqlite3, sys, time
@@ -113,6 +134,15 @@ def per_run(parts: tuple[dict[str, float], ...]) -> dict[str, float]:
     return result
 
 
+def fork_floor(python: str) -> float:
+    """The anchor: CPU seconds a preloaded fork server and its child spend on a fork that
+    exits at once (most of a run's kernel time is this, and it follows the host's speed)."""
+    done = subprocess.run(
+        [python, "-c", FORK_FLOOR, "500"], capture_output=True, text=True, check=True
+    )  # fmt: skip
+    return float(done.stdout)
+
+
 def latency(python: str) -> float:
     root, env = project(python, FLOW)
     worker = start_worker(python, root, env)
@@ -130,12 +160,13 @@ def main() -> None:
     # <commit> cli`), measured the same way in the same conditions, for the ratio
     baseline = os.environ.get("FLOWPLAN_BENCH_BASELINE")
     before: tuple[float, float, float] | None = None
-    latencies, results = [], []
+    latencies, results, floors = [], [], []
     if baseline:
         subprocess.run([python, "-m", "compileall", "-q", baseline], check=True)
         old, old_latencies = [], []
         for _ in range(ROUNDS):  # the two in turn: both see the same conditions
             results.append(batch(python))
+            floors.append(fork_floor(python))
             os.environ["PYTHONPATH"] = baseline
             try:
                 old.append(batch(python))
@@ -149,11 +180,15 @@ def main() -> None:
             statistics.median(old_latencies),
         )
     else:
-        results = [batch(python) for _ in range(ROUNDS)]
+        for _ in range(ROUNDS):
+            results.append(batch(python))
+            floors.append(fork_floor(python))
         latencies = [latency(python) for _ in range(ROUNDS)]
     batches, cpus, parts = zip(*results, strict=True)
     seconds, p50 = statistics.median(batches), statistics.median(latencies)
     cpu_ms = statistics.median(cpus) / RUNS * 1000
+    floor_ms = statistics.median(floors) * 1000
+    ratios = [cpu / RUNS / floor for cpu, floor in zip(cpus, floors, strict=True)]
     load = os.getloadavg()[0]
     write(
         "throughput",
@@ -163,6 +198,10 @@ def main() -> None:
             "batch_seconds": [round(b, 2) for b in batches],
             "cpu_ms_per_run": [round(c / RUNS * 1000, 1) for c in cpus],
             "load_average_at_end": round(load, 1),
+            # the anchor, after each round: CPU ms of a fork of the preloaded server that exits
+            # at once; and the CPU of a run in those (the host's speed varies by a third)
+            "fork_floor_ms": [round(f * 1000, 2) for f in floors],
+            "run_cpu_in_fork_floors": [round(r, 1) for r in ratios],
             # per run, median of the rounds: ms of CPU by process, and minor page faults
             "per_run": per_run(parts),
             "baseline": None
@@ -179,7 +218,8 @@ def main() -> None:
                     "what": f"{RUNS:,} trivial runs through one worker with `--limit 16`",
                     "target": "<= 5 s (200 runs/s)",
                     "measured": f"{seconds:.2f} s median of {ROUNDS} ({RUNS / seconds:.0f} runs/s;"
-                    f" {cpu_ms:.1f} ms CPU a run; load average {load:.0f} on 2 cores)"
+                    f" {cpu_ms:.1f} ms CPU a run, {statistics.median(ratios):.1f} times the"
+                    f" anchor's {floor_ms:.2f} ms; load average {load:.0f} on 2 cores)"
                     + (
                         ""
                         if before is None

@@ -238,13 +238,14 @@ def test_the_server_forks_runs_refuses_bad_orders_and_stops_when_the_worker_goes
     monkeypatch.setenv("GONE_VAR", "present")
     monkeypatch.delenv("FLOWPLAN_REPORTER", raising=False)
     ours, theirs = pair()
-    outputs = [os.pipe() for _ in range(4)]
+    outputs = [os.pipe() for _ in range(5)]
     order = {"env": {"FLOWPLAN_HOME": str(home), "RUN_MARK": "m1"}, "unset": ["GONE_VAR"],
              "cwd": str(tmp_path)}  # fmt: skip
     socket.send_fds(ours, [b"%s\n%s" % (run.id.encode(), json.dumps(order).encode())],
                     [outputs[0][1]])  # fmt: skip
     # malformed: refused (the longer order before left its newline further on in the buffer)
     socket.send_fds(ours, [b"no-newline"], [outputs[2][1]])
+    socket.send_fds(ours, [b"\n{}"], [outputs[4][1]])  # no run id
     missing = {"env": {}, "cwd": str(tmp_path / "no-such-directory")}
     socket.send_fds(ours, [b"run-x\n" + json.dumps(missing).encode()], [outputs[1][1]])
     socket.send_fds(ours, [b"two\n{}"], [outputs[3][1], outputs[3][1]])  # two descriptors
@@ -264,7 +265,7 @@ def test_the_server_forks_runs_refuses_bad_orders_and_stops_when_the_worker_goes
         os.close(fd)
         texts.extend(_read_all(read) for read, _ in outputs)  # until the runs ended
         # every order answered, and both runs' exits reported
-        while sum(a.startswith(("exit ", "refused ")) for a in answers) < 5:
+        while sum(a.startswith(("exit ", "refused ")) for a in answers) < 6:
             answers.append(ours.recv(4096).decode())
         ours.shutdown(socket.SHUT_WR)  # the worker is gone: the server stops
 
@@ -274,7 +275,8 @@ def test_the_server_forks_runs_refuses_bad_orders_and_stops_when_the_worker_goes
     assert [a.rsplit(" ", 1)[0] for a in started] == [f"started {run.id}", "started run-x"]
     refusal = "the order was malformed or larger than 1 MB"
     assert [a for a in answers if a.startswith("refused ")] == [
-        f"refused  {refusal}", f"refused two {refusal}", f"refused none {refusal}"
+        f"refused  {refusal}", f"refused  {refusal}", f"refused two {refusal}",
+        f"refused none {refusal}",
     ]  # fmt: skip
     pids = [int(a.rsplit(" ", 1)[1]) for a in started]
     codes = {int(a.split()[1]): int(a.split()[2]) for a in answers if a.startswith("exit ")}
@@ -288,7 +290,7 @@ def test_the_server_forks_runs_refuses_bad_orders_and_stops_when_the_worker_goes
     assert texts[1].startswith(
         "flowplan engine: FileNotFoundError: [Errno 2] No such file or directory:"
     )
-    assert texts[2:] == ["", ""]  # refused: the server kept no end of these pipes
+    assert texts[2:] == ["", "", ""]  # refused: the server kept no end of these pipes
 
 
 def test_runs_not_woken_yet_are_woken_when_the_worker_goes_and_stop(

@@ -76,7 +76,7 @@ def serve(fd: int) -> int:
             end = buffer.find(b"\n", 0, size)
             run_id = bytes(buffer[: max(end, 0)])
             problem = threads_running()
-            if truncated or end < 0 or len(fds) != 1:
+            if truncated or end <= 0 or len(fds) != 1:  # (0: the order names no run)
                 problem = problem or "the order was malformed or larger than 1 MB"
             if problem:
                 for item in fds:

@@ -127,6 +127,9 @@ def project(python: str, source: str) -> tuple[Path, dict[str, str]]:
     root = Path(tempfile.mkdtemp(prefix="flowplan-bench-"))
     (root / "flows").mkdir()
     (root / "flows" / "trivial.py").write_text(source)
+    # its bytecode, as the first run writes it on a machine that allows it (this one sets
+    # PYTHONDONTWRITEBYTECODE, and each run would compile the flow's source again)
+    subprocess.run([python, "-m", "compileall", "-q", str(root / "flows")], check=True)
     env = {**os.environ, "FLOWPLAN_HOME": str(root / "home")}
     subprocess.run([python, "-c", SETUP, str(root)], cwd=root, env=env, check=True)
     return root, env

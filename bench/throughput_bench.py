@@ -101,8 +101,9 @@ def batch(python: str) -> tuple[float, float, dict[str, float]]:
     profile_out = str(Path(tempfile.gettempdir()) / "throughput-profile.txt")
     spy = None
     if profile:
-        spy = subprocess.Popen([profile, "record", "--gil", "-f", "raw", "-o", profile_out,
-                                "--pid", str(worker.pid)])  # fmt: skip
+        rate = os.environ.get("FLOWPLAN_BENCH_PROFILE_RATE", "100")  # samples a second
+        spy = subprocess.Popen([profile, "record", "--gil", "--rate", rate, "-f", "raw",
+                                "-o", profile_out, "--pid", str(worker.pid)])  # fmt: skip
     try:
         done = subprocess.run(
             [python, "-c", WAIT, str(RUNS)], cwd=root, env=env, capture_output=True, text=True,

@@ -559,7 +559,7 @@ def test_a_run_without_a_deployment_fails_with_its_flow_named(
         caplog.at_level(logging.INFO, "flowplan.flow_run"),
         LogSink(run.id, recorder.write_logs, thread=False) as sink,
     ):
-        code = engine.execute(engine._Reporter(recorder, sink), bare, None)  # type: ignore[arg-type]
+        code = engine.execute(engine.Reporting(recorder, sink), bare, None)  # type: ignore[arg-type]
     assert code == 1
     assert f"Running flow run {run.name!r} of flow 'f'" in caplog.messages
     assert recorder.calls[-1][:4] == (
@@ -590,7 +590,7 @@ def test_the_reporter_masks_state_messages_and_keeps_a_lost_channel_from_failing
     channel = Channel()
     sink = LogSink("r1", channel.write_logs, thread=False)
     sink.add(logging.INFO, "a line")
-    wrapped = engine._Reporter(channel, sink)  # type: ignore[arg-type]
+    wrapped = engine.Reporting(channel, sink)  # type: ignore[arg-type]
     wrapped.set_state("r1", StateType.SCHEDULED, "AwaitingRetry", f"bad {secret}")
     wrapped.set_state("r1", StateType.RUNNING)
     wrapped.flow_call("r1", 3.0)  # a lost channel: the run goes on, the worker stops it

@@ -44,8 +44,9 @@ class FlowTimeout(Exception):
 def preload() -> None:
     """Import what runs need, ahead of them (the fork server calls this once): the step runner
     and the built-in steps, the schema validator, parameter coercion, flowplan's `flow`, and
-    Prefect made plain when it is installed. Not the store: a forked run reports through its
-    worker's channel. Every page held here costs each run's fork and exit a little."""
+    Prefect made plain when it is installed; then a trivial run, rehearsed (see rehearsal.py).
+    Not the store: a forked run reports through its worker's channel. Every page held here
+    costs each run's fork and exit a little."""
     import importlib
 
     import jsonschema  # noqa: F401  (the parameter check's, ~70 ms: not on each run's path)
@@ -76,6 +77,13 @@ def preload() -> None:
         from flowplan.runtime.prefect_compat import patch_prefect
 
         patch_prefect()
+
+    # then a trivial run, once, so that what a run builds on first use is built here (a
+    # rehearsal that fails costs only that)
+    from flowplan.runtime.rehearsal import rehearse
+
+    with contextlib.suppress(Exception):
+        rehearse()
 
 
 def _prefect_installed() -> bool:
@@ -115,10 +123,10 @@ def _run(run_id: str) -> int:
     with LogSink(run_id, backend.write_logs, masking.clean, thread=channel is None) as sink:
         if channel is not None:  # its thread flushes the logs: one thread per run, not two
             channel.every(FLUSH_SECONDS, sink.tick)
-        return execute(_Reporter(backend, sink), run, deployment)
+        return execute(Reporting(backend, sink), run, deployment)
 
 
-class _Reporter:
+class Reporting:
     """The backend, with every final state written only after the logs so far: whoever sees
     the final state sees all the run's output. State messages are cleaned of secrets as logs
     are (they quote what the flow or a pull step raised)."""
@@ -144,7 +152,7 @@ class _Reporter:
             self.backend.flow_call(run_id, timeout)
 
 
-def execute(reporter: _Reporter, run: FlowRun, deployment: Deployment | None) -> int:
+def execute(reporter: Reporting, run: FlowRun, deployment: Deployment | None) -> int:
     context.current = context.RunContext(
         flow_run_id=run.id, flow_run_name=run.name, flow_name=run.flow_name,
         parameters=dict(run.parameters), scheduled_start_time=run.expected_start_time,
@@ -246,7 +254,7 @@ def _check_parameters(parameters: Mapping[str, Any], schema: dict[str, Any]) -> 
 
 
 def _call(
-    reporter: _Reporter, run: FlowRun, target: Callable_, parameters: Mapping[str, Any]
+    reporter: Reporting, run: FlowRun, target: Callable_, parameters: Mapping[str, Any]
 ) -> int:
     attempts = target.retries + 1
     for attempt in range(1, attempts + 1):
@@ -333,7 +341,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _fail(reporter: _Reporter, run: FlowRun, message: str, name: str | None = None) -> int:
+def _fail(reporter: Reporting, run: FlowRun, message: str, name: str | None = None) -> int:
     logger.error("Finished in state Failed(%r)", message)
     reporter.set_state(run.id, StateType.FAILED, name, message)
     return 1

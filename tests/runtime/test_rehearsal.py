@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from flowplan.domain.objects import StateType
+from flowplan.domain.objects import Deployment, FlowRun, StateType
+from flowplan.errors import ObjectNotFound
 from flowplan.runtime import context, engine, rehearsal
 
 
@@ -26,6 +27,32 @@ def test_the_rehearsal_runs_a_flow_to_completed_with_a_runs_log_lines() -> None:
         "> Running set_working_directory step...",
         "Finished in state Completed()",
     ]
+    assert {line.flow_run_id for line in told.lines} == {"rehearsal"}
+    assert {line.level for line in told.lines} == {logging.INFO}
+    # its run and deployment, from the JSON forms a run's engine reads
+    assert told.run == FlowRun.from_json(rehearsal.RUN)
+    assert told.run.state.type is StateType.RUNNING
+    step = told.deployment.pull_steps and told.deployment.pull_steps[0]
+    directory = step["prefect.deployments.steps.set_working_directory"]["directory"]
+    assert told.deployment == Deployment.from_json(
+        {**rehearsal.DEPLOYMENT, "pull_steps": [step]}
+    )  # fmt: skip
+    assert Path(directory).name.startswith("flowplan-rehearsal-")
+    assert not Path(directory).exists()
+
+
+def test_the_rehearsal_reporter_is_a_worker_with_no_variables_or_secrets() -> None:
+    told = rehearsal.rehearse()
+    assert told.start("rehearsal") == (told.run, told.deployment)
+    assert told.read_flow_run("rehearsal") is told.run
+    assert told.read_deployment("rehearsal") is told.deployment
+    assert told.set_flow_run_state("rehearsal", StateType.FAILED) is None
+    assert told.states[-1] is StateType.FAILED
+    assert told.flow_call("rehearsal", 3.0) is None
+    with pytest.raises(ObjectNotFound, match="variable 'region' not found"):
+        told.read_variable("region")
+    with pytest.raises(ObjectNotFound, match="secret 'token' not found"):
+        told.read_secret_value("token")
 
 
 def test_the_rehearsal_leaves_nothing_behind(
@@ -37,13 +64,19 @@ def test_the_rehearsal_leaves_nothing_behind(
     before = (sys.stdout, sys.stderr, list(sys.path), set(sys.modules), root.level,
               list(root.handlers), set(sys.path_importer_cache), set(threading.enumerate()))  # fmt: skip
     made: list[str] = []
-    real_execute = engine.execute
+    started: list[threading.Thread] = []
+    real_execute, real_start = engine.execute, threading.Thread.start
 
     def execute(*args: object) -> int:
         made.append(os.getcwd())  # noqa: PTH109 (the directory the rehearsal made and left)
         return real_execute(*args)  # type: ignore[arg-type]
 
+    def start(thread: threading.Thread) -> None:
+        started.append(thread)
+        real_start(thread)
+
     monkeypatch.setattr(engine, "execute", execute)
+    monkeypatch.setattr(threading.Thread, "start", start)
     rehearsal.rehearse()
     after = (sys.stdout, sys.stderr, list(sys.path), set(sys.modules), root.level,
              list(root.handlers), set(sys.path_importer_cache), set(threading.enumerate()))  # fmt: skip
@@ -51,6 +84,7 @@ def test_the_rehearsal_leaves_nothing_behind(
     assert Path.cwd() == tmp_path
     assert rehearsal.MODULE not in sys.modules
     assert context.current is None
+    assert started == []  # (a thread ended is still one the fork server could see running)
     # the flow ran in a directory of its own, which is gone
     assert len(made) == 1 and Path(made[0]) != tmp_path and not Path(made[0]).exists()
     assert capfd.readouterr() == ("", "")  # its log lines went to the rehearsal only

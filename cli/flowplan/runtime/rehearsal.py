@@ -1,9 +1,10 @@
 """The fork server's rehearsal: before it freezes what it loaded, the server runs a trivial flow
-once through the engine's own path (a pull step, loading the flow's file, coercing its
-parameters, the log sink and its log lines, the final state), against a reporter that keeps
-nothing. What a run builds on first use is then built once, in the server, and no forked run
-builds it again or copies the pages it would write doing so (about 65 fewer a run; see
-docs/runtime.md "Throughput"). Everything the rehearsal changes in the process is put back."""
+once through the engine's own path (its run and deployment read from their JSON forms, a pull
+step, loading the flow's file, coercing its parameters, the log sink and its lines, the final
+state), against a reporter that keeps what it is told. What a run builds on first use is then
+built once, in the server, and no forked run builds it again or copies the pages it would
+write doing so (about 70 fewer a run; see docs/runtime.md "Throughput"). Everything the
+rehearsal changes in the process is put back."""
 
 from __future__ import annotations
 
@@ -13,18 +14,45 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from flowplan.domain.objects import Deployment, FlowRun, LogLine, State, StateType, Variable
+from flowplan.domain.objects import Deployment, FlowRun, LogLine, StateType, Variable
 from flowplan.errors import ObjectNotFound
 
+NAME = "rehearsal"
 MODULE = "flowplan_rehearsal_flow"
-FLOW = "from flowplan import flow\n\n\n@flow\ndef rehearsal(n: int = 1):\n    return n\n"
+FLOW = """from flowplan import flow
 
 
-class _Reporter:
-    """A `RunReporter` for the rehearsal: it answers `start`, and keeps what it is told."""
+@flow
+def rehearsal(n: int = 1):
+    return n
+"""
+_TIME = "2026-01-01T00:00:00.000000+00:00"
+# the run and its deployment as the worker's channel carries them to a run's engine
+RUN: dict[str, Any] = {
+    "id": NAME, "name": NAME, "flow_id": NAME, "flow_name": NAME,
+    "state": {"type": "RUNNING", "name": "Running", "message": None, "timestamp": _TIME},
+    "created": _TIME, "expected_start_time": _TIME, "deployment_id": NAME,
+    "deployment_name": NAME, "work_pool_name": None, "work_queue_name": None,
+    "parameters": {}, "job_variables": {}, "tags": [], "idempotency_key": None,
+    "auto_scheduled": False, "start_time": _TIME, "end_time": None,
+}  # fmt: skip
+DEPLOYMENT: dict[str, Any] = {
+    "id": NAME, "name": NAME, "flow_id": NAME, "flow_name": NAME, "created": _TIME,
+    "updated": _TIME, "version": None, "description": None, "paused": False, "schedules": [],
+    "concurrency_limit": None, "job_variables": {}, "triggers": [],
+    "concurrency_options": None, "parameters": {}, "parameter_openapi_schema": {},
+    "enforce_parameter_schema": True, "tags": [], "labels": {}, "pull_steps": [],
+    "entrypoint": f"{MODULE}.py:{NAME}", "path": None, "work_pool_name": None,
+    "work_queue_name": None, "last_polled": None,
+}  # fmt: skip
+
+
+class Rehearsed:
+    """The rehearsal's `RunReporter`: a worker with this run and deployment and no variables or
+    secrets, which keeps the states and log lines it is told."""
 
     def __init__(self, run: FlowRun, deployment: Deployment) -> None:
         self.run, self.deployment = run, deployment
@@ -54,7 +82,7 @@ class _Reporter:
         self, run_id: str, state_type: StateType, *, name: str | None = None,
         message: str | None = None, logs: Sequence[LogLine] = (),
     ) -> None:  # fmt: skip
-        self.lines.extend(logs)
+        self.write_logs(logs)
         self.states.append(state_type)
 
     def read_variable(self, name: str) -> Variable:
@@ -67,8 +95,9 @@ class _Reporter:
         pass
 
 
-def rehearse() -> _Reporter:
-    """Run the rehearsal's flow; what its reporter was told (COMPLETED, and its log lines)."""
+def rehearse() -> Rehearsed:
+    """Run the rehearsal's flow in a directory of its own; its reporter, told COMPLETED and
+    the run's log lines."""
     from flowplan import masking
     from flowplan.runtime import context, engine
     from flowplan.runtime.logs import LogSink
@@ -77,28 +106,16 @@ def rehearse() -> _Reporter:
     saved = (sys.stdout, sys.stderr, list(sys.path), Path.cwd(), root_logger.level)
     with tempfile.TemporaryDirectory(prefix="flowplan-rehearsal-") as directory:
         (Path(directory) / f"{MODULE}.py").write_text(FLOW)
-        now = datetime.now(UTC)
-        run = FlowRun(
-            id="rehearsal", name="rehearsal", flow_id="rehearsal", flow_name="rehearsal",
-            state=State(StateType.RUNNING, "Running", now), created=now,
-            expected_start_time=now, deployment_id="rehearsal", deployment_name="rehearsal",
-        )  # fmt: skip
-        deployment = Deployment(
-            id="rehearsal", name="rehearsal", flow_id="rehearsal", flow_name="rehearsal",
-            created=now, updated=now, entrypoint=f"{MODULE}.py:rehearsal",
-            pull_steps=[{"prefect.deployments.steps.set_working_directory": {
-                "directory": directory}}],
-        )  # fmt: skip
-        # both as the channel carries them to a run
-        reporter = _Reporter(
-            FlowRun.from_json(run.to_json()), Deployment.from_json(deployment.to_json())
+        step = {"prefect.deployments.steps.set_working_directory": {"directory": directory}}
+        reporter = Rehearsed(
+            FlowRun.from_json(RUN), Deployment.from_json({**DEPLOYMENT, "pull_steps": [step]})
         )  # fmt: skip
         sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
         try:
             os.chdir(directory)
-            started, found = reporter.start(run.id)
+            run, deployment = reporter.run, reporter.deployment
             with LogSink(run.id, reporter.write_logs, masking.clean, thread=False) as sink:
-                engine.execute(engine.Reporting(reporter, sink), started, found)
+                engine.execute(engine.Reporting(reporter, sink), run, deployment)
         finally:
             sys.stdout, sys.stderr = saved[0], saved[1]
             sys.path[:] = saved[2]

@@ -172,3 +172,78 @@ def test_release_goes_on_when_the_stream_or_the_removal_fails() -> None:
     followed.release()  # raises nothing
     assert [name for name, _ in engine.calls] == ["logs", "remove", "close"]
     assert engine.calls[1] == ("remove", True)
+
+
+class Stalling(Engine):
+    """An engine whose log stream misses the end of the container (as podman's can, for a
+    container that ends just as its stream opens): it gives what came, then nothing until it
+    is closed. Its logs read without following are whole."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = threading.Event()
+
+    def logs(self, container_id: str, **options: Any) -> Any:
+        self._call("logs", options["follow"])
+        return self if options["follow"] else b"first\nsecond\nthird\n"
+
+    def __iter__(self) -> Iterator[bytes]:  # the stream
+        yield b"first\nsec"
+        self.closed.wait(10)
+        raise requests.exceptions.ConnectionError("closed")
+
+    def close(self) -> None:  # the stream's (the engine's own `close` is not called here)
+        self.closed.set()
+
+
+def waiter_ended() -> None:
+    """The handle's waiter thread (which also cuts a stalled stream) has ended."""
+    for thread in threading.enumerate():
+        if thread.name == "flowplan-container c1":
+            thread.join(10)
+
+
+def test_a_stream_that_misses_its_containers_end_is_cut_and_the_rest_read_from_the_logs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flowplan.runtime.infrastructure import docker_container
+
+    monkeypatch.setattr(docker_container, "STALL_SECONDS", 0.1)
+    engine = Stalling()
+    followed = handle(engine)
+    lines = followed.lines()
+    assert next(lines) == "first"  # the container runs: its stream follows it
+    engine.go.set()  # the container ends; its stream never says so
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.extend(lines), daemon=True)
+    reader.start()
+    reader.join(10)
+    assert got == ["second", "third"]  # not "sec": the cut line is read whole
+    assert [call for call in engine.calls if call[0] == "logs"] == [
+        ("logs", True), ("logs", False)
+    ]  # fmt: skip
+
+
+def test_a_stream_opened_after_the_container_ended_does_not_follow_it() -> None:
+    engine = Engine(0)
+    followed = handle(engine)
+    assert followed.wait(10) is not None
+    assert list(followed.lines()) == ["a"]
+    assert engine.calls == [("logs", {"stream": True, "follow": False, "stdout": True,
+                                      "stderr": True})]  # fmt: skip
+
+
+def test_a_stream_that_ended_with_its_container_is_neither_cut_nor_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flowplan.runtime.infrastructure import docker_container
+
+    monkeypatch.setattr(docker_container, "STALL_SECONDS", 0.05)
+    engine = Engine()
+    followed = handle(engine)
+    assert list(followed.lines()) == ["a"]  # followed while it ran, and ended
+    engine.go.set()
+    assert followed.wait(10) is not None
+    waiter_ended()
+    assert engine.calls == [("logs", {"stream": True, "follow": True, "stdout": True,
+                                      "stderr": True})]  # fmt: skip

@@ -1,4 +1,9 @@
-"""One `docker` run's container, once started: its log stream, its end, stopping it."""
+"""One `docker` run's container, once started: its log stream, its end, stopping it.
+
+The log stream follows the container while it runs. An engine can miss the end of a container
+that ends just as its stream opens (podman's stream then never ends): a stream still open
+`STALL_SECONDS` after the container ended is closed, and the lines it had not given yet are
+read from the container's logs as they stand. A stream opened after the end does not follow."""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from flowplan.runtime.infrastructure import Exit
+
+STALL_SECONDS = 2.0  # how long a log stream may go on after its container ended
 
 
 class ContainerHandle:
@@ -23,6 +30,8 @@ class ContainerHandle:
         self._stream: Any = None
         self._lock = threading.Lock()
         self._released = False
+        self._stream_ended = threading.Event()
+        self._cut = False  # the stream was closed as stalled: the rest is read without it
         threading.Thread(target=self._wait, name=f"flowplan-container {self.name}",
                          daemon=True).start()  # fmt: skip
 
@@ -38,19 +47,45 @@ class ContainerHandle:
                 return
             try:
                 self._stream = self._stream_client.logs(
-                    self.container.id, stream=True, follow=True, stdout=True, stderr=True
-                )
+                    self.container.id, stream=True, follow=not self._done.is_set(),
+                    stdout=True, stderr=True,
+                )  # fmt: skip
             except (docker.errors.DockerException, OSError):
                 return
             stream = self._stream
-        buffer = b""
+        buffer, given = b"", 0
         with contextlib.suppress(Exception):  # closed by release(), or the engine went away
             for chunk in stream:
                 *complete, buffer = (buffer + chunk).split(b"\n")
                 for line in complete:
-                    yield line.decode("utf-8", errors="replace").rstrip("\r")
+                    given += 1
+                    yield _text(line)
+        self._stream_ended.set()
+        if self._cut:
+            buffer = b""
+            with contextlib.suppress(Exception):
+                *complete, buffer = self._stream_client.logs(
+                    self.container.id, stream=False, follow=False, stdout=True, stderr=True
+                ).split(b"\n")  # fmt: skip
+                for line in complete[given:]:
+                    yield _text(line)
         if buffer:
             yield buffer.decode("utf-8", errors="replace")
+
+    def _cut_a_stalled_stream(self) -> None:
+        """The container ended: a stream that has not ended `STALL_SECONDS` later never will
+        (one opened from now on does not follow)."""
+        with self._lock:
+            if self._stream is None:
+                return
+        if self._stream_ended.wait(STALL_SECONDS):
+            return
+        with self._lock:
+            stream = None if self._released else self._stream
+            self._cut = stream is not None
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
 
     def _wait(self) -> None:
         import docker.errors
@@ -75,6 +110,7 @@ class ContainerHandle:
                     return
                 self._done.wait(1.0)
         self._finish(Exit(code, None if code == 0 else self._describe(code)))
+        self._cut_a_stalled_stream()
 
     def _describe(self, code: int) -> str:
         reason = f"Container {self.name!r} exited with status code {code}"
@@ -126,3 +162,7 @@ class ContainerHandle:
                     self._client.api.remove_container(self.container.id, force=True)
             with contextlib.suppress(Exception):
                 self._stream_client.close()
+
+
+def _text(line: bytes) -> str:
+    return line.decode("utf-8", errors="replace").rstrip("\r")

@@ -184,11 +184,11 @@ class Stalling(Engine):
         self.closed = threading.Event()
 
     def logs(self, container_id: str, **options: Any) -> Any:
-        self._call("logs", options["follow"])
-        return self if options["follow"] else b"first\nsecond\nthird\n"
+        self._call("logs", (container_id, options))
+        return self if options["follow"] else b"first\nsecond\nthird\nfourth"
 
     def __iter__(self) -> Iterator[bytes]:  # the stream
-        yield b"first\nsec"
+        yield b"first\nsecond\nthi"
         self.closed.wait(10)
         raise requests.exceptions.ConnectionError("closed")
 
@@ -218,9 +218,11 @@ def test_a_stream_that_misses_its_containers_end_is_cut_and_the_rest_read_from_t
     reader = threading.Thread(target=lambda: got.extend(lines), daemon=True)
     reader.start()
     reader.join(10)
-    assert got == ["second", "third"]  # not "sec": the cut line is read whole
+    assert got == ["second", "third", "fourth"]  # not "thi": the cut line is read whole
+    options = {"stdout": True, "stderr": True}
     assert [call for call in engine.calls if call[0] == "logs"] == [
-        ("logs", True), ("logs", False)
+        ("logs", (Container.id, {"stream": True, "follow": True, **options})),
+        ("logs", (Container.id, {"stream": False, "follow": False, **options})),
     ]  # fmt: skip
 
 

@@ -14,7 +14,7 @@ import docker.errors
 import pytest
 import requests.exceptions
 
-from flowplan.runtime.infrastructure import Exit
+from flowplan.runtime.infrastructure import Exit, docker_container
 from flowplan.runtime.infrastructure.docker_container import ContainerHandle
 
 
@@ -203,12 +203,14 @@ def waiter_ended() -> None:
             thread.join(10)
 
 
-def test_a_stream_that_misses_its_containers_end_is_cut_and_the_rest_read_from_the_logs(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from flowplan.runtime.infrastructure import docker_container
-
+@pytest.fixture
+def short_stall(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log stream is taken for stalled 0.1 s after its container ended (2 s in a worker)."""
     monkeypatch.setattr(docker_container, "STALL_SECONDS", 0.1)
+
+
+@pytest.mark.usefixtures("short_stall")
+def test_a_stream_that_misses_its_containers_end_is_cut_and_the_rest_read_from_the_logs() -> None:
     engine = Stalling()
     followed = handle(engine)
     lines = followed.lines()
@@ -235,12 +237,8 @@ def test_a_stream_opened_after_the_container_ended_does_not_follow_it() -> None:
                                       "stderr": True})]  # fmt: skip
 
 
-def test_a_stream_that_ended_with_its_container_is_neither_cut_nor_read_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from flowplan.runtime.infrastructure import docker_container
-
-    monkeypatch.setattr(docker_container, "STALL_SECONDS", 0.05)
+@pytest.mark.usefixtures("short_stall")
+def test_a_stream_that_ended_with_its_container_is_neither_cut_nor_read_again() -> None:
     engine = Engine()
     followed = handle(engine)
     assert list(followed.lines()) == ["a"]  # followed while it ran, and ended

@@ -44,7 +44,8 @@ class FlowTimeout(Exception):
 def preload() -> None:
     """Import what runs need, ahead of them (the fork server calls this once): the step runner
     and the built-in steps, the schema validator, parameter coercion, flowplan's `flow`, and
-    Prefect made plain when it is installed; then a trivial run, rehearsed (see rehearsal.py).
+    Prefect made plain when it is installed; then a trivial run, rehearsed, and the code it
+    executes packed together (see rehearsal.py).
     Not the store: a forked run reports through its worker's channel. Every page held here
     costs each run's fork and exit a little."""
     import importlib
@@ -78,12 +79,13 @@ def preload() -> None:
 
         patch_prefect()
 
-    # then a trivial run, once, so that what a run builds on first use is built here (a
-    # rehearsal that fails costs only that)
-    from flowplan.runtime.rehearsal import rehearse
+    # then a trivial run, so that what a run builds on first use is built here, and the code
+    # a run executes packed together (a rehearsal that fails costs only that)
+    from flowplan.runtime.rehearsal import pack_code, rehearse
 
     with contextlib.suppress(Exception):
         rehearse()
+        pack_code()
 
 
 def _prefect_installed() -> bool:

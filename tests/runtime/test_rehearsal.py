@@ -146,11 +146,15 @@ def test_packing_gives_what_a_run_calls_copies_of_its_code(functions_code: None)
         if event == "call":
             executed.append(frame.f_code)
 
+    collecting = gc.isenabled()
+    gc.disable()  # (a collection now would run the finalizers of other tests' garbage)
     sys.setprofile(note)
     try:
         told = rehearsal.rehearse()
     finally:
         sys.setprofile(profiler)
+        if collecting:
+            gc.enable()
     assert told.states == [StateType.COMPLETED]
     copied = {id(code) for code in copies.values()}
     assert sorted(

@@ -37,9 +37,8 @@ def rehearsal(n: int = 1):
     return n
 """
 # a code object's copy starts unspecialized, and is rehearsed this many times more: CPython
-# (3.11) quickens a function after 8 calls, and its instructions specialize as they run on
-# (24 rather than 8: a run copies about 17 pages fewer; a rehearsal takes about 1 ms)
-WARMUP = 24
+# (3.11) quickens a function after 8 calls (24 copy no fewer pages: bench/fork_pages_bench.py)
+WARMUP = 8
 _TIME = "2026-01-01T00:00:00.000000+00:00"
 # the run and its deployment as the worker's channel carries them to a run's engine
 RUN: dict[str, Any] = {
@@ -141,8 +140,9 @@ def pack_code() -> dict[int, CodeType]:
     """Give every function a rehearsed run calls a copy of its code object, the copies made
     one after another (and the code of what such a function defines, a comprehension or a
     nested function, copied within it), then rehearse the copies into their specialized
-    form. A copy is the same code: only where it lies changes. The copies, by the id of the
-    code object each replaced."""
+    form. A copy is the same code: only where it lies changes. Called after a first
+    rehearsal, so that the code only a first run executes (what it builds on first use) is
+    not copied among the rest. The copies, by the id of the code object each replaced."""
     executed: dict[int, CodeType] = {}
 
     def note(frame: FrameType, event: str, arg: object) -> None:

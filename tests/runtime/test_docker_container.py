@@ -123,6 +123,12 @@ def test_output_whose_stream_breaks_ends_quietly_with_the_lines_so_far() -> None
     assert list(handle(engine).lines()) == ["first", "second, cut"]
 
 
+def test_a_terminals_line_ends_are_dropped_from_every_line_the_last_one_too() -> None:
+    engine = Engine(0)
+    engine.stream = [b"first\r\nsecond\r", b"\nlast, unended\r"]  # a container with a tty
+    assert list(handle(engine).lines()) == ["first", "second", "last, unended"]
+
+
 def test_a_container_killed_for_its_memory_is_said() -> None:
     engine = Engine(137, state={"OOMKilled": True})
     assert handle(engine).wait(10) == Exit(

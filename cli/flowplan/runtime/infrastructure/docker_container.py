@@ -70,7 +70,7 @@ class ContainerHandle:
                 for line in complete[given:]:
                     yield _text(line)
         if buffer:
-            yield buffer.decode("utf-8", errors="replace")
+            yield _text(buffer)
 
     def _cut_a_stalled_stream(self) -> None:
         """The container ended: a stream that has not ended `STALL_SECONDS` later never will

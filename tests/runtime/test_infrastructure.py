@@ -317,14 +317,17 @@ def test_a_run_gets_its_environment_and_no_input(
     handle.release()
 
 
-def test_a_command_that_cannot_start_raises_and_leaves_no_descriptor_open(
-    process: ProcessInfrastructure, run: FlowRun
+def test_a_command_that_cannot_start_raises_and_leaves_no_descriptor_or_directory(
+    process: ProcessInfrastructure, run: FlowRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     before = set(Path("/proc/self/fd").iterdir())
     config = WorkPoolJobConfiguration(command="/nonexistent/program")
     with pytest.raises(FileNotFoundError):
         process.launch(run, config, process.environment(run, config))
     assert set(Path("/proc/self/fd").iterdir()) <= before
+    assert list((tmp_path / "tmp").iterdir()) == []  # its temporary directory is gone too
 
 
 WHERE = """

@@ -115,6 +115,21 @@ class ProcessInfrastructure:
         job = ProcessJobConfiguration.from_config(config)
         cwd = job.working_dir or tempfile.mkdtemp(prefix="flowplan-run-")
         temporary = None if job.working_dir else cwd  # removed when the run is released
+        try:
+            return self._start(run, job, env, cwd, temporary)
+        except BaseException:  # no run to release: its directory goes now
+            if temporary:
+                shutil.rmtree(temporary, ignore_errors=True)
+            raise
+
+    def _start(
+        self,
+        run: FlowRun,
+        job: ProcessJobConfiguration,
+        env: Mapping[str, str],
+        cwd: str,
+        temporary: str | None,
+    ) -> RunHandle:
         if not job.command and not any(key.startswith("PYTHON") for key in job.env):
             try:
                 return self._fork(run, env, cwd, temporary)

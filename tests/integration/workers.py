@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,10 +33,15 @@ class Workers:
     def __init__(self, home: Path, cwd: Path) -> None:
         self.home, self.cwd = home, cwd
         self.started: list[tuple[subprocess.Popen[str], Path]] = []
+        # their TMPDIR, removed by `stop_all`: a worker killed with SIGKILL cannot remove its
+        # channel's directory or its runs' working directories (a short path: a Unix socket's
+        # may not pass 107 bytes)
+        self.tmp = Path(tempfile.mkdtemp(prefix="fpw-"))
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "FLOWPLAN_HOME": str(self.home), "NO_COLOR": "1"}
+        return {**os.environ, "FLOWPLAN_HOME": str(self.home), "NO_COLOR": "1",
+                "TMPDIR": str(self.tmp)}  # fmt: skip
 
     def start(self, *args: str, pool: str = "pool") -> subprocess.Popen[str]:
         log = self.cwd / f"worker-{len(self.started)}.log"
@@ -65,6 +72,7 @@ class Workers:
         for pid in engines_of(self.home):  # runs that outlived a killed worker
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def engines_of(home: Path) -> list[int]:

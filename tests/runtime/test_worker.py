@@ -780,8 +780,11 @@ def test_each_service_of_a_worker_has_its_step_interval_and_rest(
     services = {service.name: service for service in worker._services(store(home))}
     assert {name: service.interval for name, service in services.items()} == {
         "heartbeat": 7.0, "crash detection": 7.0, "scheduler": 2.0, "late runs": 2.0,
-        "claims": 0.05, "cancellations": 0.05,
+        "claims": 0.01, "cancellations": 0.05,
     }  # fmt: skip
+    worker._watch = None  # with no watch, the claims look at the store every tick
+    assert {s.name: s.interval for s in worker._services(store(home))}["claims"] == 0.05
+    worker._watch = watch  # type: ignore[assignment]
     # the claims wait for the worker's watch of the store
     services["claims"].step()
     services["claims"].step()
@@ -1131,10 +1134,12 @@ def test_with_a_watch_the_claims_wait_for_a_change_at_most_till_the_next_poll(
 
 
 def test_a_run_whose_process_exits_frees_its_slot_for_the_next_run_at_once(
-    tmp_path: Path, home: Path
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`--limit 1`, two runs: the second is claimed once the first's process exited, with no
-    poll to fall back on (an hour here)."""
+    poll to fall back on (an hour here), and no tick either: the claims look again after
+    `CLAIM_SPACING`, not the tick (an hour here too)."""
+    monkeypatch.setattr(worker_module, "TICK", 3600.0)
     backend = store(home)
     deployment(backend, tmp_path)
     first, second = backend.create_flow_run("f/d"), backend.create_flow_run("f/d")

@@ -1168,8 +1168,13 @@ def test_a_change_seen_while_every_slot_is_taken_is_claimed_once_one_frees(
     backend = store(home)
     deployment(backend, tmp_path)
     asked: list[int] = []
+    looks: list[int] = []
 
     class Claims(Through):
+        def change_marker(self) -> int:
+            looks.append(marker := self._backend.change_marker())
+            return marker
+
         def claim_flow_runs(self, *args: Any, **kwargs: Any) -> Any:
             asked.append(kwargs["limit"])
             return []
@@ -1182,7 +1187,7 @@ def test_a_change_seen_while_every_slot_is_taken_is_claimed_once_one_frees(
     worker.supervisors["busy"] = SimpleNamespace(run=SimpleNamespace(id="busy"))  # type: ignore[assignment]
     backend.create_flow_run("f/d")  # a change, with no slot free
     step()
-    assert asked == [1]
+    assert asked == [1] and len(looks) == 1  # not even a look at the store: nothing to claim
     del worker.supervisors["busy"]
     step()  # nothing changed since, and the poll is ten minutes away: the kept change claims
     assert asked == [1, 1]

@@ -207,11 +207,11 @@ class Worker:
                 watch.wait(max(0.0, next_poll[0] - time.monotonic()))
             if self._signals or self._once_done():  # --run-once: one look, not one a tick
                 return
+            slots = self._free_slots()
+            if slots <= 0:  # no look: a change is kept for when a run's slot frees
+                return
             current, now = backend.change_marker(), time.monotonic()
             if current == marker[0] and now < next_poll[0]:
-                return
-            slots = self._free_slots()
-            if slots <= 0:  # the change is kept for when a run's slot frees
                 return
             marker[0], next_poll[0] = current, now + self.options.poll_interval
             self._claim(backend, slots)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -399,6 +400,58 @@ def test_the_channels_directory_is_private_and_its_thread_never_holds_the_worker
     server.close()
     server.close()  # twice: nothing more to do
     assert not directory.exists()
+
+
+@pytest.fixture
+def own_tmp(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+    """A temporary directory of the test's own (short: a socket path is at most 107 bytes)."""
+    own = Path(tempfile.mkdtemp(prefix="fpt-"))
+    request.addfinalizer(lambda: shutil.rmtree(own))
+    monkeypatch.setattr(tempfile, "tempdir", str(own))
+    return own
+
+
+def channel_directory(parent: Path, name: str, age: float, bound: bool) -> Path:
+    """A channel's directory `age` seconds old, its socket closed (its worker was killed) or
+    never made."""
+    directory = parent / f"{reporter_server.PREFIX}{name}"
+    directory.mkdir(mode=0o700)
+    if bound:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+            server.bind(str(directory / reporter_server.SOCKET))
+    os.utime(directory, (time.time() - age, time.time() - age))
+    return directory
+
+
+def test_a_new_channel_removes_the_directories_of_killed_workers_only(
+    own_tmp: Path, tmp_path: Path, backend: LocalBackend, request: pytest.FixtureRequest
+) -> None:
+    connect = lambda: LocalBackend(tmp_path / "home" / "flowplan.db")  # noqa: E731
+    serving = ReporterServer(connect)  # a live worker's, started two minutes ago
+    request.addfinalizer(serving.close)
+    live = Path(serving.path).parent
+    os.utime(live, (time.time() - 120, time.time() - 120))
+    killed = channel_directory(own_tmp, "killed", 120, bound=True)
+    unbound = channel_directory(own_tmp, "unbound", 120, bound=False)
+    starting = channel_directory(own_tmp, "starting", 5, bound=True)  # may listen any moment
+    other = own_tmp / "flowplan-run-x"
+    other.mkdir()
+    os.utime(other, (0, 0))
+    file = own_tmp / f"{reporter_server.PREFIX}file"
+    file.write_text("")
+    os.utime(file, (0, 0))
+    server = ReporterServer(connect)
+    request.addfinalizer(server.close)
+    assert not killed.exists() and not unbound.exists()
+    assert live.exists() and starting.exists() and other.exists() and file.exists()
+    assert Path(server.path).parent.exists()  # its own, new
+    # an hour on, the one starting never got further; the live ones (this one's too) serve on
+    assert reporter_server.remove_stale_channels(time.time() + 3600) == [starting]
+    deployment(backend, tmp_path)
+    run = backend.create_flow_run("f/d")
+    client = SocketReporter(serving.register(run))  # knocked on twice, it still answers
+    request.addfinalizer(client.close)
+    assert client.read_flow_run(run.id).id == run.id
 
 
 def test_a_channel_in_a_directory_with_a_space_is_reached(

@@ -1,17 +1,23 @@
 """The worker's side of the reporting channel (the protocol is in `reporter`): a Unix socket in
 a private directory, one thread serving every connection, each request checked against the run
-its token was issued for, answered from the worker's own store connection."""
+its token was issued for, answered from the worker's own store connection.
+
+A worker that was killed (SIGKILL, the OOM killer) cannot remove its channel's directory: the
+next channel opened removes those of its user that nobody listens on any more."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import selectors
 import shutil
 import socket
+import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +28,9 @@ from flowplan.domain.objects import Deployment, FlowRun, LogLine, StateType
 from flowplan.errors import FlowplanError, ObjectNotFound
 
 Watcher = Callable[[float | None], None]
+PREFIX = "flowplan-worker-"  # a channel's directory, in the temporary directory
+SOCKET = "reporter.sock"
+STALE_SECONDS = 60.0  # a channel's directory this old whose socket refuses: its worker is gone
 
 
 @dataclass
@@ -37,8 +46,9 @@ class _Registered:
 class ReporterServer:
     def __init__(self, connect: Callable[[], RuntimeBackend]) -> None:
         self._backend = connect()
-        self._directory = Path(tempfile.mkdtemp(prefix="flowplan-worker-"))  # mode 0700
-        self.path = str(self._directory / "reporter.sock")
+        remove_stale_channels()
+        self._directory = Path(tempfile.mkdtemp(prefix=PREFIX))  # mode 0700
+        self.path = str(self._directory / SOCKET)
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(self.path)
         self._listener.listen(128)
@@ -198,6 +208,30 @@ class ReporterServer:
         if method == "read_secret_value":
             return backend.read_secret_value(str(args["name"]))
         raise FlowplanError(f"unknown method {method!r}")
+
+
+def remove_stale_channels(now: float | None = None) -> list[Path]:
+    """Remove the channel directories of this user's workers that are gone (older than
+    `STALE_SECONDS`, their socket refusing connections or missing); the ones removed. A live
+    worker's socket accepts (and the connection is closed at once); a younger directory may
+    belong to a worker still starting."""
+    now = time.time() if now is None else now
+    removed = []
+    for directory in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        try:
+            found = directory.lstat()
+            if (not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid()
+                    or now - found.st_mtime < STALE_SECONDS):  # fmt: skip
+                continue
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(1.0)
+                probe.connect(str(directory / SOCKET))
+        except (ConnectionRefusedError, FileNotFoundError):  # nobody listens there any more
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory)
+        except OSError:  # unreadable, or a socket path too long to reach: left alone
+            continue
+    return removed
 
 
 def _token(address: str) -> str:

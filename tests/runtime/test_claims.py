@@ -4,13 +4,14 @@ runs of a dead worker become CRASHED."""
 from __future__ import annotations
 
 import os
+import random
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from flowplan.backends.local import LocalBackend
-from flowplan.domain.clock import utcnow
+from flowplan.backends.local import LocalBackend, work
+from flowplan.domain.clock import iso, utcnow
 from flowplan.domain.objects import StateType
 from tests.runtime.helpers import deployment, store
 
@@ -270,3 +271,50 @@ def test_ten_runs_are_claimed_at_a_time_unless_a_limit_is_given(tmp_path: Path) 
         backend.create_flow_run("f/d")
     assert len(backend.claim_flow_runs("pool", "w")) == 10
     assert len(backend.claim_flow_runs("pool", "w")) == 1
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_claims_come_in_the_order_of_one_query_sorting_every_due_run(
+    tmp_path: Path, seed: int
+) -> None:
+    """The claim's candidates are read one queue priority at a time (each query stops at the
+    count it needs): on generated pools, queues, priorities, start times and states, they are
+    the runs, in the order, that one query sorting every due run by priority, expected start
+    and creation gives."""
+    rng = random.Random(seed)
+    backend = store(tmp_path / "home")
+    made = [deployment(backend, tmp_path, name="d0")]  # in the pool's default queue
+    for index in range(1, 4):
+        backend.create_work_queue("pool", f"q{index}", priority=rng.choice([1, 2, 3]))
+        made.append(deployment(backend, tmp_path, name=f"d{index}", queue=f"q{index}"))
+    deployment(backend, tmp_path, name="elsewhere", pool="other")
+    now = utcnow()
+    runs = []
+    for _ in range(60):
+        offset = timedelta(minutes=rng.choice([-30, -5, -5, -1, 0, 3]))
+        name = f"f/{rng.choice(made).name}"
+        runs.append(backend.create_flow_run(name, scheduled_time=now + offset))
+        backend.create_flow_run("f/elsewhere", scheduled_time=now - timedelta(minutes=40))
+    conn = backend.store.connection
+    stamps = rng.sample(range(10_000), len(runs))  # creation times in another order than made
+    for run, stamp in zip(runs, stamps, strict=True):
+        conn.execute("UPDATE flow_runs SET created = ? WHERE id = ?",
+                     (f"2026-01-01T00:00:00.{stamp:06d}+00:00", run.id))  # fmt: skip
+        fate = rng.random()
+        if fate < 0.15:
+            backend.set_flow_run_state(run.id, StateType.COMPLETED)
+        elif fate < 0.25:
+            backend.set_flow_run_state(run.id, StateType.SCHEDULED, name="Late")
+        elif fate < 0.3:
+            backend.set_flow_run_state(run.id, StateType.SCHEDULED, name="AwaitingRetry")
+    due, compared = iso(utcnow()), 0
+    for queues in ((), ("q1", "q2"), ("q3",), ("default", "q3")):
+        query, params = work._candidates_query("pool", queues, (), due)
+        for count in (1, 3, 20, 100):
+            sorted_all = conn.execute(
+                f"{query} ORDER BY q.priority, r.expected_start_time, r.created LIMIT ?",
+                (*params, count),
+            ).fetchall()
+            assert work._candidates(conn, query, params, "pool", queues, count) == sorted_all
+            compared += len(sorted_all)
+    assert compared > 100  # the instance has due runs enough to order

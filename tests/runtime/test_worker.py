@@ -1193,6 +1193,40 @@ def test_a_change_seen_while_every_slot_is_taken_is_claimed_once_one_frees(
     assert asked == [1, 1]
 
 
+def test_slots_freed_while_runs_go_on_are_claimed_together_once_a_tick(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With none of its runs going, a worker claims at once; with one going, at most once a
+    tick (the slots freed in it are claimed together: a claim a run costs more CPU)."""
+    monkeypatch.setattr(worker_module, "TICK", 0.5)
+    backend = store(home)
+    deployment(backend, tmp_path)
+    asked: list[int] = []
+
+    class Claims(Through):
+        def claim_flow_runs(self, *args: Any, **kwargs: Any) -> Any:
+            asked.append(kwargs["limit"])
+            return []
+
+    worker, _ = a_worker(home, limit=3, poll_interval=600.0)
+    worker.infrastructure = infrastructure("process")
+    watch = Told()
+    step = worker._claimer(Claims(home), watch)  # type: ignore[arg-type]
+    step()
+    backend.create_flow_run("f/d")
+    step()
+    assert asked == [3, 3]  # nothing going: the change is claimed at once
+    assert watch.asked[-1] > 500  # and the next wait is for a change, or the poll
+    worker.supervisors["going"] = SimpleNamespace(run=SimpleNamespace(id="going"))  # type: ignore[assignment]
+    backend.create_flow_run("f/d")
+    step()
+    assert asked == [3, 3]  # a run is going: not before the tick ends
+    assert 0 < watch.asked[-1] <= 0.5  # the wait ended at the tick's end at the latest
+    time.sleep(0.5)
+    step()
+    assert asked == [3, 3, 2]
+
+
 def test_a_worker_prepares_its_infrastructure_and_reaps_what_dead_workers_left_first(
     tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,9 +6,10 @@ and retried with backoff (see `services`): heartbeats, crash detection of dead p
 scheduler, late-run marking, claims, cancellations and (with a run retention set) deleting
 finished runs past it. Claims wait for the store to change (any process's commit, heard through
 inotify; where that is missing they look every 50 ms) and claim at once, at most one look in
-10 ms, and every poll interval for runs that came due, so a new run starts within about 10 ms
-and a run's freed slot is taken as soon. SIGTERM or Ctrl-C: stop claiming, let running runs
-finish, exit; a second signal kills them now and marks them CRASHED.
+10 ms, and every poll interval for runs that came due, so a new run starts within about 10 ms.
+While runs are going, the slots they free are claimed together once a tick (50 ms). SIGTERM
+or Ctrl-C: stop claiming, let running runs finish, exit; a second signal kills them now and
+marks them CRASHED.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from flowplan.runtime.services import Service
 from flowplan.runtime.supervisor import Settings, Supervisor
 from flowplan.runtime.threads import THREADS
 
-TICK = 0.05  # how often the claims look where no watch tells them of changes; the cancellations
+TICK = 0.05  # how often the claims look where no watch tells them of changes, and claim
+# while runs are going; how often the cancellations look
 CLAIM_SPACING = 0.01  # with a watch: the least time between two looks of the claims (a burst
-# of writes costs one look in it, and a slot that frees waits no longer: `--limit 1` runs up
-# to 50 trivial runs a second with it, 19 with the tick)
+# of writes costs one look in it, and a slot freed with no run going waits no longer:
+# `--limit 1` runs about 50 trivial runs a second with it, 19 with the tick)
 SCHEDULER_SECONDS = 2.0
 RETENTION_SECONDS = 600.0  # how often finished runs past the retention are deleted
 GRACE_SECONDS = 30.0  # Prefect's: between SIGTERM and SIGKILL when a run is stopped
@@ -182,11 +184,15 @@ class Worker:
         with self._lock:
             return bool(self.supervisors)
 
+    def _running(self) -> int:
+        """This worker's runs whose process has not ended."""
+        with self._lock:
+            return len(self.supervisors) - len(self._exited)
+
     def _free_slots(self) -> int:
         if self.options.limit is None:
             return 100
-        with self._lock:
-            return self.options.limit - (len(self.supervisors) - len(self._exited))
+        return self.options.limit - self._running()
 
     # -- the services ----------------------------------------------------------------------
 
@@ -197,23 +203,33 @@ class Worker:
 
     def _claimer(self, backend: RuntimeBackend, watch: ChangeWatch | None) -> Callable[[], None]:
         """A look at the store each tick; with a watch, a look only once the store changed (or
-        the poll interval passed), at once: a new run starts without waiting for the tick,
-        and a burst of writes still costs one look a tick."""
+        the poll interval passed), at once: a new run starts without waiting for the tick.
+        While runs of this worker are running, a claim comes at most once a tick: the slots
+        they free are claimed together (a claim a run costs the worker about 0.5 ms of CPU
+        more at 200 runs a second). With none running, a freed slot is taken at once."""
         marker: list[object] = [None]
         next_poll = [0.0]
+        last_claim = [-TICK]
 
         def step() -> None:
             if watch is not None and marker[0] is not None:  # the first look waits for nothing
-                watch.wait(max(0.0, next_poll[0] - time.monotonic()))
+                until = next_poll[0]
+                if self._running():  # a slot freed meanwhile is claimed at the tick's end
+                    until = min(until, last_claim[0] + TICK)
+                watch.wait(max(0.0, until - time.monotonic()))
             if self._signals or self._once_done():  # --run-once: one look, not one a tick
                 return
             slots = self._free_slots()
             if slots <= 0:  # no look: a change is kept for when a run's slot frees
                 return
-            current, now = backend.change_marker(), time.monotonic()
+            now = time.monotonic()
+            if self._running() and now < last_claim[0] + TICK:
+                return  # runs are going: what they free is claimed together, once a tick
+            current = backend.change_marker()
             if current == marker[0] and now < next_poll[0]:
                 return
             marker[0], next_poll[0] = current, now + self.options.poll_interval
+            last_claim[0] = now
             self._claim(backend, slots)
 
         return step

@@ -62,6 +62,18 @@ def test_priority_then_start_time_and_only_due_runs(tmp_path: Path) -> None:
     assert backend.claim_flow_runs("pool", "w", queues=["urgent"]) == []
 
 
+def test_a_claim_for_some_queues_takes_only_their_runs(tmp_path: Path) -> None:
+    backend = store(tmp_path / "home")
+    deployment(backend, tmp_path, name="plain")
+    backend.create_work_queue("pool", "urgent", priority=1)
+    deployment(backend, tmp_path, name="urgent", queue="urgent")
+    earlier = utcnow() - timedelta(minutes=5)
+    backend.create_flow_run("f/plain", scheduled_time=earlier)  # due first, in another queue
+    urgent = backend.create_flow_run("f/urgent")
+    claimed = backend.claim_flow_runs("pool", "w", queues=["urgent"], limit=10)
+    assert [run.id for run in claimed] == [urgent.id]
+
+
 def test_concurrency_limits_of_pool_queue_and_deployment(tmp_path: Path) -> None:
     backend = store(tmp_path / "home")
     deployment(backend, tmp_path, name="a", concurrency_limit=1)

@@ -9,6 +9,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,27 @@ def test_a_body_over_the_limit_is_refused(tmp_path: Path) -> None:
         assert status == 413
         assert answer == {"detail": "the body has 1048577 bytes; this server takes at most 1048576"}
         assert server.call("POST", "/flows/filter", {}) == (200, [])  # and it goes on
+
+
+def test_a_client_still_sending_a_refused_body_reads_the_answer(tmp_path: Path) -> None:
+    """The server answers 413 from the headers; what the client sends after that is read and
+    dropped, not refused with a reset connection (a broken pipe in the client, the answer
+    lost)."""
+    size = 3 * 1024 * 1024
+    with flowplan_server(tmp_path / "home") as server:
+        host_port = server.url.split("//", 1)[1].split("/", 1)[0]
+        host, port = host_port.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as client:
+            client.sendall(b"POST /api/flows/filter HTTP/1.1\r\nHost: x\r\n"
+                           b"Content-Type: application/json\r\n"
+                           b"Content-Length: %d\r\n\r\n" % size)  # fmt: skip
+            answer = client.recv(65536)  # the answer comes before any of the body
+            assert answer.startswith(b"HTTP/1.1 413 ")
+            time.sleep(0.2)  # the server is done with the request by now
+            client.sendall(b" " * size)  # all of it goes through
+            while chunk := client.recv(65536):
+                answer += chunk
+        assert answer.endswith(b'this server takes at most 1048576"}')
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

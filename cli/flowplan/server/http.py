@@ -6,6 +6,7 @@ traceback goes to the server's stderr."""
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
 import traceback
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from flowplan.server.ui_app import UiServer
 
 MAX_BODY = 1024 * 1024  # bytes; larger bodies answer 413
+LINGER_SECONDS = 2.0  # how long the body of a refused request is read and dropped, at most
+LINGER_BYTES = 16 * 1024 * 1024  # and how much of it
 PREFIX = "/api"
 _OPEN = {
     ("GET", "/api/health"),
@@ -55,6 +58,7 @@ def make_handler(
 
         def _answer(self) -> None:
             started = time.monotonic()
+            self.body_read = False
             path = urlsplit(self.path).path.rstrip("/") or "/"
             if path.startswith(hooks.PREFIX):
                 self._answer_hook(path)
@@ -212,7 +216,37 @@ def make_handler(
                 self.close_connection = True
                 raise ApiError(413, f"the body has {length} bytes; this server takes at most"
                                     f" {most}")  # fmt: skip
+            self.body_read = True
             return self.rfile.read(length) if length > 0 else b""
+
+        def finish(self) -> None:
+            if self.close_connection and not getattr(self, "body_read", True):
+                self._linger()
+            super().finish()
+
+        def _linger(self) -> None:
+            """The request was answered without reading its body (413, 401): read and drop
+            what the client still sends (for `LINGER_SECONDS` and `LINGER_BYTES` at most)
+            before closing, so that it reads the answer; closed with its body unread, the
+            connection is reset and the client sees a broken pipe instead."""
+            try:
+                left = min(int(self.headers.get("content-length") or 0), LINGER_BYTES)
+            except ValueError:
+                return
+            if left <= 0:
+                return
+            deadline = time.monotonic() + LINGER_SECONDS
+            try:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_WR)  # the client sees the answer's end
+                while left > 0 and (wait := deadline - time.monotonic()) > 0:
+                    self.connection.settimeout(wait)
+                    chunk = self.rfile.read1(min(left, 1 << 16))
+                    if not chunk:
+                        return
+                    left -= len(chunk)
+            except OSError:  # the client went, or took too long
+                return
 
         def _send(self, status: int, payload: Any) -> None:
             data = b"" if status == 204 or (payload is None and status != 200) else (

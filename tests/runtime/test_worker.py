@@ -1157,9 +1157,9 @@ def test_a_run_whose_process_exited_wakes_the_claims_waiting_for_a_change(home: 
     worker._watch = watch  # type: ignore[assignment]
     run = SimpleNamespace(run=SimpleNamespace(id="r1"))
     worker.supervisors["r1"] = run  # type: ignore[assignment]
-    assert worker._free_slots() == 0
+    assert worker._free_slots(worker._running()) == 0
     worker._run_exited(run)  # type: ignore[arg-type]
-    assert watch.woken == 1 and worker._free_slots() == 1
+    assert watch.woken == 1 and worker._free_slots(worker._running()) == 1
 
 
 def test_a_change_seen_while_every_slot_is_taken_is_claimed_once_one_frees(
@@ -1297,9 +1297,9 @@ def test_runs_claimed_together_are_supervised_with_their_pool_and_deployment_rea
 
 def test_without_a_limit_a_claim_takes_up_to_a_hundred_runs(home: Path) -> None:
     worker, _ = a_worker(home)
-    assert worker._free_slots() == 100
+    assert worker._free_slots(0) == 100
     limited, _ = a_worker(home, limit=3)
-    assert limited._free_slots() == 3
+    assert limited._free_slots(0) == 3 and limited._free_slots(2) == 1
 
 
 def test_the_cancellations_read_the_cancelling_runs_once_a_change(

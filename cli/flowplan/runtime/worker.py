@@ -189,10 +189,8 @@ class Worker:
         with self._lock:
             return len(self.supervisors) - len(self._exited)
 
-    def _free_slots(self) -> int:
-        if self.options.limit is None:
-            return 100
-        return self.options.limit - self._running()
+    def _free_slots(self, running: int) -> int:
+        return 100 if self.options.limit is None else self.options.limit - running
 
     # -- the services ----------------------------------------------------------------------
 
@@ -219,11 +217,12 @@ class Worker:
                 watch.wait(max(0.0, until - time.monotonic()))
             if self._signals or self._once_done():  # --run-once: one look, not one a tick
                 return
-            slots = self._free_slots()
+            running = self._running()
+            slots = self._free_slots(running)
             if slots <= 0:  # no look: a change is kept for when a run's slot frees
                 return
             now = time.monotonic()
-            if self._running() and now < last_claim[0] + TICK:
+            if running and now < last_claim[0] + TICK:
                 return  # runs are going: what they free is claimed together, once a tick
             current = backend.change_marker()
             if current == marker[0] and now < next_poll[0]:

@@ -214,17 +214,17 @@ def _due(row: tuple[Any, ...]) -> ScheduleDue:
     return ScheduleDue(row[0], schedule, schedule.id)
 
 
+def _among(column: str, values: Sequence[str]) -> str:
+    """A filter keeping the rows whose `column` is one of `values` (none: no filter); the
+    values go in as parameters, in the same order."""
+    return f" AND {column} IN ({','.join('?' * len(values))})" if values else ""
+
+
 def _candidates_query(
     pool: str, queues: Sequence[str], deployment_ids: Sequence[str], due: str
 ) -> tuple[str, list[object]]:
-    params: list[object] = [pool, "SCHEDULED", *CLAIMABLE_NAMES, due]
-    queue_filter = ""
-    if queues:
-        queue_filter = f" AND q.name IN ({','.join('?' * len(queues))})"
-        params += list(queues)
-    if deployment_ids:
-        queue_filter += f" AND r.deployment_id IN ({','.join('?' * len(deployment_ids))})"
-        params += list(deployment_ids)
+    params: list[object] = [pool, "SCHEDULED", *CLAIMABLE_NAMES, due, *queues, *deployment_ids]
+    queue_filter = _among("q.name", queues) + _among("r.deployment_id", deployment_ids)
     query = f"""SELECT r.id, r.work_queue_id, q.work_pool_id, r.deployment_id,
         q.concurrency_limit, p.concurrency_limit, d.concurrency_limit, d.concurrency_options,
         r.state_name FROM flow_runs r JOIN work_queues q ON q.id = r.work_queue_id
@@ -250,10 +250,10 @@ def _candidates(
     queues first, then the earliest expected start. One query a queue priority, each walking
     the due runs by expected start and stopping at `count` (one query over all priorities
     sorted every due run first: 0.7 ms a claim with 1,000 due, 0.08 ms this way)."""
-    queue_filter = f" AND q.name IN ({','.join('?' * len(queues))})" if queues else ""
     priorities = conn.execute(
         f"""SELECT DISTINCT q.priority FROM work_queues q JOIN work_pools p
-            ON p.id = q.work_pool_id WHERE p.name = ?{queue_filter} ORDER BY q.priority""",
+            ON p.id = q.work_pool_id WHERE p.name = ?{_among("q.name", queues)}
+            ORDER BY q.priority""",
         (pool, *queues),
     ).fetchall()
     found: list[tuple[Any, ...]] = []

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,6 +25,14 @@ def compile_package() -> None:
 
     package = Path(flowplan.__file__).resolve().parent
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
+
+
+def scratch(prefix: str) -> Path:
+    """A temporary directory removed when the bench exits (a project with its store is about
+    14 MB; one a round piled up in /tmp before)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
 
 
 def time_command(

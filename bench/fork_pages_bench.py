@@ -42,6 +42,8 @@ engine.preload()
 moved = [originals[key] for key in packed[0] if key in originals]
 pages = lambda codes: len({id(code) >> 12 for code in codes})
 directory = tempfile.mkdtemp()
+import atexit, shutil
+atexit.register(shutil.rmtree, directory, True)
 (Path(directory) / "flows.py").write_text(rehearsal.FLOW)
 import compileall
 compileall.compile_dir(directory, quiet=1)

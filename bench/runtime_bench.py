@@ -13,12 +13,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-from _common import summary, time_command, write
+from _common import scratch, summary, time_command, write
 
 FLOW = textwrap.dedent(
     """
@@ -124,7 +123,7 @@ def trigger(
 
 
 def project(python: str, source: str) -> tuple[Path, dict[str, str]]:
-    root = Path(tempfile.mkdtemp(prefix="flowplan-bench-"))
+    root = scratch("flowplan-bench-")
     (root / "flows").mkdir()
     (root / "flows" / "trivial.py").write_text(source)
     # its bytecode, as the first run writes it on a machine that allows it (this one sets

@@ -11,12 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 
-from _common import write
+from _common import scratch, write
 
 DEPLOYMENTS = 10_000
 
@@ -26,7 +24,7 @@ def main() -> None:
     from flowplan.domain.schedules import CronSchedule
     from flowplan.domain.specs import DeploymentSpec, ScheduleSpec
 
-    root = Path(tempfile.mkdtemp(prefix="flowplan-bench-"))
+    root = scratch("flowplan-bench-")
     backend = LocalBackend(root / "home" / "flowplan.db")
     backend.create_work_pool("pool", "process")
     specs = [

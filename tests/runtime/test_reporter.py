@@ -382,6 +382,10 @@ def test_the_channel_answers_whole_lines_in_order_and_survives_bad_requests(
         refused = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with refused, pytest.raises(OSError):
             refused.connect(server.path)
+        # a run that closes its side has the channel's closed too (not served forever)
+        raw.settimeout(10)
+        raw.shutdown(socket.SHUT_WR)
+        assert stream.read() == b""
     assert not Path(server.path).parent.exists()  # its private directory is removed
 
 

@@ -458,6 +458,26 @@ def test_a_new_channel_removes_the_directories_of_killed_workers_only(
     assert client.read_flow_run(run.id).id == run.id
 
 
+def test_the_sweep_is_exact_about_age_owner_and_goes_past_what_it_cannot_reach(
+    own_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory exactly `STALE_SECONDS` old is stale, a second younger is not; another
+    user's is never touched; one whose socket path is too long to reach is left, and the
+    sweep goes on past it."""
+    then = 1_700_000_000
+    edge = channel_directory(own_tmp, "edge", 0, bound=False)
+    os.utime(edge, (then, then))
+    unreachable = channel_directory(own_tmp, "x" * 100, 120, bound=False)  # path > 107 bytes
+    killed = [channel_directory(own_tmp, f"killed{n}", 120, bound=True) for n in range(30)]
+    with monkeypatch.context() as other_user:
+        other_user.setattr(os, "getuid", lambda: os.geteuid() + 1)
+        assert reporter_server.remove_stale_channels() == []
+    assert reporter_server.remove_stale_channels(then + reporter_server.STALE_SECONDS - 1) == []
+    assert reporter_server.remove_stale_channels(then + reporter_server.STALE_SECONDS) == [edge]
+    assert sorted(reporter_server.remove_stale_channels()) == sorted(killed)
+    assert unreachable.exists()
+
+
 def test_a_channel_in_a_directory_with_a_space_is_reached(
     tmp_path: Path, backend: LocalBackend, monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,

@@ -224,7 +224,7 @@ def _candidates_query(
     pool: str, queues: Sequence[str], deployment_ids: Sequence[str], due: str
 ) -> tuple[str, list[object]]:
     params: list[object] = [pool, "SCHEDULED", *CLAIMABLE_NAMES, due, *queues, *deployment_ids]
-    queue_filter = _among("q.name", queues) + _among("r.deployment_id", deployment_ids)
+    filters = _among("q.name", queues) + _among("r.deployment_id", deployment_ids)
     query = f"""SELECT r.id, r.work_queue_id, q.work_pool_id, r.deployment_id,
         q.concurrency_limit, p.concurrency_limit, d.concurrency_limit, d.concurrency_options,
         r.state_name FROM flow_runs r JOIN work_queues q ON q.id = r.work_queue_id
@@ -234,7 +234,7 @@ def _candidates_query(
         AND r.state_name IN ({",".join("?" * len(CLAIMABLE_NAMES))})
         AND r.expected_start_time <= ? AND p.is_paused = 0 AND q.is_paused = 0
         AND NOT (r.auto_scheduled = 1 AND coalesce(d.paused, 0) = 1)
-        {queue_filter}"""
+        {filters}"""
     return query, params
 
 

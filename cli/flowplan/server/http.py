@@ -52,6 +52,7 @@ def make_handler(
         server_version = "flowplan"
         disable_nagle_algorithm = True  # small JSON answers go out at once
         timeout = 60  # seconds a connection may stay silent: idle ones do not hold threads
+        body_read = True  # False while a request is answered until its body is read
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # answers are logged by _log, errors only
@@ -220,7 +221,7 @@ def make_handler(
             return self.rfile.read(length) if length > 0 else b""
 
         def finish(self) -> None:
-            if self.close_connection and not getattr(self, "body_read", True):
+            if self.close_connection and not self.body_read:
                 self._linger()
             super().finish()
 
